@@ -1,0 +1,69 @@
+/**
+ * Every error a person can meet carries a stable `code`, a message saying what happened and a
+ * `hint` saying what to do. The HTTP API and the CLI show the same codes.
+ */
+export class AppError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly hint: string;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, opts: { hint?: string; status?: number; details?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'AppError';
+    this.code = code;
+    const entry = CATALOGUE[code];
+    this.status = opts.status ?? entry.status;
+    this.hint = opts.hint ?? entry.hint;
+    if (opts.details) this.details = opts.details;
+  }
+
+  toJSON(): { code: string; message: string; hint: string; details?: Record<string, unknown> } {
+    return { code: this.code, message: this.message, hint: this.hint, ...(this.details ? { details: this.details } : {}) };
+  }
+}
+
+export const isAppError = (e: unknown): e is AppError => e instanceof AppError;
+
+/** The code catalogue: default HTTP status and default hint per code. */
+export const CATALOGUE = {
+  // request and input
+  validation_failed: { status: 400, hint: 'Fix the fields listed in details and send the request again.' },
+  invalid_json: { status: 400, hint: 'Send a valid JSON body with Content-Type: application/json.' },
+  payload_too_large: { status: 413, hint: 'Send a smaller request body.' },
+  not_found: { status: 404, hint: 'Check the id; it may belong to another workspace or have been deleted.' },
+  route_not_found: { status: 404, hint: 'Check the method and path against the API reference in the README.' },
+  conflict: { status: 409, hint: 'The resource already exists or changed meanwhile; reload it and retry.' },
+  rate_limited: { status: 429, hint: 'Slow down and retry after the time given in Retry-After.' },
+  internal_error: { status: 500, hint: 'Retry; if it persists, check the server log for the request id.' },
+  // auth
+  unauthorized: { status: 401, hint: 'Send Authorization: Bearer <api key>. Create a key with `sesame api-keys create`.' },
+  forbidden: { status: 403, hint: 'This API key is not allowed to do that.' },
+  // configuration
+  config_invalid: { status: 500, hint: 'Fix the named setting (environment variable or flag) and start again.' },
+  master_key_missing: { status: 500, hint: 'Set SESAME_MASTER_KEY (32 bytes, base64) or run `sesame init` to create one.' },
+  decryption_failed: { status: 500, hint: 'SESAME_MASTER_KEY is not the key these secrets were encrypted with. Restore the original key.' },
+  // connections
+  connection_mode_invalid: { status: 400, hint: 'Use one of: role, access_keys, default_chain, secrets_manager.' },
+  role_arn_missing: { status: 409, hint: 'Create the stack from the CloudFormation template, then set its RoleArn output with PATCH /v1/connections/:id { roleArn } or `sesame aws setup --role-arn`.' },
+  template_bucket_missing: { status: 409, hint: 'Set SESAME_TEMPLATE_BUCKET to an S3 bucket the platform credentials may write, or download the template and upload it in the CloudFormation console.' },
+  // AWS, translated in src/aws/errors.ts
+  aws_invalid_client_token: { status: 502, hint: 'The access key id does not exist in AWS (deleted, mistyped, or from another partition). Check the key id, or create a new access key.' },
+  aws_signature_mismatch: { status: 502, hint: 'The secret access key does not match the key id. Re-enter the secret; check for extra spaces or a truncated copy.' },
+  aws_access_denied: { status: 502, hint: 'The credentials are valid but not allowed to do this. Compare the role or user policy with the permissions in the CloudFormation template.' },
+  aws_trust_policy_denied: { status: 502, hint: 'The role does not trust Sesame with this External ID. Check that the trust policy names the platform principal shown by `sesame aws whoami` and that sts:ExternalId equals the connection\'s External ID; re-deploy the template if it changed.' },
+  aws_role_propagating: { status: 502, hint: 'The role was created moments ago and IAM may still be propagating it. Wait a minute and test again.' },
+  aws_expired_token: { status: 502, hint: 'The temporary credentials expired. Sesame refreshes them on the next call; if you supplied a session token yourself, obtain a fresh one.' },
+  aws_region_disabled: { status: 502, hint: 'STS is not enabled in this region for the account. Enable the region in the account settings, or pick another region.' },
+  aws_region_invalid: { status: 400, hint: 'Use a region where Amazon SES is offered, such as us-east-1, eu-west-1 or eu-central-1.' },
+  aws_throttled: { status: 503, hint: 'AWS is throttling requests. Sesame retries with backoff; if it persists, lower the request rate.' },
+  aws_unreachable: { status: 502, hint: 'Sesame could not reach the AWS endpoint. Check network access and AWS_ENDPOINT_URL settings.' },
+  aws_validation: { status: 502, hint: 'AWS refused the request parameters. The message names the parameter.' },
+  aws_no_credentials: { status: 502, hint: 'No AWS credentials were found for Sesame itself. Configure the SDK default chain (AWS_PROFILE, environment, instance or task role).' },
+  aws_secret_invalid: { status: 502, hint: 'The secret must be JSON with accessKeyId and secretAccessKey strings.' },
+  aws_error: { status: 502, hint: 'AWS returned an error; the message has its code.' },
+} as const satisfies Record<string, { status: number; hint: string }>;
+
+export type ErrorCode = keyof typeof CATALOGUE;
+
+export const notFound = (what: string): AppError => new AppError('not_found', `${what} was not found.`);
