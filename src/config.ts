@@ -1,0 +1,121 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { AppError } from './errors.js';
+
+/**
+ * The one place that reads process.env. Everything else receives a Config.
+ * Each setting names its environment variable so an error can point at it.
+ */
+const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+
+const url = z.string().url();
+
+const SETTINGS = {
+  dataDir: { env: 'SESAME_DATA_DIR', schema: z.string().min(1).default('./data') },
+  databaseUrl: { env: 'DATABASE_URL', schema: z.string().regex(/^(postgres(ql)?:\/\/|sqlite:|file:)/, 'must start with postgres://, postgresql://, sqlite: or file:').optional() },
+  masterKey: { env: 'SESAME_MASTER_KEY', schema: z.string().optional() },
+  host: { env: 'SESAME_HOST', schema: z.string().min(1).default('127.0.0.1') },
+  port: { env: 'SESAME_PORT', schema: z.coerce.number().int().min(0).max(65535).default(3000) },
+  publicUrl: { env: 'SESAME_PUBLIC_URL', schema: url.optional() },
+  logLevel: { env: 'SESAME_LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') },
+  region: { env: 'AWS_REGION', schema: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must look like us-east-1').default('us-east-1') },
+  platformPrincipalArn: { env: 'SESAME_PLATFORM_PRINCIPAL_ARN', schema: z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$/, 'must be an IAM ARN such as arn:aws:iam::123456789012:role/sesame').optional() },
+  templateBucket: { env: 'SESAME_TEMPLATE_BUCKET', schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional() },
+  templatePrefix: { env: 'SESAME_TEMPLATE_PREFIX', schema: z.string().default('sesame/') },
+  consoleUrl: { env: 'SESAME_CONSOLE_URL', schema: url.default('https://console.aws.amazon.com') },
+  sessionDurationSeconds: { env: 'SESAME_SESSION_DURATION_SECONDS', schema: z.coerce.number().int().min(900).max(43200).default(3600) },
+  secretCacheSeconds: { env: 'SESAME_SECRET_CACHE_SECONDS', schema: z.coerce.number().int().min(0).max(3600).default(300) },
+  propagationRetrySeconds: { env: 'SESAME_PROPAGATION_RETRY_SECONDS', schema: z.coerce.number().min(0).max(300).default(30) },
+  keyAgeWarnDays: { env: 'SESAME_KEY_AGE_WARN_DAYS', schema: z.coerce.number().int().min(1).max(3650).default(90) },
+  sandbox: { env: 'SESAME_SANDBOX', schema: bool.default(false) },
+  production: { env: 'NODE_ENV', schema: z.string().optional().transform((v) => v === 'production') },
+} as const;
+
+type Settings = typeof SETTINGS;
+type Raw = { [K in keyof Settings]: z.output<Settings[K]['schema']> };
+
+/** SDK standard endpoint settings; the SDK reads them too, we read them so tests and the sandbox can pass them explicitly. */
+const ENDPOINT_ENVS = {
+  sts: 'AWS_ENDPOINT_URL_STS',
+  sesv2: 'AWS_ENDPOINT_URL_SESV2',
+  iam: 'AWS_ENDPOINT_URL_IAM',
+  secretsManager: 'AWS_ENDPOINT_URL_SECRETS_MANAGER',
+  s3: 'AWS_ENDPOINT_URL_S3',
+} as const;
+export type AwsService = keyof typeof ENDPOINT_ENVS;
+
+export interface Config extends Omit<Raw, 'masterKey' | 'databaseUrl'> {
+  databaseUrl: string;
+  /** 32-byte key, or undefined when none is configured (encryption then fails with master_key_missing). */
+  masterKey: Buffer | undefined;
+  /** Where the master key came from, for messages; never the key itself. */
+  masterKeySource: 'env' | 'file' | 'none';
+  /** Explicit endpoints per service; undefined means the SDK's own resolution. */
+  endpoints: Partial<Record<AwsService, string>>;
+}
+
+export const masterKeyPath = (dataDir: string): string => join(resolve(dataDir), 'master.key');
+
+/**
+ * Build the config from env-like values (strings) plus overrides from flags.
+ * A wrong value throws config_invalid naming the setting.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Record<keyof Settings, unknown>> = {}): Config {
+  const raw: Record<string, unknown> = {};
+  for (const [key, def] of Object.entries(SETTINGS) as [keyof Settings, Settings[keyof Settings]][]) {
+    const input = overrides[key] ?? emptyToUndefined(env[def.env]);
+    const parsed = def.schema.safeParse(input);
+    if (!parsed.success) {
+      const reason = parsed.error.issues[0]?.message ?? 'invalid value';
+      throw new AppError('config_invalid', `Setting ${def.env} is invalid: ${reason}.`, { details: { setting: def.env } });
+    }
+    raw[key] = parsed.data;
+  }
+  const r = raw as Raw;
+  if (r.sandbox && r.production) {
+    throw new AppError('config_invalid', 'Setting SESAME_SANDBOX is on while NODE_ENV=production: the sandbox is a local stand-in for AWS, never for production.', { details: { setting: 'SESAME_SANDBOX' } });
+  }
+  const { masterKey, source } = readMasterKey(r.masterKey, r.dataDir);
+  const endpoints: Partial<Record<AwsService, string>> = {};
+  if (!isTrue(env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS)) {
+    for (const [svc, name] of Object.entries(ENDPOINT_ENVS) as [AwsService, string][]) {
+      const v = emptyToUndefined(env[name]) ?? emptyToUndefined(env.AWS_ENDPOINT_URL);
+      if (v !== undefined) {
+        if (!url.safeParse(v).success) throw new AppError('config_invalid', `Setting ${env[name] ? name : 'AWS_ENDPOINT_URL'} is not a URL.`, { details: { setting: name } });
+        endpoints[svc] = v;
+      }
+    }
+  }
+  const { masterKey: _mk, databaseUrl, ...rest } = r;
+  return {
+    ...rest,
+    databaseUrl: databaseUrl ?? `sqlite:${join(r.dataDir, 'sesame.db')}`,
+    masterKey,
+    masterKeySource: source,
+    endpoints,
+  };
+}
+
+function readMasterKey(value: string | undefined, dataDir: string): { masterKey: Buffer | undefined; source: Config['masterKeySource'] } {
+  if (value !== undefined) return { masterKey: decodeMasterKey(value, 'SESAME_MASTER_KEY'), source: 'env' };
+  const path = masterKeyPath(dataDir);
+  if (existsSync(path)) return { masterKey: decodeMasterKey(readFileSync(path, 'utf8').trim(), path), source: 'file' };
+  return { masterKey: undefined, source: 'none' };
+}
+
+export function decodeMasterKey(value: string, where: string): Buffer {
+  const buf = Buffer.from(value, 'base64');
+  if (buf.length !== 32 || buf.toString('base64').replace(/=+$/, '') !== value.replace(/=+$/, '')) {
+    throw new AppError('config_invalid', `Setting SESAME_MASTER_KEY (from ${where}) must be 32 bytes encoded as base64.`, {
+      details: { setting: 'SESAME_MASTER_KEY' },
+      hint: 'Generate one with `openssl rand -base64 32`, or run `sesame init` to create one.',
+    });
+  }
+  return buf;
+}
+
+const emptyToUndefined = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
+const isTrue = (v: string | undefined): boolean => v === 'true' || v === '1';

@@ -1,0 +1,71 @@
+/**
+ * One schema for SQLite and PostgreSQL. Timestamps are ISO-8601 UTC strings (they sort as text),
+ * booleans are 0/1 integers and structured values are JSON text, so both dialects share every query.
+ */
+export interface Database {
+  workspaces: WorkspaceTable;
+  api_keys: ApiKeyTable;
+  connections: ConnectionTable;
+  audit_log: AuditTable;
+}
+
+export interface WorkspaceTable {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export interface ApiKeyTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  prefix: string;
+  last4: string;
+  hash: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface ConnectionTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  region: string;
+  mode: string;
+  status: string;
+  external_id: string | null;
+  role_arn: string | null;
+  role_arn_set_at: string | null;
+  send_domains: string; // JSON array
+  session_duration_seconds: number | null;
+  source_identity: number; // 0/1
+  access_key_id: string | null; // the id is not a secret, but only its last 4 are ever shown
+  secret_ciphertext: string | null; // AES-256-GCM envelope (JSON)
+  access_key_created_at: string | null;
+  pending_access_key_id: string | null;
+  pending_secret_ciphertext: string | null;
+  secret_arn: string | null;
+  last_assumed_at: string | null;
+  credentials_expire_at: string | null;
+  assumed_role_id: string | null;
+  last_error_code: string | null;
+  last_error_message: string | null;
+  last_error_at: string | null;
+  last_tested_at: string | null;
+  last_test_status: string | null;
+  external_id_rotated_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AuditTable {
+  id: string;
+  workspace_id: string | null;
+  connection_id: string | null;
+  actor: string;
+  action: string;
+  outcome: string;
+  details: string; // JSON object, never secrets
+  created_at: string;
+}
