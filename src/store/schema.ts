@@ -37,6 +37,7 @@ export interface ConnectionTable {
   external_id: string | null;
   role_arn: string | null;
   role_arn_set_at: string | null;
+  role_name: string | null;
   send_domains: string; // JSON array
   session_duration_seconds: number | null;
   source_identity: number; // 0/1

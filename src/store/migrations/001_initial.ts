@@ -33,6 +33,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('external_id', 'text')
     .addColumn('role_arn', 'text')
     .addColumn('role_arn_set_at', 'text')
+    .addColumn('role_name', 'text')
     .addColumn('send_domains', 'text', (c) => c.notNull().defaultTo('[]'))
     .addColumn('session_duration_seconds', 'integer')
     .addColumn('source_identity', 'integer', (c) => c.notNull().defaultTo(0))

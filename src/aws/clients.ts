@@ -1,0 +1,36 @@
+import { IAMClient } from '@aws-sdk/client-iam';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SESv2Client } from '@aws-sdk/client-sesv2';
+import { STSClient } from '@aws-sdk/client-sts';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import type { Config } from '../config.js';
+
+/**
+ * SDK clients, built from the standard settings. An endpoint is passed only when configured
+ * explicitly (AWS_ENDPOINT_URL[_SERVICE] or tests); otherwise the SDK resolves it itself, so
+ * profiles' endpoint_url and every other standard setting keep working.
+ */
+export function createClientFactory(config: Pick<Config, 'endpoints'>) {
+  const base = { maxAttempts: 3 };
+  return {
+    sts: (region: string, credentials?: AwsCredentialIdentityProvider) =>
+      new STSClient({ ...base, region, ...(credentials ? { credentials } : {}), ...(config.endpoints.sts ? { endpoint: config.endpoints.sts } : {}) }),
+    sesv2: (region: string, credentials: AwsCredentialIdentityProvider) =>
+      new SESv2Client({ ...base, region, credentials, ...(config.endpoints.sesv2 ? { endpoint: config.endpoints.sesv2 } : {}) }),
+    iam: (region: string, credentials: AwsCredentialIdentityProvider) =>
+      new IAMClient({ ...base, region, credentials, ...(config.endpoints.iam ? { endpoint: config.endpoints.iam } : {}) }),
+    secretsManager: (region: string, credentials: AwsCredentialIdentityProvider) =>
+      new SecretsManagerClient({ ...base, region, credentials, ...(config.endpoints.secretsManager ? { endpoint: config.endpoints.secretsManager } : {}) }),
+    s3: (region: string, credentials: AwsCredentialIdentityProvider) =>
+      new S3Client({
+        ...base,
+        region,
+        credentials,
+        // Emulators serve buckets by path; virtual-hosted names would need wildcard DNS.
+        ...(config.endpoints.s3 ? { endpoint: config.endpoints.s3, forcePathStyle: true } : {}),
+      }),
+  };
+}
+
+export type ClientFactory = ReturnType<typeof createClientFactory>;

@@ -1,0 +1,210 @@
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import type { AssumeRoleCommandOutput } from '@aws-sdk/client-sts';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { createIsIdentityExpiredFunction, doesIdentityRequireRefresh, isIdentityExpired, memoizeIdentityProvider } from '@smithy/core';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Pluggable } from '@smithy/types';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import { AppError } from '../errors.js';
+import type { ClientFactory } from './clients.js';
+import { awsErrorName, translateAwsError } from './errors.js';
+import type { Platform } from './platform.js';
+import { type Purpose, sessionPolicy } from './policies.js';
+
+export type ConnectionMode = 'role' | 'access_keys' | 'default_chain' | 'secrets_manager';
+
+/** What the broker needs to know about a connection; `version` changes whenever credentials must be rebuilt. */
+export interface CredentialSubject {
+  id: string;
+  workspaceId: string;
+  region: string;
+  mode: ConnectionMode;
+  version: string;
+  roleArn: string | null;
+  externalId: string | null;
+  sendDomains: readonly string[];
+  sessionDurationSeconds: number | null;
+  sourceIdentity: boolean;
+  /** Decrypts the stored key pair (access_keys mode); called once per cache entry. */
+  accessKeys?: () => { accessKeyId: string; secretAccessKey: string };
+  secretArn: string | null;
+}
+
+export interface SessionEvent {
+  connectionId: string;
+  workspaceId: string;
+  purpose: Purpose;
+  roleSessionName: string;
+  outcome: 'ok' | string;
+  assumedRoleId?: string;
+  expiresAt?: string;
+  durationSeconds: number;
+  errorMessage?: string;
+}
+
+export interface BrokerDeps {
+  config: Pick<Config, 'sessionDurationSeconds' | 'secretCacheSeconds' | 'endpoints' | 'region'>;
+  clock: Clock;
+  clients: ClientFactory;
+  platform: Pick<Platform, 'credentials' | 'identity'>;
+  /** Every STS call lands here (audit log + connection health). */
+  onSession: (e: SessionEvent) => Promise<void>;
+  onSecretRead?: (e: { connectionId: string; workspaceId: string; outcome: string }) => Promise<void>;
+}
+
+/** `sesame-<connection>-<purpose>`: shows in the customer's CloudTrail; STS allows [\w+=,.@-], 2-64 chars. */
+export const roleSessionName = (connectionId: string, purpose: Purpose | 'test' | 'probe'): string =>
+  `sesame-${connectionId}-${purpose}`.replace(/[^\w+=,.@-]/g, '-').slice(0, 64);
+
+/**
+ * The credential broker: one place returns credentials for (connection, purpose).
+ * Role mode builds on the SDK's fromTemporaryCredentials and memoised identity provider, which
+ * cache, refresh five minutes before expiry and coalesce concurrent callers into one STS call.
+ */
+export function createCredentialBroker(deps: BrokerDeps) {
+  const { config, clock, clients, platform } = deps;
+  const cache = new Map<string, { version: string; provider: AwsCredentialIdentityProvider }>();
+
+  async function durationFor(subject: CredentialSubject): Promise<number> {
+    const wanted = subject.sessionDurationSeconds ?? config.sessionDurationSeconds;
+    // Role chaining (Sesame itself on role credentials) is capped at one hour by STS.
+    const chaining = (await platform.identity().catch(() => undefined))?.roleChaining ?? false;
+    return chaining ? Math.min(wanted, 3600) : wanted;
+  }
+
+  function auditPlugin(subject: CredentialSubject, purpose: Purpose, sessionName: string, duration: () => number): Pluggable<any, any> {
+    return {
+      applyToStack(stack) {
+        stack.add(
+          (next, context) => async (args) => {
+            if (context.commandName !== 'AssumeRoleCommand') return next(args);
+            const base = { connectionId: subject.id, workspaceId: subject.workspaceId, purpose, roleSessionName: sessionName, durationSeconds: duration() };
+            try {
+              const result = await next(args);
+              const out = result.output as AssumeRoleCommandOutput;
+              await deps.onSession({
+                ...base,
+                outcome: 'ok',
+                ...(out.AssumedRoleUser?.AssumedRoleId ? { assumedRoleId: out.AssumedRoleUser.AssumedRoleId } : {}),
+                ...(out.Credentials?.Expiration ? { expiresAt: new Date(out.Credentials.Expiration).toISOString() } : {}),
+              });
+              return result;
+            } catch (e) {
+              await deps.onSession({ ...base, outcome: awsErrorName(e) ?? 'Error', errorMessage: (e as Error)?.message?.slice(0, 300) });
+              throw e;
+            }
+          },
+          { step: 'initialize', name: 'sesameSessionAudit' },
+        );
+      },
+    };
+  }
+
+  async function roleProvider(subject: CredentialSubject, purpose: Purpose): Promise<AwsCredentialIdentityProvider> {
+    if (!subject.roleArn || !subject.externalId) {
+      throw new AppError('role_arn_missing', `Connection ${subject.id} has no role ARN yet.`);
+    }
+    const sessionName = roleSessionName(subject.id, purpose);
+    const duration = await durationFor(subject);
+    const inner = fromTemporaryCredentials({
+      params: {
+        RoleArn: subject.roleArn,
+        RoleSessionName: sessionName,
+        ExternalId: subject.externalId,
+        DurationSeconds: duration,
+        Policy: sessionPolicy(purpose, subject.sendDomains),
+        ...(subject.sourceIdentity ? { SourceIdentity: subject.workspaceId } : {}),
+      },
+      masterCredentials: platform.credentials,
+      clientConfig: { region: subject.region, maxAttempts: 3, ...(config.endpoints.sts ? { endpoint: config.endpoints.sts } : {}) },
+      clientPlugins: [auditPlugin(subject, purpose, sessionName, () => duration)],
+    });
+    const translated: AwsCredentialIdentityProvider = async () => {
+      try {
+        return await inner();
+      } catch (e) {
+        throw translateAwsError(e, { action: 'sts:AssumeRole', region: subject.region, roleArn: subject.roleArn ?? undefined });
+      }
+    };
+    return memoizeIdentityProvider(translated, isIdentityExpired, doesIdentityRequireRefresh) as AwsCredentialIdentityProvider;
+  }
+
+  function accessKeyProvider(subject: CredentialSubject): AwsCredentialIdentityProvider {
+    if (!subject.accessKeys) throw new AppError('internal_error', 'Access-key connection without stored keys.');
+    const { accessKeyId, secretAccessKey } = subject.accessKeys();
+    const creds: AwsCredentialIdentity = { accessKeyId, secretAccessKey };
+    return async () => creds;
+  }
+
+  function secretProvider(subject: CredentialSubject): AwsCredentialIdentityProvider {
+    const secretArn = subject.secretArn;
+    if (!secretArn) throw new AppError('validation_failed', 'secrets_manager connection without a secret ARN.');
+    const region = /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):/.exec(secretArn)?.[1] ?? subject.region;
+    const sm = clients.secretsManager(region, platform.credentials);
+    const read: AwsCredentialIdentityProvider = async () => {
+      try {
+        const out = await sm.send(new GetSecretValueCommand({ SecretId: secretArn }));
+        const parsed = parseSecret(out.SecretString);
+        await deps.onSecretRead?.({ connectionId: subject.id, workspaceId: subject.workspaceId, outcome: 'ok' });
+        // A short cache: a rotated secret is picked up within secretCacheSeconds.
+        return { ...parsed, expiration: new Date(clock.now().getTime() + config.secretCacheSeconds * 1000) };
+      } catch (e) {
+        await deps.onSecretRead?.({ connectionId: subject.id, workspaceId: subject.workspaceId, outcome: e instanceof AppError ? e.code : (awsErrorName(e) ?? 'Error') });
+        throw translateAwsError(e, { action: 'secretsmanager:GetSecretValue', region });
+      }
+    };
+    return memoizeIdentityProvider(read, createIsIdentityExpiredFunction(0), doesIdentityRequireRefresh) as AwsCredentialIdentityProvider;
+  }
+
+  return {
+    /** A memoised provider for (connection, purpose); rebuilt when the connection's version changes. */
+    async provider(subject: CredentialSubject, purpose: Purpose): Promise<AwsCredentialIdentityProvider> {
+      const key = `${subject.id}:${purpose}`;
+      const hit = cache.get(key);
+      if (hit && hit.version === subject.version) return hit.provider;
+      let provider: AwsCredentialIdentityProvider;
+      switch (subject.mode) {
+        case 'role':
+          provider = await roleProvider(subject, purpose);
+          break;
+        case 'access_keys':
+          provider = accessKeyProvider(subject);
+          break;
+        case 'default_chain':
+          provider = platform.credentials;
+          break;
+        case 'secrets_manager':
+          provider = secretProvider(subject);
+          break;
+      }
+      cache.set(key, { version: subject.version, provider });
+      return provider;
+    },
+
+    /** Forget every cached credential of a connection at once (disconnect, rotation). */
+    drop(connectionId: string): void {
+      for (const key of [...cache.keys()]) if (key.startsWith(`${connectionId}:`)) cache.delete(key);
+    },
+
+    durationFor,
+  };
+}
+
+export type CredentialBroker = ReturnType<typeof createCredentialBroker>;
+
+function parseSecret(value: string | undefined): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } {
+  let o: unknown;
+  try {
+    o = JSON.parse(value ?? '');
+  } catch {
+    throw new AppError('aws_secret_invalid', 'The secret is not JSON.');
+  }
+  const rec = o as Record<string, unknown>;
+  const id = rec.accessKeyId ?? rec.AccessKeyId ?? rec.aws_access_key_id;
+  const secret = rec.secretAccessKey ?? rec.SecretAccessKey ?? rec.aws_secret_access_key;
+  if (typeof id !== 'string' || typeof secret !== 'string' || !id || !secret) {
+    throw new AppError('aws_secret_invalid', 'The secret lacks accessKeyId and secretAccessKey strings.');
+  }
+  const token = rec.sessionToken ?? rec.SessionToken;
+  return { accessKeyId: id, secretAccessKey: secret, ...(typeof token === 'string' ? { sessionToken: token } : {}) };
+}

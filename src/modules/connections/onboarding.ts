@@ -1,0 +1,124 @@
+import { awsCliCommands, quickCreateUrl, type RoleSpec, roleTemplate, stackName, templateObjectKey, templateUrl, terraform } from '../../aws/cloudformation.js';
+import type { AwsGateway } from '../../aws/gateway.js';
+import type { Platform } from '../../aws/platform.js';
+import type { Config } from '../../config.js';
+import { AppError, isAppError } from '../../errors.js';
+import type { ConnectionTable } from '../../store/schema.js';
+
+export interface OnboardingLinks {
+  externalId: string;
+  trustedPrincipalArn: string;
+  stackName: string;
+  roleName: string;
+  /** One click: the console's quick-create page with every parameter filled in. Null without a template bucket. */
+  quickCreateUrl: string | null;
+  templateUrl: string | null;
+  quickCreateUnavailable?: { code: string; message: string; hint: string };
+  /** Without a bucket: download the template and upload it in the console with these values. */
+  manual: { consoleUrl: string; steps: string[]; parameters: Record<string, string> };
+  templatePath: string;
+  terraformPath: string;
+  awsCliPath: string;
+}
+
+/** Onboarding artifacts for role connections, with the template uploaded to the operator's bucket. */
+export function createOnboarding(deps: {
+  config: Pick<Config, 'templateBucket' | 'templatePrefix' | 'consoleUrl' | 'region' | 'endpoints' | 'platformPrincipalArn' | 'sessionDurationSeconds'>;
+  platform: Pick<Platform, 'identity' | 'credentials'>;
+  gateway: Pick<AwsGateway, 'putTemplate'>;
+}) {
+  const { config } = deps;
+  const uploaded = new Set<string>();
+
+  async function trustedPrincipal(): Promise<string> {
+    return config.platformPrincipalArn ?? (await deps.platform.identity()).trustedPrincipalArn;
+  }
+
+  async function spec(r: ConnectionTable): Promise<RoleSpec> {
+    return {
+      externalId: r.external_id ?? '',
+      trustedPrincipalArn: await trustedPrincipal(),
+      roleName: r.role_name ?? defaultRoleName(r),
+      maxSessionDuration: Math.max(3600, r.session_duration_seconds ?? config.sessionDurationSeconds),
+      sendDomains: JSON.parse(r.send_domains) as string[],
+      sourceIdentity: r.source_identity === 1,
+    };
+  }
+
+  /** Upload the generic template (content-addressed, once per process) and return its URL. */
+  async function ensureTemplateObject(): Promise<string> {
+    if (!config.templateBucket) throw new AppError('template_bucket_missing', 'No template bucket is configured, so there is no one-click link.');
+    const body = roleTemplate();
+    const key = templateObjectKey(config.templatePrefix, body);
+    if (!uploaded.has(key)) {
+      await deps.gateway.putTemplate(deps.platform.credentials, config.region, config.templateBucket, key, body);
+      uploaded.add(key);
+    }
+    return templateUrl({ bucket: config.templateBucket, key, region: config.region, ...(config.endpoints.s3 ? { s3Endpoint: config.endpoints.s3 } : {}) });
+  }
+
+  return {
+    spec,
+
+    async links(r: ConnectionTable): Promise<OnboardingLinks> {
+      const s = await spec(r);
+      const stack = stackName(r.name);
+      const base = `/v1/connections/${r.id}`;
+      const parameters: Record<string, string> = {
+        ExternalId: s.externalId,
+        TrustedPrincipalArn: s.trustedPrincipalArn,
+        RoleName: s.roleName,
+        MaxSessionDuration: String(s.maxSessionDuration),
+        SendFromAddressPatterns: s.sendDomains.length ? s.sendDomains.map((d) => `*@${d}`).join(',') : '*',
+        EnableSourceIdentity: String(s.sourceIdentity),
+      };
+      const links: OnboardingLinks = {
+        externalId: s.externalId,
+        trustedPrincipalArn: s.trustedPrincipalArn,
+        stackName: stack,
+        roleName: s.roleName,
+        quickCreateUrl: null,
+        templateUrl: null,
+        manual: {
+          consoleUrl: `${config.consoleUrl.replace(/\/+$/, '')}/cloudformation/home?region=${r.region}#/stacks/create`,
+          steps: [
+            `Download the template: GET ${base}/cloudformation (or \`sesame aws template ${r.name} > sesame-role.yaml\`). Its parameters already default to this connection's values.`,
+            'In the CloudFormation console choose Create stack > With new resources, then "Upload a template file" and pick the file.',
+            `Name the stack ${stack}; check the parameters match the values listed here.`,
+            'Acknowledge that CloudFormation might create IAM resources with custom names, and create the stack.',
+            `Copy the RoleArn output and give it to Sesame: \`sesame aws setup --connection ${r.name} --role-arn <RoleArn>\`.`,
+          ],
+          parameters,
+        },
+        templatePath: `${base}/cloudformation`,
+        terraformPath: `${base}/terraform`,
+        awsCliPath: `${base}/aws-cli`,
+      };
+      try {
+        const url = await ensureTemplateObject();
+        links.templateUrl = url;
+        links.quickCreateUrl = quickCreateUrl({ consoleUrl: config.consoleUrl, region: r.region, templateUrl: url, stackName: stack, spec: s });
+      } catch (e) {
+        const err = isAppError(e) ? e : new AppError('aws_error', 'The template could not be uploaded.');
+        links.quickCreateUnavailable = { code: err.code, message: err.message, hint: err.hint };
+      }
+      return links;
+    },
+
+    async template(r: ConnectionTable): Promise<string> {
+      return roleTemplate(await spec(r));
+    },
+    async terraform(r: ConnectionTable): Promise<string> {
+      return terraform(await spec(r));
+    },
+    async awsCli(r: ConnectionTable): Promise<string> {
+      return awsCliCommands(await spec(r));
+    },
+  };
+}
+
+/** Role names are per account: include the connection name so several connections can coexist. */
+export function defaultRoleName(r: Pick<ConnectionTable, 'name'>): string {
+  const cleaned = r.name.replace(/[^\w+=,.@-]+/g, '-').slice(0, 40);
+  return `SesameSES-${cleaned}`;
+}

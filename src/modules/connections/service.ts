@@ -1,0 +1,331 @@
+import { randomBytes } from 'node:crypto';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { SES_REGIONS } from '../../aws/regions.js';
+import type { ConnectionMode, CredentialBroker, CredentialSubject, SessionEvent } from '../../aws/credentials.js';
+import type { AwsGateway } from '../../aws/gateway.js';
+import type { Platform } from '../../aws/platform.js';
+import { type PolicyDocument, type Purpose, revokeSessionsPolicy } from '../../aws/policies.js';
+import type { Clock } from '../../clock.js';
+import type { Config } from '../../config.js';
+import type { Envelope } from '../../crypto/envelope.js';
+import { AppError, notFound } from '../../errors.js';
+import { newId } from '../../ids.js';
+import type { Db } from '../../store/db.js';
+import type { ConnectionTable } from '../../store/schema.js';
+import type { Audit } from '../audit/audit.js';
+import { createOnboarding } from './onboarding.js';
+import { type CreateConnectionInput, type UpdateConnectionInput } from './schemas.js';
+import { toView, type ConnectionView } from './view.js';
+
+export type ConnectionRow = ConnectionTable;
+
+/** The STS alphabet ([\w+=,.@:/-]); we draw from its alphanumerics only, 48 of them (~285 bits). */
+const EXTERNAL_ID_LENGTH = 48;
+const EXTERNAL_ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+export function generateExternalId(): string {
+  let out = '';
+  while (out.length < EXTERNAL_ID_LENGTH) {
+    for (const b of randomBytes(64)) {
+      if (b < 248) out += EXTERNAL_ID_ALPHABET[b % 62];
+      if (out.length === EXTERNAL_ID_LENGTH) break;
+    }
+  }
+  return out;
+}
+
+export const MODE_WARNINGS: Record<ConnectionMode, string | null> = {
+  role: null,
+  access_keys:
+    'Access keys never expire: anyone who obtains them can send as you until you deactivate them. Sesame encrypts them at rest, but the role mode stores no secret at all; switch to it when you can, and rotate these keys at least every 90 days.',
+  default_chain:
+    "This connection uses Sesame's own host credentials (instance, task or environment role). Every connection in this mode shares that identity; use it only when Sesame runs inside the AWS account it sends from.",
+  secrets_manager:
+    'The secret holds long-lived access keys. Sesame reads it with its own platform credentials and caches it briefly; restrict the secret policy to the Sesame principal and rotate the keys.',
+};
+
+export interface ConnectionsDeps {
+  db: Db;
+  clock: Clock;
+  config: Pick<Config, 'keyAgeWarnDays' | 'templateBucket' | 'templatePrefix' | 'consoleUrl' | 'region' | 'endpoints' | 'platformPrincipalArn' | 'sessionDurationSeconds'>;
+  audit: Pick<Audit, 'record'>;
+  envelope: Envelope;
+  broker: CredentialBroker;
+  platform: Pick<Platform, 'identity' | 'credentials'>;
+  gateway: Pick<AwsGateway, 'putTemplate' | 'callerIdentity' | 'getAccount'>;
+}
+
+export function createConnections(deps: ConnectionsDeps) {
+  const { db, clock, audit, envelope, broker } = deps;
+  const onboarding = createOnboarding(deps);
+
+  const secretContext = (id: string, field: string) => `connection:${id}:${field}`;
+
+  async function row(workspaceId: string, id: string): Promise<ConnectionRow> {
+    const r = await db.selectFrom('connections').selectAll().where('workspace_id', '=', workspaceId).where((eb) => eb.or([eb('id', '=', id), eb('name', '=', id)])).executeTakeFirst();
+    if (!r) throw notFound(`Connection ${id}`);
+    return r;
+  }
+
+  function subject(r: ConnectionRow): CredentialSubject {
+    return {
+      id: r.id,
+      workspaceId: r.workspace_id,
+      region: r.region,
+      mode: r.mode as ConnectionMode,
+      version: r.updated_at,
+      roleArn: r.role_arn,
+      externalId: r.external_id,
+      sendDomains: JSON.parse(r.send_domains) as string[],
+      sessionDurationSeconds: r.session_duration_seconds,
+      sourceIdentity: r.source_identity === 1,
+      secretArn: r.secret_arn,
+      ...(r.secret_ciphertext && r.access_key_id
+        ? { accessKeys: () => ({ accessKeyId: r.access_key_id!, secretAccessKey: envelope.open(r.secret_ciphertext!, secretContext(r.id, 'secret_access_key')) }) }
+        : {}),
+    };
+  }
+
+  const view = (r: ConnectionRow): ConnectionView => toView(r, { now: clock.now(), keyAgeWarnDays: deps.config.keyAgeWarnDays, warning: MODE_WARNINGS[r.mode as ConnectionMode] });
+
+  function checkRegion(region: string): void {
+    if (!SES_REGIONS.has(region)) throw new AppError('aws_region_invalid', `Amazon SES is not offered in region ${region}.`, { details: { region } });
+  }
+
+  return {
+    subject,
+    view,
+    row,
+
+    async create(workspaceId: string, input: CreateConnectionInput, actor: string): Promise<ConnectionView> {
+      checkRegion(input.region);
+      const taken = await db.selectFrom('connections').select('id').where('workspace_id', '=', workspaceId).where('name', '=', input.name).executeTakeFirst();
+      if (taken) throw new AppError('conflict', `A connection named "${input.name}" already exists in this workspace.`);
+      const now = clock.now();
+      const iso = now.toISOString();
+      const id = newId('conn', now.getTime());
+      const r: ConnectionRow = {
+        id,
+        workspace_id: workspaceId,
+        name: input.name,
+        region: input.region,
+        mode: input.mode,
+        status: 'untested',
+        external_id: null,
+        role_arn: null,
+        role_arn_set_at: null,
+        role_name: null,
+        send_domains: JSON.stringify(input.sendDomains ?? []),
+        session_duration_seconds: input.sessionDurationSeconds ?? null,
+        source_identity: 0,
+        access_key_id: null,
+        secret_ciphertext: null,
+        access_key_created_at: null,
+        pending_access_key_id: null,
+        pending_secret_ciphertext: null,
+        secret_arn: null,
+        last_assumed_at: null,
+        credentials_expire_at: null,
+        assumed_role_id: null,
+        last_error_code: null,
+        last_error_message: null,
+        last_error_at: null,
+        last_tested_at: null,
+        last_test_status: null,
+        external_id_rotated_at: null,
+        created_at: iso,
+        updated_at: iso,
+      };
+      switch (input.mode) {
+        case 'role':
+          r.external_id = generateExternalId();
+          r.source_identity = input.sourceIdentity === false ? 0 : 1;
+          r.role_arn = input.roleArn ?? null;
+          r.role_arn_set_at = input.roleArn ? iso : null;
+          r.status = input.roleArn ? 'untested' : 'pending_role';
+          r.role_name = input.roleName ?? null;
+          break;
+        case 'access_keys':
+          r.access_key_id = input.accessKeyId;
+          r.secret_ciphertext = envelope.seal(input.secretAccessKey, secretContext(id, 'secret_access_key'));
+          r.access_key_created_at = iso;
+          break;
+        case 'secrets_manager':
+          r.secret_arn = input.secretArn;
+          break;
+        case 'default_chain':
+          break;
+      }
+      await db.insertInto('connections').values(r).execute();
+      await audit.record({
+        workspaceId,
+        connectionId: id,
+        actor,
+        action: 'connection.created',
+        details: { name: r.name, mode: r.mode, region: r.region, ...(r.role_arn ? { roleArn: r.role_arn } : {}), ...(r.access_key_id ? { accessKeyLast4: r.access_key_id.slice(-4) } : {}) },
+      });
+      const v = view(r);
+      if (input.mode === 'role') v.onboarding = await onboarding.links(r);
+      return v;
+    },
+
+    async list(workspaceId: string): Promise<ConnectionView[]> {
+      const rows = await db.selectFrom('connections').selectAll().where('workspace_id', '=', workspaceId).orderBy('id').execute();
+      return rows.map(view);
+    },
+
+    async get(workspaceId: string, id: string): Promise<ConnectionView> {
+      const r = await row(workspaceId, id);
+      const v = view(r);
+      if (r.mode === 'role') v.onboarding = await onboarding.links(r);
+      return v;
+    },
+
+    async update(workspaceId: string, id: string, input: UpdateConnectionInput, actor: string): Promise<ConnectionView> {
+      const r = await row(workspaceId, id);
+      if ((input.roleArn !== undefined || input.sourceIdentity !== undefined) && r.mode !== 'role') {
+        throw new AppError('validation_failed', 'roleArn and sourceIdentity apply to role connections only.', { details: { mode: r.mode } });
+      }
+      if (input.secretArn !== undefined && r.mode !== 'secrets_manager') {
+        throw new AppError('validation_failed', 'secretArn applies to secrets_manager connections only.', { details: { mode: r.mode } });
+      }
+      if (input.name && input.name !== r.name) {
+        const taken = await db.selectFrom('connections').select('id').where('workspace_id', '=', workspaceId).where('name', '=', input.name).executeTakeFirst();
+        if (taken) throw new AppError('conflict', `A connection named "${input.name}" already exists in this workspace.`);
+      }
+      const iso = nextStamp(r.updated_at, clock.now());
+      const changes: Partial<ConnectionRow> = { updated_at: iso };
+      const changed: string[] = [];
+      if (input.name !== undefined) { changes.name = input.name; changed.push('name'); }
+      if (input.roleArn !== undefined) {
+        changes.role_arn = input.roleArn;
+        changes.role_arn_set_at = iso;
+        changes.status = 'untested';
+        changed.push('roleArn');
+      }
+      if (input.sendDomains !== undefined) { changes.send_domains = JSON.stringify(input.sendDomains); changed.push('sendDomains'); }
+      if (input.sessionDurationSeconds !== undefined) { changes.session_duration_seconds = input.sessionDurationSeconds; changed.push('sessionDurationSeconds'); }
+      if (input.sourceIdentity !== undefined) { changes.source_identity = input.sourceIdentity ? 1 : 0; changed.push('sourceIdentity'); }
+      if (input.secretArn !== undefined) { changes.secret_arn = input.secretArn; changes.status = 'untested'; changed.push('secretArn'); }
+      await db.updateTable('connections').set(changes).where('id', '=', r.id).execute();
+      broker.drop(r.id);
+      await audit.record({
+        workspaceId,
+        connectionId: r.id,
+        actor,
+        action: 'connection.updated',
+        details: { changed, ...(input.roleArn ? { roleArn: input.roleArn } : {}), ...(input.sendDomains ? { sendDomains: input.sendDomains } : {}) },
+      });
+      return this.get(workspaceId, r.id);
+    },
+
+    /** Disconnect: forget cached credentials now, delete the row, hand back the revoke-sessions policy. */
+    async remove(workspaceId: string, id: string, actor: string): Promise<{ id: string; deleted: true; revokeSessionsPolicy: PolicyDocument | null; instructions: string }> {
+      const r = await row(workspaceId, id);
+      broker.drop(r.id);
+      await db.deleteFrom('connections').where('id', '=', r.id).execute();
+      const now = clock.now();
+      await audit.record({ workspaceId, connectionId: r.id, actor, action: 'connection.deleted', details: { name: r.name, mode: r.mode } });
+      if (r.mode === 'role') {
+        return {
+          id: r.id,
+          deleted: true,
+          revokeSessionsPolicy: revokeSessionsPolicy(now),
+          instructions: `Sesame dropped its cached credentials. Sessions it was issued stay valid until they expire (at most ${r.session_duration_seconds ?? deps.config.sessionDurationSeconds} s). To end them now, add this policy inline to ${r.role_arn ?? 'the role'} (IAM console: Roles > the role > Revoke active sessions does the same), then delete the CloudFormation stack to remove the role.`,
+        };
+      }
+      if (r.mode === 'access_keys') {
+        return { id: r.id, deleted: true, revokeSessionsPolicy: null, instructions: `Sesame deleted its encrypted copy of access key AKIA…${r.access_key_id?.slice(-4)}. Deactivate and delete that key in IAM: it still works for anyone else who has it.` };
+      }
+      return { id: r.id, deleted: true, revokeSessionsPolicy: null, instructions: 'Sesame dropped its cached credentials for this connection.' };
+    },
+
+    /** A new External ID (the old one stops working once the stack is updated with the new template). */
+    async rotateExternalId(workspaceId: string, id: string, actor: string): Promise<ConnectionView> {
+      const r = await row(workspaceId, id);
+      if (r.mode !== 'role') throw new AppError('validation_failed', 'Only role connections have an External ID.', { details: { mode: r.mode } });
+      const iso = nextStamp(r.updated_at, clock.now());
+      await db.updateTable('connections').set({ external_id: generateExternalId(), external_id_rotated_at: iso, updated_at: iso, status: r.role_arn ? 'pending_update' : 'pending_role' }).where('id', '=', r.id).execute();
+      broker.drop(r.id);
+      await audit.record({ workspaceId, connectionId: r.id, actor, action: 'connection.external_id_rotated', details: { roleArn: r.role_arn } });
+      const v = await this.get(workspaceId, r.id);
+      v.nextSteps = [
+        'Update the CloudFormation stack with the new template (or open the quick-create link again with the same stack name) so the role trusts the new External ID.',
+        'Then run the connection test; until then Sesame cannot assume the role.',
+      ];
+      return v;
+    },
+
+    /**
+     * Access-key rotation: the new pair is tested before it replaces the old one, so a typo never
+     * breaks sending. The old key is then the user's to deactivate.
+     */
+    async rotateAccessKeys(workspaceId: string, id: string, input: { accessKeyId: string; secretAccessKey: string }, actor: string): Promise<ConnectionView> {
+      const r = await row(workspaceId, id);
+      if (r.mode !== 'access_keys') throw new AppError('validation_failed', 'Only access_keys connections have keys to rotate.', { details: { mode: r.mode } });
+      if (input.accessKeyId === r.access_key_id) throw new AppError('validation_failed', 'That is the key already in use; create a new access key in IAM first.');
+      const pendingCipher = envelope.seal(input.secretAccessKey, secretContext(r.id, 'secret_access_key'));
+      await db.updateTable('connections').set({ pending_access_key_id: input.accessKeyId, pending_secret_ciphertext: pendingCipher }).where('id', '=', r.id).execute();
+      const creds: AwsCredentialIdentityProvider = async () => ({ accessKeyId: input.accessKeyId, secretAccessKey: input.secretAccessKey });
+      try {
+        const [newIdentity, oldIdentity] = await Promise.all([
+          deps.gateway.callerIdentity(creds, r.region),
+          deps.gateway.callerIdentity(await broker.provider(subject(r), 'read'), r.region).catch(() => undefined),
+        ]);
+        if (oldIdentity && oldIdentity.account !== newIdentity.account) {
+          throw new AppError('validation_failed', `The new key belongs to account ${newIdentity.account}, the current one to ${oldIdentity.account}.`, { hint: 'Create the new key for the same IAM user, or create a new connection for the other account.' });
+        }
+        await deps.gateway.getAccount(creds, r.region);
+      } catch (e) {
+        await db.updateTable('connections').set({ pending_access_key_id: null, pending_secret_ciphertext: null }).where('id', '=', r.id).execute();
+        await audit.record({ workspaceId, connectionId: r.id, actor, action: 'connection.access_keys_rotated', outcome: e instanceof AppError ? e.code : 'error', details: { newKeyLast4: input.accessKeyId.slice(-4) } });
+        throw e;
+      }
+      const iso = nextStamp(r.updated_at, clock.now());
+      await db
+        .updateTable('connections')
+        .set({ access_key_id: input.accessKeyId, secret_ciphertext: pendingCipher, access_key_created_at: iso, pending_access_key_id: null, pending_secret_ciphertext: null, updated_at: iso, status: 'untested' })
+        .where('id', '=', r.id)
+        .execute();
+      broker.drop(r.id);
+      await audit.record({ workspaceId, connectionId: r.id, actor, action: 'connection.access_keys_rotated', details: { oldKeyLast4: r.access_key_id?.slice(-4), newKeyLast4: input.accessKeyId.slice(-4) } });
+      const v = await this.get(workspaceId, r.id);
+      v.nextSteps = [
+        `Sesame now uses AKIA…${input.accessKeyId.slice(-4)}. Deactivate the old key AKIA…${r.access_key_id?.slice(-4)} in IAM (aws iam update-access-key --access-key-id <old key id> --status Inactive), watch for errors for a day, then delete it.`,
+      ];
+      return v;
+    },
+
+    async credentials(workspaceId: string, id: string, purpose: Purpose): Promise<AwsCredentialIdentityProvider> {
+      return broker.provider(subject(await row(workspaceId, id)), purpose);
+    },
+
+    onboarding,
+
+    /** Connection health, written on every STS call; never touches updated_at (the cache version). */
+    async recordSession(e: SessionEvent): Promise<void> {
+      const iso = clock.now().toISOString();
+      if (e.outcome === 'ok') {
+        await db
+          .updateTable('connections')
+          .set({ last_assumed_at: iso, credentials_expire_at: e.expiresAt ?? null, assumed_role_id: e.assumedRoleId ?? null, last_error_code: null, last_error_message: null, last_error_at: null })
+          .where('id', '=', e.connectionId)
+          .execute();
+      } else {
+        await db.updateTable('connections').set({ last_error_code: e.outcome, last_error_message: e.errorMessage ?? null, last_error_at: iso }).where('id', '=', e.connectionId).execute();
+      }
+    },
+
+    async recordTest(id: string, status: string, connectionStatus: string): Promise<void> {
+      await db.updateTable('connections').set({ last_tested_at: clock.now().toISOString(), last_test_status: status, status: connectionStatus }).where('id', '=', id).execute();
+    },
+  };
+}
+
+export type Connections = ReturnType<typeof createConnections>;
+
+/** updated_at doubles as the credential-cache version, so it must change even within one millisecond. */
+function nextStamp(previous: string, now: Date): string {
+  const prev = Date.parse(previous);
+  return new Date(Math.max(now.getTime(), prev + 1)).toISOString();
+}

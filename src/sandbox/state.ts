@@ -1,0 +1,256 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PolicyDocument } from './policy.js';
+import { secretAccessKey, userAccessKeyId, userId } from './ids.js';
+
+/** Sesame's own (platform) AWS account in the sandbox. */
+export const PLATFORM_ACCOUNT = '111111111111';
+/** The customer's account the sandbox plays. */
+export const CUSTOMER_ACCOUNT = '222222222222';
+export const PLATFORM_USER_ARN = `arn:aws:iam::${PLATFORM_ACCOUNT}:user/sesame-platform`;
+export const TEMPLATE_BUCKET = 'sesame-templates';
+
+export interface AccessKey {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface UserRecord {
+  arn: string;
+  account: string;
+  userName: string;
+  userId: string;
+  accessKeys: AccessKey[];
+  /** Absent means administrator of its account (the sandbox's convenience default). */
+  policies?: PolicyDocument[];
+}
+
+export interface Tag {
+  Key: string;
+  Value: string;
+}
+
+export interface RoleRecord {
+  arn: string;
+  account: string;
+  roleName: string;
+  path: string;
+  roleId: string;
+  assumeRolePolicy: PolicyDocument;
+  policies: Record<string, PolicyDocument>;
+  maxSessionDuration: number;
+  description?: string;
+  tags: Tag[];
+  createdAt: string;
+  stackId?: string;
+}
+
+export interface SessionRecord extends AccessKey {
+  sessionToken: string;
+  account: string;
+  roleArn: string;
+  roleId: string;
+  sessionName: string;
+  assumedRoleArn: string;
+  issuedAt: string;
+  expiresAt: string;
+  sessionPolicy?: PolicyDocument;
+  sourceIdentity?: string;
+  tags: Record<string, string>;
+  callerArn: string;
+}
+
+export interface SesIdentityRecord {
+  identity: string;
+  type: 'DOMAIN' | 'EMAIL_ADDRESS';
+  verified: boolean;
+  dkimTokens?: string[];
+  createdAt: string;
+  configurationSetName?: string;
+}
+
+export interface SesAccountRecord {
+  account: string;
+  region: string;
+  productionAccessEnabled: boolean;
+  max24HourSend: number;
+  maxSendRate: number;
+  sendingEnabled: boolean;
+  enforcementStatus: string;
+  identities: Record<string, SesIdentityRecord>;
+  configurationSets: Record<string, { name: string; createdAt: string }>;
+}
+
+export interface MailboxMessage {
+  messageId: string;
+  account: string;
+  region: string;
+  from: string;
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  replyTo: string[];
+  subject: string;
+  text?: string;
+  html?: string;
+  raw?: string;
+  headers: Record<string, string>;
+  configurationSet?: string;
+  tags: Record<string, string>;
+  attachments?: { fileName: string; contentType?: string; size: number }[];
+  sentAt: string;
+  accessKeyId: string;
+  principalArn: string;
+}
+
+export interface SecretRecord {
+  arn: string;
+  name: string;
+  account: string;
+  region: string;
+  value: string;
+  versionId: string;
+  createdAt: string;
+}
+
+export interface S3ObjectRecord {
+  body: string; // base64
+  contentType: string;
+  etag: string;
+  lastModified: string;
+  metadata: Record<string, string>;
+}
+
+export interface BucketRecord {
+  name: string;
+  account: string;
+  region: string;
+  createdAt: string;
+  objects: Record<string, S3ObjectRecord>;
+}
+
+export interface StackRecord {
+  stackId: string;
+  stackName: string;
+  account: string;
+  region: string;
+  parameters: Record<string, string>;
+  outputs: Record<string, string>;
+  resources: { logicalId: string; type: string; physicalId: string }[];
+  notes: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface StsCallRecord {
+  action: string;
+  callerArn: string;
+  roleArn?: string;
+  roleSessionName?: string;
+  externalIdPresent: boolean;
+  outcome: string; // 'ok' or the error code
+  at: string;
+}
+
+export interface SandboxState {
+  version: 1;
+  users: UserRecord[];
+  roles: Record<string, RoleRecord>;
+  sessions: Record<string, SessionRecord>;
+  ses: Record<string, SesAccountRecord>;
+  mailbox: MailboxMessage[];
+  secrets: SecretRecord[];
+  buckets: Record<string, BucketRecord>;
+  stacks: Record<string, StackRecord>;
+  stsCalls: StsCallRecord[];
+  propagationDelayMs: number;
+}
+
+export function bootstrapState(now: Date, region: string): SandboxState {
+  return {
+    version: 1,
+    users: [
+      {
+        arn: PLATFORM_USER_ARN,
+        account: PLATFORM_ACCOUNT,
+        userName: 'sesame-platform',
+        userId: userId(),
+        accessKeys: [{ accessKeyId: userAccessKeyId(), secretAccessKey: secretAccessKey() }],
+      },
+    ],
+    roles: {},
+    sessions: {},
+    ses: {},
+    mailbox: [],
+    secrets: [],
+    buckets: {
+      [TEMPLATE_BUCKET]: { name: TEMPLATE_BUCKET, account: PLATFORM_ACCOUNT, region, createdAt: now.toISOString(), objects: {} },
+    },
+    stacks: {},
+    stsCalls: [],
+    propagationDelayMs: 0,
+  };
+}
+
+export const stateDir = (dataDir: string): string => join(dataDir, 'sandbox');
+export const statePath = (dataDir: string): string => join(stateDir(dataDir), 'state.json');
+export const endpointPath = (dataDir: string): string => join(stateDir(dataDir), 'endpoint.json');
+
+/** Writes a file so readers never see half of it: temp file in the same directory, then rename. */
+export function writeFileAtomic(path: string, data: string): void {
+  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  writeFileSync(tmp, data, { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+export interface StateStore {
+  readonly state: SandboxState;
+  /** Persists after a mutation (no-op without a data directory). */
+  save(): void;
+}
+
+export function createStateStore(opts: { dataDir?: string; now: Date; region: string }): StateStore {
+  let state: SandboxState | undefined;
+  if (opts.dataDir) {
+    const file = statePath(opts.dataDir);
+    if (existsSync(file)) state = JSON.parse(readFileSync(file, 'utf8')) as SandboxState;
+  }
+  const fresh = state === undefined;
+  const s = state ?? bootstrapState(opts.now, opts.region);
+  const save = (): void => {
+    if (!opts.dataDir) return;
+    mkdirSync(stateDir(opts.dataDir), { recursive: true, mode: 0o700 });
+    writeFileAtomic(statePath(opts.dataDir), JSON.stringify(s, null, 1));
+  };
+  if (fresh) save();
+  return { state: s, save };
+}
+
+export function sesKey(account: string, region: string): string {
+  return `${account}/${region}`;
+}
+
+/** SES accounts appear lazily with the defaults of a new account in the SES sandbox. */
+export function sesAccount(state: SandboxState, account: string, region: string): SesAccountRecord {
+  const key = sesKey(account, region);
+  let rec = state.ses[key];
+  if (!rec) {
+    rec = {
+      account,
+      region,
+      productionAccessEnabled: false,
+      max24HourSend: 200,
+      maxSendRate: 1,
+      sendingEnabled: true,
+      enforcementStatus: 'HEALTHY',
+      identities: {},
+      configurationSets: {},
+    };
+    state.ses[key] = rec;
+  }
+  return rec;
+}
+
+export function stackKey(account: string, region: string, stackName: string): string {
+  return `${account}/${region}/${stackName}`;
+}
