@@ -129,6 +129,15 @@ export interface BucketRecord {
   objects: Record<string, S3ObjectRecord>;
 }
 
+export interface StackResource {
+  logicalId: string;
+  type: string;
+  physicalId: string;
+  /** For policy resources: the role ARNs the policy was attached to, so delete/update can detach it. */
+  attachedTo?: string[];
+  policyName?: string;
+}
+
 export interface StackRecord {
   stackId: string;
   stackName: string;
@@ -136,7 +145,7 @@ export interface StackRecord {
   region: string;
   parameters: Record<string, string>;
   outputs: Record<string, string>;
-  resources: { logicalId: string; type: string; physicalId: string }[];
+  resources: StackResource[];
   notes: string[];
   createdAt: string;
   updatedAt: string;

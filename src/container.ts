@@ -1,0 +1,89 @@
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { createClientFactory } from './aws/clients.js';
+import { createCredentialBroker } from './aws/credentials.js';
+import { createAwsGateway } from './aws/gateway.js';
+import { createPlatform } from './aws/platform.js';
+import { type Clock, systemClock } from './clock.js';
+import type { Config } from './config.js';
+import { createEnvelope } from './crypto/envelope.js';
+import { createLogger, type Logger } from './logger.js';
+import { createApiKeys } from './modules/api-keys/api-keys.js';
+import { createAudit } from './modules/audit/audit.js';
+import { createConnections } from './modules/connections/service.js';
+import { createConnectionTester } from './modules/connections/test-connection.js';
+import { createWorkspaces } from './modules/workspaces/workspaces.js';
+import { migrate, openStore, type Store } from './store/db.js';
+
+export interface ContainerOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Sesame's own AWS credentials; defaults to the SDK default chain. */
+  platformCredentials?: AwsCredentialIdentityProvider;
+  store?: Store;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** The composition root: one create<Module>() per module, wired with only what each uses. */
+export async function createContainer(config: Config, opts: ContainerOptions = {}) {
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const store = opts.store ?? openStore(config.databaseUrl);
+  await migrate(store.db);
+  const { db } = store;
+
+  const audit = createAudit({ db, clock });
+  const workspaces = createWorkspaces({ db, clock, audit });
+  const apiKeys = createApiKeys({ db, clock, audit });
+  const envelope = createEnvelope(config.masterKey);
+
+  const clients = createClientFactory(config);
+  const gateway = createAwsGateway({ clients });
+  const platform = createPlatform({ config, clients, ...(opts.platformCredentials ? { credentials: opts.platformCredentials } : {}) });
+
+  // The broker reports sessions to the connections module, which is built after it.
+  let connectionsRef: ReturnType<typeof createConnections> | undefined;
+  const broker = createCredentialBroker({
+    config,
+    clock,
+    clients,
+    platform,
+    onSession: async (e) => {
+      await audit.record({
+        workspaceId: e.workspaceId,
+        connectionId: e.connectionId,
+        actor: 'system',
+        action: 'sts.assume_role',
+        outcome: e.outcome,
+        details: { purpose: e.purpose, roleSessionName: e.roleSessionName, assumedRoleId: e.assumedRoleId, expiresAt: e.expiresAt, durationSeconds: e.durationSeconds, error: e.errorMessage },
+      });
+      await connectionsRef?.recordSession(e);
+      if (e.outcome !== 'ok') logger.warn({ connectionId: e.connectionId, purpose: e.purpose, outcome: e.outcome }, 'AssumeRole failed');
+    },
+    onSecretRead: async (e) => {
+      await audit.record({ workspaceId: e.workspaceId, connectionId: e.connectionId, actor: 'system', action: 'secretsmanager.get_secret_value', outcome: e.outcome });
+    },
+  });
+  const connections = createConnections({ db, clock, config, audit, envelope, broker, platform, gateway });
+  connectionsRef = connections;
+  const tester = createConnectionTester({ clock, config, platform, gateway, connections, broker, audit, ...(opts.sleep ? { sleep: opts.sleep } : {}) });
+
+  return {
+    config,
+    clock,
+    logger,
+    store,
+    audit,
+    workspaces,
+    apiKeys,
+    connections,
+    tester,
+    broker,
+    platform,
+    gateway,
+    async close(): Promise<void> {
+      await store.close();
+    },
+  };
+}
+
+export type Container = Awaited<ReturnType<typeof createContainer>>;

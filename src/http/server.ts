@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Container } from '../container.js';
+import { installAuth } from './auth.js';
+import { installErrorHandling } from './errors.js';
+import { apiKeyRoutes } from './routes/v1/api-keys.js';
+import { auditRoutes } from './routes/v1/audit.js';
+import { connectionRoutes } from './routes/v1/connections.js';
+import { platformRoutes } from './routes/v1/platform.js';
+
+/** Build the HTTP server without listening: tests use inject(), `sesame start` calls listen(). */
+export async function buildServer(c: Container, opts: { rateLimitPerMinute?: number } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: c.logger as FastifyBaseLogger,
+    bodyLimit: 1024 * 1024,
+    genReqId: () => `req_${randomBytes(9).toString('base64url')}`,
+    requestIdHeader: false,
+    disableRequestLogging: false,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', String(req.id));
+  });
+
+  await app.register(helmet, { contentSecurityPolicy: false });
+  await app.register(rateLimit, {
+    max: opts.rateLimitPerMinute ?? 1200,
+    timeWindow: '1 minute',
+    // Per API key when one is presented (hashed by prefix), else per address.
+    keyGenerator: (req) => (req.headers.authorization ?? '').slice(7, 19) || req.ip,
+    allowList: (req) => req.url === '/healthz',
+  });
+  installErrorHandling(app as unknown as FastifyInstance);
+  installAuth(app as unknown as FastifyInstance, c.apiKeys);
+
+  app.get('/healthz', async () => {
+    await c.store.db.selectFrom('workspaces').select('id').limit(1).execute();
+    return { status: 'ok' };
+  });
+
+  await app.register(apiKeyRoutes(c));
+  await app.register(connectionRoutes(c));
+  await app.register(auditRoutes(c));
+  await app.register(platformRoutes(c));
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,324 @@
+import { randomBytes } from 'node:crypto';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { roleSessionName } from '../../aws/credentials.js';
+import { awsErrorName, translateAwsError } from '../../aws/errors.js';
+import type { AwsGateway, SesAccount } from '../../aws/gateway.js';
+import type { Platform } from '../../aws/platform.js';
+import { PURPOSE_ACTIONS, PURPOSES, type Purpose } from '../../aws/policies.js';
+import { SES_REGIONS } from '../../aws/regions.js';
+import type { Clock } from '../../clock.js';
+import type { Config } from '../../config.js';
+import { AppError, isAppError } from '../../errors.js';
+import type { Audit } from '../audit/audit.js';
+import type { Connections, ConnectionRow } from './service.js';
+
+export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
+
+export interface Check {
+  id: string;
+  status: CheckStatus;
+  message: string;
+  hint: string;
+  code?: string;
+}
+
+export interface TestReport {
+  connectionId: string;
+  status: 'pass' | 'warn' | 'fail';
+  startedAt: string;
+  finishedAt: string;
+  checks: Check[];
+  account?: SesAccount;
+}
+
+/** How long a role counts as new: AccessDenied then may be IAM propagation, not a wrong policy. */
+const NEW_ROLE_WINDOW_MS = 10 * 60_000;
+
+export interface TestDeps {
+  clock: Clock;
+  config: Pick<Config, 'propagationRetrySeconds'>;
+  platform: Pick<Platform, 'identity' | 'credentials'>;
+  gateway: Pick<AwsGateway, 'callerIdentity' | 'assumeRoleRaw' | 'getAccount' | 'simulate' | 'probeSend' | 'listConfigurationSets'>;
+  connections: Pick<Connections, 'row' | 'subject' | 'recordTest'>;
+  broker: { provider: (s: ReturnType<Connections['subject']>, p: Purpose) => Promise<AwsCredentialIdentityProvider>; drop(id: string): void };
+  audit: Pick<Audit, 'record'>;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const ok = (id: string, message: string): Check => ({ id, status: 'pass', message, hint: '' });
+const fromError = (id: string, e: unknown, prefix = ''): Check => {
+  const err = isAppError(e) ? e : new AppError('internal_error', e instanceof Error ? e.message : String(e));
+  return { id, status: 'fail', message: `${prefix}${err.message}`, hint: err.hint, code: err.code };
+};
+
+/**
+ * Test connection: a report of checks a person can act on. It never stops at the first failure
+ * when later checks can still say something useful, and it proves the External ID is required.
+ */
+export function createConnectionTester(deps: TestDeps) {
+  const { clock, gateway, platform } = deps;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+
+  /** Resolve credentials, retrying AccessDenied with backoff while a new role may still be propagating. */
+  async function credentialsWithPropagation(r: ConnectionRow, purpose: Purpose): Promise<{ creds: AwsCredentialIdentityProvider; retried: number; waitedMs: number }> {
+    const subject = deps.connections.subject(r);
+    const isNew = r.role_arn_set_at !== null && clock.now().getTime() - Date.parse(r.role_arn_set_at) < NEW_ROLE_WINDOW_MS;
+    const budget = r.mode === 'role' && isNew ? deps.config.propagationRetrySeconds * 1000 : 0;
+    let waited = 0;
+    let retried = 0;
+    let delay = 500;
+    for (;;) {
+      try {
+        const creds = await deps.broker.provider(subject, purpose);
+        await creds();
+        return { creds, retried, waitedMs: waited };
+      } catch (e) {
+        const denied = isAppError(e) && e.code === 'aws_trust_policy_denied';
+        if (!denied || waited + delay > budget) {
+          if (denied && retried > 0) {
+            throw new AppError('aws_trust_policy_denied', `${e instanceof Error ? e.message : ''} (still denied after ${retried} retries over ${Math.round(waited / 1000)} s of waiting for IAM propagation)`);
+          }
+          throw e;
+        }
+        deps.broker.drop(r.id);
+        await sleep(delay);
+        waited += delay;
+        retried++;
+        delay = Math.min(delay * 2, 8000);
+      }
+    }
+  }
+
+  async function probeExternalId(r: ConnectionRow, identity: Awaited<ReturnType<Platform['identity']>>): Promise<Check> {
+    const attempts: Array<{ label: string; externalId?: string }> = [
+      { label: 'without an External ID' },
+      { label: 'with a wrong External ID', externalId: randomBytes(24).toString('hex') },
+    ];
+    const accepted: string[] = [];
+    for (const a of attempts) {
+      try {
+        await gateway.assumeRoleRaw(platform.credentials, r.region, {
+          RoleArn: r.role_arn!,
+          RoleSessionName: roleSessionName(r.id, 'probe'),
+          DurationSeconds: 900,
+          ...(a.externalId ? { ExternalId: a.externalId } : {}),
+        });
+        accepted.push(a.label);
+        await deps.audit.record({ workspaceId: r.workspace_id, connectionId: r.id, actor: 'system', action: 'sts.probe', outcome: 'assumed', details: { probe: a.label, roleArn: r.role_arn } });
+      } catch (e) {
+        const name = awsErrorName(e);
+        await deps.audit.record({ workspaceId: r.workspace_id, connectionId: r.id, actor: 'system', action: 'sts.probe', outcome: name ?? 'error', details: { probe: a.label, roleArn: r.role_arn } });
+        if (name !== 'AccessDenied') {
+          const t = translateAwsError(e, { action: 'sts:AssumeRole', region: r.region, roleArn: r.role_arn! });
+          return { id: 'external_id_required', status: 'warn', message: `The probe ${a.label} could not be judged: ${t.message}`, hint: t.hint, code: t.code };
+        }
+      }
+    }
+    if (accepted.length > 0) {
+      return {
+        id: 'external_id_required',
+        status: 'fail',
+        message: `The role can be assumed ${accepted.join(' and ')}: it does not require this connection's External ID, so another Sesame customer who learns the role ARN could make Sesame act on your account (confused deputy).`,
+        hint: `Make the trust policy's statement for ${identity.trustedPrincipalArn} carry Condition StringEquals sts:ExternalId = this connection's External ID (re-deploy the Sesame template, which does this).`,
+        code: 'aws_trust_policy_too_open',
+      };
+    }
+    return ok('external_id_required', 'AssumeRole without the External ID and with a wrong one were both denied: the role requires this connection\'s External ID.');
+  }
+
+  async function permissionChecks(r: ConnectionRow, readCreds: AwsCredentialIdentityProvider, principalArn: string | undefined, domains: string[]): Promise<Check[]> {
+    const checks: Check[] = [];
+    let simulated: Map<string, string> | undefined;
+    if (principalArn) {
+      try {
+        const all = PURPOSES.flatMap((p) => PURPOSE_ACTIONS[p]);
+        const res = await gateway.simulate(readCreds, r.region, principalArn, [...new Set(all)], { 'ses:FromAddress': `sesame-check@${domains[0] ?? 'example.com'}` });
+        simulated = new Map(res.map((x) => [x.action.toLowerCase(), x.decision]));
+      } catch {
+        simulated = undefined; // no iam:SimulatePrincipalPolicy: fall back to a harmless call per purpose
+      }
+    }
+    for (const purpose of PURPOSES) {
+      const id = `permissions_${purpose}`;
+      if (simulated) {
+        const denied = PURPOSE_ACTIONS[purpose].filter((a) => simulated!.get(a.toLowerCase()) !== 'allowed');
+        if (denied.length === 0) checks.push(ok(id, `The ${purpose} permissions are all allowed (IAM policy simulation).`));
+        else
+          checks.push({
+            id,
+            status: purpose === 'manage' ? 'warn' : 'fail',
+            message: `Not allowed for ${purpose}: ${denied.join(', ')} (IAM policy simulation).`,
+            hint: purpose === 'manage' ? 'Sesame cannot set up identities or event wiring itself; do it by hand, or deploy the template with AllowManage=true.' : 'Add these actions to the role or user policy (the Sesame template grants exactly these).',
+            code: 'aws_access_denied',
+          });
+        continue;
+      }
+      try {
+        const creds = purpose === 'read' ? readCreds : (await credentialsWithPropagation(r, purpose)).creds;
+        if (purpose === 'read') await gateway.getAccount(creds, r.region);
+        if (purpose === 'manage') await gateway.listConfigurationSets(creds, r.region);
+        if (purpose === 'send') {
+          const verdict = await gateway.probeSend(creds, r.region, `sesame-check@${domains[0] ?? 'example.com'}`);
+          if (verdict === 'denied') throw new AppError('aws_access_denied', 'ses:SendEmail is denied for these credentials.');
+        }
+        checks.push(ok(id, `The ${purpose} credentials were accepted by a harmless ${purpose} call (IAM simulation was not available).`));
+      } catch (e) {
+        const c = fromError(id, e, `${purpose}: `);
+        if (purpose === 'manage') c.status = 'warn';
+        checks.push(c);
+      }
+    }
+    return checks;
+  }
+
+  function accountChecks(a: SesAccount): Check[] {
+    const checks: Check[] = [];
+    checks.push(
+      a.sendingEnabled
+        ? ok('ses_sending_enabled', 'Sending is enabled for the SES account in this region.')
+        : { id: 'ses_sending_enabled', status: 'fail', message: 'Sending is disabled for this SES account in this region.', hint: 'Check the SES console (Reputation metrics, account dashboard) for why AWS paused sending, fix the cause, then re-enable sending or contact AWS Support.', code: 'ses_sending_disabled' },
+    );
+    checks.push(
+      a.productionAccessEnabled
+        ? ok('ses_production_access', 'The SES account has production access.')
+        : { id: 'ses_production_access', status: 'warn', message: `The SES account is in the sandbox: it may only send to verified addresses, ${a.max24HourSend} messages a day, ${a.maxSendRate} per second.`, hint: 'Request production access: SES console > Account dashboard > Request production access (or `aws sesv2 put-account-details --production-access-enabled ...`).', code: 'ses_sandbox' },
+    );
+    const enforcement = a.enforcementStatus;
+    checks.push(
+      enforcement === 'HEALTHY'
+        ? ok('ses_enforcement', 'Enforcement status is HEALTHY.')
+        : {
+            id: 'ses_enforcement',
+            status: enforcement === 'SHUTDOWN' ? 'fail' : 'warn',
+            message: `Enforcement status is ${enforcement}.`,
+            hint: 'AWS is reviewing the account (bounce or complaint rates). Read the notice in the SES console under Reputation metrics and fix the cause before sending more.',
+            code: 'ses_enforcement',
+          },
+    );
+    const remaining = Math.max(0, a.max24HourSend - a.sentLast24Hours);
+    checks.push({
+      id: 'ses_quota',
+      status: remaining === 0 && a.max24HourSend > 0 ? 'warn' : 'pass',
+      message: `Quota: ${a.maxSendRate}/s, ${a.max24HourSend} per 24 h, ${a.sentLast24Hours} sent in the last 24 h (${remaining} left).`,
+      hint: remaining === 0 && a.max24HourSend > 0 ? 'The daily quota is used up; new messages wait until it frees up. Ask AWS for a higher quota if this repeats.' : '',
+    });
+    return checks;
+  }
+
+  return {
+    async test(workspaceId: string, id: string, actor: string): Promise<TestReport> {
+      const r = await deps.connections.row(workspaceId, id);
+      const startedAt = clock.now().toISOString();
+      const checks: Check[] = [];
+      const domains = JSON.parse(r.send_domains) as string[];
+
+      // 1. Sesame's own principal.
+      let identity: Awaited<ReturnType<Platform['identity']>> | undefined;
+      try {
+        identity = await platform.identity();
+        const notes: string[] = [];
+        if (identity.roleChaining) notes.push('Sesame runs on role credentials, so sessions are capped at 1 hour (role chaining).');
+        checks.push({
+          id: 'platform_principal',
+          status: identity.principalSource === 'derived' && r.mode === 'role' ? 'warn' : 'pass',
+          message: `Sesame's principal is ${identity.callerArn}; roles must trust ${identity.trustedPrincipalArn}. ${notes.join(' ')}`.trim(),
+          hint: identity.principalSource === 'derived' && r.mode === 'role' ? 'The role path of an assumed-role principal cannot be read from STS. If Sesame\'s role has a path, set SESAME_PLATFORM_PRINCIPAL_ARN to its exact ARN.' : '',
+        });
+      } catch (e) {
+        checks.push(fromError('platform_principal', e));
+      }
+
+      // 2. Region.
+      checks.push(SES_REGIONS.has(r.region) ? ok('region', `${r.region} is an Amazon SES region.`) : { id: 'region', status: 'fail', message: `Amazon SES is not offered in ${r.region}.`, hint: 'Create the connection in an SES region (for example us-east-1 or eu-west-1).', code: 'aws_region_invalid' });
+
+      // 3. Credentials for `read`, the role assumable with the External ID.
+      let readCreds: AwsCredentialIdentityProvider | undefined;
+      if (r.mode === 'role' && !r.role_arn) {
+        checks.push({ id: 'role_assumable', status: 'fail', message: 'No role ARN is set yet.', hint: 'Create the stack from the onboarding links and set its RoleArn output (sesame aws setup --role-arn, or PATCH /v1/connections/:id).', code: 'role_arn_missing' });
+      } else {
+        try {
+          const got = await credentialsWithPropagation(r, 'read');
+          readCreds = got.creds;
+          const label = r.mode === 'role' ? 'role_assumable' : 'credentials';
+          const retryNote = got.retried ? ` (after ${got.retried} retries over ${Math.round(got.waitedMs / 1000)} s while IAM propagated the new role)` : '';
+          checks.push(ok(label, r.mode === 'role' ? `Assumed ${r.role_arn} with the External ID${retryNote}.` : `Credentials resolved for mode ${r.mode}.`));
+        } catch (e) {
+          let c = fromError(r.mode === 'role' ? 'role_assumable' : 'credentials', e);
+          if (r.mode === 'role' && isAppError(e) && e.code === 'aws_trust_policy_denied' && r.source_identity === 1) {
+            c = await diagnoseSourceIdentity(r, c);
+          }
+          checks.push(c);
+        }
+      }
+
+      // 4. Confused-deputy probe (role mode).
+      if (r.mode === 'role' && r.role_arn && identity) checks.push(await probeExternalId(r, identity));
+
+      // 5. Who the credentials are.
+      let principalArn: string | undefined;
+      let account: SesAccount | undefined;
+      if (readCreds) {
+        try {
+          const who = await gateway.callerIdentity(readCreds, r.region);
+          if (r.mode === 'role') {
+            const expectedAccount = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(r.role_arn ?? '');
+            const matches = expectedAccount && who.account === expectedAccount[1] && who.arn.includes(`:assumed-role/${expectedAccount[2]}/`);
+            checks.push(matches ? ok('caller_identity', `Calls run as ${who.arn}.`) : { id: 'caller_identity', status: 'fail', message: `Calls run as ${who.arn}, not as the role ${r.role_arn}.`, hint: 'Check the role ARN given to Sesame.', code: 'caller_mismatch' });
+            principalArn = r.role_arn ?? undefined;
+          } else {
+            const root = /:root$/.test(who.arn);
+            checks.push(
+              root
+                ? { id: 'caller_identity', status: 'fail', message: `These are the account's root user credentials (${who.arn}).`, hint: 'Never give root keys to any service. Create an IAM role (role mode) or an IAM user limited to SES, and delete the root access key.', code: 'root_credentials' }
+                : ok('caller_identity', `Calls run as ${who.arn} in account ${who.account}.`),
+            );
+            const assumed = /^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role\/([^/]+)\//.exec(who.arn);
+            principalArn = assumed ? `arn:${assumed[1]}:iam::${assumed[2]}:role/${assumed[3]}` : who.arn;
+          }
+        } catch (e) {
+          checks.push(fromError('caller_identity', e));
+        }
+
+        // 6. The SES account.
+        try {
+          account = await gateway.getAccount(readCreds, r.region);
+          checks.push(...accountChecks(account));
+        } catch (e) {
+          checks.push(fromError('ses_account', e));
+        }
+
+        // 7. Permissions per purpose.
+        checks.push(...(await permissionChecks(r, readCreds, principalArn, domains)));
+      }
+
+      // 8. Key age (access keys).
+      if (r.mode === 'access_keys' && r.access_key_created_at) {
+        const days = Math.floor((clock.now().getTime() - Date.parse(r.access_key_created_at)) / 86_400_000);
+        checks.push(days >= 90 ? { id: 'access_key_age', status: 'warn', message: `The access key is ${days} days old.`, hint: 'Rotate it: create a new key in IAM, run `sesame aws rotate-keys`, then deactivate the old key.', code: 'access_key_old' } : ok('access_key_age', `The access key is ${days} days old.`));
+      }
+
+      const status: TestReport['status'] = checks.some((c) => c.status === 'fail') ? 'fail' : checks.some((c) => c.status === 'warn') ? 'warn' : 'pass';
+      await deps.connections.recordTest(r.id, status, status === 'fail' ? 'failing' : 'active');
+      await deps.audit.record({ workspaceId, connectionId: r.id, actor, action: 'connection.tested', outcome: status, details: { failed: checks.filter((c) => c.status === 'fail').map((c) => c.id), warned: checks.filter((c) => c.status === 'warn').map((c) => c.id) } });
+      return { connectionId: r.id, status, startedAt, finishedAt: clock.now().toISOString(), checks, ...(account ? { account } : {}) };
+    },
+  };
+
+  /** If AssumeRole works without SourceIdentity, the trust policy lacks sts:SetSourceIdentity: say exactly that. */
+  async function diagnoseSourceIdentity(r: ConnectionRow, original: Check): Promise<Check> {
+    try {
+      await gateway.assumeRoleRaw(platform.credentials, r.region, { RoleArn: r.role_arn!, RoleSessionName: roleSessionName(r.id, 'test'), ExternalId: r.external_id!, DurationSeconds: 900 });
+      await deps.audit.record({ workspaceId: r.workspace_id, connectionId: r.id, actor: 'system', action: 'sts.probe', outcome: 'assumed', details: { probe: 'without source identity', roleArn: r.role_arn } });
+      return {
+        ...original,
+        message: `${original.message} The role can be assumed with the External ID but without a source identity: its trust policy does not allow sts:SetSourceIdentity.`,
+        hint: 'Update the stack with EnableSourceIdentity=true, or turn source identity off for this connection (PATCH { "sourceIdentity": false }).',
+        code: 'aws_source_identity_denied',
+      };
+    } catch {
+      return original;
+    }
+  }
+}
+
+export type ConnectionTester = ReturnType<typeof createConnectionTester>;

@@ -1,0 +1,355 @@
+import type { SandboxDeps } from './context.js';
+import { deleteStack as removeStack, deployStack } from './cloudformation.js';
+import { SandboxError } from './errors.js';
+import { secretAccessKey, upperAlnum, userAccessKeyId, userId, uuid } from './ids.js';
+import { policyProblem, type PolicyDocument } from './policy.js';
+import { newIdentity, sentLast24Hours } from './services/ses.js';
+import { s3Target } from './services/s3.js';
+import {
+  CUSTOMER_ACCOUNT,
+  PLATFORM_ACCOUNT,
+  PLATFORM_USER_ARN,
+  sesAccount,
+  type MailboxMessage,
+  type RoleRecord,
+  type StsCallRecord,
+} from './state.js';
+
+export interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  arn: string;
+  account: string;
+}
+
+export interface DeployTemplateInput {
+  templateBody?: string;
+  /** Alternative to templateBody: an object URL in the sandbox's own S3 (as CloudFormation accepts S3 only). */
+  templateURL?: string;
+  stackName: string;
+  parameters?: Record<string, string>;
+  account?: string;
+  region?: string;
+  capabilities?: string[];
+}
+
+export interface DeployResult {
+  stackId: string;
+  stackName: string;
+  outputs: Record<string, string>;
+  notes: string[];
+}
+
+export interface StackSummary {
+  stackId: string;
+  stackName: string;
+  account: string;
+  region: string;
+  outputs: Record<string, string>;
+  parameters: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface AccountScope {
+  account?: string;
+  region?: string;
+}
+
+export interface SesAccountView {
+  account: string;
+  region: string;
+  productionAccessEnabled: boolean;
+  max24HourSend: number;
+  maxSendRate: number;
+  sentLast24Hours: number;
+  sendingEnabled: boolean;
+  enforcementStatus: string;
+}
+
+export interface SetAccountInput extends AccountScope {
+  productionAccessEnabled?: boolean;
+  max24HourSend?: number;
+  maxSendRate?: number;
+  sendingEnabled?: boolean;
+  enforcementStatus?: string;
+}
+
+export interface SandboxStatus {
+  label: string;
+  url: string | undefined;
+  platform: { arn: string; accessKeyId: string; account: string };
+  customerAccount: string;
+  users: number;
+  roles: number;
+  stacks: number;
+  messages: number;
+  propagationDelayMs: number;
+}
+
+/** In-process control of the sandbox; the admin HTTP API exposes the same operations. */
+export interface SandboxAdmin {
+  status(): SandboxStatus;
+  platformCredentials(): Credentials;
+  createUser(input: { account?: string; userName: string; policies?: PolicyDocument[] }): { arn: string; accessKeyId: string; secretAccessKey: string };
+  deployTemplate(input: DeployTemplateInput): DeployResult;
+  deleteStack(stackName: string, scope?: AccountScope): boolean;
+  listStacks(): StackSummary[];
+  getRole(arn: string): RoleRecord | undefined;
+  updateAssumeRolePolicy(roleArn: string, policyDoc: PolicyDocument): void;
+  putRolePolicy(roleArn: string, name: string, policyDoc: PolicyDocument): void;
+  deleteRolePolicy(roleArn: string, name: string): void;
+  deleteRole(roleArn: string): void;
+  verifyIdentity(identity: string, scope?: AccountScope): { identity: string; type: string; verified: boolean; dkimTokens?: string[] };
+  setAccount(input: SetAccountInput): SesAccountView;
+  getAccount(scope?: AccountScope): SesAccountView;
+  mailbox(scope?: AccountScope): MailboxMessage[];
+  clearMailbox(): void;
+  putSecret(input: { name: string; value: string; account?: string; region?: string }): { arn: string };
+  stsCalls(): StsCallRecord[];
+  setPropagationDelay(ms: number): void;
+  inject(service: string, action: string, errorCode: string, times?: number): void;
+}
+
+const ENFORCEMENT = ['HEALTHY', 'PROBATION', 'SHUTDOWN'];
+
+export function createAdmin(deps: SandboxDeps, url: () => string | undefined): SandboxAdmin {
+  const store = deps.store;
+  const st = () => store.state;
+  const now = () => deps.clock.now();
+  const region = (r?: string) => r ?? deps.defaultRegion;
+
+  const role = (arn: string): RoleRecord => {
+    const r = st().roles[arn];
+    if (!r) throw new SandboxError('NoSuchEntity', `The role ${arn} cannot be found.`, 404);
+    return r;
+  };
+  const checkDoc = (doc: PolicyDocument, trust: boolean) => {
+    const problem = policyProblem(doc, { trust });
+    if (problem) throw new SandboxError('MalformedPolicyDocument', problem);
+  };
+  const view = (account: string, reg: string): SesAccountView => {
+    const a = sesAccount(st(), account, reg);
+    return {
+      account,
+      region: reg,
+      productionAccessEnabled: a.productionAccessEnabled,
+      max24HourSend: a.max24HourSend,
+      maxSendRate: a.maxSendRate,
+      sentLast24Hours: sentLast24Hours(st(), account, reg, now()),
+      sendingEnabled: a.sendingEnabled,
+      enforcementStatus: a.enforcementStatus,
+    };
+  };
+
+  const templateFromUrl = (templateURL: string): string => {
+    let u: URL;
+    try {
+      u = new URL(templateURL);
+    } catch {
+      throw new SandboxError('ValidationError', 'TemplateURL must be a valid URL.');
+    }
+    const base = url();
+    const t = s3Target(u.pathname);
+    const obj = st().buckets[t.bucket]?.objects[t.key];
+    // Mirrors CloudFormation, which only reads templates from S3: here, the sandbox's own S3.
+    if ((base !== undefined && u.origin !== new URL(base).origin) || !obj) {
+      throw new SandboxError('ValidationError', `TemplateURL must point to an object in the Sesame sandbox's S3${base ? ` (${base}/<bucket>/<key>)` : ''}; got ${templateURL}`);
+    }
+    return Buffer.from(obj.body, 'base64').toString('utf8');
+  };
+
+  return {
+    status() {
+      const platform = st().users.find((u) => u.arn === PLATFORM_USER_ARN)!;
+      return {
+        label: 'Sesame local AWS sandbox (development stand-in, not AWS)',
+        url: url(),
+        platform: { arn: platform.arn, accessKeyId: platform.accessKeys[0]!.accessKeyId, account: PLATFORM_ACCOUNT },
+        customerAccount: CUSTOMER_ACCOUNT,
+        users: st().users.length,
+        roles: Object.keys(st().roles).length,
+        stacks: Object.keys(st().stacks).length,
+        messages: st().mailbox.length,
+        propagationDelayMs: st().propagationDelayMs,
+      };
+    },
+
+    platformCredentials() {
+      const u = st().users.find((x) => x.arn === PLATFORM_USER_ARN)!;
+      const k = u.accessKeys[0]!;
+      return { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey, arn: u.arn, account: u.account };
+    },
+
+    createUser({ account = CUSTOMER_ACCOUNT, userName, policies }) {
+      if (!/^[\w+=,.@-]{1,64}$/.test(userName ?? '')) throw new SandboxError('ValidationError', 'userName must be 1-64 characters of [\\w+=,.@-].');
+      for (const p of policies ?? []) checkDoc(p, false);
+      const arn = `arn:aws:iam::${account}:user/${userName}`;
+      let user = st().users.find((u) => u.arn === arn);
+      const key = { accessKeyId: userAccessKeyId(), secretAccessKey: secretAccessKey() };
+      if (user) {
+        // Existing user: add a key (like CreateAccessKey) and replace its policies if given.
+        user.accessKeys.push(key);
+        if (policies) user.policies = policies;
+      } else {
+        user = { arn, account, userName, userId: userId(), accessKeys: [key], ...(policies ? { policies } : {}) };
+        st().users.push(user);
+      }
+      store.save();
+      return { arn, ...key };
+    },
+
+    deployTemplate(input) {
+      const body = input.templateBody ?? (input.templateURL !== undefined ? templateFromUrl(input.templateURL) : undefined);
+      if (body === undefined) throw new SandboxError('ValidationError', 'Either templateBody or templateURL must be given.');
+      const stack = deployStack(
+        st(),
+        {
+          templateBody: body,
+          stackName: input.stackName,
+          parameters: input.parameters ?? {},
+          account: input.account ?? CUSTOMER_ACCOUNT,
+          region: region(input.region),
+          capabilities: input.capabilities ?? [],
+        },
+        now(),
+      );
+      store.save();
+      return { stackId: stack.stackId, stackName: stack.stackName, outputs: stack.outputs, notes: stack.notes };
+    },
+
+    deleteStack(stackName, scope = {}) {
+      const ok = removeStack(st(), stackName, scope.account ?? CUSTOMER_ACCOUNT, region(scope.region));
+      store.save();
+      return ok;
+    },
+
+    listStacks() {
+      return Object.values(st().stacks).map((s) => ({
+        stackId: s.stackId,
+        stackName: s.stackName,
+        account: s.account,
+        region: s.region,
+        outputs: s.outputs,
+        parameters: s.parameters,
+        createdAt: s.createdAt,
+        updatedAt: s.updatedAt,
+      }));
+    },
+
+    getRole: (arn) => {
+      const r = st().roles[arn];
+      return r ? structuredClone(r) : undefined;
+    },
+
+    updateAssumeRolePolicy(roleArn, doc) {
+      checkDoc(doc, true);
+      role(roleArn).assumeRolePolicy = doc;
+      store.save();
+    },
+
+    putRolePolicy(roleArn, name, doc) {
+      checkDoc(doc, false);
+      role(roleArn).policies[name] = doc;
+      store.save();
+    },
+
+    deleteRolePolicy(roleArn, name) {
+      const r = role(roleArn);
+      if (!(name in r.policies)) throw new SandboxError('NoSuchEntity', `The role policy with name ${name} cannot be found.`, 404);
+      delete r.policies[name];
+      store.save();
+    },
+
+    deleteRole(roleArn) {
+      role(roleArn);
+      delete st().roles[roleArn];
+      store.save();
+    },
+
+    verifyIdentity(identity, scope = {}) {
+      const name = identity.trim().toLowerCase();
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(name) && !/^(?=.{1,253}$)([a-z0-9-]+\.)+[a-z0-9-]+$/.test(name)) {
+        throw new SandboxError('ValidationError', `${identity} is neither an email address nor a domain name.`);
+      }
+      const a = sesAccount(st(), scope.account ?? CUSTOMER_ACCOUNT, region(scope.region));
+      const rec = a.identities[name] ?? newIdentity(name, now(), true);
+      rec.verified = true;
+      a.identities[name] = rec;
+      store.save();
+      return { identity: rec.identity, type: rec.type, verified: true, ...(rec.dkimTokens ? { dkimTokens: rec.dkimTokens } : {}) };
+    },
+
+    setAccount(input) {
+      const account = input.account ?? CUSTOMER_ACCOUNT;
+      const reg = region(input.region);
+      const a = sesAccount(st(), account, reg);
+      if (input.enforcementStatus !== undefined && !ENFORCEMENT.includes(input.enforcementStatus)) {
+        throw new SandboxError('ValidationError', `enforcementStatus must be one of ${ENFORCEMENT.join(', ')}.`);
+      }
+      for (const [k, v] of [
+        ['max24HourSend', input.max24HourSend],
+        ['maxSendRate', input.maxSendRate],
+      ] as const) {
+        if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw new SandboxError('ValidationError', `${k} must be a non-negative number.`);
+      }
+      if (input.productionAccessEnabled !== undefined) {
+        a.productionAccessEnabled = input.productionAccessEnabled;
+        // Leaving the SES sandbox raises the quotas unless they are given explicitly.
+        if (input.productionAccessEnabled && input.max24HourSend === undefined && a.max24HourSend === 200) a.max24HourSend = 50_000;
+        if (input.productionAccessEnabled && input.maxSendRate === undefined && a.maxSendRate === 1) a.maxSendRate = 14;
+      }
+      if (input.max24HourSend !== undefined) a.max24HourSend = input.max24HourSend;
+      if (input.maxSendRate !== undefined) a.maxSendRate = input.maxSendRate;
+      if (input.sendingEnabled !== undefined) a.sendingEnabled = input.sendingEnabled;
+      if (input.enforcementStatus !== undefined) a.enforcementStatus = input.enforcementStatus;
+      store.save();
+      return view(account, reg);
+    },
+
+    getAccount(scope = {}) {
+      return view(scope.account ?? CUSTOMER_ACCOUNT, region(scope.region));
+    },
+
+    mailbox(scope = {}) {
+      return st()
+        .mailbox.filter((m) => (scope.account === undefined || m.account === scope.account) && (scope.region === undefined || m.region === scope.region))
+        .map((m) => structuredClone(m));
+    },
+
+    clearMailbox() {
+      st().mailbox.length = 0;
+      store.save();
+    },
+
+    putSecret({ name, value, account = PLATFORM_ACCOUNT, region: reg = 'us-east-1' }) {
+      if (!/^[\w/+=.@-]{1,512}$/.test(name ?? '')) throw new SandboxError('ValidationError', 'Secret name must be 1-512 characters of [\\w/+=.@-].');
+      if (typeof value !== 'string') throw new SandboxError('ValidationError', 'Secret value must be a string.');
+      const existing = st().secrets.find((s) => s.name === name && s.account === account && s.region === reg);
+      if (existing) {
+        existing.value = value;
+        existing.versionId = uuid();
+        store.save();
+        return { arn: existing.arn };
+      }
+      // Secret ARNs end with a dash and six random characters.
+      const arn = `arn:aws:secretsmanager:${reg}:${account}:secret:${name}-${upperAlnum(6).replace(/\d/g, 'a')}`;
+      st().secrets.push({ arn, name, account, region: reg, value, versionId: uuid(), createdAt: now().toISOString() });
+      store.save();
+      return { arn };
+    },
+
+    stsCalls: () => st().stsCalls.map((c) => ({ ...c })),
+
+    setPropagationDelay(ms) {
+      if (!Number.isFinite(ms) || ms < 0) throw new SandboxError('ValidationError', 'ms must be a non-negative number.');
+      st().propagationDelayMs = ms;
+      store.save();
+    },
+
+    inject(service, action, errorCode, times = 1) {
+      if (!service || !action || !errorCode) throw new SandboxError('ValidationError', 'service, action and errorCode are required.');
+      deps.faults.inject(service, action, errorCode, times);
+    },
+  };
+}

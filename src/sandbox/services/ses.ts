@@ -1,0 +1,357 @@
+import { authorize, baseContext } from '../auth.js';
+import type { RequestContext } from '../context.js';
+import { AwsError } from '../errors.js';
+import { lowerAlnum, sesMessageId } from '../ids.js';
+import { addressOnly, bodyOf, domainOf, parseAddress, parseHeaders, splitAddressList } from '../mime.js';
+import { context } from '../policy.js';
+import { jsonResponse, type SandboxResponse } from '../protocol.js';
+import { sesAccount, type MailboxMessage, type SandboxState, type SesAccountRecord, type SesIdentityRecord } from '../state.js';
+
+// From the SES developer guide: at most 50 recipients per message.
+const MAX_RECIPIENTS = 50;
+const SIMULATOR_DOMAIN = 'simulator.amazonses.com';
+const DAY_MS = 86_400_000;
+
+const notFound = (m: string) => new AwsError('NotFoundException', m, 404);
+const badRequest = (m: string) => new AwsError('BadRequestException', m, 400);
+
+/** Sliding one-second windows of recipients sent, per (account, region), for MaxSendRate in the SES sandbox. */
+const rateWindows = new WeakMap<SandboxState, Map<string, { at: number; n: number }[]>>();
+
+export function handleSes(ctx: RequestContext, method: string, path: string, body: unknown): SandboxResponse {
+  const segments = path.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
+  // segments: ['v2', 'email', resource, id?]
+  const [v2, email, resource, id] = segments;
+  if (v2 !== 'v2' || email !== 'email' || !resource) throw notFound(`No SES v2 operation at ${method} ${path}`);
+  const route = `${method} ${resource}${id !== undefined ? '/{id}' : ''}`;
+  switch (route) {
+    case 'GET account':
+      return getAccount(ctx);
+    case 'GET identities':
+      return listIdentities(ctx);
+    case 'POST identities':
+      return createIdentity(ctx, body);
+    case 'GET identities/{id}':
+      return getIdentity(ctx, id!);
+    case 'DELETE identities/{id}':
+      return deleteIdentity(ctx, id!);
+    case 'GET configuration-sets':
+      return listConfigurationSets(ctx);
+    case 'POST configuration-sets':
+      return createConfigurationSet(ctx, body);
+    case 'POST outbound-emails':
+      return sendEmail(ctx, body);
+    default:
+      throw notFound(`The Sesame sandbox does not implement SES v2 ${method} ${path}`);
+  }
+}
+
+export function sesActionName(method: string, path: string): string {
+  const resource = path.split('/').filter(Boolean)[2] ?? '';
+  const hasId = path.split('/').filter(Boolean).length > 3;
+  const map: Record<string, string> = {
+    'GET account': 'GetAccount',
+    'GET identities': 'ListEmailIdentities',
+    'POST identities': 'CreateEmailIdentity',
+    'GET identities/{id}': 'GetEmailIdentity',
+    'DELETE identities/{id}': 'DeleteEmailIdentity',
+    'GET configuration-sets': 'ListConfigurationSets',
+    'POST configuration-sets': 'CreateConfigurationSet',
+    'POST outbound-emails': 'SendEmail',
+  };
+  return map[`${method} ${resource}${hasId ? '/{id}' : ''}`] ?? 'Unknown';
+}
+
+const identityArn = (ctx: RequestContext, identity: string) => `arn:aws:ses:${ctx.region}:${ctx.caller.account}:identity/${identity}`;
+
+function check(ctx: RequestContext, action: string, resource: string, extra: Record<string, string | string[] | undefined> = {}): void {
+  authorize(ctx.deps.store.state, ctx.caller, {
+    action,
+    resource,
+    context: { ...baseContext(ctx.caller, ctx.now, ctx.region), ...context({ 'ses:ApiVersion': '2', ...extra }) },
+    protocol: 'rest-json',
+  });
+}
+
+function account(ctx: RequestContext): SesAccountRecord {
+  return sesAccount(ctx.deps.store.state, ctx.caller.account, ctx.region);
+}
+
+export function sentLast24Hours(state: SandboxState, acct: string, region: string, now: Date): number {
+  return state.mailbox
+    .filter((m) => m.account === acct && m.region === region && now.getTime() - Date.parse(m.sentAt) < DAY_MS)
+    .reduce((n, m) => n + m.to.length + m.cc.length + m.bcc.length, 0);
+}
+
+function getAccount(ctx: RequestContext): SandboxResponse {
+  check(ctx, 'ses:GetAccount', '*');
+  const a = account(ctx);
+  return jsonResponse(
+    'rest-json',
+    {
+      DedicatedIpAutoWarmupEnabled: false,
+      EnforcementStatus: a.enforcementStatus,
+      ProductionAccessEnabled: a.productionAccessEnabled,
+      SendingEnabled: a.sendingEnabled,
+      SendQuota: { Max24HourSend: a.max24HourSend, MaxSendRate: a.maxSendRate, SentLast24Hours: sentLast24Hours(ctx.deps.store.state, a.account, a.region, ctx.now) },
+      SuppressionAttributes: { SuppressedReasons: [] },
+      ...(a.productionAccessEnabled
+        ? { Details: { MailType: 'TRANSACTIONAL', WebsiteURL: 'https://example.com', ContactLanguage: 'EN', UseCaseDescription: 'Sesame sandbox', ReviewDetails: { Status: 'GRANTED', CaseId: 'sandbox' } } }
+        : {}),
+    },
+    ctx.requestId,
+  );
+}
+
+const verificationStatus = (i: SesIdentityRecord) => (i.verified ? 'SUCCESS' : 'PENDING');
+
+function dkimAttributes(i: SesIdentityRecord) {
+  if (i.type === 'EMAIL_ADDRESS') return { SigningEnabled: false, Status: 'NOT_STARTED', SigningAttributesOrigin: 'AWS_SES' };
+  return {
+    SigningEnabled: true,
+    Status: i.verified ? 'SUCCESS' : 'PENDING',
+    Tokens: i.dkimTokens ?? [],
+    SigningAttributesOrigin: 'AWS_SES',
+    NextSigningKeyLength: 'RSA_2048_BIT',
+    CurrentSigningKeyLength: 'RSA_2048_BIT',
+  };
+}
+
+function listIdentities(ctx: RequestContext): SandboxResponse {
+  check(ctx, 'ses:ListEmailIdentities', '*');
+  const items = Object.values(account(ctx).identities).map((i) => ({
+    IdentityType: i.type,
+    IdentityName: i.identity,
+    SendingEnabled: true,
+    VerificationStatus: verificationStatus(i),
+  }));
+  return jsonResponse('rest-json', { EmailIdentities: items }, ctx.requestId);
+}
+
+export function newIdentity(identity: string, now: Date, verified: boolean): SesIdentityRecord {
+  const type = identity.includes('@') ? 'EMAIL_ADDRESS' : 'DOMAIN';
+  return {
+    identity,
+    type,
+    verified,
+    createdAt: now.toISOString(),
+    // Easy DKIM hands out three 32-character tokens for a domain.
+    ...(type === 'DOMAIN' ? { dkimTokens: [lowerAlnum(32), lowerAlnum(32), lowerAlnum(32)] } : {}),
+  };
+}
+
+function createIdentity(ctx: RequestContext, body: unknown): SandboxResponse {
+  const input = (body ?? {}) as { EmailIdentity?: unknown; ConfigurationSetName?: unknown };
+  if (typeof input.EmailIdentity !== 'string' || input.EmailIdentity === '') throw badRequest('EmailIdentity is required.');
+  const name = input.EmailIdentity.toLowerCase();
+  check(ctx, 'ses:CreateEmailIdentity', identityArn(ctx, name));
+  const a = account(ctx);
+  if (a.identities[name]) throw new AwsError('AlreadyExistsException', `Email identity ${name} already exists.`, 400);
+  const rec = newIdentity(name, ctx.now, false);
+  if (typeof input.ConfigurationSetName === 'string') rec.configurationSetName = input.ConfigurationSetName;
+  a.identities[name] = rec;
+  ctx.deps.store.save();
+  return jsonResponse('rest-json', { IdentityType: rec.type, VerifiedForSendingStatus: false, DkimAttributes: dkimAttributes(rec) }, ctx.requestId);
+}
+
+function getIdentity(ctx: RequestContext, id: string): SandboxResponse {
+  const name = id.toLowerCase();
+  check(ctx, 'ses:GetEmailIdentity', identityArn(ctx, name));
+  const i = account(ctx).identities[name];
+  if (!i) throw notFound(`Email identity ${id} does not exist.`);
+  return jsonResponse(
+    'rest-json',
+    {
+      IdentityType: i.type,
+      FeedbackForwardingStatus: true,
+      VerifiedForSendingStatus: i.verified,
+      VerificationStatus: verificationStatus(i),
+      DkimAttributes: dkimAttributes(i),
+      MailFromAttributes: { BehaviorOnMxFailure: 'USE_DEFAULT_VALUE' },
+      Policies: {},
+      Tags: [],
+      ...(i.configurationSetName ? { ConfigurationSetName: i.configurationSetName } : {}),
+    },
+    ctx.requestId,
+  );
+}
+
+function deleteIdentity(ctx: RequestContext, id: string): SandboxResponse {
+  const name = id.toLowerCase();
+  check(ctx, 'ses:DeleteEmailIdentity', identityArn(ctx, name));
+  const a = account(ctx);
+  if (!a.identities[name]) throw notFound(`Email identity ${id} does not exist.`);
+  delete a.identities[name];
+  ctx.deps.store.save();
+  return jsonResponse('rest-json', {}, ctx.requestId);
+}
+
+function listConfigurationSets(ctx: RequestContext): SandboxResponse {
+  check(ctx, 'ses:ListConfigurationSets', '*');
+  return jsonResponse('rest-json', { ConfigurationSets: Object.keys(account(ctx).configurationSets) }, ctx.requestId);
+}
+
+function createConfigurationSet(ctx: RequestContext, body: unknown): SandboxResponse {
+  const input = (body ?? {}) as { ConfigurationSetName?: unknown };
+  const name = input.ConfigurationSetName;
+  if (typeof name !== 'string' || !/^[\w-]{1,64}$/.test(name)) throw badRequest('ConfigurationSetName must be 1-64 letters, digits, underscores or hyphens.');
+  check(ctx, 'ses:CreateConfigurationSet', `arn:aws:ses:${ctx.region}:${ctx.caller.account}:configuration-set/${name}`);
+  const a = account(ctx);
+  if (a.configurationSets[name]) throw new AwsError('AlreadyExistsException', `Configuration set <${name}> already exists.`, 400);
+  a.configurationSets[name] = { name, createdAt: ctx.now.toISOString() };
+  ctx.deps.store.save();
+  return jsonResponse('rest-json', {}, ctx.requestId);
+}
+
+/** The verified identity that covers an address: the address itself, its domain, or a parent domain. */
+export function coveringIdentity(a: SesAccountRecord, address: string): SesIdentityRecord | undefined {
+  const exact = a.identities[address.toLowerCase()];
+  if (exact?.verified) return exact;
+  const labels = domainOf(address).split('.');
+  for (let i = 0; i < labels.length - 1; i++) {
+    const d = a.identities[labels.slice(i).join('.')];
+    if (d?.verified) return d;
+  }
+  return undefined;
+}
+
+interface SendInput {
+  FromEmailAddress?: string;
+  Destination?: { ToAddresses?: string[]; CcAddresses?: string[]; BccAddresses?: string[] };
+  ReplyToAddresses?: string[];
+  FeedbackForwardingEmailAddress?: string;
+  ConfigurationSetName?: string;
+  EmailTags?: { Name: string; Value: string }[];
+  Content?: {
+    Simple?: {
+      Subject?: { Data?: string };
+      Body?: { Text?: { Data?: string }; Html?: { Data?: string } };
+      Headers?: { Name: string; Value: string }[];
+      Attachments?: { FileName?: string; ContentType?: string; RawContent?: string }[];
+    };
+    Raw?: { Data?: string };
+    Template?: unknown;
+  };
+}
+
+function sendEmail(ctx: RequestContext, body: unknown): SandboxResponse {
+  const input = (body ?? {}) as SendInput;
+  const state = ctx.deps.store.state;
+  const content = input.Content ?? {};
+  let fromHeader = input.FromEmailAddress;
+  let to = input.Destination?.ToAddresses ?? [];
+  let cc = input.Destination?.CcAddresses ?? [];
+  let bcc = input.Destination?.BccAddresses ?? [];
+  let subject = '';
+  let text: string | undefined;
+  let html: string | undefined;
+  let raw: string | undefined;
+  let headers: Record<string, string> = {};
+  let attachments: MailboxMessage['attachments'];
+  if (content.Simple) {
+    subject = content.Simple.Subject?.Data ?? '';
+    text = content.Simple.Body?.Text?.Data;
+    html = content.Simple.Body?.Html?.Data;
+    for (const h of content.Simple.Headers ?? []) headers[h.Name.toLowerCase()] = h.Value;
+    if (content.Simple.Attachments?.length) {
+      attachments = content.Simple.Attachments.map((a) => ({
+        fileName: a.FileName ?? '',
+        ...(a.ContentType ? { contentType: a.ContentType } : {}),
+        size: Buffer.from(a.RawContent ?? '', 'base64').length,
+      }));
+    }
+  } else if (content.Raw) {
+    raw = Buffer.from(content.Raw.Data ?? '', 'base64').toString('utf8');
+    headers = parseHeaders(raw);
+    fromHeader ??= headers['from'];
+    subject = headers['subject'] ?? '';
+    if (!input.Destination) {
+      to = splitAddressList(headers['to']);
+      cc = splitAddressList(headers['cc']);
+      bcc = splitAddressList(headers['bcc']);
+    }
+    const ct = headers['content-type'] ?? 'text/plain';
+    if (ct.startsWith('text/plain')) text = bodyOf(raw);
+    else if (ct.startsWith('text/html')) html = bodyOf(raw);
+  } else if (content.Template) {
+    throw badRequest('Template content is not supported by the Sesame sandbox; send Simple or Raw content.');
+  } else {
+    throw badRequest('Content is required: Simple, Raw or Template.');
+  }
+  if (!fromHeader) throw badRequest('Missing required header \'From\'.');
+  const from = parseAddress(fromHeader);
+  const recipients = [...to, ...cc, ...bcc].map(addressOnly);
+  if (recipients.length === 0) throw badRequest('Missing final \'@domain\'');
+  if (recipients.length > MAX_RECIPIENTS) throw badRequest(`Recipient count exceeds ${MAX_RECIPIENTS}.`);
+
+  const a = account(ctx);
+  const fromIdentity = coveringIdentity(a, from.address);
+  // SES authorises against the identity that covers the From address, and the configuration set.
+  check(ctx, 'ses:SendEmail', identityArn(ctx, fromIdentity?.identity ?? domainOf(from.address)), {
+    'ses:FromAddress': from.address,
+    'ses:FromDisplayName': from.displayName,
+    'ses:Recipients': recipients,
+    'ses:FeedbackAddress': input.FeedbackForwardingEmailAddress ?? from.address,
+  });
+  if (input.ConfigurationSetName !== undefined) {
+    check(ctx, 'ses:SendEmail', `arn:aws:ses:${ctx.region}:${ctx.caller.account}:configuration-set/${input.ConfigurationSetName}`);
+    if (!a.configurationSets[input.ConfigurationSetName]) throw notFound(`Configuration set <${input.ConfigurationSetName}> does not exist.`);
+  }
+  if (a.enforcementStatus === 'SHUTDOWN') {
+    throw new AwsError('AccountSuspendedException', "The message can't be sent because the account's ability to send email has been permanently restricted.", 400);
+  }
+  if (!a.sendingEnabled) throw new AwsError('SendingPausedException', "The message can't be sent because the account's ability to send email is currently paused.", 400);
+  const regionLabel = ctx.region.toUpperCase();
+  if (!fromIdentity) {
+    throw new AwsError('MessageRejected', `Email address is not verified. The following identities failed the check in region ${regionLabel}: ${from.address}`, 400);
+  }
+  if (!a.productionAccessEnabled) {
+    const unverified = recipients.filter((r) => domainOf(r) !== SIMULATOR_DOMAIN && !coveringIdentity(a, r));
+    if (unverified.length) {
+      throw new AwsError('MessageRejected', `Email address is not verified. The following identities failed the check in region ${regionLabel}: ${unverified.join(', ')}`, 400);
+    }
+  }
+  if (sentLast24Hours(state, a.account, a.region, ctx.now) + recipients.length > a.max24HourSend) {
+    throw new AwsError('TooManyRequestsException', 'Daily message quota exceeded.', 429);
+  }
+  if (!a.productionAccessEnabled) enforceRate(ctx, a, recipients.length);
+
+  const msg: MailboxMessage = {
+    messageId: sesMessageId(ctx.now),
+    account: a.account,
+    region: a.region,
+    from: fromHeader,
+    to,
+    cc,
+    bcc,
+    replyTo: input.ReplyToAddresses ?? (content.Raw ? splitAddressList(headers['reply-to']) : []),
+    subject,
+    ...(text !== undefined ? { text } : {}),
+    ...(html !== undefined ? { html } : {}),
+    ...(raw !== undefined ? { raw } : {}),
+    headers,
+    ...(input.ConfigurationSetName !== undefined ? { configurationSet: input.ConfigurationSetName } : {}),
+    tags: Object.fromEntries((input.EmailTags ?? []).map((t) => [t.Name, t.Value])),
+    ...(attachments ? { attachments } : {}),
+    sentAt: ctx.now.toISOString(),
+    accessKeyId: ctx.caller.accessKeyId,
+    principalArn: ctx.caller.arn,
+  };
+  state.mailbox.push(msg);
+  ctx.deps.store.save();
+  for (const listener of ctx.deps.sendListeners) listener(msg);
+  return jsonResponse('rest-json', { MessageId: msg.messageId }, ctx.requestId);
+}
+
+/** MaxSendRate counts recipients per second; a message is refused once the current second's budget is spent. */
+function enforceRate(ctx: RequestContext, a: SesAccountRecord, n: number): void {
+  let windows = rateWindows.get(ctx.deps.store.state);
+  if (!windows) rateWindows.set(ctx.deps.store.state, (windows = new Map()));
+  const key = `${a.account}/${a.region}`;
+  const now = ctx.now.getTime();
+  const recent = (windows.get(key) ?? []).filter((w) => now - w.at < 1000 && w.at <= now);
+  const used = recent.reduce((s, w) => s + w.n, 0);
+  if (used >= a.maxSendRate) throw new AwsError('TooManyRequestsException', 'Maximum sending rate exceeded.', 429);
+  recent.push({ at: now, n });
+  windows.set(key, recent);
+}
