@@ -1,5 +1,5 @@
 import type { SandboxDeps } from './context.js';
-import { deleteStack as removeStack, deployStack } from './cloudformation.js';
+import { deleteStack as removeStack, deployStack, parseTemplate } from './cloudformation.js';
 import { SandboxError } from './errors.js';
 import { secretAccessKey, upperAlnum, userAccessKeyId, userId, uuid } from './ids.js';
 import { policyProblem, type PolicyDocument } from './policy.js';
@@ -38,6 +38,13 @@ export interface DeployResult {
   stackName: string;
   outputs: Record<string, string>;
   notes: string[];
+}
+
+export interface TemplateSummary {
+  description?: string;
+  parameters: { name: string; type: string; default?: string; description?: string; noEcho: boolean; allowedValues?: string[] }[];
+  resourceTypes: string[];
+  capabilities: string[];
 }
 
 export interface StackSummary {
@@ -93,6 +100,8 @@ export interface SandboxAdmin {
   platformCredentials(): Credentials;
   createUser(input: { account?: string; userName: string; policies?: PolicyDocument[] }): { arn: string; accessKeyId: string; secretAccessKey: string };
   deployTemplate(input: DeployTemplateInput): DeployResult;
+  /** Like CloudFormation's GetTemplateSummary: what the console needs to render the quick-create form. */
+  templateSummary(input: { templateBody?: string; templateURL?: string }): TemplateSummary;
   deleteStack(stackName: string, scope?: AccountScope): boolean;
   listStacks(): StackSummary[];
   getRole(arn: string): RoleRecord | undefined;
@@ -216,6 +225,28 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
       );
       store.save();
       return { stackId: stack.stackId, stackName: stack.stackName, outputs: stack.outputs, notes: stack.notes };
+    },
+
+    templateSummary(input) {
+      const body = input.templateBody ?? (input.templateURL !== undefined ? templateFromUrl(input.templateURL) : undefined);
+      if (body === undefined) throw new SandboxError('ValidationError', 'Either templateBody or templateURL must be given.');
+      const t = parseTemplate(body);
+      const resources = Object.values(t.Resources ?? {});
+      const named = resources.some((r) => r.Type === 'AWS::IAM::Role' && r.Properties?.['RoleName'] !== undefined);
+      const iam = resources.some((r) => r.Type?.startsWith('AWS::IAM::'));
+      return {
+        ...(t.Description ? { description: t.Description } : {}),
+        parameters: Object.entries(t.Parameters ?? {}).map(([name, p]) => ({
+          name,
+          type: p.Type ?? 'String',
+          ...(p.Default !== undefined ? { default: Array.isArray(p.Default) ? p.Default.join(',') : String(p.Default) } : {}),
+          ...(p.Description ? { description: p.Description } : {}),
+          noEcho: p.NoEcho === true || p.NoEcho === 'true',
+          ...(p.AllowedValues ? { allowedValues: p.AllowedValues.map(String) } : {}),
+        })),
+        resourceTypes: [...new Set(resources.map((r) => r.Type ?? ''))],
+        capabilities: iam ? [named ? 'CAPABILITY_NAMED_IAM' : 'CAPABILITY_IAM'] : [],
+      };
     },
 
     deleteStack(stackName, scope = {}) {

@@ -1,0 +1,95 @@
+import { createServer, type Server } from 'node:http';
+import { mkdirSync, rmSync } from 'node:fs';
+import { createAdmin, type SandboxAdmin } from './admin.js';
+import type { SandboxDeps } from './context.js';
+import { createFaults } from './faults.js';
+import { createRequestHandler, SANDBOX_LABEL } from './server.js';
+import { createStateStore, endpointPath, stateDir, writeFileAtomic, type MailboxMessage } from './state.js';
+
+export { PLATFORM_ACCOUNT, CUSTOMER_ACCOUNT, PLATFORM_USER_ARN, TEMPLATE_BUCKET } from './state.js';
+export type { MailboxMessage, StsCallRecord, RoleRecord } from './state.js';
+export type { SandboxAdmin, Credentials, DeployTemplateInput, DeployResult, StackSummary, SesAccountView, SetAccountInput, SandboxStatus, TemplateSummary } from './admin.js';
+export type { PolicyDocument, Statement } from './policy.js';
+export { SandboxError } from './errors.js';
+export { SANDBOX_LABEL } from './server.js';
+
+export interface SandboxOptions {
+  /** Persist state as JSON under <dataDir>/sandbox/; without it state lives in memory only. */
+  dataDir?: string;
+  clock?: { now(): Date };
+  /** Default region for admin operations (SES accounts, stacks). */
+  region?: string;
+  /** A role younger than this is not yet assumable, as right after creation in real IAM. */
+  propagationDelayMs?: number;
+  /** One line per request (`[sandbox] STS AssumeRole by … → 200`). */
+  log?: (line: string) => void;
+}
+
+export interface Sandbox {
+  listen(port?: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+  readonly url: string | undefined;
+  admin: SandboxAdmin;
+  /** Extension point for event publishing: called with every message SES accepts. Returns an unsubscribe function. */
+  onEmailSent(listener: (msg: MailboxMessage) => void): () => void;
+}
+
+export function createSandbox(opts: SandboxOptions = {}): Sandbox {
+  const clock = opts.clock ?? { now: () => new Date() };
+  const region = opts.region ?? 'us-east-1';
+  const store = createStateStore({ ...(opts.dataDir ? { dataDir: opts.dataDir } : {}), now: clock.now(), region });
+  if (opts.propagationDelayMs !== undefined) {
+    store.state.propagationDelayMs = opts.propagationDelayMs;
+    store.save();
+  }
+  const deps: SandboxDeps = { store, clock, faults: createFaults(), defaultRegion: region, sendListeners: new Set() };
+  let url: string | undefined;
+  let server: Server | undefined;
+  const admin = createAdmin(deps, () => url);
+
+  return {
+    get url() {
+      return url;
+    },
+    admin,
+    onEmailSent(listener) {
+      deps.sendListeners.add(listener);
+      return () => deps.sendListeners.delete(listener);
+    },
+    async listen(port = 0, host = '127.0.0.1') {
+      if (server) throw new Error('The sandbox is already listening');
+      const s = createServer(createRequestHandler({ deps, admin, url: () => url, ...(opts.log ? { log: opts.log } : {}) }));
+      // SDK clients keep connections alive; do not let idle sockets hold close() for long.
+      s.keepAliveTimeout = 1000;
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(port, host, () => {
+          s.off('error', reject);
+          resolve();
+        });
+      });
+      server = s;
+      const addr = s.address();
+      const actualPort = typeof addr === 'object' && addr ? addr.port : port;
+      const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+      url = `http://${shownHost}:${actualPort}`;
+      if (opts.dataDir) {
+        mkdirSync(stateDir(opts.dataDir), { recursive: true, mode: 0o700 });
+        writeFileAtomic(endpointPath(opts.dataDir), JSON.stringify({ url, pid: process.pid, label: SANDBOX_LABEL }));
+      }
+      opts.log?.(`[sandbox] ${SANDBOX_LABEL} listening on ${url}`);
+      return url;
+    },
+    async close() {
+      const s = server;
+      if (!s) return;
+      server = undefined;
+      if (opts.dataDir) rmSync(endpointPath(opts.dataDir), { force: true });
+      await new Promise<void>((resolve) => {
+        s.close(() => resolve());
+        s.closeAllConnections();
+      });
+      url = undefined;
+    },
+  };
+}
