@@ -28,6 +28,7 @@ export function handleSes(ctx: RequestContext, method: string, path: string, bod
     case 'GET account':
       return getAccount(ctx);
     case 'GET identities':
+    case 'POST list-identities': // newer SDKs list with POST
       return listIdentities(ctx);
     case 'POST identities':
       return createIdentity(ctx, body);
@@ -36,6 +37,7 @@ export function handleSes(ctx: RequestContext, method: string, path: string, bod
     case 'DELETE identities/{id}':
       return deleteIdentity(ctx, id!);
     case 'GET configuration-sets':
+    case 'POST list-configuration-sets':
       return listConfigurationSets(ctx);
     case 'POST configuration-sets':
       return createConfigurationSet(ctx, body);
@@ -52,6 +54,8 @@ export function sesActionName(method: string, path: string): string {
   const map: Record<string, string> = {
     'GET account': 'GetAccount',
     'GET identities': 'ListEmailIdentities',
+    'POST list-identities': 'ListEmailIdentities',
+    'POST list-configuration-sets': 'ListConfigurationSets',
     'POST identities': 'CreateEmailIdentity',
     'GET identities/{id}': 'GetEmailIdentity',
     'DELETE identities/{id}': 'DeleteEmailIdentity',
@@ -287,14 +291,15 @@ function sendEmail(ctx: RequestContext, body: unknown): SandboxResponse {
   const a = account(ctx);
   const fromIdentity = coveringIdentity(a, from.address);
   // SES authorises against the identity that covers the From address, and the configuration set.
-  check(ctx, 'ses:SendEmail', identityArn(ctx, fromIdentity?.identity ?? domainOf(from.address)), {
+  const sendContext = {
     'ses:FromAddress': from.address,
     'ses:FromDisplayName': from.displayName,
     'ses:Recipients': recipients,
     'ses:FeedbackAddress': input.FeedbackForwardingEmailAddress ?? from.address,
-  });
+  };
+  check(ctx, 'ses:SendEmail', identityArn(ctx, fromIdentity?.identity ?? domainOf(from.address)), sendContext);
   if (input.ConfigurationSetName !== undefined) {
-    check(ctx, 'ses:SendEmail', `arn:aws:ses:${ctx.region}:${ctx.caller.account}:configuration-set/${input.ConfigurationSetName}`);
+    check(ctx, 'ses:SendEmail', `arn:aws:ses:${ctx.region}:${ctx.caller.account}:configuration-set/${input.ConfigurationSetName}`, sendContext);
     if (!a.configurationSets[input.ConfigurationSetName]) throw notFound(`Configuration set <${input.ConfigurationSetName}> does not exist.`);
   }
   if (a.enforcementStatus === 'SHUTDOWN') {
