@@ -94,7 +94,8 @@ export function createCredentialBroker(deps: BrokerDeps) {
               throw e;
             }
           },
-          { step: 'initialize', name: 'sesameSessionAudit' },
+          // fromTemporaryCredentials may apply plugins again to its cached STS client.
+          { step: 'initialize', name: 'sesameSessionAudit', override: true },
         );
       },
     };

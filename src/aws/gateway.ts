@@ -111,12 +111,13 @@ export function createAwsGateway(deps: { clients: ClientFactory }) {
       }
     },
 
-    async simulate(creds: AwsCredentialIdentityProvider, region: string, principalArn: string, actions: string[], context: Record<string, string> = {}): Promise<SimulationResult[]> {
+    async simulate(creds: AwsCredentialIdentityProvider, region: string, principalArn: string, actions: string[], context: Record<string, string> = {}, resourceArns?: string[]): Promise<SimulationResult[]> {
       try {
         const out = await iam(creds, region).send(
           new SimulatePrincipalPolicyCommand({
             PolicySourceArn: principalArn,
             ActionNames: actions,
+            ...(resourceArns ? { ResourceArns: resourceArns } : {}),
             ContextEntries: Object.entries(context).map(([k, v]) => ({ ContextKeyName: k, ContextKeyValues: [v], ContextKeyType: 'string' })),
           }),
         );

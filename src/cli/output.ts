@@ -6,7 +6,7 @@ export interface Output {
   json: boolean;
   /** Print a value: JSON as is, or through `human` for people. */
   result(value: unknown, human?: () => void): void;
-  table(rows: Record<string, unknown>[], columns: { key: string; label: string }[]): void;
+  table(rows: object[], columns: { key: string; label: string }[]): void;
   line(text?: string): void;
   warn(text: string): void;
 }
@@ -25,7 +25,7 @@ export function createOutput(json: boolean, out: NodeJS.WritableStream = process
         return;
       }
       const t = new Table({ head: columns.map((c) => c.label), style: { head: [], border: [] } });
-      for (const r of rows) t.push(columns.map((c) => formatCell(r[c.key])));
+      for (const r of rows) t.push(columns.map((c) => formatCell((r as Record<string, unknown>)[c.key])));
       write(t.toString());
     },
     line(text = '') {

@@ -19,7 +19,7 @@ const sendDomains = z.array(domain).max(20).transform((d) => [...new Set(d)]);
 const sessionDurationSeconds = z.number().int().min(900).max(43200);
 export const roleArn = z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/, 'must be an IAM role ARN such as arn:aws:iam::123456789012:role/SesameSESAccess');
 const roleName = z.string().regex(/^[\w+=,.@-]{1,64}$/, 'must be 1-64 of letters, digits and _+=,.@-');
-export const accessKeyId = z.string().trim().regex(/^AKIA[A-Z2-7]{16}$/, 'must be a long-term access key id (AKIA followed by 16 characters); temporary ASIA keys expire and cannot back a connection');
+export const accessKeyId = z.string().trim().regex(/^AKIA[A-Z0-9]{16}$/, 'must be a long-term access key id (AKIA followed by 16 characters); temporary ASIA keys expire and cannot back a connection');
 export const secretAccessKey = z.string().trim().regex(/^[A-Za-z0-9/+]{40}$/, 'must be the 40-character secret access key');
 const secretArn = z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$/, 'must be a Secrets Manager secret ARN');
 

@@ -131,9 +131,16 @@ export function createConnectionTester(deps: TestDeps) {
     let simulated: Map<string, string> | undefined;
     if (principalArn) {
       try {
-        const all = PURPOSES.flatMap((p) => PURPOSE_ACTIONS[p]);
-        const res = await gateway.simulate(readCreds, r.region, principalArn, [...new Set(all)], { 'ses:FromAddress': `sesame-check@${domains[0] ?? 'example.com'}` });
-        simulated = new Map(res.map((x) => [x.action.toLowerCase(), x.decision]));
+        const all = [...new Set(PURPOSES.flatMap((p) => PURPOSE_ACTIONS[p]))];
+        const context = { 'ses:FromAddress': `sesame-check@${domains[0] ?? 'example.com'}` };
+        // SNS grants are scoped to Sesame's own topics: simulate them against such a topic.
+        const account = /::(\d{12}):/.exec(principalArn)?.[1] ?? '*';
+        const topic = `arn:aws:sns:${r.region}:${account}:sesame-events`;
+        const [general, sns] = await Promise.all([
+          gateway.simulate(readCreds, r.region, principalArn, all.filter((a) => !a.startsWith('sns:')), context),
+          gateway.simulate(readCreds, r.region, principalArn, all.filter((a) => a.startsWith('sns:')), context, [topic]),
+        ]);
+        simulated = new Map([...general, ...sns].map((x) => [x.action.toLowerCase(), x.decision]));
       } catch {
         simulated = undefined; // no iam:SimulatePrincipalPolicy: fall back to a harmless call per purpose
       }

@@ -1,0 +1,65 @@
+import { Command } from 'commander';
+import { AppError } from '../../errors.js';
+import { action } from '../context.js';
+
+export function auditCommand(): Command {
+  return new Command('audit')
+    .description('the audit log: every AWS session and every change, newest first')
+    .option('--connection <id>', 'only this connection (id or name)')
+    .option('--action <action>', 'only this action (a trailing * matches a prefix, e.g. "sts.*")')
+    .option('--since <time>', 'ISO-8601 time, or a duration such as 1h, 7d')
+    .option('--until <time>', 'ISO-8601 time')
+    .option('--limit <n>', 'rows per page (1-200)', '50')
+    .option('--cursor <id>', 'continue after this entry (from the previous page)')
+    .action(
+      action(async (ctx, opts: { connection?: string; action?: string; since?: string; until?: string; limit: string; cursor?: string }) => {
+        const c = await ctx.services();
+        const workspaceId = await ctx.workspaceId();
+        const limit = Number(opts.limit);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new AppError('validation_failed', '--limit must be a whole number from 1 to 200.');
+        const connectionId = opts.connection ? (await c.connections.row(workspaceId, opts.connection)).id : undefined;
+        const page = await c.audit.list({
+          workspaceId,
+          limit,
+          ...(connectionId ? { connectionId } : {}),
+          ...(opts.action ? { action: opts.action } : {}),
+          ...(opts.since ? { since: parseTime(opts.since, c.clock.now(), '--since') } : {}),
+          ...(opts.until ? { until: parseTime(opts.until, c.clock.now(), '--until') } : {}),
+          ...(opts.cursor ? { cursor: opts.cursor } : {}),
+        });
+        ctx.out.result(page, () => {
+          ctx.out.table(
+            page.entries.map((e) => ({ ...e, summary: summarize(e.details) })),
+            [
+              { key: 'createdAt', label: 'TIME' },
+              { key: 'action', label: 'ACTION' },
+              { key: 'outcome', label: 'OUTCOME' },
+              { key: 'connectionId', label: 'CONNECTION' },
+              { key: 'actor', label: 'ACTOR' },
+              { key: 'summary', label: 'DETAILS' },
+            ],
+          );
+          if (page.nextCursor) ctx.out.line(`More: sesame audit --cursor ${page.nextCursor}`);
+        });
+      }),
+    );
+}
+
+function summarize(d: Record<string, unknown>): string {
+  return Object.entries(d)
+    .filter(([, v]) => v !== undefined && v !== null)
+    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .join(' ')
+    .slice(0, 120);
+}
+
+export function parseTime(v: string, now: Date, flag: string): string {
+  const rel = /^(\d+)([smhd])$/.exec(v);
+  if (rel) {
+    const ms = Number(rel[1]) * { s: 1e3, m: 6e4, h: 36e5, d: 864e5 }[rel[2] as 's' | 'm' | 'h' | 'd'];
+    return new Date(now.getTime() - ms).toISOString();
+  }
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new AppError('validation_failed', `${flag} must be an ISO-8601 time or a duration such as 1h or 7d.`);
+  return new Date(t).toISOString();
+}

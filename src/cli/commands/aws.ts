@@ -1,0 +1,337 @@
+import { Command, Option } from 'commander';
+import { AppError } from '../../errors.js';
+import { MODES, createConnectionSchema, roleArn as roleArnSchema, updateConnectionSchema } from '../../modules/connections/schemas.js';
+import type { TestReport } from '../../modules/connections/test-connection.js';
+import type { ConnectionView } from '../../modules/connections/view.js';
+import { action, type CliContext } from '../context.js';
+import { printRecord } from '../output.js';
+
+const MARK: Record<string, string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skip: 'SKIP' };
+
+export function printReport(ctx: CliContext, report: TestReport): void {
+  ctx.out.result(report, () => {
+    ctx.out.table(
+      report.checks.map((c) => ({ status: MARK[c.status], id: c.id, message: c.message, hint: c.hint || '' })),
+      [
+        { key: 'status', label: 'STATUS' },
+        { key: 'id', label: 'CHECK' },
+        { key: 'message', label: 'RESULT' },
+        { key: 'hint', label: 'WHAT TO DO' },
+      ],
+    );
+    ctx.out.line(`Overall: ${MARK[report.status]}`);
+  });
+}
+
+function printConnection(ctx: CliContext, v: ConnectionView): void {
+  ctx.out.result(v, () => {
+    printRecord(ctx.out, {
+      id: v.id,
+      name: v.name,
+      mode: v.mode,
+      region: v.region,
+      status: v.status,
+      ...(v.role ? { 'role ARN': v.role.roleArn, 'External ID': v.role.externalId } : {}),
+      ...(v.accessKey ? { 'access key': v.accessKey.accessKeyId, 'key age (days)': v.accessKey.ageDays } : {}),
+      ...(v.secretArn !== undefined ? { secret: v.secretArn } : {}),
+      'send domains': v.sendDomains.join(', ') || '(any verified identity)',
+      'last assumed': v.health.lastAssumedAt,
+      'credentials expire': v.health.credentialsExpireAt,
+      'last error': v.health.lastError ? `${v.health.lastError.code}: ${v.health.lastError.message ?? ''}` : null,
+      'last test': v.health.lastTestedAt ? `${v.health.lastTestStatus} at ${v.health.lastTestedAt}` : null,
+    });
+    for (const w of v.warnings) ctx.out.warn(w);
+    if (v.onboarding) printOnboarding(ctx, v);
+    for (const s of v.nextSteps ?? []) ctx.out.line(`next: ${s}`);
+  });
+}
+
+function printOnboarding(ctx: CliContext, v: ConnectionView): void {
+  const o = v.onboarding!;
+  ctx.out.line();
+  if (o.quickCreateUrl) {
+    ctx.out.line('Create the role in one click (CloudFormation quick-create; acknowledge IAM resources, then Create stack):');
+    ctx.out.line(`  ${o.quickCreateUrl}`);
+  } else {
+    ctx.out.line(`One-click link unavailable: ${o.quickCreateUnavailable?.message ?? ''} ${o.quickCreateUnavailable?.hint ?? ''}`.trim());
+    ctx.out.line('Create the stack by uploading the template instead:');
+    o.manual.steps.forEach((s, i) => ctx.out.line(`  ${i + 1}. ${s}`));
+  }
+  ctx.out.line(`Parameters: ExternalId=${o.externalId} TrustedPrincipalArn=${o.trustedPrincipalArn} RoleName=${o.roleName}`);
+  ctx.out.line(`Also as: sesame aws template ${v.name} --format terraform | aws-cli`);
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').trim();
+}
+
+/** Validate one field with the API's own schema so the CLI and the API agree on every rule. */
+function parseOrThrow<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`);
+  throw new AppError('validation_failed', `Invalid input: ${issues.join('; ')}`, { details: { issues } });
+}
+
+interface SetupOptions {
+  connection?: string;
+  mode?: string;
+  name?: string;
+  region?: string;
+  roleArn?: string;
+  roleName?: string;
+  sendDomain?: string[];
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  secretAccessKeyStdin?: boolean;
+  secretArn?: string;
+  test: boolean;
+  interactive?: boolean;
+}
+
+async function setup(ctx: CliContext, opts: SetupOptions): Promise<void> {
+  const c = await ctx.services();
+  const ws = await ctx.workspaceId();
+  const interactive = opts.interactive !== false && process.stdin.isTTY && process.stdout.isTTY && !ctx.globals.json;
+  let view: ConnectionView;
+
+  if (opts.connection) {
+    view = await c.connections.get(ws, opts.connection);
+  } else {
+    let mode = opts.mode;
+    let name = opts.name;
+    let region = opts.region ?? c.config.region;
+    if (interactive && (!mode || !name)) {
+      const p = await import('@clack/prompts');
+      p.intro('Connect an AWS account to Sesame');
+      const picked = await p.select({
+        message: 'How should Sesame reach your AWS account?',
+        options: [
+          { value: 'role', label: 'IAM role + External ID (recommended: no keys leave your account)' },
+          { value: 'access_keys', label: 'Access keys (long-lived, encrypted at rest)' },
+          { value: 'default_chain', label: "Sesame host's own credentials (self-hosted in your account)" },
+          { value: 'secrets_manager', label: 'Access keys kept in AWS Secrets Manager' },
+        ],
+        initialValue: mode ?? 'role',
+      });
+      if (p.isCancel(picked)) throw new AppError('validation_failed', 'Setup cancelled.');
+      mode = String(picked);
+      const n = await p.text({ message: 'Connection name', initialValue: name ?? 'production', validate: (v) => (v && /^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$/.test(v) ? undefined : 'letters, digits, space, _ . -') });
+      if (p.isCancel(n)) throw new AppError('validation_failed', 'Setup cancelled.');
+      name = String(n);
+      const rg = await p.text({ message: 'SES region', initialValue: region });
+      if (p.isCancel(rg)) throw new AppError('validation_failed', 'Setup cancelled.');
+      region = String(rg);
+    }
+    if (!mode) throw new AppError('validation_failed', '--mode is required when not interactive.', { hint: `Use one of: ${MODES.join(', ')}.` });
+    if (!name) throw new AppError('validation_failed', '--name is required when not interactive.');
+    const input: Record<string, unknown> = { mode, name, region };
+    if (opts.sendDomain?.length) input.sendDomains = opts.sendDomain;
+    if (mode === 'role') {
+      if (opts.roleArn) input.roleArn = opts.roleArn;
+      if (opts.roleName) input.roleName = opts.roleName;
+    }
+    if (mode === 'access_keys') {
+      let secret = opts.secretAccessKey;
+      if (opts.secretAccessKeyStdin) secret = await readStdin();
+      else if (secret) ctx.out.warn('--secret-access-key leaves the secret in your shell history and process list; prefer --secret-access-key-stdin.');
+      if (!secret && interactive) {
+        const p = await import('@clack/prompts');
+        const s = await p.password({ message: 'Secret access key' });
+        if (p.isCancel(s)) throw new AppError('validation_failed', 'Setup cancelled.');
+        secret = String(s);
+      }
+      input.accessKeyId = opts.accessKeyId;
+      input.secretAccessKey = secret;
+    }
+    if (mode === 'secrets_manager') input.secretArn = opts.secretArn;
+    view = await c.connections.create(ws, parseOrThrow(createConnectionSchema, input), ctx.actor);
+  }
+
+  if (view.mode === 'role' && opts.roleArn && view.role?.roleArn !== opts.roleArn) {
+    view = await c.connections.update(ws, view.id, parseOrThrow(updateConnectionSchema, { roleArn: opts.roleArn }), ctx.actor);
+  }
+
+  if (view.mode === 'role' && !view.role?.roleArn) {
+    if (!interactive) {
+      printConnection(ctx, view);
+      if (!ctx.globals.json) ctx.out.line(`\nWhen the stack is created, finish with: sesame aws setup --connection ${view.name} --role-arn <RoleArn output>`);
+      return;
+    }
+    const p = await import('@clack/prompts');
+    printOnboarding(ctx, view);
+    const arn = await p.text({
+      message: 'Paste the RoleArn output of the stack',
+      validate: (v) => (roleArnSchema.safeParse(v).success ? undefined : 'an IAM role ARN such as arn:aws:iam::123456789012:role/SesameSES-production'),
+    });
+    if (p.isCancel(arn)) {
+      ctx.out.line(`Stopped. Finish later with: sesame aws setup --connection ${view.name} --role-arn <RoleArn>`);
+      return;
+    }
+    view = await c.connections.update(ws, view.id, { roleArn: String(arn) }, ctx.actor);
+  }
+
+  if (!opts.test) {
+    printConnection(ctx, view);
+    return;
+  }
+  if (!ctx.globals.json) ctx.out.line(`Testing connection ${view.name}…`);
+  const report = await c.tester.test(ws, view.id, ctx.actor);
+  if (ctx.globals.json) {
+    ctx.out.result({ connection: await c.connections.get(ws, view.id), report });
+  } else {
+    printReport(ctx, report);
+    ctx.out.line(report.status === 'fail' ? `Connection ${view.name} is not usable yet; fix the failures above and run \`sesame aws test ${view.name}\`.` : `Connection ${view.name} (${view.id}) is ready.`);
+  }
+  if (report.status === 'fail') process.exitCode = 1;
+}
+
+export function awsCommand(): Command {
+  const cmd = new Command('aws').description('AWS connections: keyless IAM role (recommended), access keys, host credentials or Secrets Manager');
+
+  cmd
+    .command('whoami')
+    .description("Sesame's own AWS principal (the one customer roles must trust)")
+    .action(
+      action(async (ctx) => {
+        const c = await ctx.services();
+        const id = await c.platform.identity();
+        ctx.out.result(id, () =>
+          printRecord(ctx.out, { 'caller ARN': id.callerArn, account: id.account, 'roles must trust': id.trustedPrincipalArn, source: id.principalSource, 'role chaining (1 h cap)': id.roleChaining }),
+        );
+      }),
+    );
+
+  cmd
+    .command('setup')
+    .description('connect an AWS account: interactive on a terminal, or entirely from flags')
+    .option('--connection <id|name>', 'continue the setup of an existing connection')
+    .addOption(new Option('--mode <mode>', 'how Sesame reaches the account').choices([...MODES]))
+    .option('--name <name>', 'connection name')
+    .option('--region <region>', 'SES region')
+    .option('--role-arn <arn>', 'role mode: the RoleArn output of the stack')
+    .option('--role-name <name>', 'role mode: name for the role the template creates')
+    .option('--send-domain <domain...>', 'domains Sesame may send from (narrows ses:FromAddress)')
+    .option('--access-key-id <id>', 'access_keys mode: the key id (AKIA…)')
+    .option('--secret-access-key <secret>', 'access_keys mode: the secret (prefer --secret-access-key-stdin)')
+    .option('--secret-access-key-stdin', 'access_keys mode: read the secret from standard input')
+    .option('--secret-arn <arn>', 'secrets_manager mode: the secret holding {accessKeyId, secretAccessKey}')
+    .option('--no-test', 'do not run the connection test at the end')
+    .option('--no-interactive', 'never prompt, even on a terminal')
+    .action(action(async (ctx, opts: SetupOptions) => setup(ctx, opts)));
+
+  cmd
+    .command('list')
+    .description('list connections')
+    .action(
+      action(async (ctx) => {
+        const c = await ctx.services();
+        const rows = await c.connections.list(await ctx.workspaceId());
+        ctx.out.result(rows, () =>
+          ctx.out.table(
+            rows.map((r) => ({ ...r, detail: r.role?.roleArn ?? r.accessKey?.accessKeyId ?? r.secretArn ?? '', lastTest: r.health.lastTestStatus })),
+            [
+              { key: 'id', label: 'ID' },
+              { key: 'name', label: 'NAME' },
+              { key: 'mode', label: 'MODE' },
+              { key: 'region', label: 'REGION' },
+              { key: 'status', label: 'STATUS' },
+              { key: 'detail', label: 'ROLE / KEY / SECRET' },
+              { key: 'lastTest', label: 'LAST TEST' },
+            ],
+          ),
+        );
+      }),
+    );
+
+  cmd
+    .command('show <connection>')
+    .description('show a connection, its credential health and onboarding links')
+    .action(action(async (ctx, id: string) => printConnection(ctx, await (await ctx.services()).connections.get(await ctx.workspaceId(), id))));
+
+  cmd
+    .command('test <connection>')
+    .description('test a connection and explain every failure')
+    .action(
+      action(async (ctx, id: string) => {
+        const c = await ctx.services();
+        const report = await c.tester.test(await ctx.workspaceId(), id, ctx.actor);
+        printReport(ctx, report);
+        if (report.status === 'fail') process.exitCode = 1;
+      }),
+    );
+
+  cmd
+    .command('template <connection>')
+    .description('print the role as a CloudFormation template (default), Terraform or AWS CLI commands')
+    .addOption(new Option('--format <format>', 'output format').choices(['cloudformation', 'terraform', 'aws-cli']).default('cloudformation'))
+    .action(
+      action(async (ctx, id: string, opts: { format: string }) => {
+        const c = await ctx.services();
+        const r = await c.connections.row(await ctx.workspaceId(), id);
+        if (r.mode !== 'role') throw new AppError('validation_failed', 'Templates exist for role connections only.');
+        const body = opts.format === 'terraform' ? await c.connections.onboarding.terraform(r) : opts.format === 'aws-cli' ? await c.connections.onboarding.awsCli(r) : await c.connections.onboarding.template(r);
+        process.stdout.write(body);
+      }),
+    );
+
+  cmd
+    .command('update <connection>')
+    .description('change a connection')
+    .option('--name <name>', 'new name')
+    .option('--role-arn <arn>', 'role ARN')
+    .option('--send-domain <domain...>', 'domains Sesame may send from')
+    .option('--session-duration <seconds>', 'session duration, 900-43200')
+    .option('--source-identity <on|off>', 'stamp the workspace id as source identity')
+    .option('--secret-arn <arn>', 'Secrets Manager secret ARN')
+    .action(
+      action(async (ctx, id: string, opts: { name?: string; roleArn?: string; sendDomain?: string[]; sessionDuration?: string; sourceIdentity?: string; secretArn?: string }) => {
+        const c = await ctx.services();
+        const input = parseOrThrow(updateConnectionSchema, {
+          ...(opts.name ? { name: opts.name } : {}),
+          ...(opts.roleArn ? { roleArn: opts.roleArn } : {}),
+          ...(opts.sendDomain ? { sendDomains: opts.sendDomain } : {}),
+          ...(opts.sessionDuration ? { sessionDurationSeconds: Number(opts.sessionDuration) } : {}),
+          ...(opts.sourceIdentity ? { sourceIdentity: opts.sourceIdentity === 'on' || opts.sourceIdentity === 'true' } : {}),
+          ...(opts.secretArn ? { secretArn: opts.secretArn } : {}),
+        });
+        printConnection(ctx, await c.connections.update(await ctx.workspaceId(), id, input, ctx.actor));
+      }),
+    );
+
+  cmd
+    .command('rotate-external-id <connection>')
+    .description('generate a new External ID (update the stack afterwards)')
+    .action(action(async (ctx, id: string) => printConnection(ctx, await (await ctx.services()).connections.rotateExternalId(await ctx.workspaceId(), id, ctx.actor))));
+
+  cmd
+    .command('rotate-keys <connection>')
+    .description('switch an access_keys connection to a new key pair after testing it; the new secret is read from standard input')
+    .requiredOption('--access-key-id <id>', 'the new key id')
+    .action(
+      action(async (ctx, id: string, opts: { accessKeyId: string }) => {
+        const c = await ctx.services();
+        const secret = await readStdin();
+        printConnection(ctx, await c.connections.rotateAccessKeys(await ctx.workspaceId(), id, { accessKeyId: opts.accessKeyId.trim(), secretAccessKey: secret }, ctx.actor));
+      }),
+    );
+
+  cmd
+    .command('disconnect <connection>')
+    .description('delete a connection, drop its cached credentials and print the revoke-sessions policy')
+    .action(
+      action(async (ctx, id: string) => {
+        const c = await ctx.services();
+        const r = await c.connections.remove(await ctx.workspaceId(), id, ctx.actor);
+        ctx.out.result(r, () => {
+          ctx.out.line(`Deleted connection ${r.id}.`);
+          ctx.out.line(r.instructions);
+          if (r.revokeSessionsPolicy) ctx.out.line(JSON.stringify(r.revokeSessionsPolicy, null, 2));
+        });
+      }),
+    );
+
+  return cmd;
+}

@@ -1,0 +1,34 @@
+import { Command } from 'commander';
+import { apiKeysCommand } from './commands/api-keys.js';
+import { auditCommand } from './commands/audit.js';
+import { awsCommand } from './commands/aws.js';
+import { initCommand } from './commands/init.js';
+import { sandboxCommand } from './commands/sandbox.js';
+import { startCommand } from './commands/start.js';
+import { workspacesCommand } from './commands/workspaces.js';
+import { printError } from './output.js';
+
+export function buildProgram(): Command {
+  const program = new Command('sesame')
+    .description('Send email through your own Amazon SES, connected without long-lived keys.')
+    .option('--json', 'machine-readable output')
+    .option('--data-dir <dir>', 'data directory (SESAME_DATA_DIR, default ./data)')
+    .option('--workspace <name>', 'workspace to act on (default: "default")')
+    .option('--sandbox', 'talk to the local AWS sandbox instead of AWS (SESAME_SANDBOX)')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (str, write) => write(str) });
+  program.addCommand(initCommand());
+  program.addCommand(startCommand());
+  program.addCommand(workspacesCommand());
+  program.addCommand(apiKeysCommand());
+  program.addCommand(awsCommand());
+  program.addCommand(auditCommand());
+  program.addCommand(sandboxCommand({ dataDir: () => program.opts<{ dataDir?: string }>().dataDir ?? process.env.SESAME_DATA_DIR ?? './data' }));
+  return program;
+}
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((e: unknown) => {
+    process.exitCode = printError(e, process.argv.includes('--json'));
+  });

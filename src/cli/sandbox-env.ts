@@ -1,0 +1,60 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createSandbox, TEMPLATE_BUCKET } from '../sandbox/index.js';
+import { endpointPath } from '../sandbox/state.js';
+
+export interface SandboxHandle {
+  url: string;
+  platform: { accessKeyId: string; secretAccessKey: string; arn: string };
+  templateBucket: string;
+  /** Whether this process serves the sandbox (false: another process, e.g. `sesame start --sandbox`). */
+  owned: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * Find the sandbox for a data directory: the one another process serves (so `sesame …` in a second
+ * terminal acts on what `sesame start --sandbox` serves), or one started in this process.
+ */
+export async function attachSandbox(dataDir: string, opts: { port?: number | undefined } = {}): Promise<SandboxHandle> {
+  const running = await findRunning(dataDir);
+  if (running) return running;
+  const sandbox = createSandbox({ dataDir, log: process.env.SESAME_SANDBOX_LOG ? (l) => process.stderr.write(`${l}\n`) : undefined });
+  const url = await sandbox.listen(opts.port ?? 0, '127.0.0.1');
+  const p = sandbox.admin.platformCredentials();
+  return {
+    url,
+    platform: { accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey, arn: p.arn },
+    templateBucket: TEMPLATE_BUCKET,
+    owned: true,
+    close: () => sandbox.close(),
+  };
+}
+
+async function findRunning(dataDir: string): Promise<SandboxHandle | undefined> {
+  const file = endpointPath(dataDir);
+  if (!existsSync(file)) return undefined;
+  let info: { url?: string; pid?: number };
+  try {
+    info = JSON.parse(readFileSync(file, 'utf8')) as { url?: string; pid?: number };
+  } catch {
+    return undefined;
+  }
+  if (!info.url || !info.pid || info.pid === process.pid || !alive(info.pid)) return undefined;
+  try {
+    const res = await fetch(`${info.url}/_sandbox/platform-credentials`, { signal: AbortSignal.timeout(3000) });
+    if (!res.ok) return undefined;
+    const p = (await res.json()) as { accessKeyId: string; secretAccessKey: string; arn: string };
+    return { url: info.url, platform: p, templateBucket: TEMPLATE_BUCKET, owned: false, close: async () => undefined };
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

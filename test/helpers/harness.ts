@@ -1,0 +1,145 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { manualClock } from '../../src/clock.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createContainer, type Container } from '../../src/container.js';
+import { buildServer } from '../../src/http/server.js';
+import { createLogger } from '../../src/logger.js';
+import { createSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { type Backend, testStore } from './store.js';
+
+export interface Harness {
+  sandbox: Sandbox;
+  sandboxUrl: string;
+  container: Container;
+  app: FastifyInstance;
+  clock: ReturnType<typeof manualClock>;
+  key: string;
+  workspaceId: string;
+  /** Every log line and response body seen, to prove no secret leaks through them. */
+  logs: string[];
+  bodies: string[];
+  call(method: string, url: string, body?: unknown, opts?: { key?: string | null; headers?: Record<string, string>; rawBody?: string }): Promise<{ status: number; json: any; text: string; headers: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  backend?: Backend;
+  env?: Record<string, string>;
+  propagationDelayMs?: number;
+}
+
+/**
+ * Sesame wired to an in-process sandbox over real HTTP with the real AWS SDK, a real store and
+ * Fastify inject(). The clock starts at the real time because the SDK checks credential expiry
+ * against the real clock.
+ */
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const clock = manualClock(new Date());
+  const sandbox = createSandbox({ clock, ...(opts.propagationDelayMs !== undefined ? { propagationDelayMs: opts.propagationDelayMs } : {}) });
+  const sandboxUrl = await sandbox.listen(0);
+  const platform = sandbox.admin.platformCredentials();
+  const config: Config = loadConfig({
+    AWS_ENDPOINT_URL: sandboxUrl,
+    AWS_REGION: 'us-east-1',
+    SESAME_MASTER_KEY: randomBytes(32).toString('base64'),
+    SESAME_TEMPLATE_BUCKET: 'sesame-templates',
+    SESAME_CONSOLE_URL: sandboxUrl,
+    SESAME_SANDBOX: 'true',
+    SESAME_DATA_DIR: '/nonexistent-test-dir',
+    SESAME_PROPAGATION_RETRY_SECONDS: '0',
+    SESAME_LOG_LEVEL: 'info',
+    ...opts.env,
+  });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+  const store = await testStore(opts.backend ?? 'sqlite');
+  const container = await createContainer(config, {
+    clock,
+    store,
+    logger: createLogger('info', sink),
+    platformCredentials: async () => ({ accessKeyId: platform.accessKeyId, secretAccessKey: platform.secretAccessKey }),
+    // Waiting (IAM propagation backoff) moves the shared clock instead of sleeping.
+    sleep: async (ms) => clock.advance(ms),
+  });
+  const app = await buildServer(container);
+  const ws = await container.workspaces.create('acme', 'test');
+  const { key } = await container.apiKeys.create(ws.id, 'test', 'test');
+  const bodies: string[] = [];
+
+  return {
+    sandbox,
+    sandboxUrl,
+    container,
+    app,
+    clock,
+    key,
+    workspaceId: ws.id,
+    logs,
+    bodies,
+    async call(method, url, body, o = {}) {
+      const headers: Record<string, string> = { ...(o.headers ?? {}) };
+      const k = o.key === undefined ? key : o.key;
+      if (k) headers.authorization = `Bearer ${k}`;
+      let payload: string | undefined;
+      if (o.rawBody !== undefined) payload = o.rawBody;
+      else if (body !== undefined) {
+        payload = JSON.stringify(body);
+        headers['content-type'] ??= 'application/json';
+      }
+      const res = await app.inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) });
+      bodies.push(res.body);
+      let json: unknown;
+      try {
+        json = res.json();
+      } catch {
+        json = undefined;
+      }
+      return { status: res.statusCode, json, text: res.body, headers: res.headers as Record<string, unknown> };
+    },
+    async close() {
+      await app.close();
+      await container.close();
+      await sandbox.close();
+    },
+  };
+}
+
+/** Read the quick-create link's hash parameters. */
+export function quickCreateParams(url: string): { templateURL: string; stackName: string; params: Record<string, string> } {
+  const hash = new URL(url).hash; // #/stacks/quickcreate?...
+  const q = new URLSearchParams(hash.slice(hash.indexOf('?') + 1));
+  const params: Record<string, string> = {};
+  for (const [k, v] of q) if (k.startsWith('param_')) params[k.slice(6)] = v;
+  return { templateURL: q.get('templateURL') ?? '', stackName: q.get('stackName') ?? '', params };
+}
+
+/** Play the customer: create the stack from the quick-create link, as the console would. */
+export async function deployFromQuickCreate(h: Harness, quickCreateUrl: string, paramOverrides: Record<string, string> = {}): Promise<string> {
+  const { templateURL, stackName, params } = quickCreateParams(quickCreateUrl);
+  const res = await fetch(templateURL);
+  if (!res.ok) throw new Error(`template fetch failed: ${res.status}`);
+  const templateBody = await res.text();
+  const out = h.sandbox.admin.deployTemplate({ templateBody, stackName, parameters: { ...params, ...paramOverrides }, capabilities: ['CAPABILITY_NAMED_IAM'] });
+  const arn = out.outputs.RoleArn;
+  if (!arn) throw new Error('stack has no RoleArn output');
+  return arn;
+}
+
+/** A role connection with its stack deployed and role ARN set. */
+export async function connectedRole(h: Harness, name = 'prod', extra: Record<string, unknown> = {}, paramOverrides: Record<string, string> = {}): Promise<{ id: string; roleArn: string; externalId: string }> {
+  const created = await h.call('POST', '/v1/connections', { name, region: 'us-east-1', mode: 'role', ...extra });
+  if (created.status !== 201) throw new Error(`create failed: ${created.text}`);
+  const roleArn = await deployFromQuickCreate(h, created.json.onboarding.quickCreateUrl, paramOverrides);
+  const patched = await h.call('PATCH', `/v1/connections/${created.json.id}`, { roleArn });
+  if (patched.status !== 200) throw new Error(`patch failed: ${patched.text}`);
+  return { id: created.json.id, roleArn, externalId: created.json.externalId };
+}
+
+export const check = (report: { checks: Array<{ id: string; status: string }> }, id: string) => report.checks.find((c) => c.id === id);
