@@ -1,4 +1,5 @@
 import type { Clock } from '../../clock.js';
+import { AppError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { Db } from '../../store/db.js';
 
@@ -30,6 +31,12 @@ export interface AuditQuery {
   until?: string;
   limit?: number;
   cursor?: string;
+}
+
+function normaliseTime(t: string): string {
+  const ms = Date.parse(t);
+  if (Number.isNaN(ms)) throw new AppError('validation_failed', `"${t}" is not an ISO-8601 time.`);
+  return new Date(ms).toISOString();
 }
 
 /** Keys whose values never belong in an audit row, whatever a caller passes. */
@@ -71,8 +78,9 @@ export function createAudit(deps: { db: Db; clock: Clock }) {
       let query = db.selectFrom('audit_log').selectAll().where('workspace_id', '=', q.workspaceId);
       if (q.connectionId) query = query.where('connection_id', '=', q.connectionId);
       if (q.action) query = q.action.endsWith('*') ? query.where('action', 'like', `${q.action.slice(0, -1)}%`) : query.where('action', '=', q.action);
-      if (q.since) query = query.where('created_at', '>=', q.since);
-      if (q.until) query = query.where('created_at', '<', q.until);
+      // Stored times are toISOString() text; normalise bounds so they compare as times.
+      if (q.since) query = query.where('created_at', '>=', normaliseTime(q.since));
+      if (q.until) query = query.where('created_at', '<', normaliseTime(q.until));
       if (q.cursor) query = query.where('id', '<', q.cursor);
       const rows = await query.orderBy('id', 'desc').limit(limit + 1).execute();
       const page = rows.slice(0, limit);
