@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { authorize, baseContext, type Caller } from '../auth.js';
+import { authorize, baseContext } from '../auth.js';
 import type { RequestContext } from '../context.js';
 import { AwsError } from '../errors.js';
 import type { SandboxResponse } from '../protocol.js';
@@ -122,4 +122,3 @@ export function handleAnonymousS3(state: SandboxState, rawPath: string, method: 
   return readObject(state, t, method, requestId);
 }
 
-export type { Caller };
