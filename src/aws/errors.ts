@@ -19,6 +19,8 @@ const CODES: Record<string, ErrorCode> = {
   UnrecognizedClientException: 'aws_invalid_client_token',
   InvalidAccessKeyId: 'aws_invalid_client_token',
   SignatureDoesNotMatch: 'aws_signature_mismatch',
+  InvalidSignatureException: 'aws_signature_mismatch',
+  InvalidToken: 'aws_invalid_client_token',
   IncompleteSignature: 'aws_signature_mismatch',
   AccessDenied: 'aws_access_denied',
   AccessDeniedException: 'aws_access_denied',

@@ -8,6 +8,10 @@ import { startCommand } from './commands/start.js';
 import { workspacesCommand } from './commands/workspaces.js';
 import { printError } from './output.js';
 
+// Sesame supports Node 20 (see README); the SDK's notice about its future Node 22 requirement
+// would otherwise print on every command.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export function buildProgram(): Command {
   const program = new Command('sesame')
     .description('Send email through your own Amazon SES, connected without long-lived keys.')

@@ -18,7 +18,6 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
     bodyLimit: 1024 * 1024,
     genReqId: () => `req_${randomBytes(9).toString('base64url')}`,
     requestIdHeader: false,
-    disableRequestLogging: false,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -142,4 +142,4 @@ export async function connectedRole(h: Harness, name = 'prod', extra: Record<str
   return { id: created.json.id, roleArn, externalId: created.json.externalId };
 }
 
-export const check = (report: { checks: Array<{ id: string; status: string }> }, id: string) => report.checks.find((c) => c.id === id);
+export const check = (report: { checks: Array<{ id: string; status: string; message?: string; hint?: string; code?: string }> }, id: string) => report.checks.find((c) => c.id === id);

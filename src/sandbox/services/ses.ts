@@ -285,8 +285,6 @@ function sendEmail(ctx: RequestContext, body: unknown): SandboxResponse {
   if (!fromHeader) throw badRequest('Missing required header \'From\'.');
   const from = parseAddress(fromHeader);
   const recipients = [...to, ...cc, ...bcc].map(addressOnly);
-  if (recipients.length === 0) throw badRequest('Missing final \'@domain\'');
-  if (recipients.length > MAX_RECIPIENTS) throw badRequest(`Recipient count exceeds ${MAX_RECIPIENTS}.`);
 
   const a = account(ctx);
   const fromIdentity = coveringIdentity(a, from.address);
@@ -298,6 +296,9 @@ function sendEmail(ctx: RequestContext, body: unknown): SandboxResponse {
     'ses:FeedbackAddress': input.FeedbackForwardingEmailAddress ?? from.address,
   };
   check(ctx, 'ses:SendEmail', identityArn(ctx, fromIdentity?.identity ?? domainOf(from.address)), sendContext);
+  // Authorization comes before request validation, so a caller without permission always hears AccessDenied.
+  if (recipients.length === 0) throw badRequest('Missing final \'@domain\'');
+  if (recipients.length > MAX_RECIPIENTS) throw badRequest(`Recipient count exceeds ${MAX_RECIPIENTS}.`);
   if (input.ConfigurationSetName !== undefined) {
     check(ctx, 'ses:SendEmail', `arn:aws:ses:${ctx.region}:${ctx.caller.account}:configuration-set/${input.ConfigurationSetName}`, sendContext);
     if (!a.configurationSets[input.ConfigurationSetName]) throw notFound(`Configuration set <${input.ConfigurationSetName}> does not exist.`);

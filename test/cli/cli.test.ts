@@ -1,0 +1,116 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The CLI end to end, as a person types it: a sandbox served by its own process, then
+ * `init` → `aws setup` (non-interactive) → deploy the quick-create link → `aws setup --role-arn` → `aws test`.
+ */
+const root = join(import.meta.dirname, '..', '..');
+const dataDir = mkdtempSync(join(tmpdir(), 'sesame-cli-'));
+const env = { ...process.env, SESAME_DATA_DIR: dataDir, SESAME_SANDBOX: 'true', NODE_ENV: 'test', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+const cli = ['--import', 'tsx', join(root, 'src/cli/main.ts')];
+
+function sesame(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [...cli, ...args], { env, cwd: root, encoding: 'utf8', input: '', timeout: 60_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+let serve: ReturnType<typeof spawn>;
+
+beforeAll(async () => {
+  serve = spawn(process.execPath, [...cli, 'sandbox', 'serve', '--port', '0'], { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`sandbox did not start: ${out}`)), 30_000);
+    serve.stdout!.on('data', (d) => {
+      out += String(d);
+      if (/http:\/\/127\.0\.0\.1:\d+/.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}, 60_000);
+
+afterAll(() => {
+  serve?.kill('SIGTERM');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('sesame CLI', () => {
+  it('init creates the workspace, the first key and a master key, once', () => {
+    const first = sesame('init');
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/API key \(shown once, store it now\): ses_[A-Za-z0-9]{8}_[A-Za-z0-9]{40}/);
+    expect(first.stdout).toContain(join(dataDir, 'master.key'));
+    const again = sesame('init');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('Already initialised');
+    expect(again.stdout).not.toMatch(/ses_[A-Za-z0-9]{8}_/);
+  });
+
+  it('connects an account the keyless way without a single prompt', () => {
+    const setup = sesame('--json', 'aws', 'setup', '--mode', 'role', '--name', 'prod', '--region', 'eu-west-1', '--send-domain', 'example.com');
+    expect(setup.code, setup.stderr).toBe(0);
+    const conn = JSON.parse(setup.stdout);
+    expect(conn.status).toBe('pending_role');
+    expect(conn.onboarding.quickCreateUrl).toMatch(/\/cloudformation\/home\?region=eu-west-1#\/stacks\/quickcreate\?templateURL=/);
+
+    const deploy = sesame('--json', 'sandbox', 'deploy', conn.onboarding.quickCreateUrl);
+    expect(deploy.code, deploy.stderr).toBe(0);
+    const roleArn = JSON.parse(deploy.stdout).outputs.RoleArn;
+    expect(roleArn).toBe('arn:aws:iam::222222222222:role/SesameSES-prod');
+
+    const finish = sesame('aws', 'setup', '--connection', 'prod', '--role-arn', roleArn);
+    expect(finish.code, finish.stderr).toBe(0);
+    expect(finish.stdout).toMatch(/PASS\s+│ external_id_required/);
+    expect(finish.stdout).toMatch(/WARN\s+│ ses_production_access/);
+    expect(finish.stdout).toContain('Connection prod');
+
+    const test = sesame('--json', 'aws', 'test', 'prod');
+    expect(test.code).toBe(0);
+    expect(JSON.parse(test.stdout).status).toBe('warn');
+
+    const list = sesame('aws', 'list');
+    expect(list.stdout).toMatch(/prod\s+│ role\s+│ eu-west-1\s+│ active/);
+
+    const audit = JSON.parse(sesame('--json', 'audit', '--connection', 'prod', '--action', 'sts.*').stdout);
+    expect(audit.entries.some((e: any) => e.action === 'sts.assume_role' && e.outcome === 'ok')).toBe(true);
+
+    const tf = sesame('aws', 'template', 'prod', '--format', 'terraform');
+    expect(tf.stdout).toContain('resource "aws_iam_role" "sesame"');
+  });
+
+  it('manages API keys and shows errors as code, message and hint, never a stack trace', () => {
+    const created = JSON.parse(sesame('--json', 'api-keys', 'create', '--name', 'ci').stdout);
+    expect(created.key).toMatch(/^ses_/);
+    const list = sesame('api-keys', 'list');
+    expect(list.stdout).toContain(`${created.prefix}…${created.last4}`);
+    expect(list.stdout).not.toContain(created.key);
+    expect(sesame('api-keys', 'revoke', created.id).code).toBe(0);
+
+    const missing = sesame('aws', 'test', 'does-not-exist');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('error [not_found]');
+    expect(missing.stderr).toContain('hint:');
+    expect(missing.stderr).not.toMatch(/\n\s+at /);
+
+    const invalid = sesame('aws', 'setup', '--mode', 'role', '--name', 'x', '--region', 'Europe');
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toContain('error [validation_failed]');
+
+    const noMode = sesame('aws', 'setup', '--name', 'y');
+    expect(noMode.code).toBe(1);
+    expect(noMode.stderr).toContain('--mode is required');
+  });
+
+  it('rejects a wrong master key with the setting named', () => {
+    const r = spawnSync(process.execPath, [...cli, 'aws', 'list'], { env: { ...env, SESAME_MASTER_KEY: 'too-short' }, cwd: root, encoding: 'utf8', input: '' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('SESAME_MASTER_KEY');
+    expect(r.stderr).toContain('config_invalid');
+  });
+});
