@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import pg from 'pg';
 import * as m001 from './migrations/001_initial.js';
+import * as m002 from './migrations/002_sending.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -16,7 +17,7 @@ export interface Store {
 }
 
 /** Migrations are compiled in, so a built install needs no migration folder on disk. */
-const MIGRATIONS: Record<string, Migration> = { '001_initial': m001 };
+const MIGRATIONS: Record<string, Migration> = { '001_initial': m001, '002_sending': m002 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 /**

@@ -7,12 +7,64 @@ export interface Database {
   api_keys: ApiKeyTable;
   connections: ConnectionTable;
   audit_log: AuditTable;
+  messages: MessageTable;
+  message_recipients: { message_id: string; workspace_id: string; email: string };
+  message_tags: { message_id: string; workspace_id: string; tag: string };
+  send_jobs: SendJobTable;
+  idempotency_keys: { workspace_id: string; key: string; request_hash: string; response: string; created_at: string; expires_at: string };
+  suppressions: SuppressionTable;
+}
+
+export interface MessageTable {
+  id: string;
+  workspace_id: string;
+  connection_id: string;
+  api_key_id: string | null;
+  source: string;
+  status: string;
+  from_address: string;
+  subject: string;
+  recipients: string;
+  recipient_count: number;
+  tags: string;
+  payload: string;
+  size_bytes: number;
+  scheduled_at: string | null;
+  ses_message_id: string | null;
+  attempts: number;
+  last_error_code: string | null;
+  last_error_message: string | null;
+  last_error_hint: string | null;
+  suppressed: string | null;
+  created_at: string;
+  updated_at: string;
+  sent_at: string | null;
+}
+
+export interface SendJobTable {
+  message_id: string;
+  connection_id: string;
+  run_at: string;
+  attempts: number;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  in_flight_since: string | null;
+  created_at: string;
+}
+
+export interface SuppressionTable {
+  workspace_id: string;
+  email: string;
+  reason: string;
+  source: string;
+  created_at: string;
 }
 
 export interface WorkspaceTable {
   id: string;
   name: string;
   created_at: string;
+  default_connection_id: string | null;
 }
 
 export interface ApiKeyTable {
@@ -56,6 +108,9 @@ export interface ConnectionTable {
   last_tested_at: string | null;
   last_test_status: string | null;
   external_id_rotated_at: string | null;
+  paused_reason: string | null;
+  paused_at: string | null;
+  configuration_set: string | null;
   created_at: string;
   updated_at: string;
 }

@@ -133,6 +133,9 @@ export function createConnections(deps: ConnectionsDeps) {
         last_tested_at: null,
         last_test_status: null,
         external_id_rotated_at: null,
+        paused_reason: null,
+        paused_at: null,
+        configuration_set: null,
         created_at: iso,
         updated_at: iso,
       };

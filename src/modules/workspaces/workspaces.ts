@@ -24,7 +24,7 @@ export function createWorkspaces(deps: { db: Db; clock: Clock; audit: Pick<Audit
       const existing = await db.selectFrom('workspaces').select('id').where('name', '=', name).executeTakeFirst();
       if (existing) throw new AppError('conflict', `A workspace named "${name}" already exists.`);
       const now = clock.now();
-      const row = { id: newId('ws', now.getTime()), name, created_at: now.toISOString() };
+      const row = { id: newId('ws', now.getTime()), name, created_at: now.toISOString(), default_connection_id: null };
       await db.insertInto('workspaces').values(row).execute();
       await audit.record({ workspaceId: row.id, actor, action: 'workspace.created', details: { name } });
       return toWorkspace(row);
