@@ -31,6 +31,17 @@ const SETTINGS = {
   propagationRetrySeconds: { env: 'SESAME_PROPAGATION_RETRY_SECONDS', schema: z.coerce.number().min(0).max(300).default(30) },
   keyAgeWarnDays: { env: 'SESAME_KEY_AGE_WARN_DAYS', schema: z.coerce.number().int().min(1).max(3650).default(90) },
   sandbox: { env: 'SESAME_SANDBOX', schema: bool.default(false) },
+  workerConcurrency: { env: 'SESAME_WORKER_CONCURRENCY', schema: z.coerce.number().int().min(1).max(512).default(32) },
+  workerLeaseSeconds: { env: 'SESAME_WORKER_LEASE_SECONDS', schema: z.coerce.number().int().min(5).max(3600).default(60) },
+  workerPollMs: { env: 'SESAME_WORKER_POLL_MS', schema: z.coerce.number().int().min(10).max(60_000).default(500) },
+  sendMaxAttempts: { env: 'SESAME_SEND_MAX_ATTEMPTS', schema: z.coerce.number().int().min(1).max(50).default(8) },
+  quotaRefreshSeconds: { env: 'SESAME_QUOTA_REFRESH_SECONDS', schema: z.coerce.number().int().min(1).max(86_400).default(60) },
+  smtpPort: { env: 'SESAME_SMTP_PORT', schema: z.coerce.number().int().min(0).max(65535).default(2587) },
+  smtpHost: { env: 'SESAME_SMTP_HOST', schema: z.string().min(1).default('127.0.0.1') },
+  smtpTlsCert: { env: 'SESAME_SMTP_TLS_CERT', schema: z.string().min(1).optional() },
+  smtpTlsKey: { env: 'SESAME_SMTP_TLS_KEY', schema: z.string().min(1).optional() },
+  smtpRequireTls: { env: 'SESAME_SMTP_REQUIRE_TLS', schema: bool.default(false) },
+  smtpMaxBytes: { env: 'SESAME_SMTP_MAX_BYTES', schema: z.coerce.number().int().min(1024).max(40 * 1024 * 1024).default(40 * 1024 * 1024) },
   production: { env: 'NODE_ENV', schema: z.string().optional().transform((v) => v === 'production') },
 } as const;
 

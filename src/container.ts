@@ -12,6 +12,11 @@ import { createAudit } from './modules/audit/audit.js';
 import { createConnections } from './modules/connections/service.js';
 import { createConnectionTester } from './modules/connections/test-connection.js';
 import { createWorkspaces } from './modules/workspaces/workspaces.js';
+import { createIdentityCache } from './modules/messages/identities.js';
+import { createMessages } from './modules/messages/service.js';
+import { createSuppressions } from './modules/suppressions/suppressions.js';
+import { createSendQueue } from './queue/send-queue.js';
+import { createWorker } from './worker/worker.js';
 import { migrate, openStore, type Store } from './store/db.js';
 
 export interface ContainerOptions {
@@ -65,6 +70,38 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   });
   const connections = createConnections({ db, clock, config, audit, envelope, broker, platform, gateway });
   connectionsRef = connections;
+  const queue = createSendQueue({ db, dialect: store.dialect });
+  const suppressions = createSuppressions({ db, clock, audit });
+  const identities = createIdentityCache({ clock, gateway });
+  const worker = createWorker({
+    db,
+    clock,
+    logger,
+    queue,
+    broker,
+    gateway,
+    audit,
+    subject: (row) => connections.subject(row),
+    options: {
+      concurrency: config.workerConcurrency,
+      leaseMs: config.workerLeaseSeconds * 1000,
+      pollMs: config.workerPollMs,
+      maxAttempts: config.sendMaxAttempts,
+      quotaRefreshMs: config.quotaRefreshSeconds * 1000,
+    },
+    ...(opts.sleep ? { sleep: opts.sleep } : {}),
+  });
+  const messages = createMessages({
+    db,
+    clock,
+    queue,
+    suppressions,
+    connections,
+    identities,
+    audit,
+    credentials: (row) => broker.provider(connections.subject(row), 'read'),
+    onQueued: () => worker.kick(),
+  });
   const tester = createConnectionTester({ clock, config, platform, gateway, connections, broker, audit, ...(opts.sleep ? { sleep: opts.sleep } : {}) });
 
   return {
@@ -77,10 +114,16 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     apiKeys,
     connections,
     tester,
+    queue,
+    suppressions,
+    identities,
+    messages,
+    worker,
     broker,
     platform,
     gateway,
     async close(): Promise<void> {
+      await worker.stop();
       await store.close();
     },
   };

@@ -1,6 +1,6 @@
 import { SimulatePrincipalPolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { GetAccountCommand, ListConfigurationSetsCommand, ListEmailIdentitiesCommand, SendEmailCommand, type SESv2Client } from '@aws-sdk/client-sesv2';
+import { GetAccountCommand, ListConfigurationSetsCommand, ListEmailIdentitiesCommand, SendEmailCommand, type SendEmailCommandInput, type SESv2Client } from '@aws-sdk/client-sesv2';
 import { AssumeRoleCommand, GetCallerIdentityCommand, type AssumeRoleCommandInput } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClientFactory } from './clients.js';
@@ -125,6 +125,15 @@ export function createAwsGateway(deps: { clients: ClientFactory }) {
       } catch (e) {
         throw translateAwsError(e, { action: 'iam:SimulatePrincipalPolicy', region });
       }
+    },
+
+    /**
+     * Send one message. Errors are returned untranslated: the worker classifies them (retry,
+     * refresh credentials, pause, or fail) before translating for people.
+     */
+    async sendEmail(creds: AwsCredentialIdentityProvider, region: string, input: SendEmailCommandInput): Promise<string> {
+      const out = await ses(creds, region).send(new SendEmailCommand(input));
+      return out.MessageId ?? '';
     },
 
     async putTemplate(creds: AwsCredentialIdentityProvider, region: string, bucket: string, key: string, body: string): Promise<void> {

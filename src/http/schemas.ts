@@ -47,6 +47,8 @@ export const connectionView = z.object({
     lastTestedAt: z.string().nullable(),
     lastTestStatus: z.string().nullable(),
   }),
+  configurationSet: z.string().nullable(),
+  paused: z.object({ reason: z.string(), at: z.string().nullable() }).nullable(),
   onboarding: onboarding.optional(),
   nextSteps: z.array(z.string()).optional(),
 });
@@ -70,6 +72,7 @@ export const apiKeyInfo = z.object({
   createdAt: z.string(),
   lastUsedAt: z.string().nullable(),
   revokedAt: z.string().nullable(),
+  canSend: z.boolean(),
 });
 
 export const auditEntry = z.object({

@@ -10,6 +10,8 @@ import { apiKeyRoutes } from './routes/v1/api-keys.js';
 import { auditRoutes } from './routes/v1/audit.js';
 import { connectionRoutes } from './routes/v1/connections.js';
 import { platformRoutes } from './routes/v1/platform.js';
+import { emailRoutes } from './routes/v1/emails.js';
+import { suppressionRoutes } from './routes/v1/suppressions.js';
 
 /** Build the HTTP server without listening: tests use inject(), `sesame start` calls listen(). */
 export async function buildServer(c: Container, opts: { rateLimitPerMinute?: number } = {}): Promise<FastifyInstance> {
@@ -45,5 +47,7 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
   await app.register(connectionRoutes(c));
   await app.register(auditRoutes(c));
   await app.register(platformRoutes(c));
+  await app.register(emailRoutes(c));
+  await app.register(suppressionRoutes(c));
   return app as unknown as FastifyInstance;
 }

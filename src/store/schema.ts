@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /**
  * One schema for SQLite and PostgreSQL. Timestamps are ISO-8601 UTC strings (they sort as text),
  * booleans are 0/1 integers and structured values are JSON text, so both dialects share every query.
@@ -77,6 +79,7 @@ export interface ApiKeyTable {
   created_at: string;
   last_used_at: string | null;
   revoked_at: string | null;
+  can_send: Generated<number>;
 }
 
 export interface ConnectionTable {

@@ -143,3 +143,30 @@ export async function connectedRole(h: Harness, name = 'prod', extra: Record<str
 }
 
 export const check = (report: { checks: Array<{ id: string; status: string; message?: string; hint?: string; code?: string }> }, id: string) => report.checks.find((c) => c.id === id);
+
+/** Poll until `fn` returns a truthy value (real time; bounded). */
+export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, what = 'condition', timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A connection ready to send: role connected, example.com verified, production quota. */
+export async function sendingSetup(h: Harness, opts: { maxSendRate?: number; max24HourSend?: number; production?: boolean } = {}): Promise<{ id: string; roleArn: string }> {
+  const c = await connectedRole(h, 'prod');
+  h.sandbox.admin.verifyIdentity('example.com', { account: '222222222222', region: 'us-east-1' });
+  h.sandbox.admin.setAccount({ account: '222222222222', region: 'us-east-1', productionAccessEnabled: opts.production ?? true, maxSendRate: opts.maxSendRate ?? 1000, max24HourSend: opts.max24HourSend ?? 1_000_000 });
+  return c;
+}
+
+export async function waitForStatus(h: Harness, id: string, status: string | string[], timeoutMs = 15_000): Promise<any> {
+  const want = Array.isArray(status) ? status : [status];
+  return waitFor(async () => {
+    const m = (await h.call('GET', `/v1/emails/${id}`)).json;
+    return want.includes(m.status) ? m : undefined;
+  }, `message ${id} to be ${want.join('|')}`, timeoutMs);
+}

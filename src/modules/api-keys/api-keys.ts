@@ -14,6 +14,7 @@ export interface ApiKeyInfo {
   createdAt: string;
   lastUsedAt: string | null;
   revokedAt: string | null;
+  canSend: boolean;
 }
 
 export interface Principal {
@@ -34,7 +35,7 @@ const hashKey = (key: string): string => createHash('sha256').update(key, 'utf8'
 export function createApiKeys(deps: { db: Db; clock: Clock; audit: Pick<Audit, 'record'> }) {
   const { db, clock, audit } = deps;
 
-  const toInfo = (r: { id: string; workspace_id: string; name: string; prefix: string; last4: string; created_at: string; last_used_at: string | null; revoked_at: string | null }): ApiKeyInfo => ({
+  const toInfo = (r: { id: string; workspace_id: string; name: string; prefix: string; last4: string; created_at: string; last_used_at: string | null; revoked_at: string | null; can_send?: number }): ApiKeyInfo => ({
     id: r.id,
     workspaceId: r.workspace_id,
     name: r.name,
@@ -43,11 +44,12 @@ export function createApiKeys(deps: { db: Db; clock: Clock; audit: Pick<Audit, '
     createdAt: r.created_at,
     lastUsedAt: r.last_used_at,
     revokedAt: r.revoked_at,
+    canSend: r.can_send !== 0,
   });
 
   return {
     /** Returns the key in full exactly once; it cannot be recovered afterwards. */
-    async create(workspaceId: string, name: string, actor: string): Promise<{ key: string; info: ApiKeyInfo }> {
+    async create(workspaceId: string, name: string, actor: string, opts: { canSend?: boolean } = {}): Promise<{ key: string; info: ApiKeyInfo }> {
       const trimmed = name.trim();
       if (trimmed.length < 1 || trimmed.length > 100) throw new AppError('validation_failed', 'API key name must be 1-100 characters.');
       const key = `ses_${randomAlnum(8)}_${randomAlnum(40)}`;
@@ -62,9 +64,10 @@ export function createApiKeys(deps: { db: Db; clock: Clock; audit: Pick<Audit, '
         created_at: now.toISOString(),
         last_used_at: null,
         revoked_at: null,
+        can_send: opts.canSend === false ? 0 : 1,
       };
       await db.insertInto('api_keys').values(row).execute();
-      await audit.record({ workspaceId, actor, action: 'api_key.created', details: { apiKeyId: row.id, name: trimmed, prefix: row.prefix } });
+      await audit.record({ workspaceId, actor, action: 'api_key.created', details: { apiKeyId: row.id, name: trimmed, prefix: row.prefix, canSend: row.can_send === 1 } });
       return { key, info: toInfo(row) };
     },
 

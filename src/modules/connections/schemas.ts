@@ -40,6 +40,7 @@ export const updateConnectionSchema = z.strictObject({
   sessionDurationSeconds: sessionDurationSeconds.nullable().optional(),
   sourceIdentity: z.boolean().optional(),
   secretArn: secretArn.optional(),
+  configurationSet: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an SES configuration set name').nullable().optional(),
 });
 export type UpdateConnectionInput = z.infer<typeof updateConnectionSchema>;
 

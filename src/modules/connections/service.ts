@@ -210,6 +210,7 @@ export function createConnections(deps: ConnectionsDeps) {
       if (input.sessionDurationSeconds !== undefined) { changes.session_duration_seconds = input.sessionDurationSeconds; changed.push('sessionDurationSeconds'); }
       if (input.sourceIdentity !== undefined) { changes.source_identity = input.sourceIdentity ? 1 : 0; changed.push('sourceIdentity'); }
       if (input.secretArn !== undefined) { changes.secret_arn = input.secretArn; changes.status = 'untested'; changed.push('secretArn'); }
+      if (input.configurationSet !== undefined) { changes.configuration_set = input.configurationSet; changed.push('configurationSet'); }
       await db.updateTable('connections').set(changes).where('id', '=', r.id).execute();
       broker.drop(r.id);
       await audit.record({
@@ -297,6 +298,23 @@ export function createConnections(deps: ConnectionsDeps) {
         `Sesame now uses AKIA…${input.accessKeyId.slice(-4)}. Deactivate the old key AKIA…${r.access_key_id?.slice(-4)} in IAM (aws iam update-access-key --access-key-id <old key id> --status Inactive), watch for errors for a day, then delete it.`,
       ];
       return v;
+    },
+
+    /** A person resumes a queue that Sesame paused (SES paused sending, reputation guard). */
+    async resume(workspaceId: string, id: string, actor: string): Promise<ConnectionView> {
+      const r = await row(workspaceId, id);
+      if (!r.paused_reason) return this.get(workspaceId, r.id);
+      await db.updateTable('connections').set({ paused_reason: null, paused_at: null }).where('id', '=', r.id).execute();
+      await audit.record({ workspaceId, connectionId: r.id, actor, action: 'connection.resumed', details: { pausedReason: r.paused_reason, pausedAt: r.paused_at } });
+      return this.get(workspaceId, r.id);
+    },
+
+    /** Messages without a `connection` go through the workspace's default connection. */
+    async makeDefault(workspaceId: string, id: string, actor: string): Promise<ConnectionView> {
+      const r = await row(workspaceId, id);
+      await db.updateTable('workspaces').set({ default_connection_id: r.id }).where('id', '=', workspaceId).execute();
+      await audit.record({ workspaceId, connectionId: r.id, actor, action: 'connection.made_default', details: { name: r.name } });
+      return this.get(workspaceId, r.id);
     },
 
     async credentials(workspaceId: string, id: string, purpose: Purpose): Promise<AwsCredentialIdentityProvider> {

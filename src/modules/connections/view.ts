@@ -26,6 +26,8 @@ export interface ConnectionView {
     lastTestedAt: string | null;
     lastTestStatus: string | null;
   };
+  configurationSet: string | null;
+  paused: { reason: string; at: string | null } | null;
   onboarding?: OnboardingLinks;
   nextSteps?: string[];
 }
@@ -44,6 +46,8 @@ export function toView(r: ConnectionTable, ctx: { now: Date; keyAgeWarnDays: num
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     warnings,
+    configurationSet: r.configuration_set,
+    paused: r.paused_reason ? { reason: r.paused_reason, at: r.paused_at } : null,
     health: {
       lastAssumedAt: r.last_assumed_at,
       credentialsExpireAt: r.credentials_expire_at,

@@ -86,6 +86,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('connections').addColumn('paused_at', 'text').execute();
   await db.schema.alterTable('connections').addColumn('configuration_set', 'text').execute();
   await db.schema.alterTable('workspaces').addColumn('default_connection_id', 'text').execute();
+  await db.schema.alterTable('api_keys').addColumn('can_send', 'integer', (c) => c.notNull().defaultTo(1)).execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

@@ -13,9 +13,9 @@ export const apiKeyRoutes =
 
     app.post(
       '/v1/api-keys',
-      { schema: { body: z.strictObject({ name: z.string().trim().min(1).max(100) }), response: { 201: apiKeyInfo.extend({ key: z.string() }) } } },
+      { schema: { body: z.strictObject({ name: z.string().trim().min(1).max(100), canSend: z.boolean().optional() }), response: { 201: apiKeyInfo.extend({ key: z.string() }) } } },
       async (req, reply) => {
-        const { key, info } = await c.apiKeys.create(req.principal.workspaceId, req.body.name, actorOf(req));
+        const { key, info } = await c.apiKeys.create(req.principal.workspaceId, req.body.name, actorOf(req), req.body.canSend === false ? { canSend: false } : {});
         return reply.status(201).send({ ...info, key });
       },
     );

@@ -36,6 +36,9 @@ export const connectionRoutes =
       c.connections.rotateExternalId(req.principal.workspaceId, req.params.id, actorOf(req)),
     );
 
+    app.post('/v1/connections/:id/resume', { schema: { params: idParams, response: { 200: connectionView } } }, async (req) => c.connections.resume(req.principal.workspaceId, req.params.id, actorOf(req)));
+    app.post('/v1/connections/:id/default', { schema: { params: idParams, response: { 200: connectionView } } }, async (req) => c.connections.makeDefault(req.principal.workspaceId, req.params.id, actorOf(req)));
+
     app.post('/v1/connections/:id/access-keys', { schema: { params: idParams, body: rotateKeysSchema, response: { 200: connectionView } } }, async (req) =>
       c.connections.rotateAccessKeys(req.principal.workspaceId, req.params.id, req.body, actorOf(req)),
     );

@@ -1,0 +1,107 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Container } from '../../../container.js';
+import { AppError } from '../../../errors.js';
+import { MESSAGE_STATUSES } from '../../../modules/messages/service.js';
+import { actorOf } from '../../auth.js';
+import { idParams } from '../../schemas.js';
+
+const messageView = z.object({
+  id: z.string(),
+  status: z.string(),
+  connectionId: z.string(),
+  from: z.string(),
+  to: z.array(z.string()),
+  cc: z.array(z.string()),
+  bcc: z.array(z.string()),
+  subject: z.string(),
+  tags: z.record(z.string(), z.string()),
+  source: z.string(),
+  scheduledAt: z.string().nullable(),
+  sesMessageId: z.string().nullable(),
+  attempts: z.number(),
+  lastError: z.object({ code: z.string(), message: z.string().nullable(), hint: z.string().nullable() }).nullable(),
+  suppressed: z.array(z.object({ email: z.string(), reason: z.string() })),
+  sizeBytes: z.number(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  sentAt: z.string().nullable(),
+});
+
+const iso = z.string().datetime({ offset: true, message: 'must be an ISO-8601 time' });
+/** Base64 attachments make JSON bodies about a third larger than the 40 MB message limit. */
+const EMAIL_BODY_LIMIT = 56 * 1024 * 1024;
+
+export const emailRoutes =
+  (c: Pick<Container, 'messages'>): FastifyPluginAsyncZod =>
+  async (app) => {
+    const idempotencyKey = (headers: Record<string, unknown>): string | undefined => {
+      const v = headers['idempotency-key'];
+      if (Array.isArray(v)) throw new AppError('idempotency_key_invalid', 'Send one Idempotency-Key header.');
+      return typeof v === 'string' ? v : undefined;
+    };
+    const submitter = (req: { principal: { workspaceId: string; apiKeyId: string } }, actor: string) => ({ workspaceId: req.principal.workspaceId, apiKeyId: req.principal.apiKeyId, actor });
+
+    // The body is validated by the service (the idempotency hash covers the body as sent).
+    app.post('/v1/emails', { bodyLimit: EMAIL_BODY_LIMIT, schema: { response: { 202: z.object({ id: z.string(), status: z.enum(MESSAGE_STATUSES) }) } } }, async (req, reply) => {
+      const key = idempotencyKey(req.headers);
+      const r = await c.messages.submit(submitter(req, actorOf(req)), req.body, key ? { idempotencyKey: key } : {});
+      if (r.replayed) reply.header('idempotent-replayed', 'true');
+      return reply.status(202).send(r.value);
+    });
+
+    app.post(
+      '/v1/emails/batch',
+      {
+        bodyLimit: EMAIL_BODY_LIMIT,
+        schema: {
+          body: z.object({ emails: z.array(z.unknown()).min(1).max(100) }),
+          response: {
+            200: z.object({
+              data: z.array(z.object({ index: z.number(), id: z.string().optional(), status: z.string().optional(), error: z.object({ code: z.string(), message: z.string(), hint: z.string() }).optional() })),
+            }),
+          },
+        },
+      },
+      async (req, reply) => {
+        const key = idempotencyKey(req.headers);
+        const r = await c.messages.submitBatch(submitter(req, actorOf(req)), req.body.emails, key ? { idempotencyKey: key } : {});
+        if (r.replayed) reply.header('idempotent-replayed', 'true');
+        return r.value;
+      },
+    );
+
+    app.get(
+      '/v1/emails',
+      {
+        schema: {
+          querystring: z.strictObject({
+            status: z.enum(MESSAGE_STATUSES).optional(),
+            recipient: z.string().max(254).optional(),
+            tag: z.string().max(520).regex(/^[A-Za-z0-9_-]+[=:][A-Za-z0-9_-]+$/, 'must be name=value').optional(),
+            since: iso.optional(),
+            until: iso.optional(),
+            limit: z.coerce.number().int().min(1).max(200).optional(),
+            cursor: z.string().max(100).optional(),
+          }),
+          response: { 200: z.object({ data: z.array(messageView), nextCursor: z.string().nullable() }) },
+        },
+      },
+      async (req) => {
+        const q = req.query;
+        return c.messages.list(req.principal.workspaceId, {
+          ...(q.status ? { status: q.status } : {}),
+          ...(q.recipient ? { recipient: q.recipient } : {}),
+          ...(q.tag ? { tag: q.tag } : {}),
+          ...(q.since ? { since: q.since } : {}),
+          ...(q.until ? { until: q.until } : {}),
+          ...(q.limit ? { limit: q.limit } : {}),
+          ...(q.cursor ? { cursor: q.cursor } : {}),
+        });
+      },
+    );
+
+    app.get('/v1/emails/:id', { schema: { params: idParams, response: { 200: messageView } } }, async (req) => c.messages.get(req.principal.workspaceId, req.params.id));
+    app.post('/v1/emails/:id/cancel', { schema: { params: idParams, response: { 200: messageView } } }, async (req) => c.messages.cancel(req.principal.workspaceId, req.params.id, actorOf(req)));
+    app.post('/v1/emails/:id/retry', { schema: { params: idParams, response: { 200: messageView } } }, async (req) => c.messages.retry(req.principal.workspaceId, req.params.id, actorOf(req)));
+  };

@@ -1,0 +1,69 @@
+import { isAppError } from '../errors.js';
+
+/**
+ * What to do with a failed SendEmail. Throttling and server errors are retried; an expired token
+ * is refreshed once; a paused account pauses the connection's queue instead of burning through
+ * it; a rejected message fails for good with the reason.
+ */
+export type Verdict =
+  | { kind: 'retry'; code: string; message: string; hint: string; minDelayMs?: number }
+  | { kind: 'refresh_credentials'; code: string; message: string; hint: string }
+  | { kind: 'pause_connection'; code: string; message: string; hint: string }
+  | { kind: 'defer_quota'; code: string; message: string; hint: string }
+  | { kind: 'fail'; code: string; message: string; hint: string };
+
+export function classify(e: unknown): Verdict {
+  if (isAppError(e)) {
+    // Credential errors from the broker: the role or keys are broken; retrying with backoff gives
+    // a person time to fix them before messages fail.
+    return { kind: 'retry', code: e.code, message: e.message, hint: e.hint };
+  }
+  const err = e as { name?: string; message?: string; $metadata?: { httpStatusCode?: number }; code?: string };
+  const name = err?.name ?? 'Error';
+  const message = (err?.message ?? name).slice(0, 500);
+  const status = err?.$metadata?.httpStatusCode;
+  switch (name) {
+    case 'TooManyRequestsException':
+    case 'ThrottlingException':
+    case 'Throttling':
+      if (/daily|24.?hour|quota/i.test(message)) {
+        return { kind: 'defer_quota', code: 'ses_daily_quota', message: `SES refused: ${message}`, hint: 'The account reached its 24-hour sending quota; messages wait until it frees up. Ask AWS for a higher quota if this repeats.' };
+      }
+      return { kind: 'retry', code: 'ses_throttled', message: `SES is throttling: ${message}`, hint: 'Sesame retries with backoff. If this persists, the account\'s MaxSendRate is lower than the traffic.' };
+    case 'ExpiredToken':
+    case 'ExpiredTokenException':
+      return { kind: 'refresh_credentials', code: 'aws_expired_token', message: `The session expired: ${message}`, hint: 'Sesame refreshes credentials and retries once.' };
+    case 'AccountSendingPausedException':
+    case 'SendingPausedException':
+    case 'AccountSuspendedException':
+      return {
+        kind: 'pause_connection',
+        code: 'ses_sending_paused',
+        message: `SES has paused sending for this account: ${message}`,
+        hint: 'Read the notice in the SES console (Reputation metrics), fix the cause, re-enable sending, then resume the connection: sesame aws resume <connection>.',
+      };
+    case 'MessageRejected':
+    case 'MessageRejectedException':
+      return { kind: 'fail', code: 'ses_message_rejected', message: `SES rejected the message: ${message}`, hint: 'Check the reason: an unverified sender or, in the SES sandbox, an unverified recipient; a virus in an attachment; or an invalid header.' };
+    case 'MailFromDomainNotVerifiedException':
+      return { kind: 'fail', code: 'ses_mail_from_not_verified', message: `SES refused the custom MAIL FROM domain: ${message}`, hint: 'Publish the MAIL FROM MX and SPF records for the domain (GET /v1/domains/:id shows them) and wait for SES to verify them.' };
+    case 'AccessDenied':
+    case 'AccessDeniedException':
+      return { kind: 'fail', code: 'aws_access_denied', message: `AWS denied SendEmail: ${message}`, hint: 'The role or user lacks ses:SendEmail for this sender; the ses:FromAddress condition may not cover it. Compare with the Sesame template and run sesame aws test.' };
+    case 'BadRequestException':
+    case 'NotFoundException':
+    case 'LimitExceededException':
+      return { kind: 'fail', code: 'ses_bad_request', message: `SES refused the request: ${message}`, hint: 'The message or its configuration set is not acceptable to SES; the message says which part.' };
+    default:
+      if ((status && status >= 500) || ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'TimeoutError', 'InternalFailure', 'ServiceUnavailable'].includes(name) || ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT'].includes(err?.code ?? '')) {
+        return { kind: 'retry', code: 'ses_unavailable', message: `SES or the network failed: ${message}`, hint: 'Sesame retries with backoff.' };
+      }
+      return { kind: 'fail', code: 'ses_error', message: `SendEmail failed with ${name}: ${message}`, hint: 'See the AWS error message; fix the cause and retry the message (POST /v1/emails/:id/retry).' };
+  }
+}
+
+/** Exponential backoff with full jitter, capped (the AWS architecture blog's recommendation). */
+export function backoffMs(attempt: number, random: () => number = Math.random, baseMs = 1000, capMs = 10 * 60_000): number {
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 20));
+  return Math.max(baseMs / 2, Math.floor(random() * ceiling));
+}

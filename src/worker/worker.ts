@@ -1,0 +1,316 @@
+import { randomBytes } from 'node:crypto';
+import type { CredentialBroker, CredentialSubject } from '../aws/credentials.js';
+import type { AwsGateway } from '../aws/gateway.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../logger.js';
+import type { Audit } from '../modules/audit/audit.js';
+import type { Draft } from '../modules/messages/input.js';
+import type { SendJob, SendQueue } from '../queue/send-queue.js';
+import type { Db } from '../store/db.js';
+import type { ConnectionTable } from '../store/schema.js';
+import { buildSendRequest } from './build-request.js';
+import { backoffMs, classify, type Verdict } from './classify.js';
+import { DAILY_RECHECK_MS, Pacer, type Quota } from './pacer.js';
+
+export interface WorkerOptions {
+  concurrency: number;
+  leaseMs: number;
+  pollMs: number;
+  maxAttempts: number;
+  /** How often the SES quota is read again (GetAccount). */
+  quotaRefreshMs: number;
+}
+
+export interface WorkerDeps {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  queue: SendQueue;
+  broker: Pick<CredentialBroker, 'provider' | 'drop'>;
+  gateway: Pick<AwsGateway, 'sendEmail' | 'getAccount'>;
+  subject: (row: ConnectionTable) => CredentialSubject;
+  audit: Pick<Audit, 'record'>;
+  options: WorkerOptions;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+/** Until SES has told us the quota, assume the SES sandbox's: 1 per second, 200 a day. */
+const SANDBOX_QUOTA: Quota = { maxSendRate: 1, max24HourSend: 200, sentLast24Hours: 0 };
+
+/**
+ * The send worker. It leases due jobs, paces them per connection, sends each with `send`
+ * credentials, and records the outcome. Delivery guarantee: at most once. A job is marked in
+ * flight (in the same transaction that moves the message to `sending`) before SES is called; if
+ * the worker dies after that, nobody can know whether SES accepted the message, so it is not sent
+ * again on its own: it becomes `failed` with code `send_outcome_unknown`, for a person to check
+ * and retry. A job that was leased but not yet in flight is simply taken again.
+ */
+export function createWorker(deps: WorkerDeps) {
+  const { db, clock, queue, options: o } = deps;
+  const owner = `worker-${randomBytes(6).toString('hex')}`;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const random = deps.random ?? Math.random;
+  const pacers = new Map<string, Pacer>();
+  const quotaLoads = new Map<string, Promise<void>>();
+  const connCache = new Map<string, { at: number; row: ConnectionTable | undefined }>();
+  const inFlight = new Set<Promise<void>>();
+  let paused: { at: number; ids: string[] } = { at: 0, ids: [] };
+  let stopping = false;
+  let wake: (() => void) | undefined;
+  let loop: Promise<void> | undefined;
+  let lastRecovery = 0;
+  const stats = { sent: 0, failed: 0, retried: 0, deferred: 0 };
+
+  const now = () => clock.now();
+
+  async function connection(id: string): Promise<ConnectionTable | undefined> {
+    const hit = connCache.get(id);
+    if (hit && Date.now() - hit.at < 2000) return hit.row;
+    const row = await db.selectFrom('connections').selectAll().where('id', '=', id).executeTakeFirst();
+    connCache.set(id, { at: Date.now(), row });
+    return row;
+  }
+
+  async function pausedConnections(): Promise<string[]> {
+    if (Date.now() - paused.at < 1000) return paused.ids;
+    const rows = await db.selectFrom('connections').select('id').where('paused_reason', 'is not', null).execute();
+    paused = { at: Date.now(), ids: rows.map((r) => r.id) };
+    return paused.ids;
+  }
+
+  /** The pacer of a connection, with its quota read from SES (read credentials) and refreshed periodically. */
+  async function pacerFor(conn: ConnectionTable): Promise<Pacer> {
+    let p = pacers.get(conn.id);
+    const t = now().getTime();
+    if (!p) {
+      p = new Pacer(SANDBOX_QUOTA, 0);
+      pacers.set(conn.id, p);
+    }
+    if (t - p.quotaAt >= o.quotaRefreshMs) {
+      let load = quotaLoads.get(conn.id);
+      if (!load) {
+        const pacer = p;
+        load = (async () => {
+          try {
+            const account = await deps.gateway.getAccount(await deps.broker.provider(deps.subject(conn), 'read'), conn.region);
+            pacer.setQuota({ maxSendRate: account.maxSendRate, max24HourSend: account.max24HourSend, sentLast24Hours: account.sentLast24Hours }, now().getTime());
+            if (!account.sendingEnabled || account.enforcementStatus === 'SHUTDOWN') {
+              await pause(conn, 'ses_sending_paused', `SES reports sending ${account.sendingEnabled ? 'enabled' : 'disabled'}, enforcement ${account.enforcementStatus}.`);
+            }
+          } catch (e) {
+            // Keep the last known quota (or the sandbox's) and try again later.
+            pacer.quotaAt = now().getTime() - o.quotaRefreshMs + 30_000;
+            deps.logger.warn({ connectionId: conn.id, err: (e as Error)?.message }, 'could not read the SES quota');
+          } finally {
+            quotaLoads.delete(conn.id);
+          }
+        })();
+        quotaLoads.set(conn.id, load);
+      }
+      if (p.quotaAt === 0) await load;
+    }
+    return p;
+  }
+
+  async function pause(conn: ConnectionTable, code: string, reason: string): Promise<void> {
+    const res = await db.updateTable('connections').set({ paused_reason: `${code}: ${reason}`.slice(0, 500), paused_at: now().toISOString() }).where('id', '=', conn.id).where('paused_reason', 'is', null).executeTakeFirst();
+    paused.at = 0;
+    connCache.delete(conn.id);
+    if (Number(res.numUpdatedRows) > 0) {
+      deps.logger.warn({ connectionId: conn.id, code }, 'connection paused');
+      await deps.audit.record({ workspaceId: conn.workspace_id, connectionId: conn.id, actor: 'system', action: 'connection.paused', outcome: code, details: { reason } });
+    }
+  }
+
+  async function setQueued(job: SendJob, v: Verdict, runAt: Date, countAttempt: boolean): Promise<void> {
+    await db.updateTable('messages').set({ status: 'queued', last_error_code: v.code, last_error_message: v.message, last_error_hint: v.hint, updated_at: now().toISOString() }).where('id', '=', job.messageId).execute();
+    await queue.retryAt(job.messageId, runAt, countAttempt);
+  }
+
+  async function fail(job: SendJob, v: { code: string; message: string; hint: string }): Promise<void> {
+    await db.transaction().execute(async (trx) => {
+      await trx.updateTable('messages').set({ status: 'failed', last_error_code: v.code, last_error_message: v.message, last_error_hint: v.hint, updated_at: now().toISOString() }).where('id', '=', job.messageId).execute();
+      await queue.finish(trx, job.messageId);
+    });
+    stats.failed++;
+  }
+
+  async function handle(job: SendJob): Promise<void> {
+    const msg = await db.selectFrom('messages').select(['id', 'status', 'payload', 'recipient_count', 'workspace_id']).where('id', '=', job.messageId).executeTakeFirst();
+    if (!msg || (msg.status !== 'queued' && msg.status !== 'sending')) {
+      await db.transaction().execute((trx) => queue.finish(trx, job.messageId));
+      return;
+    }
+    const conn = await connection(job.connectionId);
+    if (!conn) return fail(job, { code: 'connection_deleted', message: 'The connection was deleted before the message was sent.', hint: 'Send the message again through another connection.' });
+    if (conn.paused_reason) return queue.retryAt(job.messageId, now(), false);
+
+    const pacer = await pacerFor(conn);
+    for (;;) {
+      const take = pacer.tryTake(msg.recipient_count, now().getTime());
+      if (take.ok) break;
+      if (take.reason === 'daily' || take.waitMs > o.leaseMs / 4 || stopping) {
+        stats.deferred++;
+        await queue.retryAt(job.messageId, new Date(now().getTime() + (take.reason === 'daily' ? DAILY_RECHECK_MS : take.waitMs)), false);
+        return;
+      }
+      await sleep(take.waitMs);
+    }
+
+    const draft = JSON.parse(msg.payload) as Draft;
+    const request = buildSendRequest(msg.id, draft, conn.configuration_set);
+    let creds;
+    try {
+      creds = await deps.broker.provider(deps.subject(conn), 'send');
+      await creds();
+    } catch (e) {
+      pacer.refund(msg.recipient_count);
+      return onError(job, conn, classify(e));
+    }
+
+    // From here SES may accept the message: mark it in flight, or give up if our lease was lost.
+    const marked = await db.transaction().execute(async (trx) => {
+      const res = await trx.updateTable('send_jobs').set({ in_flight_since: now().toISOString() }).where('message_id', '=', job.messageId).where('lease_owner', '=', owner).where('in_flight_since', 'is', null).executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) return false;
+      await trx.updateTable('messages').set({ status: 'sending', attempts: job.attempts + 1, updated_at: now().toISOString() }).where('id', '=', job.messageId).execute();
+      return true;
+    });
+    if (!marked) {
+      pacer.refund(msg.recipient_count);
+      return;
+    }
+
+    let verdict: Verdict;
+    try {
+      const sesId = await deps.gateway.sendEmail(creds, conn.region, request);
+      return succeed(job, sesId);
+    } catch (e) {
+      verdict = classify(e);
+    }
+    if (verdict.kind === 'refresh_credentials') {
+      // Once: drop the cached session, mint a fresh one, send again.
+      deps.broker.drop(conn.id);
+      try {
+        const fresh = await deps.broker.provider(deps.subject(conn), 'send');
+        const sesId = await deps.gateway.sendEmail(fresh, conn.region, request);
+        return succeed(job, sesId);
+      } catch (e) {
+        verdict = classify(e);
+        if (verdict.kind === 'refresh_credentials') verdict = { ...verdict, kind: 'retry' };
+      }
+    }
+    return onError(job, conn, verdict);
+  }
+
+  async function succeed(job: SendJob, sesId: string): Promise<void> {
+    const t = now().toISOString();
+    await db.transaction().execute(async (trx) => {
+      await trx.updateTable('messages').set({ status: 'sent', ses_message_id: sesId, sent_at: t, updated_at: t, last_error_code: null, last_error_message: null, last_error_hint: null }).where('id', '=', job.messageId).execute();
+      await queue.finish(trx, job.messageId);
+    });
+    stats.sent++;
+  }
+
+  async function onError(job: SendJob, conn: ConnectionTable, v: Verdict): Promise<void> {
+    deps.logger.info({ messageId: job.messageId, connectionId: conn.id, code: v.code, kind: v.kind }, 'send did not succeed');
+    switch (v.kind) {
+      case 'retry':
+      case 'refresh_credentials':
+        if (job.attempts + 1 >= o.maxAttempts) return fail(job, { ...v, message: `${v.message} (gave up after ${job.attempts + 1} attempts)` });
+        stats.retried++;
+        return setQueued(job, v, new Date(now().getTime() + backoffMs(job.attempts, random)), true);
+      case 'pause_connection':
+        await pause(conn, v.code, v.message);
+        return setQueued(job, v, now(), false);
+      case 'defer_quota':
+        stats.deferred++;
+        return setQueued(job, v, new Date(now().getTime() + DAILY_RECHECK_MS), false);
+      case 'fail':
+        return fail(job, v);
+    }
+  }
+
+  /** Jobs whose worker died while SES had them: at most once, so they wait for a person. */
+  async function recover(): Promise<number> {
+    lastRecovery = Date.now();
+    return db.transaction().execute(async (trx) => {
+      const abandoned = await queue.takeAbandonedInFlight(trx, now());
+      for (const j of abandoned) {
+        await trx
+          .updateTable('messages')
+          .set({
+            status: 'failed',
+            last_error_code: 'send_outcome_unknown',
+            last_error_message: `The worker stopped while SES was handling this message (since ${j.inFlightSince}); SES may or may not have accepted it.`,
+            last_error_hint: 'Check whether the recipient got it (SES events carry the X-Sesame-Message-Id header); if not, send it again with POST /v1/emails/:id/retry.',
+            updated_at: now().toISOString(),
+          })
+          .where('id', '=', j.messageId)
+          .execute();
+      }
+      return abandoned.length;
+    });
+  }
+
+  async function run(): Promise<void> {
+    await recover();
+    while (!stopping) {
+      if (Date.now() - lastRecovery > o.leaseMs / 2) await recover().catch((e) => deps.logger.error({ err: e }, 'recovery failed'));
+      const room = o.concurrency - inFlight.size;
+      if (room <= 0) {
+        await Promise.race(inFlight);
+        continue;
+      }
+      let jobs: SendJob[] = [];
+      try {
+        jobs = await queue.lease({ owner, limit: room, now: now(), leaseMs: o.leaseMs, skipConnections: await pausedConnections() });
+      } catch (e) {
+        deps.logger.error({ err: e }, 'leasing jobs failed');
+      }
+      if (jobs.length === 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, o.pollMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = undefined;
+        continue;
+      }
+      for (const job of jobs) {
+        const p = handle(job)
+          .catch((e) => deps.logger.error({ err: e, messageId: job.messageId }, 'send handling failed'))
+          .finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }
+    }
+    await Promise.allSettled([...inFlight]);
+  }
+
+  return {
+    owner,
+    stats,
+    start(): void {
+      stopping = false;
+      loop ??= run().finally(() => {
+        loop = undefined;
+      });
+    },
+    /** A new message is queued: look now instead of at the next poll. */
+    kick(): void {
+      wake?.();
+    },
+    /** Stop taking jobs, let in-flight sends finish, then resolve. */
+    async stop(): Promise<void> {
+      stopping = true;
+      wake?.();
+      await loop;
+    },
+    recover,
+    inFlight: () => inFlight.size,
+  };
+}
+
+export type Worker = ReturnType<typeof createWorker>;

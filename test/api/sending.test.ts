@@ -1,0 +1,141 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Harness, sendingSetup, startHarness, waitForStatus } from '../helpers/harness.js';
+
+let h: Harness;
+beforeEach(async () => {
+  h = await startHarness({ env: { SESAME_WORKER_POLL_MS: '20' } });
+});
+afterEach(async () => {
+  await h.close();
+});
+
+const pdf = Buffer.from('%PDF-1.4 tiny test file').toString('base64');
+
+describe('POST /v1/emails', () => {
+  it('accepts a message, stores it durably and delivers it through SES with every field', async () => {
+    await sendingSetup(h);
+    const res = await h.call('POST', '/v1/emails', {
+      from: 'Acme Billing <billing@example.com>',
+      to: ['Ann <ann@customer.test>', 'bob@customer.test'],
+      cc: 'carol@customer.test',
+      bcc: ['dave@customer.test'],
+      reply_to: 'support@example.com',
+      subject: 'Your invoice ✓',
+      html: '<p>Hello</p>',
+      text: 'Hello',
+      headers: { 'List-Unsubscribe': '<mailto:unsub@example.com>', 'X-Campaign': 'nov' },
+      attachments: [{ filename: 'invoice.pdf', content: pdf, content_type: 'application/pdf' }],
+      tags: { campaign: 'november', kind: 'invoice' },
+    });
+    expect(res.status).toBe(202);
+    expect(res.json).toEqual({ id: expect.stringMatching(/^msg_/), status: 'queued' });
+    const queued = (await h.call('GET', `/v1/emails/${res.json.id}`)).json;
+    expect(queued).toMatchObject({ status: 'queued', attempts: 0, to: ['"Ann" <ann@customer.test>', 'bob@customer.test'], tags: { campaign: 'november', kind: 'invoice' } });
+
+    h.container.worker.start();
+    const sent = await waitForStatus(h, res.json.id, 'sent');
+    expect(sent.sesMessageId).toBeTruthy();
+    expect(sent.attempts).toBe(1);
+    expect(sent.sentAt).toBeTruthy();
+    const mail = h.sandbox.admin.mailbox().find((m) => m.messageId === sent.sesMessageId)!;
+    expect(mail).toBeTruthy();
+    expect(mail.subject).toBe('Your invoice ✓');
+    expect(mail.to).toEqual(expect.arrayContaining(['"Ann" <ann@customer.test>', 'bob@customer.test']));
+    expect(mail.bcc).toEqual(['dave@customer.test']);
+    expect(mail.replyTo).toEqual(['support@example.com']);
+    expect(mail.headers['x-sesame-message-id']).toBe(res.json.id);
+    expect(mail.headers['list-unsubscribe']).toBe('<mailto:unsub@example.com>');
+    expect(mail.text).toBe('Hello');
+    expect(mail.html).toBe('<p>Hello</p>');
+    expect(mail.attachments).toEqual([{ fileName: 'invoice.pdf', contentType: 'application/pdf', size: Buffer.from(pdf, 'base64').length }]);
+    expect(mail.tags).toMatchObject({ campaign: 'november' });
+  });
+
+  it('is idempotent: same key and body give the same id, a different body is a conflict', async () => {
+    await sendingSetup(h);
+    const body = { from: 'a@example.com', to: 'x@customer.test', subject: 'hi', text: 'hi' };
+    const first = await h.call('POST', '/v1/emails', body, { headers: { 'idempotency-key': 'order-42' } });
+    const again = await h.call('POST', '/v1/emails', { text: 'hi', subject: 'hi', to: 'x@customer.test', from: 'a@example.com' }, { headers: { 'idempotency-key': 'order-42' } });
+    expect(again.status).toBe(202);
+    expect(again.json.id).toBe(first.json.id);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    const conflict = await h.call('POST', '/v1/emails', { ...body, subject: 'other' }, { headers: { 'idempotency-key': 'order-42' } });
+    expect(conflict.status).toBe(409);
+    expect(conflict.json.error.code).toBe('idempotency_conflict');
+    expect((await h.call('GET', '/v1/emails')).json.data).toHaveLength(1);
+    // Keys expire after 24 hours.
+    h.clock.advance(24 * 3600_000 + 1000);
+    const later = await h.call('POST', '/v1/emails', body, { headers: { 'idempotency-key': 'order-42' } });
+    expect(later.json.id).not.toBe(first.json.id);
+  });
+
+  it('sends a batch, answering each message on its own line', async () => {
+    await sendingSetup(h);
+    const res = await h.call('POST', '/v1/emails/batch', {
+      emails: [
+        { from: 'a@example.com', to: 'x@customer.test', subject: '1', text: '1' },
+        { from: 'a@example.com', to: 'not-an-address', subject: '2', text: '2' },
+        { from: 'a@unverified.test', to: 'x@customer.test', subject: '3', text: '3' },
+        { from: 'a@example.com', to: 'y@customer.test', subject: '4', html: '<b>4</b>' },
+      ],
+    });
+    expect(res.status).toBe(200);
+    expect(res.json.data.map((r: any) => r.status ?? r.error.code)).toEqual(['queued', 'validation_failed', 'from_not_verified', 'queued']);
+    expect((await h.call('POST', '/v1/emails/batch', { emails: Array.from({ length: 101 }, () => ({})) })).status).toBe(400);
+  });
+
+  it('schedules and cancels', async () => {
+    await sendingSetup(h);
+    const at = new Date(h.clock.now().getTime() + 3600_000).toISOString();
+    const res = await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'x@customer.test', subject: 'later', text: 'later', scheduled_at: at });
+    const later = await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'y@customer.test', subject: 'later 2', text: 'later', scheduled_at: at });
+    h.container.worker.start();
+    const m = (await h.call('GET', `/v1/emails/${res.json.id}`)).json;
+    expect(m).toMatchObject({ status: 'queued', scheduledAt: at });
+    const cancelled = await h.call('POST', `/v1/emails/${res.json.id}/cancel`);
+    expect(cancelled.json.status).toBe('cancelled');
+    expect((await h.call('POST', `/v1/emails/${res.json.id}/cancel`)).json.error.code).toBe('not_cancellable');
+    h.clock.advance(3600_000 + 1000);
+    h.container.worker.kick();
+    await waitForStatus(h, later.json.id, 'sent');
+    expect(h.sandbox.admin.mailbox().map((x) => x.subject)).toEqual(['later 2']);
+  });
+
+  it('refuses an unverified sender and a domain outside the connection before anything is queued', async () => {
+    await sendingSetup(h);
+    const res = await h.call('POST', '/v1/emails', { from: 'ceo@unverified.test', to: 'x@customer.test', subject: 's', text: 't' });
+    expect(res.status).toBe(422);
+    expect(res.json.error.code).toBe('from_not_verified');
+    expect(res.json.error.hint).toMatch(/Verify the address or its domain/);
+    const conn = (await h.call('GET', '/v1/connections')).json.data[0];
+    await h.call('PATCH', `/v1/connections/${conn.id}`, { sendDomains: ['other.test'] });
+    const outside = await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'x@customer.test', subject: 's', text: 't' });
+    expect(outside.json.error.code).toBe('from_not_allowed');
+    expect((await h.call('GET', '/v1/emails')).json.data).toHaveLength(0);
+  });
+
+  it('never sends to suppressed recipients', async () => {
+    await sendingSetup(h);
+    expect((await h.call('POST', '/v1/suppressions', { email: 'Gone@Customer.test', reason: 'bounce' })).status).toBe(201);
+    const all = await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'gone@customer.test', subject: 's', text: 't' });
+    expect(all.json.status).toBe('suppressed');
+    const m = (await h.call('GET', `/v1/emails/${all.json.id}`)).json;
+    expect(m.suppressed).toEqual([{ email: 'gone@customer.test', reason: 'bounce' }]);
+    expect(m.lastError.code).toBe('recipients_suppressed');
+    const some = await h.call('POST', '/v1/emails', { from: 'a@example.com', to: ['gone@customer.test', 'ok@customer.test'], subject: 'partial', text: 't' });
+    expect(some.json.status).toBe('queued');
+    h.container.worker.start();
+    await waitForStatus(h, some.json.id, 'sent');
+    const mail = h.sandbox.admin.mailbox();
+    expect(mail).toHaveLength(1);
+    expect(mail[0]!.to).toEqual(['ok@customer.test']);
+  });
+
+  it('refuses an API key that may not send', async () => {
+    await sendingSetup(h);
+    const key = (await h.call('POST', '/v1/api-keys', { name: 'reader', canSend: false })).json.key;
+    const res = await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'x@customer.test', subject: 's', text: 't' }, { key });
+    expect(res.status).toBe(403);
+    expect(res.json.error.code).toBe('forbidden');
+  });
+});
