@@ -20,8 +20,12 @@ export type Executor = Db | Transaction<Database>;
 export interface SendQueue {
   enqueue(trx: Executor, job: { messageId: string; connectionId: string; runAt: string; now: string }): Promise<void>;
   lease(opts: { owner: string; limit: number; now: Date; leaseMs: number; skipConnections: readonly string[] }): Promise<SendJob[]>;
-  /** Mark the job as handed to SES: from here on its outcome is unknown until finish/retry. */
-  markInFlight(messageIds: readonly string[], owner: string, now: Date): Promise<void>;
+  /**
+   * Mark the job as handed to SES, inside the caller's transaction (which also moves the message
+   * to `sending`): from here on its outcome is unknown until finish/retry. False when this worker
+   * no longer holds the lease (it expired and another worker took the job).
+   */
+  claimForSend(trx: Executor, messageId: string, owner: string, now: Date): Promise<boolean>;
   finish(trx: Executor, messageId: string): Promise<void>;
   retryAt(messageId: string, runAt: Date, countAttempt: boolean): Promise<void>;
   /** Delete a job that is not in flight; false when a worker is sending it right now. */
@@ -69,9 +73,17 @@ export function createSendQueue(deps: { db: Db; dialect: Dialect }): SendQueue {
       return rows.map(toJob).sort((a, b) => (a.runAt < b.runAt ? -1 : a.runAt > b.runAt ? 1 : 0));
     },
 
-    async markInFlight(messageIds, owner, now) {
-      if (messageIds.length === 0) return;
-      await db.updateTable('send_jobs').set({ in_flight_since: now.toISOString() }).where('message_id', 'in', [...messageIds]).where('lease_owner', '=', owner).execute();
+    async claimForSend(trx, messageId, owner, now) {
+      const iso = now.toISOString();
+      const res = await trx
+        .updateTable('send_jobs')
+        .set({ in_flight_since: iso })
+        .where('message_id', '=', messageId)
+        .where('lease_owner', '=', owner)
+        .where('lease_expires_at', '>', iso)
+        .where('in_flight_since', 'is', null)
+        .executeTakeFirst();
+      return Number(res.numUpdatedRows) === 1;
     },
 
     async finish(trx, messageId) {

@@ -171,8 +171,7 @@ export function createWorker(deps: WorkerDeps) {
 
     // From here SES may accept the message: mark it in flight, or give up if our lease was lost.
     const marked = await db.transaction().execute(async (trx) => {
-      const res = await trx.updateTable('send_jobs').set({ in_flight_since: now().toISOString() }).where('message_id', '=', job.messageId).where('lease_owner', '=', owner).where('in_flight_since', 'is', null).executeTakeFirst();
-      if (Number(res.numUpdatedRows) !== 1) return false;
+      if (!(await queue.claimForSend(trx, job.messageId, owner, now()))) return false;
       await trx.updateTable('messages').set({ status: 'sending', attempts: job.attempts + 1, updated_at: now().toISOString() }).where('id', '=', job.messageId).execute();
       return true;
     });
