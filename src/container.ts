@@ -100,6 +100,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     identities,
     audit,
     credentials: (row) => broker.provider(connections.subject(row), 'read'),
+    dropCredentials: (id) => broker.drop(id),
     onQueued: () => worker.kick(),
   });
   const tester = createConnectionTester({ clock, config, platform, gateway, connections, broker, audit, ...(opts.sleep ? { sleep: opts.sleep } : {}) });

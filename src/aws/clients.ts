@@ -16,8 +16,15 @@ export function createClientFactory(config: Pick<Config, 'endpoints'>) {
   return {
     sts: (region: string, credentials?: AwsCredentialIdentityProvider) =>
       new STSClient({ ...base, region, ...(credentials ? { credentials } : {}), ...(config.endpoints.sts ? { endpoint: config.endpoints.sts } : {}) }),
-    sesv2: (region: string, credentials: AwsCredentialIdentityProvider) =>
-      new SESv2Client({ ...base, region, credentials, ...(config.endpoints.sesv2 ? { endpoint: config.endpoints.sesv2 } : {}) }),
+    sesv2: (region: string, credentials: AwsCredentialIdentityProvider, opts: { maxAttempts?: number } = {}) =>
+      new SESv2Client({
+        ...base,
+        ...opts,
+        region,
+        credentials,
+        requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
+        ...(config.endpoints.sesv2 ? { endpoint: config.endpoints.sesv2 } : {}),
+      }),
     iam: (region: string, credentials: AwsCredentialIdentityProvider) =>
       new IAMClient({ ...base, region, credentials, ...(config.endpoints.iam ? { endpoint: config.endpoints.iam } : {}) }),
     secretsManager: (region: string, credentials: AwsCredentialIdentityProvider) =>

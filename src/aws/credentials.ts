@@ -182,6 +182,20 @@ export function createCredentialBroker(deps: BrokerDeps) {
       return provider;
     },
 
+    /**
+     * Run an AWS call with (connection, purpose) credentials; if AWS says the session expired
+     * although the cache still trusts it (revocation, clock skew), mint a new one and retry once.
+     */
+    async withCredentials<T>(subject: CredentialSubject, purpose: Purpose, fn: (creds: AwsCredentialIdentityProvider) => Promise<T>): Promise<T> {
+      try {
+        return await fn(await this.provider(subject, purpose));
+      } catch (e) {
+        if (!isExpiredError(e)) throw e;
+        this.drop(subject.id);
+        return fn(await this.provider(subject, purpose));
+      }
+    },
+
     /** Forget every cached credential of a connection at once (disconnect, rotation). */
     drop(connectionId: string): void {
       for (const key of [...cache.keys()]) if (key.startsWith(`${connectionId}:`)) cache.delete(key);
@@ -192,6 +206,12 @@ export function createCredentialBroker(deps: BrokerDeps) {
 }
 
 export type CredentialBroker = ReturnType<typeof createCredentialBroker>;
+
+export function isExpiredError(e: unknown): boolean {
+  if (e instanceof AppError) return e.code === 'aws_expired_token';
+  const name = awsErrorName(e);
+  return name === 'ExpiredToken' || name === 'ExpiredTokenException' || name === 'RequestExpired';
+}
 
 function parseSecret(value: string | undefined): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } {
   let o: unknown;

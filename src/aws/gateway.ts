@@ -34,6 +34,7 @@ export function createAwsGateway(deps: { clients: ClientFactory }) {
     if (!c) m.set(key, (c = make()));
     return c;
   }
+  const client_ = client;
   const ses = (creds: AwsCredentialIdentityProvider, region: string): SESv2Client => client(creds, `ses:${region}`, () => clients.sesv2(region, creds));
   const iam = (creds: AwsCredentialIdentityProvider, region: string): IAMClient => client(creds, `iam:${region}`, () => clients.iam(region, creds));
 
@@ -132,7 +133,10 @@ export function createAwsGateway(deps: { clients: ClientFactory }) {
      * refresh credentials, pause, or fail) before translating for people.
      */
     async sendEmail(creds: AwsCredentialIdentityProvider, region: string, input: SendEmailCommandInput): Promise<string> {
-      const out = await ses(creds, region).send(new SendEmailCommand(input));
+      // No SDK retries for sending: a retry after a lost response could deliver a message twice.
+      // The worker decides what to retry, knowing which failures prove SES did not accept it.
+      const client = client_(creds, `ses-send:${region}`, () => clients.sesv2(region, creds, { maxAttempts: 1 }));
+      const out = await client.send(new SendEmailCommand(input));
       return out.MessageId ?? '';
     },
 

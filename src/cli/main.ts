@@ -6,6 +6,7 @@ import { initCommand } from './commands/init.js';
 import { sandboxCommand } from './commands/sandbox.js';
 import { startCommand } from './commands/start.js';
 import { workspacesCommand } from './commands/workspaces.js';
+import { workerCommand } from './commands/worker.js';
 import { printError } from './output.js';
 
 // Sesame supports Node 20 (see README); the SDK's notice about its future Node 22 requirement
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) });
   program.addCommand(initCommand());
   program.addCommand(startCommand());
+  program.addCommand(workerCommand());
   program.addCommand(workspacesCommand());
   program.addCommand(apiKeysCommand());
   program.addCommand(awsCommand());

@@ -10,7 +10,8 @@ export type Verdict =
   | { kind: 'refresh_credentials'; code: string; message: string; hint: string }
   | { kind: 'pause_connection'; code: string; message: string; hint: string }
   | { kind: 'defer_quota'; code: string; message: string; hint: string }
-  | { kind: 'fail'; code: string; message: string; hint: string };
+  | { kind: 'fail'; code: string; message: string; hint: string }
+  | { kind: 'unknown'; code: string; message: string; hint: string };
 
 export function classify(e: unknown): Verdict {
   if (isAppError(e)) {
@@ -42,6 +43,15 @@ export function classify(e: unknown): Verdict {
         message: `SES has paused sending for this account: ${message}`,
         hint: 'Read the notice in the SES console (Reputation metrics), fix the cause, re-enable sending, then resume the connection: sesame aws resume <connection>.',
       };
+    case 'InvalidSignatureException':
+    case 'SignatureDoesNotMatch':
+    case 'RequestTimeTooSkewed':
+      // A refused signature proves SES did not take the message; the SDK corrects its clock
+      // offset from the answer, so a later attempt can succeed.
+      if (/expired|skew/i.test(message) || name === 'RequestTimeTooSkewed') {
+        return { kind: 'retry', code: 'clock_skew', message: `AWS refused the request time: ${message}`, hint: "Sesame's host clock is off; keep it synchronised (NTP). Sesame retries with a corrected offset." };
+      }
+      return { kind: 'fail', code: 'aws_signature_mismatch', message: `AWS refused the signature: ${message}`, hint: 'The secret access key does not match its key id; fix the connection (sesame aws test).' };
     case 'MessageRejected':
     case 'MessageRejectedException':
       return { kind: 'fail', code: 'ses_message_rejected', message: `SES rejected the message: ${message}`, hint: 'Check the reason: an unverified sender or, in the SES sandbox, an unverified recipient; a virus in an attachment; or an invalid header.' };
@@ -54,11 +64,23 @@ export function classify(e: unknown): Verdict {
     case 'NotFoundException':
     case 'LimitExceededException':
       return { kind: 'fail', code: 'ses_bad_request', message: `SES refused the request: ${message}`, hint: 'The message or its configuration set is not acceptable to SES; the message says which part.' };
-    default:
-      if ((status && status >= 500) || ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'TimeoutError', 'InternalFailure', 'ServiceUnavailable'].includes(name) || ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT'].includes(err?.code ?? '')) {
+    default: {
+      const sysCode = err?.code ?? '';
+      // Refused before any byte was sent, or an error answer from SES: provably not accepted.
+      if ((status && status >= 500) || ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'InternalFailure', 'ServiceUnavailable'].includes(name) || ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(sysCode)) {
         return { kind: 'retry', code: 'ses_unavailable', message: `SES or the network failed: ${message}`, hint: 'Sesame retries with backoff.' };
       }
+      // The request may have reached SES but the answer was lost: resending could deliver twice.
+      if (['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'TimeoutError', 'RequestTimeout', 'AbortError'].includes(name) || ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED'].includes(sysCode) || /socket hang up/i.test(message)) {
+        return {
+          kind: 'unknown',
+          code: 'send_outcome_unknown',
+          message: `The connection to SES broke after the message was sent (${name}); SES may or may not have accepted it.`,
+          hint: 'Check whether the recipient got it (SES events carry the X-Sesame-Message-Id header); if not, send it again with POST /v1/emails/:id/retry.',
+        };
+      }
       return { kind: 'fail', code: 'ses_error', message: `SendEmail failed with ${name}: ${message}`, hint: 'See the AWS error message; fix the cause and retry the message (POST /v1/emails/:id/retry).' };
+    }
   }
 }
 

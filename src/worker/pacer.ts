@@ -15,6 +15,12 @@ export type Take = { ok: true } | { ok: false; waitMs: number; reason: 'rate' | 
 /** While the daily quota is used up, look again this often. */
 export const DAILY_RECHECK_MS = 15 * 60_000;
 
+/**
+ * SES measures the rate when requests arrive; a small guard on the window absorbs the jitter
+ * between taking a slot here and the request reaching SES.
+ */
+export const WINDOW_MS = 1050;
+
 export class Pacer {
   private window: Array<{ t: number; n: number }> = [];
   private inWindow = 0;
@@ -34,7 +40,7 @@ export class Pacer {
   }
 
   tryTake(n: number, now: number): Take {
-    while (this.window.length && this.window[0]!.t <= now - 1000) this.inWindow -= this.window.shift()!.n;
+    while (this.window.length && this.window[0]!.t <= now - WINDOW_MS) this.inWindow -= this.window.shift()!.n;
     const dailyLeft = this.quota.max24HourSend < 0 ? Infinity : this.quota.max24HourSend - this.quota.sentLast24Hours - this.sentSinceQuota;
     if (n > dailyLeft) return { ok: false, waitMs: DAILY_RECHECK_MS, reason: 'daily' };
     const rate = Math.max(this.quota.maxSendRate, 0.0001);
@@ -44,7 +50,7 @@ export class Pacer {
       let wait = 1;
       for (const e of this.window) {
         freed += e.n;
-        wait = e.t + 1000 - now;
+        wait = e.t + WINDOW_MS - now;
         if (this.inWindow - freed + n <= rate) break;
       }
       return { ok: false, waitMs: Math.max(1, wait), reason: 'rate' };

@@ -26,7 +26,7 @@ export interface WorkerDeps {
   clock: Clock;
   logger: Logger;
   queue: SendQueue;
-  broker: Pick<CredentialBroker, 'provider' | 'drop'>;
+  broker: Pick<CredentialBroker, 'provider' | 'drop' | 'withCredentials'>;
   gateway: Pick<AwsGateway, 'sendEmail' | 'getAccount'>;
   subject: (row: ConnectionTable) => CredentialSubject;
   audit: Pick<Audit, 'record'>;
@@ -63,6 +63,8 @@ export function createWorker(deps: WorkerDeps) {
   const stats = { sent: 0, failed: 0, retried: 0, deferred: 0 };
 
   const now = () => clock.now();
+  /** Over the daily quota, look again when the quota is next read (at most every 15 minutes). */
+  const dailyRecheckMs = () => Math.min(DAILY_RECHECK_MS, o.quotaRefreshMs);
 
   async function connection(id: string): Promise<ConnectionTable | undefined> {
     const hit = connCache.get(id);
@@ -93,7 +95,7 @@ export function createWorker(deps: WorkerDeps) {
         const pacer = p;
         load = (async () => {
           try {
-            const account = await deps.gateway.getAccount(await deps.broker.provider(deps.subject(conn), 'read'), conn.region);
+            const account = await deps.broker.withCredentials(deps.subject(conn), 'read', (creds) => deps.gateway.getAccount(creds, conn.region));
             pacer.setQuota({ maxSendRate: account.maxSendRate, max24HourSend: account.max24HourSend, sentLast24Hours: account.sentLast24Hours }, now().getTime());
             if (!account.sendingEnabled || account.enforcementStatus === 'SHUTDOWN') {
               await pause(conn, 'ses_sending_paused', `SES reports sending ${account.sendingEnabled ? 'enabled' : 'disabled'}, enforcement ${account.enforcementStatus}.`);
@@ -108,7 +110,8 @@ export function createWorker(deps: WorkerDeps) {
         })();
         quotaLoads.set(conn.id, load);
       }
-      if (p.quotaAt === 0) await load;
+      // Deciding on a stale quota could hold a message a whole recheck period for nothing.
+      await load;
     }
     return p;
   }
@@ -152,7 +155,7 @@ export function createWorker(deps: WorkerDeps) {
       if (take.ok) break;
       if (take.reason === 'daily' || take.waitMs > o.leaseMs / 4 || stopping) {
         stats.deferred++;
-        await queue.retryAt(job.messageId, new Date(now().getTime() + (take.reason === 'daily' ? DAILY_RECHECK_MS : take.waitMs)), false);
+        await queue.retryAt(job.messageId, new Date(now().getTime() + (take.reason === 'daily' ? dailyRecheckMs() : take.waitMs)), false);
         return;
       }
       await sleep(take.waitMs);
@@ -224,8 +227,9 @@ export function createWorker(deps: WorkerDeps) {
         return setQueued(job, v, now(), false);
       case 'defer_quota':
         stats.deferred++;
-        return setQueued(job, v, new Date(now().getTime() + DAILY_RECHECK_MS), false);
+        return setQueued(job, v, new Date(now().getTime() + dailyRecheckMs()), false);
       case 'fail':
+      case 'unknown':
         return fail(job, v);
     }
   }

@@ -28,6 +28,8 @@ export interface HarnessOptions {
   backend?: Backend;
   env?: Record<string, string>;
   propagationDelayMs?: number;
+  /** Real time and real sleeps (for pacing measured across processes and HTTP). */
+  realClock?: boolean;
 }
 
 /**
@@ -36,7 +38,8 @@ export interface HarnessOptions {
  * against the real clock.
  */
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
-  const clock = manualClock(new Date());
+  const manual = manualClock(new Date());
+  const clock = opts.realClock ? Object.assign(Object.create(manual) as typeof manual, { now: () => new Date() }) : manual;
   const sandbox = createSandbox({ clock, ...(opts.propagationDelayMs !== undefined ? { propagationDelayMs: opts.propagationDelayMs } : {}) });
   const sandboxUrl = await sandbox.listen(0);
   const platform = sandbox.admin.platformCredentials();
@@ -66,7 +69,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     logger: createLogger('info', sink),
     platformCredentials: async () => ({ accessKeyId: platform.accessKeyId, secretAccessKey: platform.secretAccessKey }),
     // Waiting (IAM propagation backoff) moves the shared clock instead of sleeping.
-    sleep: async (ms) => clock.advance(ms),
+    ...(opts.realClock ? {} : { sleep: async (ms: number) => clock.advance(ms) }),
   });
   const app = await buildServer(container);
   const ws = await container.workspaces.create('acme', 'test');

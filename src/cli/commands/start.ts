@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { buildServer } from '../../http/server.js';
 import { action } from '../context.js';
 import { initialize, printInit } from './init.js';
+import { waitForSignal } from './worker.js';
 
 export function startCommand(): Command {
   return new Command('start')
@@ -10,8 +11,9 @@ export function startCommand(): Command {
     .option('--port <port>', 'HTTP port (SESAME_PORT)')
     .option('--host <host>', 'HTTP address to bind (SESAME_HOST)')
     .option('--sandbox-port <port>', 'port of the local AWS sandbox', '4566')
+    .option('--no-worker', 'do not run the send worker in this process (run `sesame worker` separately)')
     .action(
-      action(async (ctx, opts: { sandbox?: boolean; port?: string; host?: string; sandboxPort: string }) => {
+      action(async (ctx, opts: { sandbox?: boolean; port?: string; host?: string; sandboxPort: string; worker: boolean }) => {
         if (opts.sandbox) ctx.globals.sandbox = true;
         const overrides: Record<string, unknown> = { sandboxPort: Number(opts.sandboxPort) };
         if (opts.port !== undefined) overrides.port = opts.port;
@@ -23,14 +25,11 @@ export function startCommand(): Command {
         const address = await app.listen({ port: c.config.port, host: c.config.host });
         ctx.out.line(`Sesame is listening on ${address}${c.config.sandbox ? ` (AWS: local sandbox at ${c.config.endpoints.sts}; a development stand-in, not AWS)` : ''}`);
         ctx.out.line(`Health: ${address}/healthz. Stop with Ctrl-C.`);
-        await new Promise<void>((resolve) => {
-          const stop = (signal: string) => {
-            c.logger.info({ signal }, 'shutting down');
-            void app.close().then(resolve, resolve);
-          };
-          process.once('SIGINT', () => stop('SIGINT'));
-          process.once('SIGTERM', () => stop('SIGTERM'));
-        });
+        if (opts.worker) c.worker.start();
+        const signal = await waitForSignal();
+        c.logger.info({ signal }, 'shutting down: closing listeners, finishing in-flight sends');
+        await app.close();
+        await c.worker.stop();
       }),
     );
 }

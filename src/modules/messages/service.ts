@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isExpiredError } from '../../aws/credentials.js';
 import type { Clock } from '../../clock.js';
 import { AppError, isAppError, notFound } from '../../errors.js';
 import { newId } from '../../ids.js';
@@ -55,6 +56,7 @@ export interface MessagesDeps {
   identities: Pick<IdentityCache, 'covers'>;
   credentials: (conn: ConnectionTable) => Promise<import('@smithy/types').AwsCredentialIdentityProvider>;
   audit: Pick<Audit, 'record'>;
+  dropCredentials?: (connectionId: string) => void;
   /** Called after a message is queued, so a worker in this process can pick it up at once. */
   onQueued?: () => void;
 }
@@ -87,7 +89,15 @@ export function createMessages(deps: MessagesDeps) {
       throw new AppError('from_not_allowed', `Connection ${conn.name} may send only from ${domains.map((d) => `*@${d}`).join(', ')}.`);
     }
     const creds = () => deps.credentials(conn);
-    let ok = await deps.identities.covers(conn.id, creds, conn.region, from);
+    let ok: boolean;
+    try {
+      ok = await deps.identities.covers(conn.id, creds, conn.region, from);
+    } catch (e) {
+      // A session AWS already considers expired (revoked, clock skew): mint a new one, once.
+      if (!isExpiredError(e)) throw e;
+      deps.dropCredentials?.(conn.id);
+      ok = await deps.identities.covers(conn.id, creds, conn.region, from, true);
+    }
     if (!ok) ok = await deps.identities.covers(conn.id, creds, conn.region, from, true);
     if (!ok) throw new AppError('from_not_verified', `${from} is not a verified identity (address or domain) in the SES account of connection ${conn.name} (${conn.region}).`);
     void workspaceId;
