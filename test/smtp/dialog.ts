@@ -17,8 +17,16 @@ export interface Dialog {
   end(): void;
 }
 
+const open = new Set<() => void>();
+/** For afterEach: a test that failed half-way must not leave the server waiting on its socket. */
+export const endDialogs = (): void => {
+  for (const end of open) end();
+  open.clear();
+};
+
 export async function dialog(port: number): Promise<Dialog> {
   let socket: Socket | TLSSocket = connect(port, '127.0.0.1');
+  open.add(() => socket.destroy());
   let buf = '';
   let waiting: ((reply: string) => void) | undefined;
   let ended!: () => void;
