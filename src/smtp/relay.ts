@@ -60,7 +60,11 @@ export function createSmtpRelay(deps: SmtpRelayDeps) {
 
   async function onMessage(raw: Buffer, session: SMTPServerSession): Promise<string> {
     const user = session.user as Principal;
-    const recipients = session.envelope.rcptTo.map((r) => r.address);
+    // Checked in onRcptTo; normalised here the way the API normalises (domain lowercased).
+    const recipients = session.envelope.rcptTo.map((r) => {
+      const c = checkAddress(r.address);
+      return c.ok ? c.address : r.address;
+    });
     const parsed = parseSmtpMessage(raw, recipients);
     const submitter = { workspaceId: user.workspaceId, apiKeyId: user.apiKeyId, actor: `api_key:${user.apiKeyId}` };
     const r = await deps.messages.submitDraft(submitter, parsed.draft, parsed.sizeBytes, parsed.connectionRef);
@@ -108,16 +112,17 @@ export function createSmtpRelay(deps: SmtpRelayDeps) {
     onData(stream: SMTPServerDataStream, session, cb) {
       const chunks: Buffer[] = [];
       let kept = 0;
+      let dropped = false;
       // Past the limit nothing more is kept: the rest is read only to reach the end of DATA.
       stream.on('data', (chunk: Buffer) => {
-        if (kept + chunk.length <= maxBytes) {
+        if (!dropped && kept + chunk.length <= maxBytes) {
           chunks.push(chunk);
           kept += chunk.length;
-        }
+        } else dropped = true;
       });
       stream.on('error', (e) => log.info({ session: session.id, err: e.message }, 'smtp message stream ended early'));
       stream.on('end', () => {
-        if (stream.sizeExceeded || kept < stream.byteLength) {
+        if (stream.sizeExceeded || dropped) {
           log.info({ session: session.id, code: 'message_too_large', bytes: stream.byteLength }, 'smtp message refused');
           return cb(reply(552, '5.3.4', `message_too_large: The message is over the limit of ${maxBytes} bytes (SIZE ${maxBytes}).`));
         }

@@ -119,12 +119,12 @@ describe('SMTP relay: delivery through the shared pipeline', () => {
     expect(await d.cmd('MAIL FROM:<bounce@example.com>')).toMatch(/^250 /);
     expect(await d.cmd('RCPT TO:<x@customer.test>')).toMatch(/^250 /);
     expect(await d.cmd('DATA')).toMatch(/^354 /);
-    const id = queuedId(await d.raw('From: billing@example.com\nTo: x@customer.test\nSubject: unix\n\nline one\nline two\r\n.\r\n'));
+    const id = queuedId(await d.raw('From: billing@example.com\nTo: x@customer.test\nSubject: unix\n\nline one\n..dot-stuffed\r\n.\r\n'));
     d.end();
     h.container.worker.start();
     const sent = await waitForStatus(h, id, 'sent');
     const got = h.sandbox.admin.mailbox().find((m) => m.messageId === sent.sesMessageId)!;
-    expect(got.raw).toBe(`X-Sesame-Message-Id: ${id}\r\nFrom: billing@example.com\r\nTo: x@customer.test\r\nSubject: unix\r\n\r\nline one\r\nline two\r\n`);
+    expect(got.raw).toBe(`X-Sesame-Message-Id: ${id}\r\nFrom: billing@example.com\r\nTo: x@customer.test\r\nSubject: unix\r\n\r\nline one\r\n.dot-stuffed\r\n`);
   });
 });
 
