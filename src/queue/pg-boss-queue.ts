@@ -24,8 +24,10 @@ import type { Executor, SendJob, SendQueue } from './send-queue.js';
  * Why one pg-boss queue per connection (`sesame-send.<connectionId>`): a paused connection may have
  * thousands of queued jobs. With one shared queue, fetch would keep returning them first (fetch
  * cannot filter by data), and putting them back would churn and starve everyone else. With a queue
- * per connection, skipping a connection is simply not fetching from its queue. Which queues have due
- * work comes from the side table (one grouped query), so idle connections cost nothing.
+ * per connection, skipping a connection is simply not fetching from its queue. How many jobs to
+ * fetch from which queue comes from the side table (the `limit` longest-due rows), so a lease hands
+ * out the longest-due jobs across connections as the table queue does, and idle connections cost
+ * nothing.
  *
  * Clocks: due-ness and lease expiry as seen by pg-boss use the database clock (`start_after <
  * now()`, `started_on + expire_in < now()`); owner and lease checks in the side table use the `now`
@@ -156,23 +158,25 @@ export async function createPgBossSendQueue(deps: PgBossSendQueueDeps): Promise<
       const until = new Date(now.getTime() + leaseMs).toISOString();
       const expireSeconds = Math.max(1, Math.ceil(leaseMs / 1000));
 
-      // Which connections have due work, longest-due first. A hint only: fetch decides.
+      // The `limit` longest-due jobs, to learn how many to fetch from which connection's queue, in
+      // due order (one indexed query; idle connections cost nothing). A hint only: fetch decides.
       let hint = side(db)
         .selectFrom('send_jobs_pgboss')
-        .select((eb) => ['connection_id', eb.fn.min('run_at').as('due'), eb.fn.count('lease_expires_at').as('lapsed')])
+        .select(['connection_id', 'lease_expires_at'])
         .where('run_at', '<=', iso)
         .where('in_flight_since', 'is', null)
         .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', iso)]))
-        .groupBy('connection_id')
-        .orderBy('due')
-        .limit(1000);
+        .orderBy('run_at')
+        .limit(limit);
       if (skipConnections.length) hint = hint.where('connection_id', 'not in', [...skipConnections]);
-      const candidates = await hint.execute();
-      if (!candidates.length) return [];
+      const due = await hint.execute();
+      if (!due.length) return [];
+      const wanted = new Map<string, number>();
+      for (const r of due) wanted.set(r.connection_id, (wanted.get(r.connection_id) ?? 0) + 1);
 
       // Leases have lapsed (a worker died or stalled): let pg-boss expire them now rather than at
       // its next maintenance round. At most once a second per process; maintenance is the backstop.
-      if (candidates.some((c) => Number(c.lapsed) > 0) && Date.now() - lastExpire >= 1000) {
+      if (due.some((r) => r.lease_expires_at !== null) && Date.now() - lastExpire >= 1000) {
         lastExpire = Date.now();
         await boss.expire();
       }
@@ -180,25 +184,28 @@ export async function createPgBossSendQueue(deps: PgBossSendQueueDeps): Promise<
       const out: SendJob[] = [];
       await db.transaction().execute(async (trx) => {
         const exec = bossDb(trx);
-        for (const c of candidates) {
-          const remaining = limit - out.length;
-          if (remaining <= 0) break;
-          const name = queueName(c.connection_id);
-          const jobs = await boss.fetch<{ messageId: string }>(name, { batchSize: remaining, db: exec });
-          if (!jobs.length) continue;
-          const ids = jobs.map((j) => j.id);
-          // pg-boss fixes expire_in when a job is sent; the lease length is only known now.
-          await exec.executeSql(`UPDATE ${schema}.job SET expire_in = $3::int * interval '1 second' WHERE name = $1 AND id = ANY($2::uuid[])`, [name, ids, expireSeconds]);
-          const rows = await side(trx)
-            .updateTable('send_jobs_pgboss')
-            .set({ lease_owner: owner, lease_expires_at: until })
-            .where('job_id', 'in', ids)
-            .returning(['message_id', 'job_id', 'connection_id', 'run_at', 'attempts', 'in_flight_since'])
-            .execute();
-          // A pg-boss job without a side row lost its message (deleted with its workspace).
-          const orphans = ids.filter((id) => !rows.some((r) => r.job_id === id));
-          if (orphans.length) await boss.deleteJob(name, orphans, { db: exec });
-          out.push(...rows.map(toJob));
+        for (const [connectionId, count] of wanted) {
+          const name = queueName(connectionId);
+          for (let need = count; need > 0; ) {
+            const jobs = await boss.fetch<{ messageId: string }>(name, { batchSize: need, db: exec });
+            if (!jobs.length) break;
+            const ids = jobs.map((j) => j.id);
+            // pg-boss fixes expire_in when a job is sent; the lease length is only known now.
+            await exec.executeSql(`UPDATE ${schema}.job SET expire_in = $3::int * interval '1 second' WHERE name = $1 AND id = ANY($2::uuid[])`, [name, ids, expireSeconds]);
+            const rows = await side(trx)
+              .updateTable('send_jobs_pgboss')
+              .set({ lease_owner: owner, lease_expires_at: until })
+              .where('job_id', 'in', ids)
+              .returning(['message_id', 'job_id', 'connection_id', 'run_at', 'attempts', 'in_flight_since'])
+              .execute();
+            out.push(...rows.map(toJob));
+            need -= rows.length;
+            // A pg-boss job without a side row lost its message (deleted with its workspace): drop
+            // it, and fetch again for the slot it took.
+            const orphans = ids.filter((id) => !rows.some((r) => r.job_id === id));
+            if (!orphans.length) break;
+            await boss.deleteJob(name, orphans, { db: exec });
+          }
         }
       });
       return out.sort(byRunAt);
