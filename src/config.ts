@@ -31,6 +31,7 @@ const SETTINGS = {
   propagationRetrySeconds: { env: 'SESAME_PROPAGATION_RETRY_SECONDS', schema: z.coerce.number().min(0).max(300).default(30) },
   keyAgeWarnDays: { env: 'SESAME_KEY_AGE_WARN_DAYS', schema: z.coerce.number().int().min(1).max(3650).default(90) },
   sandbox: { env: 'SESAME_SANDBOX', schema: bool.default(false) },
+  allowDefaultChain: { env: 'SESAME_ALLOW_DEFAULT_CHAIN', schema: bool.default(false) },
   workerConcurrency: { env: 'SESAME_WORKER_CONCURRENCY', schema: z.coerce.number().int().min(1).max(512).default(32) },
   workerLeaseSeconds: { env: 'SESAME_WORKER_LEASE_SECONDS', schema: z.coerce.number().int().min(5).max(3600).default(60) },
   workerPollMs: { env: 'SESAME_WORKER_POLL_MS', schema: z.coerce.number().int().min(10).max(60_000).default(500) },

@@ -46,6 +46,7 @@ export const CATALOGUE = {
   // connections
   connection_mode_invalid: { status: 400, hint: 'Use one of: role, access_keys, default_chain, secrets_manager.' },
   role_arn_missing: { status: 409, hint: 'Create the stack from the CloudFormation template, then set its RoleArn output with PATCH /v1/connections/:id { roleArn } or `sesame aws setup --role-arn`.' },
+  mode_disabled: { status: 403, hint: "The default_chain mode sends with Sesame's own host credentials, so the operator must allow it explicitly (SESAME_ALLOW_DEFAULT_CHAIN=true); use the role mode otherwise." },
   template_bucket_missing: { status: 409, hint: 'Set SESAME_TEMPLATE_BUCKET to an S3 bucket the platform credentials may write, or download the template and upload it in the CloudFormation console.' },
   // sending
   too_many_recipients: { status: 400, hint: 'SES accepts at most 50 recipients (To + Cc + Bcc) per message. Split the message, or use the batch endpoint.' },

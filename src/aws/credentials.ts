@@ -63,7 +63,7 @@ export const roleSessionName = (connectionId: string, purpose: Purpose | 'test' 
  */
 export function createCredentialBroker(deps: BrokerDeps) {
   const { config, clock, clients, platform } = deps;
-  const cache = new Map<string, { version: string; provider: AwsCredentialIdentityProvider }>();
+  const cache = new Map<string, { version: string; provider: Promise<AwsCredentialIdentityProvider> }>();
 
   async function durationFor(subject: CredentialSubject): Promise<number> {
     const wanted = subject.sessionDurationSeconds ?? config.sessionDurationSeconds;
@@ -117,7 +117,9 @@ export function createCredentialBroker(deps: BrokerDeps) {
         ...(subject.sourceIdentity ? { SourceIdentity: subject.workspaceId } : {}),
       },
       masterCredentials: platform.credentials,
-      clientConfig: { region: subject.region, maxAttempts: 3, ...(config.endpoints.sts ? { endpoint: config.endpoints.sts } : {}) },
+      // Sesame's own region for STS: a session from any regional endpoint works in every region,
+      // and an opt-in region the platform account has not enabled would refuse the call.
+      clientConfig: { region: config.region, maxAttempts: 3, ...(config.endpoints.sts ? { endpoint: config.endpoints.sts } : {}) },
       clientPlugins: [auditPlugin(subject, purpose, sessionName, () => duration)],
     });
     const translated: AwsCredentialIdentityProvider = async () => {
@@ -145,7 +147,7 @@ export function createCredentialBroker(deps: BrokerDeps) {
     const read: AwsCredentialIdentityProvider = async () => {
       try {
         const out = await sm.send(new GetSecretValueCommand({ SecretId: secretArn }));
-        const parsed = parseSecret(out.SecretString);
+        const parsed = parseSecret(out.SecretString, subject.externalId);
         await deps.onSecretRead?.({ connectionId: subject.id, workspaceId: subject.workspaceId, outcome: 'ok' });
         // A short cache: a rotated secret is picked up within secretCacheSeconds.
         return { ...parsed, expiration: new Date(clock.now().getTime() + config.secretCacheSeconds * 1000) };
@@ -157,29 +159,33 @@ export function createCredentialBroker(deps: BrokerDeps) {
     return memoizeIdentityProvider(read, createIsIdentityExpiredFunction(0), doesIdentityRequireRefresh) as AwsCredentialIdentityProvider;
   }
 
+  async function build(subject: CredentialSubject, purpose: Purpose): Promise<AwsCredentialIdentityProvider> {
+    switch (subject.mode) {
+      case 'role':
+        return roleProvider(subject, purpose);
+      case 'access_keys':
+        return accessKeyProvider(subject);
+      case 'default_chain':
+        return platform.credentials;
+      case 'secrets_manager':
+        return secretProvider(subject);
+    }
+  }
+
   return {
     /** A memoised provider for (connection, purpose); rebuilt when the connection's version changes. */
     async provider(subject: CredentialSubject, purpose: Purpose): Promise<AwsCredentialIdentityProvider> {
       const key = `${subject.id}:${purpose}`;
       const hit = cache.get(key);
       if (hit && hit.version === subject.version) return hit.provider;
-      let provider: AwsCredentialIdentityProvider;
-      switch (subject.mode) {
-        case 'role':
-          provider = await roleProvider(subject, purpose);
-          break;
-        case 'access_keys':
-          provider = accessKeyProvider(subject);
-          break;
-        case 'default_chain':
-          provider = platform.credentials;
-          break;
-        case 'secrets_manager':
-          provider = secretProvider(subject);
-          break;
-      }
-      cache.set(key, { version: subject.version, provider });
-      return provider;
+      // Cache the promise before awaiting anything, so concurrent first callers share one provider
+      // (and so one AssumeRole).
+      const building = build(subject, purpose);
+      cache.set(key, { version: subject.version, provider: building });
+      building.catch(() => {
+        if (cache.get(key)?.provider === building) cache.delete(key);
+      });
+      return building;
     },
 
     /**
@@ -213,7 +219,7 @@ export function isExpiredError(e: unknown): boolean {
   return name === 'ExpiredToken' || name === 'ExpiredTokenException' || name === 'RequestExpired';
 }
 
-function parseSecret(value: string | undefined): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } {
+function parseSecret(value: string | undefined, binding: string | null): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } {
   let o: unknown;
   try {
     o = JSON.parse(value ?? '');
@@ -225,6 +231,11 @@ function parseSecret(value: string | undefined): { accessKeyId: string; secretAc
   const secret = rec.secretAccessKey ?? rec.SecretAccessKey ?? rec.aws_secret_access_key;
   if (typeof id !== 'string' || typeof secret !== 'string' || !id || !secret) {
     throw new AppError('aws_secret_invalid', 'The secret lacks accessKeyId and secretAccessKey strings.');
+  }
+  if (!binding || rec.sesameExternalId !== binding) {
+    throw new AppError('aws_secret_invalid', 'The secret is not bound to this connection: its "sesameExternalId" is missing or different.', {
+      hint: 'Add "sesameExternalId" with the value shown on the connection (secretBinding) to the secret JSON.',
+    });
   }
   const token = rec.sessionToken ?? rec.SessionToken;
   return { accessKeyId: id, secretAccessKey: secret, ...(typeof token === 'string' ? { sessionToken: token } : {}) };

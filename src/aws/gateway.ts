@@ -51,9 +51,9 @@ export function createAwsGateway(deps: { clients: ClientFactory }) {
     },
 
     /** A raw AssumeRole (no cache): for probes whose credentials are thrown away at once. */
-    async assumeRoleRaw(creds: AwsCredentialIdentityProvider, region: string, input: AssumeRoleCommandInput): Promise<{ assumedRoleId: string; arn: string }> {
+    async assumeRoleRaw(creds: AwsCredentialIdentityProvider, region: string, input: AssumeRoleCommandInput): Promise<{ assumedRoleId: string; arn: string; expiresAt: string | undefined }> {
       const out = await client(creds, `sts:${region}`, () => clients.sts(region, creds)).send(new AssumeRoleCommand(input));
-      return { assumedRoleId: out.AssumedRoleUser?.AssumedRoleId ?? '', arn: out.AssumedRoleUser?.Arn ?? '' };
+      return { assumedRoleId: out.AssumedRoleUser?.AssumedRoleId ?? '', arn: out.AssumedRoleUser?.Arn ?? '', expiresAt: out.Credentials?.Expiration ? new Date(out.Credentials.Expiration).toISOString() : undefined };
     },
 
     async getAccount(creds: AwsCredentialIdentityProvider, region: string): Promise<SesAccount> {

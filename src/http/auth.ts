@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AppError } from '../errors.js';
 import type { ApiKeys, Principal } from '../modules/api-keys/api-keys.js';
 
 declare module 'fastify' {
@@ -11,11 +12,17 @@ declare module 'fastify' {
 export function installAuth(app: FastifyInstance, apiKeys: Pick<ApiKeys, 'authenticate'>): void {
   app.decorateRequest('principal', null as unknown as Principal);
   app.addHook('onRequest', async (req: FastifyRequest) => {
-    if (!req.url.startsWith('/v1/') && req.url !== '/v1') return;
+    // Decide on the route that matched (the router decodes the path), never on the raw URL:
+    // `/%761/...` is `/v1/...` to the router.
+    const route = req.routeOptions.url;
+    if (route === undefined || !route.startsWith('/v1/')) return;
     const header = req.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     req.principal = await apiKeys.authenticate(match?.[1]);
   });
 }
 
-export const actorOf = (req: FastifyRequest): string => `api_key:${req.principal.apiKeyId}`;
+export const actorOf = (req: FastifyRequest): string => {
+  if (!req.principal) throw new AppError('unauthorized', 'A valid API key is required.');
+  return `api_key:${req.principal.apiKeyId}`;
+};

@@ -39,6 +39,7 @@ export const connectionView = z.object({
     .optional(),
   accessKey: z.object({ accessKeyId: z.string(), createdAt: z.string().nullable(), ageDays: z.number().nullable(), rotationDue: z.boolean() }).optional(),
   secretArn: z.string().nullable().optional(),
+  secretBinding: z.object({ sesameExternalId: z.string(), instructions: z.string() }).optional(),
   health: z.object({
     lastAssumedAt: z.string().nullable(),
     credentialsExpireAt: z.string().nullable(),

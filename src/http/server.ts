@@ -4,6 +4,7 @@ import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Container } from '../container.js';
+import { AppError } from '../errors.js';
 import { installAuth } from './auth.js';
 import { installErrorHandling } from './errors.js';
 import { apiKeyRoutes } from './routes/v1/api-keys.js';
@@ -20,6 +21,10 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
     bodyLimit: 1024 * 1024,
     genReqId: () => `req_${randomBytes(9).toString('base64url')}`,
     requestIdHeader: false,
+    frameworkErrors: (err, req, reply) => {
+      const e = new AppError(err.code === 'FST_ERR_BAD_URL' ? 'route_not_found' : 'validation_failed', err.code === 'FST_ERR_BAD_URL' ? 'The URL is malformed.' : err.message);
+      void (reply as unknown as { status(n: number): { send(b: unknown): void } }).status(e.status).send({ error: e.toJSON(), requestId: String(req.id) });
+    },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -31,8 +36,8 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
   await app.register(rateLimit, {
     max: opts.rateLimitPerMinute ?? 1200,
     timeWindow: '1 minute',
-    // Per API key when one is presented (hashed by prefix), else per address.
-    keyGenerator: (req) => (req.headers.authorization ?? '').slice(7, 19) || req.ip,
+    // Per address: a key is not verified yet when the limit applies, so it cannot pick the bucket.
+    keyGenerator: (req) => req.ip,
     allowList: (req) => req.url === '/healthz',
   });
   installErrorHandling(app as unknown as FastifyInstance);

@@ -19,7 +19,7 @@ export const DAILY_RECHECK_MS = 15 * 60_000;
  * SES measures the rate when requests arrive; a small guard on the window absorbs the jitter
  * between taking a slot here and the request reaching SES.
  */
-export const WINDOW_MS = 1050;
+export const WINDOW_MS = 1100;
 
 export class Pacer {
   private window: Array<{ t: number; n: number }> = [];

@@ -84,6 +84,15 @@ describe('access_keys mode', () => {
 });
 
 describe('default_chain mode', () => {
+  it('is refused unless the operator allows it', async () => {
+    await h.close();
+    h = await startHarness({ env: { SESAME_ALLOW_DEFAULT_CHAIN: 'false' } });
+    const res = await h.call('POST', '/v1/connections', { name: 'host', region: 'us-east-1', mode: 'default_chain' });
+    expect(res.status).toBe(403);
+    expect(res.json.error.code).toBe('mode_disabled');
+    expect(res.json.error.hint).toMatch(/SESAME_ALLOW_DEFAULT_CHAIN/);
+  });
+
   it("uses the host's credentials and says so", async () => {
     const c = (await h.call('POST', '/v1/connections', { name: 'host', region: 'us-east-1', mode: 'default_chain' })).json;
     expect(c.warnings.join(' ')).toMatch(/host credentials/);
@@ -96,9 +105,16 @@ describe('default_chain mode', () => {
 describe('secrets_manager mode', () => {
   it('reads the key pair from the secret with the platform credentials', async () => {
     const user = h.sandbox.admin.createUser({ userName: 'ses-sender' });
-    const { arn } = h.sandbox.admin.putSecret({ name: 'sesame/ses-keys', value: JSON.stringify({ accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey }) });
+    const arn = 'arn:aws:secretsmanager:us-east-1:111111111111:secret:sesame/ses-keys';
     const c = (await h.call('POST', '/v1/connections', { name: 'sm', region: 'us-east-1', mode: 'secrets_manager', secretArn: arn })).json;
-    expect(c.secretArn).toBe(arn);
+    expect(c.secretBinding.sesameExternalId).toMatch(/^[A-Za-z0-9]{48}$/);
+    // Without the binding the secret is refused: a secret ARN alone proves nothing.
+    h.sandbox.admin.putSecret({ name: 'sesame/ses-keys', value: JSON.stringify({ accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey }) });
+    const unbound = (await h.call('POST', `/v1/connections/${c.id}/test`)).json;
+    expect(check(unbound, 'credentials')).toMatchObject({ status: 'fail', code: 'aws_secret_invalid' });
+    expect((check(unbound, 'credentials') as any).message).toMatch(/not bound to this connection/);
+    h.sandbox.admin.putSecret({ name: 'sesame/ses-keys', value: JSON.stringify({ accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey, sesameExternalId: c.secretBinding.sesameExternalId }) });
+    h.clock.advance(10 * 60_000); // past the secret cache
     const report = (await h.call('POST', `/v1/connections/${c.id}/test`)).json;
     expect(check(report, 'credentials')?.status).toBe('pass');
     expect((check(report, 'caller_identity') as any).message).toContain(user.arn);

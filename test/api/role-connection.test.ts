@@ -123,10 +123,12 @@ describe('role connection (keyless)', () => {
 
   it('explains a trust policy that names another principal', async () => {
     const { id } = await connectedRole(h, 'prod', {}, { TrustedPrincipalArn: 'arn:aws:iam::333333333333:role/someone-else' });
+    h.clock.advance(11 * 60_000); // no longer a new role: AccessDenied is the trust policy, not propagation
     const report = (await h.call('POST', `/v1/connections/${id}/test`)).json;
     const c = check(report, 'role_assumable') as any;
     expect(c.status).toBe('fail');
     expect(c.code).toBe('aws_trust_policy_denied');
+    expect(c.message).toContain('is not authorized to perform: sts:AssumeRole');
     expect(c.hint).toMatch(/sesame aws whoami/);
     const conn = (await h.call('GET', `/v1/connections/${id}`)).json;
     expect(conn.health.lastError.code).toBe('AccessDenied');
@@ -134,6 +136,7 @@ describe('role connection (keyless)', () => {
 
   it('explains a trust policy without sts:SetSourceIdentity', async () => {
     const { id } = await connectedRole(h, 'prod', {}, { EnableSourceIdentity: 'false' });
+    h.clock.advance(11 * 60_000);
     const report = (await h.call('POST', `/v1/connections/${id}/test`)).json;
     expect(check(report, 'role_assumable')).toMatchObject({ status: 'fail', code: 'aws_source_identity_denied' });
     const patched = await h.call('PATCH', `/v1/connections/${id}`, { sourceIdentity: false });

@@ -97,7 +97,7 @@ describe('worker: SES errors', () => {
 describe('worker: pacing', () => {
   it('never exceeds MaxSendRate recipients in any one-second window', { timeout: 30_000 }, async () => {
     // Real time here: SES measures the rate on arrival, across HTTP.
-    h = await start({ SESAME_WORKER_CONCURRENCY: '8' }, true);
+    h = await start({ SESAME_WORKER_CONCURRENCY: '4' }, true);
     await sendingSetup(h, { maxSendRate: 5 });
     const ids: string[] = [];
     for (let i = 0; i < 15; i++) ids.push(await send(`r${i}@customer.test`));
@@ -105,7 +105,8 @@ describe('worker: pacing', () => {
     for (const id of ids) await waitForStatus(h, id, 'sent');
     const times = h.sandbox.admin.mailbox().map((m) => Date.parse(m.sentAt)).sort((a, b) => a - b);
     expect(times).toHaveLength(15);
-    for (const t of times) expect(times.filter((x) => x >= t && x < t + 1000).length).toBeLessThanOrEqual(5);
+    const worst = Math.max(...times.map((t) => times.filter((x) => x >= t && x < t + 1000).length));
+    expect(worst, JSON.stringify(times.map((t) => t - times[0]!))).toBeLessThanOrEqual(5);
   });
 
   it('holds messages over the daily quota until it frees up, without failing them', async () => {

@@ -53,6 +53,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     SESAME_DATA_DIR: '/nonexistent-test-dir',
     SESAME_PROPAGATION_RETRY_SECONDS: '0',
     SESAME_LOG_LEVEL: 'info',
+    SESAME_ALLOW_DEFAULT_CHAIN: 'true',
     ...opts.env,
   });
   const logs: string[] = [];

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPgBossSendQueue } from '../../src/queue/pg-boss-queue.js';
 import { createSendQueue, type Executor, type SendJob, type SendQueue } from '../../src/queue/send-queue.js';
 import { migrate, type Db } from '../../src/store/db.js';
@@ -61,7 +61,8 @@ if (url) {
       // Until 003_pgboss is registered in db.ts, create its table here.
       const has = (await store.db.introspection.getTables()).some((t) => t.name === 'send_jobs_pgboss');
       if (!has) await m003.up(store.db as never);
-      const schema = `boss_${randomBytes(6).toString('hex')}`;
+      // One pg-boss schema for the file (installing it is the slow part), emptied after each case.
+      const schema = (bossSchema ??= `boss_${randomBytes(6).toString('hex')}`);
       const queue = await createPgBossSendQueue({ db: store.db, connectionString: url, schema, onError: (e) => console.error('pg-boss', e) });
       return {
         db: store.db,
@@ -70,15 +71,26 @@ if (url) {
         async close() {
           await queue.stop();
           await store.close();
-          const c = new pg.Client({ connectionString: url });
-          await c.connect();
-          await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-          await c.end();
+          await adminQuery(`TRUNCATE ${schema}.job, ${schema}.archive`);
         },
       };
     },
   ]);
 }
+
+let bossSchema: string | undefined;
+async function adminQuery(text: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+afterAll(async () => {
+  if (bossSchema) await adminQuery(`DROP SCHEMA IF EXISTS ${bossSchema} CASCADE`);
+});
 
 const LEASE_MS = 1000;
 /** Past a lease: pg-boss counts whole seconds from its own started_on, slightly after our `now`. */

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { AppError } from '../../errors.js';
-import { MODES, createConnectionSchema, roleArn as roleArnSchema, updateConnectionSchema } from '../../modules/connections/schemas.js';
+import { MODES, createConnectionSchema, roleArn as roleArnSchema, rotateKeysSchema, updateConnectionSchema } from '../../modules/connections/schemas.js';
 import type { TestReport } from '../../modules/connections/test-connection.js';
 import type { ConnectionView } from '../../modules/connections/view.js';
 import { action, type CliContext } from '../context.js';
@@ -312,9 +312,16 @@ export function awsCommand(): Command {
     .requiredOption('--access-key-id <id>', 'the new key id')
     .action(
       action(async (ctx, id: string, opts: { accessKeyId: string }) => {
+        let secret: string;
+        if (process.stdin.isTTY) {
+          const p = await import('@clack/prompts');
+          const s = await p.password({ message: 'New secret access key' });
+          if (p.isCancel(s)) throw new AppError('validation_failed', 'Rotation cancelled.');
+          secret = String(s);
+        } else secret = await readStdin();
+        const input = parseOrThrow(rotateKeysSchema, { accessKeyId: opts.accessKeyId.trim(), secretAccessKey: secret });
         const c = await ctx.services();
-        const secret = await readStdin();
-        printConnection(ctx, await c.connections.rotateAccessKeys(await ctx.workspaceId(), id, { accessKeyId: opts.accessKeyId.trim(), secretAccessKey: secret }, ctx.actor));
+        printConnection(ctx, await c.connections.rotateAccessKeys(await ctx.workspaceId(), id, input, ctx.actor));
       }),
     );
 

@@ -18,6 +18,8 @@ export function startCommand(): Command {
         const overrides: Record<string, unknown> = { sandboxPort: Number(opts.sandboxPort) };
         if (opts.port !== undefined) overrides.port = opts.port;
         if (opts.host !== undefined) overrides.host = opts.host;
+        // The master key must exist before the config is read, or the first run could not encrypt.
+        ctx.ensureMasterKey();
         const c = await ctx.services(overrides);
         const first = await initialize(ctx);
         if (first.created || first.masterKey.created) printInit(ctx, first);

@@ -7,7 +7,13 @@ import { REGION_SHAPE } from '../../aws/regions.js';
  */
 export const MODES = ['role', 'access_keys', 'default_chain', 'secrets_manager'] as const;
 
-const name = z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]*$/, 'letters, digits, space, "_", "." or "-", starting with a letter or digit');
+const name = z
+  .string()
+  .trim()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]*$/, 'letters, digits, space, "_", "." or "-", starting with a letter or digit')
+  .refine((n) => !n.startsWith('conn_'), 'may not start with "conn_" (connection ids do)');
 const region = z.string().regex(REGION_SHAPE, 'must look like eu-west-1');
 const domain = z
   .string()

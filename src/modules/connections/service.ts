@@ -4,7 +4,7 @@ import { SES_REGIONS } from '../../aws/regions.js';
 import type { ConnectionMode, CredentialBroker, CredentialSubject, SessionEvent } from '../../aws/credentials.js';
 import type { AwsGateway } from '../../aws/gateway.js';
 import type { Platform } from '../../aws/platform.js';
-import { type PolicyDocument, type Purpose, revokeSessionsPolicy } from '../../aws/policies.js';
+import { type PolicyDocument, type Purpose, revokeSessionsPolicy, sessionPolicy } from '../../aws/policies.js';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import type { Envelope } from '../../crypto/envelope.js';
@@ -47,7 +47,7 @@ export const MODE_WARNINGS: Record<ConnectionMode, string | null> = {
 export interface ConnectionsDeps {
   db: Db;
   clock: Clock;
-  config: Pick<Config, 'keyAgeWarnDays' | 'templateBucket' | 'templatePrefix' | 'consoleUrl' | 'region' | 'endpoints' | 'platformPrincipalArn' | 'sessionDurationSeconds'>;
+  config: Pick<Config, 'keyAgeWarnDays' | 'templateBucket' | 'templatePrefix' | 'consoleUrl' | 'region' | 'endpoints' | 'platformPrincipalArn' | 'sessionDurationSeconds' | 'allowDefaultChain'>;
   audit: Pick<Audit, 'record'>;
   envelope: Envelope;
   broker: CredentialBroker;
@@ -99,6 +99,9 @@ export function createConnections(deps: ConnectionsDeps) {
 
     async create(workspaceId: string, input: CreateConnectionInput, actor: string): Promise<ConnectionView> {
       checkRegion(input.region);
+      // The host's own identity would be shared by every workspace: only when the operator says so.
+      if (input.mode === 'default_chain' && !deps.config.allowDefaultChain) throw new AppError('mode_disabled', 'The default_chain mode is turned off on this Sesame.');
+      checkSessionPolicySize(input.sendDomains ?? []);
       const taken = await db.selectFrom('connections').select('id').where('workspace_id', '=', workspaceId).where('name', '=', input.name).executeTakeFirst();
       if (taken) throw new AppError('conflict', `A connection named "${input.name}" already exists in this workspace.`);
       const now = clock.now();
@@ -155,6 +158,9 @@ export function createConnections(deps: ConnectionsDeps) {
           break;
         case 'secrets_manager':
           r.secret_arn = input.secretArn;
+          // The secret must carry this value: a secret ARN is no secret, and without the binding
+          // another workspace could point Sesame at someone else's secret.
+          r.external_id = generateExternalId();
           break;
         case 'default_chain':
           break;
@@ -196,6 +202,7 @@ export function createConnections(deps: ConnectionsDeps) {
         const taken = await db.selectFrom('connections').select('id').where('workspace_id', '=', workspaceId).where('name', '=', input.name).executeTakeFirst();
         if (taken) throw new AppError('conflict', `A connection named "${input.name}" already exists in this workspace.`);
       }
+      if (Object.values(input).every((v) => v === undefined)) return this.get(workspaceId, r.id);
       const iso = nextStamp(r.updated_at, clock.now());
       const changes: Partial<ConnectionRow> = { updated_at: iso };
       const changed: string[] = [];
@@ -206,6 +213,7 @@ export function createConnections(deps: ConnectionsDeps) {
         changes.status = 'untested';
         changed.push('roleArn');
       }
+      if (input.sendDomains !== undefined) checkSessionPolicySize(input.sendDomains);
       if (input.sendDomains !== undefined) { changes.send_domains = JSON.stringify(input.sendDomains); changed.push('sendDomains'); }
       if (input.sessionDurationSeconds !== undefined) { changes.session_duration_seconds = input.sessionDurationSeconds; changed.push('sessionDurationSeconds'); }
       if (input.sourceIdentity !== undefined) { changes.source_identity = input.sourceIdentity ? 1 : 0; changed.push('sourceIdentity'); }
@@ -273,8 +281,8 @@ export function createConnections(deps: ConnectionsDeps) {
       const creds: AwsCredentialIdentityProvider = async () => ({ accessKeyId: input.accessKeyId, secretAccessKey: input.secretAccessKey });
       try {
         const [newIdentity, oldIdentity] = await Promise.all([
-          deps.gateway.callerIdentity(creds, r.region),
-          deps.gateway.callerIdentity(await broker.provider(subject(r), 'read'), r.region).catch(() => undefined),
+          deps.gateway.callerIdentity(creds, deps.config.region),
+          deps.gateway.callerIdentity(await broker.provider(subject(r), 'read'), deps.config.region).catch(() => undefined),
         ]);
         if (oldIdentity && oldIdentity.account !== newIdentity.account) {
           throw new AppError('validation_failed', `The new key belongs to account ${newIdentity.account}, the current one to ${oldIdentity.account}.`, { hint: 'Create the new key for the same IAM user, or create a new connection for the other account.' });
@@ -344,6 +352,13 @@ export function createConnections(deps: ConnectionsDeps) {
 }
 
 export type Connections = ReturnType<typeof createConnections>;
+
+/** Each send session carries its domains in an inline policy, which STS caps at 2,048 characters. */
+function checkSessionPolicySize(domains: readonly string[]): void {
+  if (sessionPolicy('send', domains).length > 2048) {
+    throw new AppError('validation_failed', 'Too many or too long send domains: the send session policy would exceed the 2,048 characters STS allows.', { hint: 'Give fewer domains (a parent domain covers none of its subdomains in SES, so list only those you send from).' });
+  }
+}
 
 /** updated_at doubles as the credential-cache version, so it must change even within one millisecond. */
 function nextStamp(previous: string, now: Date): string {

@@ -36,7 +36,7 @@ const NEW_ROLE_WINDOW_MS = 10 * 60_000;
 
 export interface TestDeps {
   clock: Clock;
-  config: Pick<Config, 'propagationRetrySeconds'>;
+  config: Pick<Config, 'propagationRetrySeconds' | 'region' | 'keyAgeWarnDays'>;
   platform: Pick<Platform, 'identity' | 'credentials'>;
   gateway: Pick<AwsGateway, 'callerIdentity' | 'assumeRoleRaw' | 'getAccount' | 'simulate' | 'probeSend' | 'listConfigurationSets'>;
   connections: Pick<Connections, 'row' | 'subject' | 'recordTest'>;
@@ -74,15 +74,18 @@ export function createConnectionTester(deps: TestDeps) {
         return { creds, retried, waitedMs: waited };
       } catch (e) {
         const denied = isAppError(e) && e.code === 'aws_trust_policy_denied';
-        if (!denied || waited + delay > budget) {
-          if (denied && retried > 0) {
-            throw new AppError('aws_trust_policy_denied', `${e instanceof Error ? e.message : ''} (still denied after ${retried} retries over ${Math.round(waited / 1000)} s of waiting for IAM propagation)`);
+        if (!denied || waited >= budget) {
+          if (denied && isNew) {
+            throw new AppError('aws_role_propagating', `${e instanceof Error ? e.message : ''} (still denied after ${retried} retries over ${Math.round(waited / 1000)} s; the role ARN was set ${Math.round((clock.now().getTime() - Date.parse(r.role_arn_set_at!)) / 1000)} s ago, so IAM may still be propagating it, or the trust policy is wrong)`, {
+              hint: 'Wait a minute and test again. If it still fails, check that the trust policy names the principal shown by `sesame aws whoami` and this connection\'s External ID.',
+            });
           }
           throw e;
         }
         deps.broker.drop(r.id);
-        await sleep(delay);
-        waited += delay;
+        const step = Math.min(delay, budget - waited);
+        await sleep(step);
+        waited += step;
         retried++;
         delay = Math.min(delay * 2, 8000);
       }
@@ -96,18 +99,19 @@ export function createConnectionTester(deps: TestDeps) {
     ];
     const accepted: string[] = [];
     for (const a of attempts) {
+      const sessionName = roleSessionName(r.id, 'probe');
       try {
-        await gateway.assumeRoleRaw(platform.credentials, r.region, {
+        const got = await gateway.assumeRoleRaw(platform.credentials, deps.config.region, {
           RoleArn: r.role_arn!,
-          RoleSessionName: roleSessionName(r.id, 'probe'),
+          RoleSessionName: sessionName,
           DurationSeconds: 900,
           ...(a.externalId ? { ExternalId: a.externalId } : {}),
         });
         accepted.push(a.label);
-        await deps.audit.record({ workspaceId: r.workspace_id, connectionId: r.id, actor: 'system', action: 'sts.probe', outcome: 'assumed', details: { probe: a.label, roleArn: r.role_arn } });
+        await deps.audit.record({ workspaceId: r.workspace_id, connectionId: r.id, actor: 'system', action: 'sts.probe', outcome: 'assumed', details: { probe: a.label, roleArn: r.role_arn, roleSessionName: sessionName, assumedRoleId: got.assumedRoleId, expiresAt: got.expiresAt } });
       } catch (e) {
         const name = awsErrorName(e);
-        await deps.audit.record({ workspaceId: r.workspace_id, connectionId: r.id, actor: 'system', action: 'sts.probe', outcome: name ?? 'error', details: { probe: a.label, roleArn: r.role_arn } });
+        await deps.audit.record({ workspaceId: r.workspace_id, connectionId: r.id, actor: 'system', action: 'sts.probe', outcome: name ?? 'error', details: { probe: a.label, roleArn: r.role_arn, roleSessionName: sessionName } });
         if (name !== 'AccessDenied') {
           const t = translateAwsError(e, { action: 'sts:AssumeRole', region: r.region, roleArn: r.role_arn! });
           return { id: 'external_id_required', status: 'warn', message: `The probe ${a.label} could not be judged: ${t.message}`, hint: t.hint, code: t.code };
@@ -225,7 +229,13 @@ export function createConnectionTester(deps: TestDeps) {
         identity = await platform.identity();
         const notes: string[] = [];
         if (identity.roleChaining) notes.push('Sesame runs on role credentials, so sessions are capped at 1 hour (role chaining).');
-        checks.push({
+        const root = /:root$/.test(identity.callerArn);
+        const configuredAccount = /::(\d{12}):/.exec(identity.trustedPrincipalArn)?.[1];
+        if (root) {
+          checks.push({ id: 'platform_principal', status: 'fail', message: `Sesame runs with the root user of account ${identity.account}: roles would trust the whole account.`, hint: 'Run Sesame with a dedicated IAM role or user (never root credentials).', code: 'root_credentials' });
+        } else if (identity.principalSource === 'configured' && configuredAccount !== identity.account) {
+          checks.push({ id: 'platform_principal', status: 'fail', message: `SESAME_PLATFORM_PRINCIPAL_ARN (${identity.trustedPrincipalArn}) is in another account than Sesame's credentials (${identity.callerArn}).`, hint: 'Set SESAME_PLATFORM_PRINCIPAL_ARN to the ARN of the role or user Sesame actually runs as.', code: 'principal_mismatch' });
+        } else checks.push({
           id: 'platform_principal',
           status: identity.principalSource === 'derived' && r.mode === 'role' ? 'warn' : 'pass',
           message: `Sesame's principal is ${identity.callerArn}; roles must trust ${identity.trustedPrincipalArn}. ${notes.join(' ')}`.trim(),
@@ -266,7 +276,7 @@ export function createConnectionTester(deps: TestDeps) {
       let account: SesAccount | undefined;
       if (readCreds) {
         try {
-          const who = await gateway.callerIdentity(readCreds, r.region);
+          const who = await gateway.callerIdentity(readCreds, deps.config.region);
           if (r.mode === 'role') {
             const expectedAccount = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(r.role_arn ?? '');
             const matches = expectedAccount && who.account === expectedAccount[1] && who.arn.includes(`:assumed-role/${expectedAccount[2]}/`);
@@ -301,7 +311,7 @@ export function createConnectionTester(deps: TestDeps) {
       // 8. Key age (access keys).
       if (r.mode === 'access_keys' && r.access_key_created_at) {
         const days = Math.floor((clock.now().getTime() - Date.parse(r.access_key_created_at)) / 86_400_000);
-        checks.push(days >= 90 ? { id: 'access_key_age', status: 'warn', message: `The access key is ${days} days old.`, hint: 'Rotate it: create a new key in IAM, run `sesame aws rotate-keys`, then deactivate the old key.', code: 'access_key_old' } : ok('access_key_age', `The access key is ${days} days old.`));
+        checks.push(days >= deps.config.keyAgeWarnDays ? { id: 'access_key_age', status: 'warn', message: `The access key is ${days} days old.`, hint: 'Rotate it: create a new key in IAM, run `sesame aws rotate-keys`, then deactivate the old key.', code: 'access_key_old' } : ok('access_key_age', `The access key is ${days} days old.`));
       }
 
       const status: TestReport['status'] = checks.some((c) => c.status === 'fail') ? 'fail' : checks.some((c) => c.status === 'warn') ? 'warn' : 'pass';
@@ -314,7 +324,7 @@ export function createConnectionTester(deps: TestDeps) {
   /** If AssumeRole works without SourceIdentity, the trust policy lacks sts:SetSourceIdentity: say exactly that. */
   async function diagnoseSourceIdentity(r: ConnectionRow, original: Check): Promise<Check> {
     try {
-      await gateway.assumeRoleRaw(platform.credentials, r.region, { RoleArn: r.role_arn!, RoleSessionName: roleSessionName(r.id, 'test'), ExternalId: r.external_id!, DurationSeconds: 900 });
+      await gateway.assumeRoleRaw(platform.credentials, deps.config.region, { RoleArn: r.role_arn!, RoleSessionName: roleSessionName(r.id, 'test'), ExternalId: r.external_id!, DurationSeconds: 900 });
       await deps.audit.record({ workspaceId: r.workspace_id, connectionId: r.id, actor: 'system', action: 'sts.probe', outcome: 'assumed', details: { probe: 'without source identity', roleArn: r.role_arn } });
       return {
         ...original,

@@ -18,6 +18,7 @@ export interface ConnectionView {
   role?: { roleArn: string | null; externalId: string; sessionDurationSeconds: number | null; sourceIdentity: boolean; externalIdRotatedAt: string | null };
   accessKey?: { accessKeyId: string; createdAt: string | null; ageDays: number | null; rotationDue: boolean };
   secretArn?: string | null;
+  secretBinding?: { sesameExternalId: string; instructions: string };
   health: {
     lastAssumedAt: string | null;
     credentialsExpireAt: string | null;
@@ -67,7 +68,13 @@ export function toView(r: ConnectionTable, ctx: { now: Date; keyAgeWarnDays: num
     v.accessKey = { accessKeyId: maskKeyId(r.access_key_id), createdAt: r.access_key_created_at, ageDays, rotationDue };
     if (rotationDue) warnings.push(`This access key is ${ageDays} days old (Sesame warns at ${ctx.keyAgeWarnDays}). Rotate it: create a new key in IAM, submit it with \`sesame aws rotate-keys\`, then deactivate the old one.`);
   }
-  if (r.mode === 'secrets_manager') v.secretArn = r.secret_arn;
+  if (r.mode === 'secrets_manager') {
+    v.secretArn = r.secret_arn;
+    v.secretBinding = {
+      sesameExternalId: r.external_id ?? '',
+      instructions: 'Add "sesameExternalId" with this value to the secret\'s JSON, next to accessKeyId and secretAccessKey. Sesame refuses a secret without it, so nobody else can point Sesame at your secret.',
+    };
+  }
   return v;
 }
 
