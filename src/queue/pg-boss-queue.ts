@@ -35,8 +35,9 @@ import type { Executor, SendJob, SendQueue } from './send-queue.js';
  * pg-boss's (ceil to whole seconds, counted from the later started_on), so with synced clocks a
  * worker stops trusting its lease before pg-boss hands the job to someone else.
  *
- * Row locks are always taken pg-boss job first, side row second (fetch does so, and so does every
- * other method), so a lease racing a claim or a cancel waits instead of deadlocking.
+ * Row locks are taken pg-boss job first, side row second (fetch does so, and so do claim, finish,
+ * retryAt and cancel), so a lease racing a claim or a cancel waits instead of deadlocking. The one
+ * exception, takeAbandonedInFlight, only touches completed jobs, which no fetch can take.
  */
 export interface PgBossSendQueueDeps {
   db: Db;
