@@ -7,6 +7,7 @@ import { sandboxCommand } from './commands/sandbox.js';
 import { startCommand } from './commands/start.js';
 import { workspacesCommand } from './commands/workspaces.js';
 import { workerCommand } from './commands/worker.js';
+import { emailsCommand, sendCommand, suppressionsCommand } from './commands/send.js';
 import { printError } from './output.js';
 
 // Sesame supports Node 20 (see README); the SDK's notice about its future Node 22 requirement
@@ -28,6 +29,9 @@ export function buildProgram(): Command {
   program.addCommand(workspacesCommand());
   program.addCommand(apiKeysCommand());
   program.addCommand(awsCommand());
+  program.addCommand(sendCommand());
+  program.addCommand(emailsCommand());
+  program.addCommand(suppressionsCommand());
   program.addCommand(auditCommand());
   program.addCommand(sandboxCommand({ dataDir: () => program.opts<{ dataDir?: string }>().dataDir ?? process.env.SESAME_DATA_DIR ?? './data' }));
   return program;

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,6 +82,41 @@ describe('sesame CLI', () => {
 
     const tf = sesame('aws', 'template', 'prod', '--format', 'terraform');
     expect(tf.stdout).toContain('resource "aws_iam_role" "sesame"');
+  });
+
+  it('sends, lists, shows and cancels messages, and manages the suppression list', () => {
+    expect(sesame('sandbox', 'verify-identity', 'example.com', '--region', 'eu-west-1').code).toBe(0);
+    const file = join(dataDir, 'report.csv');
+    writeFileSync(file, 'a,b\n1,2\n');
+    const sent = sesame('--json', 'send', '--from', 'Acme <hello@example.com>', '--to', 'ann@customer.test', '--subject', 'Report', '--text', 'Attached.', '--attach', file, '--tag', 'kind=report');
+    expect(sent.code, sent.stderr).toBe(0);
+    const { id, status } = JSON.parse(sent.stdout);
+    expect(status).toBe('queued');
+    const list = sesame('emails', 'list', '--tag', 'kind=report');
+    expect(list.stdout).toContain(id);
+    expect(list.stdout).toMatch(/queued\s+│ ann@customer\.test/);
+    const show = JSON.parse(sesame('--json', 'emails', 'show', id).stdout);
+    expect(show).toMatchObject({ id, from: '"Acme" <hello@example.com>', subject: 'Report', tags: { kind: 'report' } });
+    expect(sesame('emails', 'cancel', id).stdout).toMatch(/status\s+cancelled/);
+
+    const tooMany = sesame('send', '--from', 'hello@example.com', '--to', ...Array.from({ length: 51 }, (_, i) => `r${i}@customer.test`), '--subject', 's', '--text', 't');
+    expect(tooMany.code).toBe(1);
+    expect(tooMany.stderr).toContain('error [too_many_recipients]');
+    const unverified = sesame('send', '--from', 'hello@elsewhere.test', '--to', 'ann@customer.test', '--subject', 's', '--text', 't');
+    expect(unverified.stderr).toContain('error [from_not_allowed]'); // the connection may send only from example.com
+
+    expect(sesame('suppressions', 'add', 'gone@customer.test', '--reason', 'bounce').code).toBe(0);
+    const csv = join(dataDir, 'supp.csv');
+    writeFileSync(csv, 'email,reason\nx@customer.test,complaint\nnot-an-address,bounce\n');
+    const imported = sesame('suppressions', 'import', csv);
+    expect(imported.stdout).toContain('Imported 1, already present 0, refused 1.');
+    expect(imported.code).toBe(1);
+    const exported = sesame('suppressions', 'export').stdout;
+    expect(exported.split('\n')[0]).toBe('email,reason,source,created_at');
+    expect(exported).toContain('gone@customer.test,bounce,cli');
+    expect(exported).toContain('x@customer.test,complaint,import');
+    const suppressed = JSON.parse(sesame('--json', 'send', '--from', 'hello@example.com', '--to', 'gone@customer.test', '--subject', 's', '--text', 't').stdout);
+    expect(suppressed.status).toBe('suppressed');
   });
 
   it('manages API keys and shows errors as code, message and hint, never a stack trace', () => {

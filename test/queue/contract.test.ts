@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPgBossSendQueue } from '../../src/queue/pg-boss-queue.js';
 import { createSendQueue, type Executor, type SendJob, type SendQueue } from '../../src/queue/send-queue.js';
-import { migrate, type Db } from '../../src/store/db.js';
+import { migrate, type Db, type Store } from '../../src/store/db.js';
 import * as m003 from '../../src/store/migrations/003_pgboss.js';
 import { testStore } from '../helpers/store.js';
 
@@ -34,12 +34,23 @@ function virtualClock(): TestClock {
 
 const realClock: TestClock = { now: () => new Date(), advance: (ms) => new Promise((r) => setTimeout(r, ms)) };
 
+/** A migrated test store; closed (its schema dropped) if migrating fails. */
+async function migrated(backend: 'sqlite' | 'postgres'): Promise<Store> {
+  const store = await testStore(backend);
+  try {
+    await migrate(store.db);
+    return store;
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
 const backends: Array<[string, () => Promise<Harness>]> = [
   [
     'table queue, sqlite',
     async () => {
-      const store = await testStore('sqlite');
-      await migrate(store.db);
+      const store = await migrated('sqlite');
       return { db: store.db, queue: createSendQueue({ db: store.db, dialect: 'sqlite' }), clock: virtualClock(), close: () => store.close() };
     },
   ],
@@ -48,16 +59,14 @@ if (url) {
   backends.push([
     'table queue, postgres',
     async () => {
-      const store = await testStore('postgres');
-      await migrate(store.db);
+      const store = await migrated('postgres');
       return { db: store.db, queue: createSendQueue({ db: store.db, dialect: 'postgres' }), clock: virtualClock(), close: () => store.close() };
     },
   ]);
   backends.push([
     'pg-boss',
     async () => {
-      const store = await testStore('postgres');
-      await migrate(store.db);
+      const store = await migrated('postgres');
       // Until 003_pgboss is registered in db.ts, create its table here.
       const has = (await store.db.introspection.getTables()).some((t) => t.name === 'send_jobs_pgboss');
       if (!has) await m003.up(store.db as never);
@@ -106,7 +115,7 @@ describe.each(backends)('send queue contract (%s)', (_name, setup) => {
     await h.db.insertInto('workspaces').values({ id: 'ws_1', name: `acme-${wsSeq}`, created_at: new Date().toISOString(), default_connection_id: null }).execute();
   });
   afterEach(async () => {
-    await h.close();
+    await h?.close();
   });
 
   const at = (offsetMs: number) => new Date(h.clock.now().getTime() + offsetMs).toISOString();

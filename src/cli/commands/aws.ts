@@ -39,6 +39,8 @@ function printConnection(ctx: CliContext, v: ConnectionView): void {
       'credentials expire': v.health.credentialsExpireAt,
       'last error': v.health.lastError ? `${v.health.lastError.code}: ${v.health.lastError.message ?? ''}` : null,
       'last test': v.health.lastTestedAt ? `${v.health.lastTestStatus} at ${v.health.lastTestedAt}` : null,
+      ...(v.paused ? { paused: `${v.paused.reason} (since ${v.paused.at})` } : {}),
+      ...(v.secretBinding ? { 'sesameExternalId (put in the secret)': v.secretBinding.sesameExternalId } : {}),
     });
     for (const w of v.warnings) ctx.out.warn(w);
     if (v.onboarding) printOnboarding(ctx, v);
@@ -300,6 +302,16 @@ export function awsCommand(): Command {
         printConnection(ctx, await c.connections.update(await ctx.workspaceId(), id, input, ctx.actor));
       }),
     );
+
+  cmd
+    .command('resume <connection>')
+    .description('resume sending on a connection Sesame paused (after fixing the cause)')
+    .action(action(async (ctx, id: string) => printConnection(ctx, await (await ctx.services()).connections.resume(await ctx.workspaceId(), id, ctx.actor))));
+
+  cmd
+    .command('default <connection>')
+    .description('make this the connection messages go through when they name none')
+    .action(action(async (ctx, id: string) => printConnection(ctx, await (await ctx.services()).connections.makeDefault(await ctx.workspaceId(), id, ctx.actor))));
 
   cmd
     .command('rotate-external-id <connection>')

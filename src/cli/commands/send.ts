@@ -1,0 +1,181 @@
+import { readFileSync, statSync } from 'node:fs';
+import { basename, extname } from 'node:path';
+import { Command } from 'commander';
+import { AppError } from '../../errors.js';
+import type { MessageView } from '../../modules/messages/service.js';
+import { action, type CliContext } from '../context.js';
+import { printRecord } from '../output.js';
+
+const TYPES: Record<string, string> = {
+  '.pdf': 'application/pdf', '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif',
+  '.txt': 'text/plain', '.csv': 'text/csv', '.html': 'text/html', '.json': 'application/json', '.zip': 'application/zip',
+  '.ics': 'text/calendar', '.xml': 'application/xml',
+};
+
+function readFile(path: string, what: string): Buffer {
+  try {
+    if (!statSync(path).isFile()) throw new Error('not a file');
+    return readFileSync(path);
+  } catch (e) {
+    throw new AppError('validation_failed', `${what} ${path} cannot be read: ${(e as Error).message}.`);
+  }
+}
+
+function printMessage(ctx: CliContext, m: MessageView): void {
+  ctx.out.result(m, () =>
+    printRecord(ctx.out, {
+      id: m.id,
+      status: m.status,
+      from: m.from,
+      to: m.to.join(', '),
+      ...(m.cc.length ? { cc: m.cc.join(', ') } : {}),
+      ...(m.bcc.length ? { bcc: m.bcc.join(', ') } : {}),
+      subject: m.subject,
+      connection: m.connectionId,
+      'scheduled at': m.scheduledAt,
+      'SES message id': m.sesMessageId,
+      attempts: m.attempts,
+      'last error': m.lastError ? `${m.lastError.code}: ${m.lastError.message ?? ''}` : null,
+      'what to do': m.lastError?.hint ?? null,
+      suppressed: m.suppressed.length ? m.suppressed.map((s) => `${s.email} (${s.reason})`).join(', ') : null,
+      created: m.createdAt,
+      sent: m.sentAt,
+    }),
+  );
+}
+
+export function sendCommand(): Command {
+  return new Command('send')
+    .description('send an email through the same pipeline as POST /v1/emails')
+    .requiredOption('--from <address>', 'sender, e.g. "Acme <hello@example.com>"')
+    .requiredOption('--to <address...>', 'recipients')
+    .option('--cc <address...>', 'copy recipients')
+    .option('--bcc <address...>', 'blind copy recipients')
+    .option('--reply-to <address...>', 'reply-to addresses')
+    .requiredOption('--subject <text>', 'subject line')
+    .option('--text <text>', 'plain-text body')
+    .option('--html-file <file>', 'HTML body from a file')
+    .option('--attach <file...>', 'attach files')
+    .option('--tag <name=value...>', 'tags (SES message tags)')
+    .option('--connection <id|name>', 'connection to send through (default: the workspace default)')
+    .option('--at <time>', 'send later: ISO-8601 time')
+    .option('--idempotency-key <key>', 'send at most once for this key (24 h)')
+    .action(
+      action(async (ctx, o: { from: string; to: string[]; cc?: string[]; bcc?: string[]; replyTo?: string[]; subject: string; text?: string; htmlFile?: string; attach?: string[]; tag?: string[]; connection?: string; at?: string; idempotencyKey?: string }) => {
+        if (o.text === undefined && !o.htmlFile) throw new AppError('validation_failed', 'Give --text, --html-file or both.');
+        const body: Record<string, unknown> = { from: o.from, to: o.to, subject: o.subject };
+        if (o.cc) body.cc = o.cc;
+        if (o.bcc) body.bcc = o.bcc;
+        if (o.replyTo) body.reply_to = o.replyTo;
+        if (o.text !== undefined) body.text = o.text;
+        if (o.htmlFile) body.html = readFile(o.htmlFile, 'HTML file').toString('utf8');
+        if (o.attach) body.attachments = o.attach.map((f) => ({ filename: basename(f), content: readFile(f, 'Attachment').toString('base64'), content_type: TYPES[extname(f).toLowerCase()] ?? 'application/octet-stream' }));
+        if (o.tag) {
+          body.tags = Object.fromEntries(
+            o.tag.map((t) => {
+              const i = t.indexOf('=');
+              if (i < 1) throw new AppError('validation_failed', `--tag ${t} must be name=value.`);
+              return [t.slice(0, i), t.slice(i + 1)];
+            }),
+          );
+        }
+        if (o.connection) body.connection = o.connection;
+        if (o.at) body.scheduled_at = o.at;
+        const c = await ctx.services();
+        const r = await c.messages.submit({ workspaceId: await ctx.workspaceId(), apiKeyId: null, actor: ctx.actor }, body, { ...(o.idempotencyKey ? { idempotencyKey: o.idempotencyKey } : {}), source: 'cli' });
+        ctx.out.result(r.value, () => ctx.out.line(`${r.replayed ? 'Already accepted' : 'Accepted'}: ${r.value.id} (${r.value.status}). Follow it with: sesame emails show ${r.value.id}`));
+        if (r.value.status === 'queued' && !c.config.sandbox) ctx.out.warn('It is sent by a running `sesame start` or `sesame worker`.');
+      }),
+    );
+}
+
+export function emailsCommand(): Command {
+  const cmd = new Command('emails').description('messages: list, show, cancel, retry');
+  cmd
+    .command('list')
+    .description('messages, newest first')
+    .option('--status <status>', 'queued, sending, sent, failed, suppressed or cancelled')
+    .option('--recipient <address>', 'only messages to this address')
+    .option('--tag <name=value>', 'only messages with this tag')
+    .option('--limit <n>', 'rows (1-200)', '50')
+    .option('--cursor <id>', 'continue after this message')
+    .action(
+      action(async (ctx, o: { status?: string; recipient?: string; tag?: string; limit: string; cursor?: string }) => {
+        const limit = Number(o.limit);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new AppError('validation_failed', '--limit must be a whole number from 1 to 200.');
+        if (o.status && !['queued', 'sending', 'sent', 'failed', 'suppressed', 'cancelled'].includes(o.status)) throw new AppError('validation_failed', `--status ${o.status} is not a message status.`);
+        const c = await ctx.services();
+        const page = await c.messages.list(await ctx.workspaceId(), { limit, ...(o.status ? { status: o.status } : {}), ...(o.recipient ? { recipient: o.recipient } : {}), ...(o.tag ? { tag: o.tag } : {}), ...(o.cursor ? { cursor: o.cursor } : {}) });
+        ctx.out.result(page, () => {
+          ctx.out.table(
+            page.data.map((m) => ({ ...m, recipients: [...m.to, ...m.cc, ...m.bcc].join(', ').slice(0, 40), error: m.lastError?.code ?? '' })),
+            [
+              { key: 'id', label: 'ID' },
+              { key: 'status', label: 'STATUS' },
+              { key: 'recipients', label: 'TO' },
+              { key: 'subject', label: 'SUBJECT' },
+              { key: 'createdAt', label: 'CREATED' },
+              { key: 'error', label: 'ERROR' },
+            ],
+          );
+          if (page.nextCursor) ctx.out.line(`More: sesame emails list --cursor ${page.nextCursor}`);
+        });
+      }),
+    );
+  cmd.command('show <id>').description('one message, with its status and last error').action(action(async (ctx, id: string) => printMessage(ctx, await (await ctx.services()).messages.get(await ctx.workspaceId(), id))));
+  cmd.command('cancel <id>').description('cancel a queued or scheduled message').action(action(async (ctx, id: string) => printMessage(ctx, await (await ctx.services()).messages.cancel(await ctx.workspaceId(), id, ctx.actor))));
+  cmd.command('retry <id>').description('queue a failed message again').action(action(async (ctx, id: string) => printMessage(ctx, await (await ctx.services()).messages.retry(await ctx.workspaceId(), id, ctx.actor))));
+  return cmd;
+}
+
+export function suppressionsCommand(): Command {
+  const cmd = new Command('suppressions').description('the workspace suppression list: addresses Sesame never sends to');
+  cmd
+    .command('list')
+    .option('--email <fragment>', 'filter')
+    .option('--limit <n>', 'rows (1-1000)', '100')
+    .option('--cursor <email>', 'continue after this address')
+    .action(
+      action(async (ctx, o: { email?: string; limit: string; cursor?: string }) => {
+        const c = await ctx.services();
+        const page = await c.suppressions.list(await ctx.workspaceId(), { limit: Number(o.limit) || 100, ...(o.email ? { email: o.email } : {}), ...(o.cursor ? { cursor: o.cursor } : {}) });
+        ctx.out.result(page, () => {
+          ctx.out.table(page.data, [{ key: 'email', label: 'EMAIL' }, { key: 'reason', label: 'REASON' }, { key: 'source', label: 'SOURCE' }, { key: 'createdAt', label: 'ADDED' }]);
+          if (page.nextCursor) ctx.out.line(`More: sesame suppressions list --cursor ${page.nextCursor}`);
+        });
+      }),
+    );
+  cmd
+    .command('add <email>')
+    .option('--reason <reason>', 'why', 'manual')
+    .action(
+      action(async (ctx, email: string, o: { reason: string }) => {
+        const c = await ctx.services();
+        const r = await c.suppressions.add(await ctx.workspaceId(), { email, reason: o.reason, source: 'cli' }, ctx.actor);
+        ctx.out.result(r.suppression, () => ctx.out.line(r.created ? `Suppressed ${r.suppression.email}.` : `${r.suppression.email} was already suppressed (${r.suppression.reason}).`));
+      }),
+    );
+  cmd.command('remove <email>').action(
+    action(async (ctx, email: string) => {
+      const c = await ctx.services();
+      await c.suppressions.remove(await ctx.workspaceId(), email, ctx.actor);
+      ctx.out.result({ removed: email }, () => ctx.out.line(`Removed ${email}; Sesame may send to it again.`));
+    }),
+  );
+  cmd
+    .command('import <file>')
+    .description('CSV with a header row: email[,reason]')
+    .action(
+      action(async (ctx, file: string) => {
+        const c = await ctx.services();
+        const r = await c.suppressions.importCsv(await ctx.workspaceId(), readFile(file, 'CSV file').toString('utf8'), ctx.actor);
+        ctx.out.result(r, () => {
+          ctx.out.line(`Imported ${r.imported}, already present ${r.existing}, refused ${r.errors.length}.`);
+          for (const e of r.errors) ctx.out.line(`  line ${e.line}: ${e.message}`);
+        });
+        if (r.errors.length) process.exitCode = 1;
+      }),
+    );
+  cmd.command('export').description('CSV to standard output').action(action(async (ctx) => void process.stdout.write(await (await ctx.services()).suppressions.exportCsv(await ctx.workspaceId()))));
+  return cmd;
+}
