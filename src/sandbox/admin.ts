@@ -3,7 +3,7 @@ import { deleteStack as removeStack, deployStack, parseTemplate } from './cloudf
 import { SandboxError } from './errors.js';
 import { secretAccessKey, upperAlnum, userAccessKeyId, userId, uuid } from './ids.js';
 import { policyProblem, type PolicyDocument } from './policy.js';
-import { newIdentity, sentLast24Hours } from './services/ses.js';
+import { newIdentity, resetSentWindows, sentLast24Hours } from './services/ses.js';
 import { s3Target } from './services/s3.js';
 import {
   CUSTOMER_ACCOUNT,
@@ -350,6 +350,7 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
 
     clearMailbox() {
       st().mailbox.length = 0;
+      resetSentWindows(st());
       store.save();
     },
 

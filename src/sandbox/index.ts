@@ -69,6 +69,7 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
         });
       });
       server = s;
+      store.deferWrites(true);
       const addr = s.address();
       const actualPort = typeof addr === 'object' && addr ? addr.port : port;
       const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
@@ -84,6 +85,7 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
       const s = server;
       if (!s) return;
       server = undefined;
+      store.deferWrites(false);
       if (opts.dataDir) rmSync(endpointPath(opts.dataDir), { force: true });
       await new Promise<void>((resolve) => {
         s.close(() => resolve());

@@ -216,7 +216,15 @@ export interface StateStore {
   readonly state: SandboxState;
   /** Persists after a mutation (no-op without a data directory). */
   save(): void;
+  /**
+   * While serving, writes are coalesced (at most one every WRITE_DELAY_MS): rewriting the whole
+   * file on every SendEmail would make a long run quadratic. `flush()` writes now.
+   */
+  deferWrites(on: boolean): void;
+  flush(): void;
 }
+
+const WRITE_DELAY_MS = 200;
 
 export function createStateStore(opts: { dataDir?: string; now: Date; region: string }): StateStore {
   let state: SandboxState | undefined;
@@ -226,13 +234,33 @@ export function createStateStore(opts: { dataDir?: string; now: Date; region: st
   }
   const fresh = state === undefined;
   const s = state ?? bootstrapState(opts.now, opts.region);
-  const save = (): void => {
+  let deferred = false;
+  let timer: NodeJS.Timeout | undefined;
+  const write = (): void => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
     if (!opts.dataDir) return;
     mkdirSync(stateDir(opts.dataDir), { recursive: true, mode: 0o700 });
     writeFileAtomic(statePath(opts.dataDir), JSON.stringify(s, null, 1));
   };
-  if (fresh) save();
-  return { state: s, save };
+  const save = (): void => {
+    if (!opts.dataDir) return;
+    if (!deferred) return write();
+    timer ??= setTimeout(write, WRITE_DELAY_MS);
+    timer.unref?.();
+  };
+  if (fresh) write();
+  return {
+    state: s,
+    save,
+    flush: () => {
+      if (timer) write();
+    },
+    deferWrites: (on: boolean) => {
+      deferred = on;
+      if (!on && timer) write();
+    },
+  };
 }
 
 export function sesKey(account: string, region: string): string {

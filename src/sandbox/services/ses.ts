@@ -81,10 +81,46 @@ function account(ctx: RequestContext): SesAccountRecord {
   return sesAccount(ctx.deps.store.state, ctx.caller.account, ctx.region);
 }
 
+/** Per (account, region): recipients sent, in mailbox order, scanned once (amortised O(1) per send). */
+interface SentWindow {
+  scanned: number;
+  entries: Array<{ t: number; n: number }>;
+  head: number;
+  sum: number;
+  lastNow: number;
+}
+const sentWindows = new WeakMap<SandboxState, Map<string, SentWindow>>();
+
+/** Forget the counts (the mailbox was emptied). */
+export function resetSentWindows(state: SandboxState): void {
+  sentWindows.delete(state);
+}
+
 export function sentLast24Hours(state: SandboxState, acct: string, region: string, now: Date): number {
-  return state.mailbox
-    .filter((m) => m.account === acct && m.region === region && now.getTime() - Date.parse(m.sentAt) < DAY_MS)
-    .reduce((n, m) => n + m.to.length + m.cc.length + m.bcc.length, 0);
+  let byKey = sentWindows.get(state);
+  if (!byKey) sentWindows.set(state, (byKey = new Map()));
+  const key = `${acct}/${region}`;
+  let w = byKey.get(key);
+  const t = now.getTime();
+  // The mailbox was cleared, or time went backwards (tests): count again from scratch.
+  if (!w || state.mailbox.length < w.scanned || t < w.lastNow) {
+    w = { scanned: 0, entries: [], head: 0, sum: 0, lastNow: t };
+    byKey.set(key, w);
+  }
+  for (; w.scanned < state.mailbox.length; w.scanned++) {
+    const m = state.mailbox[w.scanned]!;
+    if (m.account !== acct || m.region !== region) continue;
+    const n = m.to.length + m.cc.length + m.bcc.length;
+    w.entries.push({ t: Date.parse(m.sentAt), n });
+    w.sum += n;
+  }
+  while (w.head < w.entries.length && t - w.entries[w.head]!.t >= DAY_MS) w.sum -= w.entries[w.head++]!.n;
+  if (w.head > 1024 && w.head * 2 > w.entries.length) {
+    w.entries = w.entries.slice(w.head);
+    w.head = 0;
+  }
+  w.lastNow = t;
+  return w.sum;
 }
 
 function getAccount(ctx: RequestContext): SandboxResponse {
