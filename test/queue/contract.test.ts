@@ -107,15 +107,19 @@ const PAST_LEASE = LEASE_MS + 300;
 
 describe.each(backends)('send queue contract (%s)', (_name, setup) => {
   let h: Harness;
+  /** Set only once setup succeeded, so a failed setup never closes the previous case's harness. */
+  let open: Harness | undefined;
   let wsSeq = 0;
 
   beforeEach(async () => {
+    open = undefined;
     h = await setup();
+    open = h;
     wsSeq++;
     await h.db.insertInto('workspaces').values({ id: 'ws_1', name: `acme-${wsSeq}`, created_at: new Date().toISOString(), default_connection_id: null }).execute();
   });
   afterEach(async () => {
-    await h?.close();
+    await open?.close();
   });
 
   const at = (offsetMs: number) => new Date(h.clock.now().getTime() + offsetMs).toISOString();
