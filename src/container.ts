@@ -15,7 +15,8 @@ import { createWorkspaces } from './modules/workspaces/workspaces.js';
 import { createIdentityCache } from './modules/messages/identities.js';
 import { createMessages } from './modules/messages/service.js';
 import { createSuppressions } from './modules/suppressions/suppressions.js';
-import { createSendQueue } from './queue/send-queue.js';
+import { createPgBossSendQueue } from './queue/pg-boss-queue.js';
+import { createSendQueue, type SendQueue } from './queue/send-queue.js';
 import { createWorker } from './worker/worker.js';
 import { migrate, openStore, type Store } from './store/db.js';
 
@@ -33,7 +34,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const store = opts.store ?? openStore(config.databaseUrl);
-  await migrate(store.db);
+  await migrate(store.db, store.schema ?? (store.dialect === 'postgres' ? 'public' : undefined));
   const { db } = store;
 
   const audit = createAudit({ db, clock });
@@ -70,7 +71,11 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   });
   const connections = createConnections({ db, clock, config, audit, envelope, broker, platform, gateway });
   connectionsRef = connections;
-  const queue = createSendQueue({ db, dialect: store.dialect });
+  // PostgreSQL: pg-boss schedules and leases the jobs; SQLite: the job table beside the messages.
+  const queue: SendQueue & { stop?: () => Promise<void> } =
+    store.dialect === 'postgres'
+      ? await createPgBossSendQueue({ db, connectionString: config.databaseUrl, ...(store.schema ? { schema: `${store.schema}_pgboss` } : {}), onError: (err) => logger.error({ err }, 'pg-boss') })
+      : createSendQueue({ db, dialect: store.dialect });
   const suppressions = createSuppressions({ db, clock, audit });
   const identities = createIdentityCache({ clock, gateway });
   const worker = createWorker({
@@ -125,6 +130,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     gateway,
     async close(): Promise<void> {
       await worker.stop();
+      await queue.stop?.();
       await store.close();
     },
   };

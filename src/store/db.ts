@@ -5,6 +5,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type 
 import pg from 'pg';
 import * as m001 from './migrations/001_initial.js';
 import * as m002 from './migrations/002_sending.js';
+import * as m003 from './migrations/003_pgboss.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -13,11 +14,13 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Store {
   db: Db;
   dialect: Dialect;
+  /** PostgreSQL schema the store lives in (search_path), when not the default. */
+  schema?: string;
   close(): Promise<void>;
 }
 
 /** Migrations are compiled in, so a built install needs no migration folder on disk. */
-const MIGRATIONS: Record<string, Migration> = { '001_initial': m001, '002_sending': m002 };
+const MIGRATIONS: Record<string, Migration> = { '001_initial': m001, '002_sending': m002, '003_pgboss': m003 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 /**
@@ -32,11 +35,11 @@ export function openStore(url: string, opts: { schema?: string } = {}): Store {
       ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
     });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, dialect: 'postgres', close: () => db.destroy() };
+    return { db, dialect: 'postgres', ...(opts.schema ? { schema: opts.schema } : {}), close: () => db.destroy() };
   }
   const path = url.replace(/^(sqlite|file):/, '');
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
-  const sqlite = new SQLite(path);
+  const sqlite = withStatementCache(new SQLite(path));
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
@@ -45,9 +48,31 @@ export function openStore(url: string, opts: { schema?: string } = {}): Store {
   return { db, dialect: 'sqlite', close: () => db.destroy() };
 }
 
+/**
+ * Kysely prepares every query anew; preparing costs about as much as running a small statement.
+ * The set of distinct SQL strings is small (queries are built from fixed shapes), so cache them.
+ * Safe because better-sqlite3 runs each statement to completion synchronously.
+ */
+function withStatementCache(db: SQLite.Database, max = 1000): SQLite.Database {
+  const prepare = db.prepare.bind(db);
+  const cache = new Map<string, SQLite.Statement>();
+  db.prepare = ((source: string) => {
+    let stmt = cache.get(source);
+    if (!stmt) {
+      stmt = prepare(source);
+      if (cache.size >= max) cache.delete(cache.keys().next().value!);
+      cache.set(source, stmt);
+    }
+    return stmt;
+  }) as typeof db.prepare;
+  return db;
+}
+
 /** Run pending migrations; throws with the failing migration's name. */
-export async function migrate(db: Db): Promise<string[]> {
-  const migrator = new Migrator({ db, provider });
+export async function migrate(db: Db, schema?: string): Promise<string[]> {
+  // Name the schema of the migration tables: otherwise Kysely looks for them in every schema, and
+  // two stores migrating side by side in one database trip over each other.
+  const migrator = new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';

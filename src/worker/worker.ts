@@ -139,8 +139,9 @@ export function createWorker(deps: WorkerDeps) {
     stats.failed++;
   }
 
-  async function handle(job: SendJob): Promise<void> {
-    const msg = await db.selectFrom('messages').select(['id', 'status', 'payload', 'recipient_count', 'workspace_id']).where('id', '=', job.messageId).executeTakeFirst();
+  type Loaded = { id: string; status: string; payload: string; recipient_count: number; workspace_id: string };
+
+  async function handle(job: SendJob, msg: Loaded | undefined): Promise<void> {
     if (!msg || (msg.status !== 'queued' && msg.status !== 'sending')) {
       await db.transaction().execute((trx) => queue.finish(trx, job.messageId));
       return;
@@ -261,7 +262,8 @@ export function createWorker(deps: WorkerDeps) {
     while (!stopping) {
       if (Date.now() - lastRecovery > o.leaseMs / 2) await recover().catch((e) => deps.logger.error({ err: e }, 'recovery failed'));
       const room = o.concurrency - inFlight.size;
-      if (room <= 0) {
+      // Lease in batches: one query for several jobs instead of one per finished send.
+      if (room <= 0 || (inFlight.size > 0 && room < Math.max(1, Math.floor(o.concurrency / 4)))) {
         await Promise.race(inFlight);
         continue;
       }
@@ -282,8 +284,11 @@ export function createWorker(deps: WorkerDeps) {
         wake = undefined;
         continue;
       }
+      const loaded = new Map(
+        (await db.selectFrom('messages').select(['id', 'status', 'payload', 'recipient_count', 'workspace_id']).where('id', 'in', jobs.map((j) => j.messageId)).execute()).map((m) => [m.id, m]),
+      );
       for (const job of jobs) {
-        const p = handle(job)
+        const p = handle(job, loaded.get(job.messageId))
           .catch((e) => deps.logger.error({ err: e, messageId: job.messageId }, 'send handling failed'))
           .finally(() => inFlight.delete(p));
         inFlight.add(p);

@@ -139,3 +139,18 @@ describe('POST /v1/emails', () => {
     expect(res.json.error.code).toBe('forbidden');
   });
 });
+
+describe.runIf(process.env.TEST_DATABASE_URL)('on PostgreSQL with pg-boss', () => {
+  it('accepts, queues through pg-boss and delivers', async () => {
+    await h.close();
+    h = await startHarness({ backend: 'postgres', env: { SESAME_WORKER_POLL_MS: '20' } });
+    await sendingSetup(h);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await h.call('POST', '/v1/emails', { from: 'a@example.com', to: `p${i}@customer.test`, subject: `pg ${i}`, text: 't' })).json.id);
+    const cancelled = (await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'later@customer.test', subject: 'later', text: 't', scheduled_at: new Date(Date.now() + 600_000).toISOString() })).json.id;
+    expect((await h.call('POST', `/v1/emails/${cancelled}/cancel`)).json.status).toBe('cancelled');
+    h.container.worker.start();
+    for (const id of ids) await waitForStatus(h, id, 'sent', 30_000);
+    expect(h.sandbox.admin.mailbox().map((m) => m.subject).sort()).toEqual(['pg 0', 'pg 1', 'pg 2', 'pg 3', 'pg 4']);
+  });
+});

@@ -54,6 +54,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     SESAME_PROPAGATION_RETRY_SECONDS: '0',
     SESAME_LOG_LEVEL: 'info',
     SESAME_ALLOW_DEFAULT_CHAIN: 'true',
+    ...(opts.backend === 'postgres' ? { DATABASE_URL: process.env.TEST_DATABASE_URL! } : {}),
     ...opts.env,
   });
   const logs: string[] = [];

@@ -24,6 +24,7 @@ export async function testStore(backend: Backend): Promise<Store> {
       const c = new pg.Client({ connectionString: url });
       await c.connect();
       await c.query(`DROP SCHEMA ${schema} CASCADE`);
+      await c.query(`DROP SCHEMA IF EXISTS ${schema}_pgboss CASCADE`);
       await c.end();
     },
   };

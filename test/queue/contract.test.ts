@@ -38,7 +38,7 @@ const realClock: TestClock = { now: () => new Date(), advance: (ms) => new Promi
 async function migrated(backend: 'sqlite' | 'postgres'): Promise<Store> {
   const store = await testStore(backend);
   try {
-    await migrate(store.db);
+    await migrate(store.db, store.schema);
     return store;
   } catch (e) {
     await store.close();

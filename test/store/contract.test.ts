@@ -11,14 +11,14 @@ describe.each(backends())('store contract (%s)', (backend) => {
   const clock = manualClock(new Date('2026-03-01T00:00:00Z'));
   beforeEach(async () => {
     store = await testStore(backend);
-    await migrate(store.db);
+    await migrate(store.db, store.schema);
   });
   afterEach(async () => {
     await store.close();
   });
 
   it('runs migrations once and is idempotent', async () => {
-    expect(await migrate(store.db)).toEqual([]);
+    expect(await migrate(store.db, store.schema)).toEqual([]);
     const tables = (await store.db.introspection.getTables()).map((t) => t.name);
     expect(tables).toEqual(expect.arrayContaining(['workspaces', 'api_keys', 'connections', 'audit_log']));
   });

@@ -86,12 +86,13 @@ export function sandboxCommand(ctx: Ctx): Command {
     .description('run the sandbox in the foreground until Ctrl-C')
     .option('--port <port>', 'port to listen on', int('port'), 4566)
     .option('--host <host>', 'address to bind (the admin API is unauthenticated: keep it local)', '127.0.0.1')
+    .option('--quiet', 'do not print a line per request')
     .action(
-      run(async (out, opts: { port: number; host: string }) => {
+      run(async (out, opts: { port: number; host: string; quiet?: boolean }) => {
         const dataDir = ctx.dataDir();
         const other = runningEndpoint(dataDir);
         if (other) throw new AppError('conflict', `A sandbox for ${dataDir} already runs at ${other.url} (pid ${other.pid}).`, { hint: 'Use that one, or stop it first.' });
-        const sandbox = createSandbox({ dataDir, log: (l) => process.stderr.write(`${l}\n`) });
+        const sandbox = createSandbox({ dataDir, ...(opts.quiet ? {} : { log: (l: string) => process.stderr.write(`${l}\n`) }) });
         const url = await sandbox.listen(opts.port, opts.host);
         const p = sandbox.admin.platformCredentials();
         out.result({ label: SANDBOX_LABEL, url, platform: p, console: `${url}/cloudformation/home` }, () => {
