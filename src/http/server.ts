@@ -40,6 +40,12 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
     keyGenerator: (req) => req.ip,
     allowList: (req) => req.url === '/healthz',
   });
+  // The route table, for tests that must cover every route.
+  const routeList: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) if (m !== 'HEAD') routeList.push({ method: m, url: r.url });
+  });
+  app.decorate('routeList', routeList);
   installErrorHandling(app as unknown as FastifyInstance);
   installAuth(app as unknown as FastifyInstance, c.apiKeys);
 

@@ -26,7 +26,7 @@ describe('SigV4 authentication through the real SDK', () => {
   });
 
   test('wrong secret → SignatureDoesNotMatch; unknown key → InvalidClientTokenId', async () => {
-    const bad = { ...h.platform, secretAccessKey: h.platform.secretAccessKey.slice(0, -1) + 'X' };
+    const bad = { ...h.platform, secretAccessKey: h.platform.secretAccessKey.slice(0, -1) + (h.platform.secretAccessKey.endsWith('X') ? 'Y' : 'X') };
     const e = await rejectsWith(h.sts(bad).send(new GetCallerIdentityCommand({})), 'SignatureDoesNotMatch');
     expect(e.$metadata?.httpStatusCode).toBe(403);
     await rejectsWith(h.sts({ accessKeyId: 'AKIAAAAAAAAAAAAAAAAA', secretAccessKey: 'x'.repeat(40) }).send(new GetCallerIdentityCommand({})), 'InvalidClientTokenId');
