@@ -154,8 +154,9 @@ export function templateObjectKey(prefix: string, body: string): string {
 export function templateUrl(opts: { bucket: string; key: string; region: string; s3Endpoint?: string }): string {
   const key = opts.key.split('/').map(encodeURIComponent).join('/');
   if (opts.s3Endpoint) return `${opts.s3Endpoint.replace(/\/+$/, '')}/${opts.bucket}/${key}`;
-  const host = opts.region === 'us-east-1' ? 's3.amazonaws.com' : `s3.${opts.region}.amazonaws.com`;
-  return `https://${opts.bucket}.${host}/${key}`;
+  const host = `s3.${opts.region}.amazonaws.com`;
+  // A dotted bucket name breaks TLS on the virtual-hosted name: use the path style for it.
+  return opts.bucket.includes('.') ? `https://${host}/${opts.bucket}/${key}` : `https://${opts.bucket}.${host}/${key}`;
 }
 
 /** A stack name: starts with a letter, letters/digits/hyphens, at most 128. */

@@ -207,3 +207,23 @@ describe('role connection (keyless)', () => {
     expect((await h.call('GET', '/v1/audit?action=connection.deleted')).json.data).toHaveLength(1);
   });
 });
+
+describe('template bucket', () => {
+  it('says why there is no one-click link when the uploaded template is not readable from outside', async () => {
+    const { createOnboarding } = await import('../../src/modules/connections/onboarding.js');
+    const o = createOnboarding({
+      config: { ...h.container.config, templateBucket: 'my.dotted.bucket', templateBucketRegion: 'eu-west-1', endpoints: {} },
+      platform: h.container.platform,
+      gateway: { putTemplate: async () => undefined },
+      probeUrl: async (url) => {
+        expect(url).toMatch(/^https:\/\/s3\.eu-west-1\.amazonaws\.com\/my\.dotted\.bucket\/sesame\/role-[0-9a-f]{16}\.yaml$/);
+        return false;
+      },
+    });
+    const c = (await h.call('POST', '/v1/connections', { name: 'prod', region: 'us-east-1', mode: 'role' })).json;
+    const links = await o.links(await h.container.connections.row(h.workspaceId, c.id));
+    expect(links.quickCreateUrl).toBeNull();
+    expect(links.quickCreateUnavailable?.hint).toMatch(/s3:GetObject/);
+    expect(links.manual.steps.length).toBeGreaterThan(3);
+  });
+});

@@ -23,7 +23,9 @@ export interface OnboardingLinks {
 
 /** Onboarding artifacts for role connections, with the template uploaded to the operator's bucket. */
 export function createOnboarding(deps: {
-  config: Pick<Config, 'templateBucket' | 'templatePrefix' | 'consoleUrl' | 'region' | 'endpoints' | 'platformPrincipalArn' | 'sessionDurationSeconds'>;
+  config: Pick<Config, 'templateBucket' | 'templateBucketRegion' | 'templatePrefix' | 'consoleUrl' | 'region' | 'endpoints' | 'platformPrincipalArn' | 'sessionDurationSeconds'>;
+  /** Checks that an object URL can be read without credentials, as CloudFormation will. */
+  probeUrl?: (url: string) => Promise<boolean>;
   platform: Pick<Platform, 'identity' | 'credentials'>;
   gateway: Pick<AwsGateway, 'putTemplate'>;
 }) {
@@ -45,16 +47,36 @@ export function createOnboarding(deps: {
     };
   }
 
-  /** Upload the generic template (content-addressed, once per process) and return its URL. */
+  const probe = deps.probeUrl ?? (async (url: string) => {
+    try {
+      const res = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(5000) });
+      return res.ok;
+    } catch {
+      return false;
+    }
+  });
+
+  /**
+   * Upload the generic template (content-addressed, once per process) and return its URL, after
+   * checking it can be read without credentials: CloudFormation in the customer's account reads it
+   * as an outsider, so a private object would make the link fail there.
+   */
   async function ensureTemplateObject(): Promise<string> {
     if (!config.templateBucket) throw new AppError('template_bucket_missing', 'No template bucket is configured, so there is no one-click link.');
     const body = roleTemplate();
     const key = templateObjectKey(config.templatePrefix, body);
+    const region = config.templateBucketRegion ?? config.region;
+    const url = templateUrl({ bucket: config.templateBucket, key, region, ...(config.endpoints.s3 ? { s3Endpoint: config.endpoints.s3 } : {}) });
     if (!uploaded.has(key)) {
-      await deps.gateway.putTemplate(deps.platform.credentials, config.region, config.templateBucket, key, body);
+      await deps.gateway.putTemplate(deps.platform.credentials, region, config.templateBucket, key, body);
+      if (!(await probe(url))) {
+        throw new AppError('template_bucket_missing', `The template was uploaded to s3://${config.templateBucket}/${key} but cannot be read without credentials, so CloudFormation in another account could not open it.`, {
+          hint: `Allow public reads of the template prefix only: a bucket policy with Effect Allow, Principal "*", Action s3:GetObject, Resource arn:aws:s3:::${config.templateBucket}/${config.templatePrefix}* (and Block Public Access off for bucket policies). The templates hold no secret.`,
+        });
+      }
       uploaded.add(key);
     }
-    return templateUrl({ bucket: config.templateBucket, key, region: config.region, ...(config.endpoints.s3 ? { s3Endpoint: config.endpoints.s3 } : {}) });
+    return url;
   }
 
   return {

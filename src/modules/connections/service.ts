@@ -47,7 +47,7 @@ export const MODE_WARNINGS: Record<ConnectionMode, string | null> = {
 export interface ConnectionsDeps {
   db: Db;
   clock: Clock;
-  config: Pick<Config, 'keyAgeWarnDays' | 'templateBucket' | 'templatePrefix' | 'consoleUrl' | 'region' | 'endpoints' | 'platformPrincipalArn' | 'sessionDurationSeconds' | 'allowDefaultChain'>;
+  config: Pick<Config, 'keyAgeWarnDays' | 'templateBucket' | 'templateBucketRegion' | 'templatePrefix' | 'consoleUrl' | 'region' | 'endpoints' | 'platformPrincipalArn' | 'sessionDurationSeconds' | 'allowDefaultChain'>;
   audit: Pick<Audit, 'record'>;
   envelope: Envelope;
   broker: CredentialBroker;
