@@ -43,6 +43,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const sandbox = createSandbox({ clock, ...(opts.propagationDelayMs !== undefined ? { propagationDelayMs: opts.propagationDelayMs } : {}) });
   const sandboxUrl = await sandbox.listen(0);
   const platform = sandbox.admin.platformCredentials();
+  const store = await testStore(opts.backend ?? 'sqlite');
   const config: Config = loadConfig({
     AWS_ENDPOINT_URL: sandboxUrl,
     AWS_REGION: 'us-east-1',
@@ -54,7 +55,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     SESAME_PROPAGATION_RETRY_SECONDS: '0',
     SESAME_LOG_LEVEL: 'info',
     SESAME_ALLOW_DEFAULT_CHAIN: 'true',
-    ...(opts.backend === 'postgres' ? { DATABASE_URL: process.env.TEST_DATABASE_URL! } : {}),
+    ...(store.url ? { DATABASE_URL: store.url } : {}),
     ...opts.env,
   });
   const logs: string[] = [];
@@ -64,7 +65,6 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       cb();
     },
   });
-  const store = await testStore(opts.backend ?? 'sqlite');
   const container = await createContainer(config, {
     clock,
     store,

@@ -7,25 +7,34 @@ export type Backend = 'sqlite' | 'postgres';
 /** SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (CI sets it). */
 export const backends = (): Backend[] => ['sqlite', ...(process.env.TEST_DATABASE_URL ? (['postgres'] as const) : [])];
 
-/** A fresh, empty store: in-memory SQLite, or a throwaway PostgreSQL schema dropped on close. */
-export async function testStore(backend: Backend): Promise<Store> {
+async function admin(text: string): Promise<void> {
+  const c = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL! });
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * A fresh, empty store: in-memory SQLite, or a throwaway PostgreSQL database dropped on close.
+ * A database rather than a schema: catalogue introspection (the migrator's) scans every schema of
+ * a database and trips over schemas other test files are dropping at the same moment.
+ */
+export async function testStore(backend: Backend): Promise<Store & { url?: string }> {
   if (backend === 'sqlite') return openStore('sqlite::memory:');
-  const url = process.env.TEST_DATABASE_URL!;
-  const schema = `t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  await admin.end();
-  const store = openStore(url, { schema });
+  const name = `sesame_t_${randomBytes(6).toString('hex')}`;
+  await admin(`CREATE DATABASE ${name} TEMPLATE template0`);
+  const url = new URL(process.env.TEST_DATABASE_URL!);
+  url.pathname = `/${name}`;
+  const store = openStore(url.toString());
   return {
     ...store,
+    url: url.toString(),
     async close() {
       await store.close();
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      await c.query(`DROP SCHEMA ${schema} CASCADE`);
-      await c.query(`DROP SCHEMA IF EXISTS ${schema}_pgboss CASCADE`);
-      await c.end();
+      await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     },
   };
 }

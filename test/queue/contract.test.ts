@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { sql } from 'kysely';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPgBossSendQueue } from '../../src/queue/pg-boss-queue.js';
 import { createSendQueue, type Executor, type SendJob, type SendQueue } from '../../src/queue/send-queue.js';
 import { migrate, type Db, type Store } from '../../src/store/db.js';
-import * as m003 from '../../src/store/migrations/003_pgboss.js';
 import { testStore } from '../helpers/store.js';
 
 /**
@@ -66,41 +64,27 @@ if (url) {
   backends.push([
     'pg-boss',
     async () => {
-      const store = await migrated('postgres');
-      // Until 003_pgboss is registered in db.ts, create its table here.
-      const has = (await store.db.introspection.getTables()).some((t) => t.name === 'send_jobs_pgboss');
-      if (!has) await m003.up(store.db as never);
-      // One pg-boss schema for the file (installing it is the slow part), emptied after each case.
-      const schema = (bossSchema ??= `boss_${randomBytes(6).toString('hex')}`);
-      const queue = await createPgBossSendQueue({ db: store.db, connectionString: url, schema, onError: (e) => console.error('pg-boss', e) });
+      // One database for the file (installing pg-boss is the slow part), emptied after each case.
+      shared ??= migrated('postgres');
+      const store = await shared;
+      const queue = await createPgBossSendQueue({ db: store.db, connectionString: (store as Store & { url: string }).url, onError: (e) => console.error('pg-boss', e) });
       return {
         db: store.db,
         queue,
         clock: realClock,
         async close() {
           await queue.stop();
-          await store.close();
-          await adminQuery(`TRUNCATE ${schema}.job, ${schema}.archive`);
+          await sql`TRUNCATE pgboss.job, pgboss.archive, send_jobs_pgboss, send_jobs, message_recipients, message_tags, messages, connections, api_keys, workspaces CASCADE`.execute(store.db);
         },
       };
     },
   ]);
 }
 
-let bossSchema: string | undefined;
-async function adminQuery(text: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
+let shared: Promise<Store> | undefined;
 afterAll(async () => {
-  if (bossSchema) await adminQuery(`DROP SCHEMA IF EXISTS ${bossSchema} CASCADE`);
+  if (shared) await (await shared).close();
 });
-
 const LEASE_MS = 1000;
 /** Past a lease: pg-boss counts whole seconds from its own started_on, slightly after our `now`. */
 const PAST_LEASE = LEASE_MS + 300;
