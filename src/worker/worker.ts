@@ -206,13 +206,39 @@ export function createWorker(deps: WorkerDeps) {
     return onError(job, conn, verdict);
   }
 
-  async function succeed(job: SendJob, sesId: string): Promise<void> {
-    const t = now().toISOString();
-    await db.transaction().execute(async (trx) => {
-      await trx.updateTable('messages').set({ status: 'sent', ses_message_id: sesId, sent_at: t, updated_at: t, last_error_code: null, last_error_message: null, last_error_hint: null }).where('id', '=', job.messageId).execute();
-      await queue.finish(trx, job.messageId);
+  /**
+   * Outcomes of successful sends are written in small groups (one transaction per group, not per
+   * message). Until its group is written a message stays in flight, so a crash in between leaves it
+   * `send_outcome_unknown`, never sent twice.
+   */
+  let pending: Array<{ messageId: string; sesId: string; at: string; done: () => void; fail: (e: unknown) => void }> = [];
+  let flushTimer: NodeJS.Timeout | undefined;
+  async function flushSucceeded(): Promise<void> {
+    if (flushTimer) clearTimeout(flushTimer);
+    flushTimer = undefined;
+    const batch = pending;
+    pending = [];
+    if (batch.length === 0) return;
+    try {
+      await db.transaction().execute(async (trx) => {
+        for (const b of batch) {
+          await trx.updateTable('messages').set({ status: 'sent', ses_message_id: b.sesId, sent_at: b.at, updated_at: b.at, last_error_code: null, last_error_message: null, last_error_hint: null }).where('id', '=', b.messageId).execute();
+        }
+        for (const b of batch) await queue.finish(trx, b.messageId);
+      });
+      stats.sent += batch.length;
+      for (const b of batch) b.done();
+    } catch (e) {
+      for (const b of batch) b.fail(e);
+    }
+  }
+
+  function succeed(job: SendJob, sesId: string): Promise<void> {
+    return new Promise<void>((done, fail) => {
+      pending.push({ messageId: job.messageId, sesId, at: now().toISOString(), done, fail });
+      if (pending.length >= Math.max(8, Math.floor(o.concurrency / 2))) void flushSucceeded();
+      else flushTimer ??= setTimeout(() => void flushSucceeded(), 5);
     });
-    stats.sent++;
   }
 
   async function onError(job: SendJob, conn: ConnectionTable, v: Verdict): Promise<void> {

@@ -13,9 +13,20 @@ const dataDir = mkdtempSync(join(tmpdir(), 'sesame-cli-'));
 const env = { ...process.env, SESAME_DATA_DIR: dataDir, SESAME_SANDBOX: 'true', NODE_ENV: 'test', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 const cli = ['--import', 'tsx', join(root, 'src/cli/main.ts')];
 
-function sesame(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [...cli, ...args], { env, cwd: root, encoding: 'utf8', input: '', timeout: 60_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+/** Run the CLI as a person would, without blocking the test runner's event loop. */
+function sesame(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [...cli, ...args], { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += String(d)));
+    p.stderr.on('data', (d) => (stderr += String(d)));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
 }
 
 let serve: ReturnType<typeof spawn>;
@@ -40,109 +51,109 @@ afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-describe('sesame CLI', () => {
-  it('init creates the workspace, the first key and a master key, once', () => {
-    const first = sesame('init');
+describe('sesame CLI', async () => {
+  it('init creates the workspace, the first key and a master key, once', async () => {
+    const first = await sesame('init');
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/API key \(shown once, store it now\): ses_[A-Za-z0-9]{8}_[A-Za-z0-9]{40}/);
     expect(first.stdout).toContain(join(dataDir, 'master.key'));
-    const again = sesame('init');
+    const again = await sesame('init');
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('Already initialised');
     expect(again.stdout).not.toMatch(/ses_[A-Za-z0-9]{8}_/);
   });
 
-  it('connects an account the keyless way without a single prompt', () => {
-    const setup = sesame('--json', 'aws', 'setup', '--mode', 'role', '--name', 'prod', '--region', 'eu-west-1', '--send-domain', 'example.com');
+  it('connects an account the keyless way without a single prompt', async () => {
+    const setup = await sesame('--json', 'aws', 'setup', '--mode', 'role', '--name', 'prod', '--region', 'eu-west-1', '--send-domain', 'example.com');
     expect(setup.code, setup.stderr).toBe(0);
     const conn = JSON.parse(setup.stdout);
     expect(conn.status).toBe('pending_role');
     expect(conn.onboarding.quickCreateUrl).toMatch(/\/cloudformation\/home\?region=eu-west-1#\/stacks\/quickcreate\?templateURL=/);
 
-    const deploy = sesame('--json', 'sandbox', 'deploy', conn.onboarding.quickCreateUrl);
+    const deploy = await sesame('--json', 'sandbox', 'deploy', conn.onboarding.quickCreateUrl);
     expect(deploy.code, deploy.stderr).toBe(0);
     const roleArn = JSON.parse(deploy.stdout).outputs.RoleArn;
     expect(roleArn).toBe('arn:aws:iam::222222222222:role/SesameSES-prod');
 
-    const finish = sesame('aws', 'setup', '--connection', 'prod', '--role-arn', roleArn);
+    const finish = await sesame('aws', 'setup', '--connection', 'prod', '--role-arn', roleArn);
     expect(finish.code, finish.stderr).toBe(0);
     expect(finish.stdout).toMatch(/PASS\s+│ external_id_required/);
     expect(finish.stdout).toMatch(/WARN\s+│ ses_production_access/);
     expect(finish.stdout).toContain('Connection prod');
 
-    const test = sesame('--json', 'aws', 'test', 'prod');
+    const test = await sesame('--json', 'aws', 'test', 'prod');
     expect(test.code).toBe(0);
     expect(JSON.parse(test.stdout).status).toBe('warn');
 
-    const list = sesame('aws', 'list');
+    const list = await sesame('aws', 'list');
     expect(list.stdout).toMatch(/prod\s+│ role\s+│ eu-west-1\s+│ active/);
 
-    const audit = JSON.parse(sesame('--json', 'audit', '--connection', 'prod', '--action', 'sts.*').stdout);
+    const audit = JSON.parse((await sesame('--json', 'audit', '--connection', 'prod', '--action', 'sts.*')).stdout);
     expect(audit.entries.some((e: any) => e.action === 'sts.assume_role' && e.outcome === 'ok')).toBe(true);
 
-    const tf = sesame('aws', 'template', 'prod', '--format', 'terraform');
+    const tf = await sesame('aws', 'template', 'prod', '--format', 'terraform');
     expect(tf.stdout).toContain('resource "aws_iam_role" "sesame"');
   });
 
-  it('sends, lists, shows and cancels messages, and manages the suppression list', () => {
-    expect(sesame('sandbox', 'verify-identity', 'example.com', '--region', 'eu-west-1').code).toBe(0);
+  it('sends, lists, shows and cancels messages, and manages the suppression list', async () => {
+    expect((await sesame('sandbox', 'verify-identity', 'example.com', '--region', 'eu-west-1')).code).toBe(0);
     const file = join(dataDir, 'report.csv');
     writeFileSync(file, 'a,b\n1,2\n');
-    const sent = sesame('--json', 'send', '--from', 'Acme <hello@example.com>', '--to', 'ann@customer.test', '--subject', 'Report', '--text', 'Attached.', '--attach', file, '--tag', 'kind=report');
+    const sent = await sesame('--json', 'send', '--from', 'Acme <hello@example.com>', '--to', 'ann@customer.test', '--subject', 'Report', '--text', 'Attached.', '--attach', file, '--tag', 'kind=report');
     expect(sent.code, sent.stderr).toBe(0);
     const { id, status } = JSON.parse(sent.stdout);
     expect(status).toBe('queued');
-    const list = sesame('emails', 'list', '--tag', 'kind=report');
+    const list = await sesame('emails', 'list', '--tag', 'kind=report');
     expect(list.stdout).toContain(id);
     expect(list.stdout).toMatch(/queued\s+│ ann@customer\.test/);
-    const show = JSON.parse(sesame('--json', 'emails', 'show', id).stdout);
+    const show = JSON.parse((await sesame('--json', 'emails', 'show', id)).stdout);
     expect(show).toMatchObject({ id, from: '"Acme" <hello@example.com>', subject: 'Report', tags: { kind: 'report' } });
-    expect(sesame('emails', 'cancel', id).stdout).toMatch(/status\s+cancelled/);
+    expect((await sesame('emails', 'cancel', id)).stdout).toMatch(/status\s+cancelled/);
 
-    const tooMany = sesame('send', '--from', 'hello@example.com', '--to', ...Array.from({ length: 51 }, (_, i) => `r${i}@customer.test`), '--subject', 's', '--text', 't');
+    const tooMany = await sesame('send', '--from', 'hello@example.com', '--to', ...Array.from({ length: 51 }, (_, i) => `r${i}@customer.test`), '--subject', 's', '--text', 't');
     expect(tooMany.code).toBe(1);
     expect(tooMany.stderr).toContain('error [too_many_recipients]');
-    const unverified = sesame('send', '--from', 'hello@elsewhere.test', '--to', 'ann@customer.test', '--subject', 's', '--text', 't');
+    const unverified = await sesame('send', '--from', 'hello@elsewhere.test', '--to', 'ann@customer.test', '--subject', 's', '--text', 't');
     expect(unverified.stderr).toContain('error [from_not_allowed]'); // the connection may send only from example.com
 
-    expect(sesame('suppressions', 'add', 'gone@customer.test', '--reason', 'bounce').code).toBe(0);
+    expect((await sesame('suppressions', 'add', 'gone@customer.test', '--reason', 'bounce')).code).toBe(0);
     const csv = join(dataDir, 'supp.csv');
     writeFileSync(csv, 'email,reason\nx@customer.test,complaint\nnot-an-address,bounce\n');
-    const imported = sesame('suppressions', 'import', csv);
+    const imported = await sesame('suppressions', 'import', csv);
     expect(imported.stdout).toContain('Imported 1, already present 0, refused 1.');
     expect(imported.code).toBe(1);
-    const exported = sesame('suppressions', 'export').stdout;
+    const exported = (await sesame('suppressions', 'export')).stdout;
     expect(exported.split('\n')[0]).toBe('email,reason,source,created_at');
     expect(exported).toContain('gone@customer.test,bounce,cli');
     expect(exported).toContain('x@customer.test,complaint,import');
-    const suppressed = JSON.parse(sesame('--json', 'send', '--from', 'hello@example.com', '--to', 'gone@customer.test', '--subject', 's', '--text', 't').stdout);
+    const suppressed = JSON.parse((await sesame('--json', 'send', '--from', 'hello@example.com', '--to', 'gone@customer.test', '--subject', 's', '--text', 't')).stdout);
     expect(suppressed.status).toBe('suppressed');
   });
 
-  it('manages API keys and shows errors as code, message and hint, never a stack trace', () => {
-    const created = JSON.parse(sesame('--json', 'api-keys', 'create', '--name', 'ci').stdout);
+  it('manages API keys and shows errors as code, message and hint, never a stack trace', async () => {
+    const created = JSON.parse((await sesame('--json', 'api-keys', 'create', '--name', 'ci')).stdout);
     expect(created.key).toMatch(/^ses_/);
-    const list = sesame('api-keys', 'list');
+    const list = await sesame('api-keys', 'list');
     expect(list.stdout).toContain(`${created.prefix}…${created.last4}`);
     expect(list.stdout).not.toContain(created.key);
-    expect(sesame('api-keys', 'revoke', created.id).code).toBe(0);
+    expect((await sesame('api-keys', 'revoke', created.id)).code).toBe(0);
 
-    const missing = sesame('aws', 'test', 'does-not-exist');
+    const missing = await sesame('aws', 'test', 'does-not-exist');
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('error [not_found]');
     expect(missing.stderr).toContain('hint:');
     expect(missing.stderr).not.toMatch(/\n\s+at /);
 
-    const invalid = sesame('aws', 'setup', '--mode', 'role', '--name', 'x', '--region', 'Europe');
+    const invalid = await sesame('aws', 'setup', '--mode', 'role', '--name', 'x', '--region', 'Europe');
     expect(invalid.code).toBe(1);
     expect(invalid.stderr).toContain('error [validation_failed]');
 
-    const noMode = sesame('aws', 'setup', '--name', 'y');
+    const noMode = await sesame('aws', 'setup', '--name', 'y');
     expect(noMode.code).toBe(1);
     expect(noMode.stderr).toContain('--mode is required');
   });
 
-  it('rejects a wrong master key with the setting named', () => {
+  it('rejects a wrong master key with the setting named', async () => {
     const r = spawnSync(process.execPath, [...cli, 'aws', 'list'], { env: { ...env, SESAME_MASTER_KEY: 'too-short' }, cwd: root, encoding: 'utf8', input: '' });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('SESAME_MASTER_KEY');
