@@ -115,6 +115,8 @@ async function main(): Promise<void> {
   const cpuB = { sb: cpuSeconds(sb.proc.pid!) - cpuB0.sb, client: (process.cpuUsage(cpuB0.me).user + process.cpuUsage(cpuB0.me).system) / 1e6 };
   const baseline = N / baselineSeconds;
 
+  // Same starting point for both runs: the sandbox forgets what the baseline sent.
+  await admin('DELETE', 'mailbox');
   const stsBefore = (await admin('GET', 'sts-calls')).filter((c: any) => c.action === 'AssumeRole' && c.outcome === 'ok' && String(c.roleSessionName).startsWith('sesame-')).length;
 
   // (1) End to end: POST accepted → sent recorded.

@@ -1,6 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { createSandbox, TEMPLATE_BUCKET } from '../sandbox/index.js';
-import { endpointPath } from '../sandbox/state.js';
+import { runningEndpoint } from '../sandbox/admin-client.js';
 
 export interface SandboxHandle {
   url: string;
@@ -31,15 +30,8 @@ export async function attachSandbox(dataDir: string, opts: { port?: number | und
 }
 
 async function findRunning(dataDir: string): Promise<SandboxHandle | undefined> {
-  const file = endpointPath(dataDir);
-  if (!existsSync(file)) return undefined;
-  let info: { url?: string; pid?: number };
-  try {
-    info = JSON.parse(readFileSync(file, 'utf8')) as { url?: string; pid?: number };
-  } catch {
-    return undefined;
-  }
-  if (!info.url || !info.pid || info.pid === process.pid || !alive(info.pid)) return undefined;
+  const info = runningEndpoint(dataDir);
+  if (!info || info.pid === process.pid) return undefined;
   try {
     const res = await fetch(`${info.url}/_sandbox/platform-credentials`, { signal: AbortSignal.timeout(3000) });
     if (!res.ok) return undefined;
@@ -47,14 +39,5 @@ async function findRunning(dataDir: string): Promise<SandboxHandle | undefined> 
     return { url: info.url, platform: p, templateBucket: TEMPLATE_BUCKET, owned: false, close: async () => undefined };
   } catch {
     return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

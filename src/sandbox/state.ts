@@ -236,17 +236,22 @@ export function createStateStore(opts: { dataDir?: string; now: Date; region: st
   const s = state ?? bootstrapState(opts.now, opts.region);
   let deferred = false;
   let timer: NodeJS.Timeout | undefined;
+  let lastWriteMs = 0;
   const write = (): void => {
     if (timer) clearTimeout(timer);
     timer = undefined;
     if (!opts.dataDir) return;
+    const t0 = performance.now();
     mkdirSync(stateDir(opts.dataDir), { recursive: true, mode: 0o700 });
-    writeFileAtomic(statePath(opts.dataDir), JSON.stringify(s, null, 1));
+    writeFileAtomic(statePath(opts.dataDir), JSON.stringify(s));
+    lastWriteMs = performance.now() - t0;
   };
   const save = (): void => {
     if (!opts.dataDir) return;
     if (!deferred) return write();
-    timer ??= setTimeout(write, WRITE_DELAY_MS);
+    // The whole state is rewritten, and it grows with the mailbox: space writes out so that they
+    // take at most a tenth of the time.
+    timer ??= setTimeout(write, Math.max(WRITE_DELAY_MS, lastWriteMs * 10));
     timer.unref?.();
   };
   if (fresh) write();
