@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { formatMailbox, parseMailbox } from '../../src/modules/messages/address.js';
+import { isBase64 } from '../../src/modules/messages/input.js';
+import { backoffMs, classify } from '../../src/worker/classify.js';
+import { Pacer, WINDOW_MS } from '../../src/worker/pacer.js';
+
+describe('Pacer', () => {
+  it('never lets more than the rate through in any window, and waits exactly long enough', () => {
+    const p = new Pacer({ maxSendRate: 3, max24HourSend: 1000, sentLast24Hours: 0 }, 0);
+    const taken: number[] = [];
+    let t = 0;
+    while (taken.length < 12) {
+      const r = p.tryTake(1, t);
+      if (r.ok) taken.push(t);
+      else {
+        expect(r.reason).toBe('rate');
+        t += r.waitMs;
+      }
+    }
+    for (const x of taken) expect(taken.filter((y) => y >= x && y < x + WINDOW_MS).length).toBeLessThanOrEqual(3);
+    expect(taken[11]).toBe(3 * WINDOW_MS);
+  });
+
+  it('lets a message with more recipients than the rate go alone', () => {
+    const p = new Pacer({ maxSendRate: 2, max24HourSend: 1000, sentLast24Hours: 0 }, 0);
+    expect(p.tryTake(10, 0).ok).toBe(true);
+    expect(p.tryTake(1, 10)).toMatchObject({ ok: false, reason: 'rate' });
+    expect(p.tryTake(1, WINDOW_MS).ok).toBe(true);
+  });
+
+  it('holds over the daily quota, counting what SES already sent, until the quota is read again', () => {
+    const p = new Pacer({ maxSendRate: 100, max24HourSend: 10, sentLast24Hours: 8 }, 0);
+    expect(p.tryTake(2, 0).ok).toBe(true);
+    expect(p.tryTake(1, 1)).toMatchObject({ ok: false, reason: 'daily' });
+    p.refund(2);
+    expect(p.tryTake(1, 2).ok).toBe(true);
+    p.setQuota({ maxSendRate: 100, max24HourSend: 10, sentLast24Hours: 0 }, 3);
+    expect(p.tryTake(5, 4).ok).toBe(true);
+  });
+});
+
+describe('classify', () => {
+  const err = (name: string, message = name, status?: number) => Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+  it.each([
+    ['TooManyRequestsException', 'retry'],
+    ['ThrottlingException', 'retry'],
+    ['ServiceUnavailable', 'retry'],
+    ['ExpiredTokenException', 'refresh_credentials'],
+    ['SendingPausedException', 'pause_connection'],
+    ['AccountSuspendedException', 'pause_connection'],
+    ['MessageRejected', 'fail'],
+    ['MailFromDomainNotVerifiedException', 'fail'],
+    ['AccessDeniedException', 'fail'],
+    ['BadRequestException', 'fail'],
+  ])('%s → %s', (name, kind) => {
+    expect(classify(err(name)).kind).toBe(kind);
+  });
+  it('separates the daily quota from throttling, and lost answers from refusals', () => {
+    expect(classify(err('TooManyRequestsException', 'Daily message quota exceeded.')).kind).toBe('defer_quota');
+    expect(classify(err('InternalFailure', 'boom', 500)).kind).toBe('retry');
+    expect(classify(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })).kind).toBe('unknown');
+    expect(classify(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })).kind).toBe('retry');
+    expect(classify(err('InvalidSignatureException', 'Signature expired: 20260101T000000Z is now earlier than …')).kind).toBe('retry');
+    expect(classify(err('InvalidSignatureException', 'The request signature we calculated does not match')).kind).toBe('fail');
+  });
+  it('backs off exponentially with jitter, capped', () => {
+    expect(backoffMs(0, () => 0.999)).toBeLessThanOrEqual(1000);
+    expect(backoffMs(5, () => 0.999)).toBeLessThanOrEqual(32_000);
+    expect(backoffMs(50, () => 0.999)).toBeLessThanOrEqual(600_000);
+    expect(backoffMs(3, () => 0)).toBe(500);
+  });
+});
+
+describe('addresses and base64', () => {
+  it('parses mailboxes and refuses injections', () => {
+    expect(parseMailbox('Ann <Ann@Example.COM>', 'to')).toEqual({ address: 'Ann@example.com', name: 'Ann' });
+    expect(parseMailbox('"Doe, John" <j@example.com>', 'to')).toEqual({ address: 'j@example.com', name: 'Doe, John' });
+    for (const bad of ['a@b', 'a@@b.com', '<a@b.com', 'a b@c.com', 'a@b.com\r\nBcc: x@y.com', '"x" <a@b.com> junk', `${'a'.repeat(65)}@b.com`]) {
+      expect(() => parseMailbox(bad, 'to'), bad).toThrow();
+    }
+    expect(formatMailbox({ address: 'a@b.com', name: 'Zoë "Z"' })).toBe(`=?UTF-8?B?${Buffer.from('Zoë "Z"').toString('base64')}?= <a@b.com>`);
+    expect(formatMailbox({ address: 'a@b.com', name: 'A "B"' })).toBe('"A \\"B\\"" <a@b.com>');
+  });
+  it('checks base64 in one pass', () => {
+    for (const ok of ['', 'QQ==', 'QUI=', 'QUJD', 'a+/9']) expect(isBase64(ok), ok).toBe(true);
+    for (const bad of ['Q', 'QQ=', 'Q===', '=QUJ', 'QU=D', 'QUJD!', 'QU JD']) expect(isBase64(bad), bad).toBe(false);
+  });
+});
