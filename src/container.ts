@@ -44,7 +44,12 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
 
   const clients = createClientFactory(config);
   const gateway = createAwsGateway({ clients });
-  const platform = createPlatform({ config, clients, ...(opts.platformCredentials ? { credentials: opts.platformCredentials } : {}) });
+  const platform = createPlatform({
+    config,
+    clients,
+    ...(opts.platformCredentials ? { credentials: opts.platformCredentials } : {}),
+    onCallerIdentity: (e) => audit.record({ workspaceId: null, actor: 'system', action: 'sts.get_caller_identity', outcome: e.outcome, details: { purpose: 'platform', ...(e.arn ? { arn: e.arn } : {}) } }),
+  });
 
   // The broker reports sessions to the connections module, which is built after it.
   let connectionsRef: ReturnType<typeof createConnections> | undefined;

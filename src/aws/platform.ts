@@ -23,7 +23,13 @@ export interface PlatformIdentity {
  * Sesame's own AWS identity: the SDK default chain (env, profile, web identity, instance/task role),
  * or an injected provider. Resolved once and remembered.
  */
-export function createPlatform(deps: { config: Pick<Config, 'region' | 'platformPrincipalArn'>; clients: Pick<ClientFactory, 'sts'>; credentials?: AwsCredentialIdentityProvider }) {
+export function createPlatform(deps: {
+  config: Pick<Config, 'region' | 'platformPrincipalArn'>;
+  clients: Pick<ClientFactory, 'sts'>;
+  credentials?: AwsCredentialIdentityProvider;
+  /** Sesame's own STS call is audited too (no workspace). */
+  onCallerIdentity?: (e: { outcome: string; arn?: string }) => Promise<void>;
+}) {
   const { config, clients } = deps;
   const credentials = memoizeIdentityProvider(
     deps.credentials ?? fromNodeProviderChain({ clientConfig: { region: config.region } }),
@@ -37,6 +43,7 @@ export function createPlatform(deps: { config: Pick<Config, 'region' | 'platform
     try {
       const out = await sts.send(new GetCallerIdentityCommand({}));
       const callerArn = out.Arn ?? '';
+      await deps.onCallerIdentity?.({ outcome: 'ok', arn: callerArn });
       const assumed = /^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role\/([^/]+)\/.+$/.exec(callerArn);
       const roleChaining = assumed !== null;
       let trustedPrincipalArn = callerArn;
@@ -52,6 +59,7 @@ export function createPlatform(deps: { config: Pick<Config, 'region' | 'platform
       return { callerArn, account: out.Account ?? '', userId: out.UserId ?? '', trustedPrincipalArn, principalSource, roleChaining };
     } catch (e) {
       identity = undefined; // let the next caller try again
+      await deps.onCallerIdentity?.({ outcome: (e as { name?: string })?.name ?? 'error' }).catch(() => undefined);
       throw translateAwsError(e, { action: 'sts:GetCallerIdentity', region: config.region });
     }
   };

@@ -20,6 +20,7 @@ export interface ApiKeyInfo {
 export interface Principal {
   workspaceId: string;
   apiKeyId: string;
+  canSend: boolean;
 }
 
 const KEY_SHAPE = /^ses_[A-Za-z0-9]{8}_[A-Za-z0-9]{40}$/;
@@ -91,13 +92,13 @@ export function createApiKeys(deps: { db: Db; clock: Clock; audit: Pick<Audit, '
       const fail = () => new AppError('unauthorized', 'A valid API key is required.');
       if (!presented || !KEY_SHAPE.test(presented)) throw fail();
       const hash = hashKey(presented);
-      const row = await db.selectFrom('api_keys').select(['id', 'workspace_id', 'hash', 'revoked_at', 'last_used_at']).where('hash', '=', hash).executeTakeFirst();
+      const row = await db.selectFrom('api_keys').select(['id', 'workspace_id', 'hash', 'revoked_at', 'last_used_at', 'can_send']).where('hash', '=', hash).executeTakeFirst();
       if (!row || row.revoked_at || !timingSafeEqual(Buffer.from(row.hash), Buffer.from(hash))) throw fail();
       const now = clock.now();
       if (!row.last_used_at || now.getTime() - Date.parse(row.last_used_at) > LAST_USED_RESOLUTION_MS) {
         await db.updateTable('api_keys').set({ last_used_at: now.toISOString() }).where('id', '=', row.id).execute();
       }
-      return { workspaceId: row.workspace_id, apiKeyId: row.id };
+      return { workspaceId: row.workspace_id, apiKeyId: row.id, canSend: row.can_send !== 0 };
     },
   };
 }

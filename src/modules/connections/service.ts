@@ -284,6 +284,7 @@ export function createConnections(deps: ConnectionsDeps) {
           deps.gateway.callerIdentity(creds, deps.config.region),
           deps.gateway.callerIdentity(await broker.provider(subject(r), 'read'), deps.config.region).catch(() => undefined),
         ]);
+        await audit.record({ workspaceId, connectionId: r.id, actor, action: 'sts.get_caller_identity', details: { purpose: 'rotation check', arn: newIdentity.arn, newKeyLast4: input.accessKeyId.slice(-4) } });
         if (oldIdentity && oldIdentity.account !== newIdentity.account) {
           throw new AppError('validation_failed', `The new key belongs to account ${newIdentity.account}, the current one to ${oldIdentity.account}.`, { hint: 'Create the new key for the same IAM user, or create a new connection for the other account.' });
         }

@@ -277,6 +277,7 @@ export function createConnectionTester(deps: TestDeps) {
       if (readCreds) {
         try {
           const who = await gateway.callerIdentity(readCreds, deps.config.region);
+          await deps.audit.record({ workspaceId: r.workspace_id, connectionId: r.id, actor: 'system', action: 'sts.get_caller_identity', details: { purpose: 'read', arn: who.arn, account: who.account } });
           if (r.mode === 'role') {
             const expectedAccount = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(r.role_arn ?? '');
             const matches = expectedAccount && who.account === expectedAccount[1] && who.arn.includes(`:assumed-role/${expectedAccount[2]}/`);

@@ -20,6 +20,8 @@ export interface Submitter {
   workspaceId: string;
   apiKeyId: string | null;
   actor: string;
+  /** Known when the key was just authenticated; otherwise read from the key. */
+  canSend?: boolean;
 }
 
 export interface MessageView {
@@ -70,13 +72,21 @@ export function createMessages(deps: MessagesDeps) {
 
   async function resolveConnection(workspaceId: string, ref: string | undefined): Promise<ConnectionTable> {
     if (ref) return deps.connections.row(workspaceId, ref);
-    const ws = await db.selectFrom('workspaces').select('default_connection_id').where('id', '=', workspaceId).executeTakeFirst();
-    if (ws?.default_connection_id) {
-      const r = await db.selectFrom('connections').selectAll().where('id', '=', ws.default_connection_id).executeTakeFirst();
-      if (r) return r;
+    // One query: the default connection first, then whatever else exists (to tell "only one").
+    const all = await db
+      .selectFrom('connections')
+      .innerJoin('workspaces', 'workspaces.id', 'connections.workspace_id')
+      .selectAll('connections')
+      .select((eb) => eb.case().when('connections.id', '=', eb.ref('workspaces.default_connection_id')).then(1).else(0).end().as('is_default'))
+      .where('connections.workspace_id', '=', workspaceId)
+      .orderBy('is_default', 'desc')
+      .limit(2)
+      .execute();
+    const first = all[0];
+    if (first && (first.is_default === 1 || all.length === 1)) {
+      const { is_default: _d, ...row } = first;
+      return row as ConnectionTable;
     }
-    const all = await db.selectFrom('connections').selectAll().where('workspace_id', '=', workspaceId).limit(2).execute();
-    if (all.length === 1) return all[0]!;
     throw new AppError('connection_required', all.length === 0 ? 'The workspace has no connection to send through.' : 'The workspace has several connections and no default.');
   }
 
@@ -105,8 +115,8 @@ export function createMessages(deps: MessagesDeps) {
 
   async function requireSendPermission(s: Submitter): Promise<void> {
     if (!s.apiKeyId) return;
-    const k = await db.selectFrom('api_keys').select('can_send').where('id', '=', s.apiKeyId).executeTakeFirst();
-    if (k && k.can_send === 0) throw new AppError('forbidden', 'This API key may not send email.', { hint: 'Use a key created with sending allowed (sesame api-keys create --can-send).' });
+    const canSend = s.canSend ?? (await db.selectFrom('api_keys').select('can_send').where('id', '=', s.apiKeyId).executeTakeFirst())?.can_send !== 0;
+    if (!canSend) throw new AppError('forbidden', 'This API key may not send email.', { hint: 'Use a key created with sending allowed (sesame api-keys create --can-send).' });
   }
 
   /** Validate, govern and store one message; returns what the API answers. */

@@ -40,7 +40,7 @@ export const emailRoutes =
       if (Array.isArray(v)) throw new AppError('idempotency_key_invalid', 'Send one Idempotency-Key header.');
       return typeof v === 'string' ? v : undefined;
     };
-    const submitter = (req: { principal: { workspaceId: string; apiKeyId: string } }, actor: string) => ({ workspaceId: req.principal.workspaceId, apiKeyId: req.principal.apiKeyId, actor });
+    const submitter = (req: { principal: { workspaceId: string; apiKeyId: string; canSend: boolean } }, actor: string) => ({ workspaceId: req.principal.workspaceId, apiKeyId: req.principal.apiKeyId, canSend: req.principal.canSend, actor });
 
     // The body is validated by the service (the idempotency hash covers the body as sent).
     app.post('/v1/emails', { bodyLimit: EMAIL_BODY_LIMIT, schema: { response: { 202: z.object({ id: z.string(), status: z.enum(MESSAGE_STATUSES) }) } } }, async (req, reply) => {
