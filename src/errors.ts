@@ -58,6 +58,7 @@ export const CATALOGUE = {
   from_not_verified: { status: 422, hint: 'Verify the address or its domain in SES for this connection\'s account and region (SES console > Verified identities, or `sesame sandbox verify-identity` offline), then send again.' },
   from_not_allowed: { status: 422, hint: 'The connection is limited to its send domains; send from one of them or add the domain (PATCH /v1/connections/:id { sendDomains }).' },
   idempotency_conflict: { status: 409, hint: 'This Idempotency-Key was already used with a different request body. Use a new key for a new message.' },
+  idempotency_in_progress: { status: 409, hint: 'A request with this Idempotency-Key is still being processed; retry in a moment to get its answer.' },
   idempotency_key_invalid: { status: 400, hint: 'Idempotency-Key must be 1-255 printable ASCII characters.' },
   not_cancellable: { status: 409, hint: 'Only queued or scheduled messages can be cancelled; this one is already on its way or done.' },
   not_retryable: { status: 409, hint: 'Only failed messages can be retried.' },

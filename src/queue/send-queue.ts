@@ -25,7 +25,7 @@ export interface SendQueue {
    * to `sending`): from here on its outcome is unknown until finish/retry. False when this worker
    * no longer holds the lease (it expired and another worker took the job).
    */
-  claimForSend(trx: Executor, messageId: string, owner: string, now: Date): Promise<boolean>;
+  claimForSend(trx: Executor, messageId: string, owner: string, now: Date, leaseMs?: number): Promise<boolean>;
   finish(trx: Executor, messageId: string): Promise<void>;
   retryAt(messageId: string, runAt: Date, countAttempt: boolean): Promise<void>;
   /** Delete a job that is not in flight; false when a worker is sending it right now. */
@@ -73,11 +73,12 @@ export function createSendQueue(deps: { db: Db; dialect: Dialect }): SendQueue {
       return rows.map(toJob).sort((a, b) => (a.runAt < b.runAt ? -1 : a.runAt > b.runAt ? 1 : 0));
     },
 
-    async claimForSend(trx, messageId, owner, now) {
+    async claimForSend(trx, messageId, owner, now, leaseMs) {
       const iso = now.toISOString();
       const res = await trx
         .updateTable('send_jobs')
-        .set({ in_flight_since: iso })
+        // A fresh lease for the send itself, so a slow answer is not taken for a dead worker.
+        .set({ in_flight_since: iso, ...(leaseMs ? { lease_expires_at: new Date(now.getTime() + leaseMs).toISOString() } : {}) })
         .where('message_id', '=', messageId)
         .where('lease_owner', '=', owner)
         .where('lease_expires_at', '>', iso)

@@ -6,6 +6,7 @@ import pg from 'pg';
 import * as m001 from './migrations/001_initial.js';
 import * as m002 from './migrations/002_sending.js';
 import * as m003 from './migrations/003_pgboss.js';
+import * as m004 from './migrations/004_workers.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -20,7 +21,7 @@ export interface Store {
 }
 
 /** Migrations are compiled in, so a built install needs no migration folder on disk. */
-const MIGRATIONS: Record<string, Migration> = { '001_initial': m001, '002_sending': m002, '003_pgboss': m003 };
+const MIGRATIONS: Record<string, Migration> = { '001_initial': m001, '002_sending': m002, '003_pgboss': m003, '004_workers': m004 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 /**
@@ -34,6 +35,9 @@ export function openStore(url: string, opts: { schema?: string } = {}): Store {
       max: 10,
       ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
     });
+    // An idle client losing its server (restart, failover) must not crash the process; the pool
+    // replaces it and the next query reports the error where it can be handled.
+    pool.on('error', (err) => process.emitWarning(`PostgreSQL pool: ${err.message}`));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, dialect: 'postgres', ...(opts.schema ? { schema: opts.schema } : {}), close: () => db.destroy() };
   }

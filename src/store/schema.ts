@@ -15,6 +15,7 @@ export interface Database {
   send_jobs: SendJobTable;
   idempotency_keys: { workspace_id: string; key: string; request_hash: string; response: string; created_at: string; expires_at: string };
   suppressions: SuppressionTable;
+  workers: { id: string; heartbeat_at: string; started_at: string };
 }
 
 export interface MessageTable {

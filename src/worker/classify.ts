@@ -60,14 +60,22 @@ export function classify(e: unknown): Verdict {
     case 'AccessDenied':
     case 'AccessDeniedException':
       return { kind: 'fail', code: 'aws_access_denied', message: `AWS denied SendEmail: ${message}`, hint: 'The role or user lacks ses:SendEmail for this sender; the ses:FromAddress condition may not cover it. Compare with the Sesame template and run sesame aws test.' };
-    case 'BadRequestException':
     case 'NotFoundException':
+      // For SendEmail this is the configuration set: every message of the connection would fail.
+      return {
+        kind: 'pause_connection',
+        code: 'ses_configuration_set_missing',
+        message: `SES could not find what the message refers to: ${message}`,
+        hint: "Create the connection's configuration set in SES (or clear it: PATCH /v1/connections/:id { configurationSet: null }), then resume the connection.",
+      };
+    case 'BadRequestException':
     case 'LimitExceededException':
       return { kind: 'fail', code: 'ses_bad_request', message: `SES refused the request: ${message}`, hint: 'The message or its configuration set is not acceptable to SES; the message says which part.' };
     default: {
       const sysCode = err?.code ?? '';
       // Refused before any byte was sent, or an error answer from SES: provably not accepted.
-      if ((status && status >= 500) || ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'InternalFailure', 'ServiceUnavailable'].includes(name) || ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(sysCode)) {
+      const neverConnected = name === 'TimeoutError' && /without establishing a connection|connect/i.test(message);
+      if (neverConnected || (status && status >= 500) || ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'InternalFailure', 'ServiceUnavailable'].includes(name) || ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(sysCode)) {
         return { kind: 'retry', code: 'ses_unavailable', message: `SES or the network failed: ${message}`, hint: 'Sesame retries with backoff.' };
       }
       // The request may have reached SES but the answer was lost: resending could deliver twice.

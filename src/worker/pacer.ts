@@ -27,6 +27,8 @@ export class Pacer {
   private sentSinceQuota = 0;
   quota: Quota;
   quotaAt = 0;
+  /** How many live workers share the quota (each takes its part). */
+  share = 1;
 
   constructor(quota: Quota, at: number) {
     this.quota = quota;
@@ -41,10 +43,10 @@ export class Pacer {
 
   tryTake(n: number, now: number): Take {
     while (this.window.length && this.window[0]!.t <= now - WINDOW_MS) this.inWindow -= this.window.shift()!.n;
-    const dailyLeft = this.quota.max24HourSend < 0 ? Infinity : this.quota.max24HourSend - this.quota.sentLast24Hours - this.sentSinceQuota;
+    const share = Math.max(1, this.share);
+    const dailyLeft = this.quota.max24HourSend < 0 ? Infinity : (this.quota.max24HourSend - this.quota.sentLast24Hours) / share - this.sentSinceQuota;
     if (n > dailyLeft) return { ok: false, waitMs: DAILY_RECHECK_MS, reason: 'daily' };
-    const rate = Math.max(this.quota.maxSendRate, 0.0001);
-    // A message with more recipients than the per-second rate may still go, alone in its window.
+    const rate = Math.max(this.quota.maxSendRate / share, 0.0001);
     if (this.inWindow > 0 && this.inWindow + n > rate) {
       let freed = 0;
       let wait = 1;
@@ -55,8 +57,14 @@ export class Pacer {
       }
       return { ok: false, waitMs: Math.max(1, wait), reason: 'rate' };
     }
-    this.window.push({ t: now, n });
-    this.inWindow += n;
+    // More recipients than one window allows: the message goes alone and holds the windows after
+    // it, as if its recipients had been sent at the rate.
+    for (let k = 0, left = n; left > 0; k++) {
+      const part = Math.min(rate, left);
+      this.window.push({ t: now + k * WINDOW_MS, n: part });
+      this.inWindow += part;
+      left -= part;
+    }
     this.sentSinceQuota += n;
     return { ok: true };
   }

@@ -35,6 +35,12 @@ export interface WorkerDeps {
   random?: () => number;
 }
 
+/**
+ * Workers announce themselves this often; one silent for three beats no longer counts. When a
+ * worker joins or leaves, the others adjust their share within one beat.
+ */
+const HEARTBEAT_MS = 1000;
+
 /** Until SES has told us the quota, assume the SES sandbox's: 1 per second, 200 a day. */
 const SANDBOX_QUOTA: Quota = { maxSendRate: 1, max24HourSend: 200, sentLast24Hours: 0 };
 
@@ -87,6 +93,7 @@ export function createWorker(deps: WorkerDeps) {
     const t = now().getTime();
     if (!p) {
       p = new Pacer(SANDBOX_QUOTA, 0);
+      p.share = currentShare;
       pacers.set(conn.id, p);
     }
     if (t - p.quotaAt >= o.quotaRefreshMs) {
@@ -127,13 +134,25 @@ export function createWorker(deps: WorkerDeps) {
   }
 
   async function setQueued(job: SendJob, v: Verdict, runAt: Date, countAttempt: boolean): Promise<void> {
-    await db.updateTable('messages').set({ status: 'queued', last_error_code: v.code, last_error_message: v.message, last_error_hint: v.hint, updated_at: now().toISOString() }).where('id', '=', job.messageId).execute();
+    // Only a message still on its way: a person may have cancelled it meanwhile.
+    const res = await db
+      .updateTable('messages')
+      .set({ status: 'queued', last_error_code: v.code, last_error_message: v.message, last_error_hint: v.hint, updated_at: now().toISOString() })
+      .where('id', '=', job.messageId)
+      .where('status', 'in', ['queued', 'sending'])
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) return db.transaction().execute((trx) => queue.finish(trx, job.messageId));
     await queue.retryAt(job.messageId, runAt, countAttempt);
   }
 
   async function fail(job: SendJob, v: { code: string; message: string; hint: string }): Promise<void> {
     await db.transaction().execute(async (trx) => {
-      await trx.updateTable('messages').set({ status: 'failed', last_error_code: v.code, last_error_message: v.message, last_error_hint: v.hint, updated_at: now().toISOString() }).where('id', '=', job.messageId).execute();
+      await trx
+        .updateTable('messages')
+        .set({ status: 'failed', last_error_code: v.code, last_error_message: v.message, last_error_hint: v.hint, updated_at: now().toISOString() })
+        .where('id', '=', job.messageId)
+        .where('status', 'in', ['queued', 'sending'])
+        .execute();
       await queue.finish(trx, job.messageId);
     });
     stats.failed++;
@@ -175,7 +194,7 @@ export function createWorker(deps: WorkerDeps) {
 
     // From here SES may accept the message: mark it in flight, or give up if our lease was lost.
     const marked = await db.transaction().execute(async (trx) => {
-      if (!(await queue.claimForSend(trx, job.messageId, owner, now()))) return false;
+      if (!(await queue.claimForSend(trx, job.messageId, owner, now(), o.leaseMs))) return false;
       await trx.updateTable('messages').set({ status: 'sending', attempts: job.attempts + 1, updated_at: now().toISOString() }).where('id', '=', job.messageId).execute();
       return true;
     });
@@ -220,12 +239,13 @@ export function createWorker(deps: WorkerDeps) {
     pending = [];
     if (batch.length === 0) return;
     try {
-      await db.transaction().execute(async (trx) => {
+      // SES has these messages: try hard to record it (a busy database is not a reason to lose it).
+      await withRetries(() => db.transaction().execute(async (trx) => {
         for (const b of batch) {
           await trx.updateTable('messages').set({ status: 'sent', ses_message_id: b.sesId, sent_at: b.at, updated_at: b.at, last_error_code: null, last_error_message: null, last_error_hint: null }).where('id', '=', b.messageId).execute();
         }
         for (const b of batch) await queue.finish(trx, b.messageId);
-      });
+      }));
       stats.sent += batch.length;
       for (const b of batch) b.done();
     } catch (e) {
@@ -261,9 +281,22 @@ export function createWorker(deps: WorkerDeps) {
     }
   }
 
+  async function withRetries<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+    for (let i = 1; ; i++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (i >= attempts) throw e;
+        await new Promise((r) => setTimeout(r, 50 * 2 ** i));
+      }
+    }
+  }
+
   /** Jobs whose worker died while SES had them: at most once, so they wait for a person. */
   async function recover(): Promise<number> {
     lastRecovery = Date.now();
+    // Idempotency keys live 24 hours.
+    await db.deleteFrom('idempotency_keys').where('expires_at', '<', now().toISOString()).execute();
     return db.transaction().execute(async (trx) => {
       const abandoned = await queue.takeAbandonedInFlight(trx, now());
       for (const j of abandoned) {
@@ -277,15 +310,36 @@ export function createWorker(deps: WorkerDeps) {
             updated_at: now().toISOString(),
           })
           .where('id', '=', j.messageId)
+          .where('status', 'in', ['queued', 'sending'])
           .execute();
       }
       return abandoned.length;
     });
   }
 
+  /** Heartbeat, and the number of live workers sharing each connection's quota. */
+  let heartbeatAt = 0;
+  async function heartbeat(): Promise<void> {
+    heartbeatAt = Date.now();
+    const t = now();
+    await db
+      .insertInto('workers')
+      .values({ id: owner, heartbeat_at: t.toISOString(), started_at: t.toISOString() })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ heartbeat_at: t.toISOString() }))
+      .execute();
+    const live = await db.selectFrom('workers').select((eb) => eb.fn.countAll<number>().as('n')).where('heartbeat_at', '>', new Date(t.getTime() - HEARTBEAT_MS * 3).toISOString()).executeTakeFirstOrThrow();
+    await db.deleteFrom('workers').where('heartbeat_at', '<', new Date(t.getTime() - HEARTBEAT_MS * 12).toISOString()).execute();
+    const share = Math.max(1, Number(live.n));
+    for (const p of pacers.values()) p.share = share;
+    currentShare = share;
+  }
+  let currentShare = 1;
+
   async function run(): Promise<void> {
+    await heartbeat();
     await recover();
     while (!stopping) {
+      if (Date.now() - heartbeatAt > HEARTBEAT_MS) await heartbeat().catch((e) => deps.logger.error({ err: e }, 'heartbeat failed'));
       if (Date.now() - lastRecovery > o.leaseMs / 2) await recover().catch((e) => deps.logger.error({ err: e }, 'recovery failed'));
       const room = o.concurrency - inFlight.size;
       // Lease in batches: one query for several jobs instead of one per finished send.
@@ -321,6 +375,8 @@ export function createWorker(deps: WorkerDeps) {
       }
     }
     await Promise.allSettled([...inFlight]);
+    await flushSucceeded();
+    await db.deleteFrom('workers').where('id', '=', owner).execute().catch(() => undefined);
   }
 
   return {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Harness, sendingSetup, startHarness, waitForStatus } from '../helpers/harness.js';
+import { type Harness, sendingSetup, startHarness, waitFor, waitForStatus } from '../helpers/harness.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -131,12 +131,44 @@ describe('POST /v1/emails', () => {
     expect(mail[0]!.to).toEqual(['ok@customer.test']);
   });
 
-  it('refuses an API key that may not send', async () => {
+  it('refuses an API key that may not send, and will not let it mint one that may', async () => {
     await sendingSetup(h);
     const key = (await h.call('POST', '/v1/api-keys', { name: 'reader', canSend: false })).json.key;
     const res = await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'x@customer.test', subject: 's', text: 't' }, { key });
     expect(res.status).toBe(403);
     expect(res.json.error.code).toBe('forbidden');
+    const escalate = await h.call('POST', '/v1/api-keys', { name: 'sneaky' }, { key });
+    expect(escalate.status).toBe(403);
+    expect((await h.call('POST', '/v1/api-keys', { name: 'reader 2', canSend: false }, { key })).status).toBe(201);
+    const failed = (await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'x@customer.test', subject: 's', text: 't' })).json.id;
+    await h.container.store.db.updateTable('messages').set({ status: 'failed' }).where('id', '=', failed).execute();
+    expect((await h.call('POST', `/v1/emails/${failed}/retry`, undefined, { key })).status).toBe(403);
+  });
+
+  it('answers concurrent batches with one Idempotency-Key once', async () => {
+    await sendingSetup(h);
+    const body = { emails: [{ from: 'a@example.com', to: 'x@customer.test', subject: '1', text: '1' }, { from: 'a@example.com', to: 'y@customer.test', subject: '2', text: '2' }] };
+    const results = await Promise.all(Array.from({ length: 4 }, () => h.call('POST', '/v1/emails/batch', body, { headers: { 'idempotency-key': 'batch-1' } })));
+    const ok = results.filter((r) => r.status === 200);
+    expect(ok.length).toBeGreaterThan(0);
+    for (const r of results.filter((x) => x.status !== 200)) expect(r.json.error.code).toBe('idempotency_in_progress');
+    expect((await h.call('GET', '/v1/emails')).json.data).toHaveLength(2);
+    const again = await h.call('POST', '/v1/emails/batch', body, { headers: { 'idempotency-key': 'batch-1' } });
+    expect(again.json.data.map((d: any) => d.id)).toEqual(ok[0]!.json.data.map((d: any) => d.id));
+  });
+
+  it('a message cancelled while the worker holds it stays cancelled', async () => {
+    await sendingSetup(h);
+    h.sandbox.admin.inject('ses', 'SendEmail', 'TooManyRequestsException', 1);
+    const id = (await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'x@customer.test', subject: 's', text: 't' })).json.id;
+    h.container.worker.start();
+    await waitFor(async () => (await h.call('GET', `/v1/emails/${id}`)).json.lastError, 'first attempt throttled');
+    expect((await h.call('POST', `/v1/emails/${id}/cancel`)).json.status).toBe('cancelled');
+    h.clock.advance(120_000);
+    h.container.worker.kick();
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await h.call('GET', `/v1/emails/${id}`)).json.status).toBe('cancelled');
+    expect(h.sandbox.admin.mailbox()).toHaveLength(0);
   });
 });
 

@@ -109,6 +109,25 @@ describe('worker: pacing', () => {
     expect(worst, JSON.stringify(times.map((t) => t - times[0]!))).toBeLessThanOrEqual(5);
   });
 
+  it('shares the rate between several workers sending for one connection', { timeout: 30_000 }, async () => {
+    h = await start({ SESAME_WORKER_CONCURRENCY: '4' }, true);
+    await sendingSetup(h, { maxSendRate: 4 });
+    const { createContainer } = await import('../../src/container.js');
+    const { createLogger } = await import('../../src/logger.js');
+    const platform = h.sandbox.admin.platformCredentials();
+    const second = await createContainer(h.container.config, { store: h.container.store, logger: createLogger('silent'), platformCredentials: async () => ({ accessKeyId: platform.accessKeyId, secretAccessKey: platform.secretAccessKey }) });
+    second.worker.start();
+    h.container.worker.start();
+    await new Promise((r) => setTimeout(r, 1500)); // both have announced themselves and seen each other
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) ids.push(await send(`w${i}@customer.test`));
+    for (const id of ids) await waitForStatus(h, id, 'sent', 20_000);
+    await second.worker.stop();
+    const times = h.sandbox.admin.mailbox().map((m) => Date.parse(m.sentAt)).sort((a, b) => a - b);
+    const worst = Math.max(...times.map((t) => times.filter((x) => x >= t && x < t + 1000).length));
+    expect(worst, JSON.stringify(times.map((t) => t - times[0]!))).toBeLessThanOrEqual(4);
+  });
+
   it('holds messages over the daily quota until it frees up, without failing them', async () => {
     h = await start({ SESAME_QUOTA_REFRESH_SECONDS: '1' });
     await sendingSetup(h, { max24HourSend: 2 });

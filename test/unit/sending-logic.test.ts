@@ -21,11 +21,21 @@ describe('Pacer', () => {
     expect(taken[11]).toBe(3 * WINDOW_MS);
   });
 
-  it('lets a message with more recipients than the rate go alone', () => {
+  it('sends a message with more recipients than the rate alone, and holds the windows its recipients need', () => {
     const p = new Pacer({ maxSendRate: 2, max24HourSend: 1000, sentLast24Hours: 0 }, 0);
     expect(p.tryTake(10, 0).ok).toBe(true);
     expect(p.tryTake(1, 10)).toMatchObject({ ok: false, reason: 'rate' });
-    expect(p.tryTake(1, WINDOW_MS).ok).toBe(true);
+    expect(p.tryTake(1, 4 * WINDOW_MS)).toMatchObject({ ok: false, reason: 'rate' });
+    expect(p.tryTake(1, 5 * WINDOW_MS).ok).toBe(true);
+  });
+
+  it('takes its share when several workers send for one connection', () => {
+    const p = new Pacer({ maxSendRate: 6, max24HourSend: 100, sentLast24Hours: 40 }, 0);
+    p.share = 3;
+    expect(p.tryTake(2, 0).ok).toBe(true);
+    expect(p.tryTake(1, 1)).toMatchObject({ ok: false, reason: 'rate' });
+    for (let i = 1; i <= 9; i++) expect(p.tryTake(2, i * WINDOW_MS).ok).toBe(true); // 20 = (100 - 40) / 3
+    expect(p.tryTake(1, 10 * WINDOW_MS)).toMatchObject({ ok: false, reason: 'daily' });
   });
 
   it('holds over the daily quota, counting what SES already sent, until the quota is read again', () => {

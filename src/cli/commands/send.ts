@@ -124,7 +124,7 @@ export function emailsCommand(): Command {
     );
   cmd.command('show <id>').description('one message, with its status and last error').action(action(async (ctx, id: string) => printMessage(ctx, await (await ctx.services()).messages.get(await ctx.workspaceId(), id))));
   cmd.command('cancel <id>').description('cancel a queued or scheduled message').action(action(async (ctx, id: string) => printMessage(ctx, await (await ctx.services()).messages.cancel(await ctx.workspaceId(), id, ctx.actor))));
-  cmd.command('retry <id>').description('queue a failed message again').action(action(async (ctx, id: string) => printMessage(ctx, await (await ctx.services()).messages.retry(await ctx.workspaceId(), id, ctx.actor))));
+  cmd.command('retry <id>').description('queue a failed message again').action(action(async (ctx, id: string) => printMessage(ctx, await (await ctx.services()).messages.retry({ workspaceId: await ctx.workspaceId(), apiKeyId: null, actor: ctx.actor }, id))));
   return cmd;
 }
 

@@ -4,6 +4,8 @@ import type { Clock } from '../../clock.js';
 
 /** How long the list of verified identities is trusted before SES is asked again. */
 const TTL_MS = 5 * 60_000;
+/** A forced re-read (unknown sender) at most this often per connection: SES allows about 1 request/s for such calls. */
+const MIN_FORCED_MS = 15_000;
 
 /**
  * Which identities a connection may send as, read from SES with `read` credentials and cached,
@@ -25,7 +27,8 @@ export function createIdentityCache(deps: { clock: Clock; gateway: Pick<AwsGatew
       const key = `${connectionId}:${region}`;
       const hit = cache.get(key);
       let verified: Set<string>;
-      if (hit && !fresh && deps.clock.now().getTime() - hit.at < TTL_MS) verified = hit.verified;
+      const age = hit ? deps.clock.now().getTime() - hit.at : Infinity;
+      if (hit && (fresh ? age < MIN_FORCED_MS : age < TTL_MS)) verified = hit.verified;
       else {
         // Concurrent submissions share one refresh.
         const pending = hit?.pending ?? load(key, await creds(), region);

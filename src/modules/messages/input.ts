@@ -96,7 +96,8 @@ export function toDraft(input: EmailInput, now: Date): { draft: Draft; scheduled
   if (to.length + cc.length + bcc.length > MAX_RECIPIENTS) {
     throw new AppError('too_many_recipients', `The message has ${to.length + cc.length + bcc.length} recipients; SES allows ${MAX_RECIPIENTS}.`);
   }
-  if (/[\r\n]/.test(input.subject)) throw new AppError('header_not_allowed', 'subject contains a line break.');
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(input.subject)) throw new AppError('header_not_allowed', 'subject contains a line break or another control character.');
   if (input.html === undefined && input.text === undefined) {
     throw new AppError('validation_failed', 'Give html, text or both.', { details: { issues: [{ path: 'html', message: 'html or text is required' }] } });
   }
@@ -106,6 +107,8 @@ export function toDraft(input: EmailInput, now: Date): { draft: Draft; scheduled
     const lower = name.toLowerCase();
     if (RESERVED_HEADERS.has(lower) || lower.startsWith('x-sesame-') || lower.startsWith('x-ses-')) throw new AppError('header_not_allowed', `Header "${name}" is set by Sesame and cannot be given.`);
     if (/[\r\n\0]/.test(value)) throw new AppError('header_not_allowed', `Header "${name}" contains a line break.`);
+    // SESv2 MessageHeader.Value: 1-870 printable ASCII characters.
+    if (!/^[ -~]{1,870}$/.test(value)) throw new AppError('header_not_allowed', `Header "${name}" must be 1-870 printable ASCII characters (encode other text as RFC 2047).`);
     headers.push({ name, value });
   }
   const attachments: Attachment[] = (input.attachments ?? []).map((a, i) => {
@@ -117,6 +120,7 @@ export function toDraft(input: EmailInput, now: Date): { draft: Draft; scheduled
   });
   const tags: Record<string, string> = {};
   for (const [k, v] of Object.entries(input.tags ?? {})) {
+    if (k.toLowerCase().startsWith('sesame_')) throw new AppError('validation_failed', `Tag names starting with "sesame_" are Sesame's own (${k}).`);
     if (!TAG.test(k) || !TAG.test(v)) throw new AppError('validation_failed', `Tag ${k.slice(0, 50)}=${v.slice(0, 50)} is invalid: names and values are 1-256 of letters, digits, "_" and "-" (as SES requires).`);
     tags[k] = v;
   }

@@ -47,6 +47,7 @@ export interface MessageView {
 }
 
 const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
+const PENDING = '{"pending":true}';
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export interface MessagesDeps {
@@ -115,7 +116,13 @@ export function createMessages(deps: MessagesDeps) {
 
   async function requireSendPermission(s: Submitter): Promise<void> {
     if (!s.apiKeyId) return;
-    const canSend = s.canSend ?? (await db.selectFrom('api_keys').select('can_send').where('id', '=', s.apiKeyId).executeTakeFirst())?.can_send !== 0;
+    let canSend = s.canSend;
+    if (canSend === undefined) {
+      // Long-lived sessions (SMTP) authenticated earlier: the key may have been revoked since.
+      const k = await db.selectFrom('api_keys').select(['can_send', 'revoked_at']).where('id', '=', s.apiKeyId).executeTakeFirst();
+      if (!k || k.revoked_at) throw new AppError('unauthorized', 'The API key was revoked.');
+      canSend = k.can_send !== 0;
+    }
     if (!canSend) throw new AppError('forbidden', 'This API key may not send email.', { hint: 'Use a key created with sending allowed (sesame api-keys create --can-send).' });
   }
 
@@ -203,6 +210,7 @@ export function createMessages(deps: MessagesDeps) {
         return undefined;
       }
       if (row.request_hash !== hash) throw new AppError('idempotency_conflict', 'This Idempotency-Key was used with a different request.');
+      if (row.response === PENDING) throw new AppError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed.');
       return (JSON.parse(row.response) as { body: T }).body;
     };
     const prior = await lookup();
@@ -262,24 +270,32 @@ export function createMessages(deps: MessagesDeps) {
     async submitBatch(s: Submitter, bodies: unknown[], opts: { idempotencyKey?: string } = {}) {
       await requireSendPermission(s);
       return withIdempotency(s.workspaceId, opts.idempotencyKey, bodies, async (idem) => {
-        const results: Array<{ index: number; id?: string; status?: MessageStatus; error?: { code: string; message: string; hint: string } }> = [];
-        for (let i = 0; i < bodies.length; i++) {
-          try {
-            results.push({ index: i, ...(await accept(s, parseEmail(bodies[i]), 'batch')) });
-          } catch (e) {
-            const err = isAppError(e) ? e : new AppError('internal_error', 'The message could not be stored.');
-            results.push({ index: i, error: { code: err.code, message: err.message, hint: err.hint } });
-          }
-        }
-        const value = { data: results };
+        // A batch spans many transactions: claim the key first, so a concurrent retry with the same
+        // key waits for this answer instead of storing the messages a second time.
+        const now = clock.now();
         if (idem) {
-          const now = clock.now();
           await db
             .insertInto('idempotency_keys')
-            .values({ workspace_id: s.workspaceId, key: idem.key, request_hash: idem.hash, response: JSON.stringify({ status: 200, body: value }), created_at: now.toISOString(), expires_at: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString() })
+            .values({ workspace_id: s.workspaceId, key: idem.key, request_hash: idem.hash, response: PENDING, created_at: now.toISOString(), expires_at: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString() })
             .execute();
         }
-        return value;
+        try {
+          const results: Array<{ index: number; id?: string; status?: MessageStatus; error?: { code: string; message: string; hint: string } }> = [];
+          for (let i = 0; i < bodies.length; i++) {
+            try {
+              results.push({ index: i, ...(await accept(s, parseEmail(bodies[i]), 'batch')) });
+            } catch (e) {
+              const err = isAppError(e) ? e : new AppError('internal_error', 'The message could not be stored.');
+              results.push({ index: i, error: { code: err.code, message: err.message, hint: err.hint } });
+            }
+          }
+          const value = { data: results };
+          if (idem) await db.updateTable('idempotency_keys').set({ response: JSON.stringify({ status: 200, body: value }) }).where('workspace_id', '=', s.workspaceId).where('key', '=', idem.key).execute();
+          return value;
+        } catch (e) {
+          if (idem) await db.deleteFrom('idempotency_keys').where('workspace_id', '=', s.workspaceId).where('key', '=', idem.key).execute();
+          throw e;
+        }
       });
     },
 
@@ -330,7 +346,9 @@ export function createMessages(deps: MessagesDeps) {
     },
 
     /** A person decides to send a failed message again (for example one whose outcome was unknown). */
-    async retry(workspaceId: string, id: string, actor: string): Promise<MessageView> {
+    async retry(s: Submitter, id: string): Promise<MessageView> {
+      await requireSendPermission(s);
+      const { workspaceId, actor } = s;
       const r = await row(workspaceId, id);
       if (r.status !== 'failed') throw new AppError('not_retryable', `Message ${id} is ${r.status}.`);
       const now = clock.now().toISOString();

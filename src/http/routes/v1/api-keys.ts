@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Container } from '../../../container.js';
+import { AppError } from '../../../errors.js';
 import { actorOf } from '../../auth.js';
 import { apiKeyInfo, idParams } from '../../schemas.js';
 
@@ -15,6 +16,10 @@ export const apiKeyRoutes =
       '/v1/api-keys',
       { schema: { body: z.strictObject({ name: z.string().trim().min(1).max(100), canSend: z.boolean().optional() }), response: { 201: apiKeyInfo.extend({ key: z.string() }) } } },
       async (req, reply) => {
+        // A key may not mint a key with more rights than its own.
+        if (req.body.canSend !== false && !req.principal.canSend) {
+          throw new AppError('forbidden', 'A key that may not send cannot create one that may.', { hint: 'Create the key with "canSend": false, or use a key that may send.' });
+        }
         const { key, info } = await c.apiKeys.create(req.principal.workspaceId, req.body.name, actorOf(req), req.body.canSend === false ? { canSend: false } : {});
         return reply.status(201).send({ ...info, key });
       },

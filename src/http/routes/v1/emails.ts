@@ -103,5 +103,5 @@ export const emailRoutes =
 
     app.get('/v1/emails/:id', { schema: { params: idParams, response: { 200: messageView } } }, async (req) => c.messages.get(req.principal.workspaceId, req.params.id));
     app.post('/v1/emails/:id/cancel', { schema: { params: idParams, response: { 200: messageView } } }, async (req) => c.messages.cancel(req.principal.workspaceId, req.params.id, actorOf(req)));
-    app.post('/v1/emails/:id/retry', { schema: { params: idParams, response: { 200: messageView } } }, async (req) => c.messages.retry(req.principal.workspaceId, req.params.id, actorOf(req)));
+    app.post('/v1/emails/:id/retry', { schema: { params: idParams, response: { 200: messageView } } }, async (req) => c.messages.retry(submitter(req, actorOf(req)), req.params.id));
   };
