@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerAuthenticationResponse, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config.js';
-import { isAppError } from '../errors.js';
+import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ApiKeys, Principal } from '../modules/api-keys/api-keys.js';
 import { checkAddress } from '../modules/messages/address.js';
@@ -27,6 +27,8 @@ export interface SmtpRelayDeps {
  * message goes through submitDraft (governance, suppression, durable queue) and is answered with
  * its message id or the same error code the API would give.
  */
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host);
+
 export function createSmtpRelay(deps: SmtpRelayDeps) {
   const { config, logger } = deps;
   const tls = loadSmtpTls(config);
@@ -148,6 +150,15 @@ export function createSmtpRelay(deps: SmtpRelayDeps) {
   return {
     /** Defaults to the configured port and host; port 0 picks a free port (tests). */
     listen(port: number = config.smtpPort, host: string = config.smtpHost): Promise<{ port: number }> {
+      // API keys travel as SMTP passwords: in clear text only on the loopback interface.
+      if (!tls && !isLoopback(host)) {
+        return Promise.reject(
+          new AppError('config_invalid', `The SMTP relay would listen on ${host} without TLS, so API keys would cross the network in clear text.`, {
+            hint: 'Set SESAME_SMTP_TLS_CERT and SESAME_SMTP_TLS_KEY (and SESAME_SMTP_REQUIRE_TLS=true), or bind SESAME_SMTP_HOST to 127.0.0.1, or start with --no-smtp.',
+            details: { setting: 'SESAME_SMTP_HOST' },
+          }),
+        );
+      }
       return new Promise((resolve, reject) => {
         const onError = (e: Error) => reject(new Error(`The SMTP relay could not listen on ${host}:${port}: ${e.message}`));
         server.server.once('error', onError);
