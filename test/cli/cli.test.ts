@@ -51,7 +51,7 @@ afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-describe('sesame CLI', async () => {
+describe('sesame CLI', { timeout: 120_000 }, () => {
   it('init creates the workspace, the first key and a master key, once', async () => {
     const first = await sesame('init');
     expect(first.code).toBe(0);
