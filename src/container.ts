@@ -27,6 +27,7 @@ export interface ContainerOptions {
   platformCredentials?: AwsCredentialIdentityProvider;
   store?: Store;
   sleep?: (ms: number) => Promise<void>;
+  onAdmit?: (e: { connectionId: string; recipients: number; at: number }) => void;
 }
 
 /** The composition root: one create<Module>() per module, wired with only what each uses. */
@@ -100,6 +101,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       quotaRefreshMs: config.quotaRefreshSeconds * 1000,
     },
     ...(opts.sleep ? { sleep: opts.sleep } : {}),
+    ...(opts.onAdmit ? { onAdmit: opts.onAdmit } : {}),
   });
   const messages = createMessages({
     db,

@@ -33,6 +33,8 @@ export interface WorkerDeps {
   options: WorkerOptions;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /** Called when pacing lets a message go (metrics, tests). */
+  onAdmit?: (e: { connectionId: string; recipients: number; at: number }) => void;
 }
 
 /**
@@ -171,8 +173,12 @@ export function createWorker(deps: WorkerDeps) {
 
     const pacer = await pacerFor(conn);
     for (;;) {
-      const take = pacer.tryTake(msg.recipient_count, now().getTime());
-      if (take.ok) break;
+      const at = now().getTime();
+      const take = pacer.tryTake(msg.recipient_count, at);
+      if (take.ok) {
+        deps.onAdmit?.({ connectionId: conn.id, recipients: msg.recipient_count, at });
+        break;
+      }
       if (take.reason === 'daily' || take.waitMs > o.leaseMs / 4 || stopping) {
         stats.deferred++;
         await queue.retryAt(job.messageId, new Date(now().getTime() + (take.reason === 'daily' ? dailyRecheckMs() : take.waitMs)), false);

@@ -17,6 +17,8 @@ export interface Harness {
   clock: ReturnType<typeof manualClock>;
   key: string;
   workspaceId: string;
+  /** When pacing let each message go (injected clock), in order. */
+  admitted: Array<{ connectionId: string; recipients: number; at: number }>;
   /** Every log line and response body seen, to prove no secret leaks through them. */
   logs: string[];
   bodies: string[];
@@ -44,6 +46,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const sandboxUrl = await sandbox.listen(0);
   const platform = sandbox.admin.platformCredentials();
   const store = await testStore(opts.backend ?? 'sqlite');
+  const admitted: Harness['admitted'] = [];
   const config: Config = loadConfig({
     AWS_ENDPOINT_URL: sandboxUrl,
     AWS_REGION: 'us-east-1',
@@ -72,6 +75,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     platformCredentials: async () => ({ accessKeyId: platform.accessKeyId, secretAccessKey: platform.secretAccessKey }),
     // Waiting (IAM propagation backoff) moves the shared clock instead of sleeping.
     ...(opts.realClock ? {} : { sleep: async (ms: number) => clock.advance(ms) }),
+    onAdmit: (e) => admitted.push(e),
   });
   const app = await buildServer(container);
   const ws = await container.workspaces.create('acme', 'test');
@@ -88,6 +92,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     workspaceId: ws.id,
     logs,
     bodies,
+    admitted,
     async call(method, url, body, o = {}) {
       const headers: Record<string, string> = { ...(o.headers ?? {}) };
       const k = o.key === undefined ? key : o.key;
