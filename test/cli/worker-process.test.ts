@@ -70,6 +70,7 @@ beforeAll(async () => {
     SESAME_WORKER_CONCURRENCY: '8',
     SESAME_WORKER_POLL_MS: '50',
     SESAME_LOG_LEVEL: 'warn',
+    SESAME_SANDBOX: 'false', // this test serves its own sandbox, reached through the standard settings
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   c = await createContainer(loadConfig(env), { logger: createLogger('warn'), platformCredentials: async () => ({ accessKeyId: platform.accessKeyId, secretAccessKey: platform.secretAccessKey }) });
