@@ -62,6 +62,12 @@ export const CATALOGUE = {
   idempotency_key_invalid: { status: 400, hint: 'Idempotency-Key must be 1-255 printable ASCII characters.' },
   not_cancellable: { status: 409, hint: 'Only queued or scheduled messages can be cancelled; this one is already on its way or done.' },
   not_retryable: { status: 409, hint: 'Only failed messages can be retried.' },
+  // SNS notifications
+  sns_invalid: { status: 400, hint: 'Post an Amazon SNS message (JSON with Type, MessageId, TopicArn, Message, Timestamp, Signature, SigningCertURL).' },
+  sns_cert_url_invalid: { status: 400, hint: 'Only certificates served by https://sns.<region>.amazonaws.com are trusted.' },
+  sns_cert_unavailable: { status: 400, hint: 'The signing certificate could not be fetched (or is not in SESAME_SNS_CERT_DIR); SNS retries the delivery.' },
+  sns_signature_invalid: { status: 403, hint: 'The message was altered or not signed by Amazon SNS.' },
+  sns_stale: { status: 400, hint: 'The message is older than SESAME_SNS_MAX_AGE_SECONDS: a replay, or a delivery retried for too long.' },
   // AWS, translated in src/aws/errors.ts
   aws_invalid_client_token: { status: 502, hint: 'The access key id does not exist in AWS (deleted, mistyped, or from another partition). Check the key id, or create a new access key.' },
   aws_signature_mismatch: { status: 502, hint: 'The secret access key does not match the key id. Re-enter the secret; check for extra spaces or a truncated copy.' },

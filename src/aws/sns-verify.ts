@@ -1,0 +1,145 @@
+import { createVerify, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Clock } from '../clock.js';
+import { AppError } from '../errors.js';
+
+/**
+ * Verification of Amazon SNS messages posted to an HTTPS endpoint (AWS docs: "Verifying the
+ * signatures of Amazon SNS messages"). The signature is the only authentication such a post has.
+ */
+export type SnsMessageType = 'Notification' | 'SubscriptionConfirmation' | 'UnsubscribeConfirmation';
+
+export interface SnsMessage {
+  Type: SnsMessageType;
+  MessageId: string;
+  TopicArn: string;
+  Message: string;
+  Timestamp: string;
+  SignatureVersion: '1' | '2';
+  Signature: string;
+  SigningCertURL: string;
+  Subject?: string;
+  SubscribeURL?: string;
+  Token?: string;
+  UnsubscribeURL?: string;
+}
+
+/** Keys signed, in this order, per message type (each present key as `Key\nValue\n`). */
+const SIGNED_KEYS: Record<SnsMessageType, Array<keyof SnsMessage>> = {
+  Notification: ['Message', 'MessageId', 'Subject', 'Timestamp', 'TopicArn', 'Type'],
+  SubscriptionConfirmation: ['Message', 'MessageId', 'SubscribeURL', 'Timestamp', 'Token', 'TopicArn', 'Type'],
+  UnsubscribeConfirmation: ['Message', 'MessageId', 'SubscribeURL', 'Timestamp', 'Token', 'TopicArn', 'Type'],
+};
+
+export function stringToSign(m: SnsMessage): string {
+  let out = '';
+  for (const key of SIGNED_KEYS[m.Type]) {
+    const value = m[key];
+    if (value === undefined) continue;
+    out += `${key}\n${value}\n`;
+  }
+  return out;
+}
+
+/**
+ * SNS signs with certificates served from its own regional endpoint only. Anything else (another
+ * AWS host, another scheme or port, credentials in the URL, a path that is not a .pem file) is
+ * refused before any request is made.
+ */
+const CERT_HOST = /^sns\.[a-z]{2}(-[a-z]+)+-\d\.amazonaws\.com(\.cn)?$/;
+
+export function checkCertUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new AppError('sns_cert_url_invalid', 'SigningCertURL is not a URL.');
+  }
+  if (url.protocol !== 'https:' || url.port !== '' || url.username !== '' || url.password !== '' || !CERT_HOST.test(url.hostname) || !/^\/[\w./-]+\.pem$/.test(url.pathname) || url.pathname.includes('..') || url.search !== '' || url.hash !== '') {
+    throw new AppError('sns_cert_url_invalid', `SigningCertURL ${raw.slice(0, 200)} is not an Amazon SNS signing certificate URL.`);
+  }
+  return url;
+}
+
+const MAX_CERT_BYTES = 16 * 1024;
+
+export interface SnsVerifierOptions {
+  clock: Clock;
+  /** Older messages are refused (replays); SNS retries for up to an hour by default. */
+  maxAgeSeconds: number;
+  /** Preloaded certificates, named as the URL path (air-gapped installs, tests): then nothing is fetched. */
+  certDir?: string;
+  fetchCert?: (url: URL) => Promise<string>;
+}
+
+export function createSnsVerifier(opts: SnsVerifierOptions) {
+  const cache = new Map<string, Promise<X509Certificate>>();
+
+  const fetchCert =
+    opts.fetchCert ??
+    (async (url: URL): Promise<string> => {
+      const res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(5000) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const body = await res.text();
+      if (body.length > MAX_CERT_BYTES) throw new Error('certificate too large');
+      return body;
+    });
+
+  async function loadCert(url: URL): Promise<X509Certificate> {
+    const key = url.toString();
+    let pending = cache.get(key);
+    if (!pending) {
+      pending = (async () => {
+        const pem = opts.certDir ? await readFile(join(opts.certDir, url.pathname.replace(/^\/+/, '')), 'utf8') : await fetchCert(url);
+        return new X509Certificate(pem);
+      })();
+      cache.set(key, pending);
+      // A failed load is not cached: the next message tries again.
+      pending.catch(() => cache.delete(key));
+    }
+    try {
+      return await pending;
+    } catch (e) {
+      throw new AppError('sns_cert_unavailable', `The SNS signing certificate could not be loaded: ${(e as Error).message}.`, { status: 400 });
+    }
+  }
+
+  return {
+    /** Parse and verify; throws an AppError (4xx) at the first failure. */
+    async verify(input: unknown): Promise<SnsMessage> {
+      const m = parse(input);
+      const url = checkCertUrl(m.SigningCertURL);
+      const age = opts.clock.now().getTime() - Date.parse(m.Timestamp);
+      if (Number.isNaN(age)) throw new AppError('sns_invalid', 'Timestamp is not a time.');
+      if (age > opts.maxAgeSeconds * 1000) throw new AppError('sns_stale', `The message is ${Math.round(age / 1000)} s old; messages older than ${opts.maxAgeSeconds} s are refused.`);
+      const cert = await loadCert(url);
+      const verifier = createVerify(m.SignatureVersion === '1' ? 'RSA-SHA1' : 'RSA-SHA256');
+      verifier.update(stringToSign(m), 'utf8');
+      if (!verifier.verify(cert.publicKey, m.Signature, 'base64')) throw new AppError('sns_signature_invalid', 'The SNS signature does not match the message.');
+      return m;
+    },
+  };
+}
+
+export type SnsVerifier = ReturnType<typeof createSnsVerifier>;
+
+function parse(input: unknown): SnsMessage {
+  let o: unknown = input;
+  if (typeof input === 'string' || Buffer.isBuffer(input)) {
+    try {
+      o = JSON.parse(String(input));
+    } catch {
+      throw new AppError('sns_invalid', 'The body is not JSON.');
+    }
+  }
+  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new AppError('sns_invalid', 'The body is not an SNS message.');
+  const r = o as Record<string, unknown>;
+  const type = r.Type;
+  if (type !== 'Notification' && type !== 'SubscriptionConfirmation' && type !== 'UnsubscribeConfirmation') throw new AppError('sns_invalid', 'Type is not an SNS message type.');
+  const required = ['MessageId', 'TopicArn', 'Message', 'Timestamp', 'Signature', 'SigningCertURL', 'SignatureVersion', ...(type === 'Notification' ? [] : ['SubscribeURL', 'Token'])];
+  for (const k of required) if (typeof r[k] !== 'string') throw new AppError('sns_invalid', `${k} is missing.`);
+  if (r.SignatureVersion !== '1' && r.SignatureVersion !== '2') throw new AppError('sns_invalid', 'SignatureVersion must be 1 or 2.');
+  for (const k of ['Subject', 'UnsubscribeURL']) if (r[k] !== undefined && typeof r[k] !== 'string') throw new AppError('sns_invalid', `${k} is not a string.`);
+  return r as unknown as SnsMessage;
+}

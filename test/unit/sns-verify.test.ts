@@ -1,0 +1,109 @@
+import { execFileSync } from 'node:child_process';
+import { createSign } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkCertUrl, createSnsVerifier, type SnsMessage, stringToSign } from '../../src/aws/sns-verify.js';
+import { manualClock } from '../../src/clock.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sns-'));
+const CERT_PATH = 'SimpleNotificationService-0000000000000000000000.pem';
+const CERT_URL = `https://sns.us-east-1.amazonaws.com/${CERT_PATH}`;
+let keyPem: string;
+
+beforeAll(() => {
+  // A key pair and certificate of our own, in the place the preloaded-certificate directory expects.
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=sns.amazonaws.com', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  mkdirSync(join(dir, 'certs'));
+  execFileSync('cp', [join(dir, 'cert.pem'), join(dir, 'certs', CERT_PATH)]);
+  keyPem = readFileSync(join(dir, 'key.pem'), 'utf8');
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const now = new Date('2026-06-01T12:00:00Z');
+function signed(partial: Partial<SnsMessage>, version: '1' | '2' = '2'): SnsMessage {
+  const m = {
+    Type: 'Notification',
+    MessageId: '22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324',
+    TopicArn: 'arn:aws:sns:us-east-1:222222222222:sesame-events',
+    Subject: 'Amazon SES Email Event Notification',
+    Message: '{"eventType":"Bounce"}',
+    Timestamp: new Date(now.getTime() - 60_000).toISOString(),
+    SignatureVersion: version,
+    Signature: '',
+    SigningCertURL: CERT_URL,
+    ...partial,
+  } as SnsMessage;
+  const s = createSign(version === '1' ? 'RSA-SHA1' : 'RSA-SHA256');
+  s.update(stringToSign(m));
+  m.Signature = s.sign(keyPem, 'base64');
+  return m;
+}
+
+const verifier = () => createSnsVerifier({ clock: manualClock(now), maxAgeSeconds: 3600, certDir: join(dir, 'certs') });
+
+describe('SNS signature verification', () => {
+  it('accepts SignatureVersion 1 and 2, notifications and subscription confirmations, as JSON text', async () => {
+    const v = verifier();
+    await expect(v.verify(JSON.stringify(signed({}, '1')))).resolves.toMatchObject({ Type: 'Notification' });
+    await expect(v.verify(signed({}, '2'))).resolves.toMatchObject({ Type: 'Notification' });
+    const { Subject: _s, ...noSubject } = signed({});
+    await expect(v.verify(signed(noSubject))).resolves.toBeTruthy();
+    const conf = signed({ Type: 'SubscriptionConfirmation', SubscribeURL: 'https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=abc', Token: 'abc', Subject: undefined });
+    await expect(v.verify(conf)).resolves.toMatchObject({ Type: 'SubscriptionConfirmation' });
+  });
+
+  it('refuses every tampered signed field', async () => {
+    const v = verifier();
+    for (const key of ['Message', 'MessageId', 'Subject', 'Timestamp', 'TopicArn'] as const) {
+      const m = signed({});
+      (m as unknown as Record<string, string>)[key] = key === 'Timestamp' ? new Date(now.getTime() - 30_000).toISOString() : `${m[key]}x`;
+      await expect(v.verify(m), key).rejects.toMatchObject({ code: 'sns_signature_invalid' });
+    }
+    const typeSwap = signed({});
+    typeSwap.Type = 'UnsubscribeConfirmation';
+    (typeSwap as SnsMessage).SubscribeURL = 'https://sns.us-east-1.amazonaws.com/x';
+    (typeSwap as SnsMessage).Token = 't';
+    await expect(v.verify(typeSwap)).rejects.toMatchObject({ code: 'sns_signature_invalid' });
+    const badSig = signed({});
+    badSig.Signature = Buffer.from('nope').toString('base64');
+    await expect(v.verify(badSig)).rejects.toMatchObject({ code: 'sns_signature_invalid' });
+    const v1as2 = signed({}, '1');
+    v1as2.SignatureVersion = '2';
+    await expect(v.verify(v1as2)).rejects.toMatchObject({ code: 'sns_signature_invalid' });
+  });
+
+  it('refuses certificate URLs that are not the SNS endpoint, without fetching', async () => {
+    let fetched = 0;
+    const v = createSnsVerifier({ clock: manualClock(now), maxAgeSeconds: 3600, fetchCert: async () => ((fetched += 1), readFileSync(join(dir, 'cert.pem'), 'utf8')) });
+    for (const url of [
+      'http://sns.us-east-1.amazonaws.com/cert.pem',
+      'https://sns.us-east-1.amazonaws.com:8443/cert.pem',
+      'https://user:pw@sns.us-east-1.amazonaws.com/cert.pem',
+      'https://sns.us-east-1.amazonaws.com.evil.test/cert.pem',
+      'https://s3.amazonaws.com/sns.us-east-1.amazonaws.com/cert.pem',
+      'https://evil.test/sns.us-east-1.amazonaws.com/cert.pem',
+      'https://sns.us-east-1.amazonaws.com/cert.txt',
+      'https://sns.us-east-1.amazonaws.com/cert.pem?x=1',
+      'not a url',
+    ]) {
+      await expect(v.verify(signed({ SigningCertURL: url })), url).rejects.toMatchObject({ code: 'sns_cert_url_invalid' });
+    }
+    expect(fetched).toBe(0);
+    expect(checkCertUrl('https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-abc.pem').hostname).toBe('sns.cn-north-1.amazonaws.com.cn');
+    // A good URL is fetched once and cached.
+    await v.verify(signed({}));
+    await v.verify(signed({}));
+    expect(fetched).toBe(1);
+  });
+
+  it('refuses stale messages and malformed bodies', async () => {
+    const v = verifier();
+    await expect(v.verify(signed({ Timestamp: new Date(now.getTime() - 3601_000).toISOString() }))).rejects.toMatchObject({ code: 'sns_stale' });
+    for (const body of ['not json', '[]', '{}', JSON.stringify({ ...signed({}), SignatureVersion: '3' }), JSON.stringify({ ...signed({}), MessageId: 5 })]) {
+      await expect(v.verify(body), body.slice(0, 30)).rejects.toMatchObject({ code: 'sns_invalid' });
+    }
+    await expect(verifier().verify(signed({ SigningCertURL: 'https://sns.us-east-1.amazonaws.com/Missing.pem' }))).rejects.toMatchObject({ code: 'sns_cert_unavailable' });
+  });
+});
