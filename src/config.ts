@@ -43,6 +43,10 @@ const SETTINGS = {
   smtpTlsCert: { env: 'SESAME_SMTP_TLS_CERT', schema: z.string().min(1).optional() },
   smtpTlsKey: { env: 'SESAME_SMTP_TLS_KEY', schema: z.string().min(1).optional() },
   smtpRequireTls: { env: 'SESAME_SMTP_REQUIRE_TLS', schema: bool.default(false) },
+  snsCertDir: { env: 'SESAME_SNS_CERT_DIR', schema: z.string().min(1).optional() },
+  snsMaxAgeSeconds: { env: 'SESAME_SNS_MAX_AGE_SECONDS', schema: z.coerce.number().int().min(60).max(7 * 86_400).default(3600) },
+  transientBounceLimit: { env: 'SESAME_TRANSIENT_BOUNCE_LIMIT', schema: z.coerce.number().int().min(1).max(100).default(3) },
+  transientBounceWindowDays: { env: 'SESAME_TRANSIENT_BOUNCE_WINDOW_DAYS', schema: z.coerce.number().int().min(1).max(365).default(7) },
   smtpMaxBytes: { env: 'SESAME_SMTP_MAX_BYTES', schema: z.coerce.number().int().min(1024).max(40 * 1024 * 1024).default(40 * 1024 * 1024) },
   production: { env: 'NODE_ENV', schema: z.string().optional().transform((v) => v === 'production') },
 } as const;

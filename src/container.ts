@@ -18,6 +18,9 @@ import { createSuppressions } from './modules/suppressions/suppressions.js';
 import { createPgBossSendQueue } from './queue/pg-boss-queue.js';
 import { createSendQueue, type SendQueue } from './queue/send-queue.js';
 import { createWorker } from './worker/worker.js';
+import { createSnsVerifier } from './aws/sns-verify.js';
+import { createSnsInbox } from './modules/events/inbox.js';
+import { createEventProcessor } from './modules/events/processor.js';
 import { migrate, openStore, type Store } from './store/db.js';
 
 export interface ContainerOptions {
@@ -103,6 +106,8 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     ...(opts.sleep ? { sleep: opts.sleep } : {}),
     ...(opts.onAdmit ? { onAdmit: opts.onAdmit } : {}),
   });
+  // The timeline comes from the event processor, built just below.
+  let eventsRef: { timeline: (id: string) => Promise<Array<{ kind: string; occurredAt: string; recipients: string[]; details: Record<string, unknown> }>> } = { timeline: async () => [] };
   const messages = createMessages({
     db,
     clock,
@@ -113,7 +118,20 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     audit,
     credentials: (row) => broker.provider(connections.subject(row), 'read'),
     dropCredentials: (id) => broker.drop(id),
+    timeline: (id) => eventsRef.timeline(id),
     onQueued: () => worker.kick(),
+  });
+  const snsVerifier = createSnsVerifier({ clock, maxAgeSeconds: config.snsMaxAgeSeconds, ...(config.snsCertDir ? { certDir: config.snsCertDir } : {}) });
+  const events = createEventProcessor({ db, clock, logger, config });
+  eventsRef = events;
+  const snsInbox = createSnsInbox({
+    db,
+    clock,
+    verifier: snsVerifier,
+    audit,
+    logger,
+    // Processing happens off the request path.
+    onStored: () => void events.drain().catch((err) => logger.error({ err }, 'processing SES events failed')),
   });
   const tester = createConnectionTester({ clock, config, platform, gateway, connections, broker, audit, ...(opts.sleep ? { sleep: opts.sleep } : {}) });
 
@@ -132,11 +150,14 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     identities,
     messages,
     worker,
+    events,
+    snsInbox,
     broker,
     platform,
     gateway,
     async close(): Promise<void> {
       await worker.stop();
+      await events.stop();
       await queue.stop?.();
       await store.close();
     },

@@ -67,6 +67,9 @@ export const CATALOGUE = {
   sns_cert_url_invalid: { status: 400, hint: 'Only certificates served by https://sns.<region>.amazonaws.com are trusted.' },
   sns_cert_unavailable: { status: 400, hint: 'The signing certificate could not be fetched (or is not in SESAME_SNS_CERT_DIR); SNS retries the delivery.' },
   sns_signature_invalid: { status: 403, hint: 'The message was altered or not signed by Amazon SNS.' },
+  sns_topic_not_allowed: { status: 403, hint: "Add the topic to the connection's allow-list (PATCH /v1/connections/:id { snsTopicArns }) if it is yours." },
+  sns_duplicate: { status: 409, hint: 'This SNS MessageId was already received; it is not processed twice.' },
+  sns_subscribe_url_invalid: { status: 400, hint: 'Only SubscribeURLs on https://sns.<region>.amazonaws.com are followed.' },
   sns_stale: { status: 400, hint: 'The message is older than SESAME_SNS_MAX_AGE_SECONDS: a replay, or a delivery retried for too long.' },
   // AWS, translated in src/aws/errors.ts
   aws_invalid_client_token: { status: 502, hint: 'The access key id does not exist in AWS (deleted, mistyped, or from another partition). Check the key id, or create a new access key.' },

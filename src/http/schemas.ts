@@ -49,6 +49,7 @@ export const connectionView = z.object({
     lastTestStatus: z.string().nullable(),
   }),
   configurationSet: z.string().nullable(),
+  snsTopicArns: z.array(z.string()),
   paused: z.object({ reason: z.string(), at: z.string().nullable() }).nullable(),
   onboarding: onboarding.optional(),
   nextSteps: z.array(z.string()).optional(),

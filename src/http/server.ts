@@ -13,6 +13,7 @@ import { connectionRoutes } from './routes/v1/connections.js';
 import { platformRoutes } from './routes/v1/platform.js';
 import { emailRoutes } from './routes/v1/emails.js';
 import { suppressionRoutes } from './routes/v1/suppressions.js';
+import { snsRoutes } from './routes/v1/sns.js';
 
 /** Build the HTTP server without listening: tests use inject(), `sesame start` calls listen(). */
 export async function buildServer(c: Container, opts: { rateLimitPerMinute?: number } = {}): Promise<FastifyInstance> {
@@ -60,5 +61,6 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
   await app.register(platformRoutes(c));
   await app.register(emailRoutes(c));
   await app.register(suppressionRoutes(c));
+  await app.register(snsRoutes(c));
   return app as unknown as FastifyInstance;
 }

@@ -7,6 +7,7 @@ import * as m001 from './migrations/001_initial.js';
 import * as m002 from './migrations/002_sending.js';
 import * as m003 from './migrations/003_pgboss.js';
 import * as m004 from './migrations/004_workers.js';
+import * as m005 from './migrations/005_events.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -21,7 +22,7 @@ export interface Store {
 }
 
 /** Migrations are compiled in, so a built install needs no migration folder on disk. */
-const MIGRATIONS: Record<string, Migration> = { '001_initial': m001, '002_sending': m002, '003_pgboss': m003, '004_workers': m004 };
+const MIGRATIONS: Record<string, Migration> = { '001_initial': m001, '002_sending': m002, '003_pgboss': m003, '004_workers': m004, '005_events': m005 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 /**

@@ -16,6 +16,32 @@ export interface Database {
   idempotency_keys: { workspace_id: string; key: string; request_hash: string; response: string; created_at: string; expires_at: string };
   suppressions: SuppressionTable;
   workers: { id: string; heartbeat_at: string; started_at: string };
+  sns_messages: {
+    id: string;
+    connection_id: string;
+    workspace_id: string;
+    topic_arn: string;
+    type: string;
+    body: string;
+    received_at: string;
+    processed_at: string | null;
+    outcome: string | null;
+    attempts: number;
+    next_attempt_at: string;
+  };
+  message_events: {
+    id: string;
+    workspace_id: string;
+    connection_id: string;
+    message_id: string | null;
+    ses_message_id: string;
+    sns_message_id: string;
+    kind: string;
+    occurred_at: string;
+    recipients: string;
+    details: string;
+    created_at: string;
+  };
 }
 
 export interface MessageTable {
@@ -115,6 +141,7 @@ export interface ConnectionTable {
   paused_reason: string | null;
   paused_at: string | null;
   configuration_set: string | null;
+  sns_topic_arns: string;
   created_at: string;
   updated_at: string;
 }

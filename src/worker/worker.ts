@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import type { CredentialBroker, CredentialSubject } from '../aws/credentials.js';
 import type { AwsGateway } from '../aws/gateway.js';
 import type { Clock } from '../clock.js';
@@ -248,7 +249,12 @@ export function createWorker(deps: WorkerDeps) {
       // SES has these messages: try hard to record it (a busy database is not a reason to lose it).
       await withRetries(() => db.transaction().execute(async (trx) => {
         for (const b of batch) {
-          await trx.updateTable('messages').set({ status: 'sent', ses_message_id: b.sesId, sent_at: b.at, updated_at: b.at, last_error_code: null, last_error_message: null, last_error_hint: null }).where('id', '=', b.messageId).execute();
+          // An SES event may already have moved the message on (delivered, bounced…): keep that.
+          await trx
+            .updateTable('messages')
+            .set({ status: sql<string>`case when status in ('queued', 'sending') then 'sent' else status end`, ses_message_id: b.sesId, sent_at: b.at, updated_at: b.at, last_error_code: null, last_error_message: null, last_error_hint: null })
+            .where('id', '=', b.messageId)
+            .execute();
         }
         for (const b of batch) await queue.finish(trx, b.messageId);
       }));

@@ -42,7 +42,7 @@ describe.each(backends())('store contract (%s)', (backend) => {
       id, workspace_id: ws.id, name: 'prod', region: 'us-east-1', mode: 'role', status: 'untested', external_id: null, role_arn: null, role_arn_set_at: null, role_name: null,
       send_domains: '[]', session_duration_seconds: null, source_identity: 1, access_key_id: null, secret_ciphertext: null, access_key_created_at: null,
       pending_access_key_id: null, pending_secret_ciphertext: null, secret_arn: null, last_assumed_at: null, credentials_expire_at: null, assumed_role_id: null,
-      last_error_code: null, last_error_message: null, last_error_at: null, last_tested_at: null, last_test_status: null, external_id_rotated_at: null, paused_reason: null, paused_at: null, configuration_set: null,
+      last_error_code: null, last_error_message: null, last_error_at: null, last_tested_at: null, last_test_status: null, external_id_rotated_at: null, paused_reason: null, paused_at: null, configuration_set: null, sns_topic_arns: '[]',
       created_at: clock.now().toISOString(), updated_at: clock.now().toISOString(),
     });
     await store.db.insertInto('connections').values(row('conn_a')).execute();

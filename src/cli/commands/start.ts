@@ -38,10 +38,12 @@ export function startCommand(): Command {
           ctx.out.line(`SMTP relay on ${c.config.smtpHost}:${port} (AUTH PLAIN/LOGIN, user "sesame", an API key as password${c.config.smtpTlsCert ? ', STARTTLS' : ''}).`);
         }
         if (opts.worker) c.worker.start();
+        c.events.start();
         const signal = await waitForSignal();
         c.logger.info({ signal }, 'shutting down: closing listeners, finishing in-flight sends');
         await Promise.all([app.close(), smtp?.close()]);
         await c.worker.stop();
+        await c.events.stop();
       }),
     );
 }

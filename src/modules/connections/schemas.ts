@@ -47,6 +47,7 @@ export const updateConnectionSchema = z.strictObject({
   sourceIdentity: z.boolean().optional(),
   secretArn: secretArn.optional(),
   configurationSet: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an SES configuration set name').nullable().optional(),
+  snsTopicArns: z.array(z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$/, 'must be an SNS topic ARN')).max(20).optional(),
 });
 export type UpdateConnectionInput = z.infer<typeof updateConnectionSchema>;
 

@@ -139,6 +139,7 @@ export function createConnections(deps: ConnectionsDeps) {
         paused_reason: null,
         paused_at: null,
         configuration_set: null,
+        sns_topic_arns: '[]',
         created_at: iso,
         updated_at: iso,
       };
@@ -219,6 +220,7 @@ export function createConnections(deps: ConnectionsDeps) {
       if (input.sourceIdentity !== undefined) { changes.source_identity = input.sourceIdentity ? 1 : 0; changed.push('sourceIdentity'); }
       if (input.secretArn !== undefined) { changes.secret_arn = input.secretArn; changes.status = 'untested'; changed.push('secretArn'); }
       if (input.configurationSet !== undefined) { changes.configuration_set = input.configurationSet; changed.push('configurationSet'); }
+      if (input.snsTopicArns !== undefined) { changes.sns_topic_arns = JSON.stringify([...new Set(input.snsTopicArns)]); changed.push('snsTopicArns'); }
       await db.updateTable('connections').set(changes).where('id', '=', r.id).execute();
       broker.drop(r.id);
       await audit.record({

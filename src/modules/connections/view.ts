@@ -28,6 +28,7 @@ export interface ConnectionView {
     lastTestStatus: string | null;
   };
   configurationSet: string | null;
+  snsTopicArns: string[];
   paused: { reason: string; at: string | null } | null;
   onboarding?: OnboardingLinks;
   nextSteps?: string[];
@@ -48,6 +49,7 @@ export function toView(r: ConnectionTable, ctx: { now: Date; keyAgeWarnDays: num
     updatedAt: r.updated_at,
     warnings,
     configurationSet: r.configuration_set,
+    snsTopicArns: JSON.parse(r.sns_topic_arns ?? '[]') as string[],
     paused: r.paused_reason ? { reason: r.paused_reason, at: r.paused_at } : null,
     health: {
       lastAssumedAt: r.last_assumed_at,

@@ -13,7 +13,7 @@ import { formatMailbox } from './address.js';
 import type { IdentityCache } from './identities.js';
 import { type Draft, type EmailInput, emailInputSchema, recipientsOf, toDraft } from './input.js';
 
-export const MESSAGE_STATUSES = ['queued', 'sending', 'sent', 'failed', 'suppressed', 'cancelled'] as const;
+export const MESSAGE_STATUSES = ['queued', 'sending', 'sent', 'failed', 'suppressed', 'cancelled', 'delayed', 'delivered', 'bounced', 'complained', 'rejected'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 export interface Submitter {
@@ -44,6 +44,7 @@ export interface MessageView {
   createdAt: string;
   updatedAt: string;
   sentAt: string | null;
+  events?: Array<{ kind: string; occurredAt: string; recipients: string[]; details: Record<string, unknown> }>;
 }
 
 const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
@@ -60,6 +61,8 @@ export interface MessagesDeps {
   credentials: (conn: ConnectionTable) => Promise<import('@smithy/types').AwsCredentialIdentityProvider>;
   audit: Pick<Audit, 'record'>;
   dropCredentials?: (connectionId: string) => void;
+  /** The message's SES events, oldest first. */
+  timeline?: (messageId: string) => Promise<NonNullable<MessageView['events']>>;
   /** Called after a message is queued, so a worker in this process can pick it up at once. */
   onQueued?: () => void;
 }
@@ -308,7 +311,9 @@ export function createMessages(deps: MessagesDeps) {
     },
 
     async get(workspaceId: string, id: string): Promise<MessageView> {
-      return view(await row(workspaceId, id));
+      const v = view(await row(workspaceId, id));
+      if (deps.timeline) v.events = await deps.timeline(v.id);
+      return v;
     },
 
     async list(workspaceId: string, q: { status?: string; recipient?: string; tag?: string; since?: string; until?: string; limit?: number; cursor?: string }): Promise<{ data: MessageView[]; nextCursor: string | null }> {

@@ -26,6 +26,7 @@ const messageView = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   sentAt: z.string().nullable(),
+  events: z.array(z.object({ kind: z.string(), occurredAt: z.string(), recipients: z.array(z.string()), details: z.record(z.string(), z.unknown()) })).optional(),
 });
 
 const iso = z.string().datetime({ offset: true, message: 'must be an ISO-8601 time' });

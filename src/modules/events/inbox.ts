@@ -1,0 +1,84 @@
+import { checkCertUrl, type SnsVerifier } from '../../aws/sns-verify.js';
+import type { Clock } from '../../clock.js';
+import { AppError, notFound } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { Db } from '../../store/db.js';
+import type { Audit } from '../audit/audit.js';
+
+/**
+ * The public SNS endpoint's logic. The signature is the authentication, so every check runs
+ * before anything is stored: signature, the connection's topic allow-list, age, replay. A
+ * notification is stored raw and processed off the request path.
+ */
+export function createSnsInbox(deps: {
+  db: Db;
+  clock: Clock;
+  verifier: Pick<SnsVerifier, 'verify'>;
+  audit: Pick<Audit, 'record'>;
+  logger: Logger;
+  /** Follows a SubscribeURL (already checked to be on an SNS host). */
+  confirm?: (url: URL) => Promise<void>;
+  onStored?: () => void;
+}) {
+  const { db, clock } = deps;
+  const confirm =
+    deps.confirm ??
+    (async (url: URL) => {
+      const res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(5000) });
+      if (!res.ok) throw new Error(`SNS answered ${res.status}`);
+    });
+
+  return {
+    async receive(connectionId: string, body: string): Promise<{ status: 'stored' | 'confirmed' | 'unsubscribed'; messageId: string }> {
+      const m = await deps.verifier.verify(body);
+      const conn = await db.selectFrom('connections').select(['id', 'workspace_id', 'sns_topic_arns']).where('id', '=', connectionId).executeTakeFirst();
+      if (!conn) throw notFound(`Connection ${connectionId}`);
+      const allowed = JSON.parse(conn.sns_topic_arns) as string[];
+      if (!allowed.includes(m.TopicArn)) {
+        deps.logger.warn({ connectionId, topicArn: m.TopicArn, type: m.Type }, 'SNS message from a topic not on the allow-list refused');
+        throw new AppError('sns_topic_not_allowed', `Topic ${m.TopicArn} is not one of this connection's topics.`);
+      }
+      if (m.Type === 'SubscriptionConfirmation') {
+        const url = subscribeUrl(m.SubscribeURL ?? '');
+        await confirm(url).catch((e: unknown) => {
+          throw new AppError('sns_cert_unavailable', `The subscription could not be confirmed: ${(e as Error).message}.`, { status: 502, hint: 'SNS sends the confirmation again; check that Sesame can reach the SNS endpoint.' });
+        });
+        await deps.audit.record({ workspaceId: conn.workspace_id, connectionId, actor: 'sns', action: 'sns.subscription_confirmed', details: { topicArn: m.TopicArn } });
+        return { status: 'confirmed', messageId: m.MessageId };
+      }
+      const now = clock.now().toISOString();
+      const inserted = await db
+        .insertInto('sns_messages')
+        .values({ id: m.MessageId, connection_id: connectionId, workspace_id: conn.workspace_id, topic_arn: m.TopicArn, type: m.Type, body: JSON.stringify(m), received_at: now, processed_at: null, outcome: null, attempts: 0, next_attempt_at: now })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) throw new AppError('sns_duplicate', `SNS message ${m.MessageId} was already received.`);
+      if (m.Type === 'UnsubscribeConfirmation') {
+        await deps.audit.record({ workspaceId: conn.workspace_id, connectionId, actor: 'sns', action: 'sns.unsubscribed', details: { topicArn: m.TopicArn } });
+        return { status: 'unsubscribed', messageId: m.MessageId };
+      }
+      deps.onStored?.();
+      return { status: 'stored', messageId: m.MessageId };
+    },
+  };
+}
+
+/** A SubscribeURL is followed only when it is SNS's own ConfirmSubscription action on an SNS host. */
+export function subscribeUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new AppError('sns_subscribe_url_invalid', 'SubscribeURL is not a URL.');
+  }
+  try {
+    // Same host rules as the signing certificate, with the action instead of a .pem path.
+    checkCertUrl(`${url.protocol}//${url.username ? `${url.username}@` : ''}${url.host}/x.pem`);
+  } catch {
+    throw new AppError('sns_subscribe_url_invalid', `SubscribeURL host ${url.host.slice(0, 100)} is not an Amazon SNS endpoint.`);
+  }
+  if (url.pathname !== '/' || url.searchParams.get('Action') !== 'ConfirmSubscription') throw new AppError('sns_subscribe_url_invalid', 'SubscribeURL is not a ConfirmSubscription action.');
+  return url;
+}
+
+export type SnsInbox = ReturnType<typeof createSnsInbox>;

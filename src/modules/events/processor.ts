@@ -1,0 +1,175 @@
+import type { SnsMessage } from '../../aws/sns-verify.js';
+import type { Clock } from '../../clock.js';
+import type { Config } from '../../config.js';
+import { newId } from '../../ids.js';
+import type { Logger } from '../../logger.js';
+import type { Executor } from '../../queue/send-queue.js';
+import type { Db } from '../../store/db.js';
+import { type EventKind, parseSesEvent, type SesEvent } from './parse.js';
+
+/**
+ * Applies stored SNS notifications: the event joins its message's timeline, the message status
+ * moves forward, and bounces and complaints feed the suppression list. Idempotent (SNS and our
+ * own retries may deliver one event twice) and order-independent (events arrive in any order).
+ */
+
+/** Where an event takes a message; a status only ever moves to a higher rank. */
+const STATUS_OF: Partial<Record<EventKind, { status: string; rank: number }>> = {
+  delivery_delay: { status: 'delayed', rank: 1 },
+  delivery: { status: 'delivered', rank: 2 },
+  bounce: { status: 'bounced', rank: 3 },
+  complaint: { status: 'complained', rank: 4 },
+  reject: { status: 'rejected', rank: 5 },
+  rendering_failure: { status: 'rejected', rank: 5 },
+};
+const RANK: Record<string, number> = { sending: 0, sent: 0, delayed: 1, delivered: 2, bounced: 3, complained: 4, rejected: 5 };
+
+const RETRY_MS = [1_000, 5_000, 30_000, 120_000, 600_000];
+const MAX_ATTEMPTS = 10;
+
+export function createEventProcessor(deps: { db: Db; clock: Clock; logger: Logger; config: Pick<Config, 'transientBounceLimit' | 'transientBounceWindowDays'> }) {
+  const { db, clock } = deps;
+  let running: Promise<number> | undefined;
+
+  async function apply(row: { id: string; workspace_id: string; connection_id: string; body: string }): Promise<string> {
+    const sns = JSON.parse(row.body) as SnsMessage;
+    const parsed = parseSesEvent(sns.Message);
+    if (!parsed.ok) return parsed.reason;
+    const e = parsed.event;
+    const now = clock.now().toISOString();
+    await db.transaction().execute(async (trx) => {
+      // By SES message id; else by our own header (the send may not be recorded yet).
+      let msg = await trx.selectFrom('messages').select(['id', 'status']).where('workspace_id', '=', row.workspace_id).where('ses_message_id', '=', e.sesMessageId).executeTakeFirst();
+      if (!msg && e.sesameMessageId) msg = await trx.selectFrom('messages').select(['id', 'status']).where('workspace_id', '=', row.workspace_id).where('id', '=', e.sesameMessageId).executeTakeFirst();
+      const inserted = await trx
+        .insertInto('message_events')
+        .values({
+          id: newId('evt'),
+          workspace_id: row.workspace_id,
+          connection_id: row.connection_id,
+          message_id: msg?.id ?? null,
+          ses_message_id: e.sesMessageId,
+          sns_message_id: row.id,
+          kind: e.kind,
+          occurred_at: new Date(Date.parse(e.occurredAt) || Date.now()).toISOString(),
+          recipients: JSON.stringify(e.recipients),
+          details: JSON.stringify(details(e)),
+          created_at: now,
+        })
+        .onConflict((oc) => oc.columns(['sns_message_id', 'kind']).doNothing())
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return; // applied before
+      const next = STATUS_OF[e.kind];
+      if (msg && next && (RANK[msg.status] ?? 99) < next.rank) {
+        await trx.updateTable('messages').set({ status: next.status, updated_at: now }).where('id', '=', msg.id).where('status', '=', msg.status).execute();
+      }
+      await suppress(trx, row.workspace_id, e, now);
+    });
+    return 'applied';
+  }
+
+  async function suppress(trx: Executor, workspaceId: string, e: SesEvent, now: string): Promise<void> {
+    const add = async (emails: string[], reason: string) => {
+      if (!emails.length) return;
+      await trx
+        .insertInto('suppressions')
+        .values(emails.map((email) => ({ workspace_id: workspaceId, email, reason, source: `ses:${e.sesMessageId}`.slice(0, 200), created_at: now })))
+        .onConflict((oc) => oc.columns(['workspace_id', 'email']).doNothing())
+        .execute();
+    };
+    if (e.kind === 'complaint') return add(e.recipients, 'complaint');
+    if (e.kind !== 'bounce' || !e.bounce) return;
+    if (e.bounce.type === 'Permanent') return add(e.recipients, 'bounce');
+    if (e.bounce.type !== 'Transient') return;
+    // Transient bounces suppress only when they repeat within the window.
+    const since = new Date(clock.now().getTime() - deps.config.transientBounceWindowDays * 86_400_000).toISOString();
+    const repeated: string[] = [];
+    for (const email of e.recipients) {
+      const n = await trx
+        .selectFrom('message_events')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('workspace_id', '=', workspaceId)
+        .where('kind', '=', 'bounce')
+        .where('occurred_at', '>=', since)
+        .where('recipients', 'like', `%${JSON.stringify(email)}%`)
+        .where('details', 'like', '%"type":"Transient"%')
+        .executeTakeFirstOrThrow();
+      if (Number(n.n) >= deps.config.transientBounceLimit) repeated.push(email);
+    }
+    await add(repeated, `repeated transient bounces (${deps.config.transientBounceLimit} in ${deps.config.transientBounceWindowDays} days)`);
+  }
+
+  async function drain(limit = 200): Promise<number> {
+    const now = clock.now();
+    const rows = await db
+      .selectFrom('sns_messages')
+      .select(['id', 'workspace_id', 'connection_id', 'body', 'attempts'])
+      .where('processed_at', 'is', null)
+      .where('next_attempt_at', '<=', now.toISOString())
+      .orderBy('received_at')
+      .limit(limit)
+      .execute();
+    for (const row of rows) {
+      try {
+        const outcome = await apply(row);
+        await db.updateTable('sns_messages').set({ processed_at: clock.now().toISOString(), outcome, attempts: row.attempts + 1 }).where('id', '=', row.id).execute();
+      } catch (err) {
+        const attempts = row.attempts + 1;
+        deps.logger.warn({ snsMessageId: row.id, attempts, err: (err as Error).message }, 'applying an SES event failed');
+        await db
+          .updateTable('sns_messages')
+          .set({
+            attempts,
+            next_attempt_at: new Date(clock.now().getTime() + RETRY_MS[Math.min(attempts - 1, RETRY_MS.length - 1)]!).toISOString(),
+            ...(attempts >= MAX_ATTEMPTS ? { processed_at: clock.now().toISOString(), outcome: `failed: ${(err as Error).message}`.slice(0, 300) } : {}),
+          })
+          .where('id', '=', row.id)
+          .execute();
+      }
+    }
+    return rows.length;
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    /** Retries of failed applications happen on this beat. */
+    start(intervalMs = 2000): void {
+      timer ??= setInterval(() => void this.drain().catch((err) => deps.logger.error({ err }, 'processing SES events failed')), intervalMs);
+      timer.unref();
+    },
+    async stop(): Promise<void> {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await running;
+    },
+    /** Apply what is due; concurrent calls share one pass. */
+    async drain(): Promise<number> {
+      running ??= (async () => {
+        let total = 0;
+        for (let n = await drain(); n > 0; n = await drain()) total += n;
+        return total;
+      })().finally(() => {
+        running = undefined;
+      });
+      return running;
+    },
+    /** The timeline of one message. */
+    async timeline(messageId: string): Promise<Array<{ kind: string; occurredAt: string; recipients: string[]; details: Record<string, unknown> }>> {
+      const rows = await db.selectFrom('message_events').select(['kind', 'occurred_at', 'recipients', 'details']).where('message_id', '=', messageId).orderBy('occurred_at').orderBy('id').execute();
+      return rows.map((r) => ({ kind: r.kind, occurredAt: r.occurred_at, recipients: JSON.parse(r.recipients) as string[], details: JSON.parse(r.details) as Record<string, unknown> }));
+    },
+  };
+}
+
+export type EventProcessor = ReturnType<typeof createEventProcessor>;
+
+function details(e: SesEvent): Record<string, unknown> {
+  if (e.bounce) return { type: e.bounce.type, subType: e.bounce.subType, recipients: e.bounce.recipients };
+  if (e.complaint) return { feedbackType: e.complaint.feedbackType };
+  if (e.reject) return { reason: e.reject.reason };
+  if (e.click) return { link: e.click.link };
+  if (e.failure) return { errorMessage: e.failure.errorMessage };
+  if (e.delay) return { type: e.delay.type };
+  return {};
+}
+

@@ -1,0 +1,118 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Harness, sendingSetup, startHarness, waitFor, waitForStatus } from '../helpers/harness.js';
+import { sesEvent, snsSigner } from '../helpers/sns.js';
+
+const TOPIC = 'arn:aws:sns:us-east-1:222222222222:sesame-events';
+let signer: ReturnType<typeof snsSigner>;
+let h: Harness;
+let connId: string;
+
+beforeAll(() => {
+  signer = snsSigner();
+});
+beforeEach(async () => {
+  h = await startHarness({ env: { SESAME_SNS_CERT_DIR: signer.certDir, SESAME_WORKER_POLL_MS: '20' } });
+  connId = (await sendingSetup(h)).id;
+  await h.call('PATCH', `/v1/connections/${connId}`, { snsTopicArns: [TOPIC] });
+});
+afterEach(async () => {
+  await h.close();
+});
+afterAll(() => undefined);
+
+const post = (body: unknown, conn = connId) => h.call('POST', `/v1/sns/${conn}`, undefined, { key: null, rawBody: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'text/plain; charset=UTF-8' } });
+const stored = async () => Number((await h.container.store.db.selectFrom('sns_messages').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+
+async function sentMessage(to: string): Promise<{ id: string; ses: string }> {
+  const id = (await h.call('POST', '/v1/emails', { from: 'app@example.com', to, subject: 's', text: 't' })).json.id;
+  h.container.worker.start();
+  const m = await waitForStatus(h, id, 'sent');
+  return { id, ses: m.sesMessageId };
+}
+
+describe('POST /v1/sns/:connectionId', () => {
+  it('stores a verified notification and applies it: timeline, status, suppression, and the next send is suppressed', async () => {
+    const { id, ses } = await sentMessage('gone@customer.test');
+    const res = await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', ses, id, 'gone@customer.test') }));
+    expect(res.status).toBe(200);
+    expect(res.json.status).toBe('stored');
+    const m = await waitForStatus(h, id, 'bounced');
+    expect(m.events).toEqual([expect.objectContaining({ kind: 'bounce', recipients: ['gone@customer.test'], details: expect.objectContaining({ type: 'Permanent' }) })]);
+    const supp = (await h.call('GET', '/v1/suppressions?email=gone')).json.data;
+    expect(supp).toEqual([expect.objectContaining({ email: 'gone@customer.test', reason: 'bounce', source: `ses:${ses}` })]);
+    const next = await h.call('POST', '/v1/emails', { from: 'app@example.com', to: 'gone@customer.test', subject: 's', text: 't' });
+    expect(next.json.status).toBe('suppressed');
+  });
+
+  it('accepts SignatureVersion 1 and 2; complaints suppress; events apply in any order', async () => {
+    const a = await sentMessage('a@customer.test');
+    await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Complaint', a.ses, null, 'a@customer.test') }, '1'));
+    await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Delivery', a.ses, null, 'a@customer.test') }, '2'));
+    await waitFor(async () => (await h.call('GET', `/v1/emails/${a.id}`)).json.events?.length === 2, 'two events');
+    expect((await h.call('GET', `/v1/emails/${a.id}`)).json.status).toBe('complained'); // the delivery that came later does not undo it
+    expect((await h.call('GET', '/v1/suppressions?email=a@customer')).json.data[0].reason).toBe('complaint');
+    const b = await sentMessage('b@customer.test');
+    await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('DeliveryDelay', b.ses, null, 'b@customer.test') }));
+    await waitForStatus(h, b.id, 'delayed');
+    await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Delivery', b.ses, null, 'b@customer.test') }));
+    await waitForStatus(h, b.id, 'delivered');
+  });
+
+  it('keeps events of messages it does not know, and stores a non-SES notification as such', async () => {
+    expect((await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Delivery', 'unknown-ses-id', null, 'x@customer.test') }))).status).toBe(200);
+    expect((await post(signer.sign({ TopicArn: TOPIC, Message: 'hello, not SES' }))).status).toBe(200);
+    await waitFor(async () => (await h.container.store.db.selectFrom('sns_messages').select('outcome').where('processed_at', 'is not', null).execute()).length === 2, 'both processed');
+    const events = await h.container.store.db.selectFrom('message_events').selectAll().execute();
+    expect(events).toEqual([expect.objectContaining({ message_id: null, ses_message_id: 'unknown-ses-id', kind: 'delivery' })]);
+    const outcomes = (await h.container.store.db.selectFrom('sns_messages').select('outcome').execute()).map((r) => r.outcome).sort();
+    expect(outcomes).toEqual(['applied', 'not_ses']);
+  });
+
+  it('suppresses after repeated transient bounces only', async () => {
+    const { id, ses } = await sentMessage('full@customer.test');
+    for (let i = 0; i < 2; i++) await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', ses, id, 'full@customer.test', { bounceType: 'Transient', bounceSubType: 'MailboxFull' }) }));
+    await waitFor(async () => (await h.call('GET', `/v1/emails/${id}`)).json.events?.length === 2, 'two bounces');
+    expect((await h.call('GET', '/v1/suppressions?email=full')).json.data).toEqual([]);
+    await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', ses, id, 'full@customer.test', { bounceType: 'Transient', bounceSubType: 'MailboxFull' }) }));
+    await waitFor(async () => (await h.call('GET', '/v1/suppressions?email=full')).json.data.length === 1, 'suppressed after the third');
+  });
+
+  it('refuses forged, foreign, stale and replayed notifications with nothing stored', async () => {
+    const good = signer.sign({ TopicArn: TOPIC, Message: sesEvent('Delivery', 'x', null, 'x@customer.test') });
+    const cases: Array<[string, unknown, number, string]> = [
+      ['tampered message', { ...good, Message: good.Message.replace('Delivery', 'Bounce') }, 403, 'sns_signature_invalid'],
+      ['tampered topic', { ...good, TopicArn: `${TOPIC}x` }, 403, 'sns_signature_invalid'],
+      ['another host for the certificate', { ...good, SigningCertURL: 'https://sns.us-east-1.amazonaws.com.evil.test/x.pem' }, 400, 'sns_cert_url_invalid'],
+      ['http certificate URL', { ...good, SigningCertURL: good.SigningCertURL.replace('https', 'http') }, 400, 'sns_cert_url_invalid'],
+      ['a topic not on the allow-list', signer.sign({ TopicArn: 'arn:aws:sns:us-east-1:333333333333:other', Message: 'x' }), 403, 'sns_topic_not_allowed'],
+      ['stale', signer.sign({ TopicArn: TOPIC, Message: 'x', Timestamp: new Date(Date.now() - 2 * 3600_000).toISOString() }), 400, 'sns_stale'],
+      ['not JSON', 'hello', 400, 'sns_invalid'],
+    ];
+    for (const [label, body, status, code] of cases) {
+      const res = await post(body);
+      expect(res.status, label).toBe(status);
+      expect(res.json.error.code, label).toBe(code);
+    }
+    expect(await stored()).toBe(0);
+    expect((await post(good)).status).toBe(200);
+    const replay = await post(good);
+    expect(replay.status).toBe(409);
+    expect(replay.json.error.code).toBe('sns_duplicate');
+    expect(await stored()).toBe(1);
+    expect((await post(good, 'conn_nope')).status).toBe(404);
+  });
+
+  it('confirms subscriptions only for its own topics and only on SNS hosts', async () => {
+    const confirmed: string[] = [];
+    const { createSnsInbox } = await import('../../src/modules/events/inbox.js');
+    const inbox = createSnsInbox({ db: h.container.store.db, clock: h.clock, verifier: { verify: async (b) => JSON.parse(String(b)) }, audit: h.container.audit, logger: h.container.logger, confirm: async (u) => void confirmed.push(u.toString()) });
+    const conf = (topic: string, url: string) => JSON.stringify({ Type: 'SubscriptionConfirmation', MessageId: 'm1', TopicArn: topic, SubscribeURL: url, Token: 't', Message: 'm', Timestamp: new Date().toISOString() });
+    await expect(inbox.receive(connId, conf(TOPIC, 'https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=t'))).resolves.toMatchObject({ status: 'confirmed' });
+    await expect(inbox.receive(connId, conf('arn:aws:sns:us-east-1:333333333333:other', 'https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription'))).rejects.toMatchObject({ code: 'sns_topic_not_allowed' });
+    for (const bad of ['https://evil.test/?Action=ConfirmSubscription', 'http://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription', 'https://sns.us-east-1.amazonaws.com/?Action=Publish']) {
+      await expect(inbox.receive(connId, conf(TOPIC, bad)), bad).rejects.toMatchObject({ code: 'sns_subscribe_url_invalid' });
+    }
+    expect(confirmed).toHaveLength(1);
+    expect((await h.call('GET', '/v1/audit?action=sns.subscription_confirmed')).json.data).toHaveLength(1);
+  });
+});

@@ -1,0 +1,50 @@
+import { execFileSync } from 'node:child_process';
+import { createSign, randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type SnsMessage, stringToSign } from '../../src/aws/sns-verify.js';
+
+/**
+ * Signs SNS messages exactly as SNS does, with a certificate of our own placed where
+ * SESAME_SNS_CERT_DIR expects it (so Sesame trusts it without fetching anything).
+ */
+export const CERT_PATH = 'SimpleNotificationService-testing0000000000000000.pem';
+export const CERT_URL = `https://sns.us-east-1.amazonaws.com/${CERT_PATH}`;
+
+export function snsSigner() {
+  const dir = mkdtempSync(join(tmpdir(), 'sns-cert-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=sns.amazonaws.com', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  const certDir = join(dir, 'certs');
+  mkdirSync(certDir);
+  execFileSync('cp', [join(dir, 'cert.pem'), join(certDir, CERT_PATH)]);
+  const key = readFileSync(join(dir, 'key.pem'), 'utf8');
+  return {
+    certDir,
+    sign(partial: Partial<SnsMessage> & { TopicArn: string; Message: string }, version: '1' | '2' = '2'): SnsMessage {
+      const m = { Type: 'Notification', MessageId: randomUUID(), Timestamp: new Date().toISOString(), SignatureVersion: version, Signature: '', SigningCertURL: CERT_URL, ...partial } as SnsMessage;
+      const s = createSign(version === '1' ? 'RSA-SHA1' : 'RSA-SHA256');
+      s.update(stringToSign(m));
+      m.Signature = s.sign(key, 'base64');
+      return m;
+    },
+  };
+}
+
+/** An SES event record (event publishing format) for a message Sesame sent. */
+export function sesEvent(kind: 'Bounce' | 'Complaint' | 'Delivery' | 'DeliveryDelay', sesMessageId: string, sesameMessageId: string | null, recipient: string, extra: Record<string, unknown> = {}): string {
+  const ts = new Date().toISOString();
+  const mail = {
+    timestamp: ts,
+    source: 'app@example.com',
+    messageId: sesMessageId,
+    destination: [recipient],
+    headers: sesameMessageId ? [{ name: 'X-Sesame-Message-Id', value: sesameMessageId }] : [],
+  };
+  const body: Record<string, unknown> = { eventType: kind, mail };
+  if (kind === 'Bounce') body.bounce = { bounceType: 'Permanent', bounceSubType: 'General', bouncedRecipients: [{ emailAddress: recipient, status: '5.1.1' }], timestamp: ts, feedbackId: 'fb', ...extra };
+  if (kind === 'Complaint') body.complaint = { complainedRecipients: [{ emailAddress: recipient }], timestamp: ts, feedbackId: 'fb', complaintFeedbackType: 'abuse' };
+  if (kind === 'Delivery') body.delivery = { timestamp: ts, recipients: [recipient], processingTimeMillis: 100, smtpResponse: '250 ok' };
+  if (kind === 'DeliveryDelay') body.deliveryDelay = { timestamp: ts, delayType: 'MailboxFull', delayedRecipients: [{ emailAddress: recipient, status: '4.2.2' }] };
+  return JSON.stringify(body);
+}
