@@ -47,6 +47,8 @@ const SETTINGS = {
   snsMaxAgeSeconds: { env: 'SESAME_SNS_MAX_AGE_SECONDS', schema: z.coerce.number().int().min(60).max(7 * 86_400).default(3600) },
   transientBounceLimit: { env: 'SESAME_TRANSIENT_BOUNCE_LIMIT', schema: z.coerce.number().int().min(1).max(100).default(3) },
   transientBounceWindowDays: { env: 'SESAME_TRANSIENT_BOUNCE_WINDOW_DAYS', schema: z.coerce.number().int().min(1).max(365).default(7) },
+  reputationWindow: { env: 'SESAME_REPUTATION_WINDOW', schema: z.coerce.number().int().min(10).max(1_000_000).default(1000) },
+  reputationMinSends: { env: 'SESAME_REPUTATION_MIN_SENDS', schema: z.coerce.number().int().min(1).max(1_000_000).default(100) },
   smtpMaxBytes: { env: 'SESAME_SMTP_MAX_BYTES', schema: z.coerce.number().int().min(1024).max(40 * 1024 * 1024).default(40 * 1024 * 1024) },
   production: { env: 'NODE_ENV', schema: z.string().optional().transform((v) => v === 'production') },
 } as const;

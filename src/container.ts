@@ -21,6 +21,7 @@ import { createWorker } from './worker/worker.js';
 import { createSnsVerifier } from './aws/sns-verify.js';
 import { createSnsInbox } from './modules/events/inbox.js';
 import { createEventProcessor } from './modules/events/processor.js';
+import { createReputationGuard } from './modules/events/reputation.js';
 import { migrate, openStore, type Store } from './store/db.js';
 
 export interface ContainerOptions {
@@ -122,7 +123,8 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     onQueued: () => worker.kick(),
   });
   const snsVerifier = createSnsVerifier({ clock, maxAgeSeconds: config.snsMaxAgeSeconds, ...(config.snsCertDir ? { certDir: config.snsCertDir } : {}) });
-  const events = createEventProcessor({ db, clock, logger, config });
+  const reputation = createReputationGuard({ db, clock, audit, config });
+  const events = createEventProcessor({ db, clock, logger, config, onReputationEvent: (id) => reputation.check(id) });
   eventsRef = events;
   const snsInbox = createSnsInbox({
     db,
@@ -152,6 +154,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     worker,
     events,
     snsInbox,
+    reputation,
     broker,
     platform,
     gateway,

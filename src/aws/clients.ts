@@ -12,7 +12,9 @@ import type { Config } from '../config.js';
  * profiles' endpoint_url and every other standard setting keep working.
  */
 export function createClientFactory(config: Pick<Config, 'endpoints'>) {
-  const base = { maxAttempts: 3 };
+  // Every AWS call ends: a hung request would hold a worker slot, or an API request, forever.
+  const requestHandler = { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true };
+  const base = { maxAttempts: 3, requestHandler };
   return {
     sts: (region: string, credentials?: AwsCredentialIdentityProvider) =>
       new STSClient({ ...base, region, ...(credentials ? { credentials } : {}), ...(config.endpoints.sts ? { endpoint: config.endpoints.sts } : {}) }),
@@ -22,7 +24,6 @@ export function createClientFactory(config: Pick<Config, 'endpoints'>) {
         ...opts,
         region,
         credentials,
-        requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
         ...(config.endpoints.sesv2 ? { endpoint: config.endpoints.sesv2 } : {}),
       }),
     iam: (region: string, credentials: AwsCredentialIdentityProvider) =>

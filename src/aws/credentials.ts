@@ -119,7 +119,7 @@ export function createCredentialBroker(deps: BrokerDeps) {
       masterCredentials: platform.credentials,
       // Sesame's own region for STS: a session from any regional endpoint works in every region,
       // and an opt-in region the platform account has not enabled would refuse the call.
-      clientConfig: { region: config.region, maxAttempts: 3, ...(config.endpoints.sts ? { endpoint: config.endpoints.sts } : {}) },
+      clientConfig: { region: config.region, maxAttempts: 3, requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true }, ...(config.endpoints.sts ? { endpoint: config.endpoints.sts } : {}) },
       clientPlugins: [auditPlugin(subject, purpose, sessionName, () => duration)],
     });
     const translated: AwsCredentialIdentityProvider = async () => {
@@ -153,6 +153,12 @@ export function createCredentialBroker(deps: BrokerDeps) {
         return { ...parsed, expiration: new Date(clock.now().getTime() + config.secretCacheSeconds * 1000) };
       } catch (e) {
         await deps.onSecretRead?.({ connectionId: subject.id, workspaceId: subject.workspaceId, outcome: e instanceof AppError ? e.code : (awsErrorName(e) ?? 'Error') });
+        if (e instanceof AppError) throw e;
+        // Missing and forbidden look the same from here, for the same reason as above.
+        const name = awsErrorName(e);
+        if (name === 'ResourceNotFoundException' || name === 'AccessDeniedException' || name === 'DecryptionFailure') {
+          throw new AppError('aws_secret_invalid', 'The secret cannot be used by this connection.', { hint: 'Check the secret ARN, and that Sesame\'s principal may read it (secretsmanager:GetSecretValue and kms:Decrypt).' });
+        }
         throw translateAwsError(e, { action: 'secretsmanager:GetSecretValue', region });
       }
     };
@@ -220,23 +226,22 @@ export function isExpiredError(e: unknown): boolean {
 }
 
 function parseSecret(value: string | undefined, binding: string | null): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } {
-  let o: unknown;
+  // One answer for every way a secret can be unusable: a workspace must not learn the shape of a
+  // secret that is not its own by pointing a connection at it.
+  const refuse = () =>
+    new AppError('aws_secret_invalid', 'The secret cannot be used by this connection.', {
+      hint: 'The secret must be JSON with accessKeyId, secretAccessKey and "sesameExternalId" set to the value shown on the connection (secretBinding).',
+    });
+  let rec: Record<string, unknown>;
   try {
-    o = JSON.parse(value ?? '');
+    rec = JSON.parse(value ?? '') as Record<string, unknown>;
   } catch {
-    throw new AppError('aws_secret_invalid', 'The secret is not JSON.');
+    throw refuse();
   }
-  const rec = o as Record<string, unknown>;
+  if (!rec || typeof rec !== 'object' || !binding || rec.sesameExternalId !== binding) throw refuse();
   const id = rec.accessKeyId ?? rec.AccessKeyId ?? rec.aws_access_key_id;
   const secret = rec.secretAccessKey ?? rec.SecretAccessKey ?? rec.aws_secret_access_key;
-  if (typeof id !== 'string' || typeof secret !== 'string' || !id || !secret) {
-    throw new AppError('aws_secret_invalid', 'The secret lacks accessKeyId and secretAccessKey strings.');
-  }
-  if (!binding || rec.sesameExternalId !== binding) {
-    throw new AppError('aws_secret_invalid', 'The secret is not bound to this connection: its "sesameExternalId" is missing or different.', {
-      hint: 'Add "sesameExternalId" with the value shown on the connection (secretBinding) to the secret JSON.',
-    });
-  }
+  if (typeof id !== 'string' || typeof secret !== 'string' || !id || !secret) throw refuse();
   const token = rec.sessionToken ?? rec.SessionToken;
   return { accessKeyId: id, secretAccessKey: secret, ...(typeof token === 'string' ? { sessionToken: token } : {}) };
 }

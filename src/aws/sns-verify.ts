@@ -114,6 +114,11 @@ export function createSnsVerifier(opts: SnsVerifierOptions) {
       if (Number.isNaN(age)) throw new AppError('sns_invalid', 'Timestamp is not a time.');
       if (age > opts.maxAgeSeconds * 1000) throw new AppError('sns_stale', `The message is ${Math.round(age / 1000)} s old; messages older than ${opts.maxAgeSeconds} s are refused.`);
       const cert = await loadCert(url);
+      const t = opts.clock.now().getTime();
+      if (t < Date.parse(cert.validFrom) || t > Date.parse(cert.validTo)) {
+        cache.delete(url.toString()); // SNS rotates certificates: fetch again next time
+        throw new AppError('sns_cert_unavailable', 'The SNS signing certificate is not valid at this time.', { status: 400 });
+      }
       const verifier = createVerify(m.SignatureVersion === '1' ? 'RSA-SHA1' : 'RSA-SHA256');
       verifier.update(stringToSign(m), 'utf8');
       if (!verifier.verify(cert.publicKey, m.Signature, 'base64')) throw new AppError('sns_signature_invalid', 'The SNS signature does not match the message.');

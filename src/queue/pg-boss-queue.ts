@@ -212,7 +212,7 @@ export async function createPgBossSendQueue(deps: PgBossSendQueueDeps): Promise<
       return out.sort(byRunAt);
     },
 
-    async claimForSend(trx, messageId, owner, now) {
+    async claimForSend(trx, messageId, owner, now, leaseMs) {
       const iso = now.toISOString();
       const row = await side(trx).selectFrom('send_jobs_pgboss').select(['job_id', 'connection_id']).where('message_id', '=', messageId).executeTakeFirst();
       if (!row) return false;
@@ -223,7 +223,8 @@ export async function createPgBossSendQueue(deps: PgBossSendQueueDeps): Promise<
       if (locked.rows.length !== 1) return false;
       const res = await side(trx)
         .updateTable('send_jobs_pgboss')
-        .set({ in_flight_since: iso })
+        // A fresh lease for the send itself, so a slow answer is not taken for a dead worker.
+        .set({ in_flight_since: iso, ...(leaseMs ? { lease_expires_at: new Date(now.getTime() + leaseMs).toISOString() } : {}) })
         .where('message_id', '=', messageId)
         .where('job_id', '=', row.job_id)
         .where('lease_owner', '=', owner)

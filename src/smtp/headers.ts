@@ -23,6 +23,8 @@ export interface SplitMessage {
 // RFC 5322 field name: printable US-ASCII except colon.
 const FIELD = /^([\x21-\x39\x3b-\x7e]+)[ \t]*:/;
 
+const MAX_HEADER_BYTES = 256 * 1024;
+
 const malformed = (line: number, why: string): AppError =>
   new AppError('validation_failed', `The message header is malformed at line ${line}: ${why}. A message starts with header fields ("Name: value"), then an empty line, then the body.`);
 
@@ -32,21 +34,27 @@ export function splitMessage(raw: Buffer): SplitMessage {
   const end = text.startsWith('\r\n') ? 0 : text.indexOf('\r\n\r\n');
   const head = end === -1 ? text : text.slice(0, end);
   const body = end === -1 ? '' : text.slice(end === 0 ? 2 : end + 4);
+  // A header block this large is an attack, not mail (and would be costly to unfold).
+  if (head.length > MAX_HEADER_BYTES) throw new AppError('validation_failed', `The message header is larger than ${MAX_HEADER_BYTES / 1024} KB.`);
   const lines = head.split('\r\n');
   if (lines[lines.length - 1] === '') lines.pop();
-  const fields: HeaderField[] = [];
+  // Folded lines are gathered in arrays and joined once per field (appending would copy quadratically).
+  const parts: Array<{ name: string; text: string[]; value: string[] }> = [];
   lines.forEach((line, i) => {
     if (/^[ \t]/.test(line)) {
-      const last = fields[fields.length - 1];
+      const last = parts[parts.length - 1];
       if (!last) throw malformed(i + 1, 'the first line is indented (a continuation line with nothing to continue)');
-      last.text += `${line}\r\n`;
-      last.value = `${last.value} ${line.trim()}`.trim();
+      last.text.push(`${line}\r\n`);
+      const t = line.trim();
+      if (t) last.value.push(t);
       return;
     }
     const m = FIELD.exec(line);
     if (!m) throw malformed(i + 1, `"${printable(line).slice(0, 60)}" is not a header field`);
-    fields.push({ name: m[1]!.toLowerCase(), text: `${line}\r\n`, value: line.slice(m[0].length).trim() });
+    const first = line.slice(m[0].length).trim();
+    parts.push({ name: m[1]!.toLowerCase(), text: [`${line}\r\n`], value: first ? [first] : [] });
   });
+  const fields: HeaderField[] = parts.map((p) => ({ name: p.name, text: p.text.join(''), value: p.value.join(' ') }));
   return { fields, body };
 }
 

@@ -86,6 +86,7 @@ function tagsOf(fields: HeaderField[]): Record<string, string> {
       const eq = pair.indexOf('=');
       const k = eq === -1 ? pair : pair.slice(0, eq).trim();
       const v = eq === -1 ? '' : pair.slice(eq + 1).trim();
+      if (k.toLowerCase().startsWith('sesame_')) throw invalid(`X-Sesame-Tags: tag names starting with "sesame_" are Sesame's own (${k.slice(0, 60)}).`);
       if (!TAG.test(k) || !TAG.test(v)) throw invalid(`X-Sesame-Tags: "${pair.slice(0, 80)}" is invalid; write name=value pairs separated by commas, names and values 1-256 of letters, digits, "_" and "-".`);
       tags[k] = v;
     }

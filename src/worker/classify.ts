@@ -74,7 +74,8 @@ export function classify(e: unknown): Verdict {
     default: {
       const sysCode = err?.code ?? '';
       // Refused before any byte was sent, or an error answer from SES: provably not accepted.
-      const neverConnected = name === 'TimeoutError' && /without establishing a connection|connect/i.test(message);
+      // The SDK's connection timeout ("…without establishing a connection…"): nothing was sent.
+      const neverConnected = name === 'TimeoutError' && /without establishing a connection/i.test(message);
       if (neverConnected || (status && status >= 500) || ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'InternalFailure', 'ServiceUnavailable'].includes(name) || ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(sysCode)) {
         return { kind: 'retry', code: 'ses_unavailable', message: `SES or the network failed: ${message}`, hint: 'Sesame retries with backoff.' };
       }

@@ -107,7 +107,8 @@ export function createWorker(deps: WorkerDeps) {
           try {
             const account = await deps.broker.withCredentials(deps.subject(conn), 'read', (creds) => deps.gateway.getAccount(creds, conn.region));
             pacer.setQuota({ maxSendRate: account.maxSendRate, max24HourSend: account.max24HourSend, sentLast24Hours: account.sentLast24Hours }, now().getTime());
-            if (!account.sendingEnabled || account.enforcementStatus === 'SHUTDOWN') {
+            // SES reviewing the account (PROBATION) or stopping it: stop sending before it gets worse.
+            if (!account.sendingEnabled || account.enforcementStatus === 'SHUTDOWN' || account.enforcementStatus === 'PROBATION') {
               await pause(conn, 'ses_sending_paused', `SES reports sending ${account.sendingEnabled ? 'enabled' : 'disabled'}, enforcement ${account.enforcementStatus}.`);
             }
           } catch (e) {

@@ -71,6 +71,19 @@ describe('POST /v1/emails: bad input is a clear 4xx and nothing is stored or que
     expect(await stored()).toBe(0);
   });
 
+  it('answers hostile shapes fast and with a 4xx: huge address strings, deep nesting', async () => {
+    const t0 = Date.now();
+    const spaces = await h.call('POST', '/v1/emails', { ...base, to: [`a${' '.repeat(40_000)}b`], reply_to: `"x" ${'<'.repeat(5000)}a@example.com>` });
+    expect(spaces.status).toBe(400);
+    const nameSpaces = await h.call('POST', '/v1/emails', { ...base, to: [`${' '.repeat(900)}<x@customer.test>`] });
+    expect(nameSpaces.status).toBe(202);
+    let deep = '1';
+    for (let i = 0; i < 50_000; i++) deep = `[${deep}]`;
+    const nested = await h.call('POST', '/v1/emails', undefined, { rawBody: `{"from":"a@example.com","to":"x@customer.test","subject":"s","text":"t","tags":${deep}}`, headers: { 'content-type': 'application/json', 'idempotency-key': 'deep' } });
+    expect(nested.status).toBe(400);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
   it('validates list queries', async () => {
     for (const q of ['status=bogus', 'limit=0', 'since=yesterday', 'tag=no-equals', 'other=1']) {
       const res = await h.call('GET', `/v1/emails?${q}`);

@@ -112,7 +112,7 @@ describe('secrets_manager mode', () => {
     h.sandbox.admin.putSecret({ name: 'sesame/ses-keys', value: JSON.stringify({ accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey }) });
     const unbound = (await h.call('POST', `/v1/connections/${c.id}/test`)).json;
     expect(check(unbound, 'credentials')).toMatchObject({ status: 'fail', code: 'aws_secret_invalid' });
-    expect((check(unbound, 'credentials') as any).message).toMatch(/not bound to this connection/);
+    expect((check(unbound, 'credentials') as any).message).toMatch(/cannot be used by this connection/);
     h.sandbox.admin.putSecret({ name: 'sesame/ses-keys', value: JSON.stringify({ accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey, sesameExternalId: c.secretBinding.sesameExternalId }) });
     h.clock.advance(10 * 60_000); // past the secret cache
     const report = (await h.call('POST', `/v1/connections/${c.id}/test`)).json;

@@ -21,7 +21,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const now = new Date('2026-06-01T12:00:00Z');
+const now = new Date(); // the test certificate is valid for a day from now
 function signed(partial: Partial<SnsMessage>, version: '1' | '2' = '2'): SnsMessage {
   const m = {
     Type: 'Notification',
@@ -105,5 +105,8 @@ describe('SNS signature verification', () => {
       await expect(v.verify(body), body.slice(0, 30)).rejects.toMatchObject({ code: 'sns_invalid' });
     }
     await expect(verifier().verify(signed({ SigningCertURL: 'https://sns.us-east-1.amazonaws.com/Missing.pem' }))).rejects.toMatchObject({ code: 'sns_cert_unavailable' });
+    // A certificate past its validity is refused, whatever the signature.
+    const later = createSnsVerifier({ clock: manualClock(new Date(now.getTime() + 3 * 86_400_000)), maxAgeSeconds: 10 * 86_400, certDir: join(dir, 'certs') });
+    await expect(later.verify(signed({}))).rejects.toMatchObject({ code: 'sns_cert_unavailable' });
   });
 });

@@ -57,9 +57,11 @@ export function parseTime(v: string, now: Date, flag: string): string {
   const rel = /^(\d+)([smhd])$/.exec(v);
   if (rel) {
     const ms = Number(rel[1]) * { s: 1e3, m: 6e4, h: 36e5, d: 864e5 }[rel[2] as 's' | 'm' | 'h' | 'd'];
-    return new Date(now.getTime() - ms).toISOString();
+    const t = now.getTime() - ms;
+    if (!Number.isFinite(t) || t < Date.parse('1970-01-01T00:00:00Z')) throw new AppError('validation_failed', `${flag} ${v} reaches back too far.`);
+    return new Date(t).toISOString();
   }
   const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new AppError('validation_failed', `${flag} must be an ISO-8601 time or a duration such as 1h or 7d.`);
+  if (Number.isNaN(t) || Math.abs(t) > 8.64e15) throw new AppError('validation_failed', `${flag} must be an ISO-8601 time or a duration such as 1h or 7d.`);
   return new Date(t).toISOString();
 }

@@ -91,7 +91,7 @@ export function parseSesEvent(message: string): ParseResult {
   const r = o as Record<string, unknown>;
   const typeName = typeof r.eventType === 'string' ? r.eventType : typeof r.notificationType === 'string' ? r.notificationType : undefined;
   if (!typeName || !('mail' in r)) return { ok: false, reason: 'not_ses', detail: 'No eventType/notificationType and mail object.' };
-  const kind = KINDS[typeName];
+  const kind = Object.hasOwn(KINDS, typeName) ? KINDS[typeName] : undefined;
   if (!kind) return { ok: false, reason: 'unknown_type', detail: `Unknown SES event type ${typeName.slice(0, 50)}.` };
   const format = typeof r.eventType === 'string' ? 'event_publishing' : 'notification';
   const mail = mailSchema.safeParse(r.mail);

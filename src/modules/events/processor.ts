@@ -27,7 +27,14 @@ const RANK: Record<string, number> = { sending: 0, sent: 0, delayed: 1, delivere
 const RETRY_MS = [1_000, 5_000, 30_000, 120_000, 600_000];
 const MAX_ATTEMPTS = 10;
 
-export function createEventProcessor(deps: { db: Db; clock: Clock; logger: Logger; config: Pick<Config, 'transientBounceLimit' | 'transientBounceWindowDays'> }) {
+export function createEventProcessor(deps: {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  config: Pick<Config, 'transientBounceLimit' | 'transientBounceWindowDays'>;
+  /** Bounces and complaints are weighed against the connection's recent sends. */
+  onReputationEvent?: (connectionId: string) => Promise<unknown>;
+}) {
   const { db, clock } = deps;
   let running: Promise<number> | undefined;
 
@@ -65,6 +72,7 @@ export function createEventProcessor(deps: { db: Db; clock: Clock; logger: Logge
       }
       await suppress(trx, row.workspace_id, e, now);
     });
+    if (e.kind === 'bounce' || e.kind === 'complaint') await deps.onReputationEvent?.(row.connection_id);
     return 'applied';
   }
 

@@ -26,14 +26,21 @@ export function checkAddress(address: string): { ok: true; address: string } | {
 
 /** Parse `Name <addr>` / `"Name" <addr>` / `addr`; throws validation_failed naming the field. */
 export function parseMailbox(input: string, field: string): Mailbox {
+  if (input.length > 998) throw invalid(field, input, 'is longer than a header line may be (998 characters)');
   const s = input.trim();
   if (/[\r\n\0]/.test(s)) throw invalid(field, input, 'contains a line break or NUL');
-  const angle = /^(?:"((?:[^"\\]|\\.)*)"|([^<>"]*?))\s*<([^<>\s]+)>$/.exec(s);
   let name: string | undefined;
   let addr = s;
-  if (angle) {
-    name = (angle[1] !== undefined ? angle[1].replace(/\\(.)/g, '$1') : angle[2] ?? '').trim() || undefined;
-    addr = angle[3]!;
+  // `Name <addr>`: split at the last "<" by hand (a regular expression here backtracks badly).
+  if (s.endsWith('>')) {
+    const open = s.lastIndexOf('<');
+    if (open < 0) throw invalid(field, input, 'is not an address or "Name <address>"');
+    addr = s.slice(open + 1, -1);
+    let display = s.slice(0, open).trim();
+    if (display.startsWith('"') && display.endsWith('"') && display.length >= 2) display = display.slice(1, -1).replace(/\\(.)/g, '$1');
+    else if (/[<>"]/.test(display)) throw invalid(field, input, 'is not an address or "Name <address>"');
+    name = display || undefined;
+    if (/[<>\s]/.test(addr)) throw invalid(field, input, 'is not an address or "Name <address>"');
   } else if (/[<>\s]/.test(s)) {
     throw invalid(field, input, 'is not an address or "Name <address>"');
   }

@@ -28,7 +28,8 @@ export function isBase64(s: string): boolean {
   return true;
 }
 
-const addressList = z.union([z.string(), z.array(z.string()).max(1000)]).optional();
+const address = z.string().max(998);
+const addressList = z.union([address, z.array(address).max(1000)]).optional();
 
 export const emailInputSchema = z.strictObject({
   from: z.string().min(3).max(600),

@@ -357,10 +357,14 @@ export function createMessages(deps: MessagesDeps) {
       const r = await row(workspaceId, id);
       if (r.status !== 'failed') throw new AppError('not_retryable', `Message ${id} is ${r.status}.`);
       const now = clock.now().toISOString();
-      await db.transaction().execute(async (trx) => {
-        await trx.updateTable('messages').set({ status: 'queued', last_error_code: null, last_error_message: null, last_error_hint: null, updated_at: now }).where('id', '=', id).execute();
+      const requeued = await db.transaction().execute(async (trx) => {
+        // Conditional: of two concurrent retries only one re-queues the message.
+        const res = await trx.updateTable('messages').set({ status: 'queued', last_error_code: null, last_error_message: null, last_error_hint: null, updated_at: now }).where('id', '=', id).where('status', '=', 'failed').executeTakeFirst();
+        if (Number(res.numUpdatedRows) !== 1) return false;
         await deps.queue.enqueue(trx, { messageId: id, connectionId: r.connection_id, runAt: now, now });
+        return true;
       });
+      if (!requeued) throw new AppError('not_retryable', `Message ${id} is no longer failed.`);
       await deps.audit.record({ workspaceId, actor, action: 'message.retried', details: { messageId: id, previousError: r.last_error_code } });
       deps.onQueued?.();
       return view(await row(workspaceId, id));
@@ -378,12 +382,14 @@ export function parseEmail(body: unknown): EmailInput {
 }
 
 /** JSON with sorted keys, so the same body hashes the same whatever the key order. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+export function canonicalJson(v: unknown, depth = 0): string {
+  // No valid message nests deeper; a body that does is refused before it can exhaust the stack.
+  if (depth > 16) throw new AppError('validation_failed', 'The request body nests too deeply.');
+  if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x, depth + 1)).join(',')}]`;
   if (v && typeof v === 'object') {
     return `{${Object.keys(v as object)
       .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k], depth + 1)}`)
       .join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
