@@ -79,7 +79,8 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       await audit.record({ workspaceId: e.workspaceId, connectionId: e.connectionId, actor: 'system', action: 'secretsmanager.get_secret_value', outcome: e.outcome });
     },
   });
-  const connections = createConnections({ db, clock, config, audit, envelope, broker, platform, gateway });
+  const connectionsDeps: Parameters<typeof createConnections>[0] = { db, clock, config, audit, envelope, broker, platform, gateway };
+  const connections = createConnections(connectionsDeps);
   connectionsRef = connections;
   // PostgreSQL: pg-boss schedules and leases the jobs; SQLite: the job table beside the messages.
   const queue: SendQueue & { stop?: () => Promise<void> } =
@@ -123,7 +124,8 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     onQueued: () => worker.kick(),
   });
   const snsVerifier = createSnsVerifier({ clock, maxAgeSeconds: config.snsMaxAgeSeconds, ...(config.snsCertDir ? { certDir: config.snsCertDir } : {}) });
-  const reputation = createReputationGuard({ db, clock, audit, config });
+  const reputation = createReputationGuard({ db, clock, audit, config, onPause: (id) => worker.connectionChanged(id) });
+  connectionsDeps.reputation = reputation;
   const events = createEventProcessor({ db, clock, logger, config, onReputationEvent: (id) => reputation.check(id) });
   eventsRef = events;
   const snsInbox = createSnsInbox({

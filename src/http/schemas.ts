@@ -51,6 +51,7 @@ export const connectionView = z.object({
   configurationSet: z.string().nullable(),
   snsTopicArns: z.array(z.string()),
   paused: z.object({ reason: z.string(), at: z.string().nullable() }).nullable(),
+  reputation: z.object({ sample: z.number(), bounceRate: z.number(), complaintRate: z.number(), level: z.enum(['ok', 'warn', 'pause', 'too_few_sends']) }).optional(),
   onboarding: onboarding.optional(),
   nextSteps: z.array(z.string()).optional(),
 });

@@ -413,6 +413,11 @@ export function createWorker(deps: WorkerDeps) {
     },
     recover,
     inFlight: () => inFlight.size,
+    /** A connection was paused or changed elsewhere: stop trusting what this worker cached. */
+    connectionChanged(connectionId: string): void {
+      paused.at = 0;
+      connCache.delete(connectionId);
+    },
   };
 }
 

@@ -116,3 +116,40 @@ describe('POST /v1/sns/:connectionId', () => {
     expect((await h.call('GET', '/v1/audit?action=sns.subscription_confirmed')).json.data).toHaveLength(1);
   });
 });
+
+describe('reputation guard', () => {
+  it('warns, then pauses the queue before SES would review the account; a person resumes', async () => {
+    await h.close();
+    h = await startHarness({ env: { SESAME_SNS_CERT_DIR: signer.certDir, SESAME_WORKER_POLL_MS: '20', SESAME_REPUTATION_MIN_SENDS: '20' } });
+    connId = (await sendingSetup(h)).id;
+    await h.call('PATCH', `/v1/connections/${connId}`, { snsTopicArns: [TOPIC] });
+    const sent: Array<{ id: string; ses: string }> = [];
+    h.container.worker.start();
+    for (let i = 0; i < 40; i++) {
+      const id = (await h.call('POST', '/v1/emails', { from: 'app@example.com', to: `r${i}@customer.test`, subject: 's', text: 't' })).json.id;
+      sent.push({ id, ses: '' });
+    }
+    for (const s of sent) s.ses = (await waitForStatus(h, s.id, 'sent')).sesMessageId;
+    expect((await h.call('GET', `/v1/connections/${connId}`)).json.reputation).toMatchObject({ sample: 40, level: 'ok' });
+
+    // One bounce in 40 sends: 2.5 %, above the warning line.
+    await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', sent[0]!.ses, sent[0]!.id, 'r0@customer.test') }));
+    await waitForStatus(h, sent[0]!.id, 'bounced');
+    const warned = (await h.call('GET', `/v1/connections/${connId}`)).json;
+    expect(warned.reputation.level).toBe('warn');
+    expect(warned.warnings.join(' ')).toMatch(/above the warning line/);
+    expect(warned.paused).toBeNull();
+
+    // A second: 5 %, past the pause line (4 %).
+    await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', sent[1]!.ses, sent[1]!.id, 'r1@customer.test') }));
+    const paused = await waitFor(async () => (await h.call('GET', `/v1/connections/${connId}`)).json.paused, 'paused');
+    expect(paused.reason).toMatch(/^reputation_guard: over the last 40 sends, bounces 5\.00 %/);
+    expect((await h.call('GET', '/v1/audit?action=connection.paused')).json.data[0]).toMatchObject({ outcome: 'reputation_guard' });
+    const held = (await h.call('POST', '/v1/emails', { from: 'app@example.com', to: 'later@customer.test', subject: 's', text: 't' })).json.id;
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await h.call('GET', `/v1/emails/${held}`)).json.status).toBe('queued');
+    await h.call('POST', `/v1/connections/${connId}/resume`);
+    h.container.worker.kick();
+    await waitForStatus(h, held, 'sent');
+  });
+});

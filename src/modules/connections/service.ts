@@ -53,6 +53,8 @@ export interface ConnectionsDeps {
   broker: CredentialBroker;
   platform: Pick<Platform, 'identity' | 'credentials'>;
   gateway: Pick<AwsGateway, 'putTemplate' | 'callerIdentity' | 'getAccount'>;
+  /** Bounce and complaint rates over recent sends (the reputation guard). */
+  reputation?: { measure(connectionId: string): Promise<NonNullable<ConnectionView['reputation']>> };
 }
 
 export function createConnections(deps: ConnectionsDeps) {
@@ -187,6 +189,10 @@ export function createConnections(deps: ConnectionsDeps) {
     async get(workspaceId: string, id: string): Promise<ConnectionView> {
       const r = await row(workspaceId, id);
       const v = view(r);
+      if (deps.reputation) {
+        v.reputation = await deps.reputation.measure(r.id);
+        if (v.reputation.level === 'warn') v.warnings.push(`Bounce rate ${(v.reputation.bounceRate * 100).toFixed(2)} %, complaint rate ${(v.reputation.complaintRate * 100).toFixed(3)} % over the last ${v.reputation.sample} sends: above the warning line (2 % / 0.05 %). Sesame pauses sending at 4 % / 0.08 %; clean the list before then.`);
+      }
       if (r.mode === 'role') v.onboarding = await onboarding.links(r);
       return v;
     },

@@ -30,6 +30,7 @@ export interface ConnectionView {
   configurationSet: string | null;
   snsTopicArns: string[];
   paused: { reason: string; at: string | null } | null;
+  reputation?: { sample: number; bounceRate: number; complaintRate: number; level: 'ok' | 'warn' | 'pause' | 'too_few_sends' };
   onboarding?: OnboardingLinks;
   nextSteps?: string[];
 }

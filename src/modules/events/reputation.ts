@@ -17,7 +17,7 @@ export interface Reputation {
   level: 'ok' | 'warn' | 'pause' | 'too_few_sends';
 }
 
-export function createReputationGuard(deps: { db: Db; clock: Clock; audit: Pick<Audit, 'record'>; config: Pick<Config, 'reputationWindow' | 'reputationMinSends'> }) {
+export function createReputationGuard(deps: { db: Db; clock: Clock; audit: Pick<Audit, 'record'>; config: Pick<Config, 'reputationWindow' | 'reputationMinSends'>; onPause?: (connectionId: string) => void }) {
   const { db, config } = deps;
 
   async function measure(connectionId: string): Promise<Reputation> {
@@ -50,6 +50,7 @@ export function createReputationGuard(deps: { db: Db; clock: Clock; audit: Pick<
       const reason = `reputation_guard: over the last ${r.sample} sends, bounces ${pct(r.bounceRate)} (pause at ${pct(THRESHOLDS.pauseBounce)}), complaints ${pct(r.complaintRate)} (pause at ${pct(THRESHOLDS.pauseComplaint)})`;
       const res = await db.updateTable('connections').set({ paused_reason: reason, paused_at: deps.clock.now().toISOString() }).where('id', '=', connectionId).where('paused_reason', 'is', null).executeTakeFirst();
       if (Number(res.numUpdatedRows) > 0) {
+        deps.onPause?.(connectionId);
         const conn = await db.selectFrom('connections').select('workspace_id').where('id', '=', connectionId).executeTakeFirst();
         await deps.audit.record({ workspaceId: conn?.workspace_id ?? null, connectionId, actor: 'system', action: 'connection.paused', outcome: 'reputation_guard', details: { reason, sample: r.sample, bounceRate: r.bounceRate, complaintRate: r.complaintRate } });
       }
