@@ -42,8 +42,13 @@ beforeAll(async () => {
   await run('init');
 }, 60_000);
 
-afterAll(() => {
-  serve?.kill('SIGTERM');
+afterAll(async () => {
+  // The sandbox writes its state as it stops: let it finish before the directory goes.
+  if (serve && serve.exitCode === null) {
+    const exited = new Promise((r) => serve.once('exit', r));
+    serve.kill('SIGTERM');
+    await exited;
+  }
   rmSync(dataDir, { recursive: true, force: true });
 });
 
