@@ -115,7 +115,8 @@ export function createSnsVerifier(opts: SnsVerifierOptions) {
       if (age > opts.maxAgeSeconds * 1000) throw new AppError('sns_stale', `The message is ${Math.round(age / 1000)} s old; messages older than ${opts.maxAgeSeconds} s are refused.`);
       const cert = await loadCert(url);
       const t = opts.clock.now().getTime();
-      if (t < Date.parse(cert.validFrom) || t > Date.parse(cert.validTo)) {
+      // Five minutes of slack for clocks that disagree about a freshly rotated certificate.
+      if (t < Date.parse(cert.validFrom) - 300_000 || t > Date.parse(cert.validTo)) {
         cache.delete(url.toString()); // SNS rotates certificates: fetch again next time
         throw new AppError('sns_cert_unavailable', 'The SNS signing certificate is not valid at this time.', { status: 400 });
       }
