@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveSandbox } from '../helpers/cli.js';
 
 /**
  * The CLI end to end, as a person types it: a sandbox served by its own process, then
@@ -29,30 +30,14 @@ function sesame(...args: string[]): Promise<{ code: number; stdout: string; stde
   });
 }
 
-let serve: ReturnType<typeof spawn>;
+let sandbox: Awaited<ReturnType<typeof serveSandbox>> | undefined;
 
 beforeAll(async () => {
-  serve = spawn(process.execPath, [...cli, 'sandbox', 'serve', '--port', '0'], { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`sandbox did not start: ${out}`)), 30_000);
-    serve.stdout!.on('data', (d) => {
-      out += String(d);
-      if (/http:\/\/127\.0\.0\.1:\d+/.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
+  sandbox = await serveSandbox(env);
 }, 60_000);
 
 afterAll(async () => {
-  // The sandbox writes its state as it stops: let it finish before the directory goes.
-  if (serve && serve.exitCode === null) {
-    const exited = new Promise((r) => serve.once('exit', r));
-    serve.kill('SIGTERM');
-    await exited;
-  }
+  await sandbox?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
 

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveSandbox } from '../helpers/cli.js';
 
 /**
  * `sesame aws setup` on a real terminal (a pseudo-terminal from util-linux `script`): choose the
@@ -12,7 +13,6 @@ const root = join(import.meta.dirname, '..', '..');
 const dataDir = mkdtempSync(join(tmpdir(), 'sesame-tty-'));
 const env = { ...process.env, SESAME_DATA_DIR: dataDir, SESAME_SANDBOX: 'true', NODE_ENV: 'test', TERM: 'xterm', COLUMNS: '200', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 const cli = `${process.execPath} --import tsx ${join(root, 'src/cli/main.ts')}`;
-let serve: ReturnType<typeof spawn>;
 let sandboxUrl = '';
 
 function run(args: string): Promise<string> {
@@ -25,30 +25,16 @@ function run(args: string): Promise<string> {
   });
 }
 
+let sandbox: Awaited<ReturnType<typeof serveSandbox>> | undefined;
+
 beforeAll(async () => {
-  serve = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'sandbox', 'serve', '--quiet', '--port', '0'], { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  sandboxUrl = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`sandbox did not start: ${out}`)), 30_000);
-    serve.stdout!.on('data', (d) => {
-      out += String(d);
-      const m = /http:\/\/127\.0\.0\.1:\d+/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[0]);
-      }
-    });
-  });
+  sandbox = await serveSandbox(env);
+  sandboxUrl = sandbox.url;
   await run('init');
 }, 60_000);
 
 afterAll(async () => {
-  // The sandbox writes its state as it stops: let it finish before the directory goes.
-  if (serve && serve.exitCode === null) {
-    const exited = new Promise((r) => serve.once('exit', r));
-    serve.kill('SIGTERM');
-    await exited;
-  }
+  await sandbox?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
 

@@ -1,0 +1,33 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+export const root = join(import.meta.dirname, '..', '..');
+/** The CLI from source, as `node --import tsx src/cli/main.ts …`. */
+export const cliArgs = ['--import', 'tsx', join(root, 'src/cli/main.ts')];
+
+/** `sesame sandbox serve` as its own process; resolves with its URL once it listens. */
+export async function serveSandbox(env: NodeJS.ProcessEnv): Promise<{ url: string; stop(): Promise<void> }> {
+  const proc: ChildProcess = spawn(process.execPath, [...cliArgs, 'sandbox', 'serve', '--quiet', '--port', '0'], { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`sandbox did not start: ${out}`)), 30_000);
+    proc.stdout!.on('data', (d) => {
+      out += String(d);
+      const m = /http:\/\/127\.0\.0\.1:\d+/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[0]);
+      }
+    });
+  });
+  return {
+    url,
+    // The sandbox writes its state as it stops: callers remove its directory only afterwards.
+    async stop() {
+      if (proc.exitCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
