@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../helpers/harness.js';
+import { fakeKeyId } from '../helpers/fake-keys.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -76,7 +77,7 @@ describe('bad input: clear 4xx, nothing stored', () => {
     ['bad region shape', { name: 'x', region: 'Europe', mode: 'role' }],
     ['bad role ARN', { name: 'x', region: 'us-east-1', mode: 'role', roleArn: 'arn:aws:iam::123:user/bob' }],
     ['user-chosen External ID', { name: 'x', region: 'us-east-1', mode: 'role', externalId: 'a'.repeat(40) }],
-    ['keys missing secret', { name: 'x', region: 'us-east-1', mode: 'access_keys', accessKeyId: 'AKIAAAAAAAAAAAAAAAAA' }],
+    ['keys missing secret', { name: 'x', region: 'us-east-1', mode: 'access_keys', accessKeyId: fakeKeyId('nobody') }],
     ['keys in role mode', { name: 'x', region: 'us-east-1', mode: 'role', secretAccessKey: 'x'.repeat(40) }],
     ['bad secret ARN', { name: 'x', region: 'us-east-1', mode: 'secrets_manager', secretArn: 'arn:aws:s3:::bucket' }],
     ['bad domain', { name: 'x', region: 'us-east-1', mode: 'role', sendDomains: ['not a domain'] }],
@@ -121,7 +122,7 @@ describe('bad input: clear 4xx, nothing stored', () => {
       ['PATCH', `/v1/connections/${keys.id}`, { roleArn: 'arn:aws:iam::222222222222:role/x' }, 400, 'validation_failed'],
       ['PATCH', `/v1/connections/${c.id}`, { name: 'keys' }, 409, 'conflict'],
       ['POST', `/v1/connections/${keys.id}/rotate-external-id`, undefined, 400, 'validation_failed'],
-      ['POST', `/v1/connections/${c.id}/access-keys`, { accessKeyId: 'AKIAAAAAAAAAAAAAAAAA', secretAccessKey: 'x'.repeat(40) }, 400, 'validation_failed'],
+      ['POST', `/v1/connections/${c.id}/access-keys`, { accessKeyId: fakeKeyId('nobody'), secretAccessKey: 'x'.repeat(40) }, 400, 'validation_failed'],
       ['GET', `/v1/connections/${keys.id}/cloudformation`, undefined, 400, 'validation_failed'],
       ['GET', '/v1/connections/conn_doesnotexist', undefined, 404, 'not_found'],
       ['GET', '/v1/audit?since=yesterday', undefined, 400, 'validation_failed'],

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { check, type Harness, startHarness } from '../helpers/harness.js';
+import { fakeKeyId } from '../helpers/fake-keys.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -44,7 +45,7 @@ describe('access_keys mode', () => {
     const r1 = (await h.call('POST', `/v1/connections/${wrong.id}/test`)).json;
     expect(r1.status).toBe('fail');
     expect(check(r1, 'caller_identity')).toMatchObject({ status: 'fail', code: 'aws_signature_mismatch' });
-    const unknown = (await h.call('POST', '/v1/connections', { name: 'unknown', region: 'us-east-1', mode: 'access_keys', accessKeyId: 'AKIAZZZZZZZZZZZZZZZZ', secretAccessKey: user.secretAccessKey })).json;
+    const unknown = (await h.call('POST', '/v1/connections', { name: 'unknown', region: 'us-east-1', mode: 'access_keys', accessKeyId: fakeKeyId('unknown'), secretAccessKey: user.secretAccessKey })).json;
     const r2 = (await h.call('POST', `/v1/connections/${unknown.id}/test`)).json;
     expect(check(r2, 'caller_identity')).toMatchObject({ status: 'fail', code: 'aws_invalid_client_token' });
     expect((check(r2, 'caller_identity') as any).hint).toMatch(/access key id does not exist/);
@@ -59,7 +60,7 @@ describe('access_keys mode', () => {
     expect(aged.warnings.join(' ')).toMatch(/91 days old/);
 
     // A bad new pair is refused and the old one stays in use.
-    const bad = await h.call('POST', `/v1/connections/${c.id}/access-keys`, { accessKeyId: 'AKIAZZZZZZZZZZZZZZZZ', secretAccessKey: 'y'.repeat(40) });
+    const bad = await h.call('POST', `/v1/connections/${c.id}/access-keys`, { accessKeyId: fakeKeyId('unknown'), secretAccessKey: 'y'.repeat(40) });
     expect(bad.status).toBe(502);
     expect(bad.json.error.code).toBe('aws_invalid_client_token');
     expect((await h.call('GET', `/v1/connections/${c.id}`)).json.accessKey.accessKeyId).toBe(`AKIA…${user.accessKeyId.slice(-4)}`);
@@ -77,7 +78,7 @@ describe('access_keys mode', () => {
   });
 
   it('refuses temporary or malformed keys', async () => {
-    const res = await h.call('POST', '/v1/connections', { name: 'k', region: 'us-east-1', mode: 'access_keys', accessKeyId: 'ASIAAAAAAAAAAAAAAAAA', secretAccessKey: 'x'.repeat(40) });
+    const res = await h.call('POST', '/v1/connections', { name: 'k', region: 'us-east-1', mode: 'access_keys', accessKeyId: fakeKeyId('temporary', 'ASIA'), secretAccessKey: 'x'.repeat(40) });
     expect(res.status).toBe(400);
     expect(res.json.error.message).toMatch(/temporary ASIA keys/);
   });

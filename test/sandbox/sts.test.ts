@@ -2,6 +2,7 @@ import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { GetAccountCommand, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EXTERNAL_ID, ROLE_TEMPLATE, rejectsWith, startSandbox, type Harness } from './helpers.js';
+import { fakeKeyId } from '../helpers/fake-keys.js';
 
 let h: Harness;
 let roleArn: string;
@@ -29,10 +30,10 @@ describe('SigV4 authentication through the real SDK', () => {
     const bad = { ...h.platform, secretAccessKey: h.platform.secretAccessKey.slice(0, -1) + (h.platform.secretAccessKey.endsWith('X') ? 'Y' : 'X') };
     const e = await rejectsWith(h.sts(bad).send(new GetCallerIdentityCommand({})), 'SignatureDoesNotMatch');
     expect(e.$metadata?.httpStatusCode).toBe(403);
-    await rejectsWith(h.sts({ accessKeyId: 'AKIAAAAAAAAAAAAAAAAA', secretAccessKey: 'x'.repeat(40) }).send(new GetCallerIdentityCommand({})), 'InvalidClientTokenId');
+    await rejectsWith(h.sts({ accessKeyId: fakeKeyId('nobody'), secretAccessKey: 'x'.repeat(40) }).send(new GetCallerIdentityCommand({})), 'InvalidClientTokenId');
     // The JSON services use their own names for the same failures.
     await rejectsWith(h.ses(bad).send(new GetAccountCommand({})), 'InvalidSignatureException');
-    await rejectsWith(h.ses({ accessKeyId: 'AKIAAAAAAAAAAAAAAAAA', secretAccessKey: 'x'.repeat(40) }).send(new GetAccountCommand({})), 'UnrecognizedClientException');
+    await rejectsWith(h.ses({ accessKeyId: fakeKeyId('nobody'), secretAccessKey: 'x'.repeat(40) }).send(new GetAccountCommand({})), 'UnrecognizedClientException');
   });
 
   test('temporary keys need their own session token', async () => {
