@@ -140,6 +140,16 @@ export function createAwsGateway(deps: { clients: ClientFactory }) {
       return out.MessageId ?? '';
     },
 
+    /** Whether an object URL can be read without credentials (as CloudFormation in another account reads it). */
+    async isPubliclyReadable(url: string): Promise<boolean> {
+      try {
+        const res = await fetch(url, { method: 'HEAD', redirect: 'error', signal: AbortSignal.timeout(5000) });
+        return res.ok;
+      } catch {
+        return false;
+      }
+    },
+
     async putTemplate(creds: AwsCredentialIdentityProvider, region: string, bucket: string, key: string, body: string): Promise<void> {
       try {
         await client(creds, `s3:${region}`, () => clients.s3(region, creds)).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/x-yaml' }));

@@ -149,3 +149,27 @@ function parse(input: unknown): SnsMessage {
   for (const k of ['Subject', 'UnsubscribeURL']) if (r[k] !== undefined && typeof r[k] !== 'string') throw new AppError('sns_invalid', `${k} is not a string.`);
   return r as unknown as SnsMessage;
 }
+
+/** A SubscribeURL is followed only when it is SNS's own ConfirmSubscription action on an SNS host. */
+export function subscribeUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new AppError('sns_subscribe_url_invalid', 'SubscribeURL is not a URL.');
+  }
+  try {
+    // Same host rules as the signing certificate, with the action instead of a .pem path.
+    checkCertUrl(`${url.protocol}//${url.username ? `${url.username}@` : ''}${url.host}/x.pem`);
+  } catch {
+    throw new AppError('sns_subscribe_url_invalid', `SubscribeURL host ${url.host.slice(0, 100)} is not an Amazon SNS endpoint.`);
+  }
+  if (url.pathname !== '/' || url.searchParams.get('Action') !== 'ConfirmSubscription') throw new AppError('sns_subscribe_url_invalid', 'SubscribeURL is not a ConfirmSubscription action.');
+  return url;
+}
+
+/** Confirm a subscription by following its (checked) SubscribeURL, as SNS expects. */
+export async function confirmSubscription(url: URL): Promise<void> {
+  const res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`SNS answered ${res.status}`);
+}

@@ -214,10 +214,12 @@ describe('template bucket', () => {
     const o = createOnboarding({
       config: { ...h.container.config, templateBucket: 'my.dotted.bucket', templateBucketRegion: 'eu-west-1', endpoints: {} },
       platform: h.container.platform,
-      gateway: { putTemplate: async () => undefined },
-      probeUrl: async (url) => {
-        expect(url).toMatch(/^https:\/\/s3\.eu-west-1\.amazonaws\.com\/my\.dotted\.bucket\/sesame\/role-[0-9a-f]{16}\.yaml$/);
-        return false;
+      gateway: {
+        putTemplate: async () => undefined,
+        isPubliclyReadable: async (url) => {
+          expect(url).toMatch(/^https:\/\/s3\.eu-west-1\.amazonaws\.com\/my\.dotted\.bucket\/sesame\/role-[0-9a-f]{16}\.yaml$/);
+          return false;
+        },
       },
     });
     const c = (await h.call('POST', '/v1/connections', { name: 'prod', region: 'us-east-1', mode: 'role' })).json;

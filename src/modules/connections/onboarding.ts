@@ -27,7 +27,7 @@ export function createOnboarding(deps: {
   /** Checks that an object URL can be read without credentials, as CloudFormation will. */
   probeUrl?: (url: string) => Promise<boolean>;
   platform: Pick<Platform, 'identity' | 'credentials'>;
-  gateway: Pick<AwsGateway, 'putTemplate'>;
+  gateway: Pick<AwsGateway, 'putTemplate' | 'isPubliclyReadable'>;
 }) {
   const { config } = deps;
   const uploaded = new Set<string>();
@@ -47,15 +47,6 @@ export function createOnboarding(deps: {
     };
   }
 
-  const probe = deps.probeUrl ?? (async (url: string) => {
-    try {
-      const res = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(5000) });
-      return res.ok;
-    } catch {
-      return false;
-    }
-  });
-
   /**
    * Upload the generic template (content-addressed, once per process) and return its URL, after
    * checking it can be read without credentials: CloudFormation in the customer's account reads it
@@ -69,7 +60,7 @@ export function createOnboarding(deps: {
     const url = templateUrl({ bucket: config.templateBucket, key, region, ...(config.endpoints.s3 ? { s3Endpoint: config.endpoints.s3 } : {}) });
     if (!uploaded.has(key)) {
       await deps.gateway.putTemplate(deps.platform.credentials, region, config.templateBucket, key, body);
-      if (!(await probe(url))) {
+      if (!(await deps.gateway.isPubliclyReadable(url))) {
         throw new AppError('template_bucket_missing', `The template was uploaded to s3://${config.templateBucket}/${key} but cannot be read without credentials, so CloudFormation in another account could not open it.`, {
           hint: `Allow public reads of the template prefix only: a bucket policy with Effect Allow, Principal "*", Action s3:GetObject, Resource arn:aws:s3:::${config.templateBucket}/${config.templatePrefix}* (and Block Public Access off for bucket policies). The templates hold no secret.`,
         });

@@ -52,7 +52,7 @@ export interface ConnectionsDeps {
   envelope: Envelope;
   broker: CredentialBroker;
   platform: Pick<Platform, 'identity' | 'credentials'>;
-  gateway: Pick<AwsGateway, 'putTemplate' | 'callerIdentity' | 'getAccount'>;
+  gateway: Pick<AwsGateway, 'putTemplate' | 'isPubliclyReadable' | 'callerIdentity' | 'getAccount'>;
   /** Bounce and complaint rates over recent sends (the reputation guard). */
   reputation?: { measure(connectionId: string): Promise<NonNullable<ConnectionView['reputation']>> };
 }

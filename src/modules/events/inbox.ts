@@ -1,4 +1,4 @@
-import { checkCertUrl, type SnsVerifier } from '../../aws/sns-verify.js';
+import { confirmSubscription, type SnsVerifier, subscribeUrl } from '../../aws/sns-verify.js';
 import type { Clock } from '../../clock.js';
 import { AppError, notFound } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -21,12 +21,7 @@ export function createSnsInbox(deps: {
   onStored?: () => void;
 }) {
   const { db, clock } = deps;
-  const confirm =
-    deps.confirm ??
-    (async (url: URL) => {
-      const res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(5000) });
-      if (!res.ok) throw new Error(`SNS answered ${res.status}`);
-    });
+  const confirm = deps.confirm ?? confirmSubscription;
 
   return {
     async receive(connectionId: string, body: string): Promise<{ status: 'stored' | 'confirmed' | 'unsubscribed'; messageId: string }> {
@@ -61,24 +56,6 @@ export function createSnsInbox(deps: {
       return { status: 'stored', messageId: m.MessageId };
     },
   };
-}
-
-/** A SubscribeURL is followed only when it is SNS's own ConfirmSubscription action on an SNS host. */
-export function subscribeUrl(raw: string): URL {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new AppError('sns_subscribe_url_invalid', 'SubscribeURL is not a URL.');
-  }
-  try {
-    // Same host rules as the signing certificate, with the action instead of a .pem path.
-    checkCertUrl(`${url.protocol}//${url.username ? `${url.username}@` : ''}${url.host}/x.pem`);
-  } catch {
-    throw new AppError('sns_subscribe_url_invalid', `SubscribeURL host ${url.host.slice(0, 100)} is not an Amazon SNS endpoint.`);
-  }
-  if (url.pathname !== '/' || url.searchParams.get('Action') !== 'ConfirmSubscription') throw new AppError('sns_subscribe_url_invalid', 'SubscribeURL is not a ConfirmSubscription action.');
-  return url;
 }
 
 export type SnsInbox = ReturnType<typeof createSnsInbox>;
