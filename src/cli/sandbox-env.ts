@@ -1,4 +1,5 @@
 import { createSandbox, TEMPLATE_BUCKET } from '../sandbox/index.js';
+import { listening } from './output.js';
 import { runningEndpoint } from '../sandbox/admin-client.js';
 
 export interface SandboxHandle {
@@ -18,7 +19,8 @@ export async function attachSandbox(dataDir: string, opts: { port?: number | und
   const running = await findRunning(dataDir);
   if (running) return running;
   const sandbox = createSandbox({ dataDir, log: process.env.SESAME_SANDBOX_LOG ? (l) => process.stderr.write(`${l}\n`) : undefined });
-  const url = await sandbox.listen(opts.port ?? 0, '127.0.0.1');
+  const port = opts.port ?? 0;
+  const url = await listening('local AWS sandbox', port, '--sandbox-port', () => sandbox.listen(port, '127.0.0.1'));
   const p = sandbox.admin.platformCredentials();
   return {
     url,

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { buildServer } from '../../http/server.js';
 import { createSmtpRelay } from '../../smtp/relay.js';
 import { action } from '../context.js';
+import { listening } from '../output.js';
 import { initialize, printInit } from './init.js';
 import { waitForSignal } from './worker.js';
 
@@ -28,13 +29,14 @@ export function startCommand(): Command {
         const first = await initialize(ctx);
         if (first.created || masterKey.created) printInit(ctx, { ...first, masterKey });
         const app = await buildServer(c);
-        const address = await app.listen({ port: c.config.port, host: c.config.host });
+        const address = await listening('API', c.config.port, '--port (SESAME_PORT)', () => app.listen({ port: c.config.port, host: c.config.host }));
         ctx.out.line(`Sesame is listening on ${address}${c.config.sandbox ? ` (AWS: local sandbox at ${c.config.endpoints.sts}; a development stand-in, not AWS)` : ''}`);
         ctx.out.line(`Health: ${address}/healthz. Stop with Ctrl-C.`);
         let smtp: ReturnType<typeof createSmtpRelay> | undefined;
         if (opts.smtp) {
           smtp = createSmtpRelay({ config: c.config, apiKeys: c.apiKeys, messages: c.messages, logger: c.logger });
-          const { port } = await smtp.listen();
+          const relay = smtp;
+          const { port } = await listening('SMTP relay', c.config.smtpPort, '--smtp-port (SESAME_SMTP_PORT), or --no-smtp', () => relay.listen());
           ctx.out.line(`SMTP relay on ${c.config.smtpHost}:${port} (AUTH PLAIN/LOGIN, user "sesame", an API key as password${c.config.smtpTlsCert ? ', STARTTLS' : ''}).`);
         }
         if (opts.worker) c.worker.start();
