@@ -32,7 +32,7 @@ describe('credential broker', () => {
     expect(assumeCalls(h, '-send')).toHaveLength(1);
   });
 
-  it('clamps the session duration to one hour when the platform itself runs on a role (role chaining)', async () => {
+  it('asks STS for the session duration the connection wants when Sesame is not on role credentials', async () => {
     const { id } = await connectedRole(h, 'prod', { sessionDurationSeconds: 7200 }, { MaxSessionDuration: '7200' });
     expect(await h.container.broker.durationFor(h.container.connections.subject(await h.container.connections.row(h.workspaceId, id)))).toBe(7200);
   });
@@ -57,7 +57,7 @@ describe('credential broker', () => {
     expect(c.message).toMatch(/still denied after \d+ retries/);
   });
 
-  it('drops cached credentials at once on disconnect', async () => {
+  it('gives no more credentials for a connection once it is disconnected', async () => {
     const { id } = await connectedRole(h);
     await (await h.container.connections.credentials(h.workspaceId, id, 'read'))();
     await h.call('DELETE', `/v1/connections/${id}`);

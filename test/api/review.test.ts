@@ -136,6 +136,7 @@ describe('routes', () => {
     expect(unsigned.status).toBe(400);
     expect(unsigned.json.error.code).toBe('sns_invalid');
     const malformed = await h.call('GET', '/v1/connections/%E0%A4%A');
-    expect(malformed.json.error.code).toBeTruthy();
+    expect(malformed.status).toBe(404);
+    expect(malformed.json).toMatchObject({ error: { code: 'route_not_found', hint: expect.any(String) }, requestId: expect.stringMatching(/^req_/) });
   });
 });

@@ -13,6 +13,13 @@ const pump = async (ms = 15 * 60_000) => {
   h.clock.advance(ms);
   h.container.worker.kick();
 };
+/** Move time past each backoff until the message reaches `status`. */
+const pumpUntil = (id: string, status: string) =>
+  waitFor(async () => {
+    await pump(60_000);
+    const v = (await h.call('GET', `/v1/emails/${id}`)).json;
+    return v.status === status ? v : undefined;
+  }, `message ${status}`);
 
 describe('worker: SES errors', () => {
   it('retries throttling with backoff, then sends', async () => {
@@ -21,11 +28,7 @@ describe('worker: SES errors', () => {
     h.sandbox.admin.inject('ses', 'SendEmail', 'TooManyRequestsException', 2);
     const id = await send();
     h.container.worker.start();
-    const m = await waitFor(async () => {
-      await pump(60_000);
-      const v = (await h.call('GET', `/v1/emails/${id}`)).json;
-      return v.status === 'sent' ? v : undefined;
-    }, 'sent after throttling');
+    const m = await pumpUntil(id, 'sent');
     expect(m.attempts).toBe(3);
     expect(m.lastError).toBeNull();
     expect(h.sandbox.admin.mailbox()).toHaveLength(1);
@@ -37,11 +40,7 @@ describe('worker: SES errors', () => {
     h.sandbox.admin.inject('ses', 'SendEmail', 'ServiceUnavailable', 100);
     const id = await send();
     h.container.worker.start();
-    const m = await waitFor(async () => {
-      await pump(60_000);
-      const v = (await h.call('GET', `/v1/emails/${id}`)).json;
-      return v.status === 'failed' ? v : undefined;
-    }, 'failed');
+    const m = await pumpUntil(id, 'failed');
     expect(m.attempts).toBe(3);
     expect(m.lastError.code).toBe('ses_unavailable');
     expect(m.lastError.message).toMatch(/gave up after 3 attempts/);
