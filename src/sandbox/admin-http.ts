@@ -102,6 +102,13 @@ export async function handleAdmin(r: AdminRequest): Promise<SandboxResponse> {
       case 'PUT propagation-delay':
         a.setPropagationDelay(Number(body['ms']));
         return json(200, { ms: Number(body['ms']) });
+      case 'GET sns/:arg': {
+        if (arg === 'topics') return json(200, a.snsTopics());
+        if (arg === 'deliveries') return json(200, a.snsDeliveries());
+        if (arg !== 'certificate') return error(404, 'RouteNotFound', `No sandbox admin route ${r.method} ${r.rawPath}.`);
+        const cert = a.snsCertificate();
+        return { status: 200, headers: { 'content-type': 'application/x-pem-file', 'x-sns-cert-file': cert.certFile }, body: cert.certificatePem };
+      }
       case 'POST faults':
         a.inject(String(body['service'] ?? ''), String(body['action'] ?? ''), String(body['errorCode'] ?? ''), body['times'] === undefined ? 1 : Number(body['times']));
         return json(201, { injected: true });

@@ -1,4 +1,5 @@
-import type { SandboxDeps } from './context.js';
+import type { SandboxDeps, SnsDelivery } from './context.js';
+import { signingKey, writeCertificate } from './sns-publish.js';
 import { deleteStack as removeStack, deployStack, parseTemplate } from './cloudformation.js';
 import { SandboxError } from './errors.js';
 import { secretAccessKey, upperAlnum, userAccessKeyId, userId, uuid } from './ids.js';
@@ -10,6 +11,7 @@ import {
   PLATFORM_ACCOUNT,
   PLATFORM_USER_ARN,
   sesAccount,
+  snsState,
   type MailboxMessage,
   type RoleRecord,
   type StsCallRecord,
@@ -118,6 +120,22 @@ export interface SandboxAdmin {
   stsCalls(): StsCallRecord[];
   setPropagationDelay(ms: number): void;
   inject(service: string, action: string, errorCode: string, times?: number): void;
+  /** The SNS signing certificate: its file name (as in SigningCertURL) and PEM; `dir` also writes it there. */
+  snsCertificate(dir?: string): { certFile: string; certificatePem: string; path?: string };
+  /** SNS topics with their subscriptions (confirmed or pending). */
+  snsTopics(): SnsTopicView[];
+  /** HTTP deliveries the sandbox SNS made, oldest first. */
+  snsDeliveries(): SnsDelivery[];
+  /** Resolves once every SNS delivery under way has ended. */
+  snsSettled(): Promise<void>;
+}
+
+export interface SnsTopicView {
+  arn: string;
+  account: string;
+  region: string;
+  attributes: Record<string, string>;
+  subscriptions: Array<{ arn: string; endpoint: string; protocol: string; confirmed: boolean }>;
 }
 
 const ENFORCEMENT = ['HEALTHY', 'PROBATION', 'SHUTDOWN'];
@@ -169,6 +187,26 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
   };
 
   return {
+    snsCertificate(dir) {
+      const k = signingKey(deps);
+      return { certFile: k.certFile, certificatePem: k.certificatePem, ...(dir ? { path: writeCertificate(k, dir) } : {}) };
+    },
+    snsTopics() {
+      return Object.values(snsState(st()).topics).map((t) => ({
+        arn: t.arn,
+        account: t.account,
+        region: t.region,
+        attributes: { ...t.attributes },
+        subscriptions: Object.values(t.subscriptions).map((x) => ({ arn: x.arn, endpoint: x.endpoint, protocol: x.protocol, confirmed: x.confirmed })),
+      }));
+    },
+    snsDeliveries() {
+      return deps.snsDeliveries.map((d) => ({ ...d }));
+    },
+    async snsSettled() {
+      while (deps.snsInFlight.size > 0) await Promise.allSettled([...deps.snsInFlight]);
+    },
+
     status() {
       const platform = st().users.find((u) => u.arn === PLATFORM_USER_ARN)!;
       return {

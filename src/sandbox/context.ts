@@ -10,10 +10,27 @@ export interface SandboxDeps {
   faults: Faults;
   defaultRegion: string;
   /**
-   * Extension point: called after SES accepts a message. Future work (SNS event publishing of
-   * mailbox-simulator outcomes) plugs in here without touching the SES handler.
+   * Extension point: called after SES accepts a message (tests and tools observe sends here).
    */
   sendListeners: Set<(msg: MailboxMessage) => void>;
+  /** The sandbox's own base URL once listening (SubscribeURLs point back at it). */
+  url: () => string | undefined;
+  /** HTTP deliveries made by the sandbox SNS, newest last (bounded), for inspection. */
+  snsDeliveries: SnsDelivery[];
+  /** Deliveries still being attempted, so close() and tests can wait for them. */
+  snsInFlight: Set<Promise<void>>;
+}
+
+export interface SnsDelivery {
+  topicArn: string;
+  subscriptionArn: string;
+  endpoint: string;
+  type: 'Notification' | 'SubscriptionConfirmation' | 'UnsubscribeConfirmation';
+  messageId: string;
+  attempts: number;
+  status: number | null;
+  error?: string;
+  at: string;
 }
 
 /** One authenticated AWS request. */

@@ -4,7 +4,8 @@ import { createAdmin, type SandboxAdmin } from './admin.js';
 import type { SandboxDeps } from './context.js';
 import { createFaults } from './faults.js';
 import { createRequestHandler, SANDBOX_LABEL } from './server.js';
-import { createStateStore, endpointPath, stateDir, writeFileAtomic, type MailboxMessage } from './state.js';
+import { signingKey, writeCertificate } from './sns-publish.js';
+import { createStateStore, endpointPath, snsCertDir, stateDir, writeFileAtomic, type MailboxMessage } from './state.js';
 
 export { PLATFORM_ACCOUNT, CUSTOMER_ACCOUNT, PLATFORM_USER_ARN, TEMPLATE_BUCKET } from './state.js';
 export type { MailboxMessage, StsCallRecord, RoleRecord } from './state.js';
@@ -42,8 +43,10 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
     store.state.propagationDelayMs = opts.propagationDelayMs;
     store.save();
   }
-  const deps: SandboxDeps = { store, clock, faults: createFaults(), defaultRegion: region, sendListeners: new Set() };
   let url: string | undefined;
+  const deps: SandboxDeps = { store, clock, faults: createFaults(), defaultRegion: region, sendListeners: new Set(), url: () => url, snsDeliveries: [], snsInFlight: new Set() };
+  // Sesame in sandbox mode trusts SNS signatures through this directory, never by fetching.
+  if (opts.dataDir) writeCertificate(signingKey(deps), snsCertDir(opts.dataDir));
   let server: Server | undefined;
   const admin = createAdmin(deps, () => url);
 
@@ -87,6 +90,8 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
       server = undefined;
       store.deferWrites(false);
       if (opts.dataDir) rmSync(endpointPath(opts.dataDir), { force: true });
+      // Let SNS deliveries under way finish (each is bounded by its own timeout), briefly.
+      await Promise.race([Promise.allSettled([...deps.snsInFlight]), new Promise((r) => setTimeout(r, 2000).unref())]);
       await new Promise<void>((resolve) => {
         s.close(() => resolve());
         s.closeAllConnections();

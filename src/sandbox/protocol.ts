@@ -79,6 +79,7 @@ export function protocolOf(service: string): Protocol | undefined {
   switch (service) {
     case 'sts':
     case 'iam':
+    case 'sns':
       return 'query';
     case 'ses':
       return 'rest-json';

@@ -11,6 +11,7 @@ import { handleIam } from './services/iam.js';
 import { handleAnonymousS3, handleS3 } from './services/s3.js';
 import { handleSecretsManager } from './services/secrets.js';
 import { handleSes, sesActionName } from './services/ses.js';
+import { handleAnonymousSns, handleSns } from './services/sns.js';
 import { handleSts } from './services/sts.js';
 import { parseAuthorization, SigV4FormatError } from './sigv4.js';
 
@@ -82,6 +83,20 @@ async function handle(opts: ServerOptions, req: IncomingMessage, res: ServerResp
     send({ status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body: consolePage() }, 'console quick-create page');
     return;
   }
+  if (!req.headers.authorization && method === 'GET' && rawPath === '/' && rawQuery) {
+    // SNS SubscribeURL / UnsubscribeURL: unsigned GETs carrying a token.
+    const snsRequestId = newRequestId();
+    try {
+      const r = handleAnonymousSns(opts.deps, new URLSearchParams(rawQuery), snsRequestId);
+      if (r) {
+        send(r, `SNS ${new URLSearchParams(rawQuery).get('Action')} (anonymous)`);
+        return;
+      }
+    } catch (e) {
+      send(toError('query', e, snsRequestId, method), `SNS anonymous ${method}`);
+      return;
+    }
+  }
   if (method === 'GET' && rawPath === '/' && !req.headers.authorization) {
     send({ status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: bannerPage(opts.url()) }, 'banner');
     return;
@@ -112,7 +127,7 @@ async function handle(opts: ServerOptions, req: IncomingMessage, res: ServerResp
       throw e;
     }
     const p = protocolOf(auth.service);
-    if (!p) throw new AwsError('UnknownService', `The Sesame sandbox does not emulate the '${auth.service}' service (sts, iam, ses, secretsmanager, s3 only).`, 400);
+    if (!p) throw new AwsError('UnknownService', `The Sesame sandbox does not emulate the '${auth.service}' service (sts, iam, ses, sns, secretsmanager, s3 only).`, 400);
     protocol = p;
     const caller = authenticate(opts.deps.store.state, now, raw, auth, protocol);
     const ctx: RequestContext = { deps: opts.deps, now, region: auth.region, caller, requestId, req: raw };
@@ -152,11 +167,13 @@ function route(ctx: RequestContext, service: string): { action: string; run: () 
   const { req } = ctx;
   switch (service) {
     case 'sts':
-    case 'iam': {
+    case 'iam':
+    case 'sns': {
       const params = new URLSearchParams(req.body.toString('utf8'));
       for (const [k, v] of new URLSearchParams(req.rawQuery)) if (!params.has(k)) params.set(k, v);
       const action = params.get('Action') ?? '';
-      return { action, run: () => (service === 'sts' ? handleSts(ctx, params) : handleIam(ctx, params)) };
+      const handler = service === 'sts' ? handleSts : service === 'iam' ? handleIam : handleSns;
+      return { action, run: () => handler(ctx, params) };
     }
     case 'ses':
       return { action: sesActionName(req.method, req.rawPath), run: () => handleSes(ctx, req.method, req.rawPath, parseJson(req.body)) };

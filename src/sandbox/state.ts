@@ -78,7 +78,56 @@ export interface SesAccountRecord {
   sendingEnabled: boolean;
   enforcementStatus: string;
   identities: Record<string, SesIdentityRecord>;
-  configurationSets: Record<string, { name: string; createdAt: string }>;
+  configurationSets: Record<string, ConfigurationSetRecord>;
+}
+
+export interface EventDestinationRecord {
+  name: string;
+  enabled: boolean;
+  /** SESv2 names: SEND, DELIVERY, BOUNCE, COMPLAINT, REJECT, DELIVERY_DELAY, RENDERING_FAILURE, OPEN, CLICK, SUBSCRIPTION. */
+  matchingEventTypes: string[];
+  snsTopicArn?: string;
+}
+
+export interface ConfigurationSetRecord {
+  name: string;
+  createdAt: string;
+  eventDestinations?: Record<string, EventDestinationRecord>;
+}
+
+export interface SnsSubscriptionRecord {
+  arn: string;
+  topicArn: string;
+  protocol: 'http' | 'https';
+  endpoint: string;
+  owner: string;
+  /** The confirmation token SNS sends to the endpoint; ConfirmSubscription must present it. */
+  token: string;
+  confirmed: boolean;
+  createdAt: string;
+}
+
+export interface SnsTopicRecord {
+  arn: string;
+  name: string;
+  account: string;
+  region: string;
+  attributes: Record<string, string>;
+  subscriptions: Record<string, SnsSubscriptionRecord>;
+  createdAt: string;
+}
+
+/** The key SNS signs with, and the certificate that Sesame is given (never fetched) in sandbox mode. */
+export interface SnsSigningRecord {
+  privateKeyPem: string;
+  certificatePem: string;
+  /** File name in the SigningCertURL path, as on sns.<region>.amazonaws.com. */
+  certFile: string;
+}
+
+export interface SnsState {
+  topics: Record<string, SnsTopicRecord>;
+  signing?: SnsSigningRecord;
 }
 
 export interface MailboxMessage {
@@ -173,6 +222,8 @@ export interface SandboxState {
   stacks: Record<string, StackRecord>;
   stsCalls: StsCallRecord[];
   propagationDelayMs: number;
+  /** Absent in state files written before SNS existed in the sandbox. */
+  sns?: SnsState;
 }
 
 export function bootstrapState(now: Date, region: string): SandboxState {
@@ -198,12 +249,15 @@ export function bootstrapState(now: Date, region: string): SandboxState {
     stacks: {},
     stsCalls: [],
     propagationDelayMs: 0,
+    sns: { topics: {} },
   };
 }
 
 export const stateDir = (dataDir: string): string => join(dataDir, 'sandbox');
 export const statePath = (dataDir: string): string => join(stateDir(dataDir), 'state.json');
 export const endpointPath = (dataDir: string): string => join(stateDir(dataDir), 'endpoint.json');
+/** Where the sandbox leaves its SNS signing certificate: Sesame's SESAME_SNS_CERT_DIR in sandbox mode. */
+export const snsCertDir = (dataDir: string): string => join(stateDir(dataDir), 'sns-certs');
 
 /** Writes a file so readers never see half of it: temp file in the same directory, then rename. */
 export function writeFileAtomic(path: string, data: string): void {
@@ -295,4 +349,8 @@ export function sesAccount(state: SandboxState, account: string, region: string)
 
 export function stackKey(account: string, region: string, stackName: string): string {
   return `${account}/${region}/${stackName}`;
+}
+
+export function snsState(state: SandboxState): SnsState {
+  return (state.sns ??= { topics: {} });
 }

@@ -5,7 +5,8 @@ import { lowerAlnum, sesMessageId } from '../ids.js';
 import { addressOnly, bodyOf, domainOf, parseAddress, parseHeaders, splitAddressList } from '../mime.js';
 import { context } from '../policy.js';
 import { jsonResponse, type SandboxResponse } from '../protocol.js';
-import { sesAccount, type MailboxMessage, type SandboxState, type SesAccountRecord, type SesIdentityRecord } from '../state.js';
+import { publishSesEvents } from '../ses-events.js';
+import { sesAccount, type ConfigurationSetRecord, type MailboxMessage, type SandboxState, type SesAccountRecord, type SesIdentityRecord } from '../state.js';
 
 // From the SES developer guide: at most 50 recipients per message.
 const MAX_RECIPIENTS = 50;
@@ -20,11 +21,23 @@ const rateWindows = new WeakMap<SandboxState, Map<string, { at: number; n: numbe
 
 export function handleSes(ctx: RequestContext, method: string, path: string, body: unknown): SandboxResponse {
   const segments = path.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
-  // segments: ['v2', 'email', resource, id?]
-  const [v2, email, resource, id] = segments;
+  // segments: ['v2', 'email', resource, id?, sub?, subId?]
+  const [v2, email, resource, id, sub, subId] = segments;
   if (v2 !== 'v2' || email !== 'email' || !resource) throw notFound(`No SES v2 operation at ${method} ${path}`);
-  const route = `${method} ${resource}${id !== undefined ? '/{id}' : ''}`;
+  const route = routeKey(method, segments);
   switch (route) {
+    case 'GET configuration-sets/{id}':
+      return getConfigurationSet(ctx, id!);
+    case 'DELETE configuration-sets/{id}':
+      return deleteConfigurationSet(ctx, id!);
+    case 'GET configuration-sets/{id}/event-destinations':
+      return getEventDestinations(ctx, id!);
+    case 'POST configuration-sets/{id}/event-destinations':
+      return putEventDestination(ctx, id!, undefined, body);
+    case 'PUT configuration-sets/{id}/event-destinations/{sub}':
+      return putEventDestination(ctx, id!, subId!, body);
+    case 'DELETE configuration-sets/{id}/event-destinations/{sub}':
+      return deleteEventDestination(ctx, id!, subId!);
     case 'GET account':
       return getAccount(ctx);
     case 'GET identities':
@@ -44,14 +57,25 @@ export function handleSes(ctx: RequestContext, method: string, path: string, bod
     case 'POST outbound-emails':
       return sendEmail(ctx, body);
     default:
+      void sub;
       throw notFound(`The Sesame sandbox does not implement SES v2 ${method} ${path}`);
   }
 }
 
+/** `GET configuration-sets/{id}/event-destinations/{sub}` from the path segments. */
+function routeKey(method: string, segments: string[]): string {
+  const [, , resource, id, sub, subId] = segments;
+  return `${method} ${resource ?? ''}${id !== undefined ? '/{id}' : ''}${sub !== undefined ? `/${sub}` : ''}${subId !== undefined ? '/{sub}' : ''}`;
+}
+
 export function sesActionName(method: string, path: string): string {
-  const resource = path.split('/').filter(Boolean)[2] ?? '';
-  const hasId = path.split('/').filter(Boolean).length > 3;
   const map: Record<string, string> = {
+    'GET configuration-sets/{id}': 'GetConfigurationSet',
+    'DELETE configuration-sets/{id}': 'DeleteConfigurationSet',
+    'GET configuration-sets/{id}/event-destinations': 'GetConfigurationSetEventDestinations',
+    'POST configuration-sets/{id}/event-destinations': 'CreateConfigurationSetEventDestination',
+    'PUT configuration-sets/{id}/event-destinations/{sub}': 'UpdateConfigurationSetEventDestination',
+    'DELETE configuration-sets/{id}/event-destinations/{sub}': 'DeleteConfigurationSetEventDestination',
     'GET account': 'GetAccount',
     'GET identities': 'ListEmailIdentities',
     'POST list-identities': 'ListEmailIdentities',
@@ -63,7 +87,7 @@ export function sesActionName(method: string, path: string): string {
     'POST configuration-sets': 'CreateConfigurationSet',
     'POST outbound-emails': 'SendEmail',
   };
-  return map[`${method} ${resource}${hasId ? '/{id}' : ''}`] ?? 'Unknown';
+  return map[routeKey(method, path.split('/').filter(Boolean))] ?? 'Unknown';
 }
 
 const identityArn = (ctx: RequestContext, identity: string) => `arn:aws:ses:${ctx.region}:${ctx.caller.account}:identity/${identity}`;
@@ -243,6 +267,67 @@ function createConfigurationSet(ctx: RequestContext, body: unknown): SandboxResp
   return jsonResponse('rest-json', {}, ctx.requestId);
 }
 
+const EVENT_TYPES = ['SEND', 'REJECT', 'BOUNCE', 'COMPLAINT', 'DELIVERY', 'OPEN', 'CLICK', 'RENDERING_FAILURE', 'DELIVERY_DELAY', 'SUBSCRIPTION'];
+const configurationSetArn = (ctx: RequestContext, name: string) => `arn:aws:ses:${ctx.region}:${ctx.caller.account}:configuration-set/${name}`;
+
+function configurationSet(ctx: RequestContext, name: string, action: string): ConfigurationSetRecord {
+  check(ctx, action, configurationSetArn(ctx, name));
+  const cs = account(ctx).configurationSets[name];
+  if (!cs) throw notFound(`Configuration set <${name}> does not exist.`);
+  return cs;
+}
+
+function getConfigurationSet(ctx: RequestContext, name: string): SandboxResponse {
+  const cs = configurationSet(ctx, name, 'ses:GetConfigurationSet');
+  return jsonResponse('rest-json', { ConfigurationSetName: cs.name, DeliveryOptions: { TlsPolicy: 'OPTIONAL' }, ReputationOptions: { ReputationMetricsEnabled: false }, SendingOptions: { SendingEnabled: true }, Tags: [] }, ctx.requestId);
+}
+
+function deleteConfigurationSet(ctx: RequestContext, name: string): SandboxResponse {
+  configurationSet(ctx, name, 'ses:DeleteConfigurationSet');
+  delete account(ctx).configurationSets[name];
+  ctx.deps.store.save();
+  return jsonResponse('rest-json', {}, ctx.requestId);
+}
+
+function getEventDestinations(ctx: RequestContext, name: string): SandboxResponse {
+  const cs = configurationSet(ctx, name, 'ses:GetConfigurationSetEventDestinations');
+  const list = Object.values(cs.eventDestinations ?? {}).map((d) => ({
+    Name: d.name,
+    Enabled: d.enabled,
+    MatchingEventTypes: d.matchingEventTypes,
+    ...(d.snsTopicArn ? { SnsDestination: { TopicArn: d.snsTopicArn } } : {}),
+  }));
+  return jsonResponse('rest-json', { EventDestinations: list }, ctx.requestId);
+}
+
+/** Create (no destination name in the path) or update an event destination. */
+function putEventDestination(ctx: RequestContext, name: string, destination: string | undefined, body: unknown): SandboxResponse {
+  const creating = destination === undefined;
+  const cs = configurationSet(ctx, name, creating ? 'ses:CreateConfigurationSetEventDestination' : 'ses:UpdateConfigurationSetEventDestination');
+  const input = (body ?? {}) as { EventDestinationName?: unknown; EventDestination?: { Enabled?: unknown; MatchingEventTypes?: unknown; SnsDestination?: { TopicArn?: unknown } } };
+  const destName = creating ? input.EventDestinationName : destination;
+  if (typeof destName !== 'string' || !/^[\w-]{1,64}$/.test(destName)) throw badRequest('EventDestinationName must be 1-64 letters, digits, underscores or hyphens.');
+  const d = input.EventDestination ?? {};
+  const types = d.MatchingEventTypes;
+  if (!Array.isArray(types) || types.length === 0 || types.some((t) => !EVENT_TYPES.includes(String(t)))) throw badRequest(`MatchingEventTypes must list one or more of ${EVENT_TYPES.join(', ')}.`);
+  const topicArn = d.SnsDestination?.TopicArn;
+  if (topicArn !== undefined && (typeof topicArn !== 'string' || !/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]+$/.test(topicArn))) throw badRequest('SnsDestination.TopicArn must be an SNS topic ARN.');
+  const dests = (cs.eventDestinations ??= {});
+  if (creating && dests[destName]) throw new AwsError('AlreadyExistsException', `Event destination ${destName} already exists in configuration set ${name}.`, 400);
+  if (!creating && !dests[destName]) throw notFound(`Event destination ${destName} does not exist in configuration set ${name}.`);
+  dests[destName] = { name: destName, enabled: d.Enabled === true, matchingEventTypes: types.map(String), ...(typeof topicArn === 'string' ? { snsTopicArn: topicArn } : {}) };
+  ctx.deps.store.save();
+  return jsonResponse('rest-json', {}, ctx.requestId);
+}
+
+function deleteEventDestination(ctx: RequestContext, name: string, destination: string): SandboxResponse {
+  const cs = configurationSet(ctx, name, 'ses:DeleteConfigurationSetEventDestination');
+  if (!cs.eventDestinations?.[destination]) throw notFound(`Event destination ${destination} does not exist in configuration set ${name}.`);
+  delete cs.eventDestinations[destination];
+  ctx.deps.store.save();
+  return jsonResponse('rest-json', {}, ctx.requestId);
+}
+
 /** The verified identity that covers an address: the address itself, its domain, or a parent domain. */
 export function coveringIdentity(a: SesAccountRecord, address: string): SesIdentityRecord | undefined {
   const exact = a.identities[address.toLowerCase()];
@@ -382,6 +467,7 @@ function sendEmail(ctx: RequestContext, body: unknown): SandboxResponse {
   state.mailbox.push(msg);
   ctx.deps.store.save();
   for (const listener of ctx.deps.sendListeners) listener(msg);
+  if (msg.configurationSet) publishSesEvents(ctx.deps, a, msg, fromIdentity.identity);
   return jsonResponse('rest-json', { MessageId: msg.messageId }, ctx.requestId);
 }
 
