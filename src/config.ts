@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { AppError } from './errors.js';
@@ -13,6 +14,25 @@ const bool = z
 
 const url = z.string().url();
 
+/**
+ * DNS servers for the domain checks, as `ip`, `ip:port`, `ipv6` or `[ipv6]:port`, comma-separated:
+ * the forms node:dns Resolver#setServers takes. Host names are refused, since resolving them
+ * would need the DNS this setting replaces.
+ */
+const dnsServers = z
+  .string()
+  .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''))
+  .refine((list) => list.length > 0, 'must list at least one server')
+  .refine((list) => list.every(isDnsServer), 'must be comma-separated ip, ip:port or [ipv6]:port entries, ports 1-65535');
+
+function isDnsServer(entry: string): boolean {
+  if (isIP(entry) !== 0) return true;
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(entry);
+  if (!m) return false;
+  const port = Number(m[3]);
+  return port >= 1 && port <= 65535 && (m[1] !== undefined ? isIP(m[1]) === 6 : isIP(m[2]!) === 4);
+}
+
 const SETTINGS = {
   dataDir: { env: 'SESAME_DATA_DIR', schema: z.string().min(1).default('./data') },
   databaseUrl: { env: 'DATABASE_URL', schema: z.string().regex(/^(postgres(ql)?:\/\/|sqlite:|file:)/, 'must start with postgres://, postgresql://, sqlite: or file:').optional() },
@@ -22,6 +42,7 @@ const SETTINGS = {
   publicUrl: { env: 'SESAME_PUBLIC_URL', schema: url.optional() },
   logLevel: { env: 'SESAME_LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') },
   region: { env: 'AWS_REGION', schema: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must look like us-east-1').default('us-east-1') },
+  dnsServers: { env: 'SESAME_DNS_SERVERS', schema: dnsServers.optional() },
   platformPrincipalArn: { env: 'SESAME_PLATFORM_PRINCIPAL_ARN', schema: z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$/, 'must be an IAM ARN such as arn:aws:iam::123456789012:role/sesame').optional() },
   templateBucket: { env: 'SESAME_TEMPLATE_BUCKET', schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional() },
   templatePrefix: { env: 'SESAME_TEMPLATE_PREFIX', schema: z.string().regex(/^[\w!\-.*'()/]*$/, 'must be an S3 key prefix such as sesame/').default('sesame/') },
@@ -49,6 +70,7 @@ const SETTINGS = {
   transientBounceWindowDays: { env: 'SESAME_TRANSIENT_BOUNCE_WINDOW_DAYS', schema: z.coerce.number().int().min(1).max(365).default(7) },
   reputationWindow: { env: 'SESAME_REPUTATION_WINDOW', schema: z.coerce.number().int().min(10).max(1_000_000).default(1000) },
   reputationMinSends: { env: 'SESAME_REPUTATION_MIN_SENDS', schema: z.coerce.number().int().min(1).max(1_000_000).default(100) },
+  webhooksAllowPrivate: { env: 'SESAME_WEBHOOKS_ALLOW_PRIVATE', schema: bool.default(false) },
   smtpMaxBytes: { env: 'SESAME_SMTP_MAX_BYTES', schema: z.coerce.number().int().min(1024).max(40 * 1024 * 1024).default(40 * 1024 * 1024) },
   production: { env: 'NODE_ENV', schema: z.string().optional().transform((v) => v === 'production') },
 } as const;
@@ -60,6 +82,7 @@ type Raw = { [K in keyof Settings]: z.output<Settings[K]['schema']> };
 const ENDPOINT_ENVS = {
   sts: 'AWS_ENDPOINT_URL_STS',
   sesv2: 'AWS_ENDPOINT_URL_SESV2',
+  sns: 'AWS_ENDPOINT_URL_SNS',
   iam: 'AWS_ENDPOINT_URL_IAM',
   secretsManager: 'AWS_ENDPOINT_URL_SECRETS_MANAGER',
   s3: 'AWS_ENDPOINT_URL_S3',

@@ -19,9 +19,13 @@ import { createPgBossSendQueue } from './queue/pg-boss-queue.js';
 import { createSendQueue, type SendQueue } from './queue/send-queue.js';
 import { createWorker } from './worker/worker.js';
 import { createSnsVerifier } from './aws/sns-verify.js';
+import { createEventWiringGateway } from './aws/event-wiring.js';
+import { createEventWiring } from './modules/connections/event-wiring.js';
 import { createSnsInbox } from './modules/events/inbox.js';
 import { createEventProcessor } from './modules/events/processor.js';
 import { createReputationGuard } from './modules/events/reputation.js';
+import { createWebhookDelivery } from './modules/webhooks/delivery.js';
+import { createWebhooks } from './modules/webhooks/webhooks.js';
 import { migrate, openStore, type Store } from './store/db.js';
 
 export interface ContainerOptions {
@@ -126,7 +130,9 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   const snsVerifier = createSnsVerifier({ clock, maxAgeSeconds: config.snsMaxAgeSeconds, ...(config.snsCertDir ? { certDir: config.snsCertDir } : {}) });
   const reputation = createReputationGuard({ db, clock, audit, config, onPause: (id) => worker.connectionChanged(id) });
   connectionsDeps.reputation = reputation;
-  const events = createEventProcessor({ db, clock, logger, config, onReputationEvent: (id) => reputation.check(id) });
+  const webhooks = createWebhooks({ db, clock, config, envelope, audit });
+  const webhookDelivery = createWebhookDelivery({ db, clock, logger, config, envelope });
+  const events = createEventProcessor({ db, clock, logger, config, onReputationEvent: (id) => reputation.check(id), onEvent: (trx, e) => webhooks.enqueue(trx, e).then(() => undefined) });
   eventsRef = events;
   const snsInbox = createSnsInbox({
     db,
@@ -134,10 +140,23 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     verifier: snsVerifier,
     audit,
     logger,
+    ...(config.endpoints.sns ? { snsEndpoint: config.endpoints.sns } : {}),
     // Processing happens off the request path.
-    onStored: () => void events.drain().catch((err) => logger.error({ err }, 'processing SES events failed')),
+    // Webhook deliveries the events enqueued are committed once the drain returns.
+    onStored: () =>
+      void events
+        .drain()
+        .then(() => webhookDelivery.kick())
+        .catch((err) => logger.error({ err }, 'processing SES events failed')),
   });
-  const tester = createConnectionTester({ clock, config, platform, gateway, connections, broker, audit, ...(opts.sleep ? { sleep: opts.sleep } : {}) });
+  const eventWiring = createEventWiring({
+    config,
+    gateway: createEventWiringGateway({ clients, ses: gateway.ses }),
+    connections,
+    credentials: (subject, purpose) => broker.provider(subject, purpose),
+    audit,
+  });
+  const tester = createConnectionTester({ clock, config, platform, gateway, connections, broker, audit, events: eventWiring, ...(opts.sleep ? { sleep: opts.sleep } : {}) });
 
   return {
     config,
@@ -149,6 +168,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     apiKeys,
     connections,
     tester,
+    eventWiring,
     queue,
     suppressions,
     identities,
@@ -157,12 +177,15 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     events,
     snsInbox,
     reputation,
+    webhooks,
+    webhookDelivery,
     broker,
     platform,
     gateway,
     async close(): Promise<void> {
       await worker.stop();
       await events.stop();
+      await webhookDelivery.stop();
       await queue.stop?.();
       await store.close();
     },

@@ -70,7 +70,12 @@ export const CATALOGUE = {
   sns_topic_not_allowed: { status: 403, hint: "Add the topic to the connection's allow-list (PATCH /v1/connections/:id { snsTopicArns }) if it is yours." },
   sns_duplicate: { status: 409, hint: 'This SNS MessageId was already received; it is not processed twice.' },
   sns_subscribe_url_invalid: { status: 400, hint: 'Only SubscribeURLs on https://sns.<region>.amazonaws.com are followed.' },
+  public_url_missing: { status: 409, hint: 'Set SESAME_PUBLIC_URL to the base URL at which Amazon SNS can reach this Sesame (for example https://sesame.example.com), then try again.' },
+  events_not_wired: { status: 409, hint: 'Run `sesame aws events <connection>` (POST /v1/connections/:id/events) so SES events reach Sesame.' },
   sns_stale: { status: 400, hint: 'The message is older than SESAME_SNS_MAX_AGE_SECONDS: a replay, or a delivery retried for too long.' },
+  // outgoing webhooks
+  webhook_url_not_allowed: { status: 422, hint: 'Use a public https URL. To reach a receiver on a private network, the operator sets SESAME_WEBHOOKS_ALLOW_PRIVATE=true and the webhook is created with "allowPrivate": true (http is then accepted too).' },
+  webhook_host_unresolvable: { status: 422, hint: 'Check the host name in the URL and its DNS records; Sesame checks every address it resolves to before calling it.' },
   // AWS, translated in src/aws/errors.ts
   aws_invalid_client_token: { status: 502, hint: 'The access key id does not exist in AWS (deleted, mistyped, or from another partition). Check the key id, or create a new access key.' },
   aws_signature_mismatch: { status: 502, hint: 'The secret access key does not match the key id. Re-enter the secret; check for extra spaces or a truncated copy.' },

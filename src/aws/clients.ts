@@ -2,6 +2,7 @@ import { IAMClient } from '@aws-sdk/client-iam';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { Config } from '../config.js';
@@ -26,6 +27,8 @@ export function createClientFactory(config: Pick<Config, 'endpoints'>) {
         credentials,
         ...(config.endpoints.sesv2 ? { endpoint: config.endpoints.sesv2 } : {}),
       }),
+    sns: (region: string, credentials: AwsCredentialIdentityProvider) =>
+      new SNSClient({ ...base, region, credentials, ...(config.endpoints.sns ? { endpoint: config.endpoints.sns } : {}) }),
     iam: (region: string, credentials: AwsCredentialIdentityProvider) =>
       new IAMClient({ ...base, region, credentials, ...(config.endpoints.iam ? { endpoint: config.endpoints.iam } : {}) }),
     secretsManager: (region: string, credentials: AwsCredentialIdentityProvider) =>

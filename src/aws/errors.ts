@@ -24,6 +24,9 @@ const CODES: Record<string, ErrorCode> = {
   IncompleteSignature: 'aws_signature_mismatch',
   AccessDenied: 'aws_access_denied',
   AccessDeniedException: 'aws_access_denied',
+  // SNS says AuthorizationError on the wire; the SDK names it AuthorizationErrorException.
+  AuthorizationError: 'aws_access_denied',
+  AuthorizationErrorException: 'aws_access_denied',
   ExpiredToken: 'aws_expired_token',
   ExpiredTokenException: 'aws_expired_token',
   RequestExpired: 'aws_expired_token',

@@ -37,6 +37,8 @@ export const PURPOSE_ACTIONS: Record<Purpose, string[]> = {
     'sns:SetTopicAttributes',
     'sns:Subscribe',
     'sns:Unsubscribe',
+    // Setting up again finds the existing subscription instead of adding a second one.
+    'sns:ListSubscriptionsByTopic',
   ],
 };
 

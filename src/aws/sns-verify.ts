@@ -150,19 +150,25 @@ function parse(input: unknown): SnsMessage {
   return r as unknown as SnsMessage;
 }
 
-/** A SubscribeURL is followed only when it is SNS's own ConfirmSubscription action on an SNS host. */
-export function subscribeUrl(raw: string): URL {
+/**
+ * A SubscribeURL is followed only when it is SNS's own ConfirmSubscription action on an SNS
+ * host, or on the SNS endpoint the operator configured (AWS_ENDPOINT_URL_SNS: an emulator).
+ */
+export function subscribeUrl(raw: string, configuredEndpoint?: string): URL {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
     throw new AppError('sns_subscribe_url_invalid', 'SubscribeURL is not a URL.');
   }
-  try {
-    // Same host rules as the signing certificate, with the action instead of a .pem path.
-    checkCertUrl(`${url.protocol}//${url.username ? `${url.username}@` : ''}${url.host}/x.pem`);
-  } catch {
-    throw new AppError('sns_subscribe_url_invalid', `SubscribeURL host ${url.host.slice(0, 100)} is not an Amazon SNS endpoint.`);
+  const configured = configuredEndpoint !== undefined && !url.username && !url.password && url.origin === new URL(configuredEndpoint).origin;
+  if (!configured) {
+    try {
+      // Same host rules as the signing certificate, with the action instead of a .pem path.
+      checkCertUrl(`${url.protocol}//${url.username ? `${url.username}@` : ''}${url.host}/x.pem`);
+    } catch {
+      throw new AppError('sns_subscribe_url_invalid', `SubscribeURL host ${url.host.slice(0, 100)} is not an Amazon SNS endpoint.`);
+    }
   }
   if (url.pathname !== '/' || url.searchParams.get('Action') !== 'ConfirmSubscription') throw new AppError('sns_subscribe_url_invalid', 'SubscribeURL is not a ConfirmSubscription action.');
   return url;

@@ -1,4 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { manualClock } from '../../src/clock.js';
@@ -32,6 +36,11 @@ export interface HarnessOptions {
   propagationDelayMs?: number;
   /** Real time and real sleeps (for pacing measured across processes and HTTP). */
   realClock?: boolean;
+  /**
+   * Serve the API on a real loopback port, with SESAME_PUBLIC_URL pointing at it and the sandbox
+   * SNS certificate in SESAME_SNS_CERT_DIR: the sandbox can then deliver SES events to Sesame.
+   */
+  listen?: boolean;
 }
 
 /**
@@ -47,6 +56,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const platform = sandbox.admin.platformCredentials();
   const store = await testStore(opts.backend ?? 'sqlite');
   const admitted: Harness['admitted'] = [];
+  const port = opts.listen ? await freePort() : 0;
+  const listenEnv: Record<string, string> = opts.listen ? { SESAME_PUBLIC_URL: `http://127.0.0.1:${port}`, SESAME_SNS_CERT_DIR: sandboxCertDir(sandbox) } : {};
   const config: Config = loadConfig({
     AWS_ENDPOINT_URL: sandboxUrl,
     AWS_REGION: 'us-east-1',
@@ -59,6 +70,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     SESAME_LOG_LEVEL: 'info',
     SESAME_ALLOW_DEFAULT_CHAIN: 'true',
     ...(store.url ? { DATABASE_URL: store.url } : {}),
+    ...listenEnv,
     ...opts.env,
   });
   const logs: string[] = [];
@@ -78,6 +90,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     onAdmit: (e) => admitted.push(e),
   });
   const app = await buildServer(container);
+  if (opts.listen) await app.listen({ port, host: '127.0.0.1' });
   const ws = await container.workspaces.create('acme', 'test');
   const { key } = await container.apiKeys.create(ws.id, 'test', 'test');
   const bodies: string[] = [];
@@ -114,11 +127,27 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       return { status: res.statusCode, json, text: res.body, headers: res.headers as Record<string, unknown> };
     },
     async close() {
+      await sandbox.admin.snsSettled();
       await app.close();
       await container.close();
       await sandbox.close();
     },
   };
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** The sandbox SNS signing certificate, placed where SESAME_SNS_CERT_DIR expects it. */
+export function sandboxCertDir(sandbox: Sandbox): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sesame-sns-'));
+  sandbox.admin.snsCertificate(dir);
+  return dir;
 }
 
 /** Read the quick-create link's hash parameters. */

@@ -42,6 +42,8 @@ export interface TestDeps {
   connections: Pick<Connections, 'row' | 'subject' | 'recordTest'>;
   broker: { provider: (s: ReturnType<Connections['subject']>, p: Purpose) => Promise<AwsCredentialIdentityProvider>; drop(id: string): void };
   audit: Pick<Audit, 'record'>;
+  /** The SES → SNS → Sesame wiring check. */
+  events?: { check(r: ConnectionRow, readCreds: AwsCredentialIdentityProvider): Promise<Check> };
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -307,9 +309,12 @@ export function createConnectionTester(deps: TestDeps) {
 
         // 7. Permissions per purpose.
         checks.push(...(await permissionChecks(r, readCreds, principalArn, domains)));
+
+        // 8. SES events wired to Sesame.
+        if (deps.events) checks.push(await deps.events.check(r, readCreds));
       }
 
-      // 8. Key age (access keys).
+      // 9. Key age (access keys).
       if (r.mode === 'access_keys' && r.access_key_created_at) {
         const days = Math.floor((clock.now().getTime() - Date.parse(r.access_key_created_at)) / 86_400_000);
         checks.push(days >= deps.config.keyAgeWarnDays ? { id: 'access_key_age', status: 'warn', message: `The access key is ${days} days old.`, hint: 'Rotate it: create a new key in IAM, run `sesame aws rotate-keys`, then deactivate the old key.', code: 'access_key_old' } : ok('access_key_age', `The access key is ${days} days old.`));

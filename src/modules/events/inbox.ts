@@ -18,6 +18,8 @@ export function createSnsInbox(deps: {
   logger: Logger;
   /** Follows a SubscribeURL (already checked to be on an SNS host). */
   confirm?: (url: URL) => Promise<void>;
+  /** The SNS endpoint the operator configured (an emulator), whose SubscribeURLs are followed too. */
+  snsEndpoint?: string;
   onStored?: () => void;
 }) {
   const { db, clock } = deps;
@@ -34,7 +36,7 @@ export function createSnsInbox(deps: {
         throw new AppError('sns_topic_not_allowed', `Topic ${m.TopicArn} is not one of this connection's topics.`);
       }
       if (m.Type === 'SubscriptionConfirmation') {
-        const url = subscribeUrl(m.SubscribeURL ?? '');
+        const url = subscribeUrl(m.SubscribeURL ?? '', deps.snsEndpoint);
         await confirm(url).catch((e: unknown) => {
           throw new AppError('sns_cert_unavailable', `The subscription could not be confirmed: ${(e as Error).message}.`, { status: 502, hint: 'SNS sends the confirmation again; check that Sesame can reach the SNS endpoint.' });
         });

@@ -5,7 +5,7 @@ import { createConnectionSchema, rotateKeysSchema, updateConnectionSchema } from
 import { actorOf } from '../../auth.js';
 import { connectionView, idParams, testReport } from '../../schemas.js';
 
-type Deps = Pick<Container, 'connections' | 'tester'>;
+type Deps = Pick<Container, 'connections' | 'tester' | 'eventWiring'>;
 
 export const connectionRoutes =
   (c: Deps): FastifyPluginAsyncZod =>
@@ -31,6 +31,17 @@ export const connectionRoutes =
     );
 
     app.post('/v1/connections/:id/test', { schema: { params: idParams, response: { 200: testReport } } }, async (req) => c.tester.test(req.principal.workspaceId, req.params.id, actorOf(req)));
+
+    app.post(
+      '/v1/connections/:id/events',
+      {
+        schema: {
+          params: idParams,
+          response: { 200: z.object({ topicArn: z.string(), configurationSet: z.string(), endpoint: z.string(), subscription: z.enum(['confirmed', 'pending_confirmation']), notes: z.array(z.string()) }) },
+        },
+      },
+      async (req) => c.eventWiring.setup(req.principal.workspaceId, req.params.id, actorOf(req)),
+    );
 
     app.post('/v1/connections/:id/rotate-external-id', { schema: { params: idParams, response: { 200: connectionView } } }, async (req) =>
       c.connections.rotateExternalId(req.principal.workspaceId, req.params.id, actorOf(req)),

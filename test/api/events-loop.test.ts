@@ -1,0 +1,111 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { check, type Harness, sendingSetup, startHarness, waitFor, waitForStatus } from '../helpers/harness.js';
+
+/**
+ * The whole loop offline: Sesame wires SES → SNS → itself in the sandbox, the sandbox SES
+ * publishes mailbox-simulator outcomes through its SNS, signed as SNS signs, to Sesame's public
+ * endpoint over real HTTP.
+ */
+let h: Harness;
+afterEach(async () => {
+  await h?.close();
+});
+
+async function wired(env: Record<string, string> = {}): Promise<{ connId: string; topicArn: string }> {
+  h = await startHarness({ listen: true, env: { SESAME_WORKER_POLL_MS: '20', ...env } });
+  const connId = (await sendingSetup(h)).id;
+  const res = await h.call('POST', `/v1/connections/${connId}/events`);
+  expect(res.status, res.text).toBe(200);
+  const topicArn = res.json.topicArn as string;
+  await waitFor(async () => h.sandbox.admin.snsTopics().find((t) => t.arn === topicArn)?.subscriptions.some((s) => s.confirmed), 'the subscription to be confirmed');
+  return { connId, topicArn };
+}
+
+async function send(to: string): Promise<string> {
+  const res = await h.call('POST', '/v1/emails', { from: 'app@example.com', to, subject: 'hello', text: 'hi' });
+  expect(res.status, res.text).toBe(202);
+  h.container.worker.start();
+  return res.json.id as string;
+}
+
+describe('SES event wiring', () => {
+  it('provisions a SignatureVersion 2 topic, a configuration set for every event type and a confirmed subscription; aws test checks it', async () => {
+    h = await startHarness({ listen: true });
+    const connId = (await sendingSetup(h)).id;
+    const before = check((await h.call('POST', `/v1/connections/${connId}/test`)).json, 'events');
+    expect(before).toMatchObject({ status: 'warn', code: 'events_not_wired' });
+
+    const res = await h.call('POST', `/v1/connections/${connId}/events`);
+    expect(res.status, res.text).toBe(200);
+    expect(res.json).toMatchObject({ topicArn: `arn:aws:sns:us-east-1:222222222222:sesame-events-${connId.toLowerCase()}`, configurationSet: `sesame-${connId.toLowerCase()}`, endpoint: expect.stringMatching(new RegExp(`^http://127\\.0\\.0\\.1:\\d+/v1/sns/${connId}$`)), subscription: 'pending_confirmation' });
+    expect(res.json.notes.join(' ')).toMatch(/plain HTTP/);
+    const topicArn = res.json.topicArn as string;
+    await waitFor(async () => h.sandbox.admin.snsTopics().find((t) => t.arn === topicArn)?.subscriptions[0]?.confirmed, 'confirmation');
+    const topic = h.sandbox.admin.snsTopics().find((t) => t.arn === topicArn)!;
+    expect(topic.attributes.SignatureVersion).toBe('2');
+    const conn = (await h.call('GET', `/v1/connections/${connId}`)).json;
+    expect(conn.snsTopicArns).toEqual([topicArn]);
+    expect(conn.configurationSet).toBe(`sesame-${connId.toLowerCase()}`);
+    const audit = (await h.call('GET', '/v1/audit?limit=100')).json.data.map((a: { action: string }) => a.action);
+    expect(audit).toEqual(expect.arrayContaining(['connection.events_wired', 'sns.subscription_confirmed']));
+
+    const after = check((await h.call('POST', `/v1/connections/${connId}/test`)).json, 'events');
+    expect(after?.status, after?.message).toBe('pass');
+    expect(after?.message).toMatch(/confirmed/);
+
+    // Setting up again repairs rather than duplicates.
+    const again = await h.call('POST', `/v1/connections/${connId}/events`);
+    expect(again.json.subscription).toBe('confirmed');
+    expect(h.sandbox.admin.snsTopics().find((t) => t.arn === topicArn)!.subscriptions).toHaveLength(1);
+  });
+
+  it('says what to set when Sesame has no public URL', async () => {
+    h = await startHarness();
+    const connId = (await sendingSetup(h)).id;
+    const res = await h.call('POST', `/v1/connections/${connId}/events`);
+    expect(res.status).toBe(409);
+    expect(res.json.error.code).toBe('public_url_missing');
+    expect(res.json.error.hint).toMatch(/SESAME_PUBLIC_URL/);
+  });
+
+  it('never confirms a subscription whose signature it cannot verify: without the sandbox certificate the check stays unconfirmed', async () => {
+    h = await startHarness({ listen: true, env: { SESAME_SNS_CERT_DIR: '/nonexistent-cert-dir' } });
+    const connId = (await sendingSetup(h)).id;
+    const res = await h.call('POST', `/v1/connections/${connId}/events`);
+    await h.sandbox.admin.snsSettled();
+    const deliveries = h.sandbox.admin.snsDeliveries();
+    expect(deliveries).toEqual([expect.objectContaining({ type: 'SubscriptionConfirmation', status: 400 })]);
+    expect(h.sandbox.admin.snsTopics().find((t) => t.arn === res.json.topicArn)!.subscriptions[0]!.confirmed).toBe(false);
+    const c = check((await h.call('POST', `/v1/connections/${connId}/test`)).json, 'events');
+    expect(c).toMatchObject({ status: 'warn' });
+    expect(c?.message).toMatch(/not confirmed/);
+  });
+});
+
+describe('the mailbox simulator through the sandbox SNS', () => {
+  it('bounce@ → bounce event → recipient suppressed → the next send to it is suppressed', async () => {
+    await wired();
+    const id = await send('bounce@simulator.amazonses.com');
+    const m = await waitForStatus(h, id, 'bounced');
+    expect(m.events.map((e: { kind: string }) => e.kind).sort()).toEqual(['bounce', 'send']);
+    expect(m.events.find((e: { kind: string }) => e.kind === 'bounce')).toMatchObject({ recipients: ['bounce@simulator.amazonses.com'], details: expect.objectContaining({ type: 'Permanent' }) });
+    const supp = (await h.call('GET', '/v1/suppressions?email=bounce@simulator')).json.data;
+    expect(supp).toEqual([expect.objectContaining({ email: 'bounce@simulator.amazonses.com', reason: 'bounce' })]);
+    const next = await h.call('POST', '/v1/emails', { from: 'app@example.com', to: 'bounce@simulator.amazonses.com', subject: 'again', text: 'hi' });
+    expect(next.json.status).toBe('suppressed');
+  });
+
+  it('success@ is delivered, complaint@ complained (and suppressed), suppressionlist@ bounced', async () => {
+    await wired();
+    const ok = await send('success@simulator.amazonses.com');
+    const complaint = await send('complaint@simulator.amazonses.com');
+    const listed = await send('suppressionlist@simulator.amazonses.com');
+    await waitForStatus(h, ok, 'delivered');
+    const c = await waitForStatus(h, complaint, 'complained');
+    expect(c.events.map((e: { kind: string }) => e.kind).sort()).toEqual(['complaint', 'delivery', 'send']);
+    const l = await waitForStatus(h, listed, 'bounced');
+    expect(l.events.find((e: { kind: string }) => e.kind === 'bounce').details).toMatchObject({ subType: 'OnAccountSuppressionList' });
+    const reasons = (await h.call('GET', '/v1/suppressions')).json.data.map((s: { email: string; reason: string }) => `${s.email}:${s.reason}`).sort();
+    expect(reasons).toEqual(['complaint@simulator.amazonses.com:complaint', 'suppressionlist@simulator.amazonses.com:bounce']);
+  });
+});
