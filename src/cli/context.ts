@@ -9,6 +9,7 @@ import { AppError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { createOutput, type Output } from './output.js';
 import { attachSandbox, type SandboxHandle } from './sandbox-env.js';
+import { snsCertDir } from '../sandbox/state.js';
 
 export interface GlobalOptions {
   json?: boolean;
@@ -69,6 +70,10 @@ export class CliContext {
       env.SESAME_CONSOLE_URL ??= h.url;
       env.SESAME_TEMPLATE_BUCKET ??= h.templateBucket;
       env.SESAME_SANDBOX = 'true';
+      // The sandbox SNS delivers SES events to this server, signed with a certificate it leaves
+      // in the data directory: trusted from there, in sandbox mode only.
+      env.SESAME_SNS_CERT_DIR ??= snsCertDir(this.dataDir());
+      env.SESAME_PUBLIC_URL ??= `http://127.0.0.1:${String(overrides.port ?? env.SESAME_PORT ?? 3000)}`;
     }
     const { sandboxPort: _ignored, ...rest } = overrides;
     return loadConfig(env, { dataDir: this.dataDir(), ...rest });

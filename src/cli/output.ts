@@ -9,6 +9,8 @@ export interface Output {
   table(rows: object[], columns: { key: string; label: string }[]): void;
   line(text?: string): void;
   warn(text: string): void;
+  /** What a long operation is doing now; on stderr, so --json output stays parseable. */
+  progress(text: string): void;
 }
 
 export function createOutput(json: boolean, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Output {
@@ -33,6 +35,9 @@ export function createOutput(json: boolean, out: NodeJS.WritableStream = process
     },
     warn(text) {
       err.write(`warning: ${text}\n`);
+    },
+    progress(text) {
+      err.write(`${text}\n`);
     },
   };
 }

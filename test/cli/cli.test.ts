@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveSandbox } from '../helpers/cli.js';
@@ -15,9 +16,11 @@ const env = { ...process.env, SESAME_DATA_DIR: dataDir, SESAME_SANDBOX: 'true', 
 const cli = ['--import', 'tsx', join(root, 'src/cli/main.ts')];
 
 /** Run the CLI as a person would, without blocking the test runner's event loop. */
-function sesame(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+const sesame = (...args: string[]) => sesameWith({}, ...args);
+
+function sesameWith(extraEnv: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [...cli, ...args], { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [...cli, ...args], { env: { ...env, ...extraEnv }, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += String(d)));
@@ -28,6 +31,22 @@ function sesame(...args: string[]): Promise<{ code: number; stdout: string; stde
       resolve({ code: code ?? -1, stdout, stderr });
     });
   });
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+async function waitUntil(fn: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 let sandbox: Awaited<ReturnType<typeof serveSandbox>> | undefined;
@@ -118,6 +137,33 @@ describe('sesame CLI', { timeout: 120_000 }, () => {
     expect(exported).toContain('x@customer.test,complaint,import');
     const suppressed = JSON.parse((await sesame('--json', 'send', '--from', 'hello@example.com', '--to', 'gone@customer.test', '--subject', 's', '--text', 't')).stdout);
     expect(suppressed.status).toBe('suppressed');
+  });
+
+  it('wires SES events with `aws events`; a send to the bounce simulator ends bounced, and its recipient suppressed', async () => {
+    const port = await freePort();
+    const server = spawn(process.execPath, [...cli, 'start', '--port', String(port), '--no-smtp'], { env: { ...env, SESAME_WORKER_POLL_MS: '50' }, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      server.stdout!.on('data', (d) => (out += String(d)));
+      await waitUntil(async () => out.includes('Sesame is listening'), 'the server to listen');
+      const portEnv = { SESAME_PORT: String(port) };
+      const wired = await sesameWith(portEnv, 'aws', 'events', 'prod');
+      expect(wired.code, wired.stderr).toBe(0);
+      expect(wired.stdout).toMatch(/SNS topic\s+arn:aws:sns:eu-west-1:222222222222:sesame-events-conn_/);
+      expect(wired.stdout).toMatch(/subscription\s+confirmed/);
+      expect(wired.stderr).toContain('plain HTTP'); // the honest warning about an http:// public URL
+      const test = JSON.parse((await sesameWith(portEnv, '--json', 'aws', 'test', 'prod')).stdout);
+      expect(test.checks.find((c: { id: string }) => c.id === 'events')).toMatchObject({ status: 'pass' });
+
+      const sent = JSON.parse((await sesame('--json', 'send', '--from', 'hello@example.com', '--to', 'bounce@simulator.amazonses.com', '--subject', 's', '--text', 't')).stdout);
+      await waitUntil(async () => JSON.parse((await sesame('--json', 'emails', 'show', sent.id)).stdout).status === 'bounced', 'the bounce to arrive');
+      const supp = await sesame('suppressions', 'list');
+      expect(supp.stdout).toMatch(/bounce@simulator\.amazonses\.com\s+│ bounce/);
+    } finally {
+      const exited = new Promise((r) => server.once('exit', r));
+      server.kill('SIGTERM');
+      await exited;
+    }
   });
 
   it('manages API keys and shows errors as code, message and hint, never a stack trace', async () => {

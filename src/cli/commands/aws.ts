@@ -266,6 +266,35 @@ export function awsCommand(): Command {
     );
 
   cmd
+    .command('events <connection>')
+    .description('wire SES events to Sesame: SNS topic, configuration-set event destination, subscription to SESAME_PUBLIC_URL')
+    .option('--no-wait', 'do not wait for SNS to confirm the subscription')
+    .action(
+      action(async (ctx, id: string, opts: { wait: boolean }) => {
+        const c = await ctx.services();
+        const ws = await ctx.workspaceId();
+        const w = await c.eventWiring.setup(ws, id, ctx.actor);
+        let subscription: string = w.subscription;
+        if (subscription !== 'confirmed' && opts.wait) {
+          // SNS posts the confirmation to the running server, which confirms it: watch for that.
+          ctx.out.progress(`Waiting for SNS to confirm the subscription to ${w.endpoint} …`);
+          const deadline = Date.now() + 20_000;
+          while (subscription !== 'confirmed' && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 500));
+            subscription = await c.eventWiring.subscriptionState(ws, id);
+          }
+        }
+        const result = { ...w, subscription };
+        ctx.out.result(result, () => {
+          printRecord(ctx.out, { 'SNS topic': w.topicArn, 'configuration set': w.configurationSet, endpoint: w.endpoint, subscription: subscription === 'confirmed' ? 'confirmed' : 'pending confirmation' });
+          for (const n of w.notes) ctx.out.warn(n);
+          if (subscription !== 'confirmed') ctx.out.line(`SNS has not confirmed yet: is Sesame running and reachable at ${w.endpoint}? \`sesame aws test ${id}\` shows the state.`);
+          else ctx.out.line('SES events now reach Sesame: bounces and complaints update messages and the suppression list.');
+        });
+      }),
+    );
+
+  cmd
     .command('template <connection>')
     .description('print the role as a CloudFormation template (default), Terraform or AWS CLI commands')
     .addOption(new Option('--format <format>', 'output format').choices(['cloudformation', 'terraform', 'aws-cli']).default('cloudformation'))

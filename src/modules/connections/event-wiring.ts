@@ -66,6 +66,17 @@ export function createEventWiring(deps: {
       return { topicArn, configurationSet, endpoint, subscription: subscriptionArn ? 'confirmed' : 'pending_confirmation', notes };
     },
 
+    /** Whether SNS has confirmed the subscription to Sesame's endpoint yet (for waiting after setup). */
+    async subscriptionState(workspaceId: string, id: string): Promise<'confirmed' | 'pending_confirmation' | 'missing'> {
+      const r = await deps.connections.row(workspaceId, id);
+      const endpoint = endpointFor(r.id);
+      const creds = await deps.credentials(deps.connections.subject(r), 'manage');
+      const topicArn = (JSON.parse(r.sns_topic_arns) as string[]).find((t) => t.endsWith(`:${topicName(r.id)}`));
+      if (!topicArn) return 'missing';
+      const subs = (await gateway.subscriptions(creds, r.region, topicArn)).filter((s) => s.endpoint === endpoint);
+      return subs.some((s) => s.arn) ? 'confirmed' : subs.length ? 'pending_confirmation' : 'missing';
+    },
+
     /** The `events` check of test connection: complete and confirmed, or what is missing and how to fix it. */
     async check(r: Awaited<ReturnType<Connections['row']>>, readCreds: AwsCredentialIdentityProvider): Promise<Check> {
       const id = 'events';
