@@ -7,6 +7,7 @@ import { sandboxCommand } from './commands/sandbox.js';
 import { startCommand } from './commands/start.js';
 import { workspacesCommand } from './commands/workspaces.js';
 import { workerCommand } from './commands/worker.js';
+import { webhooksCommand } from './commands/webhooks.js';
 import { emailsCommand, sendCommand, suppressionsCommand } from './commands/send.js';
 import { printError } from './output.js';
 
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   program.addCommand(sendCommand());
   program.addCommand(emailsCommand());
   program.addCommand(suppressionsCommand());
+  program.addCommand(webhooksCommand());
   program.addCommand(auditCommand());
   program.addCommand(sandboxCommand({ dataDir: () => program.opts<{ dataDir?: string }>().dataDir ?? process.env.SESAME_DATA_DIR ?? './data' }));
   return program;

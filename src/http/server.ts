@@ -14,6 +14,7 @@ import { platformRoutes } from './routes/v1/platform.js';
 import { emailRoutes } from './routes/v1/emails.js';
 import { suppressionRoutes } from './routes/v1/suppressions.js';
 import { snsRoutes } from './routes/v1/sns.js';
+import { webhookRoutes } from './routes/v1/webhooks.js';
 
 /** Build the HTTP server without listening: tests use inject(), `sesame start` calls listen(). */
 export async function buildServer(c: Container, opts: { rateLimitPerMinute?: number } = {}): Promise<FastifyInstance> {
@@ -62,5 +63,6 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
   await app.register(emailRoutes(c));
   await app.register(suppressionRoutes(c));
   await app.register(snsRoutes(c));
+  await app.register(webhookRoutes(c));
   return app as unknown as FastifyInstance;
 }

@@ -27,6 +27,20 @@ const RANK: Record<string, number> = { sending: 0, sent: 0, delayed: 1, delivere
 const RETRY_MS = [1_000, 5_000, 30_000, 120_000, 600_000];
 const MAX_ATTEMPTS = 10;
 
+/** An event as it joined the timeline (the message_events row), for whoever listens to events. */
+export interface RecordedEvent {
+  id: string;
+  workspaceId: string;
+  connectionId: string;
+  messageId: string | null;
+  sesMessageId: string;
+  kind: EventKind;
+  occurredAt: string;
+  recipients: string[];
+  details: Record<string, unknown>;
+  createdAt: string;
+}
+
 export function createEventProcessor(deps: {
   db: Db;
   clock: Clock;
@@ -34,6 +48,8 @@ export function createEventProcessor(deps: {
   config: Pick<Config, 'transientBounceLimit' | 'transientBounceWindowDays'>;
   /** Bounces and complaints are weighed against the connection's recent sends. */
   onReputationEvent?: (connectionId: string) => Promise<unknown>;
+  /** Runs in the transaction that records a new event, so work it enqueues (webhooks) is as durable as the event. */
+  onEvent?: (trx: Executor, event: RecordedEvent) => Promise<void>;
 }) {
   const { db, clock } = deps;
   let running: Promise<number> | undefined;
@@ -48,19 +64,31 @@ export function createEventProcessor(deps: {
       // By SES message id; else by our own header (the send may not be recorded yet).
       let msg = await trx.selectFrom('messages').select(['id', 'status']).where('workspace_id', '=', row.workspace_id).where('ses_message_id', '=', e.sesMessageId).executeTakeFirst();
       if (!msg && e.sesameMessageId) msg = await trx.selectFrom('messages').select(['id', 'status']).where('workspace_id', '=', row.workspace_id).where('id', '=', e.sesameMessageId).executeTakeFirst();
+      const recorded: RecordedEvent = {
+        id: newId('evt'),
+        workspaceId: row.workspace_id,
+        connectionId: row.connection_id,
+        messageId: msg?.id ?? null,
+        sesMessageId: e.sesMessageId,
+        kind: e.kind,
+        occurredAt: new Date(Date.parse(e.occurredAt) || Date.now()).toISOString(),
+        recipients: e.recipients,
+        details: details(e),
+        createdAt: now,
+      };
       const inserted = await trx
         .insertInto('message_events')
         .values({
-          id: newId('evt'),
-          workspace_id: row.workspace_id,
-          connection_id: row.connection_id,
-          message_id: msg?.id ?? null,
-          ses_message_id: e.sesMessageId,
+          id: recorded.id,
+          workspace_id: recorded.workspaceId,
+          connection_id: recorded.connectionId,
+          message_id: recorded.messageId,
+          ses_message_id: recorded.sesMessageId,
           sns_message_id: row.id,
-          kind: e.kind,
-          occurred_at: new Date(Date.parse(e.occurredAt) || Date.now()).toISOString(),
-          recipients: JSON.stringify(e.recipients),
-          details: JSON.stringify(details(e)),
+          kind: recorded.kind,
+          occurred_at: recorded.occurredAt,
+          recipients: JSON.stringify(recorded.recipients),
+          details: JSON.stringify(recorded.details),
           created_at: now,
         })
         .onConflict((oc) => oc.columns(['sns_message_id', 'kind']).doNothing())
@@ -71,6 +99,7 @@ export function createEventProcessor(deps: {
         await trx.updateTable('messages').set({ status: next.status, updated_at: now }).where('id', '=', msg.id).where('status', '=', msg.status).execute();
       }
       await suppress(trx, row.workspace_id, e, now);
+      await deps.onEvent?.(trx, recorded);
     });
     if (e.kind === 'bounce' || e.kind === 'complaint') await deps.onReputationEvent?.(row.connection_id);
     return 'applied';

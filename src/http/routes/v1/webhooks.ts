@@ -1,0 +1,78 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Container } from '../../../container.js';
+import { WEBHOOK_EVENT_TYPES } from '../../../modules/webhooks/webhooks.js';
+import { actorOf } from '../../auth.js';
+import { idParams } from '../../schemas.js';
+
+// Allow-lists: no schema here names the secret except the creation answer's.
+const webhook = z.object({
+  id: z.string(),
+  url: z.string(),
+  description: z.string().nullable(),
+  eventTypes: z.array(z.string()),
+  allowPrivate: z.boolean(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+const delivery = z.object({
+  id: z.string(),
+  eventId: z.string(),
+  type: z.string(),
+  status: z.enum(['pending', 'delivered', 'failed']),
+  attemptCount: z.number(),
+  createdAt: z.string(),
+  nextAttemptAt: z.string().nullable(),
+  expiresAt: z.string(),
+  lastStatusCode: z.number().nullable(),
+  lastError: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  attempts: z.array(z.object({ attempt: z.number(), at: z.string(), durationMs: z.number(), statusCode: z.number().nullable(), error: z.string().nullable(), responseExcerpt: z.string().nullable() })),
+});
+
+const createBody = z.strictObject({
+  url: z.string().trim().min(1).max(2048),
+  eventTypes: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).max(WEBHOOK_EVENT_TYPES.length),
+  description: z.string().trim().max(200).optional(),
+  allowPrivate: z.boolean().optional(),
+});
+
+export const webhookRoutes =
+  (c: Pick<Container, 'webhooks'>): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.post('/v1/webhooks', { schema: { body: createBody, response: { 201: webhook.extend({ secret: z.string() }) } } }, async (req, reply) => {
+      const { webhook: w, secret } = await c.webhooks.create(
+        req.principal.workspaceId,
+        { url: req.body.url, eventTypes: req.body.eventTypes, ...(req.body.description ? { description: req.body.description } : {}), ...(req.body.allowPrivate !== undefined ? { allowPrivate: req.body.allowPrivate } : {}) },
+        actorOf(req),
+      );
+      return reply.status(201).send({ ...w, secret });
+    });
+
+    app.get('/v1/webhooks', { schema: { response: { 200: z.object({ data: z.array(webhook) }) } } }, async (req) => ({ data: await c.webhooks.list(req.principal.workspaceId) }));
+
+    app.get('/v1/webhooks/:id', { schema: { params: idParams, response: { 200: webhook.extend({ deliveries: z.array(delivery) }) } } }, async (req) => c.webhooks.get(req.principal.workspaceId, req.params.id));
+
+    app.get(
+      '/v1/webhooks/:id/deliveries',
+      {
+        schema: {
+          params: idParams,
+          querystring: z.strictObject({ status: z.enum(['pending', 'delivered', 'failed']).optional(), limit: z.coerce.number().int().min(1).max(100).optional(), cursor: z.string().max(100).optional() }),
+          response: { 200: z.object({ data: z.array(delivery), nextCursor: z.string().nullable() }) },
+        },
+      },
+      async (req) =>
+        c.webhooks.deliveries(req.principal.workspaceId, req.params.id, {
+          ...(req.query.status ? { status: req.query.status } : {}),
+          ...(req.query.limit ? { limit: req.query.limit } : {}),
+          ...(req.query.cursor ? { cursor: req.query.cursor } : {}),
+        }),
+    );
+
+    app.delete('/v1/webhooks/:id', { schema: { params: idParams } }, async (req, reply) => {
+      await c.webhooks.remove(req.principal.workspaceId, req.params.id, actorOf(req));
+      return reply.status(204).send();
+    });
+  };
