@@ -132,7 +132,16 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   connectionsDeps.reputation = reputation;
   const webhooks = createWebhooks({ db, clock, config, envelope, audit });
   const webhookDelivery = createWebhookDelivery({ db, clock, logger, config, envelope });
-  const events = createEventProcessor({ db, clock, logger, config, onReputationEvent: (id) => reputation.check(id), onEvent: (trx, e) => webhooks.enqueue(trx, e).then(() => undefined) });
+  const events = createEventProcessor({
+    db,
+    clock,
+    logger,
+    config,
+    onReputationEvent: (id) => reputation.check(id),
+    onEvent: (trx, e) => webhooks.enqueue(trx, e).then(() => undefined),
+    // Webhook deliveries the events enqueued are committed with them: start delivering.
+    onApplied: () => webhookDelivery.kick(),
+  });
   eventsRef = events;
   const snsInbox = createSnsInbox({
     db,
@@ -142,12 +151,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     logger,
     ...(config.endpoints.sns ? { snsEndpoint: config.endpoints.sns } : {}),
     // Processing happens off the request path.
-    // Webhook deliveries the events enqueued are committed once the drain returns.
-    onStored: () =>
-      void events
-        .drain()
-        .then(() => webhookDelivery.kick())
-        .catch((err) => logger.error({ err }, 'processing SES events failed')),
+    onStored: () => events.kick(),
   });
   const eventWiring = createEventWiring({
     config,

@@ -9,6 +9,7 @@ import * as m003 from './migrations/003_pgboss.js';
 import * as m004 from './migrations/004_workers.js';
 import * as m005 from './migrations/005_events.js';
 import * as m006 from './migrations/006_webhooks.js';
+import * as m007 from './migrations/007_reputation_index.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -23,7 +24,7 @@ export interface Store {
 }
 
 /** Migrations are compiled in, so a built install needs no migration folder on disk. */
-const MIGRATIONS: Record<string, Migration> = { '001_initial': m001, '002_sending': m002, '003_pgboss': m003, '004_workers': m004, '005_events': m005, '006_webhooks': m006 };
+const MIGRATIONS: Record<string, Migration> = { '001_initial': m001, '002_sending': m002, '003_pgboss': m003, '004_workers': m004, '005_events': m005, '006_webhooks': m006, '007_reputation_index': m007 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 /**

@@ -172,7 +172,9 @@ describe('role connection (keyless)', () => {
     let report = (await h.call('POST', `/v1/connections/${id}/test`)).json;
     expect(check(report, 'ses_production_access')?.status).toBe('pass');
     expect((check(report, 'ses_quota') as any).message).toContain('14/s, 50000 per 24 h');
-    expect(report.status).toBe('pass');
+    // Everything passes but the SES event wiring, which is not set up yet.
+    expect(report.checks.filter((c: { status: string }) => c.status !== 'pass').map((c: { id: string }) => c.id)).toEqual(['events']);
+    expect(report.status).toBe('warn');
     h.sandbox.admin.setAccount({ account: '222222222222', region: 'us-east-1', sendingEnabled: false, enforcementStatus: 'SHUTDOWN' });
     report = (await h.call('POST', `/v1/connections/${id}/test`)).json;
     expect(check(report, 'ses_sending_enabled')?.status).toBe('fail');

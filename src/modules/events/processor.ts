@@ -25,6 +25,7 @@ const STATUS_OF: Partial<Record<EventKind, { status: string; rank: number }>> = 
 const RANK: Record<string, number> = { sending: 0, sent: 0, delayed: 1, delivered: 2, bounced: 3, complained: 4, rejected: 5 };
 
 const RETRY_MS = [1_000, 5_000, 30_000, 120_000, 600_000];
+const KICK_DELAY_MS = 5;
 const MAX_ATTEMPTS = 10;
 
 /** An event as it joined the timeline (the message_events row), for whoever listens to events. */
@@ -50,17 +51,20 @@ export function createEventProcessor(deps: {
   onReputationEvent?: (connectionId: string) => Promise<unknown>;
   /** Runs in the transaction that records a new event, so work it enqueues (webhooks) is as durable as the event. */
   onEvent?: (trx: Executor, event: RecordedEvent) => Promise<void>;
+  /** After each committed batch (work the events enqueued, such as webhook deliveries, can start). */
+  onApplied?: () => Promise<void> | void;
 }) {
   const { db, clock } = deps;
   let running: Promise<number> | undefined;
 
-  async function apply(row: { id: string; workspace_id: string; connection_id: string; body: string }): Promise<string> {
+  /** Apply one stored notification inside `trx`; bounces and complaints name their connection in `touched`. */
+  async function apply(trx: Executor, row: { id: string; workspace_id: string; connection_id: string; body: string }, touched: Set<string>): Promise<string> {
     const sns = JSON.parse(row.body) as SnsMessage;
     const parsed = parseSesEvent(sns.Message);
     if (!parsed.ok) return parsed.reason;
     const e = parsed.event;
     const now = clock.now().toISOString();
-    await db.transaction().execute(async (trx) => {
+    {
       // By SES message id; else by our own header (the send may not be recorded yet).
       let msg = await trx.selectFrom('messages').select(['id', 'status']).where('workspace_id', '=', row.workspace_id).where('ses_message_id', '=', e.sesMessageId).executeTakeFirst();
       if (!msg && e.sesameMessageId) msg = await trx.selectFrom('messages').select(['id', 'status']).where('workspace_id', '=', row.workspace_id).where('id', '=', e.sesameMessageId).executeTakeFirst();
@@ -93,15 +97,15 @@ export function createEventProcessor(deps: {
         })
         .onConflict((oc) => oc.columns(['sns_message_id', 'kind']).doNothing())
         .executeTakeFirst();
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return; // applied before
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return 'applied'; // applied before
       const next = STATUS_OF[e.kind];
       if (msg && next && (RANK[msg.status] ?? 99) < next.rank) {
         await trx.updateTable('messages').set({ status: next.status, updated_at: now }).where('id', '=', msg.id).where('status', '=', msg.status).execute();
       }
       await suppress(trx, row.workspace_id, e, now);
       await deps.onEvent?.(trx, recorded);
-    });
-    if (e.kind === 'bounce' || e.kind === 'complaint') await deps.onReputationEvent?.(row.connection_id);
+    }
+    if (e.kind === 'bounce' || e.kind === 'complaint') touched.add(row.connection_id);
     return 'applied';
   }
 
@@ -136,6 +140,14 @@ export function createEventProcessor(deps: {
     await add(repeated, `repeated transient bounces (${deps.config.transientBounceLimit} in ${deps.config.transientBounceWindowDays} days)`);
   }
 
+  const markProcessed = (trx: Executor, id: string, outcome: string, attempts: number) =>
+    trx.updateTable('sns_messages').set({ processed_at: clock.now().toISOString(), outcome, attempts }).where('id', '=', id).execute();
+
+  /**
+   * One pass over what is due. A batch is applied in one transaction (one commit instead of one
+   * per notification); if any notification in it fails, the batch is rolled back and applied
+   * one by one, so a bad notification is retried alone and never holds back the others.
+   */
   async function drain(limit = 200): Promise<number> {
     const now = clock.now();
     const rows = await db
@@ -146,49 +158,89 @@ export function createEventProcessor(deps: {
       .orderBy('received_at')
       .limit(limit)
       .execute();
-    for (const row of rows) {
-      try {
-        const outcome = await apply(row);
-        await db.updateTable('sns_messages').set({ processed_at: clock.now().toISOString(), outcome, attempts: row.attempts + 1 }).where('id', '=', row.id).execute();
-      } catch (err) {
-        const attempts = row.attempts + 1;
-        deps.logger.warn({ snsMessageId: row.id, attempts, err: (err as Error).message }, 'applying an SES event failed');
-        await db
-          .updateTable('sns_messages')
-          .set({
-            attempts,
-            next_attempt_at: new Date(clock.now().getTime() + RETRY_MS[Math.min(attempts - 1, RETRY_MS.length - 1)]!).toISOString(),
-            ...(attempts >= MAX_ATTEMPTS ? { processed_at: clock.now().toISOString(), outcome: `failed: ${(err as Error).message}`.slice(0, 300) } : {}),
-          })
-          .where('id', '=', row.id)
-          .execute();
+    if (rows.length === 0) return 0;
+    const touched = new Set<string>();
+    try {
+      await db.transaction().execute(async (trx) => {
+        for (const row of rows) await markProcessed(trx, row.id, await apply(trx, row, touched), row.attempts + 1);
+      });
+    } catch {
+      touched.clear();
+      for (const row of rows) {
+        try {
+          await db.transaction().execute(async (trx) => markProcessed(trx, row.id, await apply(trx, row, touched), row.attempts + 1));
+        } catch (err) {
+          const attempts = row.attempts + 1;
+          deps.logger.warn({ snsMessageId: row.id, attempts, err: (err as Error).message }, 'applying an SES event failed');
+          await db
+            .updateTable('sns_messages')
+            .set({
+              attempts,
+              next_attempt_at: new Date(clock.now().getTime() + RETRY_MS[Math.min(attempts - 1, RETRY_MS.length - 1)]!).toISOString(),
+              ...(attempts >= MAX_ATTEMPTS ? { processed_at: clock.now().toISOString(), outcome: `failed: ${(err as Error).message}`.slice(0, 300) } : {}),
+            })
+            .where('id', '=', row.id)
+            .execute();
+        }
       }
     }
+    // Rates are measured once per connection per batch, after its events are committed.
+    for (const id of touched) await deps.onReputationEvent?.(id);
+    await deps.onApplied?.();
     return rows.length;
   }
 
   let timer: NodeJS.Timeout | undefined;
+  let soon: NodeJS.Timeout | undefined;
+  let again = false;
+  const passes = async (): Promise<number> => {
+    let total = 0;
+    do {
+      again = false;
+      for (let n = await drain(); n > 0; n = await drain()) total += n;
+    } while (again);
+    return total;
+  };
+  const run = (): Promise<number> => {
+    if (running) {
+      // Notifications stored during a pass that already looked: look once more at its end.
+      again = true;
+      return running;
+    }
+    running = passes().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  const report = (err: unknown) => deps.logger.error({ err }, 'processing SES events failed');
+
   return {
     /** Retries of failed applications happen on this beat. */
     start(intervalMs = 2000): void {
-      timer ??= setInterval(() => void this.drain().catch((err) => deps.logger.error({ err }, 'processing SES events failed')), intervalMs);
+      timer ??= setInterval(() => void run().catch(report), intervalMs);
       timer.unref();
     },
     async stop(): Promise<void> {
       if (timer) clearInterval(timer);
-      timer = undefined;
+      if (soon) clearTimeout(soon);
+      timer = soon = undefined;
       await running;
     },
-    /** Apply what is due; concurrent calls share one pass. */
-    async drain(): Promise<number> {
-      running ??= (async () => {
-        let total = 0;
-        for (let n = await drain(); n > 0; n = await drain()) total += n;
-        return total;
-      })().finally(() => {
-        running = undefined;
-      });
-      return running;
+    /** Apply what is due now; concurrent calls share one pass. */
+    drain: run,
+    /**
+     * A notification was stored: apply it shortly. Waiting a few milliseconds lets notifications
+     * that arrive together be applied in one batch.
+     */
+    kick(): void {
+      if (running) {
+        again = true;
+        return;
+      }
+      soon ??= setTimeout(() => {
+        soon = undefined;
+        void run().catch(report);
+      }, KICK_DELAY_MS);
     },
     /** The timeline of one message. */
     async timeline(messageId: string): Promise<Array<{ kind: string; occurredAt: string; recipients: string[]; details: Record<string, unknown> }>> {
