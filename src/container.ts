@@ -21,6 +21,9 @@ import { createWorker } from './worker/worker.js';
 import { createSnsVerifier } from './aws/sns-verify.js';
 import { createEventWiringGateway } from './aws/event-wiring.js';
 import { createEventWiring } from './modules/connections/event-wiring.js';
+import { createIdentityGateway } from './aws/identities.js';
+import { createDnsChecker } from './modules/domains/dns-check.js';
+import { createDomains } from './modules/domains/service.js';
 import { createSnsInbox } from './modules/events/inbox.js';
 import { createEventProcessor } from './modules/events/processor.js';
 import { createReputationGuard } from './modules/events/reputation.js';
@@ -160,6 +163,17 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     credentials: (subject, purpose) => broker.provider(subject, purpose),
     audit,
   });
+  const domains = createDomains({
+    db,
+    clock,
+    logger,
+    audit,
+    connections,
+    credentials: (subject, purpose) => broker.provider(subject, purpose),
+    identities: createIdentityGateway({ ses: gateway.ses }),
+    dns: createDnsChecker({ ...(config.dnsServers ? { servers: config.dnsServers } : {}), clock }),
+    onIdentitiesChanged: (id) => identities.forget(id),
+  });
   const tester = createConnectionTester({ clock, config, platform, gateway, connections, broker, audit, events: eventWiring, ...(opts.sleep ? { sleep: opts.sleep } : {}) });
 
   return {
@@ -173,6 +187,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     connections,
     tester,
     eventWiring,
+    domains,
     queue,
     suppressions,
     identities,
@@ -189,6 +204,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     async close(): Promise<void> {
       await worker.stop();
       await events.stop();
+      await domains.stop();
       await webhookDelivery.stop();
       await queue.stop?.();
       await store.close();

@@ -70,6 +70,8 @@ export const CATALOGUE = {
   sns_topic_not_allowed: { status: 403, hint: "Add the topic to the connection's allow-list (PATCH /v1/connections/:id { snsTopicArns }) if it is yours." },
   sns_duplicate: { status: 409, hint: 'This SNS MessageId was already received; it is not processed twice.' },
   sns_subscribe_url_invalid: { status: 400, hint: 'Only SubscribeURLs on https://sns.<region>.amazonaws.com are followed.' },
+  identity_missing: { status: 404, hint: 'The identity is not in the SES account of this connection (region and account as the connection). Add it again, or remove it from Sesame.' },
+  identity_exists: { status: 409, hint: 'The identity already exists in the SES account: import it instead (POST /v1/domains with "import": true, or `sesame domains add <domain> --import`).' },
   public_url_missing: { status: 409, hint: 'Set SESAME_PUBLIC_URL to the base URL at which Amazon SNS can reach this Sesame (for example https://sesame.example.com), then try again.' },
   events_not_wired: { status: 409, hint: 'Run `sesame aws events <connection>` (POST /v1/connections/:id/events) so SES events reach Sesame.' },
   sns_stale: { status: 400, hint: 'The message is older than SESAME_SNS_MAX_AGE_SECONDS: a replay, or a delivery retried for too long.' },

@@ -14,6 +14,7 @@ import { platformRoutes } from './routes/v1/platform.js';
 import { emailRoutes } from './routes/v1/emails.js';
 import { suppressionRoutes } from './routes/v1/suppressions.js';
 import { snsRoutes } from './routes/v1/sns.js';
+import { domainRoutes } from './routes/v1/domains.js';
 import { webhookRoutes } from './routes/v1/webhooks.js';
 
 /** Build the HTTP server without listening: tests use inject(), `sesame start` calls listen(). */
@@ -63,6 +64,7 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
   await app.register(emailRoutes(c));
   await app.register(suppressionRoutes(c));
   await app.register(snsRoutes(c));
+  await app.register(domainRoutes(c));
   await app.register(webhookRoutes(c));
   return app as unknown as FastifyInstance;
 }

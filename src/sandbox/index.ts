@@ -3,6 +3,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { createAdmin, type SandboxAdmin } from './admin.js';
 import type { SandboxDeps } from './context.js';
 import { createFaults } from './faults.js';
+import { createIdentityVerifier, type VerificationMode } from './identity-dns.js';
 import { createRequestHandler, SANDBOX_LABEL } from './server.js';
 import { signingKey, writeCertificate } from './sns-publish.js';
 import { createStateStore, endpointPath, snsCertDir, stateDir, writeFileAtomic, type MailboxMessage } from './state.js';
@@ -24,6 +25,13 @@ export interface SandboxOptions {
   propagationDelayMs?: number;
   /** One line per request (`[sandbox] STS AssumeRole by … → 200`). */
   log?: (line: string) => void;
+  /**
+   * How SES identities get verified: `manual` (admin verify-identity), `dns` (their DKIM and
+   * MAIL FROM records are looked up in `dnsServers`, as SES does) or `immediate`. Default: `dns`
+   * when DNS servers are given, else `manual`.
+   */
+  identityVerification?: VerificationMode;
+  dnsServers?: string[];
 }
 
 export interface Sandbox {
@@ -44,7 +52,8 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
     store.save();
   }
   let url: string | undefined;
-  const deps: SandboxDeps = { store, clock, faults: createFaults(), defaultRegion: region, sendListeners: new Set(), url: () => url, snsDeliveries: [], snsInFlight: new Set() };
+  const identities = createIdentityVerifier({ mode: opts.identityVerification ?? (opts.dnsServers?.length ? 'dns' : 'manual'), ...(opts.dnsServers ? { dnsServers: opts.dnsServers } : {}) });
+  const deps: SandboxDeps = { store, clock, faults: createFaults(), defaultRegion: region, sendListeners: new Set(), identities, url: () => url, snsDeliveries: [], snsInFlight: new Set() };
   // Sesame in sandbox mode trusts SNS signatures through this directory, never by fetching.
   if (opts.dataDir) writeCertificate(signingKey(deps), snsCertDir(opts.dataDir));
   let server: Server | undefined;

@@ -14,6 +14,7 @@ import { handleSes, sesActionName } from './services/ses.js';
 import { handleAnonymousSns, handleSns } from './services/sns.js';
 import { handleSts } from './services/sts.js';
 import { parseAuthorization, SigV4FormatError } from './sigv4.js';
+import { sesAccount } from './state.js';
 
 /** SES raw messages may be 40 MB once encoded; base64 in JSON adds a third. */
 const MAX_BODY = 60 * 1024 * 1024;
@@ -135,7 +136,7 @@ async function handle(opts: ServerOptions, req: IncomingMessage, res: ServerResp
     label = `${auth.service.toUpperCase()} ${action} by ${caller.arn}`;
     const fault = opts.deps.faults.take(auth.service, action);
     if (fault) throw fault;
-    send(run(), label);
+    send(await run(), label);
   } catch (e) {
     send(toError(protocol, e, requestId, method), label);
   }
@@ -163,7 +164,7 @@ function parseJson(body: Buffer): unknown {
 }
 
 /** Picks the service handler; the action name is used for fault injection and logs. */
-function route(ctx: RequestContext, service: string): { action: string; run: () => SandboxResponse } {
+function route(ctx: RequestContext, service: string): { action: string; run: () => SandboxResponse | Promise<SandboxResponse> } {
   const { req } = ctx;
   switch (service) {
     case 'sts':
@@ -175,8 +176,21 @@ function route(ctx: RequestContext, service: string): { action: string; run: () 
       const handler = service === 'sts' ? handleSts : service === 'iam' ? handleIam : handleSns;
       return { action, run: () => handler(ctx, params) };
     }
-    case 'ses':
-      return { action: sesActionName(req.method, req.rawPath), run: () => handleSes(ctx, req.method, req.rawPath, parseJson(req.body)) };
+    case 'ses': {
+      const action = sesActionName(req.method, req.rawPath);
+      // SES reports an identity after looking its DNS records up again.
+      const lookup = action === 'GetEmailIdentity' || action === 'ListEmailIdentities';
+      return {
+        action,
+        run: async () => {
+          if (lookup) {
+            const name = action === 'GetEmailIdentity' ? decodeURIComponent(req.rawPath.split('/').filter(Boolean)[3] ?? '').toLowerCase() : undefined;
+            await ctx.deps.identities.refresh(ctx.deps, sesAccount(ctx.deps.store.state, ctx.caller.account, ctx.region), name);
+          }
+          return handleSes(ctx, req.method, req.rawPath, parseJson(req.body));
+        },
+      };
+    }
     case 'secretsmanager': {
       const target = String(req.headers['x-amz-target'] ?? '');
       return { action: target.replace(/^secretsmanager\./, ''), run: () => handleSecretsManager(ctx, target, parseJson(req.body)) };

@@ -67,6 +67,13 @@ export interface SesIdentityRecord {
   dkimTokens?: string[];
   createdAt: string;
   configurationSetName?: string;
+  /** Bring-your-own DKIM: the selector and the public key (the private key is not kept). */
+  dkimOrigin?: 'AWS_SES' | 'EXTERNAL';
+  dkimSelector?: string;
+  dkimPublicKey?: string;
+  mailFromDomain?: string;
+  behaviorOnMxFailure?: 'USE_DEFAULT_VALUE' | 'REJECT_MESSAGE';
+  mailFromVerified?: boolean;
 }
 
 export interface SesAccountRecord {

@@ -10,6 +10,8 @@ import * as m004 from './migrations/004_workers.js';
 import * as m005 from './migrations/005_events.js';
 import * as m006 from './migrations/006_webhooks.js';
 import * as m007 from './migrations/007_reputation_index.js';
+import * as m008 from './migrations/008_domains.js';
+import * as m009 from './migrations/009_warmup.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -24,7 +26,7 @@ export interface Store {
 }
 
 /** Migrations are compiled in, so a built install needs no migration folder on disk. */
-const MIGRATIONS: Record<string, Migration> = { '001_initial': m001, '002_sending': m002, '003_pgboss': m003, '004_workers': m004, '005_events': m005, '006_webhooks': m006, '007_reputation_index': m007 };
+const MIGRATIONS: Record<string, Migration> = { '001_initial': m001, '002_sending': m002, '003_pgboss': m003, '004_workers': m004, '005_events': m005, '006_webhooks': m006, '007_reputation_index': m007, '008_domains': m008, '009_warmup': m009 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 /**

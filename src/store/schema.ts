@@ -45,6 +45,51 @@ export interface Database {
   webhooks: WebhookTable;
   webhook_deliveries: WebhookDeliveryTable;
   webhook_attempts: WebhookAttemptTable;
+  domains: DomainTable;
+  warmup_plans: WarmupPlanTable;
+  warmup_usage: { connection_id: string; domain: string; day: string; used: number };
+}
+
+export interface WarmupPlanTable {
+  id: string;
+  workspace_id: string;
+  connection_id: string;
+  domain: string; // '' = the whole connection
+  schedule: string | null; // JSON array of daily volumes; null = the default ramp
+  start_volume: number;
+  doubling_days: number;
+  start_date: string; // YYYY-MM-DD (UTC)
+  held_days: number;
+  rolled_on: string; // YYYY-MM-DD (UTC)
+  hold_reason: string | null;
+  paused_at: string | null;
+  account_quota: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DomainTable {
+  id: string;
+  workspace_id: string;
+  connection_id: string;
+  name: string;
+  kind: string;
+  origin: string;
+  status: string;
+  dkim_origin: string;
+  dkim_tokens: string;
+  dkim_public_key: string | null;
+  dkim_status: string;
+  mail_from_domain: string | null;
+  mail_from_status: string | null;
+  dmarc_rua: string | null;
+  checks: string;
+  checked_at: string | null;
+  check_attempts: number;
+  next_check_at: string | null;
+  verified_at: string | null;
+  created_at: string;
+  updated_at: string;
 }
 
 export interface WebhookTable {

@@ -10,7 +10,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createContainer, type Container } from '../../src/container.js';
 import { buildServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
-import { createSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { createSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/index.js';
 import { type Backend, testStore } from './store.js';
 
 export interface Harness {
@@ -41,6 +41,8 @@ export interface HarnessOptions {
    * SNS certificate in SESAME_SNS_CERT_DIR: the sandbox can then deliver SES events to Sesame.
    */
   listen?: boolean;
+  /** Sandbox options, e.g. DNS servers against which SES identities are verified. */
+  sandbox?: Pick<SandboxOptions, 'dnsServers' | 'identityVerification'>;
 }
 
 /**
@@ -51,7 +53,7 @@ export interface HarnessOptions {
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const manual = manualClock(new Date());
   const clock = opts.realClock ? Object.assign(Object.create(manual) as typeof manual, { now: () => new Date() }) : manual;
-  const sandbox = createSandbox({ clock, ...(opts.propagationDelayMs !== undefined ? { propagationDelayMs: opts.propagationDelayMs } : {}) });
+  const sandbox = createSandbox({ clock, ...opts.sandbox, ...(opts.propagationDelayMs !== undefined ? { propagationDelayMs: opts.propagationDelayMs } : {}) });
   const sandboxUrl = await sandbox.listen(0);
   const platform = sandbox.admin.platformCredentials();
   const store = await testStore(opts.backend ?? 'sqlite');

@@ -42,12 +42,14 @@ export function startCommand(): Command {
         if (opts.worker) c.worker.start();
         c.events.start();
         c.webhookDelivery.start();
+        c.domains.start();
         const signal = await waitForSignal();
         c.logger.info({ signal }, 'shutting down: closing listeners, finishing in-flight sends');
         await Promise.all([app.close(), smtp?.close()]);
         await c.worker.stop();
         await c.events.stop();
         await c.webhookDelivery.stop();
+        await c.domains.stop();
       }),
     );
 }

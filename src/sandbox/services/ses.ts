@@ -1,3 +1,4 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { authorize, baseContext } from '../auth.js';
 import type { RequestContext } from '../context.js';
 import { AwsError } from '../errors.js';
@@ -26,6 +27,8 @@ export function handleSes(ctx: RequestContext, method: string, path: string, bod
   if (v2 !== 'v2' || email !== 'email' || !resource) throw notFound(`No SES v2 operation at ${method} ${path}`);
   const route = routeKey(method, segments);
   switch (route) {
+    case 'PUT identities/{id}/mail-from':
+      return putMailFrom(ctx, id!, body);
     case 'GET configuration-sets/{id}':
       return getConfigurationSet(ctx, id!);
     case 'DELETE configuration-sets/{id}':
@@ -70,6 +73,7 @@ function routeKey(method: string, segments: string[]): string {
 
 export function sesActionName(method: string, path: string): string {
   const map: Record<string, string> = {
+    'PUT identities/{id}/mail-from': 'PutEmailIdentityMailFromAttributes',
     'GET configuration-sets/{id}': 'GetConfigurationSet',
     'DELETE configuration-sets/{id}': 'DeleteConfigurationSet',
     'GET configuration-sets/{id}/event-destinations': 'GetConfigurationSetEventDestinations',
@@ -171,6 +175,8 @@ const verificationStatus = (i: SesIdentityRecord) => (i.verified ? 'SUCCESS' : '
 
 function dkimAttributes(i: SesIdentityRecord) {
   if (i.type === 'EMAIL_ADDRESS') return { SigningEnabled: false, Status: 'NOT_STARTED', SigningAttributesOrigin: 'AWS_SES' };
+  // With BYODKIM, SES reports the selector in Tokens.
+  if (i.dkimOrigin === 'EXTERNAL') return { SigningEnabled: true, Status: i.verified ? 'SUCCESS' : 'PENDING', Tokens: [i.dkimSelector ?? ''], SigningAttributesOrigin: 'EXTERNAL' };
   return {
     SigningEnabled: true,
     Status: i.verified ? 'SUCCESS' : 'PENDING',
@@ -205,7 +211,7 @@ export function newIdentity(identity: string, now: Date, verified: boolean): Ses
 }
 
 function createIdentity(ctx: RequestContext, body: unknown): SandboxResponse {
-  const input = (body ?? {}) as { EmailIdentity?: unknown; ConfigurationSetName?: unknown };
+  const input = (body ?? {}) as { EmailIdentity?: unknown; ConfigurationSetName?: unknown; DkimSigningAttributes?: { DomainSigningSelector?: unknown; DomainSigningPrivateKey?: unknown } };
   if (typeof input.EmailIdentity !== 'string' || input.EmailIdentity === '') throw badRequest('EmailIdentity is required.');
   const name = input.EmailIdentity.toLowerCase();
   check(ctx, 'ses:CreateEmailIdentity', identityArn(ctx, name));
@@ -213,6 +219,16 @@ function createIdentity(ctx: RequestContext, body: unknown): SandboxResponse {
   if (a.identities[name]) throw new AwsError('AlreadyExistsException', `Email identity ${name} already exists.`, 400);
   const rec = newIdentity(name, ctx.now, false);
   if (typeof input.ConfigurationSetName === 'string') rec.configurationSetName = input.ConfigurationSetName;
+  const byo = input.DkimSigningAttributes;
+  if (byo && (byo.DomainSigningSelector !== undefined || byo.DomainSigningPrivateKey !== undefined)) {
+    if (rec.type !== 'DOMAIN') throw badRequest('DKIM signing attributes apply to domain identities only.');
+    if (typeof byo.DomainSigningSelector !== 'string' || !/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i.test(byo.DomainSigningSelector)) throw badRequest('DomainSigningSelector must be a DNS label.');
+    rec.dkimOrigin = 'EXTERNAL';
+    rec.dkimSelector = byo.DomainSigningSelector;
+    rec.dkimPublicKey = publicKeyOf(byo.DomainSigningPrivateKey);
+    delete rec.dkimTokens;
+  }
+  ctx.deps.identities.onCreate(rec);
   a.identities[name] = rec;
   ctx.deps.store.save();
   return jsonResponse('rest-json', { IdentityType: rec.type, VerifiedForSendingStatus: false, DkimAttributes: dkimAttributes(rec) }, ctx.requestId);
@@ -231,13 +247,60 @@ function getIdentity(ctx: RequestContext, id: string): SandboxResponse {
       VerifiedForSendingStatus: i.verified,
       VerificationStatus: verificationStatus(i),
       DkimAttributes: dkimAttributes(i),
-      MailFromAttributes: { BehaviorOnMxFailure: 'USE_DEFAULT_VALUE' },
+      MailFromAttributes: {
+        BehaviorOnMxFailure: i.behaviorOnMxFailure ?? 'USE_DEFAULT_VALUE',
+        ...(i.mailFromDomain ? { MailFromDomain: i.mailFromDomain, MailFromDomainStatus: i.mailFromVerified ? 'SUCCESS' : 'PENDING' } : {}),
+      },
       Policies: {},
       Tags: [],
       ...(i.configurationSetName ? { ConfigurationSetName: i.configurationSetName } : {}),
     },
     ctx.requestId,
   );
+}
+
+/** The public half of a BYODKIM key (base64 DER, PKCS#8 or PKCS#1), as SES publishes it for the selector. */
+function publicKeyOf(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw badRequest('DomainSigningPrivateKey must be a base64-encoded RSA private key.');
+  const der = Buffer.from(value.replace(/-----[^-]+-----|\s+/g, ''), 'base64');
+  for (const type of ['pkcs8', 'pkcs1'] as const) {
+    try {
+      const key = createPrivateKey({ key: der, format: 'der', type });
+      if (key.asymmetricKeyType !== 'rsa') break;
+      const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+      if (bits !== 1024 && bits !== 2048) throw badRequest('The DKIM key must be a 1024- or 2048-bit RSA key.');
+      return createPublicKey(key).export({ type: 'spki', format: 'der' }).toString('base64');
+    } catch (e) {
+      if (e instanceof AwsError) throw e;
+    }
+  }
+  throw badRequest('DomainSigningPrivateKey is not a base64-encoded RSA private key.');
+}
+
+function putMailFrom(ctx: RequestContext, id: string, body: unknown): SandboxResponse {
+  const name = id.toLowerCase();
+  check(ctx, 'ses:PutEmailIdentityMailFromAttributes', identityArn(ctx, name));
+  const i = account(ctx).identities[name];
+  if (!i) throw notFound(`Email identity ${id} does not exist.`);
+  const input = (body ?? {}) as { MailFromDomain?: unknown; BehaviorOnMxFailure?: unknown };
+  const behavior = input.BehaviorOnMxFailure ?? 'USE_DEFAULT_VALUE';
+  if (behavior !== 'USE_DEFAULT_VALUE' && behavior !== 'REJECT_MESSAGE') throw badRequest('BehaviorOnMxFailure must be USE_DEFAULT_VALUE or REJECT_MESSAGE.');
+  const domain = typeof input.MailFromDomain === 'string' ? input.MailFromDomain.toLowerCase() : '';
+  if (domain === '') {
+    delete i.mailFromDomain;
+    delete i.mailFromVerified;
+  } else {
+    const parent = i.type === 'DOMAIN' ? i.identity : domainOf(i.identity);
+    // SES: the MAIL FROM domain must be a subdomain of the verified identity.
+    if (!domain.endsWith(`.${parent}`)) throw badRequest(`MailFromDomain ${domain} must be a subdomain of ${parent}.`);
+    if (i.mailFromDomain !== domain) {
+      i.mailFromDomain = domain;
+      i.mailFromVerified = ctx.deps.identities.mode === 'immediate';
+    }
+  }
+  i.behaviorOnMxFailure = behavior;
+  ctx.deps.store.save();
+  return jsonResponse('rest-json', {}, ctx.requestId);
 }
 
 function deleteIdentity(ctx: RequestContext, id: string): SandboxResponse {

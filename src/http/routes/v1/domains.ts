@@ -1,0 +1,84 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Container } from '../../../container.js';
+import { actorOf } from '../../auth.js';
+
+// RFC 1035 host names: labels of letters, digits and hyphens, at least one dot.
+const domainName = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .max(253)
+  .regex(/^(?=.{1,253}$)(?!-)([a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$/, 'must be a domain name such as example.com');
+const label = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i, 'must be one DNS label such as mail');
+const email = z.string().trim().max(254).email();
+
+const check = z.object({ status: z.string(), found: z.array(z.string()), message: z.string(), hint: z.string() }).nullable();
+const record = z.object({ purpose: z.string(), required: z.boolean(), name: z.string(), type: z.string(), value: z.string(), priority: z.number().optional(), note: z.string().optional(), check });
+const problem = z.object({ code: z.string(), severity: z.string(), name: z.string(), message: z.string(), hint: z.string(), tag: z.string().optional() });
+const domainView = z.object({
+  id: z.string(),
+  name: z.string(),
+  kind: z.string(),
+  connectionId: z.string(),
+  origin: z.string(),
+  status: z.string(),
+  dkim: z.object({ origin: z.string(), status: z.string() }),
+  mailFrom: z.object({ domain: z.string().nullable(), status: z.string().nullable() }),
+  records: z.array(record),
+  problems: z.array(problem),
+  zone: z.string(),
+  checkedAt: z.string().nullable(),
+  nextCheckAt: z.string().nullable(),
+  verifiedAt: z.string().nullable(),
+  createdAt: z.string(),
+});
+const idParams = z.strictObject({ id: z.string().min(1).max(254) });
+
+export const domainRoutes =
+  (c: Pick<Container, 'domains'>): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.post(
+      '/v1/domains',
+      {
+        schema: {
+          body: z.strictObject({
+            domain: domainName,
+            connection: z.string().min(1).max(100),
+            mailFromSubdomain: label.nullable().optional(),
+            dmarcReportEmail: email.optional(),
+            byodkim: z.strictObject({ selector: label, privateKey: z.string().min(100).max(10_000) }).optional(),
+            import: z.boolean().optional(),
+          }),
+          response: { 201: domainView },
+        },
+      },
+      async (req, reply) => {
+        const { byodkim, mailFromSubdomain, dmarcReportEmail, ...rest } = req.body;
+        const view = await c.domains.add(
+          req.principal.workspaceId,
+          { ...rest, ...(byodkim ? { byodkim } : {}), ...(mailFromSubdomain !== undefined ? { mailFromSubdomain } : {}), ...(dmarcReportEmail ? { dmarcReportEmail } : {}) },
+          actorOf(req),
+        );
+        return reply.status(201).send(view);
+      },
+    );
+
+    app.post('/v1/identities/email', { schema: { body: z.strictObject({ email, connection: z.string().min(1).max(100) }), response: { 201: domainView } } }, async (req, reply) =>
+      reply.status(201).send(await c.domains.addEmail(req.principal.workspaceId, req.body, actorOf(req))),
+    );
+
+    app.get('/v1/domains', { schema: { querystring: z.strictObject({ connection: z.string().max(100).optional() }), response: { 200: z.object({ data: z.array(domainView) }) } } }, async (req) => ({
+      data: await c.domains.list(req.principal.workspaceId, req.query.connection ? { connection: req.query.connection } : {}),
+    }));
+
+    app.get('/v1/domains/:id', { schema: { params: idParams, response: { 200: domainView } } }, async (req) => c.domains.get(req.principal.workspaceId, req.params.id));
+
+    app.post('/v1/domains/:id/verify', { schema: { params: idParams, response: { 200: domainView } } }, async (req) => c.domains.verify(req.principal.workspaceId, req.params.id, actorOf(req)));
+
+    app.delete(
+      '/v1/domains/:id',
+      { schema: { params: idParams, querystring: z.strictObject({ deleteIdentity: z.enum(['true', 'false']).optional() }), response: { 200: z.object({ id: z.string(), deleted: z.literal(true), identityDeleted: z.boolean() }) } } },
+      async (req) => c.domains.remove(req.principal.workspaceId, req.params.id, actorOf(req), req.query.deleteIdentity ? { deleteIdentity: req.query.deleteIdentity === 'true' } : {}),
+    );
+  };

@@ -1,0 +1,354 @@
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import type { IdentityGateway, SesIdentity } from '../../aws/identities.js';
+import type { Purpose } from '../../aws/policies.js';
+import type { Clock } from '../../clock.js';
+import { AppError, notFound } from '../../errors.js';
+import { newId } from '../../ids.js';
+import type { Logger } from '../../logger.js';
+import type { Db } from '../../store/db.js';
+import type { DomainTable } from '../../store/schema.js';
+import type { Audit } from '../audit/audit.js';
+import type { Connections } from '../connections/service.js';
+import type { DnsChecker, DomainCheck, DomainProblem } from './dns-check.js';
+import type { ExpectedRecord, RecordCheck } from './match.js';
+import { dkimPublicKey } from './dkim.js';
+import { renderZone } from './zone.js';
+
+export type DomainRow = DomainTable;
+
+export interface PublishRecord extends ExpectedRecord {
+  purpose: 'dkim' | 'mail_from_mx' | 'mail_from_spf' | 'dmarc';
+  /** DMARC is a recommendation: SES verifies without it, mailbox providers increasingly do not. */
+  required: boolean;
+  note?: string;
+}
+
+export interface DomainView {
+  id: string;
+  name: string;
+  kind: 'domain' | 'email';
+  connectionId: string;
+  origin: 'created' | 'imported';
+  status: 'pending' | 'verified' | 'failed' | 'temporary_failure';
+  dkim: { origin: string; status: string };
+  mailFrom: { domain: string | null; status: string | null };
+  records: Array<PublishRecord & { check: Pick<RecordCheck, 'status' | 'found' | 'message' | 'hint'> | null }>;
+  problems: DomainProblem[];
+  zone: string;
+  checkedAt: string | null;
+  nextCheckAt: string | null;
+  verifiedAt: string | null;
+  createdAt: string;
+}
+
+export interface AddDomainInput {
+  domain: string;
+  connection: string;
+  /** Label of the custom MAIL FROM subdomain (default `mail`, so `mail.<domain>`); null for none. */
+  mailFromSubdomain?: string | null;
+  /** Where DMARC aggregate reports go (the `rua=mailto:` of the recommended record). */
+  dmarcReportEmail?: string;
+  byodkim?: { selector: string; privateKey: string };
+  /** Take an identity that already exists in the SES account instead of creating it. */
+  import?: boolean;
+}
+
+const SPF = 'v=spf1 include:amazonses.com ~all';
+/** SES gives up on a pending domain after 72 hours; so does the background check. */
+const GIVE_UP_MS = 72 * 3_600_000;
+const MAX_BACKOFF_MS = 6 * 3_600_000;
+const FIRST_BACKOFF_MS = 60_000;
+
+const STATUS: Record<string, DomainView['status']> = { SUCCESS: 'verified', FAILED: 'failed', TEMPORARY_FAILURE: 'temporary_failure' };
+const statusOf = (i: SesIdentity): DomainView['status'] => STATUS[i.verificationStatus] ?? (i.verifiedForSending ? 'verified' : 'pending');
+
+/** The records a person publishes for a domain identity, in the order a DNS console wants them. */
+export function recordsFor(d: Pick<DomainRow, 'name' | 'kind' | 'dkim_origin' | 'dkim_tokens' | 'dkim_public_key' | 'mail_from_domain' | 'dmarc_rua'>, region: string): PublishRecord[] {
+  if (d.kind !== 'domain') return [];
+  const tokens = JSON.parse(d.dkim_tokens) as string[];
+  const out: PublishRecord[] =
+    d.dkim_origin === 'EXTERNAL'
+      ? [{ purpose: 'dkim', required: true, name: `${tokens[0]}._domainkey.${d.name}`, type: 'TXT', value: `v=DKIM1; k=rsa; p=${d.dkim_public_key ?? ''}` }]
+      : tokens.map((t) => ({ purpose: 'dkim' as const, required: true, name: `${t}._domainkey.${d.name}`, type: 'CNAME' as const, value: `${t}.dkim.amazonses.com` }));
+  if (d.mail_from_domain) {
+    out.push({ purpose: 'mail_from_mx', required: true, name: d.mail_from_domain, type: 'MX', value: `feedback-smtp.${region}.amazonses.com`, priority: 10 });
+    out.push({ purpose: 'mail_from_spf', required: true, name: d.mail_from_domain, type: 'TXT', value: SPF });
+  }
+  out.push({
+    purpose: 'dmarc',
+    required: false,
+    name: `_dmarc.${d.name}`,
+    type: 'TXT',
+    value: `v=DMARC1; p=none;${d.dmarc_rua ? ` rua=mailto:${d.dmarc_rua};` : ''}`,
+    note: 'Start at p=none and read the aggregate reports; once every legitimate source passes SPF or DKIM alignment, move to p=quarantine, then p=reject.',
+  });
+  return out;
+}
+
+/**
+ * Sending domains and addresses: the SES identity (created with `manage` credentials, or
+ * imported), the DNS records to publish, Sesame's own look-up of each, and a background
+ * refresh until SES says verified. Verified domains narrow the connection's `send` sessions.
+ */
+export function createDomains(deps: {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  audit: Pick<Audit, 'record'>;
+  connections: Pick<Connections, 'row' | 'subject' | 'update'>;
+  credentials: (subject: ReturnType<Connections['subject']>, purpose: Purpose) => Promise<AwsCredentialIdentityProvider>;
+  identities: IdentityGateway;
+  dns: Pick<DnsChecker, 'checkDomain'>;
+  /** Verified identities are cached for sending: forget them when one changes. */
+  onIdentitiesChanged?: (connectionId: string) => void;
+}) {
+  const { db, clock } = deps;
+
+  async function row(workspaceId: string, id: string): Promise<DomainRow> {
+    const r = await db.selectFrom('domains').selectAll().where('workspace_id', '=', workspaceId).where((eb) => eb.or([eb('id', '=', id), eb('name', '=', id.toLowerCase())])).executeTakeFirst();
+    if (!r) throw notFound(`Domain ${id}`);
+    return r;
+  }
+
+  async function regionOf(d: DomainRow): Promise<string> {
+    return (await deps.connections.row(d.workspace_id, d.connection_id)).region;
+  }
+
+  function view(d: DomainRow, region: string): DomainView {
+    const checks = JSON.parse(d.checks) as Partial<DomainCheck>;
+    // The checker answers in the order it was asked, which is recordsFor's order.
+    const records = recordsFor(d, region).map((rec, i) => {
+      const c = checks.records?.[i];
+      const same = c && c.name === rec.name.toLowerCase() && c.type === rec.type;
+      return { ...rec, check: same ? { status: c.status, found: c.found, message: c.message, hint: c.hint } : null };
+    });
+    return {
+      id: d.id,
+      name: d.name,
+      kind: d.kind as DomainView['kind'],
+      connectionId: d.connection_id,
+      origin: d.origin as DomainView['origin'],
+      status: d.status as DomainView['status'],
+      dkim: { origin: d.dkim_origin, status: d.dkim_status },
+      mailFrom: { domain: d.mail_from_domain, status: d.mail_from_status },
+      records,
+      problems: checks.problems ?? [],
+      zone: renderZone(records),
+      checkedAt: d.checked_at,
+      nextCheckAt: d.next_check_at,
+      verifiedAt: d.verified_at,
+      createdAt: d.created_at,
+    };
+  }
+
+  /** Keep the connection's send domains (the session policy's ses:FromAddress) in step with its domains. */
+  async function syncSendDomains(workspaceId: string, connectionId: string, add: string | null, remove: string | null, actor: string): Promise<void> {
+    const c = await deps.connections.row(workspaceId, connectionId);
+    const current = JSON.parse(c.send_domains) as string[];
+    let next = current;
+    if (add && !current.includes(add)) next = [...current, add];
+    if (remove) next = next.filter((x) => x !== remove);
+    if (next !== current) await deps.connections.update(workspaceId, connectionId, { sendDomains: next }, actor);
+  }
+
+  /** Ask SES and DNS again; record what changed. */
+  async function refresh(d: DomainRow, actor: string): Promise<DomainRow> {
+    const conn = await deps.connections.row(d.workspace_id, d.connection_id);
+    const now = clock.now();
+    const ses = await deps.identities.get(await deps.credentials(deps.connections.subject(conn), 'read'), conn.region, d.name);
+    if (!ses) throw new AppError('identity_missing', `SES in ${conn.region} has no identity ${d.name} any more.`);
+    const status = statusOf(ses);
+    const check = d.kind === 'domain' ? await deps.dns.checkDomain(d.name, { records: recordsFor(d, conn.region), ...(d.mail_from_domain ? { mailFromDomain: d.mail_from_domain } : {}) }) : undefined;
+    const attempts = d.check_attempts + 1;
+    const givenUp = now.getTime() - Date.parse(d.created_at) > GIVE_UP_MS;
+    const next = status === 'verified' || status === 'failed' || givenUp ? null : new Date(now.getTime() + Math.min(FIRST_BACKOFF_MS * 2 ** (attempts - 1), MAX_BACKOFF_MS)).toISOString();
+    const changes = {
+      status,
+      dkim_status: ses.dkim.status,
+      mail_from_status: ses.mailFrom.status,
+      checks: check ? JSON.stringify({ records: check.records, problems: check.problems }) : d.checks,
+      checked_at: now.toISOString(),
+      check_attempts: attempts,
+      next_check_at: next,
+      verified_at: status === 'verified' ? (d.verified_at ?? now.toISOString()) : d.verified_at,
+      updated_at: now.toISOString(),
+    };
+    await db.updateTable('domains').set(changes).where('id', '=', d.id).execute();
+    if (status !== d.status || ses.mailFrom.status !== d.mail_from_status) {
+      await deps.audit.record({ workspaceId: d.workspace_id, connectionId: d.connection_id, actor, action: 'domain.status_changed', details: { domain: d.name, from: d.status, to: status, dkim: ses.dkim.status, mailFrom: ses.mailFrom.status } });
+      deps.onIdentitiesChanged?.(d.connection_id);
+    }
+    return { ...d, ...changes };
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | undefined;
+
+  return {
+    recordsFor,
+
+    /** Pending domains are looked at again on this beat (each still waits for its own backoff). */
+    start(intervalMs = 30_000): void {
+      timer ??= setInterval(() => {
+        running ??= this.refreshDue()
+          .catch((err) => deps.logger.error({ err }, 'refreshing domains failed'))
+          .finally(() => {
+            running = undefined;
+          });
+      }, intervalMs);
+      timer.unref();
+    },
+    async stop(): Promise<void> {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await running;
+    },
+
+    async add(workspaceId: string, input: AddDomainInput, actor: string): Promise<DomainView> {
+      const conn = await deps.connections.row(workspaceId, input.connection);
+      const name = input.domain.toLowerCase();
+      const taken = await db.selectFrom('domains').select('id').where('connection_id', '=', conn.id).where('name', '=', name).executeTakeFirst();
+      if (taken) throw new AppError('conflict', `${name} is already a domain of connection ${conn.name}.`);
+      const subject = deps.connections.subject(conn);
+      const byo = input.byodkim ? { selector: input.byodkim.selector, ...dkimPublicKey(input.byodkim.privateKey) } : undefined;
+      let tokens: string[];
+      let mailFrom: string | null = input.mailFromSubdomain === null ? null : `${input.mailFromSubdomain ?? 'mail'}.${name}`;
+      let dkimOrigin = input.byodkim ? 'EXTERNAL' : 'AWS_SES';
+      if (input.import) {
+        const existing = await deps.identities.get(await deps.credentials(subject, 'read'), conn.region, name);
+        if (!existing) throw new AppError('identity_missing', `SES in ${conn.region} has no identity ${name} to import.`, { hint: 'Check the region and the name, or add it without "import" so Sesame creates it.' });
+        tokens = existing.dkim.tokens;
+        dkimOrigin = existing.dkim.origin === 'EXTERNAL' ? 'EXTERNAL' : 'AWS_SES';
+        // Keep the MAIL FROM domain SES already has; an import changes nothing in the account.
+        mailFrom = existing.mailFrom.domain;
+      } else {
+        const manage = await deps.credentials(subject, 'manage');
+        const created = await deps.identities.create(manage, conn.region, name, byo ? { selector: byo.selector, privateKey: byo.sesPrivateKey } : undefined);
+        if (created.alreadyExists) throw new AppError('identity_exists', `${name} already exists in the SES account in ${conn.region}.`);
+        tokens = byo ? [byo.selector] : created.tokens;
+        if (mailFrom) await deps.identities.putMailFrom(manage, conn.region, name, mailFrom);
+      }
+      const iso = clock.now().toISOString();
+      const d: DomainRow = {
+        id: newId('dom'),
+        workspace_id: workspaceId,
+        connection_id: conn.id,
+        name,
+        kind: 'domain',
+        origin: input.import ? 'imported' : 'created',
+        status: 'pending',
+        dkim_origin: dkimOrigin,
+        dkim_tokens: JSON.stringify(tokens),
+        dkim_public_key: byo?.publicKey ?? null,
+        dkim_status: 'PENDING',
+        mail_from_domain: mailFrom,
+        mail_from_status: mailFrom ? 'PENDING' : null,
+        dmarc_rua: input.dmarcReportEmail ?? null,
+        checks: '{}',
+        checked_at: null,
+        check_attempts: 0,
+        next_check_at: iso,
+        verified_at: null,
+        created_at: iso,
+        updated_at: iso,
+      };
+      await db.insertInto('domains').values(d).execute();
+      await deps.audit.record({ workspaceId, connectionId: conn.id, actor, action: input.import ? 'domain.imported' : 'domain.created', details: { domain: name, mailFrom, dkim: dkimOrigin } });
+      await syncSendDomains(workspaceId, conn.id, name, null, actor);
+      return view(await refresh(d, actor), conn.region);
+    },
+
+    async addEmail(workspaceId: string, input: { email: string; connection: string }, actor: string): Promise<DomainView> {
+      const conn = await deps.connections.row(workspaceId, input.connection);
+      const name = input.email.toLowerCase();
+      const taken = await db.selectFrom('domains').select('id').where('connection_id', '=', conn.id).where('name', '=', name).executeTakeFirst();
+      if (taken) throw new AppError('conflict', `${name} is already an identity of connection ${conn.name}.`);
+      const created = await deps.identities.create(await deps.credentials(deps.connections.subject(conn), 'manage'), conn.region, name);
+      const iso = clock.now().toISOString();
+      const d: DomainRow = {
+        id: newId('dom'),
+        workspace_id: workspaceId,
+        connection_id: conn.id,
+        name,
+        kind: 'email',
+        origin: created.alreadyExists ? 'imported' : 'created',
+        status: 'pending',
+        dkim_origin: 'AWS_SES',
+        dkim_tokens: '[]',
+        dkim_public_key: null,
+        dkim_status: 'NOT_STARTED',
+        mail_from_domain: null,
+        mail_from_status: null,
+        dmarc_rua: null,
+        checks: '{}',
+        checked_at: null,
+        check_attempts: 0,
+        next_check_at: iso,
+        verified_at: null,
+        created_at: iso,
+        updated_at: iso,
+      };
+      await db.insertInto('domains').values(d).execute();
+      await deps.audit.record({ workspaceId, connectionId: conn.id, actor, action: 'domain.created', details: { email: name } });
+      return view(await refresh(d, actor), conn.region);
+    },
+
+    async list(workspaceId: string, opts: { connection?: string } = {}): Promise<DomainView[]> {
+      let q = db.selectFrom('domains').selectAll().where('workspace_id', '=', workspaceId);
+      if (opts.connection) q = q.where('connection_id', '=', (await deps.connections.row(workspaceId, opts.connection)).id);
+      const rows = await q.orderBy('name').execute();
+      const regions = new Map<string, string>();
+      const out: DomainView[] = [];
+      for (const d of rows) {
+        if (!regions.has(d.connection_id)) regions.set(d.connection_id, await regionOf(d));
+        out.push(view(d, regions.get(d.connection_id)!));
+      }
+      return out;
+    },
+
+    async get(workspaceId: string, id: string): Promise<DomainView> {
+      const d = await row(workspaceId, id);
+      return view(d, await regionOf(d));
+    },
+
+    /** Check now: SES's verification state and every DNS record. */
+    async verify(workspaceId: string, id: string, actor: string): Promise<DomainView> {
+      const d = await row(workspaceId, id);
+      return view(await refresh(d, actor), await regionOf(d));
+    },
+
+    /** Forget the domain; delete the SES identity too when Sesame created it (or when asked). */
+    async remove(workspaceId: string, id: string, actor: string, opts: { deleteIdentity?: boolean } = {}): Promise<{ id: string; deleted: true; identityDeleted: boolean }> {
+      const d = await row(workspaceId, id);
+      const conn = await deps.connections.row(workspaceId, d.connection_id);
+      const deleteIdentity = opts.deleteIdentity ?? d.origin === 'created';
+      if (deleteIdentity) await deps.identities.remove(await deps.credentials(deps.connections.subject(conn), 'manage'), conn.region, d.name);
+      await db.deleteFrom('domains').where('id', '=', d.id).execute();
+      if (d.kind === 'domain') await syncSendDomains(workspaceId, conn.id, null, d.name, actor);
+      deps.onIdentitiesChanged?.(conn.id);
+      await deps.audit.record({ workspaceId, connectionId: conn.id, actor, action: 'domain.deleted', details: { domain: d.name, identityDeleted: deleteIdentity } });
+      return { id: d.id, deleted: true, identityDeleted: deleteIdentity };
+    },
+
+    /** Background: re-check domains still waiting for verification, each on its own backoff. */
+    async refreshDue(limit = 20): Promise<number> {
+      const due = await db.selectFrom('domains').selectAll().where('next_check_at', 'is not', null).where('next_check_at', '<=', clock.now().toISOString()).orderBy('next_check_at').limit(limit).execute();
+      for (const d of due) {
+        try {
+          await refresh(d, 'system');
+        } catch (err) {
+          deps.logger.warn({ domain: d.name, err: (err as Error).message }, 'refreshing a domain failed');
+          const attempts = d.check_attempts + 1;
+          await db
+            .updateTable('domains')
+            .set({ check_attempts: attempts, next_check_at: new Date(clock.now().getTime() + Math.min(FIRST_BACKOFF_MS * 2 ** attempts, MAX_BACKOFF_MS)).toISOString() })
+            .where('id', '=', d.id)
+            .execute();
+        }
+      }
+      return due.length;
+    },
+  };
+}
+
+export type Domains = ReturnType<typeof createDomains>;
