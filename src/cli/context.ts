@@ -73,6 +73,8 @@ export class CliContext {
       // The sandbox SNS delivers SES events to this server, signed with a certificate it leaves
       // in the data directory: trusted from there, in sandbox mode only.
       env.SESAME_SNS_CERT_DIR ??= snsCertDir(this.dataDir());
+      // Domains are checked against the records published in the sandbox DNS.
+      if (h.dns) env.SESAME_DNS_SERVERS ??= h.dns;
       env.SESAME_PUBLIC_URL ??= `http://127.0.0.1:${String(overrides.port ?? env.SESAME_PORT ?? 3000)}`;
     }
     const { sandboxPort: _ignored, ...rest } = overrides;

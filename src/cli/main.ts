@@ -8,6 +8,8 @@ import { startCommand } from './commands/start.js';
 import { workspacesCommand } from './commands/workspaces.js';
 import { workerCommand } from './commands/worker.js';
 import { webhooksCommand } from './commands/webhooks.js';
+import { warmupCommand } from './commands/warmup.js';
+import { domainsCommand } from './commands/domains.js';
 import { emailsCommand, sendCommand, suppressionsCommand } from './commands/send.js';
 import { printError } from './output.js';
 
@@ -34,6 +36,8 @@ export function buildProgram(): Command {
   program.addCommand(emailsCommand());
   program.addCommand(suppressionsCommand());
   program.addCommand(webhooksCommand());
+  program.addCommand(warmupCommand());
+  program.addCommand(domainsCommand());
   program.addCommand(auditCommand());
   program.addCommand(sandboxCommand({ dataDir: () => program.opts<{ dataDir?: string }>().dataDir ?? process.env.SESAME_DATA_DIR ?? './data' }));
   return program;

@@ -6,6 +6,8 @@ export interface SandboxHandle {
   url: string;
   platform: { accessKeyId: string; secretAccessKey: string; arn: string };
   templateBucket: string;
+  /** The sandbox's DNS server (`127.0.0.1:<port>`), where published records are looked up. */
+  dns?: string;
   /** Whether this process serves the sandbox (false: another process, e.g. `sesame start --sandbox`). */
   owned: boolean;
   close(): Promise<void>;
@@ -18,7 +20,7 @@ export interface SandboxHandle {
 export async function attachSandbox(dataDir: string, opts: { port?: number | undefined } = {}): Promise<SandboxHandle> {
   const running = await findRunning(dataDir);
   if (running) return running;
-  const sandbox = createSandbox({ dataDir, log: process.env.SESAME_SANDBOX_LOG ? (l) => process.stderr.write(`${l}\n`) : undefined });
+  const sandbox = createSandbox({ dataDir, serveDns: {}, log: process.env.SESAME_SANDBOX_LOG ? (l) => process.stderr.write(`${l}\n`) : undefined });
   const port = opts.port ?? 0;
   const url = await listening('local AWS sandbox', port, '--sandbox-port', () => sandbox.listen(port, '127.0.0.1'));
   const p = sandbox.admin.platformCredentials();
@@ -26,6 +28,7 @@ export async function attachSandbox(dataDir: string, opts: { port?: number | und
     url,
     platform: { accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey, arn: p.arn },
     templateBucket: TEMPLATE_BUCKET,
+    ...(sandbox.dnsAddress ? { dns: sandbox.dnsAddress } : {}),
     owned: true,
     close: () => sandbox.close(),
   };
@@ -38,7 +41,7 @@ async function findRunning(dataDir: string): Promise<SandboxHandle | undefined> 
     const res = await fetch(`${info.url}/_sandbox/platform-credentials`, { signal: AbortSignal.timeout(3000) });
     if (!res.ok) return undefined;
     const p = (await res.json()) as { accessKeyId: string; secretAccessKey: string; arn: string };
-    return { url: info.url, platform: p, templateBucket: TEMPLATE_BUCKET, owned: false, close: async () => undefined };
+    return { url: info.url, platform: p, templateBucket: TEMPLATE_BUCKET, ...(info.dns ? { dns: info.dns } : {}), owned: false, close: async () => undefined };
   } catch {
     return undefined;
   }

@@ -16,13 +16,13 @@ export interface AdminClient {
   call<T>(method: string, path: string, body?: unknown): Promise<T>;
 }
 
-export function runningEndpoint(dataDir: string): { url: string; pid: number } | undefined {
+export function runningEndpoint(dataDir: string): { url: string; pid: number; dns?: string } | undefined {
   const file = endpointPath(dataDir);
   if (!existsSync(file)) return undefined;
   try {
-    const info = JSON.parse(readFileSync(file, 'utf8')) as { url?: unknown; pid?: unknown };
+    const info = JSON.parse(readFileSync(file, 'utf8')) as { url?: unknown; pid?: unknown; dns?: unknown };
     if (typeof info.url !== 'string' || typeof info.pid !== 'number' || !pidAlive(info.pid)) return undefined;
-    return { url: info.url, pid: info.pid };
+    return { url: info.url, pid: info.pid, ...(typeof info.dns === 'string' ? { dns: info.dns } : {}) };
   } catch {
     return undefined;
   }

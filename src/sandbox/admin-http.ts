@@ -109,6 +109,12 @@ export async function handleAdmin(r: AdminRequest): Promise<SandboxResponse> {
         const cert = a.snsCertificate();
         return { status: 200, headers: { 'content-type': 'application/x-pem-file', 'x-sns-cert-file': cert.certFile }, body: cert.certificatePem };
       }
+      case 'GET dns':
+        return json(200, a.dnsRecords());
+      case 'POST dns':
+        return json(201, a.dnsAdd(typeof body['zone'] === 'string' ? body['zone'] : (body['records'] as Parameters<SandboxAdmin['dnsAdd']>[0]) ?? []));
+      case 'DELETE dns/:arg':
+        return json(200, { removed: a.dnsRemove(arg!, typeof r.rawQuery === 'string' ? new URLSearchParams(r.rawQuery).get('type') ?? undefined : undefined) });
       case 'POST faults':
         a.inject(String(body['service'] ?? ''), String(body['action'] ?? ''), String(body['errorCode'] ?? ''), body['times'] === undefined ? 1 : Number(body['times']));
         return json(201, { injected: true });

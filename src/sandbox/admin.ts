@@ -1,5 +1,6 @@
 import type { SandboxDeps, SnsDelivery } from './context.js';
 import { signingKey, writeCertificate } from './sns-publish.js';
+import { parseZone, type ZoneRecord } from './zone-parse.js';
 import { deleteStack as removeStack, deployStack, parseTemplate } from './cloudformation.js';
 import { SandboxError } from './errors.js';
 import { secretAccessKey, upperAlnum, userAccessKeyId, userId, uuid } from './ids.js';
@@ -128,6 +129,11 @@ export interface SandboxAdmin {
   snsDeliveries(): SnsDelivery[];
   /** Resolves once every SNS delivery under way has ended. */
   snsSettled(): Promise<void>;
+  /** Records of the sandbox DNS (served while the sandbox listens with DNS). */
+  dnsRecords(): ZoneRecord[];
+  /** Publish records, as a person does at their DNS provider; a zone-file snippet works too. */
+  dnsAdd(records: ZoneRecord[] | string): ZoneRecord[];
+  dnsRemove(name: string, type?: string): number;
 }
 
 export interface SnsTopicView {
@@ -202,6 +208,31 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
     },
     snsDeliveries() {
       return deps.snsDeliveries.map((d) => ({ ...d }));
+    },
+    dnsRecords() {
+      return [...(st().dnsRecords ?? [])];
+    },
+    dnsAdd(records) {
+      const list = typeof records === 'string' ? parseZone(records) : records;
+      const all = (st().dnsRecords ??= []);
+      for (const r of list) {
+        const rec = { name: r.name.toLowerCase().replace(/\.$/, ''), type: r.type, value: r.value };
+        if (!['A', 'AAAA', 'CNAME', 'MX', 'TXT'].includes(rec.type) || !rec.name || !rec.value) throw new SandboxError('InvalidRecord', 'A record needs a name, a type (A, AAAA, CNAME, MX, TXT) and a value.');
+        if (all.some((x) => x.name === rec.name && x.type === rec.type && x.value === rec.value)) continue;
+        deps.dns?.add(rec.name, rec.type, rec.value);
+        all.push(rec);
+      }
+      store.save();
+      return list;
+    },
+    dnsRemove(name, type) {
+      const all = st().dnsRecords ?? [];
+      const n = name.toLowerCase().replace(/\.$/, '');
+      const keep = all.filter((x) => !(x.name === n && (type === undefined || x.type === type)));
+      st().dnsRecords = keep;
+      deps.dns?.remove(n, type as never);
+      store.save();
+      return all.length - keep.length;
     },
     async snsSettled() {
       while (deps.snsInFlight.size > 0) await Promise.allSettled([...deps.snsInFlight]);

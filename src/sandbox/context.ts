@@ -1,5 +1,6 @@
 import type { Caller, RawRequest } from './auth.js';
 import type { Faults } from './faults.js';
+import type { DnsServer } from './dns-server.js';
 import type { IdentityVerifier } from './identity-dns.js';
 import type { StateStore } from './state.js';
 import type { MailboxMessage } from './state.js';
@@ -16,6 +17,8 @@ export interface SandboxDeps {
   sendListeners: Set<(msg: MailboxMessage) => void>;
   /** How identities become verified: by hand, by looking their DNS records up, or at once. */
   identities: IdentityVerifier;
+  /** The DNS server the sandbox serves while listening (when asked to). */
+  dns?: DnsServer;
   /** The sandbox's own base URL once listening (SubscribeURLs point back at it). */
   url: () => string | undefined;
   /** HTTP deliveries made by the sandbox SNS, newest last (bounded), for inspection. */

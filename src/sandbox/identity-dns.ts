@@ -13,9 +13,11 @@ export type VerificationMode = 'manual' | 'dns' | 'immediate';
 const norm = (s: string) => s.toLowerCase().replace(/\.$/, '');
 
 export function createIdentityVerifier(opts: { mode: VerificationMode; dnsServers?: readonly string[] }) {
+  let mode = opts.mode;
+  let servers = opts.dnsServers ? [...opts.dnsServers] : undefined;
   const resolver = (): Resolver => {
     const r = new Resolver({ timeout: 1000, tries: 1 });
-    if (opts.dnsServers?.length) r.setServers([...opts.dnsServers]);
+    if (servers?.length) r.setServers(servers);
     return r;
   };
   const cnames = async (r: Resolver, name: string) => (await r.resolveCname(name).catch(() => [] as string[])).map(norm);
@@ -33,17 +35,24 @@ export function createIdentityVerifier(opts: { mode: VerificationMode; dnsServer
   }
 
   return {
-    mode: opts.mode,
+    get mode(): VerificationMode {
+      return mode;
+    },
+    /** The sandbox serving its own DNS verifies against it. */
+    useDns(list: string[]): void {
+      servers = list;
+      if (mode === 'manual') mode = 'dns';
+    },
     /** Called when an identity is created: `immediate` verifies at once. */
     onCreate(i: SesIdentityRecord): void {
-      if (opts.mode === 'immediate') {
+      if (mode === 'immediate') {
         i.verified = true;
         if (i.mailFromDomain) i.mailFromVerified = true;
       }
     },
     /** Look pending identities (and MAIL FROM domains) up again before SES reports them. */
     async refresh(deps: Pick<SandboxDeps, 'store'>, account: SesAccountRecord, only?: string): Promise<void> {
-      if (opts.mode !== 'dns') return;
+      if (mode !== 'dns') return;
       const r = resolver();
       let changed = false;
       for (const i of Object.values(account.identities)) {

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { mkdirSync, rmSync } from 'node:fs';
 import { createAdmin, type SandboxAdmin } from './admin.js';
 import type { SandboxDeps } from './context.js';
+import { startDnsServer } from './dns-server.js';
 import { createFaults } from './faults.js';
 import { createIdentityVerifier, type VerificationMode } from './identity-dns.js';
 import { createRequestHandler, SANDBOX_LABEL } from './server.js';
@@ -32,12 +33,19 @@ export interface SandboxOptions {
    */
   identityVerification?: VerificationMode;
   dnsServers?: string[];
+  /**
+   * Also serve DNS while listening (UDP and TCP on loopback): the records published through the
+   * admin API, against which the sandbox SES verifies identities. Port 0 picks a free one.
+   */
+  serveDns?: { port?: number };
 }
 
 export interface Sandbox {
   listen(port?: number, host?: string): Promise<string>;
   close(): Promise<void>;
   readonly url: string | undefined;
+  /** `127.0.0.1:<port>` of the DNS server it serves, while listening with `serveDns`. */
+  readonly dnsAddress: string | undefined;
   admin: SandboxAdmin;
   /** Extension point for event publishing: called with every message SES accepts. Returns an unsubscribe function. */
   onEmailSent(listener: (msg: MailboxMessage) => void): () => void;
@@ -63,6 +71,9 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
     get url() {
       return url;
     },
+    get dnsAddress() {
+      return deps.dns?.address;
+    },
     admin,
     onEmailSent(listener) {
       deps.sendListeners.add(listener);
@@ -81,6 +92,12 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
         });
       });
       server = s;
+      if (opts.serveDns) {
+        const dns = await startDnsServer({ host: '127.0.0.1', port: opts.serveDns.port ?? 0 });
+        for (const r of store.state.dnsRecords ?? []) dns.add(r.name, r.type, r.value);
+        deps.dns = dns;
+        identities.useDns([dns.address]);
+      }
       store.deferWrites(true);
       const addr = s.address();
       const actualPort = typeof addr === 'object' && addr ? addr.port : port;
@@ -88,7 +105,7 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
       url = `http://${shownHost}:${actualPort}`;
       if (opts.dataDir) {
         mkdirSync(stateDir(opts.dataDir), { recursive: true, mode: 0o700 });
-        writeFileAtomic(endpointPath(opts.dataDir), JSON.stringify({ url, pid: process.pid, label: SANDBOX_LABEL }));
+        writeFileAtomic(endpointPath(opts.dataDir), JSON.stringify({ url, pid: process.pid, label: SANDBOX_LABEL, ...(deps.dns ? { dns: deps.dns.address } : {}) }));
       }
       opts.log?.(`[sandbox] ${SANDBOX_LABEL} listening on ${url}`);
       return url;
@@ -106,6 +123,8 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
         s.closeAllConnections();
       });
       url = undefined;
+      await deps.dns?.close();
+      delete deps.dns;
     },
   };
 }

@@ -231,6 +231,8 @@ export interface SandboxState {
   propagationDelayMs: number;
   /** Absent in state files written before SNS existed in the sandbox. */
   sns?: SnsState;
+  /** Records the sandbox DNS server serves (published by hand or from a zone snippet). */
+  dnsRecords?: Array<{ name: string; type: 'A' | 'AAAA' | 'CNAME' | 'MX' | 'TXT'; value: string }>;
 }
 
 export function bootstrapState(now: Date, region: string): SandboxState {

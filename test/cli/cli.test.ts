@@ -166,6 +166,28 @@ describe('sesame CLI', { timeout: 120_000 }, () => {
     }
   });
 
+  it('adds a domain, prints the records as a table and a zone snippet, and verifies once they are published', async () => {
+    const add = await sesame('domains', 'add', 'example.net', '--connection', 'prod', '--dmarc-email', 'dmarc@example.net');
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stdout).toMatch(/MISSING\s+│ CNAME\s+│ \w{32}\._domainkey\.example\.net\s+│ \w{32}\.dkim\.amazonses\.com/);
+    expect(add.stdout).toMatch(/MISSING\s+│ MX\s+│ mail\.example\.net\s+│ 10 feedback-smtp\.eu-west-1\.amazonses\.com/);
+    expect(add.stdout).toContain('As a zone-file snippet, ready to paste:');
+    expect(add.stdout).toMatch(/_dmarc\.example\.net\.\s+300 IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@example\.net;"/);
+    const zone = (await sesame('domains', 'show', 'example.net', '--zone')).stdout;
+    expect(zone.trim().split('\n')).toHaveLength(6);
+    const file = join(dataDir, 'example.net.zone');
+    writeFileSync(file, zone);
+    expect((await sesame('sandbox', 'dns', 'load', file)).stdout).toContain('Published 6 records.');
+    const verify = await sesame('domains', 'verify', 'example.net');
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(/status\s+verified/);
+    expect(verify.stdout).not.toContain('MISSING');
+    const list = await sesame('domains', 'list');
+    expect(list.stdout).toMatch(/example\.net\s+│ domain\s+│ verified\s+│ SUCCESS\s+│ mail\.example\.net SUCCESS\s+│ 0/);
+    const removed = await sesame('domains', 'remove', 'example.net');
+    expect(removed.stdout).toContain('Removed example.net and its SES identity.');
+  });
+
   it('manages API keys and shows errors as code, message and hint, never a stack trace', async () => {
     const created = JSON.parse((await sesame('--json', 'api-keys', 'create', '--name', 'ci')).stdout);
     expect(created.key).toMatch(/^ses_/);

@@ -86,18 +86,20 @@ export function sandboxCommand(ctx: Ctx): Command {
     .description('run the sandbox in the foreground until Ctrl-C')
     .option('--port <port>', 'port to listen on', int('port'), 4566)
     .option('--host <host>', 'address to bind (the admin API is unauthenticated: keep it local)', '127.0.0.1')
+    .option('--dns-port <port>', 'port of the sandbox DNS server on 127.0.0.1 (0: any free port)', int('dns-port'), 0)
     .option('--quiet', 'do not print a line per request')
     .action(
-      run(async (out, opts: { port: number; host: string; quiet?: boolean }) => {
+      run(async (out, opts: { port: number; host: string; dnsPort: number; quiet?: boolean }) => {
         const dataDir = ctx.dataDir();
         const other = runningEndpoint(dataDir);
         if (other) throw new AppError('conflict', `A sandbox for ${dataDir} already runs at ${other.url} (pid ${other.pid}).`, { hint: 'Use that one, or stop it first.' });
-        const sandbox = createSandbox({ dataDir, ...(opts.quiet ? {} : { log: (l: string) => process.stderr.write(`${l}\n`) }) });
+        const sandbox = createSandbox({ dataDir, serveDns: { port: opts.dnsPort }, ...(opts.quiet ? {} : { log: (l: string) => process.stderr.write(`${l}\n`) }) });
         const url = await sandbox.listen(opts.port, opts.host);
         const p = sandbox.admin.platformCredentials();
-        out.result({ label: SANDBOX_LABEL, url, platform: p, console: `${url}/cloudformation/home` }, () => {
+        out.result({ label: SANDBOX_LABEL, url, dns: sandbox.dnsAddress, platform: p, console: `${url}/cloudformation/home` }, () => {
           out.line(`${SANDBOX_LABEL}`);
           out.line(`listening on ${url}   (data: ${dataDir}/sandbox/state.json)`);
+          out.line(`DNS on ${sandbox.dnsAddress} (SES verifies identities from the records published there: sesame sandbox dns …)`);
           out.line('');
           out.line('Platform credentials (a local development key of the sandbox, not an AWS key):');
           out.line(`export AWS_ACCESS_KEY_ID=${p.accessKeyId}`);
@@ -176,6 +178,44 @@ export function sandboxCommand(ctx: Ctx): Command {
       run(async (out, identity: string, opts: { region?: string; account?: string }) => {
         const res = await connectAdmin(ctx.dataDir()).call<Record<string, unknown>>('POST', '/identities', { identity, ...opts });
         out.result(res, () => printRecord(out, res));
+      }),
+    );
+
+  const dns = cmd.command('dns').description('the sandbox DNS: publish records as you would at your DNS provider');
+  dns
+    .command('list')
+    .action(
+      run(async (out) => {
+        const recs = await connectAdmin(ctx.dataDir()).call<Array<{ name: string; type: string; value: string }>>('GET', '/dns');
+        out.result(recs, () => out.table(recs, [{ key: 'name', label: 'NAME' }, { key: 'type', label: 'TYPE' }, { key: 'value', label: 'VALUE' }]));
+      }),
+    );
+  dns
+    .command('add <name> <type> <value>')
+    .description('publish one record (MX value: "10 host")')
+    .action(
+      run(async (out, name: string, type: string, value: string) => {
+        const res = await connectAdmin(ctx.dataDir()).call('POST', '/dns', { records: [{ name, type: type.toUpperCase(), value }] });
+        out.result(res, () => out.line(`Published ${name} ${type.toUpperCase()} ${value}`));
+      }),
+    );
+  dns
+    .command('load <file>')
+    .description('publish a zone-file snippet (`-` for standard input), e.g. the output of `sesame domains show <domain> --zone`')
+    .action(
+      run(async (out, file: string) => {
+        const zone = readFileSync(file === '-' ? 0 : file, 'utf8');
+        const res = await connectAdmin(ctx.dataDir()).call<unknown[]>('POST', '/dns', { zone });
+        out.result(res, () => out.line(`Published ${res.length} records.`));
+      }),
+    );
+  dns
+    .command('remove <name>')
+    .option('--type <type>', 'only records of this type')
+    .action(
+      run(async (out, name: string, opts: { type?: string }) => {
+        const res = await connectAdmin(ctx.dataDir()).call<{ removed: number }>('DELETE', `/dns/${encodeURIComponent(name)}${opts.type ? `?type=${opts.type.toUpperCase()}` : ''}`);
+        out.result(res, () => out.line(`Removed ${res.removed} records.`));
       }),
     );
 

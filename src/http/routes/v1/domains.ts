@@ -1,17 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Container } from '../../../container.js';
+import { addDomainSchema, addEmailSchema } from '../../../modules/domains/schemas.js';
 import { actorOf } from '../../auth.js';
-
-// RFC 1035 host names: labels of letters, digits and hyphens, at least one dot.
-const domainName = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .max(253)
-  .regex(/^(?=.{1,253}$)(?!-)([a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$/, 'must be a domain name such as example.com');
-const label = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i, 'must be one DNS label such as mail');
-const email = z.string().trim().max(254).email();
 
 const check = z.object({ status: z.string(), found: z.array(z.string()), message: z.string(), hint: z.string() }).nullable();
 const record = z.object({ purpose: z.string(), required: z.boolean(), name: z.string(), type: z.string(), value: z.string(), priority: z.number().optional(), note: z.string().optional(), check });
@@ -42,14 +33,7 @@ export const domainRoutes =
       '/v1/domains',
       {
         schema: {
-          body: z.strictObject({
-            domain: domainName,
-            connection: z.string().min(1).max(100),
-            mailFromSubdomain: label.nullable().optional(),
-            dmarcReportEmail: email.optional(),
-            byodkim: z.strictObject({ selector: label, privateKey: z.string().min(100).max(10_000) }).optional(),
-            import: z.boolean().optional(),
-          }),
+          body: addDomainSchema,
           response: { 201: domainView },
         },
       },
@@ -64,7 +48,7 @@ export const domainRoutes =
       },
     );
 
-    app.post('/v1/identities/email', { schema: { body: z.strictObject({ email, connection: z.string().min(1).max(100) }), response: { 201: domainView } } }, async (req, reply) =>
+    app.post('/v1/identities/email', { schema: { body: addEmailSchema, response: { 201: domainView } } }, async (req, reply) =>
       reply.status(201).send(await c.domains.addEmail(req.principal.workspaceId, req.body, actorOf(req))),
     );
 
