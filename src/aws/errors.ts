@@ -80,3 +80,12 @@ export function translateAwsError(e: unknown, ctx: AwsErrorContext): AppError {
   if (status && status >= 500) return new AppError('aws_error', `${ctx.action} failed on the AWS side (${name}, HTTP ${status}).`, { details, hint: 'This is usually transient; retry shortly.' });
   return new AppError('aws_error', `${ctx.action} failed with ${name}: ${awsMessage}`, { details });
 }
+
+/** Run one AWS call; its error comes back translated for people. */
+export async function translated<T>(action: string, region: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw translateAwsError(e, { action, region });
+  }
+}

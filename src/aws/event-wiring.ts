@@ -2,7 +2,7 @@ import { CreateConfigurationSetCommand, CreateConfigurationSetEventDestinationCo
 import { CreateTopicCommand, GetTopicAttributesCommand, ListSubscriptionsByTopicCommand, SetTopicAttributesCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClientFactory } from './clients.js';
-import { awsErrorName, translateAwsError } from './errors.js';
+import { awsErrorName, translateAwsError, translated } from './errors.js';
 import type { AwsGateway } from './gateway.js';
 
 /** Every SES event type: the timeline, suppression and the reputation guard need them all. */
@@ -36,13 +36,7 @@ export function createEventWiringGateway(deps: { clients: ClientFactory; ses: Aw
     if (!c) m.set(region, (c = deps.clients.sns(region, creds)));
     return c;
   };
-  const call = async <T>(action: string, region: string, f: () => Promise<T>): Promise<T> => {
-    try {
-      return await f();
-    } catch (e) {
-      throw translateAwsError(e, { action, region });
-    }
-  };
+  const call = translated;
 
   return {
     /** CreateTopic is idempotent; the signature version is set apart so an existing topic is upgraded too. */

@@ -1,6 +1,6 @@
 import { CreateEmailIdentityCommand, DeleteEmailIdentityCommand, GetEmailIdentityCommand, PutEmailIdentityMailFromAttributesCommand } from '@aws-sdk/client-sesv2';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { awsErrorName, translateAwsError } from './errors.js';
+import { awsErrorName, translateAwsError, translated } from './errors.js';
 import type { AwsGateway } from './gateway.js';
 
 export interface SesIdentity {
@@ -13,13 +13,7 @@ export interface SesIdentity {
 
 /** SESv2 identity calls: create (Easy DKIM RSA 2048, or BYODKIM), read, MAIL FROM, delete. */
 export function createIdentityGateway(deps: { ses: AwsGateway['ses'] }) {
-  const call = async <T>(action: string, region: string, f: () => Promise<T>): Promise<T> => {
-    try {
-      return await f();
-    } catch (e) {
-      throw translateAwsError(e, { action, region });
-    }
-  };
+  const call = translated;
 
   return {
     /** Returns the DKIM tokens (Easy DKIM) to publish; `AlreadyExists` is reported as such, not translated. */

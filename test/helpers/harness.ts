@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -11,6 +10,7 @@ import { createContainer, type Container } from '../../src/container.js';
 import { buildServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
 import { createSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/index.js';
+import { freePort } from './net.js';
 import { type Backend, testStore } from './store.js';
 
 export interface Harness {
@@ -135,14 +135,6 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       await sandbox.close();
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 /** The sandbox SNS signing certificate, placed where SESAME_SNS_CERT_DIR expects it. */

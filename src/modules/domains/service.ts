@@ -141,6 +141,12 @@ export function createDomains(deps: {
     };
   }
 
+  /** A new identity row: pending, to be checked at once. */
+  function newRow(workspaceId: string, connectionId: string, name: string, identity: Pick<DomainRow, 'kind' | 'origin' | 'dkim_origin' | 'dkim_tokens' | 'dkim_public_key' | 'dkim_status' | 'mail_from_domain' | 'mail_from_status' | 'dmarc_rua'>): DomainRow {
+    const iso = clock.now().toISOString();
+    return { id: newId('dom'), workspace_id: workspaceId, connection_id: connectionId, name, status: 'pending', ...identity, checks: '{}', checked_at: null, check_attempts: 0, next_check_at: iso, verified_at: null, created_at: iso, updated_at: iso };
+  }
+
   /** Keep the connection's send domains (the session policy's ses:FromAddress) in step with its domains. */
   async function syncSendDomains(workspaceId: string, connectionId: string, add: string | null, remove: string | null, actor: string): Promise<void> {
     const c = await deps.connections.row(workspaceId, connectionId);
@@ -228,15 +234,9 @@ export function createDomains(deps: {
         tokens = byo ? [byo.selector] : created.tokens;
         if (mailFrom) await deps.identities.putMailFrom(manage, conn.region, name, mailFrom);
       }
-      const iso = clock.now().toISOString();
-      const d: DomainRow = {
-        id: newId('dom'),
-        workspace_id: workspaceId,
-        connection_id: conn.id,
-        name,
+      const d = newRow(workspaceId, conn.id, name, {
         kind: 'domain',
         origin: input.import ? 'imported' : 'created',
-        status: 'pending',
         dkim_origin: dkimOrigin,
         dkim_tokens: JSON.stringify(tokens),
         dkim_public_key: byo?.publicKey ?? null,
@@ -244,14 +244,7 @@ export function createDomains(deps: {
         mail_from_domain: mailFrom,
         mail_from_status: mailFrom ? 'PENDING' : null,
         dmarc_rua: input.dmarcReportEmail ?? null,
-        checks: '{}',
-        checked_at: null,
-        check_attempts: 0,
-        next_check_at: iso,
-        verified_at: null,
-        created_at: iso,
-        updated_at: iso,
-      };
+      });
       await db.insertInto('domains').values(d).execute();
       await deps.audit.record({ workspaceId, connectionId: conn.id, actor, action: input.import ? 'domain.imported' : 'domain.created', details: { domain: name, mailFrom, dkim: dkimOrigin } });
       await syncSendDomains(workspaceId, conn.id, name, null, actor);
@@ -264,30 +257,7 @@ export function createDomains(deps: {
       const taken = await db.selectFrom('domains').select('id').where('connection_id', '=', conn.id).where('name', '=', name).executeTakeFirst();
       if (taken) throw new AppError('conflict', `${name} is already an identity of connection ${conn.name}.`);
       const created = await deps.identities.create(await deps.credentials(deps.connections.subject(conn), 'manage'), conn.region, name);
-      const iso = clock.now().toISOString();
-      const d: DomainRow = {
-        id: newId('dom'),
-        workspace_id: workspaceId,
-        connection_id: conn.id,
-        name,
-        kind: 'email',
-        origin: created.alreadyExists ? 'imported' : 'created',
-        status: 'pending',
-        dkim_origin: 'AWS_SES',
-        dkim_tokens: '[]',
-        dkim_public_key: null,
-        dkim_status: 'NOT_STARTED',
-        mail_from_domain: null,
-        mail_from_status: null,
-        dmarc_rua: null,
-        checks: '{}',
-        checked_at: null,
-        check_attempts: 0,
-        next_check_at: iso,
-        verified_at: null,
-        created_at: iso,
-        updated_at: iso,
-      };
+      const d = newRow(workspaceId, conn.id, name, { kind: 'email', origin: created.alreadyExists ? 'imported' : 'created', dkim_origin: 'AWS_SES', dkim_tokens: '[]', dkim_public_key: null, dkim_status: 'NOT_STARTED', mail_from_domain: null, mail_from_status: null, dmarc_rua: null });
       await db.insertInto('domains').values(d).execute();
       await deps.audit.record({ workspaceId, connectionId: conn.id, actor, action: 'domain.created', details: { email: name } });
       return view(await refresh(d, actor), conn.region);
