@@ -29,6 +29,10 @@ import { createEventProcessor } from './modules/events/processor.js';
 import { createReputationGuard } from './modules/events/reputation.js';
 import { createWebhookDelivery } from './modules/webhooks/delivery.js';
 import { createWebhooks } from './modules/webhooks/webhooks.js';
+import { createWarmupGate } from './modules/warmup/gate.js';
+import { createRamp } from './modules/warmup/ramp.js';
+import { createWarmup } from './modules/warmup/service.js';
+import { createWarmupUsage } from './modules/warmup/usage.js';
 import { migrate, openStore, type Store } from './store/db.js';
 
 export interface ContainerOptions {
@@ -96,6 +100,11 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       : createSendQueue({ db, dialect: store.dialect });
   const suppressions = createSuppressions({ db, clock, audit });
   const identities = createIdentityCache({ clock, gateway });
+  // Warmup: the ramp reads the reputation guard, built below (called only once everything is up).
+  const warmupRamp = createRamp({ db, clock, reputation: { measure: (id) => reputation.measure(id) } });
+  const warmupUsage = createWarmupUsage({ db });
+  const warmupGate = createWarmupGate({ db, clock, ramp: warmupRamp, usage: warmupUsage });
+  const warmup = createWarmup({ db, clock, audit, connections, ramp: warmupRamp, usage: warmupUsage, onChange: (id) => warmupGate.forget(id) });
   const worker = createWorker({
     db,
     clock,
@@ -104,6 +113,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     broker,
     gateway,
     audit,
+    warmup: warmupGate,
     subject: (row) => connections.subject(row),
     options: {
       concurrency: config.workerConcurrency,
@@ -196,6 +206,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     events,
     snsInbox,
     reputation,
+    warmup,
     webhooks,
     webhookDelivery,
     broker,

@@ -75,6 +75,8 @@ export const CATALOGUE = {
   public_url_missing: { status: 409, hint: 'Set SESAME_PUBLIC_URL to the base URL at which Amazon SNS can reach this Sesame (for example https://sesame.example.com), then try again.' },
   events_not_wired: { status: 409, hint: 'Run `sesame aws events <connection>` (POST /v1/connections/:id/events) so SES events reach Sesame.' },
   sns_stale: { status: 400, hint: 'The message is older than SESAME_SNS_MAX_AGE_SECONDS: a replay, or a delivery retried for too long.' },
+  // warmup plans
+  warmup_not_found: { status: 404, hint: 'Create the plan with PUT /v1/connections/:id/warmup (sesame warmup set <connection>), or name the domain of an existing plan (--domain).' },
   // outgoing webhooks
   webhook_url_not_allowed: { status: 422, hint: 'Use a public https URL. To reach a receiver on a private network, the operator sets SESAME_WEBHOOKS_ALLOW_PRIVATE=true and the webhook is created with "allowPrivate": true (http is then accepted too).' },
   webhook_host_unresolvable: { status: 422, hint: 'Check the host name in the URL and its DNS records; Sesame checks every address it resolves to before calling it.' },

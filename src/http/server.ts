@@ -16,6 +16,7 @@ import { suppressionRoutes } from './routes/v1/suppressions.js';
 import { snsRoutes } from './routes/v1/sns.js';
 import { domainRoutes } from './routes/v1/domains.js';
 import { webhookRoutes } from './routes/v1/webhooks.js';
+import { warmupRoutes } from './routes/v1/warmup.js';
 
 /** Build the HTTP server without listening: tests use inject(), `sesame start` calls listen(). */
 export async function buildServer(c: Container, opts: { rateLimitPerMinute?: number } = {}): Promise<FastifyInstance> {
@@ -66,5 +67,6 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
   await app.register(snsRoutes(c));
   await app.register(domainRoutes(c));
   await app.register(webhookRoutes(c));
+  await app.register(warmupRoutes(c));
   return app as unknown as FastifyInstance;
 }

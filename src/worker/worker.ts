@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Audit } from '../modules/audit/audit.js';
 import type { Draft } from '../modules/messages/input.js';
+import type { WarmupGate } from '../modules/warmup/gate.js';
 import type { SendJob, SendQueue } from '../queue/send-queue.js';
 import type { Db } from '../store/db.js';
 import type { ConnectionTable } from '../store/schema.js';
@@ -31,6 +32,8 @@ export interface WorkerDeps {
   gateway: Pick<AwsGateway, 'sendEmail' | 'getAccount'>;
   subject: (row: ConnectionTable) => CredentialSubject;
   audit: Pick<Audit, 'record'>;
+  /** Warmup plans: each day's allowance per connection (and sending domain). */
+  warmup?: Pick<WarmupGate, 'admit' | 'noteQuota'>;
   options: WorkerOptions;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
@@ -107,6 +110,7 @@ export function createWorker(deps: WorkerDeps) {
           try {
             const account = await deps.broker.withCredentials(deps.subject(conn), 'read', (creds) => deps.gateway.getAccount(creds, conn.region));
             pacer.setQuota({ maxSendRate: account.maxSendRate, max24HourSend: account.max24HourSend, sentLast24Hours: account.sentLast24Hours }, now().getTime());
+            await deps.warmup?.noteQuota(conn.id, account.max24HourSend).catch((e: unknown) => deps.logger.warn({ connectionId: conn.id, err: (e as Error)?.message }, 'could not note the quota on warmup plans'));
             // SES reviewing the account (PROBATION) or stopping it: stop sending before it gets worse.
             if (!account.sendingEnabled || account.enforcementStatus === 'SHUTDOWN' || account.enforcementStatus === 'PROBATION') {
               await pause(conn, 'ses_sending_paused', `SES reports sending ${account.sendingEnabled ? 'enabled' : 'disabled'}, enforcement ${account.enforcementStatus}.`);
@@ -162,7 +166,29 @@ export function createWorker(deps: WorkerDeps) {
     stats.failed++;
   }
 
-  type Loaded = { id: string; status: string; payload: string; recipient_count: number; workspace_id: string };
+  type Loaded = { id: string; status: string; payload: string; recipient_count: number; workspace_id: string; from_address: string };
+
+  const NO_WARMUP = { release: async () => undefined };
+
+  /**
+   * Today's share of the warmup plans covering the message, taken before SES is called and given
+   * back whenever SES does not end up with the message. Over the allowance the job moves to the
+   * start of the next warmup day: held like the daily quota, not failed, no attempt counted.
+   */
+  async function warmupAdmit(job: SendJob, conn: ConnectionTable, msg: Loaded, pacer: Pacer): Promise<{ release(): Promise<void> } | undefined> {
+    if (!deps.warmup) return NO_WARMUP;
+    const quota = pacer.quota.max24HourSend;
+    const a = await deps.warmup.admit({ connectionId: conn.id, from: msg.from_address, recipients: msg.recipient_count, quota });
+    if (a.ok) {
+      return {
+        release: () => a.release().catch((e: unknown) => deps.logger.error({ err: e, messageId: job.messageId }, 'could not give back a warmup allowance')),
+      };
+    }
+    stats.deferred++;
+    deps.logger.info({ messageId: job.messageId, connectionId: conn.id, until: a.until.toISOString() }, 'held by warmup plan');
+    await setQueued(job, { kind: 'defer_quota', ...a.hold }, a.until, false);
+    return undefined;
+  }
 
   async function handle(job: SendJob, msg: Loaded | undefined): Promise<void> {
     if (!msg || (msg.status !== 'queued' && msg.status !== 'sending')) {
@@ -174,6 +200,8 @@ export function createWorker(deps: WorkerDeps) {
     if (conn.paused_reason) return queue.retryAt(job.messageId, now(), false);
 
     const pacer = await pacerFor(conn);
+    const warm = await warmupAdmit(job, conn, msg, pacer);
+    if (!warm) return;
     for (;;) {
       const at = now().getTime();
       const take = pacer.tryTake(msg.recipient_count, at);
@@ -183,6 +211,7 @@ export function createWorker(deps: WorkerDeps) {
       }
       if (take.reason === 'daily' || take.waitMs > o.leaseMs / 4 || stopping) {
         stats.deferred++;
+        await warm.release();
         await queue.retryAt(job.messageId, new Date(now().getTime() + (take.reason === 'daily' ? dailyRecheckMs() : take.waitMs)), false);
         return;
       }
@@ -197,6 +226,7 @@ export function createWorker(deps: WorkerDeps) {
       await creds();
     } catch (e) {
       pacer.refund(msg.recipient_count);
+      await warm.release();
       return onError(job, conn, classify(e));
     }
 
@@ -208,6 +238,7 @@ export function createWorker(deps: WorkerDeps) {
     });
     if (!marked) {
       pacer.refund(msg.recipient_count);
+      await warm.release();
       return;
     }
 
@@ -230,6 +261,8 @@ export function createWorker(deps: WorkerDeps) {
         if (verdict.kind === 'refresh_credentials') verdict = { ...verdict, kind: 'retry' };
       }
     }
+    // SES did not take it (except perhaps when the outcome is unknown): it does not use the day's allowance.
+    if (verdict.kind !== 'unknown') await warm.release();
     return onError(job, conn, verdict);
   }
 
@@ -378,7 +411,7 @@ export function createWorker(deps: WorkerDeps) {
         continue;
       }
       const loaded = new Map(
-        (await db.selectFrom('messages').select(['id', 'status', 'payload', 'recipient_count', 'workspace_id']).where('id', 'in', jobs.map((j) => j.messageId)).execute()).map((m) => [m.id, m]),
+        (await db.selectFrom('messages').select(['id', 'status', 'payload', 'recipient_count', 'workspace_id', 'from_address']).where('id', 'in', jobs.map((j) => j.messageId)).execute()).map((m) => [m.id, m]),
       );
       for (const job of jobs) {
         const p = handle(job, loaded.get(job.messageId))

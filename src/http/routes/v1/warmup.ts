@@ -1,0 +1,64 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Container } from '../../../container.js';
+import { setWarmupSchema, warmupScopeQuery } from '../../../modules/warmup/schemas.js';
+import { actorOf } from '../../auth.js';
+import { idParams } from '../../schemas.js';
+
+// An allow-list, like every response schema.
+const plan = z.object({
+  id: z.string(),
+  connectionId: z.string(),
+  domain: z.string().nullable(),
+  mode: z.enum(['ramp', 'custom']),
+  schedule: z.array(z.number()),
+  startVolume: z.number().nullable(),
+  doublingDays: z.number().nullable(),
+  startedAt: z.string(),
+  started: z.boolean(),
+  currentDay: z.number(),
+  currentStep: z.number(),
+  heldDays: z.number(),
+  stepVolume: z.number(),
+  accountQuota: z.number().nullable(),
+  todayAllowance: z.number(),
+  sentToday: z.number(),
+  remainingToday: z.number(),
+  waiting: z.number(),
+  held: z.boolean(),
+  holdReason: z.string().nullable(),
+  paused: z.boolean(),
+  pausedAt: z.string().nullable(),
+  rampComplete: z.boolean(),
+  nextDayAt: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+/** Warmup plans of a connection: `?domain=` names a domain's plan; without it, the connection's own. */
+export const warmupRoutes =
+  (c: Pick<Container, 'warmup'>): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get('/v1/connections/:id/warmup', { schema: { params: idParams, querystring: warmupScopeQuery, response: { 200: z.object({ data: z.array(plan) }) } } }, async (req) => ({
+      data: await c.warmup.list(req.principal.workspaceId, req.params.id, req.query.domain),
+    }));
+
+    app.put('/v1/connections/:id/warmup', { schema: { params: idParams, body: setWarmupSchema, response: { 200: plan, 201: plan } } }, async (req, reply) => {
+      const r = await c.warmup.set(req.principal.workspaceId, req.params.id, req.body, actorOf(req));
+      return reply.status(r.created ? 201 : 200).send(r.plan);
+    });
+
+    app.post('/v1/connections/:id/warmup/pause', { schema: { params: idParams, querystring: warmupScopeQuery, response: { 200: plan } } }, async (req) =>
+      c.warmup.pause(req.principal.workspaceId, req.params.id, req.query.domain, actorOf(req)),
+    );
+
+    app.post('/v1/connections/:id/warmup/resume', { schema: { params: idParams, querystring: warmupScopeQuery, response: { 200: plan } } }, async (req) =>
+      c.warmup.resume(req.principal.workspaceId, req.params.id, req.query.domain, actorOf(req)),
+    );
+
+    app.delete(
+      '/v1/connections/:id/warmup',
+      { schema: { params: idParams, querystring: warmupScopeQuery, response: { 200: z.object({ connectionId: z.string(), domain: z.string().nullable(), deleted: z.literal(true) }) } } },
+      async (req) => c.warmup.remove(req.principal.workspaceId, req.params.id, req.query.domain, actorOf(req)),
+    );
+  };

@@ -1,0 +1,37 @@
+import { z } from 'zod';
+
+/** More than any SES account sends in a day; a bound so a typo cannot store a nonsense plan. */
+export const MAX_DAILY_VOLUME = 100_000_000;
+
+const DOMAIN = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/;
+
+/** A sending domain as plans name it: lower case, no trailing dot, no wildcard. */
+export const warmupDomain = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .transform((d) => d.replace(/\.$/, ''))
+  .pipe(z.string().regex(DOMAIN, 'must be a domain name such as example.com'));
+
+export const setWarmupSchema = z
+  .strictObject({
+    domain: warmupDomain.optional(),
+    schedule: z.array(z.number().int().min(1).max(MAX_DAILY_VOLUME)).min(1).max(366).optional(),
+    doublingDays: z.union([z.literal(1), z.literal(2)]).optional(),
+    startVolume: z.number().int().min(1).max(1_000_000).optional(),
+    /** The first warmup day: an ISO date (2026-03-01) or time, whose UTC day counts. Default today. */
+    startAt: z
+      .string()
+      .max(40)
+      .regex(/^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/, 'must be an ISO-8601 date or time, such as 2026-03-01')
+      .refine((s) => !Number.isNaN(Date.parse(s)), 'is not a valid date')
+      .optional(),
+  })
+  .refine((b) => !(b.schedule && (b.doublingDays !== undefined || b.startVolume !== undefined)), {
+    message: 'give either schedule (a custom plan) or doublingDays/startVolume (the default ramp), not both',
+    path: ['schedule'],
+  });
+
+export type SetWarmupInput = z.infer<typeof setWarmupSchema>;
+
+export const warmupScopeQuery = z.strictObject({ domain: warmupDomain.optional() });
