@@ -12,8 +12,9 @@ export type VerificationMode = 'manual' | 'dns' | 'immediate';
 
 const norm = (s: string) => s.toLowerCase().replace(/\.$/, '');
 
-export function createIdentityVerifier(opts: { mode: VerificationMode; dnsServers?: readonly string[] }) {
+export function createIdentityVerifier(opts: { mode: VerificationMode; dnsServers?: readonly string[]; explicit?: boolean }) {
   let mode = opts.mode;
+  const explicit = opts.explicit ?? false;
   let servers = opts.dnsServers ? [...opts.dnsServers] : undefined;
   const resolver = (): Resolver => {
     const r = new Resolver({ timeout: 1000, tries: 1 });
@@ -41,7 +42,7 @@ export function createIdentityVerifier(opts: { mode: VerificationMode; dnsServer
     /** The sandbox serving its own DNS verifies against it. */
     useDns(list: string[]): void {
       servers = list;
-      if (mode === 'manual') mode = 'dns';
+      if (mode === 'manual' && opts.mode === 'manual' && !explicit) mode = 'dns';
     },
     /** Called when an identity is created: `immediate` verifies at once. */
     onCreate(i: SesIdentityRecord): void {

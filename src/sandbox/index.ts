@@ -60,7 +60,7 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
     store.save();
   }
   let url: string | undefined;
-  const identities = createIdentityVerifier({ mode: opts.identityVerification ?? (opts.dnsServers?.length ? 'dns' : 'manual'), ...(opts.dnsServers ? { dnsServers: opts.dnsServers } : {}) });
+  const identities = createIdentityVerifier({ mode: opts.identityVerification ?? (opts.dnsServers?.length ? 'dns' : 'manual'), explicit: opts.identityVerification !== undefined, ...(opts.dnsServers ? { dnsServers: opts.dnsServers } : {}) });
   const deps: SandboxDeps = { store, clock, faults: createFaults(), defaultRegion: region, sendListeners: new Set(), identities, url: () => url, snsDeliveries: [], snsInFlight: new Set() };
   // Sesame in sandbox mode trusts SNS signatures through this directory, never by fetching.
   if (opts.dataDir) writeCertificate(signingKey(deps), snsCertDir(opts.dataDir));

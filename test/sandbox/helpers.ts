@@ -4,7 +4,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { STSClient, AssumeRoleCommand, type AssumeRoleCommandInput } from '@aws-sdk/client-sts';
 import { manualClock } from '../../src/clock.js';
-import { createSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { createSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/index.js';
 
 export interface Creds {
   accessKeyId: string;
@@ -26,7 +26,7 @@ export interface Harness {
 }
 
 /** A sandbox on a random port, a movable clock starting at real time (so the SDK's clock skew stays 0), and real SDK clients. */
-export async function startSandbox(opts: { propagationDelayMs?: number } = {}): Promise<Harness> {
+export async function startSandbox(opts: Pick<SandboxOptions, 'propagationDelayMs' | 'identityVerification' | 'serveDns'> = {}): Promise<Harness> {
   const clock = manualClock(new Date());
   const sandbox = createSandbox({ clock, ...opts });
   const url = await sandbox.listen(0);

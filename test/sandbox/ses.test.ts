@@ -6,6 +6,7 @@ import {
   GetEmailIdentityCommand,
   ListConfigurationSetsCommand,
   ListEmailIdentitiesCommand,
+  PutEmailIdentityMailFromAttributesCommand,
   SendEmailCommand,
   type SendEmailCommandInput,
 } from '@aws-sdk/client-sesv2';
@@ -179,5 +180,40 @@ describe('SES v2', () => {
     const { MessageId } = await h.ses(creds).send(new SendEmailCommand(simple()));
     off();
     expect(seen).toEqual([MessageId]);
+  });
+});
+
+describe('SES v2 identity verification modes', () => {
+  test('immediate: a new identity is verified at once, its MAIL FROM domain too', async () => {
+    const s = await startSandbox({ identityVerification: 'immediate' });
+    try {
+      const c = s.platform;
+      const created = await s.ses(c).send(new CreateEmailIdentityCommand({ EmailIdentity: 'fast.example' }));
+      expect(created.VerifiedForSendingStatus).toBe(true);
+      expect(created.DkimAttributes?.Tokens).toHaveLength(3);
+      await s.ses(c).send(new PutEmailIdentityMailFromAttributesCommand({ EmailIdentity: 'fast.example', MailFromDomain: 'mail.fast.example' }));
+      const got = await s.ses(c).send(new GetEmailIdentityCommand({ EmailIdentity: 'fast.example' }));
+      expect(got.MailFromAttributes).toMatchObject({ MailFromDomain: 'mail.fast.example', MailFromDomainStatus: 'SUCCESS' });
+      await rejectsWith(s.ses(c).send(new PutEmailIdentityMailFromAttributesCommand({ EmailIdentity: 'fast.example', MailFromDomain: 'mail.elsewhere.example' })), 'BadRequestException');
+    } finally {
+      await s.sandbox.close();
+    }
+  });
+
+  test('dns: verified once the DKIM CNAMEs are published in the DNS the sandbox serves', async () => {
+    const s = await startSandbox({ serveDns: {} });
+    try {
+      const c = s.platform;
+      const created = await s.ses(c).send(new CreateEmailIdentityCommand({ EmailIdentity: 'slow.example' }));
+      expect(created.VerifiedForSendingStatus).toBe(false);
+      const tokens = created.DkimAttributes!.Tokens!;
+      s.sandbox.admin.dnsAdd(tokens.slice(0, 2).map((t) => ({ name: `${t}._domainkey.slow.example`, type: 'CNAME' as const, value: `${t}.dkim.amazonses.com` })));
+      expect((await s.ses(c).send(new GetEmailIdentityCommand({ EmailIdentity: 'slow.example' }))).VerificationStatus).toBe('PENDING');
+      s.sandbox.admin.dnsAdd(`${tokens[2]}._domainkey.slow.example. 300 IN CNAME ${tokens[2]}.dkim.amazonses.com.`);
+      const got = await s.ses(c).send(new GetEmailIdentityCommand({ EmailIdentity: 'slow.example' }));
+      expect(got).toMatchObject({ VerificationStatus: 'SUCCESS', VerifiedForSendingStatus: true, DkimAttributes: { Status: 'SUCCESS' } });
+    } finally {
+      await s.sandbox.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { AppError } from '../../errors.js';
 import { createOutput, printError, printRecord, type Output } from '../output.js';
 import { connectAdmin, runningEndpoint } from '../../sandbox/admin-client.js';
@@ -87,13 +87,14 @@ export function sandboxCommand(ctx: Ctx): Command {
     .option('--port <port>', 'port to listen on', int('port'), 4566)
     .option('--host <host>', 'address to bind (the admin API is unauthenticated: keep it local)', '127.0.0.1')
     .option('--dns-port <port>', 'port of the sandbox DNS server on 127.0.0.1 (0: any free port)', int('dns-port'), 0)
+    .addOption(new Option('--identity-verification <mode>', 'how SES identities get verified: from the records in the sandbox DNS (as SES does), at once, or only by `sandbox verify-identity`').choices(['dns', 'immediate', 'manual']).default('dns'))
     .option('--quiet', 'do not print a line per request')
     .action(
-      run(async (out, opts: { port: number; host: string; dnsPort: number; quiet?: boolean }) => {
+      run(async (out, opts: { port: number; host: string; dnsPort: number; identityVerification: 'dns' | 'immediate' | 'manual'; quiet?: boolean }) => {
         const dataDir = ctx.dataDir();
         const other = runningEndpoint(dataDir);
         if (other) throw new AppError('conflict', `A sandbox for ${dataDir} already runs at ${other.url} (pid ${other.pid}).`, { hint: 'Use that one, or stop it first.' });
-        const sandbox = createSandbox({ dataDir, serveDns: { port: opts.dnsPort }, ...(opts.quiet ? {} : { log: (l: string) => process.stderr.write(`${l}\n`) }) });
+        const sandbox = createSandbox({ dataDir, serveDns: { port: opts.dnsPort }, identityVerification: opts.identityVerification, ...(opts.quiet ? {} : { log: (l: string) => process.stderr.write(`${l}\n`) }) });
         const url = await sandbox.listen(opts.port, opts.host);
         const p = sandbox.admin.platformCredentials();
         out.result({ label: SANDBOX_LABEL, url, dns: sandbox.dnsAddress, platform: p, console: `${url}/cloudformation/home` }, () => {

@@ -231,7 +231,7 @@ function createIdentity(ctx: RequestContext, body: unknown): SandboxResponse {
   ctx.deps.identities.onCreate(rec);
   a.identities[name] = rec;
   ctx.deps.store.save();
-  return jsonResponse('rest-json', { IdentityType: rec.type, VerifiedForSendingStatus: false, DkimAttributes: dkimAttributes(rec) }, ctx.requestId);
+  return jsonResponse('rest-json', { IdentityType: rec.type, VerifiedForSendingStatus: rec.verified, DkimAttributes: dkimAttributes(rec) }, ctx.requestId);
 }
 
 function getIdentity(ctx: RequestContext, id: string): SandboxResponse {
