@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveSandbox } from '../helpers/cli.js';
+import { type CliResult, runCli, serveSandbox } from '../helpers/cli.js';
 import { freePort } from '../helpers/net.js';
 
 /**
@@ -18,19 +18,8 @@ const cli = ['--import', 'tsx', join(root, 'src/cli/main.ts')];
 /** Run the CLI as a person would, without blocking the test runner's event loop. */
 const sesame = (...args: string[]) => sesameWith({}, ...args);
 
-function sesameWith(extraEnv: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [...cli, ...args], { env: { ...env, ...extraEnv }, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += String(d)));
-    p.stderr.on('data', (d) => (stderr += String(d)));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
+function sesameWith(extraEnv: Record<string, string>, ...args: string[]): Promise<CliResult> {
+  return runCli({ ...env, ...extraEnv }, args);
 }
 
 async function waitUntil(fn: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {

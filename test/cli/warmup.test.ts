@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createContainer } from '../../src/container.js';
 import { createLogger } from '../../src/logger.js';
-import { cliArgs, root } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
 
 /**
  * `sesame warmup` as a person types it. The warmup commands need no AWS, so the workspace and a
@@ -16,20 +15,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'sesame-warmup-cli-'));
 const env: NodeJS.ProcessEnv = { ...process.env, SESAME_DATA_DIR: dataDir, NODE_ENV: 'test', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 delete env.SESAME_SANDBOX; // the warmup commands need no AWS, real or sandboxed
 
-function sesame(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [...cliArgs, ...args], { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += String(d)));
-    p.stderr.on('data', (d) => (stderr += String(d)));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
+const sesame = (...args: string[]) => runCli(env, args);
 
 beforeAll(async () => {
   const c = await createContainer(loadConfig({ SESAME_DATA_DIR: dataDir, SESAME_ALLOW_DEFAULT_CHAIN: 'true' }), { logger: createLogger('silent') });

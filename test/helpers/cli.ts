@@ -5,6 +5,28 @@ export const root = join(import.meta.dirname, '..', '..');
 /** The CLI from source, as `node --import tsx src/cli/main.ts …`. */
 export const cliArgs = ['--import', 'tsx', join(root, 'src/cli/main.ts')];
 
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the CLI as a person would (no stdin), without blocking the test runner's event loop. */
+export function runCli(env: NodeJS.ProcessEnv, args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [...cliArgs, ...args], { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout!.on('data', (d) => (stdout += String(d)));
+    p.stderr!.on('data', (d) => (stderr += String(d)));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
 /** `sesame sandbox serve` as its own process; resolves with its URL once it listens. */
 export async function serveSandbox(env: NodeJS.ProcessEnv): Promise<{ url: string; stop(): Promise<void> }> {
   const proc: ChildProcess = spawn(process.execPath, [...cliArgs, 'sandbox', 'serve', '--quiet', '--port', '0'], { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
