@@ -36,20 +36,19 @@ export function createEventWiringGateway(deps: { clients: ClientFactory; ses: Aw
     if (!c) m.set(region, (c = deps.clients.sns(region, creds)));
     return c;
   };
-  const call = translated;
 
   return {
     /** CreateTopic is idempotent; the signature version is set apart so an existing topic is upgraded too. */
     async ensureTopic(creds: AwsCredentialIdentityProvider, region: string, name: string): Promise<string> {
-      const out = await call('sns:CreateTopic', region, () => sns(creds, region).send(new CreateTopicCommand({ Name: name, Tags: [{ Key: 'managed-by', Value: 'sesame' }] })));
+      const out = await translated('sns:CreateTopic', region, () => sns(creds, region).send(new CreateTopicCommand({ Name: name, Tags: [{ Key: 'managed-by', Value: 'sesame' }] })));
       const arn = out.TopicArn ?? '';
       // SignatureVersion 2 signs with SHA256withRSA instead of SHA1withRSA.
-      await call('sns:SetTopicAttributes', region, () => sns(creds, region).send(new SetTopicAttributesCommand({ TopicArn: arn, AttributeName: 'SignatureVersion', AttributeValue: '2' })));
+      await translated('sns:SetTopicAttributes', region, () => sns(creds, region).send(new SetTopicAttributesCommand({ TopicArn: arn, AttributeName: 'SignatureVersion', AttributeValue: '2' })));
       return arn;
     },
 
     async topicAttributes(creds: AwsCredentialIdentityProvider, region: string, topicArn: string): Promise<Record<string, string>> {
-      const out = await call('sns:GetTopicAttributes', region, () => sns(creds, region).send(new GetTopicAttributesCommand({ TopicArn: topicArn })));
+      const out = await translated('sns:GetTopicAttributes', region, () => sns(creds, region).send(new GetTopicAttributesCommand({ TopicArn: topicArn })));
       return out.Attributes ?? {};
     },
 
@@ -68,21 +67,21 @@ export function createEventWiringGateway(deps: { clients: ClientFactory; ses: Aw
         await deps.ses(creds, region).send(new CreateConfigurationSetEventDestinationCommand({ ConfigurationSetName: configurationSet, EventDestinationName: name, EventDestination: dest }));
       } catch (e) {
         if (awsErrorName(e) !== 'AlreadyExistsException') throw translateAwsError(e, { action: 'ses:CreateConfigurationSetEventDestination', region });
-        await call('ses:UpdateConfigurationSetEventDestination', region, () =>
+        await translated('ses:UpdateConfigurationSetEventDestination', region, () =>
           deps.ses(creds, region).send(new UpdateConfigurationSetEventDestinationCommand({ ConfigurationSetName: configurationSet, EventDestinationName: name, EventDestination: dest })),
         );
       }
     },
 
     async eventDestinations(creds: AwsCredentialIdentityProvider, region: string, configurationSet: string): Promise<EventDestination[]> {
-      const out = await call('ses:GetConfigurationSetEventDestinations', region, () => deps.ses(creds, region).send(new GetConfigurationSetEventDestinationsCommand({ ConfigurationSetName: configurationSet })));
+      const out = await translated('ses:GetConfigurationSetEventDestinations', region, () => deps.ses(creds, region).send(new GetConfigurationSetEventDestinationsCommand({ ConfigurationSetName: configurationSet })));
       return (out.EventDestinations ?? []).map((d) => ({ name: d.Name ?? '', enabled: d.Enabled ?? false, types: d.MatchingEventTypes ?? [], topicArn: d.SnsDestination?.TopicArn ?? null }));
     },
 
     /** Returns the subscription ARN, or null while SNS waits for the endpoint to confirm. */
     async subscribe(creds: AwsCredentialIdentityProvider, region: string, topicArn: string, endpoint: string): Promise<string | null> {
       const protocol = endpoint.startsWith('https:') ? 'https' : 'http';
-      const out = await call('sns:Subscribe', region, () => sns(creds, region).send(new SubscribeCommand({ TopicArn: topicArn, Protocol: protocol, Endpoint: endpoint })));
+      const out = await translated('sns:Subscribe', region, () => sns(creds, region).send(new SubscribeCommand({ TopicArn: topicArn, Protocol: protocol, Endpoint: endpoint })));
       const arn = out.SubscriptionArn ?? '';
       return arn.startsWith('arn:') ? arn : null;
     },
@@ -91,7 +90,7 @@ export function createEventWiringGateway(deps: { clients: ClientFactory; ses: Aw
       const all: Subscription[] = [];
       let token: string | undefined;
       do {
-        const page = await call('sns:ListSubscriptionsByTopic', region, () => sns(creds, region).send(new ListSubscriptionsByTopicCommand({ TopicArn: topicArn, NextToken: token })));
+        const page = await translated('sns:ListSubscriptionsByTopic', region, () => sns(creds, region).send(new ListSubscriptionsByTopicCommand({ TopicArn: topicArn, NextToken: token })));
         for (const s of page.Subscriptions ?? []) {
           const arn = s.SubscriptionArn ?? '';
           all.push({ arn: arn.startsWith('arn:') ? arn : null, protocol: s.Protocol ?? '', endpoint: s.Endpoint ?? '' });

@@ -13,7 +13,6 @@ export interface SesIdentity {
 
 /** SESv2 identity calls: create (Easy DKIM RSA 2048, or BYODKIM), read, MAIL FROM, delete. */
 export function createIdentityGateway(deps: { ses: AwsGateway['ses'] }) {
-  const call = translated;
 
   return {
     /** Returns the DKIM tokens (Easy DKIM) to publish; `AlreadyExists` is reported as such, not translated. */
@@ -50,7 +49,7 @@ export function createIdentityGateway(deps: { ses: AwsGateway['ses'] }) {
     },
 
     async putMailFrom(creds: AwsCredentialIdentityProvider, region: string, identity: string, mailFromDomain: string | null): Promise<void> {
-      await call('ses:PutEmailIdentityMailFromAttributes', region, () =>
+      await translated('ses:PutEmailIdentityMailFromAttributes', region, () =>
         deps.ses(creds, region).send(new PutEmailIdentityMailFromAttributesCommand({ EmailIdentity: identity, ...(mailFromDomain ? { MailFromDomain: mailFromDomain } : {}), BehaviorOnMxFailure: 'USE_DEFAULT_VALUE' })),
       );
     },

@@ -52,8 +52,8 @@ describe('domains', () => {
     expect(d.zone).toMatch(new RegExp(`${dkim[0].name}\\.\\s+300 IN CNAME ${dkim[0].value}\\.`));
     expect(d.zone).toMatch(/mail\.example\.org\.\s+300 IN MX 10 feedback-smtp\.us-east-1\.amazonses\.com\./);
     expect(d.zone).toMatch(/_dmarc\.example\.org\.\s+300 IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@example\.org;"/);
-    // The connection's send sessions are narrowed to its domains.
-    expect((await h.call('GET', `/v1/connections/${connId}`)).json.sendDomains).toEqual(['example.org']);
+    // A pending domain does not narrow the connection yet: that would stop every other sender.
+    expect((await h.call('GET', `/v1/connections/${connId}`)).json.sendDomains).toEqual([]);
     expect((await h.call('GET', '/v1/audit?action=domain.created')).json.data).toHaveLength(1);
   });
 
@@ -73,6 +73,53 @@ describe('domains', () => {
     expect((await h.call('GET', '/v1/audit?action=domain.status_changed')).json.data[0].details).toMatchObject({ from: 'pending', to: 'verified' });
     const ok = await h.call('POST', '/v1/emails', { from: 'app@example.org', to: 'ann@customer.test', subject: 's', text: 't' });
     expect(ok.status, ok.text).toBe(202);
+    // Verified, the domain narrows the connection's send sessions to it.
+    expect((await h.call('GET', `/v1/connections/${connId}`)).json.sendDomains).toEqual(['example.org']);
+  });
+
+  it('a pending domain leaves other verified senders alone; verified, it narrows the connection to its domains', async () => {
+    h.sandbox.admin.verifyIdentity('other.org', { account: '222222222222', region: 'us-east-1' });
+    const send = (from: string) => h.call('POST', '/v1/emails', { from, to: 'ann@customer.test', subject: 's', text: 't' });
+    const d = (await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' })).json;
+    expect((await send('app@other.org')).status).toBe(202);
+    publish(d.records);
+    await h.call('POST', `/v1/domains/${d.id}/verify`);
+    const narrowed = await send('app@other.org');
+    expect(narrowed.json.error.code).toBe('from_not_allowed');
+  });
+
+  it('a failed MAIL FROM step takes the new identity back, so adding again works', async () => {
+    h.sandbox.admin.inject('ses', 'PutEmailIdentityMailFromAttributes', 'AccessDeniedException');
+    const failed = await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' });
+    expect(failed.json.error.code).toBe('aws_access_denied');
+    expect((await h.call('GET', '/v1/domains')).json.data).toEqual([]);
+    const again = await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' });
+    expect(again.status, again.text).toBe(201);
+    expect(again.json.mailFrom.domain).toBe('mail.example.org');
+  });
+
+  it('stops checking, and says why, an identity that disappeared from SES', async () => {
+    const d = (await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' })).json;
+    h.sandbox.admin.inject('ses', 'GetEmailIdentity', 'NotFoundException');
+    h.clock.advance(61_000);
+    expect(await h.container.domains.refreshDue()).toBe(1);
+    const v = (await h.call('GET', `/v1/domains/${d.id}`)).json;
+    expect(v).toMatchObject({ status: 'failed', nextCheckAt: null });
+    expect(v.problems[0].message).toMatch(/has no identity example\.org/);
+  });
+
+  it('a name on two connections must be named by id; an imported own-key identity shows no DKIM value it cannot know', async () => {
+    await connectedRole(h, 'staging');
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod', byodkim: { selector: 's1', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() } });
+    const imported = await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'staging', import: true });
+    expect(imported.status, imported.text).toBe(201);
+    expect(imported.json.dkim.origin).toBe('EXTERNAL');
+    expect(imported.json.records.map((r: Rec) => r.purpose)).toEqual(['mail_from_mx', 'mail_from_spf', 'dmarc']); // SES's MAIL FROM kept, no DKIM value
+    expect(imported.json.zone).not.toContain('p=;');
+    const ambiguous = await h.call('GET', '/v1/domains/example.org');
+    expect(ambiguous.json.error.code).toBe('conflict');
+    expect((await h.call('GET', `/v1/domains/${imported.json.id}`)).json.connectionId).not.toBe(connId);
   });
 
   it('shows found-but-different records with both values, and flags SPF and DMARC problems', async () => {
@@ -136,7 +183,11 @@ describe('domains', () => {
     expect(d.dkim.origin).toBe('EXTERNAL');
     expect(d.records.map((r: Rec) => r.purpose)).toEqual(['dkim', 'dmarc']);
     expect(d.records[0]).toMatchObject({ name: 'sesame1._domainkey.example.org', type: 'TXT', value: expect.stringMatching(/^v=DKIM1; k=rsa; p=MII/) });
-    expect(JSON.stringify(d)).not.toContain(pem.split('\n')[1]); // the private key never comes back
+    // The private key is nowhere: not in a response, a log line, an audit row or the stored row.
+    const keyBody = pem.replace(/-----[^-]+-----|\s+/g, '');
+    const row = await h.container.store.db.selectFrom('domains').selectAll().execute();
+    const audit = (await h.call('GET', '/v1/audit?limit=200')).json;
+    for (const place of [JSON.stringify(d), h.bodies.join(''), h.logs.join(''), JSON.stringify(audit), JSON.stringify(row)]) expect(place).not.toContain(keyBody.slice(40, 120));
     publish(d.records, (r) => r.purpose === 'dkim');
     expect((await h.call('POST', `/v1/domains/${d.id}/verify`)).json.status).toBe('verified');
     const bad = await h.call('POST', '/v1/domains', { domain: 'other.org', connection: 'prod', byodkim: { selector: 's', privateKey: 'x'.repeat(200) } });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { DomainView } from '../../modules/domains/service.js';
-import { addDomainSchema, addEmailSchema } from '../../modules/domains/schemas.js';
+import { addDomainInput, addDomainSchema, addEmailSchema } from '../../modules/domains/schemas.js';
 import { action, type CliContext } from '../context.js';
 import { printRecord } from '../output.js';
 import { parseOrThrow } from './aws.js';
@@ -80,8 +80,7 @@ export function domainsCommand(): Command {
           ...(o.dkimSelector || o.dkimPrivateKeyFile ? { byodkim: { selector: o.dkimSelector, privateKey: o.dkimPrivateKeyFile ? readFileSync(o.dkimPrivateKeyFile, 'utf8') : undefined } } : {}),
           ...(o.import ? { import: true } : {}),
         });
-        const { byodkim, mailFromSubdomain, dmarcReportEmail, ...rest } = input;
-        const d = await c.domains.add(ws, { ...rest, ...(byodkim ? { byodkim } : {}), ...(mailFromSubdomain !== undefined ? { mailFromSubdomain } : {}), ...(dmarcReportEmail ? { dmarcReportEmail } : {}) }, ctx.actor);
+        const d = await c.domains.add(ws, addDomainInput(input), ctx.actor);
         printDomain(ctx, d);
         if (d.status !== 'verified') ctx.out.line(`\nPublish the records above, then run \`sesame domains verify ${d.name}\` (Sesame also checks by itself until SES verifies it).`);
       }),

@@ -15,7 +15,8 @@ const name = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]*$/, 'letters, digits, space, "_", "." or "-", starting with a letter or digit')
   .refine((n) => !n.startsWith('conn_'), 'may not start with "conn_" (connection ids do)');
 const region = z.string().regex(REGION_SHAPE, 'must look like eu-west-1');
-const domain = z
+/** A domain name (lower-cased); shared with the domains API so both accept the same names. */
+export const domain = z
   .string()
   .trim()
   .toLowerCase()

@@ -1,15 +1,10 @@
 import { z } from 'zod';
+import { domain as domainName } from '../connections/schemas.js';
+import { checkAddress } from '../messages/address.js';
 
-// RFC 1035 host names: labels of letters, digits and hyphens, at least one dot.
-const domainName = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .max(253)
-  .regex(/^(?=.{1,253}$)(?!-)([a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$/, 'must be a domain name such as example.com');
 const label = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i, 'must be one DNS label such as mail');
-const email = z.string().trim().max(254).email();
-
+// The same rule as a `from` address, so an identity Sesame adds can always send.
+const email = z.string().trim().max(254).refine((v) => checkAddress(v).ok, 'must be an email address such as me@example.com');
 
 export const addDomainSchema = z.strictObject({
   domain: domainName,
@@ -21,3 +16,11 @@ export const addDomainSchema = z.strictObject({
 });
 
 export const addEmailSchema = z.strictObject({ email, connection: z.string().min(1).max(100) });
+
+export type AddDomainBody = z.infer<typeof addDomainSchema>;
+
+/** The service input from a validated body (absent optional fields stay absent). */
+export function addDomainInput(body: AddDomainBody) {
+  const { byodkim, mailFromSubdomain, dmarcReportEmail, ...rest } = body;
+  return { ...rest, ...(byodkim ? { byodkim } : {}), ...(mailFromSubdomain !== undefined ? { mailFromSubdomain } : {}), ...(dmarcReportEmail ? { dmarcReportEmail } : {}) };
+}

@@ -2,7 +2,7 @@ import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { IdentityGateway, SesIdentity } from '../../aws/identities.js';
 import type { Purpose } from '../../aws/policies.js';
 import type { Clock } from '../../clock.js';
-import { AppError, notFound } from '../../errors.js';
+import { AppError, isAppError, notFound } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { Db } from '../../store/db.js';
@@ -59,6 +59,9 @@ const GIVE_UP_MS = 72 * 3_600_000;
 const MAX_BACKOFF_MS = 6 * 3_600_000;
 const FIRST_BACKOFF_MS = 60_000;
 
+/** The send domain an identity narrows its connection to: the domain itself, or an address's domain. */
+const sendDomainOf = (d: Pick<DomainRow, 'name' | 'kind'>): string => (d.kind === 'email' ? d.name.slice(d.name.lastIndexOf('@') + 1) : d.name);
+
 const STATUS: Record<string, DomainView['status']> = { SUCCESS: 'verified', FAILED: 'failed', TEMPORARY_FAILURE: 'temporary_failure' };
 const statusOf = (i: SesIdentity): DomainView['status'] => STATUS[i.verificationStatus] ?? (i.verifiedForSending ? 'verified' : 'pending');
 
@@ -68,7 +71,10 @@ export function recordsFor(d: Pick<DomainRow, 'name' | 'kind' | 'dkim_origin' | 
   const tokens = JSON.parse(d.dkim_tokens) as string[];
   const out: PublishRecord[] =
     d.dkim_origin === 'EXTERNAL'
-      ? [{ purpose: 'dkim', required: true, name: `${tokens[0]}._domainkey.${d.name}`, type: 'TXT', value: `v=DKIM1; k=rsa; p=${d.dkim_public_key ?? ''}` }]
+      ? // An imported identity with its own key: Sesame never saw the key, so it cannot say (or check) the value.
+        d.dkim_public_key
+        ? [{ purpose: 'dkim', required: true, name: `${tokens[0]}._domainkey.${d.name}`, type: 'TXT', value: `v=DKIM1; k=rsa; p=${d.dkim_public_key}` }]
+        : []
       : tokens.map((t) => ({ purpose: 'dkim' as const, required: true, name: `${t}._domainkey.${d.name}`, type: 'CNAME' as const, value: `${t}.dkim.amazonses.com` }));
   if (d.mail_from_domain) {
     out.push({ purpose: 'mail_from_mx', required: true, name: d.mail_from_domain, type: 'MX', value: `feedback-smtp.${region}.amazonses.com`, priority: 10 });
@@ -104,10 +110,14 @@ export function createDomains(deps: {
 }) {
   const { db, clock } = deps;
 
+  /** By id, or by name when only one connection of the workspace has that name. */
   async function row(workspaceId: string, id: string): Promise<DomainRow> {
-    const r = await db.selectFrom('domains').selectAll().where('workspace_id', '=', workspaceId).where((eb) => eb.or([eb('id', '=', id), eb('name', '=', id.toLowerCase())])).executeTakeFirst();
-    if (!r) throw notFound(`Domain ${id}`);
-    return r;
+    const byId = await db.selectFrom('domains').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+    if (byId) return byId;
+    const byName = await db.selectFrom('domains').selectAll().where('workspace_id', '=', workspaceId).where('name', '=', id.toLowerCase()).limit(2).execute();
+    if (byName.length > 1) throw new AppError('conflict', `${id} belongs to more than one connection.`, { hint: 'Name the domain by its id (dom_…), shown by `sesame domains list --json` or GET /v1/domains.' });
+    if (!byName[0]) throw notFound(`Domain ${id}`);
+    return byName[0];
   }
 
   async function regionOf(d: DomainRow): Promise<string> {
@@ -116,11 +126,9 @@ export function createDomains(deps: {
 
   function view(d: DomainRow, region: string): DomainView {
     const checks = JSON.parse(d.checks) as Partial<DomainCheck>;
-    // The checker answers in the order it was asked, which is recordsFor's order.
-    const records = recordsFor(d, region).map((rec, i) => {
-      const c = checks.records?.[i];
-      const same = c && c.name === rec.name.toLowerCase() && c.type === rec.type;
-      return { ...rec, check: same ? { status: c.status, found: c.found, message: c.message, hint: c.hint } : null };
+    const records = recordsFor(d, region).map((rec) => {
+      const c = checks.records?.find((x) => x.name === rec.name.toLowerCase() && x.type === rec.type);
+      return { ...rec, check: c ? { status: c.status, found: c.found, message: c.message, hint: c.hint } : null };
     });
     return {
       id: d.id,
@@ -180,11 +188,24 @@ export function createDomains(deps: {
       updated_at: now.toISOString(),
     };
     await db.updateTable('domains').set(changes).where('id', '=', d.id).execute();
+    // Only a verified identity narrows the connection's send sessions: a pending one would stop
+    // every other verified sender at once. An address narrows to its domain (SES still checks the address).
+    if (status === 'verified' && d.status !== 'verified') await syncSendDomains(d.workspace_id, d.connection_id, sendDomainOf(d), null, actor);
     if (status !== d.status || ses.mailFrom.status !== d.mail_from_status) {
       await deps.audit.record({ workspaceId: d.workspace_id, connectionId: d.connection_id, actor, action: 'domain.status_changed', details: { domain: d.name, from: d.status, to: status, dkim: ses.dkim.status, mailFrom: ses.mailFrom.status } });
       deps.onIdentitiesChanged?.(d.connection_id);
     }
     return { ...d, ...changes };
+  }
+
+  /** Right after adding: a failed look (throttling, say) leaves the identity pending for the background check. */
+  async function firstCheck(d: DomainRow, actor: string): Promise<DomainRow> {
+    try {
+      return await refresh(d, actor);
+    } catch (err) {
+      deps.logger.warn({ domain: d.name, err: (err as Error).message }, 'the first check of a new identity failed; it is checked again in the background');
+      return d;
+    }
   }
 
   let timer: NodeJS.Timeout | undefined;
@@ -232,7 +253,15 @@ export function createDomains(deps: {
         const created = await deps.identities.create(manage, conn.region, name, byo ? { selector: byo.selector, privateKey: byo.sesPrivateKey } : undefined);
         if (created.alreadyExists) throw new AppError('identity_exists', `${name} already exists in the SES account in ${conn.region}.`);
         tokens = byo ? [byo.selector] : created.tokens;
-        if (mailFrom) await deps.identities.putMailFrom(manage, conn.region, name, mailFrom);
+        if (mailFrom) {
+          try {
+            await deps.identities.putMailFrom(manage, conn.region, name, mailFrom);
+          } catch (e) {
+            // Without this, a retry would meet identity_exists, and an import would lose the MAIL FROM domain.
+            await deps.identities.remove(manage, conn.region, name).catch(() => undefined);
+            throw e;
+          }
+        }
       }
       const d = newRow(workspaceId, conn.id, name, {
         kind: 'domain',
@@ -247,8 +276,7 @@ export function createDomains(deps: {
       });
       await db.insertInto('domains').values(d).execute();
       await deps.audit.record({ workspaceId, connectionId: conn.id, actor, action: input.import ? 'domain.imported' : 'domain.created', details: { domain: name, mailFrom, dkim: dkimOrigin } });
-      await syncSendDomains(workspaceId, conn.id, name, null, actor);
-      return view(await refresh(d, actor), conn.region);
+      return view(await firstCheck(d, actor), conn.region);
     },
 
     async addEmail(workspaceId: string, input: { email: string; connection: string }, actor: string): Promise<DomainView> {
@@ -260,7 +288,7 @@ export function createDomains(deps: {
       const d = newRow(workspaceId, conn.id, name, { kind: 'email', origin: created.alreadyExists ? 'imported' : 'created', dkim_origin: 'AWS_SES', dkim_tokens: '[]', dkim_public_key: null, dkim_status: 'NOT_STARTED', mail_from_domain: null, mail_from_status: null, dmarc_rua: null });
       await db.insertInto('domains').values(d).execute();
       await deps.audit.record({ workspaceId, connectionId: conn.id, actor, action: 'domain.created', details: { email: name } });
-      return view(await refresh(d, actor), conn.region);
+      return view(await firstCheck(d, actor), conn.region);
     },
 
     async list(workspaceId: string, opts: { connection?: string } = {}): Promise<DomainView[]> {
@@ -294,7 +322,10 @@ export function createDomains(deps: {
       const deleteIdentity = opts.deleteIdentity ?? d.origin === 'created';
       if (deleteIdentity) await deps.identities.remove(await deps.credentials(deps.connections.subject(conn), 'manage'), conn.region, d.name);
       await db.deleteFrom('domains').where('id', '=', d.id).execute();
-      if (d.kind === 'domain') await syncSendDomains(workspaceId, conn.id, null, d.name, actor);
+      // The send domain goes when no other identity of the connection still needs it.
+      const others = await db.selectFrom('domains').select(['name', 'kind']).where('connection_id', '=', conn.id).where('status', '=', 'verified').execute();
+      const gone = sendDomainOf(d);
+      if (d.status === 'verified' && !others.some((o) => sendDomainOf(o) === gone)) await syncSendDomains(workspaceId, conn.id, null, gone, actor);
       deps.onIdentitiesChanged?.(conn.id);
       await deps.audit.record({ workspaceId, connectionId: conn.id, actor, action: 'domain.deleted', details: { domain: d.name, identityDeleted: deleteIdentity } });
       return { id: d.id, deleted: true, identityDeleted: deleteIdentity };
@@ -309,9 +340,18 @@ export function createDomains(deps: {
         } catch (err) {
           deps.logger.warn({ domain: d.name, err: (err as Error).message }, 'refreshing a domain failed');
           const attempts = d.check_attempts + 1;
+          const now = clock.now();
+          const missing = isAppError(err) && err.code === 'identity_missing';
+          const over = missing || now.getTime() - Date.parse(d.created_at) > GIVE_UP_MS;
+          const problem: DomainProblem = { code: 'lookup_failed', severity: 'error', name: d.name, message: (err as Error).message, hint: isAppError(err) ? err.hint : 'Sesame checks again later; `sesame domains verify` checks now.' };
           await db
             .updateTable('domains')
-            .set({ check_attempts: attempts, next_check_at: new Date(clock.now().getTime() + Math.min(FIRST_BACKOFF_MS * 2 ** attempts, MAX_BACKOFF_MS)).toISOString() })
+            .set({
+              check_attempts: attempts,
+              next_check_at: over ? null : new Date(now.getTime() + Math.min(FIRST_BACKOFF_MS * 2 ** (attempts - 1), MAX_BACKOFF_MS)).toISOString(),
+              ...(missing ? { status: 'failed', checks: JSON.stringify({ ...(JSON.parse(d.checks) as object), problems: [problem] }) } : {}),
+              updated_at: now.toISOString(),
+            })
             .where('id', '=', d.id)
             .execute();
         }

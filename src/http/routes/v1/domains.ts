@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Container } from '../../../container.js';
-import { addDomainSchema, addEmailSchema } from '../../../modules/domains/schemas.js';
+import { addDomainInput, addDomainSchema, addEmailSchema } from '../../../modules/domains/schemas.js';
 import { actorOf } from '../../auth.js';
 
 const check = z.object({ status: z.string(), found: z.array(z.string()), message: z.string(), hint: z.string() }).nullable();
@@ -37,15 +37,7 @@ export const domainRoutes =
           response: { 201: domainView },
         },
       },
-      async (req, reply) => {
-        const { byodkim, mailFromSubdomain, dmarcReportEmail, ...rest } = req.body;
-        const view = await c.domains.add(
-          req.principal.workspaceId,
-          { ...rest, ...(byodkim ? { byodkim } : {}), ...(mailFromSubdomain !== undefined ? { mailFromSubdomain } : {}), ...(dmarcReportEmail ? { dmarcReportEmail } : {}) },
-          actorOf(req),
-        );
-        return reply.status(201).send(view);
-      },
+      async (req, reply) => reply.status(201).send(await c.domains.add(req.principal.workspaceId, addDomainInput(req.body), actorOf(req))),
     );
 
     app.post('/v1/identities/email', { schema: { body: addEmailSchema, response: { 201: domainView } } }, async (req, reply) =>
