@@ -65,7 +65,9 @@ export const CATALOGUE = {
   // SNS notifications
   sns_invalid: { status: 400, hint: 'Post an Amazon SNS message (JSON with Type, MessageId, TopicArn, Message, Timestamp, Signature, SigningCertURL).' },
   sns_cert_url_invalid: { status: 400, hint: 'Only certificates served by https://sns.<region>.amazonaws.com are trusted.' },
-  sns_cert_unavailable: { status: 400, hint: 'The signing certificate could not be fetched (or is not in SESAME_SNS_CERT_DIR); SNS retries the delivery.' },
+  sns_cert_unavailable: { status: 503, hint: 'The signing certificate could not be fetched (or is not in SESAME_SNS_CERT_DIR); Sesame answers 503 so that SNS retries the delivery.' },
+  sns_cert_expired: { status: 400, hint: 'The message is signed with a certificate outside its validity dates; it is not accepted.' },
+  sns_confirmation_failed: { status: 502, hint: 'SNS sends the confirmation again; check that Sesame can reach the SNS endpoint (or run `sesame aws events <connection>` again).' },
   sns_signature_invalid: { status: 403, hint: 'The message was altered or not signed by Amazon SNS.' },
   sns_topic_not_allowed: { status: 403, hint: "Add the topic to the connection's allow-list (PATCH /v1/connections/:id { snsTopicArns }) if it is yours." },
   sns_duplicate: { status: 409, hint: 'This SNS MessageId was already received; it is not processed twice.' },

@@ -40,7 +40,7 @@ export function createEventWiringGateway(deps: { clients: ClientFactory; ses: Aw
   return {
     /** CreateTopic is idempotent; the signature version is set apart so an existing topic is upgraded too. */
     async ensureTopic(creds: AwsCredentialIdentityProvider, region: string, name: string): Promise<string> {
-      const out = await translated('sns:CreateTopic', region, () => sns(creds, region).send(new CreateTopicCommand({ Name: name, Tags: [{ Key: 'managed-by', Value: 'sesame' }] })));
+      const out = await translated('sns:CreateTopic', region, () => sns(creds, region).send(new CreateTopicCommand({ Name: name })));
       const arn = out.TopicArn ?? '';
       // SignatureVersion 2 signs with SHA256withRSA instead of SHA1withRSA.
       await translated('sns:SetTopicAttributes', region, () => sns(creds, region).send(new SetTopicAttributesCommand({ TopicArn: arn, AttributeName: 'SignatureVersion', AttributeValue: '2' })));

@@ -101,7 +101,7 @@ export function createSnsVerifier(opts: SnsVerifierOptions) {
     try {
       return await pending;
     } catch (e) {
-      throw new AppError('sns_cert_unavailable', `The SNS signing certificate could not be loaded: ${(e as Error).message}.`, { status: 400 });
+      throw new AppError('sns_cert_unavailable', `The SNS signing certificate could not be loaded: ${(e as Error).message}.`);
     }
   }
 
@@ -118,7 +118,7 @@ export function createSnsVerifier(opts: SnsVerifierOptions) {
       // Five minutes of slack for clocks that disagree about a freshly rotated certificate.
       if (t < Date.parse(cert.validFrom) - 300_000 || t > Date.parse(cert.validTo)) {
         cache.delete(url.toString()); // SNS rotates certificates: fetch again next time
-        throw new AppError('sns_cert_unavailable', 'The SNS signing certificate is not valid at this time.', { status: 400 });
+        throw new AppError('sns_cert_expired', 'The SNS signing certificate is not valid at this time.');
       }
       const verifier = createVerify(m.SignatureVersion === '1' ? 'RSA-SHA1' : 'RSA-SHA256');
       verifier.update(stringToSign(m), 'utf8');

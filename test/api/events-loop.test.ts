@@ -59,6 +59,20 @@ describe('SES event wiring', () => {
     expect(h.sandbox.admin.snsTopics().find((t) => t.arn === topicArn)!.subscriptions).toHaveLength(1);
   });
 
+  it('repairs a setup that failed half-way: the configuration set is made before the connection uses it', async () => {
+    h = await startHarness({ listen: true });
+    const connId = (await sendingSetup(h)).id;
+    h.sandbox.admin.inject('ses', 'CreateConfigurationSet', 'AccessDeniedException');
+    const failed = await h.call('POST', `/v1/connections/${connId}/events`);
+    expect(failed.json.error.code).toBe('aws_access_denied');
+    expect((await h.call('GET', `/v1/connections/${connId}`)).json.configurationSet).toBeNull(); // sends are not pointed at a missing set
+    const again = await h.call('POST', `/v1/connections/${connId}/events`);
+    expect(again.status, again.text).toBe(200);
+    const id = (await h.call('POST', '/v1/emails', { from: 'app@example.com', to: 'success@simulator.amazonses.com', subject: 's', text: 't' })).json.id;
+    h.container.worker.start();
+    await waitForStatus(h, id, 'delivered');
+  });
+
   it('says what to set when Sesame has no public URL', async () => {
     h = await startHarness();
     const connId = (await sendingSetup(h)).id;
@@ -68,13 +82,13 @@ describe('SES event wiring', () => {
     expect(res.json.error.hint).toMatch(/SESAME_PUBLIC_URL/);
   });
 
-  it('never confirms a subscription whose signature it cannot verify: without the sandbox certificate the check stays unconfirmed', async () => {
+  it('never confirms a subscription it cannot verify: without the sandbox certificate it answers 503 (SNS retries) and stays unconfirmed', async () => {
     h = await startHarness({ listen: true, env: { SESAME_SNS_CERT_DIR: '/nonexistent-cert-dir' } });
     const connId = (await sendingSetup(h)).id;
     const res = await h.call('POST', `/v1/connections/${connId}/events`);
     await h.sandbox.admin.snsSettled();
     const deliveries = h.sandbox.admin.snsDeliveries();
-    expect(deliveries).toEqual([expect.objectContaining({ type: 'SubscriptionConfirmation', status: 400 })]);
+    expect(deliveries).toEqual([expect.objectContaining({ type: 'SubscriptionConfirmation', status: 503, attempts: 3 })]);
     expect(h.sandbox.admin.snsTopics().find((t) => t.arn === res.json.topicArn)!.subscriptions[0]!.confirmed).toBe(false);
     const c = check((await h.call('POST', `/v1/connections/${connId}/test`)).json, 'events');
     expect(c).toMatchObject({ status: 'warn' });

@@ -77,6 +77,16 @@ describe('POST /v1/sns/:connectionId', () => {
     await waitFor(async () => (await h.call('GET', '/v1/suppressions?email=full')).json.data.length === 1, 'suppressed after the third');
   });
 
+  it("counts only the address's own transient bounces: `_` in an address matches nothing else", async () => {
+    const other = await sentMessage('a-b@customer.test');
+    for (let i = 0; i < 2; i++) await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', other.ses, other.id, 'a-b@customer.test', { bounceType: 'Transient', bounceSubType: 'MailboxFull' }) }));
+    const mine = await sentMessage('a_b@customer.test');
+    await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', mine.ses, mine.id, 'a_b@customer.test', { bounceType: 'Transient', bounceSubType: 'MailboxFull' }) }));
+    await waitFor(async () => (await h.call('GET', `/v1/emails/${mine.id}`)).json.events?.length === 1, 'the bounce');
+    await h.container.events.drain();
+    expect((await h.call('GET', '/v1/suppressions?email=a_b')).json.data).toEqual([]);
+  });
+
   it('refuses forged, foreign, stale and replayed notifications with nothing stored', async () => {
     const good = signer.sign({ TopicArn: TOPIC, Message: sesEvent('Delivery', 'x', null, 'x@customer.test') });
     const cases: Array<[string, unknown, number, string]> = [

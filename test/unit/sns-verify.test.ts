@@ -104,9 +104,10 @@ describe('SNS signature verification', () => {
     for (const body of ['not json', '[]', '{}', JSON.stringify({ ...signed({}), SignatureVersion: '3' }), JSON.stringify({ ...signed({}), MessageId: 5 })]) {
       await expect(v.verify(body), body.slice(0, 30)).rejects.toMatchObject({ code: 'sns_invalid' });
     }
-    await expect(verifier().verify(signed({ SigningCertURL: 'https://sns.us-east-1.amazonaws.com/Missing.pem' }))).rejects.toMatchObject({ code: 'sns_cert_unavailable' });
+    // A certificate that cannot be had is a 503: SNS retries 5xx answers, not 4xx ones.
+    await expect(verifier().verify(signed({ SigningCertURL: 'https://sns.us-east-1.amazonaws.com/Missing.pem' }))).rejects.toMatchObject({ code: 'sns_cert_unavailable', status: 503 });
     // A certificate past its validity is refused, whatever the signature.
     const later = createSnsVerifier({ clock: manualClock(new Date(now.getTime() + 3 * 86_400_000)), maxAgeSeconds: 10 * 86_400, certDir: join(dir, 'certs') });
-    await expect(later.verify(signed({}))).rejects.toMatchObject({ code: 'sns_cert_unavailable' });
+    await expect(later.verify(signed({}))).rejects.toMatchObject({ code: 'sns_cert_expired', status: 400 });
   });
 });

@@ -50,14 +50,17 @@ export function createEventWiring(deps: {
       const creds = await deps.credentials(deps.connections.subject(r), 'manage');
       const notes: string[] = [];
       const topicArn = await gateway.ensureTopic(creds, r.region, topicName(r.id));
-      // On the allow-list before subscribing: SNS posts the confirmation at once.
-      const topics = JSON.parse(r.sns_topic_arns) as string[];
       const configurationSet = r.configuration_set ?? configurationSetName(r.id);
+      // Ours (by name) is made sure of every time, so a setup that failed half-way is repaired;
+      // a configuration set the person chose is theirs and only gains the event destination.
+      if (configurationSet === configurationSetName(r.id)) await gateway.ensureConfigurationSet(creds, r.region, configurationSet);
+      else notes.push(`Events are added to the connection's own configuration set ${configurationSet}.`);
+      // Only now does the connection send with it (a set that does not exist would fail every send),
+      // and the topic is on the allow-list before subscribing: SNS posts the confirmation at once.
+      const topics = JSON.parse(r.sns_topic_arns) as string[];
       if (!topics.includes(topicArn) || r.configuration_set !== configurationSet) {
-        await deps.connections.update(workspaceId, r.id, { snsTopicArns: [...topics, topicArn], configurationSet }, actor);
+        await deps.connections.update(workspaceId, r.id, { snsTopicArns: topics.includes(topicArn) ? topics : [...topics, topicArn], configurationSet }, actor);
       }
-      if (r.configuration_set) notes.push(`Events are added to the connection's own configuration set ${configurationSet}.`);
-      else await gateway.ensureConfigurationSet(creds, r.region, configurationSet);
       await gateway.putEventDestination(creds, r.region, configurationSet, DESTINATION, topicArn);
       const existing = (await gateway.subscriptions(creds, r.region, topicArn)).find((s) => s.endpoint === endpoint);
       const subscriptionArn = existing?.arn ?? (await gateway.subscribe(creds, r.region, topicArn, endpoint));
@@ -95,7 +98,7 @@ export function createEventWiring(deps: {
         if (dests.length === 0) return warn(`Configuration set ${r.configuration_set} has no enabled SNS event destination to one of this connection's topics.`);
         const covered = new Set(dests.flatMap((d) => d.types));
         const missing = ALL_EVENT_TYPES.filter((t) => !covered.has(t));
-        const topicArn = dests[0]!.topicArn!;
+        const topicArn = (dests.find((d) => d.topicArn!.endsWith(`:${topicName(r.id)}`)) ?? dests[0]!).topicArn!;
         const attrs = await gateway.topicAttributes(readCreds, r.region, topicArn);
         const subs = (await gateway.subscriptions(readCreds, r.region, topicArn)).filter((s) => s.endpoint === endpoint);
         const problems: string[] = [];

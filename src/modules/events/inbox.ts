@@ -38,7 +38,7 @@ export function createSnsInbox(deps: {
       if (m.Type === 'SubscriptionConfirmation') {
         const url = subscribeUrl(m.SubscribeURL ?? '', deps.snsEndpoint);
         await confirm(url).catch((e: unknown) => {
-          throw new AppError('sns_cert_unavailable', `The subscription could not be confirmed: ${(e as Error).message}.`, { status: 502, hint: 'SNS sends the confirmation again; check that Sesame can reach the SNS endpoint.' });
+          throw new AppError('sns_confirmation_failed', `The subscription could not be confirmed: ${(e as Error).message}.`);
         });
         await deps.audit.record({ workspaceId: conn.workspace_id, connectionId, actor: 'sns', action: 'sns.subscription_confirmed', details: { topicArn: m.TopicArn } });
         return { status: 'confirmed', messageId: m.MessageId };

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { SnsMessage } from '../../aws/sns-verify.js';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
@@ -75,7 +76,7 @@ export function createEventProcessor(deps: {
         messageId: msg?.id ?? null,
         sesMessageId: e.sesMessageId,
         kind: e.kind,
-        occurredAt: new Date(Date.parse(e.occurredAt) || Date.now()).toISOString(),
+        occurredAt: new Date(Date.parse(e.occurredAt) || clock.now().getTime()).toISOString(),
         recipients: e.recipients,
         details: details(e),
         createdAt: now,
@@ -132,7 +133,8 @@ export function createEventProcessor(deps: {
         .where('workspace_id', '=', workspaceId)
         .where('kind', '=', 'bounce')
         .where('occurred_at', '>=', since)
-        .where('recipients', 'like', `%${JSON.stringify(email)}%`)
+        // `_` and `%` are common in addresses; escaped, they match only themselves.
+        .where(sql<boolean>`recipients like ${`%${JSON.stringify(email).replace(/[\\%_]/g, (c) => `\\${c}`)}%`} escape '\\'`)
         .where('details', 'like', '%"type":"Transient"%')
         .executeTakeFirstOrThrow();
       if (Number(n.n) >= deps.config.transientBounceLimit) repeated.push(email);
@@ -184,9 +186,13 @@ export function createEventProcessor(deps: {
         }
       }
     }
-    // Rates are measured once per connection per batch, after its events are committed.
-    for (const id of touched) await deps.onReputationEvent?.(id);
-    await deps.onApplied?.();
+    // Rates are measured once per connection per batch, after its events are committed; one
+    // failing check must not skip the others, nor the start of webhook deliveries.
+    try {
+      for (const id of touched) await Promise.resolve(deps.onReputationEvent?.(id)).catch((err: unknown) => deps.logger.error({ err, connectionId: id }, 'the reputation check failed'));
+    } finally {
+      await deps.onApplied?.();
+    }
     return rows.length;
   }
 
@@ -195,10 +201,15 @@ export function createEventProcessor(deps: {
   let again = false;
   const passes = async (): Promise<number> => {
     let total = 0;
-    do {
-      again = false;
-      for (let n = await drain(); n > 0; n = await drain()) total += n;
-    } while (again);
+    try {
+      do {
+        again = false;
+        for (let n = await drain(); n > 0; n = await drain()) total += n;
+      } while (again);
+    } finally {
+      // Cleared in the same turn as the last look, so a kick cannot fall between the two.
+      running = undefined;
+    }
     return total;
   };
   const run = (): Promise<number> => {
@@ -207,9 +218,7 @@ export function createEventProcessor(deps: {
       again = true;
       return running;
     }
-    running = passes().finally(() => {
-      running = undefined;
-    });
+    running = passes();
     return running;
   };
   const report = (err: unknown) => deps.logger.error({ err }, 'processing SES events failed');

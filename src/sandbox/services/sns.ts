@@ -23,6 +23,8 @@ export function handleSns(ctx: RequestContext, params: URLSearchParams): Sandbox
   const p = (name: string) => params.get(name) ?? '';
   switch (action) {
     case 'CreateTopic':
+      // Tagging at creation is also authorised as sns:TagResource.
+      if ([...params.keys()].some((k) => k.startsWith('Tags.member.'))) check(ctx, 'sns:TagResource', `arn:aws:sns:${ctx.region}:${ctx.caller.account}:${p('Name')}`);
       return createTopic(ctx, p('Name'), attributesOf(params));
     case 'GetTopicAttributes':
       return getTopicAttributes(ctx, p('TopicArn'));
