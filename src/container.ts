@@ -168,7 +168,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   });
   const eventWiring = createEventWiring({
     config,
-    gateway: createEventWiringGateway({ clients, ses: gateway.ses }),
+    gateway: createEventWiringGateway(gateway),
     connections,
     credentials: (subject, purpose) => broker.provider(subject, purpose),
     audit,

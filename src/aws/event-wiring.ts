@@ -1,7 +1,6 @@
 import { CreateConfigurationSetCommand, CreateConfigurationSetEventDestinationCommand, GetConfigurationSetEventDestinationsCommand, UpdateConfigurationSetEventDestinationCommand, type EventType } from '@aws-sdk/client-sesv2';
-import { CreateTopicCommand, GetTopicAttributesCommand, ListSubscriptionsByTopicCommand, SetTopicAttributesCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import { CreateTopicCommand, GetTopicAttributesCommand, ListSubscriptionsByTopicCommand, SetTopicAttributesCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import type { ClientFactory } from './clients.js';
 import { awsErrorName, translateAwsError, translated } from './errors.js';
 import type { AwsGateway } from './gateway.js';
 
@@ -27,15 +26,8 @@ export interface Subscription {
  * destination to it, and an HTTPS subscription. Each step is idempotent, so setting up again
  * repairs a half-finished wiring.
  */
-export function createEventWiringGateway(deps: { clients: ClientFactory; ses: AwsGateway['ses'] }) {
-  const snsClients = new WeakMap<AwsCredentialIdentityProvider, Map<string, SNSClient>>();
-  const sns = (creds: AwsCredentialIdentityProvider, region: string): SNSClient => {
-    let m = snsClients.get(creds);
-    if (!m) snsClients.set(creds, (m = new Map()));
-    let c = m.get(region);
-    if (!c) m.set(region, (c = deps.clients.sns(region, creds)));
-    return c;
-  };
+export function createEventWiringGateway(deps: Pick<AwsGateway, 'ses' | 'sns'>) {
+  const { sns } = deps;
 
   return {
     /** CreateTopic is idempotent; the signature version is set apart so an existing topic is upgraded too. */

@@ -2,6 +2,7 @@ import { SimulatePrincipalPolicyCommand, type IAMClient } from '@aws-sdk/client-
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetAccountCommand, ListConfigurationSetsCommand, ListEmailIdentitiesCommand, SendEmailCommand, type SendEmailCommandInput, type SESv2Client } from '@aws-sdk/client-sesv2';
 import { AssumeRoleCommand, GetCallerIdentityCommand, type AssumeRoleCommandInput } from '@aws-sdk/client-sts';
+import type { SNSClient } from '@aws-sdk/client-sns';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClientFactory } from './clients.js';
 import { translateAwsError } from './errors.js';
@@ -37,9 +38,11 @@ export function createAwsGateway(deps: { clients: ClientFactory }) {
   const client_ = client;
   const ses = (creds: AwsCredentialIdentityProvider, region: string): SESv2Client => client(creds, `ses:${region}`, () => clients.sesv2(region, creds));
   const iam = (creds: AwsCredentialIdentityProvider, region: string): IAMClient => client(creds, `iam:${region}`, () => clients.iam(region, creds));
+  const sns = (creds: AwsCredentialIdentityProvider, region: string): SNSClient => client(creds, `sns:${region}`, () => clients.sns(region, creds));
 
   return {
     ses,
+    sns,
 
     async callerIdentity(creds: AwsCredentialIdentityProvider, region: string): Promise<{ arn: string; account: string; userId: string }> {
       try {

@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { createSign, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type SnsMessage, stringToSign } from '../../src/aws/sns-verify.js';
+import { selfSignedCertificate } from '../../src/sandbox/x509.js';
 
 /**
  * Signs SNS messages exactly as SNS does, with a certificate of our own placed where
@@ -14,11 +14,11 @@ export const CERT_URL = `https://sns.us-east-1.amazonaws.com/${CERT_PATH}`;
 
 export function snsSigner() {
   const dir = mkdtempSync(join(tmpdir(), 'sns-cert-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=sns.amazonaws.com', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  const now = Date.now();
+  const { privateKeyPem: key, certificatePem } = selfSignedCertificate('sns.amazonaws.com', new Date(now - 3_600_000), new Date(now + 86_400_000));
   const certDir = join(dir, 'certs');
   mkdirSync(certDir);
-  execFileSync('cp', [join(dir, 'cert.pem'), join(certDir, CERT_PATH)]);
-  const key = readFileSync(join(dir, 'key.pem'), 'utf8');
+  writeFileSync(join(certDir, CERT_PATH), certificatePem);
   return {
     certDir,
     sign(partial: Partial<SnsMessage> & { TopicArn: string; Message: string }, version: '1' | '2' = '2'): SnsMessage {
