@@ -79,7 +79,7 @@ export function parseQuickCreateUrl(url: string): { templateURL: string; stackNa
 }
 
 export function sandboxCommand(ctx: Ctx): Command {
-  const cmd = new Command('sandbox').description(`${SANDBOX_LABEL}: STS, SES v2, IAM, Secrets Manager, S3 and CloudFormation for local work`);
+  const cmd = new Command('sandbox').description(`${SANDBOX_LABEL}: STS, SES v2 (with the mailbox simulator), SNS, IAM, Secrets Manager, S3, DNS and CloudFormation for local work`);
 
   cmd
     .command('serve')
