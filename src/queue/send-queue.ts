@@ -59,7 +59,9 @@ export function createSendQueue(deps: { db: Db; dialect: Dialect }): SendQueue {
         .where('run_at', '<=', iso)
         .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', iso)]))
         .where('in_flight_since', 'is', null)
+        // Jobs held to one time (the next warmup day) go in the order they were queued: ids are time-ordered.
         .orderBy('run_at')
+        .orderBy('message_id')
         .limit(limit);
       if (skipConnections.length) due = due.where('connection_id', 'not in', [...skipConnections]);
       // PostgreSQL: concurrent workers skip each other's rows instead of waiting on them.
@@ -70,7 +72,7 @@ export function createSendQueue(deps: { db: Db; dialect: Dialect }): SendQueue {
         .where('message_id', 'in', due)
         .returning(['message_id', 'connection_id', 'run_at', 'attempts', 'in_flight_since'])
         .execute();
-      return rows.map(toJob).sort((a, b) => (a.runAt < b.runAt ? -1 : a.runAt > b.runAt ? 1 : 0));
+      return rows.map(toJob).sort((a, b) => (a.runAt < b.runAt ? -1 : a.runAt > b.runAt ? 1 : a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0));
     },
 
     async claimForSend(trx, messageId, owner, now, leaseMs) {

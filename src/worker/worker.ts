@@ -177,7 +177,8 @@ export function createWorker(deps: WorkerDeps) {
    */
   async function warmupAdmit(job: SendJob, conn: ConnectionTable, msg: Loaded, pacer: Pacer): Promise<{ release(): Promise<void> } | undefined> {
     if (!deps.warmup) return NO_WARMUP;
-    const quota = pacer.quota.max24HourSend;
+    // The sandbox quota is the pacer's guess, not a reading: the gate then uses the quota last noted on the plan.
+    const quota = pacer.quota === SANDBOX_QUOTA ? null : pacer.quota.max24HourSend;
     const a = await deps.warmup.admit({ connectionId: conn.id, from: msg.from_address, recipients: msg.recipient_count, quota });
     if (a.ok) {
       return {
@@ -202,68 +203,75 @@ export function createWorker(deps: WorkerDeps) {
     const pacer = await pacerFor(conn);
     const warm = await warmupAdmit(job, conn, msg, pacer);
     if (!warm) return;
-    for (;;) {
-      const at = now().getTime();
-      const take = pacer.tryTake(msg.recipient_count, at);
-      if (take.ok) {
-        deps.onAdmit?.({ connectionId: conn.id, recipients: msg.recipient_count, at });
-        break;
-      }
-      if (take.reason === 'daily' || take.waitMs > o.leaseMs / 4 || stopping) {
-        stats.deferred++;
-        await warm.release();
-        await queue.retryAt(job.messageId, new Date(now().getTime() + (take.reason === 'daily' ? dailyRecheckMs() : take.waitMs)), false);
-        return;
-      }
-      await sleep(take.waitMs);
-    }
-
-    const draft = JSON.parse(msg.payload) as Draft;
-    const request = buildSendRequest(msg.id, draft, conn.configuration_set);
-    let creds;
+    // Until SES is called, however this ends (an error thrown included: a corrupt payload, a busy
+    // database) gives the day's warmup share back, and the pacer's take too.
+    let paced = false;
+    let sesCalled = false;
+    let keepShare = false;
     try {
-      creds = await deps.broker.provider(deps.subject(conn), 'send');
-      await creds();
-    } catch (e) {
-      pacer.refund(msg.recipient_count);
-      await warm.release();
-      return onError(job, conn, classify(e));
-    }
+      for (;;) {
+        const at = now().getTime();
+        const take = pacer.tryTake(msg.recipient_count, at);
+        if (take.ok) {
+          paced = true;
+          deps.onAdmit?.({ connectionId: conn.id, recipients: msg.recipient_count, at });
+          break;
+        }
+        if (take.reason === 'daily' || take.waitMs > o.leaseMs / 4 || stopping) {
+          stats.deferred++;
+          await queue.retryAt(job.messageId, new Date(now().getTime() + (take.reason === 'daily' ? dailyRecheckMs() : take.waitMs)), false);
+          return;
+        }
+        await sleep(take.waitMs);
+      }
 
-    // From here SES may accept the message: mark it in flight, or give up if our lease was lost.
-    const marked = await db.transaction().execute(async (trx) => {
-      if (!(await queue.claimForSend(trx, job.messageId, owner, now(), o.leaseMs))) return false;
-      await trx.updateTable('messages').set({ status: 'sending', attempts: job.attempts + 1, updated_at: now().toISOString() }).where('id', '=', job.messageId).execute();
-      return true;
-    });
-    if (!marked) {
-      pacer.refund(msg.recipient_count);
-      await warm.release();
-      return;
-    }
-
-    let verdict: Verdict;
-    try {
-      const sesId = await deps.gateway.sendEmail(creds, conn.region, request);
-      return succeed(job, sesId);
-    } catch (e) {
-      verdict = classify(e);
-    }
-    if (verdict.kind === 'refresh_credentials') {
-      // Once: drop the cached session, mint a fresh one, send again.
-      deps.broker.drop(conn.id);
+      const draft = JSON.parse(msg.payload) as Draft;
+      const request = buildSendRequest(msg.id, draft, conn.configuration_set);
+      let creds;
       try {
-        const fresh = await deps.broker.provider(deps.subject(conn), 'send');
-        const sesId = await deps.gateway.sendEmail(fresh, conn.region, request);
+        creds = await deps.broker.provider(deps.subject(conn), 'send');
+        await creds();
+      } catch (e) {
+        return await onError(job, conn, classify(e));
+      }
+
+      // From here SES may accept the message: mark it in flight, or give up if our lease was lost.
+      const marked = await db.transaction().execute(async (trx) => {
+        if (!(await queue.claimForSend(trx, job.messageId, owner, now(), o.leaseMs))) return false;
+        await trx.updateTable('messages').set({ status: 'sending', attempts: job.attempts + 1, updated_at: now().toISOString() }).where('id', '=', job.messageId).execute();
+        return true;
+      });
+      if (!marked) return;
+
+      sesCalled = true;
+      keepShare = true;
+      let verdict: Verdict;
+      try {
+        const sesId = await deps.gateway.sendEmail(creds, conn.region, request);
+        // Not awaited here: a failure to record the success must not be taken for an SES error.
         return succeed(job, sesId);
       } catch (e) {
         verdict = classify(e);
-        if (verdict.kind === 'refresh_credentials') verdict = { ...verdict, kind: 'retry' };
       }
+      if (verdict.kind === 'refresh_credentials') {
+        // Once: drop the cached session, mint a fresh one, send again.
+        deps.broker.drop(conn.id);
+        try {
+          const fresh = await deps.broker.provider(deps.subject(conn), 'send');
+          const sesId = await deps.gateway.sendEmail(fresh, conn.region, request);
+          return succeed(job, sesId);
+        } catch (e) {
+          verdict = classify(e);
+          if (verdict.kind === 'refresh_credentials') verdict = { ...verdict, kind: 'retry' };
+        }
+      }
+      // SES did not take it (except perhaps when the outcome is unknown): it does not use the day's allowance.
+      if (verdict.kind !== 'unknown') keepShare = false;
+      return await onError(job, conn, verdict);
+    } finally {
+      if (paced && !sesCalled) pacer.refund(msg.recipient_count);
+      if (!keepShare) await warm.release();
     }
-    // SES did not take it (except perhaps when the outcome is unknown): it does not use the day's allowance.
-    if (verdict.kind !== 'unknown') await warm.release();
-    return onError(job, conn, verdict);
   }
 
   /**

@@ -185,7 +185,8 @@ describe('warmup plans', () => {
     h.container.worker.start();
     await waitForStatus(h, await send('p@customer.test'), 'sent');
     const resumed = await h.call('POST', `/v1/connections/${connId}/warmup/resume`);
-    expect(resumed.json).toMatchObject({ paused: false, currentStep: 0, todayAllowance: 3, sentToday: 1 });
+    // Today's step stays where the pause left it, but the plan is no longer held.
+    expect(resumed.json).toMatchObject({ paused: false, held: false, holdReason: null, currentStep: 0, heldDays: 2, todayAllowance: 3, sentToday: 1 });
     nextDay();
     expect((await plans())[0]).toMatchObject({ currentDay: 3, currentStep: 1, todayAllowance: 6, held: false, paused: false });
     const audit = (await h.call('GET', '/v1/audit?limit=50')).json.data.map((e: { action: string }) => e.action);
@@ -196,21 +197,27 @@ describe('warmup plans', () => {
     await start();
     const bad: Array<[unknown, string]> = [
       [{ schedule: [] }, 'schedule'],
-      [{ schedule: [50, -1] }, 'schedule'],
-      [{ schedule: [0] }, 'schedule'],
-      [{ schedule: [1.5] }, 'schedule'],
+      [{ schedule: [50, -1] }, 'schedule.1'],
+      [{ schedule: [0] }, 'schedule.0'],
+      [{ schedule: [1.5] }, 'schedule.0'],
       [{ schedule: [50], doublingDays: 2 }, 'schedule'],
       [{ doublingDays: 3 }, 'doublingDays'],
       [{ startVolume: -50 }, 'startVolume'],
       [{ domain: 'not a domain' }, 'domain'],
       [{ startAt: 'yesterday' }, 'startAt'],
-      [{ volume: 5 }, 'body'],
+      // A day that does not exist is refused, not rolled over to March 2.
+      [{ startAt: '2026-02-30' }, 'startAt'],
+      // A time without an offset would be read in the server's time zone.
+      [{ startAt: '2026-03-01T10:00:00' }, 'startAt'],
+      [{ volume: 5 }, 'volume'],
     ];
     for (const [body, field] of bad) {
       const r = await put(body);
       expect(r.status, JSON.stringify(body)).toBe(400);
       expect(r.json.error.code).toBe('validation_failed');
-      expect(r.json.error.message).toContain(field);
+      // The issue names the field at fault (an unknown key is named in the message of the body's issue).
+      const issues = r.json.error.details.issues as Array<{ path: string; message: string }>;
+      expect(issues.some((i) => i.path === `body.${field}` || i.message === `Unrecognized key: "${field}"`), `${JSON.stringify(body)}: ${JSON.stringify(issues)}`).toBe(true);
     }
     expect((await h.call('PUT', '/v1/connections/conn_nope/warmup', { schedule: [5] })).json.error.code).toBe('not_found');
     expect((await h.call('POST', `/v1/connections/${connId}/warmup/pause`)).json.error).toMatchObject({ code: 'warmup_not_found', hint: expect.stringContaining('sesame warmup set') });
@@ -218,6 +225,10 @@ describe('warmup plans', () => {
     // Started ten days ago: the plan continues a warmup already under way.
     const started = new Date(h.clock.now().getTime() - 10 * DAY).toISOString().slice(0, 10);
     expect((await put({ domain: 'example.com', startAt: started })).json).toMatchObject({ currentDay: 10, currentStep: 10, todayAllowance: 50 * 2 ** 10 });
+    // A time with an offset counts by its UTC day: late evening in New York is tomorrow in UTC.
+    const today = h.clock.now().toISOString().slice(0, 10);
+    const tomorrow = new Date(h.clock.now().getTime() + DAY).toISOString().slice(0, 10);
+    expect((await put({ domain: 'example.com', startAt: `${today}T23:30:00-05:00` })).json).toMatchObject({ startedAt: `${tomorrow}T00:00:00.000Z`, started: false });
     const replaced = await put({ domain: 'EXAMPLE.com', schedule: [7] });
     expect(replaced.status).toBe(200);
     expect(replaced.json).toMatchObject({ domain: 'example.com', currentDay: 0, todayAllowance: 7 });
@@ -239,11 +250,52 @@ describe('warmup plans', () => {
     expect(removed.json).toEqual({ connectionId: connId, domain: 'example.com', deleted: true });
     expect(await plans()).toEqual([]);
     const audit = (await h.call('GET', '/v1/audit?limit=50')).json.data.filter((e: { action: string }) => e.action.startsWith('warmup.'));
-    expect(audit.map((e: { action: string; outcome: string }) => `${e.action}:${e.outcome}`)).toEqual(['warmup.deleted:ok', 'warmup.set:replaced', 'warmup.set:created']);
+    expect(audit.map((e: { action: string; outcome: string }) => `${e.action}:${e.outcome}`)).toEqual(['warmup.deleted:ok', 'warmup.set:replaced', 'warmup.set:replaced', 'warmup.set:created']);
+  });
+
+  it('without a quota reading of its own, the worker holds to the quota last noted on the plan, as the plan shows', async () => {
+    await start();
+    await put({ schedule: [5] });
+    // A worker read Max24HourSend 2 earlier; this one cannot read it (its guess would be the SES sandbox's 200).
+    await h.container.store.db.updateTable('warmup_plans').set({ account_quota: 2 }).where('connection_id', '=', connId).execute();
+    h.sandbox.admin.inject('ses', 'GetAccount', 'AccessDeniedException', 1000);
+    expect((await plans())[0]).toMatchObject({ accountQuota: 2, todayAllowance: 2 });
+    for (let i = 0; i < 3; i++) await send(`q${i}@customer.test`);
+    h.container.worker.start();
+    await waitFor(async () => (await plans())[0].waiting === 1 && h.sandbox.admin.mailbox().length === 2, 'two sent, one held');
+    const held = (await h.call('GET', '/v1/emails?status=queued')).json.data;
+    expect(held).toHaveLength(1);
+    expect((await heldByWarmup(held[0].id)).lastError.message).toMatch(/allowance of 2 recipients/);
+  });
+
+  it("gives the day's share back when sending fails before SES is called", async () => {
+    await start();
+    await put({ schedule: [1] });
+    const id = await send('corrupt@customer.test');
+    await h.container.store.db.updateTable('messages').set({ payload: '{not json' }).where('id', '=', id).execute();
+    h.container.worker.start();
+    await waitFor(async () => h.logs.some((l) => l.includes('send handling failed')), 'the send failed');
+    expect((await plans())[0]).toMatchObject({ sentToday: 0, remainingToday: 1 });
+  });
+
+  it('two requests setting the same plan at once: one creates it, the other replaces it', async () => {
+    await start();
+    for (const domain of [undefined, 'example.com']) {
+      const rs = await Promise.all([put({ domain, schedule: [3] }), put({ domain, schedule: [4] }), put({ domain, schedule: [5] })]);
+      expect(rs.map((r) => r.status).sort(), rs.map((r) => r.text).join('\n')).toEqual([200, 200, 201]);
+    }
+    expect((await plans()).map((p: { domain: string | null }) => p.domain)).toEqual([null, 'example.com']);
   });
 });
 
 describe.runIf(process.env.TEST_DATABASE_URL)('warmup on PostgreSQL with pg-boss', () => {
+  it('two requests setting the same plan at once: one creates it, the other replaces it', async () => {
+    await start({}, {}, 'postgres');
+    const rs = await Promise.all([put({ schedule: [3] }), put({ schedule: [4] }), put({ schedule: [5] })]);
+    expect(rs.map((r) => r.status).sort(), rs.map((r) => r.text).join('\n')).toEqual([200, 200, 201]);
+    expect(await plans()).toHaveLength(1);
+  });
+
   it('holds messages over the allowance: their pg-boss jobs wait for the next warmup day', async () => {
     await start({}, {}, 'postgres');
     await put({ domain: 'example.com', schedule: [2] });

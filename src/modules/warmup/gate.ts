@@ -36,6 +36,11 @@ export function createWarmupGate(deps: { db: Db; clock: Clock; ramp: Pick<Ramp, 
   }
 
   return {
+    /**
+     * `quota`: the SES Max24HourSend this worker read itself, or null when it has no reading yet
+     * (its read failed): then the quota a worker last noted on the plan applies, as the plan view
+     * shows it, rather than a guess that could hold messages until tomorrow for nothing.
+     */
     async admit(m: { connectionId: string; from: string; recipients: number; quota: number | null }): Promise<Admission> {
       const plans = await plansOf(m.connectionId);
       if (plans.length === 0) return OPEN;
@@ -53,7 +58,7 @@ export function createWarmupGate(deps: { db: Db; clock: Clock; ramp: Pick<Ramp, 
         if (p !== before) remember(m.connectionId, p);
         const shape = planShape(p);
         const step = stepOn(shape, today);
-        const allowance = allowanceOf(stepVolume(shape, step), m.quota);
+        const allowance = allowanceOf(stepVolume(shape, step), m.quota ?? p.account_quota);
         const key = { connectionId: m.connectionId, domain: p.domain, day: today };
         if (await usage.take(key, m.recipients, allowance)) {
           taken.push(key);

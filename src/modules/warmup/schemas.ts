@@ -19,12 +19,13 @@ export const setWarmupSchema = z
     schedule: z.array(z.number().int().min(1).max(MAX_DAILY_VOLUME)).min(1).max(366).optional(),
     doublingDays: z.union([z.literal(1), z.literal(2)]).optional(),
     startVolume: z.number().int().min(1).max(1_000_000).optional(),
-    /** The first warmup day: an ISO date (2026-03-01) or time, whose UTC day counts. Default today. */
+    /**
+     * The first warmup day: an ISO date (2026-03-01) or a time with its offset, whose UTC day
+     * counts. Default today. Checked as a calendar date (2026-02-30 is refused, not rolled over);
+     * a time without an offset is refused rather than read in the server's time zone.
+     */
     startAt: z
-      .string()
-      .max(40)
-      .regex(/^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/, 'must be an ISO-8601 date or time, such as 2026-03-01')
-      .refine((s) => !Number.isNaN(Date.parse(s)), 'is not a valid date')
+      .union([z.iso.date(), z.iso.datetime({ offset: true })], { error: 'must be an ISO-8601 date (2026-03-01) or a time with its offset (2026-03-01T09:00:00Z)' })
       .optional(),
   })
   .refine((b) => !(b.schedule && (b.doublingDays !== undefined || b.startVolume !== undefined)), {

@@ -75,6 +75,8 @@ export function createWarmup(deps: {
     const allowance = allowanceOf(volume, p.account_quota);
     const sentToday = await deps.usage.used({ connectionId: p.connection_id, domain: p.domain, day: today });
     const index = dayIndex(shape, today);
+    // A pause decided today's step; once resumed, that is no longer a reason to show (the ramp advances from tomorrow).
+    const heldToday = p.hold_reason !== null && p.rolled_on === today && !(p.paused_at === null && p.hold_reason === 'paused');
     return {
       id: p.id,
       connectionId: p.connection_id,
@@ -94,8 +96,8 @@ export function createWarmup(deps: {
       sentToday,
       remainingToday: Math.max(0, allowance - sentToday),
       waiting: await deps.usage.waiting(p.connection_id, p.domain),
-      held: p.paused_at !== null || (p.hold_reason !== null && p.rolled_on === today),
-      holdReason: p.paused_at !== null ? 'paused' : p.rolled_on === today ? p.hold_reason : null,
+      held: p.paused_at !== null || heldToday,
+      holdReason: p.paused_at !== null ? 'paused' : heldToday ? p.hold_reason : null,
       paused: p.paused_at !== null,
       pausedAt: p.paused_at,
       rampComplete: rampComplete(shape, step, p.account_quota),
@@ -181,26 +183,29 @@ export function createWarmup(deps: {
         paused_at: null,
         updated_at: iso,
       };
-      const existing = await db.selectFrom('warmup_plans').select(['id', 'account_quota']).where('connection_id', '=', conn.id).where('domain', '=', domain).executeTakeFirst();
-      if (existing) await db.updateTable('warmup_plans').set(values).where('id', '=', existing.id).execute();
-      else {
-        // The quota another plan of the connection already knows, so the new one shows it at once.
-        const known = await db.selectFrom('warmup_plans').select('account_quota').where('connection_id', '=', conn.id).where('account_quota', 'is not', null).executeTakeFirst();
-        await db
-          .insertInto('warmup_plans')
-          .values({ id: newId('wup', now.getTime()), workspace_id: workspaceId, connection_id: conn.id, domain, account_quota: known?.account_quota ?? null, created_at: iso, ...values })
-          .execute();
-      }
+      // The quota another plan of the connection already knows, so a new one shows it at once.
+      const known = await db.selectFrom('warmup_plans').select('account_quota').where('connection_id', '=', conn.id).where('account_quota', 'is not', null).executeTakeFirst();
+      // One statement, so two requests setting the same plan at once cannot both insert: the
+      // connection-wide plan's domain is '' (not NULL), so the unique key holds on both dialects.
+      // A replaced plan keeps its id: a different id back means this call created it.
+      const id = newId('wup', now.getTime());
+      const saved = await db
+        .insertInto('warmup_plans')
+        .values({ id, workspace_id: workspaceId, connection_id: conn.id, domain, account_quota: known?.account_quota ?? null, created_at: iso, ...values })
+        .onConflict((oc) => oc.columns(['connection_id', 'domain']).doUpdateSet(values))
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const created = saved.id === id;
       deps.onChange?.(conn.id);
       await audit.record({
         workspaceId,
         connectionId: conn.id,
         actor,
         action: 'warmup.set',
-        outcome: existing ? 'replaced' : 'created',
+        outcome: created ? 'created' : 'replaced',
         details: { domain: domain || null, startDate, ...(input.schedule ? { schedule: input.schedule } : { startVolume: values.start_volume, doublingDays: values.doubling_days }) },
       });
-      return { created: !existing, plan: await view(await plan(conn, domain)) };
+      return { created, plan: await view(await plan(conn, domain)) };
     },
 
     pause: (workspaceId: string, ref: string, domain: string | undefined, actor: string) => setPaused(workspaceId, ref, domain, actor, true),
