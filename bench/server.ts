@@ -9,7 +9,11 @@ import { createLogger } from '../src/logger.js';
 
 const sandboxUrl = process.env.AWS_ENDPOINT_URL!;
 const admin = async (method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${sandboxUrl}/_sandbox/${path}`, { method, headers: { 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+  const res = await fetch(`${sandboxUrl}/_sandbox/${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
   return res.json() as Promise<any>;
 };
@@ -20,12 +24,25 @@ const ws = await c.workspaces.create('bench', 'bench');
 const { key } = await c.apiKeys.create(ws.id, 'bench', 'bench');
 const conn = await c.connections.create(ws.id, { mode: 'role', name: 'bench', region: 'us-east-1' }, 'bench');
 const templateBody = await c.connections.onboarding.template(await c.connections.row(ws.id, conn.id));
-const stack = await admin('POST', 'stacks', { templateBody, stackName: 'Sesame-bench', capabilities: ['CAPABILITY_NAMED_IAM'] });
+const stack = await admin('POST', 'stacks', {
+  templateBody,
+  stackName: 'Sesame-bench',
+  capabilities: ['CAPABILITY_NAMED_IAM'],
+});
 await c.connections.update(ws.id, conn.id, { roleArn: stack.outputs.RoleArn }, 'bench');
 const app = await buildServer(c, { rateLimitPerMinute: 10_000_000 });
 const url = await app.listen({ port: 0, host: '127.0.0.1' });
 c.worker.start();
-process.stdout.write(JSON.stringify({ url, key, connectionId: conn.id, roleArn: stack.outputs.RoleArn, externalId: conn.role!.externalId, workspaceId: ws.id }) + '\n');
+process.stdout.write(
+  JSON.stringify({
+    url,
+    key,
+    connectionId: conn.id,
+    roleArn: stack.outputs.RoleArn,
+    externalId: conn.role!.externalId,
+    workspaceId: ws.id,
+  }) + '\n',
+);
 process.once('SIGTERM', () => {
   void Promise.all([app.close(), c.worker.stop()]).then(() => process.exit(0));
 });

@@ -13,7 +13,16 @@ const N = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const TOPIC = process.env.BENCH_TOPIC!;
 const c = await createContainer(loadConfig(process.env), { logger: createLogger('error') });
 const ws = await c.workspaces.create('bench', 'bench');
-const conn = await c.connections.create(ws.id, { mode: 'secrets_manager', name: 'bench', region: 'us-east-1', secretArn: 'arn:aws:secretsmanager:us-east-1:222222222222:secret:bench-AbCdEf' }, 'bench');
+const conn = await c.connections.create(
+  ws.id,
+  {
+    mode: 'secrets_manager',
+    name: 'bench',
+    region: 'us-east-1',
+    secretArn: 'arn:aws:secretsmanager:us-east-1:222222222222:secret:bench-AbCdEf',
+  },
+  'bench',
+);
 await c.connections.update(ws.id, conn.id, { snsTopicArns: [TOPIC] }, 'bench');
 // The messages the events are about, as the worker leaves them once SES accepted them.
 const now = new Date().toISOString();

@@ -29,10 +29,22 @@ let server: ChildProcess | undefined;
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 function post(url: string, body: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'POST', agent, headers: { 'content-type': 'text/plain; charset=UTF-8', 'x-amz-sns-message-type': 'Notification', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = httpRequest(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'text/plain; charset=UTF-8',
+          'x-amz-sns-message-type': 'Notification',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -48,9 +60,28 @@ function sesEvent(i: number): string {
   const ts = new Date().toISOString();
   const to = `r${i}@customer.test`;
   const mail = { timestamp: ts, source: 'app@example.com', messageId: `bench-${i}`, destination: [to], headers: [] };
-  if (i % 10 === 0) return JSON.stringify({ eventType: 'Bounce', mail, bounce: { bounceType: 'Permanent', bounceSubType: 'General', bouncedRecipients: [{ emailAddress: to, status: '5.1.1' }], timestamp: ts } });
-  if (i % 25 === 1) return JSON.stringify({ eventType: 'Complaint', mail, complaint: { complainedRecipients: [{ emailAddress: to }], timestamp: ts, complaintFeedbackType: 'abuse' } });
-  return JSON.stringify({ eventType: 'Delivery', mail, delivery: { timestamp: ts, recipients: [to], processingTimeMillis: 100, smtpResponse: '250 ok' } });
+  if (i % 10 === 0)
+    return JSON.stringify({
+      eventType: 'Bounce',
+      mail,
+      bounce: {
+        bounceType: 'Permanent',
+        bounceSubType: 'General',
+        bouncedRecipients: [{ emailAddress: to, status: '5.1.1' }],
+        timestamp: ts,
+      },
+    });
+  if (i % 25 === 1)
+    return JSON.stringify({
+      eventType: 'Complaint',
+      mail,
+      complaint: { complainedRecipients: [{ emailAddress: to }], timestamp: ts, complaintFeedbackType: 'abuse' },
+    });
+  return JSON.stringify({
+    eventType: 'Delivery',
+    mail,
+    delivery: { timestamp: ts, recipients: [to], processingTimeMillis: 100, smtpResponse: '250 ok' },
+  });
 }
 
 async function main(): Promise<void> {
@@ -59,20 +90,53 @@ async function main(): Promise<void> {
   const now = Date.now();
   const cert = selfSignedCertificate('sns.amazonaws.com', new Date(now - 86_400_000), new Date(now + 86_400_000));
   writeFileSync(join(certDir, CERT_FILE), cert.certificatePem);
-  const sign = (m: SnsMessage) => ({ ...m, Signature: createSign(m.SignatureVersion === '1' ? 'RSA-SHA1' : 'RSA-SHA256').update(stringToSign(m)).sign(cert.privateKeyPem, 'base64') });
+  const sign = (m: SnsMessage) => ({
+    ...m,
+    Signature: createSign(m.SignatureVersion === '1' ? 'RSA-SHA1' : 'RSA-SHA256')
+      .update(stringToSign(m))
+      .sign(cert.privateKeyPem, 'base64'),
+  });
   const notification = (i: number, version: '1' | '2' = '2'): SnsMessage =>
-    sign({ Type: 'Notification', MessageId: randomUUID(), TopicArn: TOPIC, Message: sesEvent(i), Timestamp: new Date().toISOString(), SignatureVersion: version, Signature: '', SigningCertURL: `https://sns.us-east-1.amazonaws.com/${CERT_FILE}` });
+    sign({
+      Type: 'Notification',
+      MessageId: randomUUID(),
+      TopicArn: TOPIC,
+      Message: sesEvent(i),
+      Timestamp: new Date().toISOString(),
+      SignatureVersion: version,
+      Signature: '',
+      SigningCertURL: `https://sns.us-east-1.amazonaws.com/${CERT_FILE}`,
+    });
 
   log(`signing ${N} notifications (not timed)…`);
   const bodies = Array.from({ length: N }, (_, i) => JSON.stringify(notification(i)));
 
   log('Sesame (API + event processing) as its own process…');
   const dbPath = join(dir, 'sesame.db');
-  server = spawn(process.execPath, ['--import', 'tsx', ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), 'bench/sns-server.ts'], {
-    cwd: root,
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', DATABASE_URL: `sqlite:${dbPath}`, SESAME_DATA_DIR: dir, SESAME_MASTER_KEY: randomBytes(32).toString('base64'), SESAME_SNS_CERT_DIR: certDir, SESAME_LOG_LEVEL: 'error', BENCH_TOPIC: TOPIC, BENCH_MESSAGES: String(N) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  server = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
+      'bench/sns-server.ts',
+    ],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        DATABASE_URL: `sqlite:${dbPath}`,
+        SESAME_DATA_DIR: dir,
+        SESAME_MASTER_KEY: randomBytes(32).toString('base64'),
+        SESAME_SNS_CERT_DIR: certDir,
+        SESAME_LOG_LEVEL: 'error',
+        BENCH_TOPIC: TOPIC,
+        BENCH_MESSAGES: String(N),
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const s = await new Promise<{ url: string; connectionId: string }>((resolve, reject) => {
     let buf = '';
     server!.stdout!.on('data', (d) => {
@@ -109,8 +173,14 @@ async function main(): Promise<void> {
   }
   const appliedSeconds = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(server.pid!) - cpu0;
-  const outcomes = db.prepare('SELECT outcome, count(*) AS n FROM sns_messages GROUP BY outcome').all() as Array<{ outcome: string; n: number }>;
-  const statuses = db.prepare("SELECT status, count(*) AS n FROM messages GROUP BY status").all() as Array<{ status: string; n: number }>;
+  const outcomes = db.prepare('SELECT outcome, count(*) AS n FROM sns_messages GROUP BY outcome').all() as Array<{
+    outcome: string;
+    n: number;
+  }>;
+  const statuses = db.prepare('SELECT status, count(*) AS n FROM messages GROUP BY status').all() as Array<{
+    status: string;
+    n: number;
+  }>;
   const suppressed = (db.prepare('SELECT count(*) AS n FROM suppressions').get() as { n: number }).n;
   db.close();
 
@@ -127,11 +197,20 @@ async function main(): Promise<void> {
 
   const rows: Array<[string, string]> = [
     ['notifications', `${N} (SES events: 86% Delivery, 10% Bounce, 4% Complaint)`],
-    ['verified + stored (200 answered)', `${(N / acceptedSeconds).toFixed(0)}/s (${acceptedSeconds.toFixed(1)} s, ${CLIENTS} clients)`],
-    ['verified + stored + applied', `${(N / appliedSeconds).toFixed(0)}/s (${appliedSeconds.toFixed(1)} s until the last was applied; goal ≥ 3000/s)`],
+    [
+      'verified + stored (200 answered)',
+      `${(N / acceptedSeconds).toFixed(0)}/s (${acceptedSeconds.toFixed(1)} s, ${CLIENTS} clients)`,
+    ],
+    [
+      'verified + stored + applied',
+      `${(N / appliedSeconds).toFixed(0)}/s (${appliedSeconds.toFixed(1)} s until the last was applied; goal ≥ 3000/s)`,
+    ],
     ['Sesame CPU per notification', `${((cpu / N) * 1000).toFixed(2)} ms`],
     ['outcomes', outcomes.map((o) => `${o.outcome} ${o.n}`).join(', ')],
-    ['messages by status', statuses.map((o) => `${o.status} ${o.n}`).join(', ') + `; ${suppressed} suppressed addresses`],
+    [
+      'messages by status',
+      statuses.map((o) => `${o.status} ${o.n}`).join(', ') + `; ${suppressed} suppressed addresses`,
+    ],
     ['verify, warm cache, SignatureVersion 1 (SHA1)', `${perVersion['1']!.toFixed(0)} µs per notification`],
     ['verify, warm cache, SignatureVersion 2 (SHA256)', `${perVersion['2']!.toFixed(0)} µs per notification`],
   ];

@@ -21,9 +21,17 @@ const url = z.string().url();
  */
 const dnsServers = z
   .string()
-  .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''))
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
+  )
   .refine((list) => list.length > 0, 'must list at least one server')
-  .refine((list) => list.every(isDnsServer), 'must be comma-separated ip, ip:port or [ipv6]:port entries, ports 1-65535');
+  .refine(
+    (list) => list.every(isDnsServer),
+    'must be comma-separated ip, ip:port or [ipv6]:port entries, ports 1-65535',
+  );
 
 function isDnsServer(entry: string): boolean {
   if (isIP(entry) !== 0) return true;
@@ -35,44 +43,135 @@ function isDnsServer(entry: string): boolean {
 
 const SETTINGS = {
   dataDir: { env: 'SESAME_DATA_DIR', schema: z.string().min(1).default('./data') },
-  databaseUrl: { env: 'DATABASE_URL', schema: z.string().regex(/^(postgres(ql)?:\/\/|sqlite:|file:)/, 'must start with postgres://, postgresql://, sqlite: or file:').optional() },
+  databaseUrl: {
+    env: 'DATABASE_URL',
+    schema: z
+      .string()
+      .regex(/^(postgres(ql)?:\/\/|sqlite:|file:)/, 'must start with postgres://, postgresql://, sqlite: or file:')
+      .optional(),
+  },
   masterKey: { env: 'SESAME_MASTER_KEY', schema: z.string().optional() },
   host: { env: 'SESAME_HOST', schema: z.string().min(1).default('127.0.0.1') },
   port: { env: 'SESAME_PORT', schema: z.coerce.number().int().min(0).max(65535).default(3000) },
   publicUrl: { env: 'SESAME_PUBLIC_URL', schema: url.optional() },
-  logLevel: { env: 'SESAME_LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') },
-  region: { env: 'AWS_REGION', schema: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must look like us-east-1').default('us-east-1') },
+  logLevel: {
+    env: 'SESAME_LOG_LEVEL',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  },
+  region: {
+    env: 'AWS_REGION',
+    schema: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must look like us-east-1')
+      .default('us-east-1'),
+  },
   dnsServers: { env: 'SESAME_DNS_SERVERS', schema: dnsServers.optional() },
-  platformPrincipalArn: { env: 'SESAME_PLATFORM_PRINCIPAL_ARN', schema: z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$/, 'must be an IAM ARN such as arn:aws:iam::123456789012:role/sesame').optional() },
-  templateBucket: { env: 'SESAME_TEMPLATE_BUCKET', schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional() },
-  templatePrefix: { env: 'SESAME_TEMPLATE_PREFIX', schema: z.string().regex(/^[\w!\-.*'()/]*$/, 'must be an S3 key prefix such as sesame/').default('sesame/') },
-  templateBucketRegion: { env: 'SESAME_TEMPLATE_BUCKET_REGION', schema: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must look like us-east-1').optional() },
+  platformPrincipalArn: {
+    env: 'SESAME_PLATFORM_PRINCIPAL_ARN',
+    schema: z
+      .string()
+      .regex(
+        /^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$/,
+        'must be an IAM ARN such as arn:aws:iam::123456789012:role/sesame',
+      )
+      .optional(),
+  },
+  templateBucket: {
+    env: 'SESAME_TEMPLATE_BUCKET',
+    schema: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
+      .optional(),
+  },
+  templatePrefix: {
+    env: 'SESAME_TEMPLATE_PREFIX',
+    schema: z
+      .string()
+      .regex(/^[\w!\-.*'()/]*$/, 'must be an S3 key prefix such as sesame/')
+      .default('sesame/'),
+  },
+  templateBucketRegion: {
+    env: 'SESAME_TEMPLATE_BUCKET_REGION',
+    schema: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must look like us-east-1')
+      .optional(),
+  },
   consoleUrl: { env: 'SESAME_CONSOLE_URL', schema: url.default('https://console.aws.amazon.com') },
-  sessionDurationSeconds: { env: 'SESAME_SESSION_DURATION_SECONDS', schema: z.coerce.number().int().min(900).max(43200).default(3600) },
-  secretCacheSeconds: { env: 'SESAME_SECRET_CACHE_SECONDS', schema: z.coerce.number().int().min(0).max(3600).default(300) },
-  propagationRetrySeconds: { env: 'SESAME_PROPAGATION_RETRY_SECONDS', schema: z.coerce.number().min(0).max(300).default(30) },
+  sessionDurationSeconds: {
+    env: 'SESAME_SESSION_DURATION_SECONDS',
+    schema: z.coerce.number().int().min(900).max(43200).default(3600),
+  },
+  secretCacheSeconds: {
+    env: 'SESAME_SECRET_CACHE_SECONDS',
+    schema: z.coerce.number().int().min(0).max(3600).default(300),
+  },
+  propagationRetrySeconds: {
+    env: 'SESAME_PROPAGATION_RETRY_SECONDS',
+    schema: z.coerce.number().min(0).max(300).default(30),
+  },
   keyAgeWarnDays: { env: 'SESAME_KEY_AGE_WARN_DAYS', schema: z.coerce.number().int().min(1).max(3650).default(90) },
   sandbox: { env: 'SESAME_SANDBOX', schema: bool.default(false) },
   allowDefaultChain: { env: 'SESAME_ALLOW_DEFAULT_CHAIN', schema: bool.default(false) },
   workerConcurrency: { env: 'SESAME_WORKER_CONCURRENCY', schema: z.coerce.number().int().min(1).max(512).default(32) },
-  workerLeaseSeconds: { env: 'SESAME_WORKER_LEASE_SECONDS', schema: z.coerce.number().int().min(5).max(3600).default(60) },
+  workerLeaseSeconds: {
+    env: 'SESAME_WORKER_LEASE_SECONDS',
+    schema: z.coerce.number().int().min(5).max(3600).default(60),
+  },
   workerPollMs: { env: 'SESAME_WORKER_POLL_MS', schema: z.coerce.number().int().min(10).max(60_000).default(500) },
   sendMaxAttempts: { env: 'SESAME_SEND_MAX_ATTEMPTS', schema: z.coerce.number().int().min(1).max(50).default(8) },
-  quotaRefreshSeconds: { env: 'SESAME_QUOTA_REFRESH_SECONDS', schema: z.coerce.number().int().min(1).max(86_400).default(60) },
+  quotaRefreshSeconds: {
+    env: 'SESAME_QUOTA_REFRESH_SECONDS',
+    schema: z.coerce.number().int().min(1).max(86_400).default(60),
+  },
   smtpPort: { env: 'SESAME_SMTP_PORT', schema: z.coerce.number().int().min(0).max(65535).default(2587) },
   smtpHost: { env: 'SESAME_SMTP_HOST', schema: z.string().min(1).default('127.0.0.1') },
   smtpTlsCert: { env: 'SESAME_SMTP_TLS_CERT', schema: z.string().min(1).optional() },
   smtpTlsKey: { env: 'SESAME_SMTP_TLS_KEY', schema: z.string().min(1).optional() },
   smtpRequireTls: { env: 'SESAME_SMTP_REQUIRE_TLS', schema: bool.default(false) },
   snsCertDir: { env: 'SESAME_SNS_CERT_DIR', schema: z.string().min(1).optional() },
-  snsMaxAgeSeconds: { env: 'SESAME_SNS_MAX_AGE_SECONDS', schema: z.coerce.number().int().min(60).max(7 * 86_400).default(3600) },
-  transientBounceLimit: { env: 'SESAME_TRANSIENT_BOUNCE_LIMIT', schema: z.coerce.number().int().min(1).max(100).default(3) },
-  transientBounceWindowDays: { env: 'SESAME_TRANSIENT_BOUNCE_WINDOW_DAYS', schema: z.coerce.number().int().min(1).max(365).default(7) },
-  reputationWindow: { env: 'SESAME_REPUTATION_WINDOW', schema: z.coerce.number().int().min(10).max(1_000_000).default(1000) },
-  reputationMinSends: { env: 'SESAME_REPUTATION_MIN_SENDS', schema: z.coerce.number().int().min(1).max(1_000_000).default(100) },
+  snsMaxAgeSeconds: {
+    env: 'SESAME_SNS_MAX_AGE_SECONDS',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(7 * 86_400)
+      .default(3600),
+  },
+  transientBounceLimit: {
+    env: 'SESAME_TRANSIENT_BOUNCE_LIMIT',
+    schema: z.coerce.number().int().min(1).max(100).default(3),
+  },
+  transientBounceWindowDays: {
+    env: 'SESAME_TRANSIENT_BOUNCE_WINDOW_DAYS',
+    schema: z.coerce.number().int().min(1).max(365).default(7),
+  },
+  reputationWindow: {
+    env: 'SESAME_REPUTATION_WINDOW',
+    schema: z.coerce.number().int().min(10).max(1_000_000).default(1000),
+  },
+  reputationMinSends: {
+    env: 'SESAME_REPUTATION_MIN_SENDS',
+    schema: z.coerce.number().int().min(1).max(1_000_000).default(100),
+  },
   webhooksAllowPrivate: { env: 'SESAME_WEBHOOKS_ALLOW_PRIVATE', schema: bool.default(false) },
-  smtpMaxBytes: { env: 'SESAME_SMTP_MAX_BYTES', schema: z.coerce.number().int().min(1024).max(40 * 1024 * 1024).default(40 * 1024 * 1024) },
-  production: { env: 'NODE_ENV', schema: z.string().optional().transform((v) => v === 'production') },
+  smtpMaxBytes: {
+    env: 'SESAME_SMTP_MAX_BYTES',
+    schema: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(40 * 1024 * 1024)
+      .default(40 * 1024 * 1024),
+  },
+  production: {
+    env: 'NODE_ENV',
+    schema: z
+      .string()
+      .optional()
+      .transform((v) => v === 'production'),
+  },
 } as const;
 
 type Settings = typeof SETTINGS;
@@ -105,20 +204,29 @@ export const masterKeyPath = (dataDir: string): string => join(resolve(dataDir),
  * Build the config from env-like values (strings) plus overrides from flags.
  * A wrong value throws config_invalid naming the setting.
  */
-export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Record<keyof Settings, unknown>> = {}): Config {
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Record<keyof Settings, unknown>> = {},
+): Config {
   const raw: Record<string, unknown> = {};
   for (const [key, def] of Object.entries(SETTINGS) as [keyof Settings, Settings[keyof Settings]][]) {
     const input = overrides[key] ?? emptyToUndefined(env[def.env]);
     const parsed = def.schema.safeParse(input);
     if (!parsed.success) {
       const reason = parsed.error.issues[0]?.message ?? 'invalid value';
-      throw new AppError('config_invalid', `Setting ${def.env} is invalid: ${reason}.`, { details: { setting: def.env } });
+      throw new AppError('config_invalid', `Setting ${def.env} is invalid: ${reason}.`, {
+        details: { setting: def.env },
+      });
     }
     raw[key] = parsed.data;
   }
   const r = raw as Raw;
   if (r.sandbox && r.production) {
-    throw new AppError('config_invalid', 'Setting SESAME_SANDBOX is on while NODE_ENV=production: the sandbox is a local stand-in for AWS, never for production.', { details: { setting: 'SESAME_SANDBOX' } });
+    throw new AppError(
+      'config_invalid',
+      'Setting SESAME_SANDBOX is on while NODE_ENV=production: the sandbox is a local stand-in for AWS, never for production.',
+      { details: { setting: 'SESAME_SANDBOX' } },
+    );
   }
   const { masterKey, source } = readMasterKey(r.masterKey, r.dataDir);
   const endpoints: Partial<Record<AwsService, string>> = {};
@@ -126,7 +234,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     for (const [svc, name] of Object.entries(ENDPOINT_ENVS) as [AwsService, string][]) {
       const v = emptyToUndefined(env[name]) ?? emptyToUndefined(env.AWS_ENDPOINT_URL);
       if (v !== undefined) {
-        if (!url.safeParse(v).success) throw new AppError('config_invalid', `Setting ${env[name] ? name : 'AWS_ENDPOINT_URL'} is not a URL.`, { details: { setting: name } });
+        if (!url.safeParse(v).success)
+          throw new AppError('config_invalid', `Setting ${env[name] ? name : 'AWS_ENDPOINT_URL'} is not a URL.`, {
+            details: { setting: name },
+          });
         endpoints[svc] = v;
       }
     }
@@ -141,7 +252,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 }
 
-function readMasterKey(value: string | undefined, dataDir: string): { masterKey: Buffer | undefined; source: Config['masterKeySource'] } {
+function readMasterKey(
+  value: string | undefined,
+  dataDir: string,
+): { masterKey: Buffer | undefined; source: Config['masterKeySource'] } {
   if (value !== undefined) return { masterKey: decodeMasterKey(value, 'SESAME_MASTER_KEY'), source: 'env' };
   const path = masterKeyPath(dataDir);
   if (existsSync(path)) return { masterKey: decodeMasterKey(readFileSync(path, 'utf8').trim(), path), source: 'file' };
@@ -151,10 +265,14 @@ function readMasterKey(value: string | undefined, dataDir: string): { masterKey:
 export function decodeMasterKey(value: string, where: string): Buffer {
   const buf = Buffer.from(value, 'base64');
   if (buf.length !== 32 || buf.toString('base64').replace(/=+$/, '') !== value.replace(/=+$/, '')) {
-    throw new AppError('config_invalid', `Setting SESAME_MASTER_KEY (from ${where}) must be 32 bytes encoded as base64.`, {
-      details: { setting: 'SESAME_MASTER_KEY' },
-      hint: 'Generate one with `openssl rand -base64 32`, or run `sesame init` to create one.',
-    });
+    throw new AppError(
+      'config_invalid',
+      `Setting SESAME_MASTER_KEY (from ${where}) must be 32 bytes encoded as base64.`,
+      {
+        details: { setting: 'SESAME_MASTER_KEY' },
+        hint: 'Generate one with `openssl rand -base64 32`, or run `sesame init` to create one.',
+      },
+    );
   }
   return buf;
 }

@@ -64,11 +64,18 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     config,
     clients,
     ...(opts.platformCredentials ? { credentials: opts.platformCredentials } : {}),
-    onCallerIdentity: (e) => audit.record({ workspaceId: null, actor: 'system', action: 'sts.get_caller_identity', outcome: e.outcome, details: { purpose: 'platform', ...(e.arn ? { arn: e.arn } : {}) } }),
+    onCallerIdentity: (e) =>
+      audit.record({
+        workspaceId: null,
+        actor: 'system',
+        action: 'sts.get_caller_identity',
+        outcome: e.outcome,
+        details: { purpose: 'platform', ...(e.arn ? { arn: e.arn } : {}) },
+      }),
   });
 
   // The broker reports sessions to the connections module, which is built after it.
-  let connectionsRef: ReturnType<typeof createConnections> | undefined;
+  const connectionsHolder: { ref?: ReturnType<typeof createConnections> } = {};
   const broker = createCredentialBroker({
     config,
     clock,
@@ -81,22 +88,50 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
         actor: 'system',
         action: 'sts.assume_role',
         outcome: e.outcome,
-        details: { purpose: e.purpose, roleSessionName: e.roleSessionName, assumedRoleId: e.assumedRoleId, expiresAt: e.expiresAt, durationSeconds: e.durationSeconds, error: e.errorMessage },
+        details: {
+          purpose: e.purpose,
+          roleSessionName: e.roleSessionName,
+          assumedRoleId: e.assumedRoleId,
+          expiresAt: e.expiresAt,
+          durationSeconds: e.durationSeconds,
+          error: e.errorMessage,
+        },
       });
-      await connectionsRef?.recordSession(e);
-      if (e.outcome !== 'ok') logger.warn({ connectionId: e.connectionId, purpose: e.purpose, outcome: e.outcome }, 'AssumeRole failed');
+      await connectionsHolder.ref?.recordSession(e);
+      if (e.outcome !== 'ok')
+        logger.warn({ connectionId: e.connectionId, purpose: e.purpose, outcome: e.outcome }, 'AssumeRole failed');
     },
     onSecretRead: async (e) => {
-      await audit.record({ workspaceId: e.workspaceId, connectionId: e.connectionId, actor: 'system', action: 'secretsmanager.get_secret_value', outcome: e.outcome });
+      await audit.record({
+        workspaceId: e.workspaceId,
+        connectionId: e.connectionId,
+        actor: 'system',
+        action: 'secretsmanager.get_secret_value',
+        outcome: e.outcome,
+      });
     },
   });
-  const connectionsDeps: Parameters<typeof createConnections>[0] = { db, clock, config, audit, envelope, broker, platform, gateway };
+  const connectionsDeps: Parameters<typeof createConnections>[0] = {
+    db,
+    clock,
+    config,
+    audit,
+    envelope,
+    broker,
+    platform,
+    gateway,
+  };
   const connections = createConnections(connectionsDeps);
-  connectionsRef = connections;
+  connectionsHolder.ref = connections;
   // PostgreSQL: pg-boss schedules and leases the jobs; SQLite: the job table beside the messages.
   const queue: SendQueue & { stop?: () => Promise<void> } =
     store.dialect === 'postgres'
-      ? await createPgBossSendQueue({ db, connectionString: config.databaseUrl, ...(store.schema ? { schema: `${store.schema}_pgboss` } : {}), onError: (err) => logger.error({ err }, 'pg-boss') })
+      ? await createPgBossSendQueue({
+          db,
+          connectionString: config.databaseUrl,
+          ...(store.schema ? { schema: `${store.schema}_pgboss` } : {}),
+          onError: (err) => logger.error({ err }, 'pg-boss'),
+        })
       : createSendQueue({ db, dialect: store.dialect });
   const suppressions = createSuppressions({ db, clock, audit });
   const identities = createIdentityCache({ clock, gateway });
@@ -104,7 +139,15 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   const warmupRamp = createRamp({ db, clock, reputation: { measure: (id) => reputation.measure(id) } });
   const warmupUsage = createWarmupUsage({ db });
   const warmupGate = createWarmupGate({ db, clock, ramp: warmupRamp, usage: warmupUsage });
-  const warmup = createWarmup({ db, clock, audit, connections, ramp: warmupRamp, usage: warmupUsage, onChange: (id) => warmupGate.forget(id) });
+  const warmup = createWarmup({
+    db,
+    clock,
+    audit,
+    connections,
+    ramp: warmupRamp,
+    usage: warmupUsage,
+    onChange: (id) => warmupGate.forget(id),
+  });
   const worker = createWorker({
     db,
     clock,
@@ -126,7 +169,11 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     ...(opts.onAdmit ? { onAdmit: opts.onAdmit } : {}),
   });
   // The timeline comes from the event processor, built just below.
-  let eventsRef: { timeline: (id: string) => Promise<Array<{ kind: string; occurredAt: string; recipients: string[]; details: Record<string, unknown> }>> } = { timeline: async () => [] };
+  let eventsRef: {
+    timeline: (
+      id: string,
+    ) => Promise<Array<{ kind: string; occurredAt: string; recipients: string[]; details: Record<string, unknown> }>>;
+  } = { timeline: async () => [] };
   const messages = createMessages({
     db,
     clock,
@@ -140,7 +187,11 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     timeline: (id) => eventsRef.timeline(id),
     onQueued: () => worker.kick(),
   });
-  const snsVerifier = createSnsVerifier({ clock, maxAgeSeconds: config.snsMaxAgeSeconds, ...(config.snsCertDir ? { certDir: config.snsCertDir } : {}) });
+  const snsVerifier = createSnsVerifier({
+    clock,
+    maxAgeSeconds: config.snsMaxAgeSeconds,
+    ...(config.snsCertDir ? { certDir: config.snsCertDir } : {}),
+  });
   const reputation = createReputationGuard({ db, clock, audit, config, onPause: (id) => worker.connectionChanged(id) });
   connectionsDeps.reputation = reputation;
   const webhooks = createWebhooks({ db, clock, config, envelope, audit });
@@ -184,7 +235,17 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     dns: createDnsChecker({ ...(config.dnsServers ? { servers: config.dnsServers } : {}), clock }),
     onIdentitiesChanged: (id) => identities.forget(id),
   });
-  const tester = createConnectionTester({ clock, config, platform, gateway, connections, broker, audit, events: eventWiring, ...(opts.sleep ? { sleep: opts.sleep } : {}) });
+  const tester = createConnectionTester({
+    clock,
+    config,
+    platform,
+    gateway,
+    connections,
+    broker,
+    audit,
+    events: eventWiring,
+    ...(opts.sleep ? { sleep: opts.sleep } : {}),
+  });
 
   return {
     config,

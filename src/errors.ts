@@ -8,7 +8,11 @@ export class AppError extends Error {
   readonly hint: string;
   readonly details?: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, opts: { hint?: string; status?: number; details?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: { hint?: string; status?: number; details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'AppError';
     this.code = code;
@@ -19,7 +23,12 @@ export class AppError extends Error {
   }
 
   toJSON(): { code: string; message: string; hint: string; details?: Record<string, unknown> } {
-    return { code: this.code, message: this.message, hint: this.hint, ...(this.details ? { details: this.details } : {}) };
+    return {
+      code: this.code,
+      message: this.message,
+      hint: this.hint,
+      ...(this.details ? { details: this.details } : {}),
+    };
   }
 }
 
@@ -37,64 +46,193 @@ export const CATALOGUE = {
   rate_limited: { status: 429, hint: 'Slow down and retry after the time given in Retry-After.' },
   internal_error: { status: 500, hint: 'Retry; if it persists, check the server log for the request id.' },
   // auth
-  unauthorized: { status: 401, hint: 'Send Authorization: Bearer <api key>. Create a key with `sesame api-keys create`.' },
+  unauthorized: {
+    status: 401,
+    hint: 'Send Authorization: Bearer <api key>. Create a key with `sesame api-keys create`.',
+  },
   forbidden: { status: 403, hint: 'This API key is not allowed to do that.' },
   // configuration
   config_invalid: { status: 500, hint: 'Fix the named setting (environment variable or flag) and start again.' },
-  master_key_missing: { status: 500, hint: 'Set SESAME_MASTER_KEY (32 bytes, base64) or run `sesame init` to create one.' },
-  decryption_failed: { status: 500, hint: 'SESAME_MASTER_KEY is not the key these secrets were encrypted with. Restore the original key.' },
+  master_key_missing: {
+    status: 500,
+    hint: 'Set SESAME_MASTER_KEY (32 bytes, base64) or run `sesame init` to create one.',
+  },
+  decryption_failed: {
+    status: 500,
+    hint: 'SESAME_MASTER_KEY is not the key these secrets were encrypted with. Restore the original key.',
+  },
   // connections
   connection_mode_invalid: { status: 400, hint: 'Use one of: role, access_keys, default_chain, secrets_manager.' },
-  role_arn_missing: { status: 409, hint: 'Create the stack from the CloudFormation template, then set its RoleArn output with PATCH /v1/connections/:id { roleArn } or `sesame aws setup --role-arn`.' },
-  mode_disabled: { status: 403, hint: "The default_chain mode sends with Sesame's own host credentials, so the operator must allow it explicitly (SESAME_ALLOW_DEFAULT_CHAIN=true); use the role mode otherwise." },
-  template_bucket_missing: { status: 409, hint: 'Set SESAME_TEMPLATE_BUCKET to an S3 bucket the platform credentials may write, or download the template and upload it in the CloudFormation console.' },
+  role_arn_missing: {
+    status: 409,
+    hint: 'Create the stack from the CloudFormation template, then set its RoleArn output with PATCH /v1/connections/:id { roleArn } or `sesame aws setup --role-arn`.',
+  },
+  mode_disabled: {
+    status: 403,
+    hint: "The default_chain mode sends with Sesame's own host credentials, so the operator must allow it explicitly (SESAME_ALLOW_DEFAULT_CHAIN=true); use the role mode otherwise.",
+  },
+  template_bucket_missing: {
+    status: 409,
+    hint: 'Set SESAME_TEMPLATE_BUCKET to an S3 bucket the platform credentials may write, or download the template and upload it in the CloudFormation console.',
+  },
   // sending
-  too_many_recipients: { status: 400, hint: 'SES accepts at most 50 recipients (To + Cc + Bcc) per message. Split the message, or use the batch endpoint.' },
-  message_too_large: { status: 413, hint: 'SES accepts at most 40 MB per message after encoding (attachments grow by a third in base64). Link large files instead of attaching them.' },
-  invalid_attachment: { status: 400, hint: 'Attachment content must be standard base64 (A-Z, a-z, 0-9, +, /, = padding).' },
-  header_not_allowed: { status: 400, hint: 'Custom headers may not contain CR or LF, and may not replace headers Sesame sets (From, To, Subject, Message-ID, MIME and Content-* headers, X-Sesame-*).' },
-  connection_required: { status: 422, hint: 'Name a connection in "connection", or set a default connection for the workspace (sesame aws default <connection>).' },
-  connection_not_ready: { status: 422, hint: 'Finish the connection first (role ARN set, test passing): sesame aws test <connection>.' },
-  from_not_verified: { status: 422, hint: 'Verify the address or its domain in SES for this connection\'s account and region (SES console > Verified identities, or `sesame sandbox verify-identity` offline), then send again.' },
-  from_not_allowed: { status: 422, hint: 'The connection is limited to its send domains; send from one of them or add the domain (PATCH /v1/connections/:id { sendDomains }).' },
-  idempotency_conflict: { status: 409, hint: 'This Idempotency-Key was already used with a different request body. Use a new key for a new message.' },
-  idempotency_in_progress: { status: 409, hint: 'A request with this Idempotency-Key is still being processed; retry in a moment to get its answer.' },
+  too_many_recipients: {
+    status: 400,
+    hint: 'SES accepts at most 50 recipients (To + Cc + Bcc) per message. Split the message, or use the batch endpoint.',
+  },
+  message_too_large: {
+    status: 413,
+    hint: 'SES accepts at most 40 MB per message after encoding (attachments grow by a third in base64). Link large files instead of attaching them.',
+  },
+  invalid_attachment: {
+    status: 400,
+    hint: 'Attachment content must be standard base64 (A-Z, a-z, 0-9, +, /, = padding).',
+  },
+  header_not_allowed: {
+    status: 400,
+    hint: 'Custom headers may not contain CR or LF, and may not replace headers Sesame sets (From, To, Subject, Message-ID, MIME and Content-* headers, X-Sesame-*).',
+  },
+  connection_required: {
+    status: 422,
+    hint: 'Name a connection in "connection", or set a default connection for the workspace (sesame aws default <connection>).',
+  },
+  connection_not_ready: {
+    status: 422,
+    hint: 'Finish the connection first (role ARN set, test passing): sesame aws test <connection>.',
+  },
+  from_not_verified: {
+    status: 422,
+    hint: "Verify the address or its domain in SES for this connection's account and region (SES console > Verified identities, or `sesame sandbox verify-identity` offline), then send again.",
+  },
+  from_not_allowed: {
+    status: 422,
+    hint: 'The connection is limited to its send domains; send from one of them or add the domain (PATCH /v1/connections/:id { sendDomains }).',
+  },
+  idempotency_conflict: {
+    status: 409,
+    hint: 'This Idempotency-Key was already used with a different request body. Use a new key for a new message.',
+  },
+  idempotency_in_progress: {
+    status: 409,
+    hint: 'A request with this Idempotency-Key is still being processed; retry in a moment to get its answer.',
+  },
   idempotency_key_invalid: { status: 400, hint: 'Idempotency-Key must be 1-255 printable ASCII characters.' },
-  not_cancellable: { status: 409, hint: 'Only queued or scheduled messages can be cancelled; this one is already on its way or done.' },
+  not_cancellable: {
+    status: 409,
+    hint: 'Only queued or scheduled messages can be cancelled; this one is already on its way or done.',
+  },
   not_retryable: { status: 409, hint: 'Only failed messages can be retried.' },
   // SNS notifications
-  sns_invalid: { status: 400, hint: 'Post an Amazon SNS message (JSON with Type, MessageId, TopicArn, Message, Timestamp, Signature, SigningCertURL).' },
-  sns_cert_url_invalid: { status: 400, hint: 'Only certificates served by https://sns.<region>.amazonaws.com are trusted.' },
-  sns_cert_unavailable: { status: 503, hint: 'The signing certificate could not be fetched (or is not in SESAME_SNS_CERT_DIR); Sesame answers 503 so that SNS retries the delivery.' },
-  sns_cert_expired: { status: 400, hint: 'The message is signed with a certificate outside its validity dates; it is not accepted.' },
-  sns_confirmation_failed: { status: 502, hint: 'SNS sends the confirmation again; check that Sesame can reach the SNS endpoint (or run `sesame aws events <connection>` again).' },
+  sns_invalid: {
+    status: 400,
+    hint: 'Post an Amazon SNS message (JSON with Type, MessageId, TopicArn, Message, Timestamp, Signature, SigningCertURL).',
+  },
+  sns_cert_url_invalid: {
+    status: 400,
+    hint: 'Only certificates served by https://sns.<region>.amazonaws.com are trusted.',
+  },
+  sns_cert_unavailable: {
+    status: 503,
+    hint: 'The signing certificate could not be fetched (or is not in SESAME_SNS_CERT_DIR); Sesame answers 503 so that SNS retries the delivery.',
+  },
+  sns_cert_expired: {
+    status: 400,
+    hint: 'The message is signed with a certificate outside its validity dates; it is not accepted.',
+  },
+  sns_confirmation_failed: {
+    status: 502,
+    hint: 'SNS sends the confirmation again; check that Sesame can reach the SNS endpoint (or run `sesame aws events <connection>` again).',
+  },
   sns_signature_invalid: { status: 403, hint: 'The message was altered or not signed by Amazon SNS.' },
-  sns_topic_not_allowed: { status: 403, hint: "Add the topic to the connection's allow-list (PATCH /v1/connections/:id { snsTopicArns }) if it is yours." },
+  sns_topic_not_allowed: {
+    status: 403,
+    hint: "Add the topic to the connection's allow-list (PATCH /v1/connections/:id { snsTopicArns }) if it is yours.",
+  },
   sns_duplicate: { status: 409, hint: 'This SNS MessageId was already received; it is not processed twice.' },
-  sns_subscribe_url_invalid: { status: 400, hint: 'Only SubscribeURLs on https://sns.<region>.amazonaws.com are followed.' },
-  identity_missing: { status: 404, hint: 'The identity is not in the SES account of this connection (region and account as the connection). Add it again, or remove it from Sesame.' },
-  identity_exists: { status: 409, hint: 'The identity already exists in the SES account: import it instead (POST /v1/domains with "import": true, or `sesame domains add <domain> --import`).' },
-  public_url_missing: { status: 409, hint: 'Set SESAME_PUBLIC_URL to the base URL at which Amazon SNS can reach this Sesame (for example https://sesame.example.com), then try again.' },
-  events_not_wired: { status: 409, hint: 'Run `sesame aws events <connection>` (POST /v1/connections/:id/events) so SES events reach Sesame.' },
-  sns_stale: { status: 400, hint: 'The message is older than SESAME_SNS_MAX_AGE_SECONDS: a replay, or a delivery retried for too long.' },
+  sns_subscribe_url_invalid: {
+    status: 400,
+    hint: 'Only SubscribeURLs on https://sns.<region>.amazonaws.com are followed.',
+  },
+  identity_missing: {
+    status: 404,
+    hint: 'The identity is not in the SES account of this connection (region and account as the connection). Add it again, or remove it from Sesame.',
+  },
+  identity_exists: {
+    status: 409,
+    hint: 'The identity already exists in the SES account: import it instead (POST /v1/domains with "import": true, or `sesame domains add <domain> --import`).',
+  },
+  public_url_missing: {
+    status: 409,
+    hint: 'Set SESAME_PUBLIC_URL to the base URL at which Amazon SNS can reach this Sesame (for example https://sesame.example.com), then try again.',
+  },
+  events_not_wired: {
+    status: 409,
+    hint: 'Run `sesame aws events <connection>` (POST /v1/connections/:id/events) so SES events reach Sesame.',
+  },
+  sns_stale: {
+    status: 400,
+    hint: 'The message is older than SESAME_SNS_MAX_AGE_SECONDS: a replay, or a delivery retried for too long.',
+  },
   // warmup plans
-  warmup_not_found: { status: 404, hint: 'Create the plan with PUT /v1/connections/:id/warmup (sesame warmup set <connection>), or name the domain of an existing plan (--domain).' },
+  warmup_not_found: {
+    status: 404,
+    hint: 'Create the plan with PUT /v1/connections/:id/warmup (sesame warmup set <connection>), or name the domain of an existing plan (--domain).',
+  },
   // outgoing webhooks
-  webhook_url_not_allowed: { status: 422, hint: 'Use a public https URL. To reach a receiver on a private network, the operator sets SESAME_WEBHOOKS_ALLOW_PRIVATE=true and the webhook is created with "allowPrivate": true (http is then accepted too).' },
-  webhook_host_unresolvable: { status: 422, hint: 'Check the host name in the URL and its DNS records; Sesame checks every address it resolves to before calling it.' },
+  webhook_url_not_allowed: {
+    status: 422,
+    hint: 'Use a public https URL. To reach a receiver on a private network, the operator sets SESAME_WEBHOOKS_ALLOW_PRIVATE=true and the webhook is created with "allowPrivate": true (http is then accepted too).',
+  },
+  webhook_host_unresolvable: {
+    status: 422,
+    hint: 'Check the host name in the URL and its DNS records; Sesame checks every address it resolves to before calling it.',
+  },
   // AWS, translated in src/aws/errors.ts
-  aws_invalid_client_token: { status: 502, hint: 'The access key id does not exist in AWS (deleted, mistyped, or from another partition). Check the key id, or create a new access key.' },
-  aws_signature_mismatch: { status: 502, hint: 'The secret access key does not match the key id. Re-enter the secret; check for extra spaces or a truncated copy.' },
-  aws_access_denied: { status: 502, hint: 'The credentials are valid but not allowed to do this. Compare the role or user policy with the permissions in the CloudFormation template.' },
-  aws_trust_policy_denied: { status: 502, hint: 'The role does not trust Sesame with this External ID. Check that the trust policy names the platform principal shown by `sesame aws whoami` and that sts:ExternalId equals the connection\'s External ID; re-deploy the template if it changed.' },
-  aws_role_propagating: { status: 502, hint: 'The role was created moments ago and IAM may still be propagating it. Wait a minute and test again.' },
-  aws_expired_token: { status: 502, hint: 'The temporary credentials expired. Sesame refreshes them on the next call; if you supplied a session token yourself, obtain a fresh one.' },
-  aws_region_disabled: { status: 502, hint: 'STS is not enabled in this region for the account. Enable the region in the account settings, or pick another region.' },
-  aws_region_invalid: { status: 400, hint: 'Use a region where Amazon SES is offered, such as us-east-1, eu-west-1 or eu-central-1.' },
-  aws_throttled: { status: 503, hint: 'AWS is throttling requests. Sesame retries with backoff; if it persists, lower the request rate.' },
-  aws_unreachable: { status: 502, hint: 'Sesame could not reach the AWS endpoint. Check network access and AWS_ENDPOINT_URL settings.' },
+  aws_invalid_client_token: {
+    status: 502,
+    hint: 'The access key id does not exist in AWS (deleted, mistyped, or from another partition). Check the key id, or create a new access key.',
+  },
+  aws_signature_mismatch: {
+    status: 502,
+    hint: 'The secret access key does not match the key id. Re-enter the secret; check for extra spaces or a truncated copy.',
+  },
+  aws_access_denied: {
+    status: 502,
+    hint: 'The credentials are valid but not allowed to do this. Compare the role or user policy with the permissions in the CloudFormation template.',
+  },
+  aws_trust_policy_denied: {
+    status: 502,
+    hint: "The role does not trust Sesame with this External ID. Check that the trust policy names the platform principal shown by `sesame aws whoami` and that sts:ExternalId equals the connection's External ID; re-deploy the template if it changed.",
+  },
+  aws_role_propagating: {
+    status: 502,
+    hint: 'The role was created moments ago and IAM may still be propagating it. Wait a minute and test again.',
+  },
+  aws_expired_token: {
+    status: 502,
+    hint: 'The temporary credentials expired. Sesame refreshes them on the next call; if you supplied a session token yourself, obtain a fresh one.',
+  },
+  aws_region_disabled: {
+    status: 502,
+    hint: 'STS is not enabled in this region for the account. Enable the region in the account settings, or pick another region.',
+  },
+  aws_region_invalid: {
+    status: 400,
+    hint: 'Use a region where Amazon SES is offered, such as us-east-1, eu-west-1 or eu-central-1.',
+  },
+  aws_throttled: {
+    status: 503,
+    hint: 'AWS is throttling requests. Sesame retries with backoff; if it persists, lower the request rate.',
+  },
+  aws_unreachable: {
+    status: 502,
+    hint: 'Sesame could not reach the AWS endpoint. Check network access and AWS_ENDPOINT_URL settings.',
+  },
   aws_validation: { status: 502, hint: 'AWS refused the request parameters. The message names the parameter.' },
-  aws_no_credentials: { status: 502, hint: 'No AWS credentials were found for Sesame itself. Configure the SDK default chain (AWS_PROFILE, environment, instance or task role).' },
+  aws_no_credentials: {
+    status: 502,
+    hint: 'No AWS credentials were found for Sesame itself. Configure the SDK default chain (AWS_PROFILE, environment, instance or task role).',
+  },
   aws_secret_invalid: { status: 502, hint: 'The secret must be JSON with accessKeyId and secretAccessKey strings.' },
   aws_error: { status: 502, hint: 'AWS returned an error; the message has its code.' },
 } as const satisfies Record<string, { status: number; hint: string }>;

@@ -21,7 +21,10 @@ export const REDACT_PATHS = [
 ];
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination as pino.DestinationStream | undefined);
+  return pino(
+    { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    destination as pino.DestinationStream | undefined,
+  );
 }
 
 export type { Logger };

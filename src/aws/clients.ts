@@ -18,7 +18,12 @@ export function createClientFactory(config: Pick<Config, 'endpoints'>) {
   const base = { maxAttempts: 3, requestHandler };
   return {
     sts: (region: string, credentials?: AwsCredentialIdentityProvider) =>
-      new STSClient({ ...base, region, ...(credentials ? { credentials } : {}), ...(config.endpoints.sts ? { endpoint: config.endpoints.sts } : {}) }),
+      new STSClient({
+        ...base,
+        region,
+        ...(credentials ? { credentials } : {}),
+        ...(config.endpoints.sts ? { endpoint: config.endpoints.sts } : {}),
+      }),
     sesv2: (region: string, credentials: AwsCredentialIdentityProvider, opts: { maxAttempts?: number } = {}) =>
       new SESv2Client({
         ...base,
@@ -28,11 +33,26 @@ export function createClientFactory(config: Pick<Config, 'endpoints'>) {
         ...(config.endpoints.sesv2 ? { endpoint: config.endpoints.sesv2 } : {}),
       }),
     sns: (region: string, credentials: AwsCredentialIdentityProvider) =>
-      new SNSClient({ ...base, region, credentials, ...(config.endpoints.sns ? { endpoint: config.endpoints.sns } : {}) }),
+      new SNSClient({
+        ...base,
+        region,
+        credentials,
+        ...(config.endpoints.sns ? { endpoint: config.endpoints.sns } : {}),
+      }),
     iam: (region: string, credentials: AwsCredentialIdentityProvider) =>
-      new IAMClient({ ...base, region, credentials, ...(config.endpoints.iam ? { endpoint: config.endpoints.iam } : {}) }),
+      new IAMClient({
+        ...base,
+        region,
+        credentials,
+        ...(config.endpoints.iam ? { endpoint: config.endpoints.iam } : {}),
+      }),
     secretsManager: (region: string, credentials: AwsCredentialIdentityProvider) =>
-      new SecretsManagerClient({ ...base, region, credentials, ...(config.endpoints.secretsManager ? { endpoint: config.endpoints.secretsManager } : {}) }),
+      new SecretsManagerClient({
+        ...base,
+        region,
+        credentials,
+        ...(config.endpoints.secretsManager ? { endpoint: config.endpoints.secretsManager } : {}),
+      }),
     s3: (region: string, credentials: AwsCredentialIdentityProvider) =>
       new S3Client({
         ...base,

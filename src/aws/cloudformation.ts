@@ -22,8 +22,10 @@ const list = (items: readonly string[], indent: string): string => items.map((i)
 
 /** The YAML template. With `defaults`, parameters are pre-filled for one connection (download path). */
 export function roleTemplate(defaults?: RoleSpec): string {
-  const d = (value: string | number | undefined): string => (value === undefined ? '' : `\n    Default: ${typeof value === 'number' ? value : q(value)}`);
-  const patterns = defaults && defaults.sendDomains.length > 0 ? fromAddressPatterns(defaults.sendDomains).join(',') : '*';
+  const d = (value: string | number | undefined): string =>
+    value === undefined ? '' : `\n    Default: ${typeof value === 'number' ? value : q(value)}`;
+  const patterns =
+    defaults && defaults.sendDomains.length > 0 ? fromAddressPatterns(defaults.sendDomains).join(',') : '*';
   return `AWSTemplateFormatVersion: '2010-09-09'
 Description: >-
   Sesame access to Amazon SES without access keys: an IAM role that trusts only the Sesame
@@ -127,11 +129,17 @@ ${list(PURPOSE_ACTIONS.read, '                  ')}
               Statement:
                 - Effect: Allow
                   Action:
-${list(PURPOSE_ACTIONS.manage.filter((a) => a.startsWith('ses:')), '                    ')}
+${list(
+  PURPOSE_ACTIONS.manage.filter((a) => a.startsWith('ses:')),
+  '                    ',
+)}
                   Resource: '*'
                 - Effect: Allow
                   Action:
-${list(PURPOSE_ACTIONS.manage.filter((a) => a.startsWith('sns:')), '                    ')}
+${list(
+  PURPOSE_ACTIONS.manage.filter((a) => a.startsWith('sns:')),
+  '                    ',
+)}
                   Resource: !Sub 'arn:\${AWS::Partition}:sns:*:\${AWS::AccountId}:sesame-*'
           - !Ref AWS::NoValue
       Tags:
@@ -161,11 +169,20 @@ export function templateUrl(opts: { bucket: string; key: string; region: string;
 
 /** A stack name: starts with a letter, letters/digits/hyphens, at most 128. */
 export function stackName(connectionName: string): string {
-  const cleaned = connectionName.replace(/[^A-Za-z0-9-]+/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, '');
+  const cleaned = connectionName
+    .replace(/[^A-Za-z0-9-]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-|-$/g, '');
   return `Sesame-${cleaned || 'connection'}`.slice(0, 128);
 }
 
-export function quickCreateUrl(opts: { consoleUrl: string; region: string; templateUrl: string; stackName: string; spec: RoleSpec }): string {
+export function quickCreateUrl(opts: {
+  consoleUrl: string;
+  region: string;
+  templateUrl: string;
+  stackName: string;
+  spec: RoleSpec;
+}): string {
   const params: [string, string][] = [
     ['templateURL', opts.templateUrl],
     ['stackName', opts.stackName],
@@ -173,7 +190,10 @@ export function quickCreateUrl(opts: { consoleUrl: string; region: string; templ
     ['param_TrustedPrincipalArn', opts.spec.trustedPrincipalArn],
     ['param_RoleName', opts.spec.roleName],
     ['param_MaxSessionDuration', String(Math.max(3600, opts.spec.maxSessionDuration))],
-    ['param_SendFromAddressPatterns', opts.spec.sendDomains.length ? fromAddressPatterns(opts.spec.sendDomains).join(',') : '*'],
+    [
+      'param_SendFromAddressPatterns',
+      opts.spec.sendDomains.length ? fromAddressPatterns(opts.spec.sendDomains).join(',') : '*',
+    ],
     ['param_EnableSourceIdentity', String(opts.spec.sourceIdentity)],
   ];
   const query = params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
@@ -189,7 +209,9 @@ export function trustPolicy(spec: RoleSpec): Record<string, unknown> {
         Sid: 'TrustSesameWithExternalId',
         Effect: 'Allow',
         Principal: { AWS: spec.trustedPrincipalArn },
-        Action: spec.sourceIdentity ? ['sts:AssumeRole', 'sts:SetSourceIdentity', 'sts:TagSession'] : ['sts:AssumeRole'],
+        Action: spec.sourceIdentity
+          ? ['sts:AssumeRole', 'sts:SetSourceIdentity', 'sts:TagSession']
+          : ['sts:AssumeRole'],
         Condition: { StringEquals: { 'sts:ExternalId': spec.externalId } },
       },
     ],
@@ -197,12 +219,23 @@ export function trustPolicy(spec: RoleSpec): Record<string, unknown> {
 }
 
 /** The three permission policies as plain JSON; `roleArn` and `account` may be expressions. */
-export function permissionPolicies(spec: RoleSpec, roleArn: string, account: string): Record<'SesameSend' | 'SesameRead' | 'SesameManage', Record<string, unknown>> {
+export function permissionPolicies(
+  spec: RoleSpec,
+  roleArn: string,
+  account: string,
+): Record<'SesameSend' | 'SesameRead' | 'SesameManage', Record<string, unknown>> {
   const patterns = spec.sendDomains.length ? fromAddressPatterns(spec.sendDomains) : ['*'];
   return {
     SesameSend: {
       Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Action: PURPOSE_ACTIONS.send, Resource: '*', Condition: { StringLike: { 'ses:FromAddress': patterns } } }],
+      Statement: [
+        {
+          Effect: 'Allow',
+          Action: PURPOSE_ACTIONS.send,
+          Resource: '*',
+          Condition: { StringLike: { 'ses:FromAddress': patterns } },
+        },
+      ],
     },
     SesameRead: {
       Version: '2012-10-17',
@@ -215,7 +248,11 @@ export function permissionPolicies(spec: RoleSpec, roleArn: string, account: str
       Version: '2012-10-17',
       Statement: [
         { Effect: 'Allow', Action: PURPOSE_ACTIONS.manage.filter((a) => a.startsWith('ses:')), Resource: '*' },
-        { Effect: 'Allow', Action: PURPOSE_ACTIONS.manage.filter((a) => a.startsWith('sns:')), Resource: `arn:aws:sns:*:${account}:sesame-*` },
+        {
+          Effect: 'Allow',
+          Action: PURPOSE_ACTIONS.manage.filter((a) => a.startsWith('sns:')),
+          Resource: `arn:aws:sns:*:${account}:sesame-*`,
+        },
       ],
     },
   };
@@ -223,7 +260,11 @@ export function permissionPolicies(spec: RoleSpec, roleArn: string, account: str
 
 export function terraform(spec: RoleSpec): string {
   const json = (o: unknown): string => JSON.stringify(o, null, 2).replace(/\n/g, '\n  ');
-  const policies = permissionPolicies(spec, '${aws_iam_role.sesame.arn}', '${data.aws_caller_identity.current.account_id}');
+  const policies = permissionPolicies(
+    spec,
+    '${aws_iam_role.sesame.arn}',
+    '${data.aws_caller_identity.current.account_id}',
+  );
   const policyBlocks = Object.entries(policies)
     .map(
       ([name, doc]) => `resource "aws_iam_role_policy" "${name.replace('Sesame', '').toLowerCase()}" {
@@ -256,7 +297,10 @@ export function awsCliCommands(spec: RoleSpec): string {
   const sh = (o: unknown): string => `'${JSON.stringify(o).replace(/'/g, `'\\''`)}'`;
   const policies = permissionPolicies(spec, `arn:aws:iam::\${ACCOUNT_ID}:role/${spec.roleName}`, '${ACCOUNT_ID}');
   const put = Object.entries(policies)
-    .map(([name, doc]) => `aws iam put-role-policy --role-name ${spec.roleName} --policy-name ${name} \\\n  --policy-document "${JSON.stringify(doc).replace(/(["\\`])/g, '\\$1')}"`) // double quotes: only \${ACCOUNT_ID} expands
+    .map(
+      ([name, doc]) =>
+        `aws iam put-role-policy --role-name ${spec.roleName} --policy-name ${name} \\\n  --policy-document "${JSON.stringify(doc).replace(/(["\\`])/g, '\\$1')}"`,
+    ) // double quotes: only \${ACCOUNT_ID} expands
     .join('\n\n');
   return `# Sesame access to Amazon SES without access keys, with the AWS CLI.
 ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)

@@ -1,7 +1,12 @@
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { AssumeRoleCommandOutput } from '@aws-sdk/client-sts';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
-import { createIsIdentityExpiredFunction, doesIdentityRequireRefresh, isIdentityExpired, memoizeIdentityProvider } from '@smithy/core';
+import {
+  createIsIdentityExpiredFunction,
+  doesIdentityRequireRefresh,
+  isIdentityExpired,
+  memoizeIdentityProvider,
+} from '@smithy/core';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Pluggable } from '@smithy/types';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
@@ -72,13 +77,24 @@ export function createCredentialBroker(deps: BrokerDeps) {
     return chaining ? Math.min(wanted, 3600) : wanted;
   }
 
-  function auditPlugin(subject: CredentialSubject, purpose: Purpose, sessionName: string, duration: () => number): Pluggable<any, any> {
+  function auditPlugin(
+    subject: CredentialSubject,
+    purpose: Purpose,
+    sessionName: string,
+    duration: () => number,
+  ): Pluggable<object, object> {
     return {
       applyToStack(stack) {
         stack.add(
           (next, context) => async (args) => {
             if (context.commandName !== 'AssumeRoleCommand') return next(args);
-            const base = { connectionId: subject.id, workspaceId: subject.workspaceId, purpose, roleSessionName: sessionName, durationSeconds: duration() };
+            const base = {
+              connectionId: subject.id,
+              workspaceId: subject.workspaceId,
+              purpose,
+              roleSessionName: sessionName,
+              durationSeconds: duration(),
+            };
             try {
               const result = await next(args);
               const out = result.output as AssumeRoleCommandOutput;
@@ -86,11 +102,17 @@ export function createCredentialBroker(deps: BrokerDeps) {
                 ...base,
                 outcome: 'ok',
                 ...(out.AssumedRoleUser?.AssumedRoleId ? { assumedRoleId: out.AssumedRoleUser.AssumedRoleId } : {}),
-                ...(out.Credentials?.Expiration ? { expiresAt: new Date(out.Credentials.Expiration).toISOString() } : {}),
+                ...(out.Credentials?.Expiration
+                  ? { expiresAt: new Date(out.Credentials.Expiration).toISOString() }
+                  : {}),
               });
               return result;
             } catch (e) {
-              await deps.onSession({ ...base, outcome: awsErrorName(e) ?? 'Error', errorMessage: (e as Error)?.message?.slice(0, 300) });
+              await deps.onSession({
+                ...base,
+                outcome: awsErrorName(e) ?? 'Error',
+                errorMessage: (e as Error)?.message?.slice(0, 300),
+              });
               throw e;
             }
           },
@@ -119,17 +141,30 @@ export function createCredentialBroker(deps: BrokerDeps) {
       masterCredentials: platform.credentials,
       // Sesame's own region for STS: a session from any regional endpoint works in every region,
       // and an opt-in region the platform account has not enabled would refuse the call.
-      clientConfig: { region: config.region, maxAttempts: 3, requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true }, ...(config.endpoints.sts ? { endpoint: config.endpoints.sts } : {}) },
+      clientConfig: {
+        region: config.region,
+        maxAttempts: 3,
+        requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true },
+        ...(config.endpoints.sts ? { endpoint: config.endpoints.sts } : {}),
+      },
       clientPlugins: [auditPlugin(subject, purpose, sessionName, () => duration)],
     });
     const translated: AwsCredentialIdentityProvider = async () => {
       try {
         return await inner();
       } catch (e) {
-        throw translateAwsError(e, { action: 'sts:AssumeRole', region: subject.region, roleArn: subject.roleArn ?? undefined });
+        throw translateAwsError(e, {
+          action: 'sts:AssumeRole',
+          region: subject.region,
+          roleArn: subject.roleArn ?? undefined,
+        });
       }
     };
-    return memoizeIdentityProvider(translated, isIdentityExpired, doesIdentityRequireRefresh) as AwsCredentialIdentityProvider;
+    return memoizeIdentityProvider(
+      translated,
+      isIdentityExpired,
+      doesIdentityRequireRefresh,
+    ) as AwsCredentialIdentityProvider;
   }
 
   function accessKeyProvider(subject: CredentialSubject): AwsCredentialIdentityProvider {
@@ -152,17 +187,27 @@ export function createCredentialBroker(deps: BrokerDeps) {
         // A short cache: a rotated secret is picked up within secretCacheSeconds.
         return { ...parsed, expiration: new Date(clock.now().getTime() + config.secretCacheSeconds * 1000) };
       } catch (e) {
-        await deps.onSecretRead?.({ connectionId: subject.id, workspaceId: subject.workspaceId, outcome: e instanceof AppError ? e.code : (awsErrorName(e) ?? 'Error') });
+        await deps.onSecretRead?.({
+          connectionId: subject.id,
+          workspaceId: subject.workspaceId,
+          outcome: e instanceof AppError ? e.code : (awsErrorName(e) ?? 'Error'),
+        });
         if (e instanceof AppError) throw e;
         // Missing and forbidden look the same from here, for the same reason as above.
         const name = awsErrorName(e);
         if (name === 'ResourceNotFoundException' || name === 'AccessDeniedException' || name === 'DecryptionFailure') {
-          throw new AppError('aws_secret_invalid', 'The secret cannot be used by this connection.', { hint: 'Check the secret ARN, and that Sesame\'s principal may read it (secretsmanager:GetSecretValue and kms:Decrypt).' });
+          throw new AppError('aws_secret_invalid', 'The secret cannot be used by this connection.', {
+            hint: "Check the secret ARN, and that Sesame's principal may read it (secretsmanager:GetSecretValue and kms:Decrypt).",
+          });
         }
         throw translateAwsError(e, { action: 'secretsmanager:GetSecretValue', region });
       }
     };
-    return memoizeIdentityProvider(read, createIsIdentityExpiredFunction(0), doesIdentityRequireRefresh) as AwsCredentialIdentityProvider;
+    return memoizeIdentityProvider(
+      read,
+      createIsIdentityExpiredFunction(0),
+      doesIdentityRequireRefresh,
+    ) as AwsCredentialIdentityProvider;
   }
 
   async function build(subject: CredentialSubject, purpose: Purpose): Promise<AwsCredentialIdentityProvider> {
@@ -198,7 +243,11 @@ export function createCredentialBroker(deps: BrokerDeps) {
      * Run an AWS call with (connection, purpose) credentials; if AWS says the session expired
      * although the cache still trusts it (revocation, clock skew), mint a new one and retry once.
      */
-    async withCredentials<T>(subject: CredentialSubject, purpose: Purpose, fn: (creds: AwsCredentialIdentityProvider) => Promise<T>): Promise<T> {
+    async withCredentials<T>(
+      subject: CredentialSubject,
+      purpose: Purpose,
+      fn: (creds: AwsCredentialIdentityProvider) => Promise<T>,
+    ): Promise<T> {
       try {
         return await fn(await this.provider(subject, purpose));
       } catch (e) {
@@ -225,7 +274,10 @@ export function isExpiredError(e: unknown): boolean {
   return name === 'ExpiredToken' || name === 'ExpiredTokenException' || name === 'RequestExpired';
 }
 
-function parseSecret(value: string | undefined, binding: string | null): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } {
+function parseSecret(
+  value: string | undefined,
+  binding: string | null,
+): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } {
   // One answer for every way a secret can be unusable: a workspace must not learn the shape of a
   // secret that is not its own by pointing a connection at it.
   const refuse = () =>

@@ -57,13 +57,22 @@ export function translateAwsError(e: unknown, ctx: AwsErrorContext): AppError {
   const err = (e ?? {}) as SdkErrorLike;
   const name = awsErrorName(e) ?? 'Error';
   const awsMessage = (err.message ?? '').slice(0, 500);
-  const details = { awsCode: name, action: ctx.action, ...(ctx.region ? { region: ctx.region } : {}), ...(err.$metadata?.requestId ? { awsRequestId: err.$metadata.requestId } : {}) };
+  const details = {
+    awsCode: name,
+    action: ctx.action,
+    ...(ctx.region ? { region: ctx.region } : {}),
+    ...(err.$metadata?.requestId ? { awsRequestId: err.$metadata.requestId } : {}),
+  };
 
   if (NETWORK.has(name) || NETWORK.has((e as { code?: string })?.code ?? '')) {
     return new AppError('aws_unreachable', `${ctx.action} could not reach AWS: ${awsMessage || name}.`, { details });
   }
   if (name === 'AccessDenied' && ctx.action === 'sts:AssumeRole') {
-    return new AppError('aws_trust_policy_denied', `AWS refused to let Sesame assume ${ctx.roleArn ?? 'the role'}: ${awsMessage}`, { details });
+    return new AppError(
+      'aws_trust_policy_denied',
+      `AWS refused to let Sesame assume ${ctx.roleArn ?? 'the role'}: ${awsMessage}`,
+      { details },
+    );
   }
   if (name === 'ValidationError' && /DurationSeconds/i.test(awsMessage)) {
     return new AppError('aws_validation', `AWS refused the session duration: ${awsMessage}`, {
@@ -77,7 +86,11 @@ export function translateAwsError(e: unknown, ctx: AwsErrorContext): AppError {
   const code = CODES[name];
   if (code) return new AppError(code, `${ctx.action} failed with ${name}: ${awsMessage}`, { details });
   const status = err.$metadata?.httpStatusCode;
-  if (status && status >= 500) return new AppError('aws_error', `${ctx.action} failed on the AWS side (${name}, HTTP ${status}).`, { details, hint: 'This is usually transient; retry shortly.' });
+  if (status && status >= 500)
+    return new AppError('aws_error', `${ctx.action} failed on the AWS side (${name}, HTTP ${status}).`, {
+      details,
+      hint: 'This is usually transient; retry shortly.',
+    });
   return new AppError('aws_error', `${ctx.action} failed with ${name}: ${awsMessage}`, { details });
 }
 

@@ -1,6 +1,13 @@
 import { SimulatePrincipalPolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { GetAccountCommand, ListConfigurationSetsCommand, ListEmailIdentitiesCommand, SendEmailCommand, type SendEmailCommandInput, type SESv2Client } from '@aws-sdk/client-sesv2';
+import {
+  GetAccountCommand,
+  ListConfigurationSetsCommand,
+  ListEmailIdentitiesCommand,
+  SendEmailCommand,
+  type SendEmailCommandInput,
+  type SESv2Client,
+} from '@aws-sdk/client-sesv2';
 import { AssumeRoleCommand, GetCallerIdentityCommand, type AssumeRoleCommandInput } from '@aws-sdk/client-sts';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
@@ -36,17 +43,25 @@ export function createAwsGateway(deps: { clients: ClientFactory }) {
     return c;
   }
   const client_ = client;
-  const ses = (creds: AwsCredentialIdentityProvider, region: string): SESv2Client => client(creds, `ses:${region}`, () => clients.sesv2(region, creds));
-  const iam = (creds: AwsCredentialIdentityProvider, region: string): IAMClient => client(creds, `iam:${region}`, () => clients.iam(region, creds));
-  const sns = (creds: AwsCredentialIdentityProvider, region: string): SNSClient => client(creds, `sns:${region}`, () => clients.sns(region, creds));
+  const ses = (creds: AwsCredentialIdentityProvider, region: string): SESv2Client =>
+    client(creds, `ses:${region}`, () => clients.sesv2(region, creds));
+  const iam = (creds: AwsCredentialIdentityProvider, region: string): IAMClient =>
+    client(creds, `iam:${region}`, () => clients.iam(region, creds));
+  const sns = (creds: AwsCredentialIdentityProvider, region: string): SNSClient =>
+    client(creds, `sns:${region}`, () => clients.sns(region, creds));
 
   return {
     ses,
     sns,
 
-    async callerIdentity(creds: AwsCredentialIdentityProvider, region: string): Promise<{ arn: string; account: string; userId: string }> {
+    async callerIdentity(
+      creds: AwsCredentialIdentityProvider,
+      region: string,
+    ): Promise<{ arn: string; account: string; userId: string }> {
       try {
-        const out = await client(creds, `sts:${region}`, () => clients.sts(region, creds)).send(new GetCallerIdentityCommand({}));
+        const out = await client(creds, `sts:${region}`, () => clients.sts(region, creds)).send(
+          new GetCallerIdentityCommand({}),
+        );
         return { arn: out.Arn ?? '', account: out.Account ?? '', userId: out.UserId ?? '' };
       } catch (e) {
         throw translateAwsError(e, { action: 'sts:GetCallerIdentity', region });
@@ -54,9 +69,19 @@ export function createAwsGateway(deps: { clients: ClientFactory }) {
     },
 
     /** A raw AssumeRole (no cache): for probes whose credentials are thrown away at once. */
-    async assumeRoleRaw(creds: AwsCredentialIdentityProvider, region: string, input: AssumeRoleCommandInput): Promise<{ assumedRoleId: string; arn: string; expiresAt: string | undefined }> {
-      const out = await client(creds, `sts:${region}`, () => clients.sts(region, creds)).send(new AssumeRoleCommand(input));
-      return { assumedRoleId: out.AssumedRoleUser?.AssumedRoleId ?? '', arn: out.AssumedRoleUser?.Arn ?? '', expiresAt: out.Credentials?.Expiration ? new Date(out.Credentials.Expiration).toISOString() : undefined };
+    async assumeRoleRaw(
+      creds: AwsCredentialIdentityProvider,
+      region: string,
+      input: AssumeRoleCommandInput,
+    ): Promise<{ assumedRoleId: string; arn: string; expiresAt: string | undefined }> {
+      const out = await client(creds, `sts:${region}`, () => clients.sts(region, creds)).send(
+        new AssumeRoleCommand(input),
+      );
+      return {
+        assumedRoleId: out.AssumedRoleUser?.AssumedRoleId ?? '',
+        arn: out.AssumedRoleUser?.Arn ?? '',
+        expiresAt: out.Credentials?.Expiration ? new Date(out.Credentials.Expiration).toISOString() : undefined,
+      };
     },
 
     async getAccount(creds: AwsCredentialIdentityProvider, region: string): Promise<SesAccount> {
@@ -75,13 +100,24 @@ export function createAwsGateway(deps: { clients: ClientFactory }) {
       }
     },
 
-    async listIdentities(creds: AwsCredentialIdentityProvider, region: string): Promise<Array<{ name: string; type: string; sendingEnabled: boolean; status: string }>> {
+    async listIdentities(
+      creds: AwsCredentialIdentityProvider,
+      region: string,
+    ): Promise<Array<{ name: string; type: string; sendingEnabled: boolean; status: string }>> {
       const out: Array<{ name: string; type: string; sendingEnabled: boolean; status: string }> = [];
       let token: string | undefined;
       try {
         do {
-          const page = await ses(creds, region).send(new ListEmailIdentitiesCommand({ NextToken: token, PageSize: 1000 }));
-          for (const i of page.EmailIdentities ?? []) out.push({ name: i.IdentityName ?? '', type: i.IdentityType ?? '', sendingEnabled: i.SendingEnabled ?? false, status: i.VerificationStatus ?? 'UNKNOWN' });
+          const page = await ses(creds, region).send(
+            new ListEmailIdentitiesCommand({ NextToken: token, PageSize: 1000 }),
+          );
+          for (const i of page.EmailIdentities ?? [])
+            out.push({
+              name: i.IdentityName ?? '',
+              type: i.IdentityType ?? '',
+              sendingEnabled: i.SendingEnabled ?? false,
+              status: i.VerificationStatus ?? 'UNKNOWN',
+            });
           token = page.NextToken;
         } while (token);
       } catch (e) {
@@ -103,29 +139,62 @@ export function createAwsGateway(deps: { clients: ClientFactory }) {
      * Whether credentials may send, without sending: a SendEmail with no recipients is refused
      * as a bad request after authorization, or as AccessDenied before it.
      */
-    async probeSend(creds: AwsCredentialIdentityProvider, region: string, fromAddress: string): Promise<'allowed' | 'denied'> {
+    async probeSend(
+      creds: AwsCredentialIdentityProvider,
+      region: string,
+      fromAddress: string,
+    ): Promise<'allowed' | 'denied'> {
       try {
-        await ses(creds, region).send(new SendEmailCommand({ FromEmailAddress: fromAddress, Destination: { ToAddresses: [] }, Content: { Simple: { Subject: { Data: 'probe' }, Body: { Text: { Data: 'probe' } } } } }));
+        await ses(creds, region).send(
+          new SendEmailCommand({
+            FromEmailAddress: fromAddress,
+            Destination: { ToAddresses: [] },
+            Content: { Simple: { Subject: { Data: 'probe' }, Body: { Text: { Data: 'probe' } } } },
+          }),
+        );
         return 'allowed';
       } catch (e) {
         const name = (e as { name?: string }).name ?? '';
         if (name === 'AccessDeniedException' || name === 'AccessDenied') return 'denied';
-        if (['BadRequestException', 'MessageRejected', 'ValidationException', 'MailFromDomainNotVerifiedException', 'NotFoundException'].includes(name)) return 'allowed';
+        if (
+          [
+            'BadRequestException',
+            'MessageRejected',
+            'ValidationException',
+            'MailFromDomainNotVerifiedException',
+            'NotFoundException',
+          ].includes(name)
+        )
+          return 'allowed';
         throw translateAwsError(e, { action: 'ses:SendEmail', region });
       }
     },
 
-    async simulate(creds: AwsCredentialIdentityProvider, region: string, principalArn: string, actions: string[], context: Record<string, string> = {}, resourceArns?: string[]): Promise<SimulationResult[]> {
+    async simulate(
+      creds: AwsCredentialIdentityProvider,
+      region: string,
+      principalArn: string,
+      actions: string[],
+      context: Record<string, string> = {},
+      resourceArns?: string[],
+    ): Promise<SimulationResult[]> {
       try {
         const out = await iam(creds, region).send(
           new SimulatePrincipalPolicyCommand({
             PolicySourceArn: principalArn,
             ActionNames: actions,
             ...(resourceArns ? { ResourceArns: resourceArns } : {}),
-            ContextEntries: Object.entries(context).map(([k, v]) => ({ ContextKeyName: k, ContextKeyValues: [v], ContextKeyType: 'string' })),
+            ContextEntries: Object.entries(context).map(([k, v]) => ({
+              ContextKeyName: k,
+              ContextKeyValues: [v],
+              ContextKeyType: 'string',
+            })),
           }),
         );
-        return (out.EvaluationResults ?? []).map((r) => ({ action: r.EvalActionName ?? '', decision: (r.EvalDecision ?? 'implicitDeny') as SimulationResult['decision'] }));
+        return (out.EvaluationResults ?? []).map((r) => ({
+          action: r.EvalActionName ?? '',
+          decision: (r.EvalDecision ?? 'implicitDeny') as SimulationResult['decision'],
+        }));
       } catch (e) {
         throw translateAwsError(e, { action: 'iam:SimulatePrincipalPolicy', region });
       }
@@ -135,7 +204,11 @@ export function createAwsGateway(deps: { clients: ClientFactory }) {
      * Send one message. Errors are returned untranslated: the worker classifies them (retry,
      * refresh credentials, pause, or fail) before translating for people.
      */
-    async sendEmail(creds: AwsCredentialIdentityProvider, region: string, input: SendEmailCommandInput): Promise<string> {
+    async sendEmail(
+      creds: AwsCredentialIdentityProvider,
+      region: string,
+      input: SendEmailCommandInput,
+    ): Promise<string> {
       // No SDK retries for sending: a retry after a lost response could deliver a message twice.
       // The worker decides what to retry, knowing which failures prove SES did not accept it.
       const client = client_(creds, `ses-send:${region}`, () => clients.sesv2(region, creds, { maxAttempts: 1 }));
@@ -153,9 +226,17 @@ export function createAwsGateway(deps: { clients: ClientFactory }) {
       }
     },
 
-    async putTemplate(creds: AwsCredentialIdentityProvider, region: string, bucket: string, key: string, body: string): Promise<void> {
+    async putTemplate(
+      creds: AwsCredentialIdentityProvider,
+      region: string,
+      bucket: string,
+      key: string,
+      body: string,
+    ): Promise<void> {
       try {
-        await client(creds, `s3:${region}`, () => clients.s3(region, creds)).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/x-yaml' }));
+        await client(creds, `s3:${region}`, () => clients.s3(region, creds)).send(
+          new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/x-yaml' }),
+        );
       } catch (e) {
         throw translateAwsError(e, { action: 's3:PutObject', region });
       }

@@ -1,4 +1,9 @@
-import { CreateEmailIdentityCommand, DeleteEmailIdentityCommand, GetEmailIdentityCommand, PutEmailIdentityMailFromAttributesCommand } from '@aws-sdk/client-sesv2';
+import {
+  CreateEmailIdentityCommand,
+  DeleteEmailIdentityCommand,
+  GetEmailIdentityCommand,
+  PutEmailIdentityMailFromAttributesCommand,
+} from '@aws-sdk/client-sesv2';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { awsErrorName, translateAwsError, translated } from './errors.js';
 import type { AwsGateway } from './gateway.js';
@@ -13,15 +18,25 @@ export interface SesIdentity {
 
 /** SESv2 identity calls: create (Easy DKIM RSA 2048, or BYODKIM), read, MAIL FROM, delete. */
 export function createIdentityGateway(deps: { ses: AwsGateway['ses'] }) {
-
   return {
     /** Returns the DKIM tokens (Easy DKIM) to publish; `AlreadyExists` is reported as such, not translated. */
-    async create(creds: AwsCredentialIdentityProvider, region: string, identity: string, byodkim?: { selector: string; privateKey: string }): Promise<{ tokens: string[]; alreadyExists: boolean }> {
+    async create(
+      creds: AwsCredentialIdentityProvider,
+      region: string,
+      identity: string,
+      byodkim?: { selector: string; privateKey: string },
+    ): Promise<{ tokens: string[]; alreadyExists: boolean }> {
       try {
         const out = await deps.ses(creds, region).send(
           new CreateEmailIdentityCommand({
             EmailIdentity: identity,
-            ...(identity.includes('@') ? {} : { DkimSigningAttributes: byodkim ? { DomainSigningSelector: byodkim.selector, DomainSigningPrivateKey: byodkim.privateKey } : { NextSigningKeyLength: 'RSA_2048_BIT' } }),
+            ...(identity.includes('@')
+              ? {}
+              : {
+                  DkimSigningAttributes: byodkim
+                    ? { DomainSigningSelector: byodkim.selector, DomainSigningPrivateKey: byodkim.privateKey }
+                    : { NextSigningKeyLength: 'RSA_2048_BIT' },
+                }),
             Tags: [{ Key: 'managed-by', Value: 'sesame' }],
           }),
         );
@@ -39,8 +54,16 @@ export function createIdentityGateway(deps: { ses: AwsGateway['ses'] }) {
         return {
           verifiedForSending: out.VerifiedForSendingStatus ?? false,
           verificationStatus: out.VerificationStatus ?? (out.VerifiedForSendingStatus ? 'SUCCESS' : 'PENDING'),
-          dkim: { status: out.DkimAttributes?.Status ?? 'NOT_STARTED', origin: out.DkimAttributes?.SigningAttributesOrigin ?? 'AWS_SES', tokens: out.DkimAttributes?.Tokens ?? [] },
-          mailFrom: { domain: out.MailFromAttributes?.MailFromDomain ?? null, status: out.MailFromAttributes?.MailFromDomainStatus ?? null, behaviorOnMxFailure: out.MailFromAttributes?.BehaviorOnMxFailure ?? 'USE_DEFAULT_VALUE' },
+          dkim: {
+            status: out.DkimAttributes?.Status ?? 'NOT_STARTED',
+            origin: out.DkimAttributes?.SigningAttributesOrigin ?? 'AWS_SES',
+            tokens: out.DkimAttributes?.Tokens ?? [],
+          },
+          mailFrom: {
+            domain: out.MailFromAttributes?.MailFromDomain ?? null,
+            status: out.MailFromAttributes?.MailFromDomainStatus ?? null,
+            behaviorOnMxFailure: out.MailFromAttributes?.BehaviorOnMxFailure ?? 'USE_DEFAULT_VALUE',
+          },
         };
       } catch (e) {
         if (awsErrorName(e) === 'NotFoundException') return null;
@@ -48,9 +71,20 @@ export function createIdentityGateway(deps: { ses: AwsGateway['ses'] }) {
       }
     },
 
-    async putMailFrom(creds: AwsCredentialIdentityProvider, region: string, identity: string, mailFromDomain: string | null): Promise<void> {
+    async putMailFrom(
+      creds: AwsCredentialIdentityProvider,
+      region: string,
+      identity: string,
+      mailFromDomain: string | null,
+    ): Promise<void> {
       await translated('ses:PutEmailIdentityMailFromAttributes', region, () =>
-        deps.ses(creds, region).send(new PutEmailIdentityMailFromAttributesCommand({ EmailIdentity: identity, ...(mailFromDomain ? { MailFromDomain: mailFromDomain } : {}), BehaviorOnMxFailure: 'USE_DEFAULT_VALUE' })),
+        deps.ses(creds, region).send(
+          new PutEmailIdentityMailFromAttributesCommand({
+            EmailIdentity: identity,
+            ...(mailFromDomain ? { MailFromDomain: mailFromDomain } : {}),
+            BehaviorOnMxFailure: 'USE_DEFAULT_VALUE',
+          }),
+        ),
       );
     },
 

@@ -56,7 +56,14 @@ export function createPlatform(deps: {
         trustedPrincipalArn = `arn:${assumed[1]}:iam::${assumed[2]}:role/${assumed[3]}`;
         principalSource = 'derived';
       }
-      return { callerArn, account: out.Account ?? '', userId: out.UserId ?? '', trustedPrincipalArn, principalSource, roleChaining };
+      return {
+        callerArn,
+        account: out.Account ?? '',
+        userId: out.UserId ?? '',
+        trustedPrincipalArn,
+        principalSource,
+        roleChaining,
+      };
     } catch (e) {
       identity = undefined; // let the next caller try again
       await deps.onCallerIdentity?.({ outcome: (e as { name?: string })?.name ?? 'error' }).catch(() => undefined);

@@ -59,7 +59,8 @@ export const fromAddressPatterns = (domains: readonly string[]): string[] => dom
  */
 export function sessionPolicy(purpose: Purpose, sendDomains: readonly string[]): string {
   const statement: Record<string, unknown> = { Effect: 'Allow', Action: PURPOSE_ACTIONS[purpose], Resource: '*' };
-  if (purpose === 'send' && sendDomains.length > 0) statement.Condition = { StringLike: { 'ses:FromAddress': fromAddressPatterns(sendDomains) } };
+  if (purpose === 'send' && sendDomains.length > 0)
+    statement.Condition = { StringLike: { 'ses:FromAddress': fromAddressPatterns(sendDomains) } };
   const statements = [statement];
   if (purpose === 'read') statements.push({ Effect: 'Allow', Action: [SELF_SIMULATE_ACTION], Resource: '*' });
   return JSON.stringify({ Version: '2012-10-17', Statement: statements });

@@ -56,8 +56,21 @@ export function checkCertUrl(raw: string): URL {
   } catch {
     throw new AppError('sns_cert_url_invalid', 'SigningCertURL is not a URL.');
   }
-  if (url.protocol !== 'https:' || url.port !== '' || url.username !== '' || url.password !== '' || !CERT_HOST.test(url.hostname) || !/^\/[\w./-]+\.pem$/.test(url.pathname) || url.pathname.includes('..') || url.search !== '' || url.hash !== '') {
-    throw new AppError('sns_cert_url_invalid', `SigningCertURL ${raw.slice(0, 200)} is not an Amazon SNS signing certificate URL.`);
+  if (
+    url.protocol !== 'https:' ||
+    url.port !== '' ||
+    url.username !== '' ||
+    url.password !== '' ||
+    !CERT_HOST.test(url.hostname) ||
+    !/^\/[\w./-]+\.pem$/.test(url.pathname) ||
+    url.pathname.includes('..') ||
+    url.search !== '' ||
+    url.hash !== ''
+  ) {
+    throw new AppError(
+      'sns_cert_url_invalid',
+      `SigningCertURL ${raw.slice(0, 200)} is not an Amazon SNS signing certificate URL.`,
+    );
   }
   return url;
 }
@@ -91,7 +104,9 @@ export function createSnsVerifier(opts: SnsVerifierOptions) {
     let pending = cache.get(key);
     if (!pending) {
       pending = (async () => {
-        const pem = opts.certDir ? await readFile(join(opts.certDir, url.pathname.replace(/^\/+/, '')), 'utf8') : await fetchCert(url);
+        const pem = opts.certDir
+          ? await readFile(join(opts.certDir, url.pathname.replace(/^\/+/, '')), 'utf8')
+          : await fetchCert(url);
         return new X509Certificate(pem);
       })();
       cache.set(key, pending);
@@ -101,7 +116,10 @@ export function createSnsVerifier(opts: SnsVerifierOptions) {
     try {
       return await pending;
     } catch (e) {
-      throw new AppError('sns_cert_unavailable', `The SNS signing certificate could not be loaded: ${(e as Error).message}.`);
+      throw new AppError(
+        'sns_cert_unavailable',
+        `The SNS signing certificate could not be loaded: ${(e as Error).message}.`,
+      );
     }
   }
 
@@ -112,7 +130,11 @@ export function createSnsVerifier(opts: SnsVerifierOptions) {
       const url = checkCertUrl(m.SigningCertURL);
       const age = opts.clock.now().getTime() - Date.parse(m.Timestamp);
       if (Number.isNaN(age)) throw new AppError('sns_invalid', 'Timestamp is not a time.');
-      if (age > opts.maxAgeSeconds * 1000) throw new AppError('sns_stale', `The message is ${Math.round(age / 1000)} s old; messages older than ${opts.maxAgeSeconds} s are refused.`);
+      if (age > opts.maxAgeSeconds * 1000)
+        throw new AppError(
+          'sns_stale',
+          `The message is ${Math.round(age / 1000)} s old; messages older than ${opts.maxAgeSeconds} s are refused.`,
+        );
       const cert = await loadCert(url);
       const t = opts.clock.now().getTime();
       // Five minutes of slack for clocks that disagree about a freshly rotated certificate.
@@ -122,7 +144,8 @@ export function createSnsVerifier(opts: SnsVerifierOptions) {
       }
       const verifier = createVerify(m.SignatureVersion === '1' ? 'RSA-SHA1' : 'RSA-SHA256');
       verifier.update(stringToSign(m), 'utf8');
-      if (!verifier.verify(cert.publicKey, m.Signature, 'base64')) throw new AppError('sns_signature_invalid', 'The SNS signature does not match the message.');
+      if (!verifier.verify(cert.publicKey, m.Signature, 'base64'))
+        throw new AppError('sns_signature_invalid', 'The SNS signature does not match the message.');
       return m;
     },
   };
@@ -139,14 +162,27 @@ function parse(input: unknown): SnsMessage {
       throw new AppError('sns_invalid', 'The body is not JSON.');
     }
   }
-  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new AppError('sns_invalid', 'The body is not an SNS message.');
+  if (!o || typeof o !== 'object' || Array.isArray(o))
+    throw new AppError('sns_invalid', 'The body is not an SNS message.');
   const r = o as Record<string, unknown>;
   const type = r.Type;
-  if (type !== 'Notification' && type !== 'SubscriptionConfirmation' && type !== 'UnsubscribeConfirmation') throw new AppError('sns_invalid', 'Type is not an SNS message type.');
-  const required = ['MessageId', 'TopicArn', 'Message', 'Timestamp', 'Signature', 'SigningCertURL', 'SignatureVersion', ...(type === 'Notification' ? [] : ['SubscribeURL', 'Token'])];
+  if (type !== 'Notification' && type !== 'SubscriptionConfirmation' && type !== 'UnsubscribeConfirmation')
+    throw new AppError('sns_invalid', 'Type is not an SNS message type.');
+  const required = [
+    'MessageId',
+    'TopicArn',
+    'Message',
+    'Timestamp',
+    'Signature',
+    'SigningCertURL',
+    'SignatureVersion',
+    ...(type === 'Notification' ? [] : ['SubscribeURL', 'Token']),
+  ];
   for (const k of required) if (typeof r[k] !== 'string') throw new AppError('sns_invalid', `${k} is missing.`);
-  if (r.SignatureVersion !== '1' && r.SignatureVersion !== '2') throw new AppError('sns_invalid', 'SignatureVersion must be 1 or 2.');
-  for (const k of ['Subject', 'UnsubscribeURL']) if (r[k] !== undefined && typeof r[k] !== 'string') throw new AppError('sns_invalid', `${k} is not a string.`);
+  if (r.SignatureVersion !== '1' && r.SignatureVersion !== '2')
+    throw new AppError('sns_invalid', 'SignatureVersion must be 1 or 2.');
+  for (const k of ['Subject', 'UnsubscribeURL'])
+    if (r[k] !== undefined && typeof r[k] !== 'string') throw new AppError('sns_invalid', `${k} is not a string.`);
   return r as unknown as SnsMessage;
 }
 
@@ -161,16 +197,24 @@ export function subscribeUrl(raw: string, configuredEndpoint?: string): URL {
   } catch {
     throw new AppError('sns_subscribe_url_invalid', 'SubscribeURL is not a URL.');
   }
-  const configured = configuredEndpoint !== undefined && !url.username && !url.password && url.origin === new URL(configuredEndpoint).origin;
+  const configured =
+    configuredEndpoint !== undefined &&
+    !url.username &&
+    !url.password &&
+    url.origin === new URL(configuredEndpoint).origin;
   if (!configured) {
     try {
       // Same host rules as the signing certificate, with the action instead of a .pem path.
       checkCertUrl(`${url.protocol}//${url.username ? `${url.username}@` : ''}${url.host}/x.pem`);
     } catch {
-      throw new AppError('sns_subscribe_url_invalid', `SubscribeURL host ${url.host.slice(0, 100)} is not an Amazon SNS endpoint.`);
+      throw new AppError(
+        'sns_subscribe_url_invalid',
+        `SubscribeURL host ${url.host.slice(0, 100)} is not an Amazon SNS endpoint.`,
+      );
     }
   }
-  if (url.pathname !== '/' || url.searchParams.get('Action') !== 'ConfirmSubscription') throw new AppError('sns_subscribe_url_invalid', 'SubscribeURL is not a ConfirmSubscription action.');
+  if (url.pathname !== '/' || url.searchParams.get('Action') !== 'ConfirmSubscription')
+    throw new AppError('sns_subscribe_url_invalid', 'SubscribeURL is not a ConfirmSubscription action.');
   return url;
 }
 

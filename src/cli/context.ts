@@ -87,7 +87,14 @@ export class CliContext {
     const platform = this.sandboxHandle?.platform;
     this.container = await createContainer(config, {
       logger: createLogger(this.env.SESAME_LOG_LEVEL ?? 'warn', process.stderr),
-      ...(platform ? { platformCredentials: async () => ({ accessKeyId: platform.accessKeyId, secretAccessKey: platform.secretAccessKey }) } : {}),
+      ...(platform
+        ? {
+            platformCredentials: async () => ({
+              accessKeyId: platform.accessKeyId,
+              secretAccessKey: platform.secretAccessKey,
+            }),
+          }
+        : {}),
     });
     return this.container;
   }
@@ -97,7 +104,8 @@ export class CliContext {
     const c = await this.services();
     if (this.globals.workspace) return (await c.workspaces.get(this.globals.workspace)).id;
     const all = await c.workspaces.list();
-    if (all.length === 0) throw new AppError('not_found', 'There is no workspace yet.', { hint: 'Run `sesame init` first.' });
+    if (all.length === 0)
+      throw new AppError('not_found', 'There is no workspace yet.', { hint: 'Run `sesame init` first.' });
     const preferred = all.find((w) => w.name === 'default') ?? all[0]!;
     return preferred.id;
   }

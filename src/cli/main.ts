@@ -39,7 +39,11 @@ export function buildProgram(): Command {
   program.addCommand(warmupCommand());
   program.addCommand(domainsCommand());
   program.addCommand(auditCommand());
-  program.addCommand(sandboxCommand({ dataDir: () => program.opts<{ dataDir?: string }>().dataDir ?? process.env.SESAME_DATA_DIR ?? './data' }));
+  program.addCommand(
+    sandboxCommand({
+      dataDir: () => program.opts<{ dataDir?: string }>().dataDir ?? process.env.SESAME_DATA_DIR ?? './data',
+    }),
+  );
   return program;
 }
 

@@ -13,7 +13,11 @@ export interface Output {
   progress(text: string): void;
 }
 
-export function createOutput(json: boolean, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Output {
+export function createOutput(
+  json: boolean,
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Output {
   const write = (s: string) => out.write(s + '\n');
   return {
     json,
@@ -62,9 +66,20 @@ export async function listening<T>(what: string, port: number, flag: string, fn:
   try {
     return await fn();
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? (/EADDRINUSE|EACCES|EADDRNOTAVAIL/.exec(String((e as Error).message))?.[0] ?? '');
-    if (code === 'EADDRINUSE') throw new AppError('config_invalid', `The ${what} cannot listen on port ${port}: another program uses it.`, { hint: `Stop that program, or choose another port with ${flag}.`, details: { port } });
-    if (code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new AppError('config_invalid', `The ${what} cannot listen on port ${port} (${code}).`, { hint: `Choose another port or address with ${flag}.`, details: { port } });
+    const code =
+      (e as NodeJS.ErrnoException).code ??
+      /EADDRINUSE|EACCES|EADDRNOTAVAIL/.exec(String((e as Error).message))?.[0] ??
+      '';
+    if (code === 'EADDRINUSE')
+      throw new AppError('config_invalid', `The ${what} cannot listen on port ${port}: another program uses it.`, {
+        hint: `Stop that program, or choose another port with ${flag}.`,
+        details: { port },
+      });
+    if (code === 'EACCES' || code === 'EADDRNOTAVAIL')
+      throw new AppError('config_invalid', `The ${what} cannot listen on port ${port} (${code}).`, {
+        hint: `Choose another port or address with ${flag}.`,
+        details: { port },
+      });
     throw e;
   }
 }

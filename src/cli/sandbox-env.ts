@@ -20,7 +20,11 @@ export interface SandboxHandle {
 export async function attachSandbox(dataDir: string, opts: { port?: number | undefined } = {}): Promise<SandboxHandle> {
   const running = await findRunning(dataDir);
   if (running) return running;
-  const sandbox = createSandbox({ dataDir, serveDns: {}, log: process.env.SESAME_SANDBOX_LOG ? (l) => process.stderr.write(`${l}\n`) : undefined });
+  const sandbox = createSandbox({
+    dataDir,
+    serveDns: {},
+    log: process.env.SESAME_SANDBOX_LOG ? (l) => process.stderr.write(`${l}\n`) : undefined,
+  });
   const port = opts.port ?? 0;
   const url = await listening('local AWS sandbox', port, '--sandbox-port', () => sandbox.listen(port, '127.0.0.1'));
   const p = sandbox.admin.platformCredentials();
@@ -41,7 +45,14 @@ async function findRunning(dataDir: string): Promise<SandboxHandle | undefined> 
     const res = await fetch(`${info.url}/_sandbox/platform-credentials`, { signal: AbortSignal.timeout(3000) });
     if (!res.ok) return undefined;
     const p = (await res.json()) as { accessKeyId: string; secretAccessKey: string; arn: string };
-    return { url: info.url, platform: p, templateBucket: TEMPLATE_BUCKET, ...(info.dns ? { dns: info.dns } : {}), owned: false, close: async () => undefined };
+    return {
+      url: info.url,
+      platform: p,
+      templateBucket: TEMPLATE_BUCKET,
+      ...(info.dns ? { dns: info.dns } : {}),
+      owned: false,
+      close: async () => undefined,
+    };
   } catch {
     return undefined;
   }

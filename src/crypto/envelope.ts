@@ -20,7 +20,11 @@ export interface Envelope {
 
 export function createEnvelope(masterKey: Buffer | undefined): Envelope {
   const requireKey = (): Buffer => {
-    if (!masterKey) throw new AppError('master_key_missing', 'No master key is configured, so secrets cannot be encrypted or decrypted.');
+    if (!masterKey)
+      throw new AppError(
+        'master_key_missing',
+        'No master key is configured, so secrets cannot be encrypted or decrypted.',
+      );
     return masterKey;
   };
   const kid = masterKey ? createHash('sha256').update(masterKey).digest('hex').slice(0, 12) : '';
@@ -28,7 +32,12 @@ export function createEnvelope(masterKey: Buffer | undefined): Envelope {
     seal(plaintext, context) {
       const mk = requireKey();
       const dataKey = randomBytes(32);
-      const sealed: Sealed = { v: 1, kid, dk: gcmSeal(mk, dataKey, `dk:${context}`), ct: gcmSeal(dataKey, Buffer.from(plaintext, 'utf8'), context) };
+      const sealed: Sealed = {
+        v: 1,
+        kid,
+        dk: gcmSeal(mk, dataKey, `dk:${context}`),
+        ct: gcmSeal(dataKey, Buffer.from(plaintext, 'utf8'), context),
+      };
       dataKey.fill(0);
       return JSON.stringify(sealed);
     },
@@ -46,7 +55,10 @@ export function createEnvelope(masterKey: Buffer | undefined): Envelope {
         dataKey.fill(0);
         return out;
       } catch {
-        throw new AppError('decryption_failed', `A stored secret could not be decrypted (sealed under master key ${sealed.kid}, configured key is ${kid}).`);
+        throw new AppError(
+          'decryption_failed',
+          `A stored secret could not be decrypted (sealed under master key ${sealed.kid}, configured key is ${kid}).`,
+        );
       }
     },
   };

@@ -5,7 +5,12 @@ import { z } from 'zod';
  * secret column can never leave the server through a response.
  */
 export const errorBody = z.object({
-  error: z.object({ code: z.string(), message: z.string(), hint: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    hint: z.string(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  }),
   requestId: z.string(),
 });
 
@@ -17,7 +22,11 @@ const onboarding = z.object({
   quickCreateUrl: z.string().nullable(),
   templateUrl: z.string().nullable(),
   quickCreateUnavailable: z.object({ code: z.string(), message: z.string(), hint: z.string() }).optional(),
-  manual: z.object({ consoleUrl: z.string(), steps: z.array(z.string()), parameters: z.record(z.string(), z.string()) }),
+  manual: z.object({
+    consoleUrl: z.string(),
+    steps: z.array(z.string()),
+    parameters: z.record(z.string(), z.string()),
+  }),
   templatePath: z.string(),
   terraformPath: z.string(),
   awsCliPath: z.string(),
@@ -35,9 +44,22 @@ export const connectionView = z.object({
   warnings: z.array(z.string()),
   externalId: z.string().optional(),
   role: z
-    .object({ roleArn: z.string().nullable(), externalId: z.string(), sessionDurationSeconds: z.number().nullable(), sourceIdentity: z.boolean(), externalIdRotatedAt: z.string().nullable() })
+    .object({
+      roleArn: z.string().nullable(),
+      externalId: z.string(),
+      sessionDurationSeconds: z.number().nullable(),
+      sourceIdentity: z.boolean(),
+      externalIdRotatedAt: z.string().nullable(),
+    })
     .optional(),
-  accessKey: z.object({ accessKeyId: z.string(), createdAt: z.string().nullable(), ageDays: z.number().nullable(), rotationDue: z.boolean() }).optional(),
+  accessKey: z
+    .object({
+      accessKeyId: z.string(),
+      createdAt: z.string().nullable(),
+      ageDays: z.number().nullable(),
+      rotationDue: z.boolean(),
+    })
+    .optional(),
   secretArn: z.string().nullable().optional(),
   secretBinding: z.object({ sesameExternalId: z.string(), instructions: z.string() }).optional(),
   health: z.object({
@@ -51,7 +73,14 @@ export const connectionView = z.object({
   configurationSet: z.string().nullable(),
   snsTopicArns: z.array(z.string()),
   paused: z.object({ reason: z.string(), at: z.string().nullable() }).nullable(),
-  reputation: z.object({ sample: z.number(), bounceRate: z.number(), complaintRate: z.number(), level: z.enum(['ok', 'warn', 'pause', 'too_few_sends']) }).optional(),
+  reputation: z
+    .object({
+      sample: z.number(),
+      bounceRate: z.number(),
+      complaintRate: z.number(),
+      level: z.enum(['ok', 'warn', 'pause', 'too_few_sends']),
+    })
+    .optional(),
   onboarding: onboarding.optional(),
   nextSteps: z.array(z.string()).optional(),
 });
@@ -61,9 +90,24 @@ export const testReport = z.object({
   status: z.enum(['pass', 'warn', 'fail']),
   startedAt: z.string(),
   finishedAt: z.string(),
-  checks: z.array(z.object({ id: z.string(), status: z.enum(['pass', 'warn', 'fail', 'skip']), message: z.string(), hint: z.string(), code: z.string().optional() })),
+  checks: z.array(
+    z.object({
+      id: z.string(),
+      status: z.enum(['pass', 'warn', 'fail', 'skip']),
+      message: z.string(),
+      hint: z.string(),
+      code: z.string().optional(),
+    }),
+  ),
   account: z
-    .object({ productionAccessEnabled: z.boolean(), sendingEnabled: z.boolean(), enforcementStatus: z.string(), max24HourSend: z.number(), maxSendRate: z.number(), sentLast24Hours: z.number() })
+    .object({
+      productionAccessEnabled: z.boolean(),
+      sendingEnabled: z.boolean(),
+      enforcementStatus: z.string(),
+      max24HourSend: z.number(),
+      maxSendRate: z.number(),
+      sentLast24Hours: z.number(),
+    })
     .optional(),
 });
 

@@ -26,8 +26,13 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
     genReqId: () => `req_${randomBytes(9).toString('base64url')}`,
     requestIdHeader: false,
     frameworkErrors: (err, req, reply) => {
-      const e = new AppError(err.code === 'FST_ERR_BAD_URL' ? 'route_not_found' : 'validation_failed', err.code === 'FST_ERR_BAD_URL' ? 'The URL is malformed.' : err.message);
-      void (reply as unknown as { status(n: number): { send(b: unknown): void } }).status(e.status).send({ error: e.toJSON(), requestId: String(req.id) });
+      const e = new AppError(
+        err.code === 'FST_ERR_BAD_URL' ? 'route_not_found' : 'validation_failed',
+        err.code === 'FST_ERR_BAD_URL' ? 'The URL is malformed.' : err.message,
+      );
+      void (reply as unknown as { status(n: number): { send(b: unknown): void } })
+        .status(e.status)
+        .send({ error: e.toJSON(), requestId: String(req.id) });
     },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);

@@ -71,7 +71,8 @@ const DEFAULT_EXPIRE_SECONDS = 60;
 const PRIORITY_EPOCH = Date.parse('2024-01-01T00:00:00Z');
 
 const queueName = (connectionId: string) => `${QUEUE_PREFIX}${connectionId}`;
-const priorityFor = (runAt: Date) => -Math.max(0, Math.min(2_000_000_000, Math.floor((runAt.getTime() - PRIORITY_EPOCH) / 1000)));
+const priorityFor = (runAt: Date) =>
+  -Math.max(0, Math.min(2_000_000_000, Math.floor((runAt.getTime() - PRIORITY_EPOCH) / 1000)));
 
 const side = (e: Executor): Kysely<SideDb> => e.withTables<{ send_jobs_pgboss: SideTable }>();
 
@@ -79,11 +80,15 @@ const side = (e: Executor): Kysely<SideDb> => e.withTables<{ send_jobs_pgboss: S
 const bossDb = (e: Executor): PgBoss.Db => ({
   executeSql: async (text, values) => {
     const r = await e.executeQuery(CompiledQuery.raw(text, values ?? []));
+    // pg-boss types its rows as any[]; the cast names that contract.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     return { rows: r.rows as unknown[] as any[] };
   },
 });
 
-const toJob = (r: Pick<SideTable, 'message_id' | 'connection_id' | 'run_at' | 'attempts' | 'in_flight_since'>): SendJob => ({
+const toJob = (
+  r: Pick<SideTable, 'message_id' | 'connection_id' | 'run_at' | 'attempts' | 'in_flight_since'>,
+): SendJob => ({
   messageId: r.message_id,
   connectionId: r.connection_id,
   runAt: r.run_at,
@@ -134,7 +139,13 @@ export async function createPgBossSendQueue(deps: PgBossSendQueueDeps): Promise<
     retentionDays: RETENTION_DAYS,
   });
 
-  async function sendJob(trx: Executor, connectionId: string, messageId: string, id: string, runAt: Date): Promise<void> {
+  async function sendJob(
+    trx: Executor,
+    connectionId: string,
+    messageId: string,
+    id: string,
+    runAt: Date,
+  ): Promise<void> {
     const sent = await boss.send(queueName(connectionId), { messageId }, sendOptions(trx, id, runAt));
     if (sent !== id) throw new Error(`pg-boss did not accept the send job for message ${messageId}`);
   }
@@ -149,7 +160,17 @@ export async function createPgBossSendQueue(deps: PgBossSendQueueDeps): Promise<
       await sendJob(trx, job.connectionId, job.messageId, id, new Date(job.runAt));
       await side(trx)
         .insertInto('send_jobs_pgboss')
-        .values({ message_id: job.messageId, job_id: id, connection_id: job.connectionId, run_at: job.runAt, attempts: 0, lease_owner: null, lease_expires_at: null, in_flight_since: null, created_at: job.now })
+        .values({
+          message_id: job.messageId,
+          job_id: id,
+          connection_id: job.connectionId,
+          run_at: job.runAt,
+          attempts: 0,
+          lease_owner: null,
+          lease_expires_at: null,
+          in_flight_since: null,
+          created_at: job.now,
+        })
         .execute();
     },
 
@@ -187,12 +208,15 @@ export async function createPgBossSendQueue(deps: PgBossSendQueueDeps): Promise<
         const exec = bossDb(trx);
         for (const [connectionId, count] of wanted) {
           const name = queueName(connectionId);
-          for (let need = count; need > 0; ) {
+          for (let need = count; need > 0;) {
             const jobs = await boss.fetch<{ messageId: string }>(name, { batchSize: need, db: exec });
             if (!jobs.length) break;
             const ids = jobs.map((j) => j.id);
             // pg-boss fixes expire_in when a job is sent; the lease length is only known now.
-            await exec.executeSql(`UPDATE ${schema}.job SET expire_in = $3::int * interval '1 second' WHERE name = $1 AND id = ANY($2::uuid[])`, [name, ids, expireSeconds]);
+            await exec.executeSql(
+              `UPDATE ${schema}.job SET expire_in = $3::int * interval '1 second' WHERE name = $1 AND id = ANY($2::uuid[])`,
+              [name, ids, expireSeconds],
+            );
             const rows = await side(trx)
               .updateTable('send_jobs_pgboss')
               .set({ lease_owner: owner, lease_expires_at: until })
@@ -214,17 +238,27 @@ export async function createPgBossSendQueue(deps: PgBossSendQueueDeps): Promise<
 
     async claimForSend(trx, messageId, owner, now, leaseMs) {
       const iso = now.toISOString();
-      const row = await side(trx).selectFrom('send_jobs_pgboss').select(['job_id', 'connection_id']).where('message_id', '=', messageId).executeTakeFirst();
+      const row = await side(trx)
+        .selectFrom('send_jobs_pgboss')
+        .select(['job_id', 'connection_id'])
+        .where('message_id', '=', messageId)
+        .executeTakeFirst();
       if (!row) return false;
       const name = queueName(row.connection_id);
       const exec = bossDb(trx);
       // Lock the pg-boss job first (the order fetch uses). Not active: pg-boss expired the lease.
-      const locked = await exec.executeSql(`SELECT 1 FROM ${schema}.job WHERE name = $1 AND id = $2::uuid AND state = 'active' FOR UPDATE`, [name, row.job_id]);
+      const locked = await exec.executeSql(
+        `SELECT 1 FROM ${schema}.job WHERE name = $1 AND id = $2::uuid AND state = 'active' FOR UPDATE`,
+        [name, row.job_id],
+      );
       if (locked.rows.length !== 1) return false;
       const res = await side(trx)
         .updateTable('send_jobs_pgboss')
         // A fresh lease for the send itself, so a slow answer is not taken for a dead worker.
-        .set({ in_flight_since: iso, ...(leaseMs ? { lease_expires_at: new Date(now.getTime() + leaseMs).toISOString() } : {}) })
+        .set({
+          in_flight_since: iso,
+          ...(leaseMs ? { lease_expires_at: new Date(now.getTime() + leaseMs).toISOString() } : {}),
+        })
         .where('message_id', '=', messageId)
         .where('job_id', '=', row.job_id)
         .where('lease_owner', '=', owner)
@@ -238,7 +272,11 @@ export async function createPgBossSendQueue(deps: PgBossSendQueueDeps): Promise<
     },
 
     async finish(trx, messageId) {
-      const row = await side(trx).selectFrom('send_jobs_pgboss').select(['job_id', 'connection_id']).where('message_id', '=', messageId).executeTakeFirst();
+      const row = await side(trx)
+        .selectFrom('send_jobs_pgboss')
+        .select(['job_id', 'connection_id'])
+        .where('message_id', '=', messageId)
+        .executeTakeFirst();
       if (!row) return;
       await boss.deleteJob(queueName(row.connection_id), row.job_id, { db: bossDb(trx) });
       await side(trx).deleteFrom('send_jobs_pgboss').where('message_id', '=', messageId).execute();
@@ -246,7 +284,11 @@ export async function createPgBossSendQueue(deps: PgBossSendQueueDeps): Promise<
 
     async retryAt(messageId, runAt, countAttempt) {
       await db.transaction().execute(async (trx) => {
-        const row = await side(trx).selectFrom('send_jobs_pgboss').select(['job_id', 'connection_id']).where('message_id', '=', messageId).executeTakeFirst();
+        const row = await side(trx)
+          .selectFrom('send_jobs_pgboss')
+          .select(['job_id', 'connection_id'])
+          .where('message_id', '=', messageId)
+          .executeTakeFirst();
         if (!row) return;
         const name = queueName(row.connection_id);
         await ensureQueue(name);
@@ -255,7 +297,13 @@ export async function createPgBossSendQueue(deps: PgBossSendQueueDeps): Promise<
         await sendJob(trx, row.connection_id, messageId, row.job_id, runAt);
         const res = await side(trx)
           .updateTable('send_jobs_pgboss')
-          .set((eb) => ({ run_at: runAt.toISOString(), lease_owner: null, lease_expires_at: null, in_flight_since: null, ...(countAttempt ? { attempts: eb('attempts', '+', 1) } : {}) }))
+          .set((eb) => ({
+            run_at: runAt.toISOString(),
+            lease_owner: null,
+            lease_expires_at: null,
+            in_flight_since: null,
+            ...(countAttempt ? { attempts: eb('attempts', '+', 1) } : {}),
+          }))
           .where('message_id', '=', messageId)
           .executeTakeFirst();
         if (Number(res.numUpdatedRows) === 0) await boss.deleteJob(name, row.job_id, { db: bossDb(trx) });
@@ -264,9 +312,14 @@ export async function createPgBossSendQueue(deps: PgBossSendQueueDeps): Promise<
 
     async cancel(trx, messageId, now) {
       const iso = now.toISOString();
-      const row = await side(trx).selectFrom('send_jobs_pgboss').select(['job_id', 'connection_id', 'in_flight_since', 'lease_expires_at']).where('message_id', '=', messageId).executeTakeFirst();
+      const row = await side(trx)
+        .selectFrom('send_jobs_pgboss')
+        .select(['job_id', 'connection_id', 'in_flight_since', 'lease_expires_at'])
+        .where('message_id', '=', messageId)
+        .executeTakeFirst();
       if (!row) return true;
-      const inFlight = (r: { in_flight_since: string | null; lease_expires_at: string | null }) => r.in_flight_since !== null && !(r.lease_expires_at !== null && r.lease_expires_at < iso);
+      const inFlight = (r: { in_flight_since: string | null; lease_expires_at: string | null }) =>
+        r.in_flight_since !== null && !(r.lease_expires_at !== null && r.lease_expires_at < iso);
       if (inFlight(row)) return false;
       // Job row first. If the job went in flight meanwhile, its pg-boss job was already completed and
       // is no longer needed, so deleting it changes nothing; the side row below stays and we say no.
@@ -277,7 +330,11 @@ export async function createPgBossSendQueue(deps: PgBossSendQueueDeps): Promise<
         .where((eb) => eb.or([eb('in_flight_since', 'is', null), eb('lease_expires_at', '<', iso)]))
         .executeTakeFirst();
       if (Number(res.numDeletedRows) > 0) return true;
-      const still = await side(trx).selectFrom('send_jobs_pgboss').select('message_id').where('message_id', '=', messageId).executeTakeFirst();
+      const still = await side(trx)
+        .selectFrom('send_jobs_pgboss')
+        .select('message_id')
+        .where('message_id', '=', messageId)
+        .executeTakeFirst();
       return !still;
     },
 
@@ -290,13 +347,17 @@ export async function createPgBossSendQueue(deps: PgBossSendQueueDeps): Promise<
         .execute();
       // Their pg-boss jobs were completed when claimed; drop them rather than wait for archiving.
       const byQueue = new Map<string, string[]>();
-      for (const r of rows) byQueue.set(queueName(r.connection_id), [...(byQueue.get(queueName(r.connection_id)) ?? []), r.job_id]);
+      for (const r of rows)
+        byQueue.set(queueName(r.connection_id), [...(byQueue.get(queueName(r.connection_id)) ?? []), r.job_id]);
       for (const [name, ids] of byQueue) await boss.deleteJob(name, ids, { db: bossDb(trx) });
       return rows.map(toJob);
     },
 
     async depth() {
-      const r = await side(db).selectFrom('send_jobs_pgboss').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      const r = await side(db)
+        .selectFrom('send_jobs_pgboss')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
       return Number(r.n);
     },
 

@@ -19,7 +19,13 @@ export type Executor = Db | Transaction<Database>;
  */
 export interface SendQueue {
   enqueue(trx: Executor, job: { messageId: string; connectionId: string; runAt: string; now: string }): Promise<void>;
-  lease(opts: { owner: string; limit: number; now: Date; leaseMs: number; skipConnections: readonly string[] }): Promise<SendJob[]>;
+  lease(opts: {
+    owner: string;
+    limit: number;
+    now: Date;
+    leaseMs: number;
+    skipConnections: readonly string[];
+  }): Promise<SendJob[]>;
   /**
    * Mark the job as handed to SES, inside the caller's transaction (which also moves the message
    * to `sending`): from here on its outcome is unknown until finish/retry. False when this worker
@@ -37,7 +43,13 @@ export interface SendQueue {
 
 export function createSendQueue(deps: { db: Db; dialect: Dialect }): SendQueue {
   const { db, dialect } = deps;
-  const toJob = (r: { message_id: string; connection_id: string; run_at: string; attempts: number; in_flight_since: string | null }): SendJob => ({
+  const toJob = (r: {
+    message_id: string;
+    connection_id: string;
+    run_at: string;
+    attempts: number;
+    in_flight_since: string | null;
+  }): SendJob => ({
     messageId: r.message_id,
     connectionId: r.connection_id,
     runAt: r.run_at,
@@ -47,7 +59,19 @@ export function createSendQueue(deps: { db: Db; dialect: Dialect }): SendQueue {
 
   return {
     async enqueue(trx, job) {
-      await trx.insertInto('send_jobs').values({ message_id: job.messageId, connection_id: job.connectionId, run_at: job.runAt, attempts: 0, lease_owner: null, lease_expires_at: null, in_flight_since: null, created_at: job.now }).execute();
+      await trx
+        .insertInto('send_jobs')
+        .values({
+          message_id: job.messageId,
+          connection_id: job.connectionId,
+          run_at: job.runAt,
+          attempts: 0,
+          lease_owner: null,
+          lease_expires_at: null,
+          in_flight_since: null,
+          created_at: job.now,
+        })
+        .execute();
     },
 
     async lease({ owner, limit, now, leaseMs, skipConnections }) {
@@ -72,7 +96,19 @@ export function createSendQueue(deps: { db: Db; dialect: Dialect }): SendQueue {
         .where('message_id', 'in', due)
         .returning(['message_id', 'connection_id', 'run_at', 'attempts', 'in_flight_since'])
         .execute();
-      return rows.map(toJob).sort((a, b) => (a.runAt < b.runAt ? -1 : a.runAt > b.runAt ? 1 : a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0));
+      return rows
+        .map(toJob)
+        .sort((a, b) =>
+          a.runAt < b.runAt
+            ? -1
+            : a.runAt > b.runAt
+              ? 1
+              : a.messageId < b.messageId
+                ? -1
+                : a.messageId > b.messageId
+                  ? 1
+                  : 0,
+        );
     },
 
     async claimForSend(trx, messageId, owner, now, leaseMs) {
@@ -80,7 +116,10 @@ export function createSendQueue(deps: { db: Db; dialect: Dialect }): SendQueue {
       const res = await trx
         .updateTable('send_jobs')
         // A fresh lease for the send itself, so a slow answer is not taken for a dead worker.
-        .set({ in_flight_since: iso, ...(leaseMs ? { lease_expires_at: new Date(now.getTime() + leaseMs).toISOString() } : {}) })
+        .set({
+          in_flight_since: iso,
+          ...(leaseMs ? { lease_expires_at: new Date(now.getTime() + leaseMs).toISOString() } : {}),
+        })
         .where('message_id', '=', messageId)
         .where('lease_owner', '=', owner)
         .where('lease_expires_at', '>', iso)
@@ -96,7 +135,13 @@ export function createSendQueue(deps: { db: Db; dialect: Dialect }): SendQueue {
     async retryAt(messageId, runAt, countAttempt) {
       await db
         .updateTable('send_jobs')
-        .set({ run_at: runAt.toISOString(), lease_owner: null, lease_expires_at: null, in_flight_since: null, ...(countAttempt ? { attempts: sql<number>`attempts + 1` } : {}) })
+        .set({
+          run_at: runAt.toISOString(),
+          lease_owner: null,
+          lease_expires_at: null,
+          in_flight_since: null,
+          ...(countAttempt ? { attempts: sql<number>`attempts + 1` } : {}),
+        })
         .where('message_id', '=', messageId)
         .execute();
     },
@@ -108,7 +153,11 @@ export function createSendQueue(deps: { db: Db; dialect: Dialect }): SendQueue {
         .where((eb) => eb.or([eb('in_flight_since', 'is', null), eb('lease_expires_at', '<', now.toISOString())]))
         .executeTakeFirst();
       if (Number(res.numDeletedRows) > 0) return true;
-      const still = await trx.selectFrom('send_jobs').select('message_id').where('message_id', '=', messageId).executeTakeFirst();
+      const still = await trx
+        .selectFrom('send_jobs')
+        .select('message_id')
+        .where('message_id', '=', messageId)
+        .executeTakeFirst();
       return !still;
     },
 
@@ -124,7 +173,10 @@ export function createSendQueue(deps: { db: Db; dialect: Dialect }): SendQueue {
     },
 
     async depth() {
-      const r = await db.selectFrom('send_jobs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      const r = await db
+        .selectFrom('send_jobs')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
       return Number(r.n);
     },
   };

@@ -58,11 +58,17 @@ export function connectAdmin(dataDir: string): AdminClient {
         try {
           res = await fetch(`${running.url}/_sandbox${path}`, {
             method,
-            ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
+            ...(body !== undefined
+              ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }
+              : {}),
             signal: AbortSignal.timeout(10_000),
           });
         } catch (e) {
-          throw new SandboxError('SandboxUnreachable', `The sandbox at ${running.url} did not answer: ${(e as Error).message}`, 503);
+          throw new SandboxError(
+            'SandboxUnreachable',
+            `The sandbox at ${running.url} did not answer: ${(e as Error).message}`,
+            503,
+          );
         }
         return decode<T>(res.status, await res.text());
       },

@@ -28,9 +28,16 @@ const json = (status: number, value: unknown): SandboxResponse => ({
 const error = (status: number, code: string, message: string) => json(status, { error: { code, message } });
 
 export async function handleAdmin(r: AdminRequest): Promise<SandboxResponse> {
-  const segments = r.rawPath.split('/').filter(Boolean).slice(1).map((s) => decodeURIComponent(s));
+  const segments = r.rawPath
+    .split('/')
+    .filter(Boolean)
+    .slice(1)
+    .map((s) => decodeURIComponent(s));
   const query = Object.fromEntries(new URLSearchParams(r.rawQuery));
-  const scope = { ...(query['account'] ? { account: query['account'] } : {}), ...(query['region'] ? { region: query['region'] } : {}) };
+  const scope = {
+    ...(query['account'] ? { account: query['account'] } : {}),
+    ...(query['region'] ? { region: query['region'] } : {}),
+  };
   if (r.method !== 'GET') {
     const origin = r.headers.origin;
     if (origin !== undefined && (r.url === undefined || origin !== new URL(r.url).origin)) {
@@ -67,7 +74,9 @@ export async function handleAdmin(r: AdminRequest): Promise<SandboxResponse> {
       case 'POST template-summary':
         return json(200, a.templateSummary(body as Parameters<SandboxAdmin['templateSummary']>[0]));
       case 'DELETE stacks/:arg':
-        return a.deleteStack(arg!, scope) ? json(200, { deleted: arg }) : error(404, 'StackNotFound', `Stack ${arg} does not exist.`);
+        return a.deleteStack(arg!, scope)
+          ? json(200, { deleted: arg })
+          : error(404, 'StackNotFound', `Stack ${arg} does not exist.`);
       case 'GET roles/:arg': {
         const role = a.getRole(arg!);
         return role ? json(200, role) : error(404, 'NoSuchEntity', `The role ${arg} cannot be found.`);
@@ -85,7 +94,10 @@ export async function handleAdmin(r: AdminRequest): Promise<SandboxResponse> {
         a.deleteRolePolicy(arg!, subArg!);
         return json(200, { deleted: subArg });
       case 'POST identities':
-        return json(201, a.verifyIdentity(String(body['identity'] ?? ''), body as { account?: string; region?: string }));
+        return json(
+          201,
+          a.verifyIdentity(String(body['identity'] ?? ''), body as { account?: string; region?: string }),
+        );
       case 'GET account':
         return json(200, a.getAccount(scope));
       case 'PUT account':
@@ -105,18 +117,40 @@ export async function handleAdmin(r: AdminRequest): Promise<SandboxResponse> {
       case 'GET sns/:arg': {
         if (arg === 'topics') return json(200, a.snsTopics());
         if (arg === 'deliveries') return json(200, a.snsDeliveries());
-        if (arg !== 'certificate') return error(404, 'RouteNotFound', `No sandbox admin route ${r.method} ${r.rawPath}.`);
+        if (arg !== 'certificate')
+          return error(404, 'RouteNotFound', `No sandbox admin route ${r.method} ${r.rawPath}.`);
         const cert = a.snsCertificate();
-        return { status: 200, headers: { 'content-type': 'application/x-pem-file', 'x-sns-cert-file': cert.certFile }, body: cert.certificatePem };
+        return {
+          status: 200,
+          headers: { 'content-type': 'application/x-pem-file', 'x-sns-cert-file': cert.certFile },
+          body: cert.certificatePem,
+        };
       }
       case 'GET dns':
         return json(200, a.dnsRecords());
       case 'POST dns':
-        return json(201, a.dnsAdd(typeof body['zone'] === 'string' ? body['zone'] : (body['records'] as Parameters<SandboxAdmin['dnsAdd']>[0]) ?? []));
+        return json(
+          201,
+          a.dnsAdd(
+            typeof body['zone'] === 'string'
+              ? body['zone']
+              : ((body['records'] as Parameters<SandboxAdmin['dnsAdd']>[0]) ?? []),
+          ),
+        );
       case 'DELETE dns/:arg':
-        return json(200, { removed: a.dnsRemove(arg!, typeof r.rawQuery === 'string' ? new URLSearchParams(r.rawQuery).get('type') ?? undefined : undefined) });
+        return json(200, {
+          removed: a.dnsRemove(
+            arg!,
+            typeof r.rawQuery === 'string' ? (new URLSearchParams(r.rawQuery).get('type') ?? undefined) : undefined,
+          ),
+        });
       case 'POST faults':
-        a.inject(String(body['service'] ?? ''), String(body['action'] ?? ''), String(body['errorCode'] ?? ''), body['times'] === undefined ? 1 : Number(body['times']));
+        a.inject(
+          String(body['service'] ?? ''),
+          String(body['action'] ?? ''),
+          String(body['errorCode'] ?? ''),
+          body['times'] === undefined ? 1 : Number(body['times']),
+        );
         return json(201, { injected: true });
       default:
         return error(404, 'RouteNotFound', `No sandbox admin route ${r.method} ${r.rawPath}.`);

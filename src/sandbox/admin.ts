@@ -45,7 +45,14 @@ export interface DeployResult {
 
 export interface TemplateSummary {
   description?: string;
-  parameters: { name: string; type: string; default?: string; description?: string; noEcho: boolean; allowedValues?: string[] }[];
+  parameters: {
+    name: string;
+    type: string;
+    default?: string;
+    description?: string;
+    noEcho: boolean;
+    allowedValues?: string[];
+  }[];
   resourceTypes: string[];
   capabilities: string[];
 }
@@ -101,7 +108,11 @@ export interface SandboxStatus {
 export interface SandboxAdmin {
   status(): SandboxStatus;
   platformCredentials(): Credentials;
-  createUser(input: { account?: string; userName: string; policies?: PolicyDocument[] }): { arn: string; accessKeyId: string; secretAccessKey: string };
+  createUser(input: { account?: string; userName: string; policies?: PolicyDocument[] }): {
+    arn: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+  };
   deployTemplate(input: DeployTemplateInput): DeployResult;
   /** Like CloudFormation's GetTemplateSummary: what the console needs to render the quick-create form. */
   templateSummary(input: { templateBody?: string; templateURL?: string }): TemplateSummary;
@@ -112,7 +123,10 @@ export interface SandboxAdmin {
   putRolePolicy(roleArn: string, name: string, policyDoc: PolicyDocument): void;
   deleteRolePolicy(roleArn: string, name: string): void;
   deleteRole(roleArn: string): void;
-  verifyIdentity(identity: string, scope?: AccountScope): { identity: string; type: string; verified: boolean; dkimTokens?: string[] };
+  verifyIdentity(
+    identity: string,
+    scope?: AccountScope,
+  ): { identity: string; type: string; verified: boolean; dkimTokens?: string[] };
   setAccount(input: SetAccountInput): SesAccountView;
   getAccount(scope?: AccountScope): SesAccountView;
   mailbox(scope?: AccountScope): MailboxMessage[];
@@ -187,7 +201,10 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
     const obj = st().buckets[t.bucket]?.objects[t.key];
     // Mirrors CloudFormation, which only reads templates from S3: here, the sandbox's own S3.
     if ((base !== undefined && u.origin !== new URL(base).origin) || !obj) {
-      throw new SandboxError('ValidationError', `TemplateURL must point to an object in the Sesame sandbox's S3${base ? ` (${base}/<bucket>/<key>)` : ''}; got ${templateURL}`);
+      throw new SandboxError(
+        'ValidationError',
+        `TemplateURL must point to an object in the Sesame sandbox's S3${base ? ` (${base}/<bucket>/<key>)` : ''}; got ${templateURL}`,
+      );
     }
     return Buffer.from(obj.body, 'base64').toString('utf8');
   };
@@ -195,7 +212,11 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
   return {
     snsCertificate(dir) {
       const k = signingKey(deps);
-      return { certFile: k.certFile, certificatePem: k.certificatePem, ...(dir ? { path: writeCertificate(k, dir) } : {}) };
+      return {
+        certFile: k.certFile,
+        certificatePem: k.certificatePem,
+        ...(dir ? { path: writeCertificate(k, dir) } : {}),
+      };
     },
     snsTopics() {
       return Object.values(snsState(st()).topics).map((t) => ({
@@ -203,7 +224,12 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
         account: t.account,
         region: t.region,
         attributes: { ...t.attributes },
-        subscriptions: Object.values(t.subscriptions).map((x) => ({ arn: x.arn, endpoint: x.endpoint, protocol: x.protocol, confirmed: x.confirmed })),
+        subscriptions: Object.values(t.subscriptions).map((x) => ({
+          arn: x.arn,
+          endpoint: x.endpoint,
+          protocol: x.protocol,
+          confirmed: x.confirmed,
+        })),
       }));
     },
     snsDeliveries() {
@@ -217,7 +243,11 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
       const all = (st().dnsRecords ??= []);
       for (const r of list) {
         const rec = { name: r.name.toLowerCase().replace(/\.$/, ''), type: r.type, value: r.value };
-        if (!['A', 'AAAA', 'CNAME', 'MX', 'TXT'].includes(rec.type) || !rec.name || !rec.value) throw new SandboxError('InvalidRecord', 'A record needs a name, a type (A, AAAA, CNAME, MX, TXT) and a value.');
+        if (!['A', 'AAAA', 'CNAME', 'MX', 'TXT'].includes(rec.type) || !rec.name || !rec.value)
+          throw new SandboxError(
+            'InvalidRecord',
+            'A record needs a name, a type (A, AAAA, CNAME, MX, TXT) and a value.',
+          );
         if (all.some((x) => x.name === rec.name && x.type === rec.type && x.value === rec.value)) continue;
         deps.dns?.add(rec.name, rec.type, rec.value);
         all.push(rec);
@@ -260,7 +290,8 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
     },
 
     createUser({ account = CUSTOMER_ACCOUNT, userName, policies }) {
-      if (!/^[\w+=,.@-]{1,64}$/.test(userName ?? '')) throw new SandboxError('ValidationError', 'userName must be 1-64 characters of [\\w+=,.@-].');
+      if (!/^[\w+=,.@-]{1,64}$/.test(userName ?? ''))
+        throw new SandboxError('ValidationError', 'userName must be 1-64 characters of [\\w+=,.@-].');
       for (const p of policies ?? []) checkDoc(p, false);
       const arn = `arn:aws:iam::${account}:user/${userName}`;
       let user = st().users.find((u) => u.arn === arn);
@@ -278,8 +309,10 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
     },
 
     deployTemplate(input) {
-      const body = input.templateBody ?? (input.templateURL !== undefined ? templateFromUrl(input.templateURL) : undefined);
-      if (body === undefined) throw new SandboxError('ValidationError', 'Either templateBody or templateURL must be given.');
+      const body =
+        input.templateBody ?? (input.templateURL !== undefined ? templateFromUrl(input.templateURL) : undefined);
+      if (body === undefined)
+        throw new SandboxError('ValidationError', 'Either templateBody or templateURL must be given.');
       const stack = deployStack(
         st(),
         {
@@ -297,8 +330,10 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
     },
 
     templateSummary(input) {
-      const body = input.templateBody ?? (input.templateURL !== undefined ? templateFromUrl(input.templateURL) : undefined);
-      if (body === undefined) throw new SandboxError('ValidationError', 'Either templateBody or templateURL must be given.');
+      const body =
+        input.templateBody ?? (input.templateURL !== undefined ? templateFromUrl(input.templateURL) : undefined);
+      if (body === undefined)
+        throw new SandboxError('ValidationError', 'Either templateBody or templateURL must be given.');
       const t = parseTemplate(body);
       const resources = Object.values(t.Resources ?? {});
       const named = resources.some((r) => r.Type === 'AWS::IAM::Role' && r.Properties?.['RoleName'] !== undefined);
@@ -308,7 +343,9 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
         parameters: Object.entries(t.Parameters ?? {}).map(([name, p]) => ({
           name,
           type: p.Type ?? 'String',
-          ...(p.Default !== undefined ? { default: Array.isArray(p.Default) ? p.Default.join(',') : String(p.Default) } : {}),
+          ...(p.Default !== undefined
+            ? { default: Array.isArray(p.Default) ? p.Default.join(',') : String(p.Default) }
+            : {}),
           ...(p.Description ? { description: p.Description } : {}),
           noEcho: p.NoEcho === true || p.NoEcho === 'true',
           ...(p.AllowedValues ? { allowedValues: p.AllowedValues.map(String) } : {}),
@@ -356,7 +393,8 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
 
     deleteRolePolicy(roleArn, name) {
       const r = role(roleArn);
-      if (!(name in r.policies)) throw new SandboxError('NoSuchEntity', `The role policy with name ${name} cannot be found.`, 404);
+      if (!(name in r.policies))
+        throw new SandboxError('NoSuchEntity', `The role policy with name ${name} cannot be found.`, 404);
       delete r.policies[name];
       store.save();
     },
@@ -377,7 +415,12 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
       rec.verified = true;
       a.identities[name] = rec;
       store.save();
-      return { identity: rec.identity, type: rec.type, verified: true, ...(rec.dkimTokens ? { dkimTokens: rec.dkimTokens } : {}) };
+      return {
+        identity: rec.identity,
+        type: rec.type,
+        verified: true,
+        ...(rec.dkimTokens ? { dkimTokens: rec.dkimTokens } : {}),
+      };
     },
 
     setAccount(input) {
@@ -391,12 +434,14 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
         ['max24HourSend', input.max24HourSend],
         ['maxSendRate', input.maxSendRate],
       ] as const) {
-        if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw new SandboxError('ValidationError', `${k} must be a non-negative number.`);
+        if (v !== undefined && (!Number.isFinite(v) || v < 0))
+          throw new SandboxError('ValidationError', `${k} must be a non-negative number.`);
       }
       if (input.productionAccessEnabled !== undefined) {
         a.productionAccessEnabled = input.productionAccessEnabled;
         // Leaving the SES sandbox raises the quotas unless they are given explicitly.
-        if (input.productionAccessEnabled && input.max24HourSend === undefined && a.max24HourSend === 200) a.max24HourSend = 50_000;
+        if (input.productionAccessEnabled && input.max24HourSend === undefined && a.max24HourSend === 200)
+          a.max24HourSend = 50_000;
         if (input.productionAccessEnabled && input.maxSendRate === undefined && a.maxSendRate === 1) a.maxSendRate = 14;
       }
       if (input.max24HourSend !== undefined) a.max24HourSend = input.max24HourSend;
@@ -413,7 +458,11 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
 
     mailbox(scope = {}) {
       return st()
-        .mailbox.filter((m) => (scope.account === undefined || m.account === scope.account) && (scope.region === undefined || m.region === scope.region))
+        .mailbox.filter(
+          (m) =>
+            (scope.account === undefined || m.account === scope.account) &&
+            (scope.region === undefined || m.region === scope.region),
+        )
         .map((m) => structuredClone(m));
     },
 
@@ -424,7 +473,8 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
     },
 
     putSecret({ name, value, account = PLATFORM_ACCOUNT, region: reg = 'us-east-1' }) {
-      if (!/^[\w/+=.@-]{1,512}$/.test(name ?? '')) throw new SandboxError('ValidationError', 'Secret name must be 1-512 characters of [\\w/+=.@-].');
+      if (!/^[\w/+=.@-]{1,512}$/.test(name ?? ''))
+        throw new SandboxError('ValidationError', 'Secret name must be 1-512 characters of [\\w/+=.@-].');
       if (typeof value !== 'string') throw new SandboxError('ValidationError', 'Secret value must be a string.');
       const existing = st().secrets.find((s) => s.name === name && s.account === account && s.region === reg);
       if (existing) {
@@ -443,13 +493,15 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
     stsCalls: () => st().stsCalls.map((c) => ({ ...c })),
 
     setPropagationDelay(ms) {
-      if (!Number.isFinite(ms) || ms < 0) throw new SandboxError('ValidationError', 'ms must be a non-negative number.');
+      if (!Number.isFinite(ms) || ms < 0)
+        throw new SandboxError('ValidationError', 'ms must be a non-negative number.');
       st().propagationDelayMs = ms;
       store.save();
     },
 
     inject(service, action, errorCode, times = 1) {
-      if (!service || !action || !errorCode) throw new SandboxError('ValidationError', 'service, action and errorCode are required.');
+      if (!service || !action || !errorCode)
+        throw new SandboxError('ValidationError', 'service, action and errorCode are required.');
       deps.faults.inject(service, action, errorCode, times);
     },
   };

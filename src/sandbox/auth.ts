@@ -1,7 +1,14 @@
 import { AwsError } from './errors.js';
 import type { Protocol } from './protocol.js';
 import { ADMIN_POLICY, combineAll, context, evaluate, type Decision, type RequestContext } from './policy.js';
-import { MAX_SKEW_MS, firstHeader, parseAmzDate, verifySignature, type HeaderBag, type ParsedAuthorization } from './sigv4.js';
+import {
+  MAX_SKEW_MS,
+  firstHeader,
+  parseAmzDate,
+  verifySignature,
+  type HeaderBag,
+  type ParsedAuthorization,
+} from './sigv4.js';
 import type { SandboxState, SessionRecord, UserRecord } from './state.js';
 
 /** Who signed a request. */
@@ -32,21 +39,59 @@ type Failure = 'unknownKey' | 'badSignature' | 'badToken' | 'expired' | 'skew' |
  * SDKs read `error.name` from these, and Sesame's error translation depends on them.
  */
 const CODES: Record<Failure, Record<Protocol, [string, number]>> = {
-  unknownKey: { query: ['InvalidClientTokenId', 403], 'rest-json': ['UnrecognizedClientException', 403], json: ['UnrecognizedClientException', 400], s3: ['InvalidAccessKeyId', 403] },
-  badSignature: { query: ['SignatureDoesNotMatch', 403], 'rest-json': ['InvalidSignatureException', 403], json: ['InvalidSignatureException', 400], s3: ['SignatureDoesNotMatch', 403] },
-  badToken: { query: ['InvalidClientTokenId', 403], 'rest-json': ['UnrecognizedClientException', 403], json: ['UnrecognizedClientException', 400], s3: ['InvalidToken', 400] },
-  expired: { query: ['ExpiredToken', 403], 'rest-json': ['ExpiredTokenException', 403], json: ['ExpiredTokenException', 400], s3: ['ExpiredToken', 400] },
-  skew: { query: ['SignatureDoesNotMatch', 403], 'rest-json': ['InvalidSignatureException', 403], json: ['InvalidSignatureException', 400], s3: ['RequestTimeTooSkewed', 403] },
-  missing: { query: ['MissingAuthenticationToken', 403], 'rest-json': ['MissingAuthenticationTokenException', 403], json: ['MissingAuthenticationTokenException', 400], s3: ['AccessDenied', 403] },
+  unknownKey: {
+    query: ['InvalidClientTokenId', 403],
+    'rest-json': ['UnrecognizedClientException', 403],
+    json: ['UnrecognizedClientException', 400],
+    s3: ['InvalidAccessKeyId', 403],
+  },
+  badSignature: {
+    query: ['SignatureDoesNotMatch', 403],
+    'rest-json': ['InvalidSignatureException', 403],
+    json: ['InvalidSignatureException', 400],
+    s3: ['SignatureDoesNotMatch', 403],
+  },
+  badToken: {
+    query: ['InvalidClientTokenId', 403],
+    'rest-json': ['UnrecognizedClientException', 403],
+    json: ['UnrecognizedClientException', 400],
+    s3: ['InvalidToken', 400],
+  },
+  expired: {
+    query: ['ExpiredToken', 403],
+    'rest-json': ['ExpiredTokenException', 403],
+    json: ['ExpiredTokenException', 400],
+    s3: ['ExpiredToken', 400],
+  },
+  skew: {
+    query: ['SignatureDoesNotMatch', 403],
+    'rest-json': ['InvalidSignatureException', 403],
+    json: ['InvalidSignatureException', 400],
+    s3: ['RequestTimeTooSkewed', 403],
+  },
+  missing: {
+    query: ['MissingAuthenticationToken', 403],
+    'rest-json': ['MissingAuthenticationTokenException', 403],
+    json: ['MissingAuthenticationTokenException', 400],
+    s3: ['AccessDenied', 403],
+  },
 };
 
 const MESSAGES: Record<Failure, (p: Protocol) => string> = {
-  unknownKey: (p) => (p === 's3' ? 'The AWS Access Key Id you provided does not exist in our records.' : 'The security token included in the request is invalid.'),
+  unknownKey: (p) =>
+    p === 's3'
+      ? 'The AWS Access Key Id you provided does not exist in our records.'
+      : 'The security token included in the request is invalid.',
   badSignature: () =>
     'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
-  badToken: (p) => (p === 's3' ? 'The provided token is malformed or otherwise invalid.' : 'The security token included in the request is invalid.'),
-  expired: (p) => (p === 's3' ? 'The provided token has expired.' : 'The security token included in the request is expired'),
-  skew: () => 'Signature expired: the request time is more than 15 minutes away from the server time (Sesame sandbox clock).',
+  badToken: (p) =>
+    p === 's3'
+      ? 'The provided token is malformed or otherwise invalid.'
+      : 'The security token included in the request is invalid.',
+  expired: (p) =>
+    p === 's3' ? 'The provided token has expired.' : 'The security token included in the request is expired',
+  skew: () =>
+    'Signature expired: the request time is more than 15 minutes away from the server time (Sesame sandbox clock).',
   missing: (p) => (p === 's3' ? 'Access Denied' : 'Request is missing Authentication Token'),
 };
 
@@ -56,7 +101,13 @@ export function authError(kind: Failure, protocol: Protocol, message?: string): 
 }
 
 /** Resolves and verifies the signer of a request. Throws AwsError encoded for `protocol`. */
-export function authenticate(state: SandboxState, now: Date, req: RawRequest, auth: ParsedAuthorization, protocol: Protocol): Caller {
+export function authenticate(
+  state: SandboxState,
+  now: Date,
+  req: RawRequest,
+  auth: ParsedAuthorization,
+  protocol: Protocol,
+): Caller {
   const token = firstHeader(req.headers, 'x-amz-security-token');
   let secret: string;
   let caller: Caller;
@@ -66,7 +117,14 @@ export function authenticate(state: SandboxState, now: Date, req: RawRequest, au
     // A long-term key sent with a session token is refused by AWS the same way as a bad token.
     if (token !== undefined) throw authError('badToken', protocol);
     secret = user.accessKeys.find((k) => k.accessKeyId === auth.accessKeyId)!.secretAccessKey;
-    caller = { kind: 'user', account: user.account, arn: user.arn, userId: user.userId, accessKeyId: auth.accessKeyId, user };
+    caller = {
+      kind: 'user',
+      account: user.account,
+      arn: user.arn,
+      userId: user.userId,
+      accessKeyId: auth.accessKeyId,
+      user,
+    };
   } else if (session) {
     if (token === undefined || token !== session.sessionToken) throw authError('badToken', protocol);
     secret = session.secretAccessKey;
@@ -85,7 +143,11 @@ export function authenticate(state: SandboxState, now: Date, req: RawRequest, au
   const amzDate = firstHeader(req.headers, 'x-amz-date') ?? '';
   const signedAt = parseAmzDate(amzDate);
   if (!signedAt || amzDate.slice(0, 8) !== auth.date) {
-    throw authError('badSignature', protocol, 'Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.');
+    throw authError(
+      'badSignature',
+      protocol,
+      'Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.',
+    );
   }
   if (Math.abs(signedAt.getTime() - now.getTime()) > MAX_SKEW_MS) {
     const message =
@@ -122,7 +184,13 @@ export function baseContext(caller: Caller, now: Date, region: string): RequestC
 }
 
 /** Identity-based decision: role policies ∩ session policy for sessions; user policies (admin when none) for users. */
-export function identityDecision(state: SandboxState, caller: Caller, action: string, resource: string, ctx: RequestContext): Decision {
+export function identityDecision(
+  state: SandboxState,
+  caller: Caller,
+  action: string,
+  resource: string,
+  ctx: RequestContext,
+): Decision {
   const req = { action, resource, context: ctx };
   if (caller.user) return evaluate(caller.user.policies ?? [ADMIN_POLICY], req).decision;
   const session = caller.session!;
@@ -147,7 +215,9 @@ export function authorize(
   opts: { action: string; resource: string; resourceAccount?: string; context: RequestContext; protocol: Protocol },
 ): void {
   const sameAccount = opts.resourceAccount === undefined || opts.resourceAccount === caller.account;
-  const decision = sameAccount ? identityDecision(state, caller, opts.action, opts.resource, opts.context) : 'implicitDeny';
+  const decision = sameAccount
+    ? identityDecision(state, caller, opts.action, opts.resource, opts.context)
+    : 'implicitDeny';
   if (decision === 'allowed') return;
   const code = opts.protocol === 'query' || opts.protocol === 's3' ? 'AccessDenied' : 'AccessDeniedException';
   const status = opts.protocol === 'json' ? 400 : 403;

@@ -35,13 +35,21 @@ function stringify(v: unknown): string {
 function checkParameter(name: string, spec: ParameterSpec, raw: string): ParamValue {
   const type = spec.Type ?? 'String';
   const fail = (m: string): never => {
-    throw validation(spec.ConstraintDescription && !m.includes('must be a number') ? `Parameter '${name}' failed to satisfy constraint: ${spec.ConstraintDescription}` : m);
+    throw validation(
+      spec.ConstraintDescription && !m.includes('must be a number')
+        ? `Parameter '${name}' failed to satisfy constraint: ${spec.ConstraintDescription}`
+        : m,
+    );
   };
   const checkString = (v: string) => {
-    if (spec.AllowedValues && !spec.AllowedValues.map(String).includes(v)) fail(`Parameter '${name}' must be one of AllowedValues`);
-    if (spec.AllowedPattern !== undefined && !new RegExp(`^(?:${spec.AllowedPattern})$`).test(v)) fail(`Parameter '${name}' must match pattern ${spec.AllowedPattern}`);
-    if (spec.MinLength !== undefined && v.length < Number(spec.MinLength)) fail(`Parameter '${name}' must contain at least ${spec.MinLength} characters`);
-    if (spec.MaxLength !== undefined && v.length > Number(spec.MaxLength)) fail(`Parameter '${name}' must contain at most ${spec.MaxLength} characters`);
+    if (spec.AllowedValues && !spec.AllowedValues.map(String).includes(v))
+      fail(`Parameter '${name}' must be one of AllowedValues`);
+    if (spec.AllowedPattern !== undefined && !new RegExp(`^(?:${spec.AllowedPattern})$`).test(v))
+      fail(`Parameter '${name}' must match pattern ${spec.AllowedPattern}`);
+    if (spec.MinLength !== undefined && v.length < Number(spec.MinLength))
+      fail(`Parameter '${name}' must contain at least ${spec.MinLength} characters`);
+    if (spec.MaxLength !== undefined && v.length > Number(spec.MaxLength))
+      fail(`Parameter '${name}' must contain at most ${spec.MaxLength} characters`);
   };
   switch (type) {
     case 'String':
@@ -50,9 +58,12 @@ function checkParameter(name: string, spec: ParameterSpec, raw: string): ParamVa
     case 'Number': {
       if (raw.trim() === '' || !Number.isFinite(Number(raw))) fail(`Parameter '${name}' must be a number`);
       const n = Number(raw);
-      if (spec.AllowedValues && !spec.AllowedValues.map(Number).includes(n)) fail(`Parameter '${name}' must be one of AllowedValues`);
-      if (spec.MinValue !== undefined && n < Number(spec.MinValue)) fail(`Parameter '${name}' must be a number not less than ${spec.MinValue}`);
-      if (spec.MaxValue !== undefined && n > Number(spec.MaxValue)) fail(`Parameter '${name}' must be a number not greater than ${spec.MaxValue}`);
+      if (spec.AllowedValues && !spec.AllowedValues.map(Number).includes(n))
+        fail(`Parameter '${name}' must be one of AllowedValues`);
+      if (spec.MinValue !== undefined && n < Number(spec.MinValue))
+        fail(`Parameter '${name}' must be a number not less than ${spec.MinValue}`);
+      if (spec.MaxValue !== undefined && n > Number(spec.MaxValue))
+        fail(`Parameter '${name}' must be a number not greater than ${spec.MaxValue}`);
       return raw;
     }
     case 'CommaDelimitedList':
@@ -63,7 +74,9 @@ function checkParameter(name: string, spec: ParameterSpec, raw: string): ParamVa
       return items;
     }
     default:
-      throw validation(`Parameter '${name}' has type ${type}, which the Sesame sandbox does not support (String, Number, CommaDelimitedList)`);
+      throw validation(
+        `Parameter '${name}' has type ${type}, which the Sesame sandbox does not support (String, Number, CommaDelimitedList)`,
+      );
   }
 }
 
@@ -103,7 +116,11 @@ function ref(name: string, env: EvalEnv): unknown {
   if (name in env.pseudo) return env.pseudo[name];
   if (name in env.params) return env.params[name];
   const r = env.ref(name);
-  if (r === undefined) throw new SandboxError('ValidationError', `Template format error: Unresolved resource dependencies [${name}] in the Resources block of the template`);
+  if (r === undefined)
+    throw new SandboxError(
+      'ValidationError',
+      `Template format error: Unresolved resource dependencies [${name}] in the Resources block of the template`,
+    );
   return r;
 }
 
@@ -143,7 +160,8 @@ function fn(name: string, arg: unknown, env: EvalEnv): unknown {
       const [idx, items] = list(2);
       const values = evaluate(items, env);
       const i = Number(evaluate(idx, env));
-      if (!Array.isArray(values) || i < 0 || i >= values.length) throw templateError('Fn::Select cannot select nonexistent value at index ' + i);
+      if (!Array.isArray(values) || i < 0 || i >= values.length)
+        throw templateError('Fn::Select cannot select nonexistent value at index ' + i);
       return values[i];
     }
     case 'Fn::Split': {
@@ -157,9 +175,12 @@ function fn(name: string, arg: unknown, env: EvalEnv): unknown {
       return value;
     }
     case 'Fn::GetAtt': {
-      const [id, attr] = Array.isArray(arg) ? arg.map((x) => asString(evaluate(x, env), name)) : asString(arg, name).split(/\.(.*)/s);
+      const [id, attr] = Array.isArray(arg)
+        ? arg.map((x) => asString(evaluate(x, env), name))
+        : asString(arg, name).split(/\.(.*)/s);
       const v = env.getAtt(id ?? '', attr ?? '');
-      if (v === undefined) throw templateError(`instance of Fn::GetAtt references undefined resource or attribute ${id}.${attr}`);
+      if (v === undefined)
+        throw templateError(`instance of Fn::GetAtt references undefined resource or attribute ${id}.${attr}`);
       return v;
     }
     case 'Fn::Sub':
@@ -167,7 +188,10 @@ function fn(name: string, arg: unknown, env: EvalEnv): unknown {
     case 'Fn::Base64':
       return Buffer.from(asString(evaluate(arg, env), name)).toString('base64');
     default:
-      throw new SandboxError('ValidationError', `Template format error: ${name} is not supported by the Sesame sandbox`);
+      throw new SandboxError(
+        'ValidationError',
+        `Template format error: ${name} is not supported by the Sesame sandbox`,
+      );
   }
 }
 

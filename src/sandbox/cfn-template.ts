@@ -61,21 +61,34 @@ const SHORT_TAGS: Record<string, string> = {
 /** Each short tag can decorate a scalar, a sequence or a mapping; all become the long `{ "Fn::X": … }` form. */
 const customTags: (ScalarTag | CollectionTag)[] = Object.entries(SHORT_TAGS).flatMap(([tag, fn]) => [
   { tag, resolve: (value: string) => ({ [fn]: value }) } as ScalarTag,
-  { tag, collection: 'seq', resolve: (seq: { toJSON(): unknown }) => ({ [fn]: seq.toJSON() }) } as unknown as CollectionTag,
-  { tag, collection: 'map', resolve: (map: { toJSON(): unknown }) => ({ [fn]: map.toJSON() }) } as unknown as CollectionTag,
+  {
+    tag,
+    collection: 'seq',
+    resolve: (seq: { toJSON(): unknown }) => ({ [fn]: seq.toJSON() }),
+  } as unknown as CollectionTag,
+  {
+    tag,
+    collection: 'map',
+    resolve: (map: { toJSON(): unknown }) => ({ [fn]: map.toJSON() }),
+  } as unknown as CollectionTag,
 ]);
 
 const formatError = (m: string) => new SandboxError('ValidationError', `Template format error: ${m}`);
 
 export function parseTemplate(body: string): Template {
   if (Buffer.byteLength(body) > MAX_TEMPLATE_BODY) {
-    throw new SandboxError('ValidationError', `1 validation error detected: Value at 'templateBody' failed to satisfy constraint: Member must have length less than or equal to ${MAX_TEMPLATE_BODY}`);
+    throw new SandboxError(
+      'ValidationError',
+      `1 validation error detected: Value at 'templateBody' failed to satisfy constraint: Member must have length less than or equal to ${MAX_TEMPLATE_BODY}`,
+    );
   }
   let doc: unknown;
   try {
     doc = body.trimStart().startsWith('{') ? JSON.parse(body) : parse(body, { customTags });
   } catch (e) {
-    throw formatError(`${body.trimStart().startsWith('{') ? 'JSON' : 'YAML'} not well-formed. ${(e as Error).message.split('\n')[0]}`);
+    throw formatError(
+      `${body.trimStart().startsWith('{') ? 'JSON' : 'YAML'} not well-formed. ${(e as Error).message.split('\n')[0]}`,
+    );
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw formatError('YAML not well-formed.');
   const t = doc as Template;

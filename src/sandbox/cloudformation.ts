@@ -3,7 +3,14 @@ import { roleId as newRoleId, upperAlnum, uuid } from './ids.js';
 import { conditionEvaluator, evaluate, resolveParameters, type EvalEnv } from './cfn-intrinsics.js';
 import { parseTemplate, type Template } from './cfn-template.js';
 import { policyProblem, type PolicyDocument } from './policy.js';
-import { stackKey, type RoleRecord, type SandboxState, type StackRecord, type StackResource, type Tag } from './state.js';
+import {
+  stackKey,
+  type RoleRecord,
+  type SandboxState,
+  type StackRecord,
+  type StackResource,
+  type Tag,
+} from './state.js';
 
 export { parseTemplate } from './cfn-template.js';
 export { resolveParameters, evaluate as evaluateIntrinsics } from './cfn-intrinsics.js';
@@ -29,7 +36,10 @@ const STACK_NAME = /^[a-zA-Z][-a-zA-Z0-9]{0,127}$/;
 const ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
 
 const fail = (logicalId: string, type: string, message: string) =>
-  new SandboxError('CreateFailed', `Resource ${logicalId} (${type}) failed: ${message}. The stack was rolled back; nothing was created.`);
+  new SandboxError(
+    'CreateFailed',
+    `Resource ${logicalId} (${type}) failed: ${message}. The stack was rolled back; nothing was created.`,
+  );
 
 export function deployStack(state: SandboxState, input: DeployInput, now: Date): StackRecord {
   if (!STACK_NAME.test(input.stackName)) {
@@ -41,7 +51,8 @@ export function deployStack(state: SandboxState, input: DeployInput, now: Date):
   const t = parseTemplate(input.templateBody);
   const key = stackKey(input.account, input.region, input.stackName);
   const previous = state.stacks[key];
-  const stackId = previous?.stackId ?? `arn:aws:cloudformation:${input.region}:${input.account}:stack/${input.stackName}/${uuid()}`;
+  const stackId =
+    previous?.stackId ?? `arn:aws:cloudformation:${input.region}:${input.account}:stack/${input.stackName}/${uuid()}`;
   const params = resolveParameters(t, input.parameters ?? {});
   const pseudo = {
     'AWS::AccountId': input.account,
@@ -54,7 +65,13 @@ export function deployStack(state: SandboxState, input: DeployInput, now: Date):
   };
 
   const resources = Object.entries(t.Resources ?? {});
-  const unsupported = [...new Set(resources.map(([, r]) => r.Type ?? '(missing Type)').filter((ty) => !(SUPPORTED_TYPES as readonly string[]).includes(ty)))];
+  const unsupported = [
+    ...new Set(
+      resources
+        .map(([, r]) => r.Type ?? '(missing Type)')
+        .filter((ty) => !(SUPPORTED_TYPES as readonly string[]).includes(ty)),
+    ),
+  ];
   if (unsupported.length) {
     throw new SandboxError(
       'ValidationError',
@@ -86,14 +103,24 @@ export function deployStack(state: SandboxState, input: DeployInput, now: Date):
     const nameProp = r.Properties?.['RoleName'] === undefined ? undefined : evaluate(r.Properties['RoleName'], env);
     const old = previous?.resources.find((x) => x.logicalId === logicalId && x.type === 'AWS::IAM::Role');
     const oldRole = old ? state.roles[old.physicalId] : undefined;
-    const generated = oldRole && nameProp === undefined ? oldRole.roleName : `${input.stackName}-${logicalId}-${upperAlnum(12)}`.slice(-64);
+    const generated =
+      oldRole && nameProp === undefined
+        ? oldRole.roleName
+        : `${input.stackName}-${logicalId}-${upperAlnum(12)}`.slice(-64);
     const name = nameProp === undefined ? generated : String(nameProp);
-    if (!ROLE_NAME.test(name)) throw fail(logicalId, 'AWS::IAM::Role', `RoleName '${name}' must be 1-64 characters of [\\w+=,.@-]`);
+    if (!ROLE_NAME.test(name))
+      throw fail(logicalId, 'AWS::IAM::Role', `RoleName '${name}' must be 1-64 characters of [\\w+=,.@-]`);
     const pathProp = r.Properties?.['Path'] === undefined ? '/' : String(evaluate(r.Properties['Path'], env));
-    if (!/^\/(?:[\x21-\x7e]*\/)?$/.test(pathProp)) throw fail(logicalId, 'AWS::IAM::Role', `Path '${pathProp}' must begin and end with /`);
+    if (!/^\/(?:[\x21-\x7e]*\/)?$/.test(pathProp))
+      throw fail(logicalId, 'AWS::IAM::Role', `Path '${pathProp}' must begin and end with /`);
     const arn = `arn:aws:iam::${input.account}:role${pathProp}${name}`;
     const existing = state.roles[arn];
-    if (existing && existing.stackId !== stackId) throw fail(logicalId, 'AWS::IAM::Role', `Resource of type 'AWS::IAM::Role' with identifier '${name}' already exists`);
+    if (existing && existing.stackId !== stackId)
+      throw fail(
+        logicalId,
+        'AWS::IAM::Role',
+        `Resource of type 'AWS::IAM::Role' with identifier '${name}' already exists`,
+      );
     const keep = oldRole && oldRole.arn === arn ? oldRole : undefined;
     physical.set(logicalId, { name, arn, roleId: keep?.roleId ?? newRoleId() });
     roles.set(logicalId, {
@@ -122,23 +149,32 @@ export function deployStack(state: SandboxState, input: DeployInput, now: Date):
       role.assumeRolePolicy = policyDoc(props['AssumeRolePolicyDocument'], logicalId, type, true);
       const max = props['MaxSessionDuration'] === undefined ? 3600 : Number(props['MaxSessionDuration']);
       if (!Number.isInteger(max) || max < 3600 || max > 43200) {
-        throw fail(logicalId, type, `1 validation error detected: Value '${String(props['MaxSessionDuration'])}' at 'maxSessionDuration' failed to satisfy constraint: Member must have value ${max < 3600 ? 'greater than or equal to 3600' : 'less than or equal to 43200'}`);
+        throw fail(
+          logicalId,
+          type,
+          `1 validation error detected: Value '${String(props['MaxSessionDuration'])}' at 'maxSessionDuration' failed to satisfy constraint: Member must have value ${max < 3600 ? 'greater than or equal to 3600' : 'less than or equal to 43200'}`,
+        );
       }
       role.maxSessionDuration = max;
       if (typeof props['Description'] === 'string') role.description = props['Description'];
-      role.tags = Array.isArray(props['Tags']) ? (props['Tags'] as Tag[]).map((x) => ({ Key: String(x.Key), Value: String(x.Value) })) : [];
+      role.tags = Array.isArray(props['Tags'])
+        ? (props['Tags'] as Tag[]).map((x) => ({ Key: String(x.Key), Value: String(x.Value) }))
+        : [];
       for (const p of Array.isArray(props['Policies']) ? (props['Policies'] as Record<string, unknown>[]) : []) {
         role.policies[String(p['PolicyName'])] = policyDoc(p['PolicyDocument'], logicalId, type, false);
       }
-      if (props['ManagedPolicyArns'] !== undefined) notes.push(`${logicalId}: ManagedPolicyArns ignored (the sandbox has no managed policies)`);
+      if (props['ManagedPolicyArns'] !== undefined)
+        notes.push(`${logicalId}: ManagedPolicyArns ignored (the sandbox has no managed policies)`);
       if (props['PermissionsBoundary'] !== undefined) notes.push(`${logicalId}: PermissionsBoundary ignored`);
       stackResources.push({ logicalId, type, physicalId: role.arn });
     } else {
       const policyName = String(props['PolicyName'] ?? '');
       if (!policyName) throw fail(logicalId, type, 'PolicyName is required');
       const doc = policyDoc(props['PolicyDocument'], logicalId, type, false);
-      const targetNames = type === 'AWS::IAM::RolePolicy' ? [props['RoleName']] : Array.isArray(props['Roles']) ? props['Roles'] : [];
-      if (props['Users'] !== undefined || props['Groups'] !== undefined) notes.push(`${logicalId}: Users/Groups attachments ignored`);
+      const targetNames =
+        type === 'AWS::IAM::RolePolicy' ? [props['RoleName']] : Array.isArray(props['Roles']) ? props['Roles'] : [];
+      if (props['Users'] !== undefined || props['Groups'] !== undefined)
+        notes.push(`${logicalId}: Users/Groups attachments ignored`);
       const attachedTo: string[] = [];
       for (const n of targetNames) {
         const own = [...roles.values()].find((x) => x.roleName === n);
@@ -152,7 +188,13 @@ export function deployStack(state: SandboxState, input: DeployInput, now: Date):
         externalAttachments.push({ roleArn: ext.arn, name: policyName, doc });
         attachedTo.push(ext.arn);
       }
-      stackResources.push({ logicalId, type, physicalId: `${input.stackName}-${logicalId}-${upperAlnum(8)}`, attachedTo, policyName });
+      stackResources.push({
+        logicalId,
+        type,
+        physicalId: `${input.stackName}-${logicalId}-${upperAlnum(8)}`,
+        attachedTo,
+        policyName,
+      });
     }
   }
 
@@ -208,12 +250,25 @@ export function deleteStack(state: SandboxState, stackName: string, account: str
   return true;
 }
 
-function checkCapabilities(active: [string, { Type?: string; Properties?: Record<string, unknown> }][], env: EvalEnv, capabilities: string[]): void {
+function checkCapabilities(
+  active: [string, { Type?: string; Properties?: Record<string, unknown> }][],
+  env: EvalEnv,
+  capabilities: string[],
+): void {
   const iam = active.some(([, r]) => r.Type?.startsWith('AWS::IAM::'));
   if (!iam) return;
-  const named = active.some(([, r]) => r.Type === 'AWS::IAM::Role' && r.Properties?.['RoleName'] !== undefined && evaluate(r.Properties['RoleName'], env) !== undefined);
+  const named = active.some(
+    ([, r]) =>
+      r.Type === 'AWS::IAM::Role' &&
+      r.Properties?.['RoleName'] !== undefined &&
+      evaluate(r.Properties['RoleName'], env) !== undefined,
+  );
   const ok = capabilities.includes('CAPABILITY_NAMED_IAM') || (!named && capabilities.includes('CAPABILITY_IAM'));
-  if (!ok) throw new SandboxError('InsufficientCapabilitiesException', `Requires capabilities : [${named ? 'CAPABILITY_NAMED_IAM' : 'CAPABILITY_IAM'}]`);
+  if (!ok)
+    throw new SandboxError(
+      'InsufficientCapabilitiesException',
+      `Requires capabilities : [${named ? 'CAPABILITY_NAMED_IAM' : 'CAPABILITY_IAM'}]`,
+    );
 }
 
 function policyDoc(v: unknown, logicalId: string, type: string, trust: boolean): PolicyDocument {

@@ -106,13 +106,15 @@ interface StoredRecord {
 
 export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsServer> {
   const host = opts.host ?? '127.0.0.1';
-  if (!isIPv4(host) && !isIPv6(host)) throw new SandboxError('InvalidParameterValue', `DNS server host must be an IP address, got "${host}".`);
+  if (!isIPv4(host) && !isIPv6(host))
+    throw new SandboxError('InvalidParameterValue', `DNS server host must be an IP address, got "${host}".`);
   const defaultTtl = opts.ttl ?? 300;
   const zones = opts.zones?.map((z) => normalizeName(z));
   const data = new Map<string, Map<DnsRecordType, StoredRecord[]>>();
   const failures = new Map<string, DnsFailureMode>();
 
-  const inZone = (name: string): boolean => zones === undefined || zones.some((z) => z === '' || name === z || name.endsWith(`.${z}`));
+  const inZone = (name: string): boolean =>
+    zones === undefined || zones.some((z) => z === '' || name === z || name.endsWith(`.${z}`));
   /** A name exists when it holds records or has names below it (an empty non-terminal). */
   const exists = (name: string): boolean => {
     if (data.has(name)) return true;
@@ -133,10 +135,14 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
     return undefined;
   }
 
-  const rr = (owner: string, type: DnsRecordType, r: StoredRecord): packet.Answer => ({ name: owner, type, ttl: r.ttl, data: r.data } as packet.Answer);
+  const rr = (owner: string, type: DnsRecordType, r: StoredRecord): packet.Answer =>
+    ({ name: owner, type, ttl: r.ttl, data: r.data }) as packet.Answer;
 
   /** The answer to one question, or 'drop' to stay silent. */
-  function lookup(qname: string, qtype: string): { rcode: RcodeName; answers: packet.Answer[]; authorities: packet.Answer[]; aa: boolean } | 'drop' {
+  function lookup(
+    qname: string,
+    qtype: string,
+  ): { rcode: RcodeName; answers: packet.Answer[]; authorities: packet.Answer[]; aa: boolean } | 'drop' {
     const answers: packet.Answer[] = [];
     let current = normalizeLenient(qname);
     let owner = qname;
@@ -144,10 +150,13 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
     for (let hop = 0; hop <= MAX_CHAIN; hop++) {
       const failure = failures.get(current);
       if (failure === 'drop') return 'drop';
-      if (failure) return { rcode: failure === 'refused' ? 'REFUSED' : 'SERVFAIL', answers: [], authorities: [], aa: false };
+      if (failure)
+        return { rcode: failure === 'refused' ? 'REFUSED' : 'SERVFAIL', answers: [], authorities: [], aa: false };
       if (!inZone(current)) {
         // The first name outside our zones is refused; a CNAME leading out of them is returned as is, for the resolver to chase.
-        return hop === 0 ? { rcode: 'REFUSED', answers: [], authorities: [], aa: false } : { rcode: 'NOERROR', answers, authorities: [], aa: true };
+        return hop === 0
+          ? { rcode: 'REFUSED', answers: [], authorities: [], aa: false }
+          : { rcode: 'NOERROR', answers, authorities: [], aa: true };
       }
       seen.add(current);
       const node = data.get(current);
@@ -183,7 +192,13 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
       query = packet.decode(msg);
     } catch {
       if (msg.length < 12 || (msg.readUInt16BE(2) & 0x8000) !== 0) return undefined;
-      return packet.encode({ type: 'response', id: msg.readUInt16BE(0), flags: RCODE.FORMERR, questions: [], answers: [] });
+      return packet.encode({
+        type: 'response',
+        id: msg.readUInt16BE(0),
+        flags: RCODE.FORMERR,
+        questions: [],
+        answers: [],
+      });
     }
     if (query.type === 'response') return undefined; // never answer an answer: two servers could loop
     const opt = query.additionals?.find((a): a is packet.OptAnswer => a.type === 'OPT');
@@ -191,7 +206,20 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
       type: 'response' as const,
       id: query.id ?? 0,
       questions: query.questions ?? [],
-      additionals: opt ? [{ name: '.', type: 'OPT', udpPayloadSize: OUR_EDNS_SIZE, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] } as packet.OptAnswer] : [],
+      additionals: opt
+        ? [
+            {
+              name: '.',
+              type: 'OPT',
+              udpPayloadSize: OUR_EDNS_SIZE,
+              extendedRcode: 0,
+              ednsVersion: 0,
+              flags: 0,
+              flag_do: false,
+              options: [],
+            } as packet.OptAnswer,
+          ]
+        : [],
     };
     const echoFlags = (query.flags ?? 0) & (FLAG_RD | OPCODE_MASK);
     const question = query.questions?.[0];
@@ -212,15 +240,27 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
         opts.log?.(`[dns] ${transport} ${question.type} ${question.name} → dropped (fail)`);
         return undefined;
       }
-      reply = { ...base, flags: echoFlags | (res.aa ? packet.AUTHORITATIVE_ANSWER : 0) | RCODE[res.rcode], answers: res.answers, authorities: res.authorities };
+      reply = {
+        ...base,
+        flags: echoFlags | (res.aa ? packet.AUTHORITATIVE_ANSWER : 0) | RCODE[res.rcode],
+        answers: res.answers,
+        authorities: res.authorities,
+      };
       summary = `${res.rcode} (${res.answers.length} answer${res.answers.length === 1 ? '' : 's'})`;
     }
     let buf = packet.encode(reply);
     if (transport === 'udp') {
-      const limit = opt ? Math.min(Math.max(opt.udpPayloadSize, CLASSIC_UDP_LIMIT), MAX_UDP_PAYLOAD) : CLASSIC_UDP_LIMIT;
+      const limit = opt
+        ? Math.min(Math.max(opt.udpPayloadSize, CLASSIC_UDP_LIMIT), MAX_UDP_PAYLOAD)
+        : CLASSIC_UDP_LIMIT;
       if (buf.length > limit) {
         // RFC 2181 §9: an answer that does not fit is sent with TC set; the client retries over TCP.
-        buf = packet.encode({ ...reply, flags: (reply.flags ?? 0) | packet.TRUNCATED_RESPONSE, answers: [], authorities: [] });
+        buf = packet.encode({
+          ...reply,
+          flags: (reply.flags ?? 0) | packet.TRUNCATED_RESPONSE,
+          answers: [],
+          authorities: [],
+        });
         summary += `, truncated over ${limit} bytes`;
       }
     }
@@ -254,9 +294,19 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
     });
   });
 
-  function store(name: string, type: DnsRecordType, values: readonly DnsRecordValue[], ttl: number, replace: boolean): void {
+  function store(
+    name: string,
+    type: DnsRecordType,
+    values: readonly DnsRecordValue[],
+    ttl: number,
+    replace: boolean,
+  ): void {
     const n = normalizeName(name);
-    if (!inZone(n)) throw new SandboxError('InvalidParameterValue', `${n} is outside the zones this DNS server serves (${zones!.join(', ')}).`);
+    if (!inZone(n))
+      throw new SandboxError(
+        'InvalidParameterValue',
+        `${n} is outside the zones this DNS server serves (${zones!.join(', ')}).`,
+      );
     const parsed = values.map((v) => parseValue(type, v, ttl));
     const node = data.get(n) ?? new Map<DnsRecordType, StoredRecord[]>();
     const next = replace ? [] : [...(node.get(type) ?? [])];
@@ -266,10 +316,17 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
       else next.push(p);
     }
     // RFC 1034 §3.6.2: a name with a CNAME has no other data, and at most one CNAME.
-    if (type === 'CNAME' && next.length > 1) throw new SandboxError('InvalidParameterValue', `${n} can have only one CNAME record.`);
+    if (type === 'CNAME' && next.length > 1)
+      throw new SandboxError('InvalidParameterValue', `${n} can have only one CNAME record.`);
     const others = [...node.keys()].filter((t) => t !== type && (node.get(t)?.length ?? 0) > 0);
-    if (next.length > 0 && ((type === 'CNAME' && others.length > 0) || (type !== 'CNAME' && others.includes('CNAME')))) {
-      throw new SandboxError('InvalidParameterValue', `${n} cannot have a CNAME record and other records (it has ${type === 'CNAME' ? others.join(', ') : 'CNAME'}).`);
+    if (
+      next.length > 0 &&
+      ((type === 'CNAME' && others.length > 0) || (type !== 'CNAME' && others.includes('CNAME')))
+    ) {
+      throw new SandboxError(
+        'InvalidParameterValue',
+        `${n} cannot have a CNAME record and other records (it has ${type === 'CNAME' ? others.join(', ') : 'CNAME'}).`,
+      );
     }
     if (next.length > 0) node.set(type, next);
     else node.delete(type);
@@ -301,7 +358,8 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
       const out: DnsRecordEntry[] = [];
       for (const name of [...data.keys()].sort()) {
         const node = data.get(name)!;
-        for (const type of [...node.keys()].sort()) for (const r of node.get(type)!) out.push({ name, type, value: r.value, ttl: r.ttl });
+        for (const type of [...node.keys()].sort())
+          for (const r of node.get(type)!) out.push({ name, type, value: r.value, ttl: r.ttl });
       }
       return out;
     },
@@ -328,7 +386,11 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
 }
 
 /** Binds UDP and TCP on one port; with port 0, retries when the port UDP got is taken for TCP. */
-async function bind(host: string, port: number, respond: (msg: Buffer, transport: 'udp') => Buffer | undefined): Promise<{ udp: UdpSocket; tcp: TcpServer; port: number }> {
+async function bind(
+  host: string,
+  port: number,
+  respond: (msg: Buffer, transport: 'udp') => Buffer | undefined,
+): Promise<{ udp: UdpSocket; tcp: TcpServer; port: number }> {
   for (let attempt = 0; ; attempt++) {
     const udp = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
     udp.on('message', (msg, rinfo) => {
@@ -410,12 +472,14 @@ function invalid(type: DnsRecordType, value: DnsRecordValue, why: string): Sandb
 }
 
 function parseValue(type: DnsRecordType, value: DnsRecordValue, ttl: number): StoredRecord {
-  if (!Number.isInteger(ttl) || ttl < 0 || ttl > 2 ** 31 - 1) throw invalid(type, value, 'TTL must be 0 to 2147483647 seconds');
+  if (!Number.isInteger(ttl) || ttl < 0 || ttl > 2 ** 31 - 1)
+    throw invalid(type, value, 'TTL must be 0 to 2147483647 seconds');
   if (type === 'TXT') {
     const strings = typeof value === 'string' ? [value] : [...value];
     if (strings.length === 0) throw invalid(type, value, 'a TXT record has at least one string');
     const chunks = strings.flatMap(splitTxt);
-    if (chunks.reduce((n, c) => n + c.length + 1, 0) > 65_535) throw invalid(type, value, 'longer than a DNS record can be');
+    if (chunks.reduce((n, c) => n + c.length + 1, 0) > 65_535)
+      throw invalid(type, value, 'longer than a DNS record can be');
     return { value: typeof value === 'string' ? value : [...value], ttl, data: chunks, key: JSON.stringify(strings) };
   }
   if (typeof value !== 'string') throw invalid(type, value, 'only TXT takes a list of strings');
@@ -438,16 +502,36 @@ function parseValue(type: DnsRecordType, value: DnsRecordValue, ttl: number): St
       if (!m || Number(m[1]) > 65_535) throw invalid(type, value, 'expected "<preference 0-65535> <exchange>"');
       const exchange = m[2] === '.' ? '' : normalizeName(m[2]!); // "0 ." is a null MX (RFC 7505)
       const preference = Number(m[1]);
-      return { value: `${preference} ${exchange || '.'}`, ttl, data: { preference, exchange }, key: `${preference} ${exchange}` };
+      return {
+        value: `${preference} ${exchange || '.'}`,
+        ttl,
+        data: { preference, exchange },
+        key: `${preference} ${exchange}`,
+      };
     }
     case 'SOA': {
       const f = v.split(/\s+/);
-      if (f.length !== 2 && f.length !== 7) throw invalid(type, value, 'expected "mname rname [serial refresh retry expire minimum]"');
+      if (f.length !== 2 && f.length !== 7)
+        throw invalid(type, value, 'expected "mname rname [serial refresh retry expire minimum]"');
       const nums = f.slice(2).map(Number);
-      if (nums.some((x) => !Number.isInteger(x) || x < 0 || x > 2 ** 32 - 1)) throw invalid(type, value, 'the timers are whole numbers');
+      if (nums.some((x) => !Number.isInteger(x) || x < 0 || x > 2 ** 32 - 1))
+        throw invalid(type, value, 'the timers are whole numbers');
       const [serial = 1, refresh = 3600, retry = 600, expire = 604_800, minimum = 300] = nums;
-      const d: packet.SoaData = { mname: normalizeName(f[0]!), rname: normalizeName(f[1]!), serial, refresh, retry, expire, minimum };
-      return { value: `${d.mname} ${d.rname} ${serial} ${refresh} ${retry} ${expire} ${minimum}`, ttl, data: d, key: 'SOA' };
+      const d: packet.SoaData = {
+        mname: normalizeName(f[0]!),
+        rname: normalizeName(f[1]!),
+        serial,
+        refresh,
+        retry,
+        expire,
+        minimum,
+      };
+      return {
+        value: `${d.mname} ${d.rname} ${serial} ${refresh} ${retry} ${expire} ${minimum}`,
+        ttl,
+        data: d,
+        key: 'SOA',
+      };
     }
   }
 }

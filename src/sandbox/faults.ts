@@ -33,11 +33,19 @@ export function createFaults() {
     },
     /** Consumes one matching fault, if any. */
     take(service: string, action: string): AwsError | undefined {
-      const f = faults.find((x) => x.remaining > 0 && x.service === service.toLowerCase() && x.action.toLowerCase() === action.toLowerCase());
+      const f = faults.find(
+        (x) =>
+          x.remaining > 0 && x.service === service.toLowerCase() && x.action.toLowerCase() === action.toLowerCase(),
+      );
       if (!f) return undefined;
       f.remaining -= 1;
       const status = STATUS[f.errorCode] ?? 400;
-      return new AwsError(f.errorCode, `Injected fault (Sesame sandbox): ${f.errorCode}`, status, status >= 500 ? 'Receiver' : 'Sender');
+      return new AwsError(
+        f.errorCode,
+        `Injected fault (Sesame sandbox): ${f.errorCode}`,
+        status,
+        status >= 500 ? 'Receiver' : 'Sender',
+      );
     },
     list: (): Fault[] => faults.filter((f) => f.remaining > 0).map((f) => ({ ...f })),
     clear: (): void => {

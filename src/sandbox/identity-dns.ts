@@ -12,7 +12,11 @@ export type VerificationMode = 'manual' | 'dns' | 'immediate';
 
 const norm = (s: string) => s.toLowerCase().replace(/\.$/, '');
 
-export function createIdentityVerifier(opts: { mode: VerificationMode; dnsServers?: readonly string[]; explicit?: boolean }) {
+export function createIdentityVerifier(opts: {
+  mode: VerificationMode;
+  dnsServers?: readonly string[];
+  explicit?: boolean;
+}) {
   let mode = opts.mode;
   const explicit = opts.explicit ?? false;
   let servers = opts.dnsServers ? [...opts.dnsServers] : undefined;
@@ -21,17 +25,24 @@ export function createIdentityVerifier(opts: { mode: VerificationMode; dnsServer
     if (servers?.length) r.setServers(servers);
     return r;
   };
-  const cnames = async (r: Resolver, name: string) => (await r.resolveCname(name).catch(() => [] as string[])).map(norm);
-  const txts = async (r: Resolver, name: string) => (await r.resolveTxt(name).catch(() => [] as string[][])).map((parts) => parts.join(''));
-  const mxs = async (r: Resolver, name: string) => (await r.resolveMx(name).catch(() => [] as { exchange: string; priority: number }[])).map((m) => norm(m.exchange));
+  const cnames = async (r: Resolver, name: string) =>
+    (await r.resolveCname(name).catch(() => [] as string[])).map(norm);
+  const txts = async (r: Resolver, name: string) =>
+    (await r.resolveTxt(name).catch(() => [] as string[][])).map((parts) => parts.join(''));
+  const mxs = async (r: Resolver, name: string) =>
+    (await r.resolveMx(name).catch(() => [] as { exchange: string; priority: number }[])).map((m) => norm(m.exchange));
 
   async function dkimPublished(r: Resolver, i: SesIdentityRecord): Promise<boolean> {
     if (i.dkimOrigin === 'EXTERNAL') {
       const key = (i.dkimPublicKey ?? '').replace(/\s+/g, '');
-      return (await txts(r, `${i.dkimSelector}._domainkey.${i.identity}`)).some((t) => t.replace(/\s+/g, '').includes(`p=${key}`));
+      return (await txts(r, `${i.dkimSelector}._domainkey.${i.identity}`)).some((t) =>
+        t.replace(/\s+/g, '').includes(`p=${key}`),
+      );
     }
     const tokens = i.dkimTokens ?? [];
-    const found = await Promise.all(tokens.map(async (t) => (await cnames(r, `${t}._domainkey.${i.identity}`)).includes(`${t}.dkim.amazonses.com`)));
+    const found = await Promise.all(
+      tokens.map(async (t) => (await cnames(r, `${t}._domainkey.${i.identity}`)).includes(`${t}.dkim.amazonses.com`)),
+    );
     return tokens.length > 0 && found.every(Boolean);
   }
 
@@ -62,7 +73,11 @@ export function createIdentityVerifier(opts: { mode: VerificationMode; dnsServer
           i.verified = true;
           changed = true;
         }
-        if (i.mailFromDomain && !i.mailFromVerified && (await mxs(r, i.mailFromDomain)).includes(`feedback-smtp.${account.region}.amazonses.com`)) {
+        if (
+          i.mailFromDomain &&
+          !i.mailFromVerified &&
+          (await mxs(r, i.mailFromDomain)).includes(`feedback-smtp.${account.region}.amazonses.com`)
+        ) {
           i.mailFromVerified = true;
           changed = true;
         }

@@ -11,7 +11,17 @@ import { createStateStore, endpointPath, snsCertDir, stateDir, writeFileAtomic, 
 
 export { PLATFORM_ACCOUNT, CUSTOMER_ACCOUNT, PLATFORM_USER_ARN, TEMPLATE_BUCKET } from './state.js';
 export type { MailboxMessage, StsCallRecord, RoleRecord } from './state.js';
-export type { SandboxAdmin, Credentials, DeployTemplateInput, DeployResult, StackSummary, SesAccountView, SetAccountInput, SandboxStatus, TemplateSummary } from './admin.js';
+export type {
+  SandboxAdmin,
+  Credentials,
+  DeployTemplateInput,
+  DeployResult,
+  StackSummary,
+  SesAccountView,
+  SetAccountInput,
+  SandboxStatus,
+  TemplateSummary,
+} from './admin.js';
 export type { PolicyDocument, Statement } from './policy.js';
 export { SandboxError } from './errors.js';
 export { SANDBOX_LABEL } from './server.js';
@@ -60,8 +70,22 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
     store.save();
   }
   let url: string | undefined;
-  const identities = createIdentityVerifier({ mode: opts.identityVerification ?? (opts.dnsServers?.length ? 'dns' : 'manual'), explicit: opts.identityVerification !== undefined, ...(opts.dnsServers ? { dnsServers: opts.dnsServers } : {}) });
-  const deps: SandboxDeps = { store, clock, faults: createFaults(), defaultRegion: region, sendListeners: new Set(), identities, url: () => url, snsDeliveries: [], snsInFlight: new Set() };
+  const identities = createIdentityVerifier({
+    mode: opts.identityVerification ?? (opts.dnsServers?.length ? 'dns' : 'manual'),
+    explicit: opts.identityVerification !== undefined,
+    ...(opts.dnsServers ? { dnsServers: opts.dnsServers } : {}),
+  });
+  const deps: SandboxDeps = {
+    store,
+    clock,
+    faults: createFaults(),
+    defaultRegion: region,
+    sendListeners: new Set(),
+    identities,
+    url: () => url,
+    snsDeliveries: [],
+    snsInFlight: new Set(),
+  };
   // Sesame in sandbox mode trusts SNS signatures through this directory, never by fetching.
   if (opts.dataDir) writeCertificate(signingKey(deps), snsCertDir(opts.dataDir));
   let server: Server | undefined;
@@ -81,7 +105,9 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
     },
     async listen(port = 0, host = '127.0.0.1') {
       if (server) throw new Error('The sandbox is already listening');
-      const s = createServer(createRequestHandler({ deps, admin, url: () => url, ...(opts.log ? { log: opts.log } : {}) }));
+      const s = createServer(
+        createRequestHandler({ deps, admin, url: () => url, ...(opts.log ? { log: opts.log } : {}) }),
+      );
       // SDK clients keep connections alive; do not let idle sockets hold close() for long.
       s.keepAliveTimeout = 1000;
       await new Promise<void>((resolve, reject) => {
@@ -105,7 +131,15 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
       url = `http://${shownHost}:${actualPort}`;
       if (opts.dataDir) {
         mkdirSync(stateDir(opts.dataDir), { recursive: true, mode: 0o700 });
-        writeFileAtomic(endpointPath(opts.dataDir), JSON.stringify({ url, pid: process.pid, label: SANDBOX_LABEL, ...(deps.dns ? { dns: deps.dns.address } : {}) }));
+        writeFileAtomic(
+          endpointPath(opts.dataDir),
+          JSON.stringify({
+            url,
+            pid: process.pid,
+            label: SANDBOX_LABEL,
+            ...(deps.dns ? { dns: deps.dns.address } : {}),
+          }),
+        );
       }
       opts.log?.(`[sandbox] ${SANDBOX_LABEL} listening on ${url}`);
       return url;

@@ -45,7 +45,10 @@ export function splitAddressList(value: string | undefined): string[] {
 export function parseAddress(value: string): { address: string; displayName?: string } {
   const m = /^(.*)<([^<>]+)>\s*$/.exec(value.trim());
   if (!m) return { address: value.trim() };
-  const name = m[1]!.trim().replace(/^"(.*)"$/, '$1').trim();
+  const name = m[1]!
+    .trim()
+    .replace(/^"(.*)"$/, '$1')
+    .trim();
   return { address: m[2]!.trim(), ...(name ? { displayName: name } : {}) };
 }
 

@@ -100,7 +100,10 @@ const arnLike: Comparator = (c, p) => {
   const cp = c.split(':');
   const pp = p.split(':');
   if (pp.length < 6 || cp.length < 6) return wildcardMatch(p, c);
-  return pp.slice(0, 5).every((seg, i) => wildcardMatch(seg, cp[i] ?? '')) && wildcardMatch(pp.slice(5).join(':'), cp.slice(5).join(':'));
+  return (
+    pp.slice(0, 5).every((seg, i) => wildcardMatch(seg, cp[i] ?? '')) &&
+    wildcardMatch(pp.slice(5).join(':'), cp.slice(5).join(':'))
+  );
 };
 
 const OPERATORS: Record<string, { cmp: Comparator; negated: boolean }> = {
@@ -194,7 +197,11 @@ export function statementApplies(st: Statement, req: EvalRequest, checkPrincipal
  * Evaluates policies as IAM does inside one policy type: any matching Deny wins, else any
  * matching Allow, else implicit deny. `checkPrincipal` is for resource-based policies (trust).
  */
-export function evaluate(docs: PolicyDocument[], req: EvalRequest, opts: { checkPrincipal?: boolean } = {}): EvalResult {
+export function evaluate(
+  docs: PolicyDocument[],
+  req: EvalRequest,
+  opts: { checkPrincipal?: boolean } = {},
+): EvalResult {
   const matched: EvalResult['matched'] = [];
   let allow = false;
   let deny = false;
@@ -232,9 +239,12 @@ export function policyProblem(doc: unknown, opts: { trust?: boolean } = {}): str
     const st = raw as Record<string, unknown>;
     if (st['Effect'] !== 'Allow' && st['Effect'] !== 'Deny') return 'Invalid effect: ' + String(st['Effect']);
     if (st['Action'] === undefined && st['NotAction'] === undefined) return 'Policy statement must contain actions.';
-    if (opts.trust && st['Principal'] === undefined && st['NotPrincipal'] === undefined) return 'AssumeRolepolicy contained an invalid principal element.';
-    if (!opts.trust && (st['Principal'] !== undefined || st['NotPrincipal'] !== undefined)) return 'Policy document should not specify a principal.';
-    if (!opts.trust && st['Resource'] === undefined && st['NotResource'] === undefined) return 'Policy statement must contain resources.';
+    if (opts.trust && st['Principal'] === undefined && st['NotPrincipal'] === undefined)
+      return 'AssumeRolepolicy contained an invalid principal element.';
+    if (!opts.trust && (st['Principal'] !== undefined || st['NotPrincipal'] !== undefined))
+      return 'Policy document should not specify a principal.';
+    if (!opts.trust && st['Resource'] === undefined && st['NotResource'] === undefined)
+      return 'Policy statement must contain resources.';
   }
   return undefined;
 }

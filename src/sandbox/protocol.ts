@@ -10,7 +10,12 @@ export interface SandboxResponse {
 }
 
 export function xmlEscape(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
 }
 
 /** `<Tag>escaped</Tag>`, or nothing when the value is absent (AWS omits empty optional members). */
@@ -26,7 +31,12 @@ export const NAMESPACES = {
 } as const;
 
 /** Query-protocol success: <ActionResponse><ActionResult>…</ActionResult><ResponseMetadata/></ActionResponse>. */
-export function queryResponse(action: string, namespace: string, resultXml: string, requestId: string): SandboxResponse {
+export function queryResponse(
+  action: string,
+  namespace: string,
+  resultXml: string,
+  requestId: string,
+): SandboxResponse {
   const body =
     `<${action}Response xmlns="${namespace}">` +
     `<${action}Result>${resultXml}</${action}Result>` +
@@ -35,9 +45,18 @@ export function queryResponse(action: string, namespace: string, resultXml: stri
   return { status: 200, headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId }, body };
 }
 
-export function jsonResponse(protocol: 'rest-json' | 'json', value: unknown, requestId: string, status = 200): SandboxResponse {
+export function jsonResponse(
+  protocol: 'rest-json' | 'json',
+  value: unknown,
+  requestId: string,
+  status = 200,
+): SandboxResponse {
   const contentType = protocol === 'json' ? 'application/x-amz-json-1.1' : 'application/json';
-  return { status, headers: { 'content-type': contentType, 'x-amzn-requestid': requestId }, body: JSON.stringify(value) };
+  return {
+    status,
+    headers: { 'content-type': contentType, 'x-amzn-requestid': requestId },
+    body: JSON.stringify(value),
+  };
 }
 
 export function errorResponse(protocol: Protocol, err: AwsError, requestId: string, method = 'POST'): SandboxResponse {
@@ -69,7 +88,10 @@ export function errorResponse(protocol: Protocol, err: AwsError, requestId: stri
         status: err.status,
         headers: { 'content-type': 'application/xml', 'x-amz-request-id': requestId },
         // HEAD responses carry no body; the SDK then names the error from the status (NotFound, Forbidden).
-        body: method === 'HEAD' ? '' : `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${xmlEl('Code', err.code)}${xmlEl('Message', err.message)}<RequestId>${requestId}</RequestId></Error>`,
+        body:
+          method === 'HEAD'
+            ? ''
+            : `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${xmlEl('Code', err.code)}${xmlEl('Message', err.message)}<RequestId>${requestId}</RequestId></Error>`,
       };
   }
 }

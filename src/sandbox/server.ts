@@ -72,16 +72,29 @@ async function handle(opts: ServerOptions, req: IncomingMessage, res: ServerResp
   try {
     body = await readBody(req);
   } catch (e) {
-    send({ status: 413, headers: { 'content-type': 'text/plain' }, body: isAwsError(e) ? e.message : 'error' }, `${method} ${rawPath}`);
+    send(
+      { status: 413, headers: { 'content-type': 'text/plain' }, body: isAwsError(e) ? e.message : 'error' },
+      `${method} ${rawPath}`,
+    );
     return;
   }
 
   if (rawPath === '/_sandbox' || rawPath.startsWith('/_sandbox/')) {
-    send(await handleAdmin({ admin: opts.admin, method, rawPath, rawQuery, headers: req.headers, body, url: opts.url() }), `admin ${method} ${rawPath}`);
+    send(
+      await handleAdmin({ admin: opts.admin, method, rawPath, rawQuery, headers: req.headers, body, url: opts.url() }),
+      `admin ${method} ${rawPath}`,
+    );
     return;
   }
   if (method === 'GET' && (rawPath === '/cloudformation/home' || rawPath === '/cloudformation/home/')) {
-    send({ status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body: consolePage() }, 'console quick-create page');
+    send(
+      {
+        status: 200,
+        headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
+        body: consolePage(),
+      },
+      'console quick-create page',
+    );
     return;
   }
   if (!req.headers.authorization && method === 'GET' && rawPath === '/' && rawQuery) {
@@ -99,7 +112,10 @@ async function handle(opts: ServerOptions, req: IncomingMessage, res: ServerResp
     }
   }
   if (method === 'GET' && rawPath === '/' && !req.headers.authorization) {
-    send({ status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: bannerPage(opts.url()) }, 'banner');
+    send(
+      { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: bannerPage(opts.url()) },
+      'banner',
+    );
     return;
   }
 
@@ -124,11 +140,17 @@ async function handle(opts: ServerOptions, req: IncomingMessage, res: ServerResp
     try {
       auth = parseAuthorization(authHeader);
     } catch (e) {
-      if (e instanceof SigV4FormatError) throw new AwsError(protocol === 's3' ? 'AuthorizationHeaderMalformed' : 'IncompleteSignature', e.message, 400);
+      if (e instanceof SigV4FormatError)
+        throw new AwsError(protocol === 's3' ? 'AuthorizationHeaderMalformed' : 'IncompleteSignature', e.message, 400);
       throw e;
     }
     const p = protocolOf(auth.service);
-    if (!p) throw new AwsError('UnknownService', `The Sesame sandbox does not emulate the '${auth.service}' service (sts, iam, ses, sns, secretsmanager, s3 only).`, 400);
+    if (!p)
+      throw new AwsError(
+        'UnknownService',
+        `The Sesame sandbox does not emulate the '${auth.service}' service (sts, iam, ses, sns, secretsmanager, s3 only).`,
+        400,
+      );
     protocol = p;
     const caller = authenticate(opts.deps.store.state, now, raw, auth, protocol);
     const ctx: RequestContext = { deps: opts.deps, now, region: auth.region, caller, requestId, req: raw };
@@ -143,14 +165,22 @@ async function handle(opts: ServerOptions, req: IncomingMessage, res: ServerResp
 }
 
 function toError(protocol: Protocol, e: unknown, requestId: string, method: string): SandboxResponse {
-  const err = isAwsError(e) ? e : new AwsError(protocol === 'query' ? 'InternalFailure' : 'InternalFailure', `Sesame sandbox error: ${e instanceof Error ? e.message : String(e)}`, 500, 'Receiver');
+  const err = isAwsError(e)
+    ? e
+    : new AwsError(
+        protocol === 'query' ? 'InternalFailure' : 'InternalFailure',
+        `Sesame sandbox error: ${e instanceof Error ? e.message : String(e)}`,
+        500,
+        'Receiver',
+      );
   return errorResponse(protocol, err, requestId, method);
 }
 
 function guessProtocol(raw: RawRequest): Protocol {
   if (raw.headers['x-amz-target']) return 'json';
   if (raw.rawPath.startsWith('/v2/email')) return 'rest-json';
-  if (raw.method === 'POST' && String(raw.headers['content-type'] ?? '').includes('x-www-form-urlencoded')) return 'query';
+  if (raw.method === 'POST' && String(raw.headers['content-type'] ?? '').includes('x-www-form-urlencoded'))
+    return 'query';
   return 's3';
 }
 
@@ -164,7 +194,10 @@ function parseJson(body: Buffer): unknown {
 }
 
 /** Picks the service handler; the action name is used for fault injection and logs. */
-function route(ctx: RequestContext, service: string): { action: string; run: () => SandboxResponse | Promise<SandboxResponse> } {
+function route(
+  ctx: RequestContext,
+  service: string,
+): { action: string; run: () => SandboxResponse | Promise<SandboxResponse> } {
   const { req } = ctx;
   switch (service) {
     case 'sts':
@@ -184,8 +217,15 @@ function route(ctx: RequestContext, service: string): { action: string; run: () 
         action,
         run: async () => {
           if (lookup) {
-            const name = action === 'GetEmailIdentity' ? decodeURIComponent(req.rawPath.split('/').filter(Boolean)[3] ?? '').toLowerCase() : undefined;
-            await ctx.deps.identities.refresh(ctx.deps, sesAccount(ctx.deps.store.state, ctx.caller.account, ctx.region), name);
+            const name =
+              action === 'GetEmailIdentity'
+                ? decodeURIComponent(req.rawPath.split('/').filter(Boolean)[3] ?? '').toLowerCase()
+                : undefined;
+            await ctx.deps.identities.refresh(
+              ctx.deps,
+              sesAccount(ctx.deps.store.state, ctx.caller.account, ctx.region),
+              name,
+            );
           }
           return handleSes(ctx, req.method, req.rawPath, parseJson(req.body));
         },
@@ -193,11 +233,21 @@ function route(ctx: RequestContext, service: string): { action: string; run: () 
     }
     case 'secretsmanager': {
       const target = String(req.headers['x-amz-target'] ?? '');
-      return { action: target.replace(/^secretsmanager\./, ''), run: () => handleSecretsManager(ctx, target, parseJson(req.body)) };
+      return {
+        action: target.replace(/^secretsmanager\./, ''),
+        run: () => handleSecretsManager(ctx, target, parseJson(req.body)),
+      };
     }
     default: {
       const hasKey = req.rawPath.replace(/^\//, '').includes('/');
-      const action = req.method === 'PUT' ? (hasKey ? 'PutObject' : 'CreateBucket') : req.method === 'HEAD' ? 'HeadObject' : 'GetObject';
+      const action =
+        req.method === 'PUT'
+          ? hasKey
+            ? 'PutObject'
+            : 'CreateBucket'
+          : req.method === 'HEAD'
+            ? 'HeadObject'
+            : 'GetObject';
       return { action, run: () => handleS3(ctx) };
     }
   }

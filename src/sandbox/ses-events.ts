@@ -71,12 +71,26 @@ export function sesEventsFor(msg: MailboxMessage, identity: string, now: Date): 
   if (delivered.length) {
     events.push({
       type: 'DELIVERY',
-      body: { eventType: 'Delivery', mail, delivery: { timestamp: ts, processingTimeMillis: 120, recipients: delivered, smtpResponse: '250 2.6.0 Message received', reportingMTA: 'a8-30.smtp-out.amazonses.com' } },
+      body: {
+        eventType: 'Delivery',
+        mail,
+        delivery: {
+          timestamp: ts,
+          processingTimeMillis: 120,
+          recipients: delivered,
+          smtpResponse: '250 2.6.0 Message received',
+          reportingMTA: 'a8-30.smtp-out.amazonses.com',
+        },
+      },
     });
   }
   for (const [list, subType, diagnostic] of [
     [hard, 'General', 'smtp; 550 5.1.1 user unknown'],
-    [suppressed, 'OnAccountSuppressionList', 'Amazon SES did not send the message to this address because it is on the suppression list for your account.'],
+    [
+      suppressed,
+      'OnAccountSuppressionList',
+      'Amazon SES did not send the message to this address because it is on the suppression list for your account.',
+    ],
   ] as const) {
     if (!list.length) continue;
     events.push({
@@ -88,7 +102,12 @@ export function sesEventsFor(msg: MailboxMessage, identity: string, now: Date): 
           feedbackId: `${msg.messageId}-${randomUUID()}`,
           bounceType: 'Permanent',
           bounceSubType: subType,
-          bouncedRecipients: list.map((emailAddress) => ({ emailAddress, action: 'failed', status: '5.1.1', diagnosticCode: diagnostic })),
+          bouncedRecipients: list.map((emailAddress) => ({
+            emailAddress,
+            action: 'failed',
+            status: '5.1.1',
+            diagnosticCode: diagnostic,
+          })),
           timestamp: ts,
           reportingMTA: 'dns; amazonses.com',
         },
@@ -117,7 +136,12 @@ export function sesEventsFor(msg: MailboxMessage, identity: string, now: Date): 
 }
 
 /** Publish the events of one accepted message to the SNS topics of its configuration set. */
-export function publishSesEvents(deps: SandboxDeps, account: SesAccountRecord, msg: MailboxMessage, identity: string): void {
+export function publishSesEvents(
+  deps: SandboxDeps,
+  account: SesAccountRecord,
+  msg: MailboxMessage,
+  identity: string,
+): void {
   const cs = msg.configurationSet ? account.configurationSets[msg.configurationSet] : undefined;
   const destinations = Object.values(cs?.eventDestinations ?? {}).filter((d) => d.enabled && d.snsTopicArn);
   if (destinations.length === 0) return;

@@ -26,7 +26,8 @@ export class SigV4FormatError extends Error {}
 
 /** Parses `AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, SignedHeaders=a;b, Signature=hex`. */
 export function parseAuthorization(header: string): ParsedAuthorization {
-  if (!header.startsWith(ALGORITHM + ' ')) throw new SigV4FormatError(`Unsupported authorization type; only ${ALGORITHM} is accepted.`);
+  if (!header.startsWith(ALGORITHM + ' '))
+    throw new SigV4FormatError(`Unsupported authorization type; only ${ALGORITHM} is accepted.`);
   const fields = new Map<string, string>();
   for (const part of header.slice(ALGORITHM.length + 1).split(',')) {
     const eq = part.indexOf('=');
@@ -37,10 +38,13 @@ export function parseAuthorization(header: string): ParsedAuthorization {
   const signedHeaders = fields.get('SignedHeaders');
   const signature = fields.get('Signature');
   if (!credential || !signedHeaders || !signature) {
-    throw new SigV4FormatError("Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters.");
+    throw new SigV4FormatError(
+      "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters.",
+    );
   }
   const scope = credential.split('/');
-  if (scope.length !== 5 || scope[4] !== 'aws4_request') throw new SigV4FormatError(`Credential should be scoped to a valid region: ${credential}`);
+  if (scope.length !== 5 || scope[4] !== 'aws4_request')
+    throw new SigV4FormatError(`Credential should be scoped to a valid region: ${credential}`);
   const [accessKeyId, date, region, service] = scope as [string, string, string, string, string];
   return { accessKeyId, date, region, service, signedHeaders: signedHeaders.split(';'), signature };
 }
@@ -112,7 +116,14 @@ export interface CanonicalInput {
 export function canonicalRequest(i: CanonicalInput): string {
   const names = [...i.signedHeaders].map((h) => h.toLowerCase()).sort();
   const canonicalHeaders = names.map((n) => `${n}:${headerValue(i.headers, n)}\n`).join('');
-  return [i.method.toUpperCase(), canonicalUri(i.rawPath, i.service), canonicalQuery(i.rawQuery), canonicalHeaders, names.join(';'), i.payloadHash].join('\n');
+  return [
+    i.method.toUpperCase(),
+    canonicalUri(i.rawPath, i.service),
+    canonicalQuery(i.rawQuery),
+    canonicalHeaders,
+    names.join(';'),
+    i.payloadHash,
+  ].join('\n');
 }
 
 export const sha256Hex = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -141,7 +152,10 @@ export function parseAmzDate(amzDate: string): Date | undefined {
 }
 
 export function formatAmzDate(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 export interface VerifyInput {
@@ -174,7 +188,9 @@ export function verifySignature(i: VerifyInput): VerifyResult {
   });
   const scope = `${i.auth.date}/${i.auth.region}/${i.auth.service}/aws4_request`;
   const sts = stringToSign(amzDate, scope, canonical);
-  const expected = createHmac('sha256', signingKey(i.secretAccessKey, i.auth.date, i.auth.region, i.auth.service)).update(sts, 'utf8').digest();
+  const expected = createHmac('sha256', signingKey(i.secretAccessKey, i.auth.date, i.auth.region, i.auth.service))
+    .update(sts, 'utf8')
+    .digest();
   const given = /^[0-9a-f]{64}$/.test(i.auth.signature) ? Buffer.from(i.auth.signature, 'hex') : Buffer.alloc(0);
   const ok = given.length === expected.length && timingSafeEqual(given, expected);
   return { ok, canonicalRequest: canonical, stringToSign: sts };
@@ -186,11 +202,24 @@ export function firstHeader(headers: HeaderBag, name: string): string | undefine
 }
 
 /** Signs a request; used by the sandbox's own tests and tools, never by the verifier. */
-export function sign(i: Omit<VerifyInput, 'auth'> & { accessKeyId: string; region: string; service: string; amzDate: string; signedHeaders: string[] }): string {
+export function sign(
+  i: Omit<VerifyInput, 'auth'> & {
+    accessKeyId: string;
+    region: string;
+    service: string;
+    amzDate: string;
+    signedHeaders: string[];
+  },
+): string {
   const date = i.amzDate.slice(0, 8);
   const canonical = canonicalRequest({ ...i, payloadHash: payloadHashOf(i.headers, i.body) });
   const scope = `${date}/${i.region}/${i.service}/aws4_request`;
-  const signature = createHmac('sha256', signingKey(i.secretAccessKey, date, i.region, i.service)).update(stringToSign(i.amzDate, scope, canonical)).digest('hex');
-  const names = [...i.signedHeaders].map((h) => h.toLowerCase()).sort().join(';');
+  const signature = createHmac('sha256', signingKey(i.secretAccessKey, date, i.region, i.service))
+    .update(stringToSign(i.amzDate, scope, canonical))
+    .digest('hex');
+  const names = [...i.signedHeaders]
+    .map((h) => h.toLowerCase())
+    .sort()
+    .join(';');
   return `${ALGORITHM} Credential=${i.accessKeyId}/${scope}, SignedHeaders=${names}, Signature=${signature}`;
 }

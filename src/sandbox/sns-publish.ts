@@ -25,7 +25,11 @@ export function signingKey(deps: Pick<SandboxDeps, 'store' | 'clock'>): SnsSigni
   const sns = snsState(deps.store.state);
   if (sns.signing && keyMatchesCertificate(sns.signing.privateKeyPem, sns.signing.certificatePem)) return sns.signing;
   const now = deps.clock.now().getTime();
-  const cert = selfSignedCertificate('sns.amazonaws.com', new Date(now - 86_400_000), new Date(now + 5 * 365 * 86_400_000));
+  const cert = selfSignedCertificate(
+    'sns.amazonaws.com',
+    new Date(now - 86_400_000),
+    new Date(now + 5 * 365 * 86_400_000),
+  );
   sns.signing = { ...cert, certFile: `SimpleNotificationService-${randomBytes(16).toString('hex')}.pem` };
   deps.store.save();
   return sns.signing;
@@ -39,14 +43,22 @@ export function writeCertificate(signing: SnsSigningRecord, dir: string): string
   return path;
 }
 
-export const certificateUrl = (region: string, signing: SnsSigningRecord): string => `https://sns.${region}.amazonaws.com/${signing.certFile}`;
+export const certificateUrl = (region: string, signing: SnsSigningRecord): string =>
+  `https://sns.${region}.amazonaws.com/${signing.certFile}`;
 
-function sign(deps: Pick<SandboxDeps, 'store' | 'clock'>, doc: SnsDocument, region: string, version: '1' | '2'): SnsDocument {
+function sign(
+  deps: Pick<SandboxDeps, 'store' | 'clock'>,
+  doc: SnsDocument,
+  region: string,
+  version: '1' | '2',
+): SnsDocument {
   const signing = signingKey(deps);
   const fields = doc.Type === 'Notification' ? NOTIFICATION_FIELDS : CONFIRMATION_FIELDS;
   let text = '';
   for (const f of fields) if (doc[f] !== undefined) text += `${f}\n${doc[f]}\n`;
-  const signature = createSign(version === '1' ? 'RSA-SHA1' : 'RSA-SHA256').update(text, 'utf8').sign(signing.privateKeyPem, 'base64');
+  const signature = createSign(version === '1' ? 'RSA-SHA1' : 'RSA-SHA256')
+    .update(text, 'utf8')
+    .sign(signing.privateKeyPem, 'base64');
   return { ...doc, SignatureVersion: version, Signature: signature, SigningCertURL: certificateUrl(region, signing) };
 }
 
@@ -109,7 +121,8 @@ function deliver(deps: SandboxDeps, sub: SnsSubscriptionRecord, doc: SnsDocument
     at: deps.clock.now().toISOString(),
   };
   deps.snsDeliveries.push(rec);
-  if (deps.snsDeliveries.length > MAX_RECORDED_DELIVERIES) deps.snsDeliveries.splice(0, deps.snsDeliveries.length - MAX_RECORDED_DELIVERIES);
+  if (deps.snsDeliveries.length > MAX_RECORDED_DELIVERIES)
+    deps.snsDeliveries.splice(0, deps.snsDeliveries.length - MAX_RECORDED_DELIVERIES);
   const headers: Record<string, string> = {
     'content-type': 'text/plain; charset=UTF-8',
     'user-agent': 'Amazon Simple Notification Service Agent',
@@ -124,7 +137,13 @@ function deliver(deps: SandboxDeps, sub: SnsSubscriptionRecord, doc: SnsDocument
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       rec.attempts = attempt;
       try {
-        const res = await fetch(sub.endpoint, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS) });
+        const res = await fetch(sub.endpoint, {
+          method: 'POST',
+          headers,
+          body,
+          redirect: 'manual',
+          signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+        });
         await res.arrayBuffer().catch(() => undefined);
         rec.status = res.status;
         delete rec.error;

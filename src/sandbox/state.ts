@@ -253,7 +253,13 @@ export function bootstrapState(now: Date, region: string): SandboxState {
     mailbox: [],
     secrets: [],
     buckets: {
-      [TEMPLATE_BUCKET]: { name: TEMPLATE_BUCKET, account: PLATFORM_ACCOUNT, region, createdAt: now.toISOString(), objects: {} },
+      [TEMPLATE_BUCKET]: {
+        name: TEMPLATE_BUCKET,
+        account: PLATFORM_ACCOUNT,
+        region,
+        createdAt: now.toISOString(),
+        objects: {},
+      },
     },
     stacks: {},
     stsCalls: [],

@@ -19,15 +19,24 @@ export function parseZone(text: string): ZoneRecord[] {
     const line = stripComment(raw).trim();
     if (!line || line.startsWith('$')) return;
     const m = /^(\S+)\s+(?:(\d+)\s+)?(?:IN\s+)?([A-Z]+)\s+(.+)$/i.exec(line);
-    if (!m) throw new SandboxError('InvalidZone', `Line ${i + 1} is not "name [ttl] [IN] TYPE value": ${raw.slice(0, 120)}`);
+    if (!m)
+      throw new SandboxError('InvalidZone', `Line ${i + 1} is not "name [ttl] [IN] TYPE value": ${raw.slice(0, 120)}`);
     const type = m[3]!.toUpperCase();
-    if (!TYPES.has(type)) throw new SandboxError('InvalidZone', `Line ${i + 1}: type ${type} is not served by the sandbox DNS (A, AAAA, CNAME, MX, TXT).`);
+    if (!TYPES.has(type))
+      throw new SandboxError(
+        'InvalidZone',
+        `Line ${i + 1}: type ${type} is not served by the sandbox DNS (A, AAAA, CNAME, MX, TXT).`,
+      );
     let value = m[4]!.trim();
     if (type === 'TXT') {
       const parts = [...value.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((p) => p[1]!.replace(/\\(.)/g, '$1'));
       value = parts.length ? parts.join('') : value;
     }
-    out.push({ name: m[1]!.replace(/\.$/, '').toLowerCase(), type: type as ZoneRecord['type'], value: type === 'TXT' ? value : value.replace(/\.$/, '') });
+    out.push({
+      name: m[1]!.replace(/\.$/, '').toLowerCase(),
+      type: type as ZoneRecord['type'],
+      value: type === 'TXT' ? value : value.replace(/\.$/, ''),
+    });
   });
   return out;
 }

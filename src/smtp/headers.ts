@@ -26,7 +26,10 @@ const FIELD = /^([\x21-\x39\x3b-\x7e]+)[ \t]*:/;
 const MAX_HEADER_BYTES = 256 * 1024;
 
 const malformed = (line: number, why: string): AppError =>
-  new AppError('validation_failed', `The message header is malformed at line ${line}: ${why}. A message starts with header fields ("Name: value"), then an empty line, then the body.`);
+  new AppError(
+    'validation_failed',
+    `The message header is malformed at line ${line}: ${why}. A message starts with header fields ("Name: value"), then an empty line, then the body.`,
+  );
 
 /** Split the header block from the body; bare LF line ends become CRLF (what SES and DKIM expect). */
 export function splitMessage(raw: Buffer): SplitMessage {
@@ -35,7 +38,8 @@ export function splitMessage(raw: Buffer): SplitMessage {
   const head = end === -1 ? text : text.slice(0, end);
   const body = end === -1 ? '' : text.slice(end === 0 ? 2 : end + 4);
   // A header block this large is an attack, not mail (and would be costly to unfold).
-  if (head.length > MAX_HEADER_BYTES) throw new AppError('validation_failed', `The message header is larger than ${MAX_HEADER_BYTES / 1024} KB.`);
+  if (head.length > MAX_HEADER_BYTES)
+    throw new AppError('validation_failed', `The message header is larger than ${MAX_HEADER_BYTES / 1024} KB.`);
   const lines = head.split('\r\n');
   if (lines[lines.length - 1] === '') lines.pop();
   // Folded lines are gathered in arrays and joined once per field (appending would copy quadratically).
@@ -58,7 +62,8 @@ export function splitMessage(raw: Buffer): SplitMessage {
   return { fields, body };
 }
 
-export const joinMessage = (fields: HeaderField[], body: string): Buffer => Buffer.from(`${fields.map((f) => f.text).join('')}\r\n${body}`, 'latin1');
+export const joinMessage = (fields: HeaderField[], body: string): Buffer =>
+  Buffer.from(`${fields.map((f) => f.text).join('')}\r\n${body}`, 'latin1');
 
 /** Header bytes as text: raw UTF-8 (SMTPUTF8) is decoded, then RFC 2047 encoded words. */
 export function decodeHeader(latin1: string): string {

@@ -27,22 +27,47 @@ export function parseSmtpMessage(raw: Buffer, envelopeRecipients: string[]): Smt
   const all = (name: string) => fields.filter((f) => f.name === name);
 
   const froms = all('from');
-  if (froms.length !== 1) throw invalid(froms.length ? `The message has ${froms.length} From headers; exactly one is required.` : 'The message has no From header; Sesame sends only messages with a From header naming one verified sender.');
+  if (froms.length !== 1)
+    throw invalid(
+      froms.length
+        ? `The message has ${froms.length} From headers; exactly one is required.`
+        : 'The message has no From header; Sesame sends only messages with a From header naming one verified sender.',
+    );
   const fromList = splitAddressList(froms[0]!.value);
-  if (fromList.length !== 1) throw invalid(`The From header must name exactly one mailbox; it names ${fromList.length}.`);
+  if (fromList.length !== 1)
+    throw invalid(`The From header must name exactly one mailbox; it names ${fromList.length}.`);
   const from = toMailbox(fromList[0]!, 'From');
 
-  if (envelopeRecipients.length > MAX_RECIPIENTS) throw new AppError('too_many_recipients', `The message has ${envelopeRecipients.length} recipients; SES allows ${MAX_RECIPIENTS}.`);
+  if (envelopeRecipients.length > MAX_RECIPIENTS)
+    throw new AppError(
+      'too_many_recipients',
+      `The message has ${envelopeRecipients.length} recipients; SES allows ${MAX_RECIPIENTS}.`,
+    );
   const { to, cc, bcc } = classify(envelopeRecipients, displayList(all('to')), displayList(all('cc')));
 
   const conns = [...new Set(all('x-sesame-connection').map((f) => f.value))];
-  if (conns.length > 1) throw invalid('The message has several different X-Sesame-Connection headers; give one connection id or name.');
-  if (conns[0] !== undefined && (conns[0].length < 1 || conns[0].length > 100)) throw invalid('X-Sesame-Connection must be a connection id or name of 1-100 characters.');
+  if (conns.length > 1)
+    throw invalid('The message has several different X-Sesame-Connection headers; give one connection id or name.');
+  if (conns[0] !== undefined && (conns[0].length < 1 || conns[0].length > 100))
+    throw invalid('X-Sesame-Connection must be a connection id or name of 1-100 characters.');
 
-  const kept = fields.filter((f) => !f.name.startsWith('x-sesame-') && !f.name.startsWith('x-ses-') && f.name !== 'bcc');
+  const kept = fields.filter(
+    (f) => !f.name.startsWith('x-sesame-') && !f.name.startsWith('x-ses-') && f.name !== 'bcc',
+  );
   const cleaned = joinMessage(kept, body);
   const subject = decodeHeader(all('subject')[0]?.value ?? '').slice(0, 998);
-  const draft: Draft = { from, to, cc, bcc, replyTo: [], subject, headers: [], attachments: [], tags: tagsOf(all('x-sesame-tags')), rawBase64: cleaned.toString('base64') };
+  const draft: Draft = {
+    from,
+    to,
+    cc,
+    bcc,
+    replyTo: [],
+    subject,
+    headers: [],
+    attachments: [],
+    tags: tagsOf(all('x-sesame-tags')),
+    rawBase64: cleaned.toString('base64'),
+  };
   return { draft, sizeBytes: cleaned.length, ...(conns[0] ? { connectionRef: conns[0] } : {}) };
 }
 
@@ -82,12 +107,19 @@ function classify(envelope: string[], toHeader: Mailbox[], ccHeader: Mailbox[]):
 function tagsOf(fields: HeaderField[]): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const f of fields) {
-    for (const pair of f.value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    for (const pair of f.value
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const eq = pair.indexOf('=');
       const k = eq === -1 ? pair : pair.slice(0, eq).trim();
       const v = eq === -1 ? '' : pair.slice(eq + 1).trim();
-      if (k.toLowerCase().startsWith('sesame_')) throw invalid(`X-Sesame-Tags: tag names starting with "sesame_" are Sesame's own (${k.slice(0, 60)}).`);
-      if (!TAG.test(k) || !TAG.test(v)) throw invalid(`X-Sesame-Tags: "${pair.slice(0, 80)}" is invalid; write name=value pairs separated by commas, names and values 1-256 of letters, digits, "_" and "-".`);
+      if (k.toLowerCase().startsWith('sesame_'))
+        throw invalid(`X-Sesame-Tags: tag names starting with "sesame_" are Sesame's own (${k.slice(0, 60)}).`);
+      if (!TAG.test(k) || !TAG.test(v))
+        throw invalid(
+          `X-Sesame-Tags: "${pair.slice(0, 80)}" is invalid; write name=value pairs separated by commas, names and values 1-256 of letters, digits, "_" and "-".`,
+        );
       tags[k] = v;
     }
   }

@@ -1,5 +1,11 @@
 import type { AddressInfo } from 'node:net';
-import { SMTPServer, type SMTPServerAuthentication, type SMTPServerAuthenticationResponse, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import {
+  SMTPServer,
+  type SMTPServerAuthentication,
+  type SMTPServerAuthenticationResponse,
+  type SMTPServerDataStream,
+  type SMTPServerSession,
+} from 'smtp-server';
 import type { Config } from '../config.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -36,24 +42,33 @@ export function createSmtpRelay(deps: SmtpRelayDeps) {
   const failures = new WeakMap<SMTPServerSession, number>();
   const log = logger.child({ component: 'smtp' });
 
-  async function onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession): Promise<SMTPServerAuthenticationResponse> {
+  async function onAuth(
+    auth: SMTPServerAuthentication,
+    session: SMTPServerSession,
+  ): Promise<SMTPServerAuthenticationResponse> {
     // Checked here rather than by smtp-server, which answers the non-standard 538; RFC 3207 says 530.
     if (config.smtpRequireTls && !session.secure) throw reply(530, '5.7.0', 'Must issue a STARTTLS command first');
     const fail = (why: string): SMTPServerAuthenticationResponse => {
       const n = (failures.get(session) ?? 0) + 1;
       failures.set(session, n);
       // Neither the username nor the password is logged: people paste keys into either field.
-      log.info({ session: session.id, remoteAddress: session.remoteAddress, method: auth.method, failures: n }, 'smtp auth refused');
+      log.info(
+        { session: session.id, remoteAddress: session.remoteAddress, method: auth.method, failures: n },
+        'smtp auth refused',
+      );
       // 421 makes smtp-server close the connection after sending it.
-      if (n >= MAX_AUTH_FAILURES) throw reply(421, '4.7.0', `Authentication failed ${n} times; closing the connection.`);
+      if (n >= MAX_AUTH_FAILURES)
+        throw reply(421, '4.7.0', `Authentication failed ${n} times; closing the connection.`);
       return { message: `5.7.8 Authentication failed: ${why}`, responseCode: 535 };
     };
-    if (auth.username !== SMTP_USERNAME) return fail(`the username must be "${SMTP_USERNAME}" (the password is an API key).`);
+    if (auth.username !== SMTP_USERNAME)
+      return fail(`the username must be "${SMTP_USERNAME}" (the password is an API key).`);
     let principal: Principal;
     try {
       principal = await deps.apiKeys.authenticate(auth.password ?? '');
     } catch (e) {
-      if (isAppError(e) && e.code === 'unauthorized') return fail('the password is not a valid API key (it may be mistyped or revoked).');
+      if (isAppError(e) && e.code === 'unauthorized')
+        return fail('the password is not a valid API key (it may be mistyped or revoked).');
       log.error({ err: e, session: session.id }, 'smtp auth could not be checked');
       throw reply(454, '4.7.0', 'Authentication is temporarily unavailable; try again later.');
     }
@@ -70,8 +85,20 @@ export function createSmtpRelay(deps: SmtpRelayDeps) {
     const parsed = parseSmtpMessage(raw, recipients);
     const submitter = { workspaceId: user.workspaceId, apiKeyId: user.apiKeyId, actor: `api_key:${user.apiKeyId}` };
     const r = await deps.messages.submitDraft(submitter, parsed.draft, parsed.sizeBytes, parsed.connectionRef);
-    log.info({ session: session.id, messageId: r.id, status: r.status, recipients: recipients.length, sizeBytes: parsed.sizeBytes, apiKeyId: user.apiKeyId }, 'smtp message accepted');
-    return r.status === 'suppressed' ? `2.0.0 Ok: queued as ${r.id} (not sent: every recipient is on the suppression list)` : `2.0.0 Ok: queued as ${r.id}`;
+    log.info(
+      {
+        session: session.id,
+        messageId: r.id,
+        status: r.status,
+        recipients: recipients.length,
+        sizeBytes: parsed.sizeBytes,
+        apiKeyId: user.apiKeyId,
+      },
+      'smtp message accepted',
+    );
+    return r.status === 'suppressed'
+      ? `2.0.0 Ok: queued as ${r.id} (not sent: every recipient is on the suppression list)`
+      : `2.0.0 Ok: queued as ${r.id}`;
   }
 
   const server = new SMTPServer({
@@ -90,11 +117,21 @@ export function createSmtpRelay(deps: SmtpRelayDeps) {
     closeTimeout: 5_000,
 
     onAuth(auth, session, cb) {
-      onAuth(auth, session).then((r) => cb(null, r), (e: Error) => cb(e));
+      onAuth(auth, session).then(
+        (r) => cb(null, r),
+        (e: Error) => cb(e),
+      );
     },
 
     onMailFrom(address, _session, cb) {
-      if (address.address === '') return cb(reply(553, '5.1.7', 'The envelope sender (MAIL FROM) must be an address; the null sender <> is not accepted.'));
+      if (address.address === '')
+        return cb(
+          reply(
+            553,
+            '5.1.7',
+            'The envelope sender (MAIL FROM) must be an address; the null sender <> is not accepted.',
+          ),
+        );
       const c = checkAddress(address.address);
       cb(c.ok ? null : reply(553, '5.1.7', `MAIL FROM <${address.address.slice(0, 100)}> ${c.reason}.`));
     },
@@ -106,7 +143,13 @@ export function createSmtpRelay(deps: SmtpRelayDeps) {
       const rcpts = session.envelope.rcptTo;
       // RFC 5321 4.5.3.1.10: a recipient limit is answered with 452, and the client sends the rest later.
       if (rcpts.length >= MAX_RECIPIENTS && !rcpts.some((r) => r.address.toLowerCase() === key)) {
-        return cb(reply(452, '4.5.3', `Too many recipients: SES accepts at most ${MAX_RECIPIENTS} per message; send the others in another message.`));
+        return cb(
+          reply(
+            452,
+            '4.5.3',
+            `Too many recipients: SES accepts at most ${MAX_RECIPIENTS} per message; send the others in another message.`,
+          ),
+        );
       }
       cb();
     },
@@ -125,14 +168,24 @@ export function createSmtpRelay(deps: SmtpRelayDeps) {
       stream.on('error', (e) => log.info({ session: session.id, err: e.message }, 'smtp message stream ended early'));
       stream.on('end', () => {
         if (stream.sizeExceeded || dropped) {
-          log.info({ session: session.id, code: 'message_too_large', bytes: stream.byteLength }, 'smtp message refused');
-          return cb(reply(552, '5.3.4', `message_too_large: The message is over the limit of ${maxBytes} bytes (SIZE ${maxBytes}).`));
+          log.info(
+            { session: session.id, code: 'message_too_large', bytes: stream.byteLength },
+            'smtp message refused',
+          );
+          return cb(
+            reply(
+              552,
+              '5.3.4',
+              `message_too_large: The message is over the limit of ${maxBytes} bytes (SIZE ${maxBytes}).`,
+            ),
+          );
         }
         onMessage(Buffer.concat(chunks, kept), session).then(
           (text) => cb(null, text),
           (e: unknown) => {
             const r = replyFor(e);
-            if (r.code === 'internal_error' && !isAppError(e)) log.error({ err: e, session: session.id }, 'smtp message could not be stored');
+            if (r.code === 'internal_error' && !isAppError(e))
+              log.error({ err: e, session: session.id }, 'smtp message could not be stored');
             log.info({ session: session.id, code: r.code, reply: r.reply.responseCode }, 'smtp message refused');
             cb(r.reply);
           },
@@ -153,19 +206,27 @@ export function createSmtpRelay(deps: SmtpRelayDeps) {
       // API keys travel as SMTP passwords: in clear text only on the loopback interface.
       if (!tls && !isLoopback(host)) {
         return Promise.reject(
-          new AppError('config_invalid', `The SMTP relay would listen on ${host} without TLS, so API keys would cross the network in clear text.`, {
-            hint: 'Set SESAME_SMTP_TLS_CERT and SESAME_SMTP_TLS_KEY (and SESAME_SMTP_REQUIRE_TLS=true), or bind SESAME_SMTP_HOST to 127.0.0.1, or start with --no-smtp.',
-            details: { setting: 'SESAME_SMTP_HOST' },
-          }),
+          new AppError(
+            'config_invalid',
+            `The SMTP relay would listen on ${host} without TLS, so API keys would cross the network in clear text.`,
+            {
+              hint: 'Set SESAME_SMTP_TLS_CERT and SESAME_SMTP_TLS_KEY (and SESAME_SMTP_REQUIRE_TLS=true), or bind SESAME_SMTP_HOST to 127.0.0.1, or start with --no-smtp.',
+              details: { setting: 'SESAME_SMTP_HOST' },
+            },
+          ),
         );
       }
       return new Promise((resolve, reject) => {
-        const onError = (e: Error) => reject(new Error(`The SMTP relay could not listen on ${host}:${port}: ${e.message}`));
+        const onError = (e: Error) =>
+          reject(new Error(`The SMTP relay could not listen on ${host}:${port}: ${e.message}`));
         server.server.once('error', onError);
         server.listen(port, host, () => {
           server.server.off('error', onError);
           const { port: bound } = server.server.address() as AddressInfo;
-          log.info({ host, port: bound, starttls: Boolean(tls), requireTls: config.smtpRequireTls }, 'smtp relay listening');
+          log.info(
+            { host, port: bound, starttls: Boolean(tls), requireTls: config.smtpRequireTls },
+            'smtp relay listening',
+          );
           resolve({ port: bound });
         });
       });

@@ -14,7 +14,8 @@ export class SmtpReply extends Error {
   }
 }
 
-export const reply = (code: number, enhanced: string, text: string): SmtpReply => new SmtpReply(code, `${enhanced} ${text}`);
+export const reply = (code: number, enhanced: string, text: string): SmtpReply =>
+  new SmtpReply(code, `${enhanced} ${text}`);
 
 const PERMANENT: Record<string, [number, string]> = {
   validation_failed: [550, '5.6.0'],
@@ -30,10 +31,19 @@ const PERMANENT: Record<string, [number, string]> = {
  * client keeps the message and retries, which is what SMTP clients do with 4xx.
  */
 export function replyFor(err: unknown): { reply: SmtpReply; code: string; temporary: boolean } {
-  if (!isAppError(err)) return { reply: reply(451, '4.3.0', 'internal_error: The message could not be stored; try again later.'), code: 'internal_error', temporary: true };
+  if (!isAppError(err))
+    return {
+      reply: reply(451, '4.3.0', 'internal_error: The message could not be stored; try again later.'),
+      code: 'internal_error',
+      temporary: true,
+    };
   const text = `${err.code}: ${err.message}`;
   if (err.code === 'internal_error' || err.code.startsWith('aws_') || err.status >= 500 || err.status === 429) {
-    return { reply: reply(451, err.status === 429 || err.code === 'aws_throttled' ? '4.7.1' : '4.3.0', text), code: err.code, temporary: true };
+    return {
+      reply: reply(451, err.status === 429 || err.code === 'aws_throttled' ? '4.7.1' : '4.3.0', text),
+      code: err.code,
+      temporary: true,
+    };
   }
   const [code, enhanced] = PERMANENT[err.code] ?? [550, '5.7.1'];
   return { reply: reply(code, enhanced, text), code: err.code, temporary: false };

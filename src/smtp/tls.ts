@@ -13,18 +13,32 @@ export function loadSmtpTls(config: SmtpTlsConfig): { cert: Buffer; key: Buffer 
   const { smtpTlsCert: certPath, smtpTlsKey: keyPath } = config;
   if (!certPath && !keyPath) {
     if (config.smtpRequireTls) {
-      throw new AppError('config_invalid', 'SESAME_SMTP_REQUIRE_TLS is true but the SMTP relay has no certificate: set SESAME_SMTP_TLS_CERT and SESAME_SMTP_TLS_KEY to PEM files.');
+      throw new AppError(
+        'config_invalid',
+        'SESAME_SMTP_REQUIRE_TLS is true but the SMTP relay has no certificate: set SESAME_SMTP_TLS_CERT and SESAME_SMTP_TLS_KEY to PEM files.',
+      );
     }
     return undefined;
   }
-  if (!certPath) throw new AppError('config_invalid', 'SESAME_SMTP_TLS_KEY is set but SESAME_SMTP_TLS_CERT is not: give both, the certificate and its private key (PEM files).');
-  if (!keyPath) throw new AppError('config_invalid', 'SESAME_SMTP_TLS_CERT is set but SESAME_SMTP_TLS_KEY is not: give both, the certificate and its private key (PEM files).');
+  if (!certPath)
+    throw new AppError(
+      'config_invalid',
+      'SESAME_SMTP_TLS_KEY is set but SESAME_SMTP_TLS_CERT is not: give both, the certificate and its private key (PEM files).',
+    );
+  if (!keyPath)
+    throw new AppError(
+      'config_invalid',
+      'SESAME_SMTP_TLS_CERT is set but SESAME_SMTP_TLS_KEY is not: give both, the certificate and its private key (PEM files).',
+    );
   const cert = read(certPath, 'SESAME_SMTP_TLS_CERT');
   const key = read(keyPath, 'SESAME_SMTP_TLS_KEY');
   try {
     createSecureContext({ cert, key });
   } catch (e) {
-    throw new AppError('config_invalid', `SESAME_SMTP_TLS_CERT / SESAME_SMTP_TLS_KEY: the files are not a PEM certificate and its matching private key (${(e as Error).message}).`);
+    throw new AppError(
+      'config_invalid',
+      `SESAME_SMTP_TLS_CERT / SESAME_SMTP_TLS_KEY: the files are not a PEM certificate and its matching private key (${(e as Error).message}).`,
+    );
   }
   return { cert, key };
 }

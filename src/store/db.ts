@@ -26,7 +26,17 @@ export interface Store {
 }
 
 /** Migrations are compiled in, so a built install needs no migration folder on disk. */
-const MIGRATIONS: Record<string, Migration> = { '001_initial': m001, '002_sending': m002, '003_pgboss': m003, '004_workers': m004, '005_events': m005, '006_webhooks': m006, '007_reputation_index': m007, '008_domains': m008, '009_warmup': m009 };
+const MIGRATIONS: Record<string, Migration> = {
+  '001_initial': m001,
+  '002_sending': m002,
+  '003_pgboss': m003,
+  '004_workers': m004,
+  '005_events': m005,
+  '006_webhooks': m006,
+  '007_reputation_index': m007,
+  '008_domains': m008,
+  '009_warmup': m009,
+};
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 /**

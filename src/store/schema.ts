@@ -13,7 +13,14 @@ export interface Database {
   message_recipients: { message_id: string; workspace_id: string; email: string };
   message_tags: { message_id: string; workspace_id: string; tag: string };
   send_jobs: SendJobTable;
-  idempotency_keys: { workspace_id: string; key: string; request_hash: string; response: string; created_at: string; expires_at: string };
+  idempotency_keys: {
+    workspace_id: string;
+    key: string;
+    request_hash: string;
+    response: string;
+    created_at: string;
+    expires_at: string;
+  };
   suppressions: SuppressionTable;
   workers: { id: string; heartbeat_at: string; started_at: string };
   sns_messages: {

@@ -9,11 +9,17 @@ export const MESSAGE_ID_HEADER = 'X-Sesame-Message-Id';
 export function buildSendRequest(messageId: string, d: Draft, configurationSet: string | null): SendEmailCommandInput {
   const common = {
     ...(configurationSet ? { ConfigurationSetName: configurationSet } : {}),
-    EmailTags: [{ Name: 'sesame_message_id', Value: messageId.replace(/[^\w-]/g, '_') }, ...Object.entries(d.tags).map(([Name, Value]) => ({ Name, Value }))],
+    EmailTags: [
+      { Name: 'sesame_message_id', Value: messageId.replace(/[^\w-]/g, '_') },
+      ...Object.entries(d.tags).map(([Name, Value]) => ({ Name, Value })),
+    ],
   };
   if (d.rawBase64) {
     // SMTP: the message as received, with our header in front; SES reads recipients from Destination.
-    const raw = Buffer.concat([Buffer.from(`${MESSAGE_ID_HEADER}: ${messageId}\r\n`), Buffer.from(d.rawBase64, 'base64')]);
+    const raw = Buffer.concat([
+      Buffer.from(`${MESSAGE_ID_HEADER}: ${messageId}\r\n`),
+      Buffer.from(d.rawBase64, 'base64'),
+    ]);
     return {
       ...common,
       FromEmailAddress: formatMailbox(d.from),
@@ -37,7 +43,10 @@ export function buildSendRequest(messageId: string, d: Draft, configurationSet: 
           ...(d.text !== undefined ? { Text: { Data: d.text, Charset: 'UTF-8' } } : {}),
           ...(d.html !== undefined ? { Html: { Data: d.html, Charset: 'UTF-8' } } : {}),
         },
-        Headers: [{ Name: MESSAGE_ID_HEADER, Value: messageId }, ...d.headers.map((h) => ({ Name: h.name, Value: h.value }))],
+        Headers: [
+          { Name: MESSAGE_ID_HEADER, Value: messageId },
+          ...d.headers.map((h) => ({ Name: h.name, Value: h.value })),
+        ],
         ...(d.attachments.length
           ? {
               Attachments: d.attachments.map((a) => ({

@@ -28,12 +28,27 @@ export function classify(e: unknown): Verdict {
     case 'ThrottlingException':
     case 'Throttling':
       if (/daily|24.?hour|quota/i.test(message)) {
-        return { kind: 'defer_quota', code: 'ses_daily_quota', message: `SES refused: ${message}`, hint: 'The account reached its 24-hour sending quota; messages wait until it frees up. Ask AWS for a higher quota if this repeats.' };
+        return {
+          kind: 'defer_quota',
+          code: 'ses_daily_quota',
+          message: `SES refused: ${message}`,
+          hint: 'The account reached its 24-hour sending quota; messages wait until it frees up. Ask AWS for a higher quota if this repeats.',
+        };
       }
-      return { kind: 'retry', code: 'ses_throttled', message: `SES is throttling: ${message}`, hint: 'Sesame retries with backoff. If this persists, the account\'s MaxSendRate is lower than the traffic.' };
+      return {
+        kind: 'retry',
+        code: 'ses_throttled',
+        message: `SES is throttling: ${message}`,
+        hint: "Sesame retries with backoff. If this persists, the account's MaxSendRate is lower than the traffic.",
+      };
     case 'ExpiredToken':
     case 'ExpiredTokenException':
-      return { kind: 'refresh_credentials', code: 'aws_expired_token', message: `The session expired: ${message}`, hint: 'Sesame refreshes credentials and retries once.' };
+      return {
+        kind: 'refresh_credentials',
+        code: 'aws_expired_token',
+        message: `The session expired: ${message}`,
+        hint: 'Sesame refreshes credentials and retries once.',
+      };
     case 'AccountSendingPausedException':
     case 'SendingPausedException':
     case 'AccountSuspendedException':
@@ -49,17 +64,42 @@ export function classify(e: unknown): Verdict {
       // A refused signature proves SES did not take the message; the SDK corrects its clock
       // offset from the answer, so a later attempt can succeed.
       if (/expired|skew/i.test(message) || name === 'RequestTimeTooSkewed') {
-        return { kind: 'retry', code: 'clock_skew', message: `AWS refused the request time: ${message}`, hint: "Sesame's host clock is off; keep it synchronised (NTP). Sesame retries with a corrected offset." };
+        return {
+          kind: 'retry',
+          code: 'clock_skew',
+          message: `AWS refused the request time: ${message}`,
+          hint: "Sesame's host clock is off; keep it synchronised (NTP). Sesame retries with a corrected offset.",
+        };
       }
-      return { kind: 'fail', code: 'aws_signature_mismatch', message: `AWS refused the signature: ${message}`, hint: 'The secret access key does not match its key id; fix the connection (sesame aws test).' };
+      return {
+        kind: 'fail',
+        code: 'aws_signature_mismatch',
+        message: `AWS refused the signature: ${message}`,
+        hint: 'The secret access key does not match its key id; fix the connection (sesame aws test).',
+      };
     case 'MessageRejected':
     case 'MessageRejectedException':
-      return { kind: 'fail', code: 'ses_message_rejected', message: `SES rejected the message: ${message}`, hint: 'Check the reason: an unverified sender or, in the SES sandbox, an unverified recipient; a virus in an attachment; or an invalid header.' };
+      return {
+        kind: 'fail',
+        code: 'ses_message_rejected',
+        message: `SES rejected the message: ${message}`,
+        hint: 'Check the reason: an unverified sender or, in the SES sandbox, an unverified recipient; a virus in an attachment; or an invalid header.',
+      };
     case 'MailFromDomainNotVerifiedException':
-      return { kind: 'fail', code: 'ses_mail_from_not_verified', message: `SES refused the custom MAIL FROM domain: ${message}`, hint: 'Publish the MAIL FROM MX and SPF records for the domain (GET /v1/domains/:id shows them) and wait for SES to verify them.' };
+      return {
+        kind: 'fail',
+        code: 'ses_mail_from_not_verified',
+        message: `SES refused the custom MAIL FROM domain: ${message}`,
+        hint: 'Publish the MAIL FROM MX and SPF records for the domain (GET /v1/domains/:id shows them) and wait for SES to verify them.',
+      };
     case 'AccessDenied':
     case 'AccessDeniedException':
-      return { kind: 'fail', code: 'aws_access_denied', message: `AWS denied SendEmail: ${message}`, hint: 'The role or user lacks ses:SendEmail for this sender; the ses:FromAddress condition may not cover it. Compare with the Sesame template and run sesame aws test.' };
+      return {
+        kind: 'fail',
+        code: 'aws_access_denied',
+        message: `AWS denied SendEmail: ${message}`,
+        hint: 'The role or user lacks ses:SendEmail for this sender; the ses:FromAddress condition may not cover it. Compare with the Sesame template and run sesame aws test.',
+      };
     case 'NotFoundException':
       // For SendEmail this is the configuration set: every message of the connection would fail.
       return {
@@ -70,17 +110,36 @@ export function classify(e: unknown): Verdict {
       };
     case 'BadRequestException':
     case 'LimitExceededException':
-      return { kind: 'fail', code: 'ses_bad_request', message: `SES refused the request: ${message}`, hint: 'The message or its configuration set is not acceptable to SES; the message says which part.' };
+      return {
+        kind: 'fail',
+        code: 'ses_bad_request',
+        message: `SES refused the request: ${message}`,
+        hint: 'The message or its configuration set is not acceptable to SES; the message says which part.',
+      };
     default: {
       const sysCode = err?.code ?? '';
       // Refused before any byte was sent, or an error answer from SES: provably not accepted.
       // The SDK's connection timeout ("…without establishing a connection…"): nothing was sent.
       const neverConnected = name === 'TimeoutError' && /without establishing a connection/i.test(message);
-      if (neverConnected || (status && status >= 500) || ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'InternalFailure', 'ServiceUnavailable'].includes(name) || ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(sysCode)) {
-        return { kind: 'retry', code: 'ses_unavailable', message: `SES or the network failed: ${message}`, hint: 'Sesame retries with backoff.' };
+      if (
+        neverConnected ||
+        (status && status >= 500) ||
+        ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'InternalFailure', 'ServiceUnavailable'].includes(name) ||
+        ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(sysCode)
+      ) {
+        return {
+          kind: 'retry',
+          code: 'ses_unavailable',
+          message: `SES or the network failed: ${message}`,
+          hint: 'Sesame retries with backoff.',
+        };
       }
       // The request may have reached SES but the answer was lost: resending could deliver twice.
-      if (['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'TimeoutError', 'RequestTimeout', 'AbortError'].includes(name) || ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED'].includes(sysCode) || /socket hang up/i.test(message)) {
+      if (
+        ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'TimeoutError', 'RequestTimeout', 'AbortError'].includes(name) ||
+        ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED'].includes(sysCode) ||
+        /socket hang up/i.test(message)
+      ) {
         return {
           kind: 'unknown',
           code: 'send_outcome_unknown',
@@ -88,13 +147,23 @@ export function classify(e: unknown): Verdict {
           hint: 'Check whether the recipient got it (SES events carry the X-Sesame-Message-Id header); if not, send it again with POST /v1/emails/:id/retry.',
         };
       }
-      return { kind: 'fail', code: 'ses_error', message: `SendEmail failed with ${name}: ${message}`, hint: 'See the AWS error message; fix the cause and retry the message (POST /v1/emails/:id/retry).' };
+      return {
+        kind: 'fail',
+        code: 'ses_error',
+        message: `SendEmail failed with ${name}: ${message}`,
+        hint: 'See the AWS error message; fix the cause and retry the message (POST /v1/emails/:id/retry).',
+      };
     }
   }
 }
 
 /** Exponential backoff with full jitter, capped (the AWS architecture blog's recommendation). */
-export function backoffMs(attempt: number, random: () => number = Math.random, baseMs = 1000, capMs = 10 * 60_000): number {
+export function backoffMs(
+  attempt: number,
+  random: () => number = Math.random,
+  baseMs = 1000,
+  capMs = 10 * 60_000,
+): number {
   const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 20));
   return Math.max(baseMs / 2, Math.floor(random() * ceiling));
 }

@@ -44,7 +44,10 @@ export class Pacer {
   tryTake(n: number, now: number): Take {
     while (this.window.length && this.window[0]!.t <= now - WINDOW_MS) this.inWindow -= this.window.shift()!.n;
     const share = Math.max(1, this.share);
-    const dailyLeft = this.quota.max24HourSend < 0 ? Infinity : (this.quota.max24HourSend - this.quota.sentLast24Hours) / share - this.sentSinceQuota;
+    const dailyLeft =
+      this.quota.max24HourSend < 0
+        ? Infinity
+        : (this.quota.max24HourSend - this.quota.sentLast24Hours) / share - this.sentSinceQuota;
     if (n > dailyLeft) return { ok: false, waitMs: DAILY_RECHECK_MS, reason: 'daily' };
     const rate = Math.max(this.quota.maxSendRate / share, 0.0001);
     if (this.inWindow > 0 && this.inWindow + n > rate) {

@@ -108,12 +108,36 @@ export function createWorker(deps: WorkerDeps) {
         const pacer = p;
         load = (async () => {
           try {
-            const account = await deps.broker.withCredentials(deps.subject(conn), 'read', (creds) => deps.gateway.getAccount(creds, conn.region));
-            pacer.setQuota({ maxSendRate: account.maxSendRate, max24HourSend: account.max24HourSend, sentLast24Hours: account.sentLast24Hours }, now().getTime());
-            await deps.warmup?.noteQuota(conn.id, account.max24HourSend).catch((e: unknown) => deps.logger.warn({ connectionId: conn.id, err: (e as Error)?.message }, 'could not note the quota on warmup plans'));
+            const account = await deps.broker.withCredentials(deps.subject(conn), 'read', (creds) =>
+              deps.gateway.getAccount(creds, conn.region),
+            );
+            pacer.setQuota(
+              {
+                maxSendRate: account.maxSendRate,
+                max24HourSend: account.max24HourSend,
+                sentLast24Hours: account.sentLast24Hours,
+              },
+              now().getTime(),
+            );
+            await deps.warmup
+              ?.noteQuota(conn.id, account.max24HourSend)
+              .catch((e: unknown) =>
+                deps.logger.warn(
+                  { connectionId: conn.id, err: (e as Error)?.message },
+                  'could not note the quota on warmup plans',
+                ),
+              );
             // SES reviewing the account (PROBATION) or stopping it: stop sending before it gets worse.
-            if (!account.sendingEnabled || account.enforcementStatus === 'SHUTDOWN' || account.enforcementStatus === 'PROBATION') {
-              await pause(conn, 'ses_sending_paused', `SES reports sending ${account.sendingEnabled ? 'enabled' : 'disabled'}, enforcement ${account.enforcementStatus}.`);
+            if (
+              !account.sendingEnabled ||
+              account.enforcementStatus === 'SHUTDOWN' ||
+              account.enforcementStatus === 'PROBATION'
+            ) {
+              await pause(
+                conn,
+                'ses_sending_paused',
+                `SES reports sending ${account.sendingEnabled ? 'enabled' : 'disabled'}, enforcement ${account.enforcementStatus}.`,
+              );
             }
           } catch (e) {
             // Keep the last known quota (or the sandbox's) and try again later.
@@ -132,12 +156,24 @@ export function createWorker(deps: WorkerDeps) {
   }
 
   async function pause(conn: ConnectionTable, code: string, reason: string): Promise<void> {
-    const res = await db.updateTable('connections').set({ paused_reason: `${code}: ${reason}`.slice(0, 500), paused_at: now().toISOString() }).where('id', '=', conn.id).where('paused_reason', 'is', null).executeTakeFirst();
+    const res = await db
+      .updateTable('connections')
+      .set({ paused_reason: `${code}: ${reason}`.slice(0, 500), paused_at: now().toISOString() })
+      .where('id', '=', conn.id)
+      .where('paused_reason', 'is', null)
+      .executeTakeFirst();
     paused.at = 0;
     connCache.delete(conn.id);
     if (Number(res.numUpdatedRows) > 0) {
       deps.logger.warn({ connectionId: conn.id, code }, 'connection paused');
-      await deps.audit.record({ workspaceId: conn.workspace_id, connectionId: conn.id, actor: 'system', action: 'connection.paused', outcome: code, details: { reason } });
+      await deps.audit.record({
+        workspaceId: conn.workspace_id,
+        connectionId: conn.id,
+        actor: 'system',
+        action: 'connection.paused',
+        outcome: code,
+        details: { reason },
+      });
     }
   }
 
@@ -145,7 +181,13 @@ export function createWorker(deps: WorkerDeps) {
     // Only a message still on its way: a person may have cancelled it meanwhile.
     const res = await db
       .updateTable('messages')
-      .set({ status: 'queued', last_error_code: v.code, last_error_message: v.message, last_error_hint: v.hint, updated_at: now().toISOString() })
+      .set({
+        status: 'queued',
+        last_error_code: v.code,
+        last_error_message: v.message,
+        last_error_hint: v.hint,
+        updated_at: now().toISOString(),
+      })
       .where('id', '=', job.messageId)
       .where('status', 'in', ['queued', 'sending'])
       .executeTakeFirst();
@@ -157,7 +199,13 @@ export function createWorker(deps: WorkerDeps) {
     await db.transaction().execute(async (trx) => {
       await trx
         .updateTable('messages')
-        .set({ status: 'failed', last_error_code: v.code, last_error_message: v.message, last_error_hint: v.hint, updated_at: now().toISOString() })
+        .set({
+          status: 'failed',
+          last_error_code: v.code,
+          last_error_message: v.message,
+          last_error_hint: v.hint,
+          updated_at: now().toISOString(),
+        })
         .where('id', '=', job.messageId)
         .where('status', 'in', ['queued', 'sending'])
         .execute();
@@ -166,7 +214,14 @@ export function createWorker(deps: WorkerDeps) {
     stats.failed++;
   }
 
-  type Loaded = { id: string; status: string; payload: string; recipient_count: number; workspace_id: string; from_address: string };
+  type Loaded = {
+    id: string;
+    status: string;
+    payload: string;
+    recipient_count: number;
+    workspace_id: string;
+    from_address: string;
+  };
 
   const NO_WARMUP = { release: async () => undefined };
 
@@ -175,18 +230,36 @@ export function createWorker(deps: WorkerDeps) {
    * back whenever SES does not end up with the message. Over the allowance the job moves to the
    * start of the next warmup day: held like the daily quota, not failed, no attempt counted.
    */
-  async function warmupAdmit(job: SendJob, conn: ConnectionTable, msg: Loaded, pacer: Pacer): Promise<{ release(): Promise<void> } | undefined> {
+  async function warmupAdmit(
+    job: SendJob,
+    conn: ConnectionTable,
+    msg: Loaded,
+    pacer: Pacer,
+  ): Promise<{ release(): Promise<void> } | undefined> {
     if (!deps.warmup) return NO_WARMUP;
     // The sandbox quota is the pacer's guess, not a reading: the gate then uses the quota last noted on the plan.
     const quota = pacer.quota === SANDBOX_QUOTA ? null : pacer.quota.max24HourSend;
-    const a = await deps.warmup.admit({ connectionId: conn.id, from: msg.from_address, recipients: msg.recipient_count, quota });
+    const a = await deps.warmup.admit({
+      connectionId: conn.id,
+      from: msg.from_address,
+      recipients: msg.recipient_count,
+      quota,
+    });
     if (a.ok) {
       return {
-        release: () => a.release().catch((e: unknown) => deps.logger.error({ err: e, messageId: job.messageId }, 'could not give back a warmup allowance')),
+        release: () =>
+          a
+            .release()
+            .catch((e: unknown) =>
+              deps.logger.error({ err: e, messageId: job.messageId }, 'could not give back a warmup allowance'),
+            ),
       };
     }
     stats.deferred++;
-    deps.logger.info({ messageId: job.messageId, connectionId: conn.id, until: a.until.toISOString() }, 'held by warmup plan');
+    deps.logger.info(
+      { messageId: job.messageId, connectionId: conn.id, until: a.until.toISOString() },
+      'held by warmup plan',
+    );
     await setQueued(job, { kind: 'defer_quota', ...a.hold }, a.until, false);
     return undefined;
   }
@@ -197,7 +270,12 @@ export function createWorker(deps: WorkerDeps) {
       return;
     }
     const conn = await connection(job.connectionId);
-    if (!conn) return fail(job, { code: 'connection_deleted', message: 'The connection was deleted before the message was sent.', hint: 'Send the message again through another connection.' });
+    if (!conn)
+      return fail(job, {
+        code: 'connection_deleted',
+        message: 'The connection was deleted before the message was sent.',
+        hint: 'Send the message again through another connection.',
+      });
     if (conn.paused_reason) return queue.retryAt(job.messageId, now(), false);
 
     const pacer = await pacerFor(conn);
@@ -219,7 +297,11 @@ export function createWorker(deps: WorkerDeps) {
         }
         if (take.reason === 'daily' || take.waitMs > o.leaseMs / 4 || stopping) {
           stats.deferred++;
-          await queue.retryAt(job.messageId, new Date(now().getTime() + (take.reason === 'daily' ? dailyRecheckMs() : take.waitMs)), false);
+          await queue.retryAt(
+            job.messageId,
+            new Date(now().getTime() + (take.reason === 'daily' ? dailyRecheckMs() : take.waitMs)),
+            false,
+          );
           return;
         }
         await sleep(take.waitMs);
@@ -238,7 +320,11 @@ export function createWorker(deps: WorkerDeps) {
       // From here SES may accept the message: mark it in flight, or give up if our lease was lost.
       const marked = await db.transaction().execute(async (trx) => {
         if (!(await queue.claimForSend(trx, job.messageId, owner, now(), o.leaseMs))) return false;
-        await trx.updateTable('messages').set({ status: 'sending', attempts: job.attempts + 1, updated_at: now().toISOString() }).where('id', '=', job.messageId).execute();
+        await trx
+          .updateTable('messages')
+          .set({ status: 'sending', attempts: job.attempts + 1, updated_at: now().toISOString() })
+          .where('id', '=', job.messageId)
+          .execute();
         return true;
       });
       if (!marked) return;
@@ -279,7 +365,8 @@ export function createWorker(deps: WorkerDeps) {
    * message). Until its group is written a message stays in flight, so a crash in between leaves it
    * `send_outcome_unknown`, never sent twice.
    */
-  let pending: Array<{ messageId: string; sesId: string; at: string; done: () => void; fail: (e: unknown) => void }> = [];
+  let pending: Array<{ messageId: string; sesId: string; at: string; done: () => void; fail: (e: unknown) => void }> =
+    [];
   let flushTimer: NodeJS.Timeout | undefined;
   async function flushSucceeded(): Promise<void> {
     if (flushTimer) clearTimeout(flushTimer);
@@ -289,17 +376,27 @@ export function createWorker(deps: WorkerDeps) {
     if (batch.length === 0) return;
     try {
       // SES has these messages: try hard to record it (a busy database is not a reason to lose it).
-      await withRetries(() => db.transaction().execute(async (trx) => {
-        for (const b of batch) {
-          // An SES event may already have moved the message on (delivered, bounced…): keep that.
-          await trx
-            .updateTable('messages')
-            .set({ status: sql<string>`case when status in ('queued', 'sending') then 'sent' else status end`, ses_message_id: b.sesId, sent_at: b.at, updated_at: b.at, last_error_code: null, last_error_message: null, last_error_hint: null })
-            .where('id', '=', b.messageId)
-            .execute();
-        }
-        for (const b of batch) await queue.finish(trx, b.messageId);
-      }));
+      await withRetries(() =>
+        db.transaction().execute(async (trx) => {
+          for (const b of batch) {
+            // An SES event may already have moved the message on (delivered, bounced…): keep that.
+            await trx
+              .updateTable('messages')
+              .set({
+                status: sql<string>`case when status in ('queued', 'sending') then 'sent' else status end`,
+                ses_message_id: b.sesId,
+                sent_at: b.at,
+                updated_at: b.at,
+                last_error_code: null,
+                last_error_message: null,
+                last_error_hint: null,
+              })
+              .where('id', '=', b.messageId)
+              .execute();
+          }
+          for (const b of batch) await queue.finish(trx, b.messageId);
+        }),
+      );
       stats.sent += batch.length;
       for (const b of batch) b.done();
     } catch (e) {
@@ -316,11 +413,15 @@ export function createWorker(deps: WorkerDeps) {
   }
 
   async function onError(job: SendJob, conn: ConnectionTable, v: Verdict): Promise<void> {
-    deps.logger.info({ messageId: job.messageId, connectionId: conn.id, code: v.code, kind: v.kind }, 'send did not succeed');
+    deps.logger.info(
+      { messageId: job.messageId, connectionId: conn.id, code: v.code, kind: v.kind },
+      'send did not succeed',
+    );
     switch (v.kind) {
       case 'retry':
       case 'refresh_credentials':
-        if (job.attempts + 1 >= o.maxAttempts) return fail(job, { ...v, message: `${v.message} (gave up after ${job.attempts + 1} attempts)` });
+        if (job.attempts + 1 >= o.maxAttempts)
+          return fail(job, { ...v, message: `${v.message} (gave up after ${job.attempts + 1} attempts)` });
         stats.retried++;
         return setQueued(job, v, new Date(now().getTime() + backoffMs(job.attempts, random)), true);
       case 'pause_connection':
@@ -360,7 +461,8 @@ export function createWorker(deps: WorkerDeps) {
             status: 'failed',
             last_error_code: 'send_outcome_unknown',
             last_error_message: `The worker stopped while SES was handling this message (since ${j.inFlightSince}); SES may or may not have accepted it.`,
-            last_error_hint: 'Check whether the recipient got it (SES events carry the X-Sesame-Message-Id header); if not, send it again with POST /v1/emails/:id/retry.',
+            last_error_hint:
+              'Check whether the recipient got it (SES events carry the X-Sesame-Message-Id header); if not, send it again with POST /v1/emails/:id/retry.',
             updated_at: now().toISOString(),
           })
           .where('id', '=', j.messageId)
@@ -381,8 +483,15 @@ export function createWorker(deps: WorkerDeps) {
       .values({ id: owner, heartbeat_at: t.toISOString(), started_at: t.toISOString() })
       .onConflict((oc) => oc.column('id').doUpdateSet({ heartbeat_at: t.toISOString() }))
       .execute();
-    const live = await db.selectFrom('workers').select((eb) => eb.fn.countAll<number>().as('n')).where('heartbeat_at', '>', new Date(t.getTime() - HEARTBEAT_MS * 3).toISOString()).executeTakeFirstOrThrow();
-    await db.deleteFrom('workers').where('heartbeat_at', '<', new Date(t.getTime() - HEARTBEAT_MS * 12).toISOString()).execute();
+    const live = await db
+      .selectFrom('workers')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('heartbeat_at', '>', new Date(t.getTime() - HEARTBEAT_MS * 3).toISOString())
+      .executeTakeFirstOrThrow();
+    await db
+      .deleteFrom('workers')
+      .where('heartbeat_at', '<', new Date(t.getTime() - HEARTBEAT_MS * 12).toISOString())
+      .execute();
     const share = Math.max(1, Number(live.n));
     for (const p of pacers.values()) p.share = share;
     currentShare = share;
@@ -393,8 +502,10 @@ export function createWorker(deps: WorkerDeps) {
     await heartbeat();
     await recover();
     while (!stopping) {
-      if (Date.now() - heartbeatAt > HEARTBEAT_MS) await heartbeat().catch((e) => deps.logger.error({ err: e }, 'heartbeat failed'));
-      if (Date.now() - lastRecovery > o.leaseMs / 2) await recover().catch((e) => deps.logger.error({ err: e }, 'recovery failed'));
+      if (Date.now() - heartbeatAt > HEARTBEAT_MS)
+        await heartbeat().catch((e) => deps.logger.error({ err: e }, 'heartbeat failed'));
+      if (Date.now() - lastRecovery > o.leaseMs / 2)
+        await recover().catch((e) => deps.logger.error({ err: e }, 'recovery failed'));
       const room = o.concurrency - inFlight.size;
       // Lease in batches: one query for several jobs instead of one per finished send.
       if (room <= 0 || (inFlight.size > 0 && room < Math.max(1, Math.floor(o.concurrency / 4)))) {
@@ -403,7 +514,13 @@ export function createWorker(deps: WorkerDeps) {
       }
       let jobs: SendJob[] = [];
       try {
-        jobs = await queue.lease({ owner, limit: room, now: now(), leaseMs: o.leaseMs, skipConnections: await pausedConnections() });
+        jobs = await queue.lease({
+          owner,
+          limit: room,
+          now: now(),
+          leaseMs: o.leaseMs,
+          skipConnections: await pausedConnections(),
+        });
       } catch (e) {
         deps.logger.error({ err: e }, 'leasing jobs failed');
       }
@@ -419,7 +536,17 @@ export function createWorker(deps: WorkerDeps) {
         continue;
       }
       const loaded = new Map(
-        (await db.selectFrom('messages').select(['id', 'status', 'payload', 'recipient_count', 'workspace_id', 'from_address']).where('id', 'in', jobs.map((j) => j.messageId)).execute()).map((m) => [m.id, m]),
+        (
+          await db
+            .selectFrom('messages')
+            .select(['id', 'status', 'payload', 'recipient_count', 'workspace_id', 'from_address'])
+            .where(
+              'id',
+              'in',
+              jobs.map((j) => j.messageId),
+            )
+            .execute()
+        ).map((m) => [m.id, m]),
       );
       for (const job of jobs) {
         const p = handle(job, loaded.get(job.messageId))
@@ -430,7 +557,11 @@ export function createWorker(deps: WorkerDeps) {
     }
     await Promise.allSettled([...inFlight]);
     await flushSucceeded();
-    await db.deleteFrom('workers').where('id', '=', owner).execute().catch(() => undefined);
+    await db
+      .deleteFrom('workers')
+      .where('id', '=', owner)
+      .execute()
+      .catch(() => undefined);
   }
 
   return {

@@ -9,7 +9,10 @@ afterEach(async () => {
   await h.close();
 });
 
-const assumeCalls = (h: Harness, suffix: string) => h.sandbox.admin.stsCalls().filter((c) => c.action === 'AssumeRole' && c.outcome === 'ok' && c.roleSessionName?.endsWith(suffix));
+const assumeCalls = (h: Harness, suffix: string) =>
+  h.sandbox.admin
+    .stsCalls()
+    .filter((c) => c.action === 'AssumeRole' && c.outcome === 'ok' && c.roleSessionName?.endsWith(suffix));
 
 describe('credential broker', () => {
   it('makes exactly one AssumeRole for 1,000 concurrent callers on one connection', async () => {
@@ -28,13 +31,19 @@ describe('credential broker', () => {
     await Promise.all(Array.from({ length: 200 }, () => h.container.gateway.getAccount(creds, 'us-east-1')));
     expect(assumeCalls(h, '-read').length - before).toBe(1);
     // Each purpose has its own session.
-    await (await h.container.connections.credentials(h.workspaceId, id, 'send'))();
+    await (
+      await h.container.connections.credentials(h.workspaceId, id, 'send')
+    )();
     expect(assumeCalls(h, '-send')).toHaveLength(1);
   });
 
   it('asks STS for the session duration the connection wants when Sesame is not on role credentials', async () => {
     const { id } = await connectedRole(h, 'prod', { sessionDurationSeconds: 7200 }, { MaxSessionDuration: '7200' });
-    expect(await h.container.broker.durationFor(h.container.connections.subject(await h.container.connections.row(h.workspaceId, id)))).toBe(7200);
+    expect(
+      await h.container.broker.durationFor(
+        h.container.connections.subject(await h.container.connections.row(h.workspaceId, id)),
+      ),
+    ).toBe(7200);
   });
 
   it('retries AccessDenied while a new role propagates, and says so', async () => {
@@ -59,8 +68,12 @@ describe('credential broker', () => {
 
   it('gives no more credentials for a connection once it is disconnected', async () => {
     const { id } = await connectedRole(h);
-    await (await h.container.connections.credentials(h.workspaceId, id, 'read'))();
+    await (
+      await h.container.connections.credentials(h.workspaceId, id, 'read')
+    )();
     await h.call('DELETE', `/v1/connections/${id}`);
-    await expect(h.container.connections.credentials(h.workspaceId, id, 'read')).rejects.toMatchObject({ code: 'not_found' });
+    await expect(h.container.connections.credentials(h.workspaceId, id, 'read')).rejects.toMatchObject({
+      code: 'not_found',
+    });
   });
 });

@@ -22,33 +22,76 @@ beforeEach(async () => {
   dns.clear();
   h = await startHarness({ sandbox: { dnsServers: [dns.address] }, env: { SESAME_DNS_SERVERS: dns.address } });
   connId = (await connectedRole(h, 'prod')).id;
-  h.sandbox.admin.setAccount({ account: '222222222222', region: 'us-east-1', productionAccessEnabled: true, maxSendRate: 100, max24HourSend: 100_000 });
+  h.sandbox.admin.setAccount({
+    account: '222222222222',
+    region: 'us-east-1',
+    productionAccessEnabled: true,
+    maxSendRate: 100,
+    max24HourSend: 100_000,
+  });
 });
 afterEach(async () => {
   await h.close();
 });
 
-type Rec = { purpose: string; name: string; type: 'CNAME' | 'MX' | 'TXT'; value: string; priority?: number; check: { status: string; found: string[] } | null };
+type Rec = {
+  purpose: string;
+  name: string;
+  type: 'CNAME' | 'MX' | 'TXT';
+  value: string;
+  priority?: number;
+  check: { status: string; found: string[] } | null;
+};
 /** Play the person at their DNS console: publish what Sesame asked for. */
 function publish(records: Rec[], only?: (r: Rec) => boolean): void {
-  for (const r of records.filter(only ?? (() => true))) dns.add(r.name, r.type, r.type === 'MX' ? `${r.priority} ${r.value}` : r.value);
+  for (const r of records.filter(only ?? (() => true)))
+    dns.add(r.name, r.type, r.type === 'MX' ? `${r.priority} ${r.value}` : r.value);
 }
 
 describe('domains', () => {
   it('adds a domain: SES identity with Easy DKIM, custom MAIL FROM, the records to publish, each checked', async () => {
-    const res = await h.call('POST', '/v1/domains', { domain: 'Example.org', connection: 'prod', dmarcReportEmail: 'dmarc@example.org' });
+    const res = await h.call('POST', '/v1/domains', {
+      domain: 'Example.org',
+      connection: 'prod',
+      dmarcReportEmail: 'dmarc@example.org',
+    });
     expect(res.status, res.text).toBe(201);
     const d = res.json;
-    expect(d).toMatchObject({ name: 'example.org', kind: 'domain', origin: 'created', status: 'pending', mailFrom: { domain: 'mail.example.org', status: 'PENDING' } });
+    expect(d).toMatchObject({
+      name: 'example.org',
+      kind: 'domain',
+      origin: 'created',
+      status: 'pending',
+      mailFrom: { domain: 'mail.example.org', status: 'PENDING' },
+    });
     const dkim = d.records.filter((r: Rec) => r.purpose === 'dkim');
     expect(dkim).toHaveLength(3);
     for (const r of dkim) {
       const token = r.name.split('.')[0];
-      expect(r).toMatchObject({ type: 'CNAME', name: `${token}._domainkey.example.org`, value: `${token}.dkim.amazonses.com`, check: { status: 'missing' } });
+      expect(r).toMatchObject({
+        type: 'CNAME',
+        name: `${token}._domainkey.example.org`,
+        value: `${token}.dkim.amazonses.com`,
+        check: { status: 'missing' },
+      });
     }
-    expect(d.records.find((r: Rec) => r.purpose === 'mail_from_mx')).toMatchObject({ name: 'mail.example.org', type: 'MX', value: 'feedback-smtp.us-east-1.amazonses.com', priority: 10 });
-    expect(d.records.find((r: Rec) => r.purpose === 'mail_from_spf')).toMatchObject({ name: 'mail.example.org', type: 'TXT', value: 'v=spf1 include:amazonses.com ~all' });
-    expect(d.records.find((r: Rec) => r.purpose === 'dmarc')).toMatchObject({ name: '_dmarc.example.org', value: 'v=DMARC1; p=none; rua=mailto:dmarc@example.org;', required: false, note: expect.stringMatching(/quarantine/) });
+    expect(d.records.find((r: Rec) => r.purpose === 'mail_from_mx')).toMatchObject({
+      name: 'mail.example.org',
+      type: 'MX',
+      value: 'feedback-smtp.us-east-1.amazonses.com',
+      priority: 10,
+    });
+    expect(d.records.find((r: Rec) => r.purpose === 'mail_from_spf')).toMatchObject({
+      name: 'mail.example.org',
+      type: 'TXT',
+      value: 'v=spf1 include:amazonses.com ~all',
+    });
+    expect(d.records.find((r: Rec) => r.purpose === 'dmarc')).toMatchObject({
+      name: '_dmarc.example.org',
+      value: 'v=DMARC1; p=none; rua=mailto:dmarc@example.org;',
+      required: false,
+      note: expect.stringMatching(/quarantine/),
+    });
     expect(d.zone).toMatch(new RegExp(`${dkim[0].name}\\.\\s+300 IN CNAME ${dkim[0].value}\\.`));
     expect(d.zone).toMatch(/mail\.example\.org\.\s+300 IN MX 10 feedback-smtp\.us-east-1\.amazonses\.com\./);
     expect(d.zone).toMatch(/_dmarc\.example\.org\.\s+300 IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@example\.org;"/);
@@ -59,7 +102,12 @@ describe('domains', () => {
 
   it('publish → verify: found records match, SES verifies from DNS, and the domain can send', async () => {
     const d = (await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' })).json;
-    const refused = await h.call('POST', '/v1/emails', { from: 'app@example.org', to: 'ann@customer.test', subject: 's', text: 't' });
+    const refused = await h.call('POST', '/v1/emails', {
+      from: 'app@example.org',
+      to: 'ann@customer.test',
+      subject: 's',
+      text: 't',
+    });
     expect(refused.status).toBe(422);
     expect(refused.json.error.code).toBe('from_not_verified'); // refused before anything is queued
     expect((await h.call('GET', '/v1/emails')).json.data).toHaveLength(0);
@@ -70,8 +118,16 @@ describe('domains', () => {
     expect(v.dkim.status).toBe('SUCCESS');
     expect(v.mailFrom.status).toBe('SUCCESS');
     expect(v.records.map((r: Rec) => r.check?.status)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
-    expect((await h.call('GET', '/v1/audit?action=domain.status_changed')).json.data[0].details).toMatchObject({ from: 'pending', to: 'verified' });
-    const ok = await h.call('POST', '/v1/emails', { from: 'app@example.org', to: 'ann@customer.test', subject: 's', text: 't' });
+    expect((await h.call('GET', '/v1/audit?action=domain.status_changed')).json.data[0].details).toMatchObject({
+      from: 'pending',
+      to: 'verified',
+    });
+    const ok = await h.call('POST', '/v1/emails', {
+      from: 'app@example.org',
+      to: 'ann@customer.test',
+      subject: 's',
+      text: 't',
+    });
     expect(ok.status, ok.text).toBe(202);
     // Verified, the domain narrows the connection's send sessions to it.
     expect((await h.call('GET', `/v1/connections/${connId}`)).json.sendDomains).toEqual(['example.org']);
@@ -79,7 +135,8 @@ describe('domains', () => {
 
   it('a pending domain leaves other verified senders alone; verified, it narrows the connection to its domains', async () => {
     h.sandbox.admin.verifyIdentity('other.org', { account: '222222222222', region: 'us-east-1' });
-    const send = (from: string) => h.call('POST', '/v1/emails', { from, to: 'ann@customer.test', subject: 's', text: 't' });
+    const send = (from: string) =>
+      h.call('POST', '/v1/emails', { from, to: 'ann@customer.test', subject: 's', text: 't' });
     const d = (await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' })).json;
     expect((await send('app@other.org')).status).toBe(202);
     publish(d.records);
@@ -111,8 +168,16 @@ describe('domains', () => {
   it('a name on two connections must be named by id; an imported own-key identity shows no DKIM value it cannot know', async () => {
     await connectedRole(h, 'staging');
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod', byodkim: { selector: 's1', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() } });
-    const imported = await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'staging', import: true });
+    await h.call('POST', '/v1/domains', {
+      domain: 'example.org',
+      connection: 'prod',
+      byodkim: { selector: 's1', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
+    });
+    const imported = await h.call('POST', '/v1/domains', {
+      domain: 'example.org',
+      connection: 'staging',
+      import: true,
+    });
     expect(imported.status, imported.text).toBe(201);
     expect(imported.json.dkim.origin).toBe('EXTERNAL');
     expect(imported.json.records.map((r: Rec) => r.purpose)).toEqual(['mail_from_mx', 'mail_from_spf', 'dmarc']); // SES's MAIL FROM kept, no DKIM value
@@ -134,7 +199,10 @@ describe('domains', () => {
     expect(v.status).toBe('pending');
     expect(v.records[0].check).toMatchObject({ status: 'mismatch', found: ['wrong.dkim.amazonses.com'] });
     expect(v.records[1].check.status).toBe('missing');
-    expect(v.records.find((r: Rec) => r.purpose === 'mail_from_mx').check).toMatchObject({ status: 'mismatch', found: ['20 feedback-smtp.us-east-1.amazonses.com'] });
+    expect(v.records.find((r: Rec) => r.purpose === 'mail_from_mx').check).toMatchObject({
+      status: 'mismatch',
+      found: ['20 feedback-smtp.us-east-1.amazonses.com'],
+    });
     const codes = v.problems.map((p: { code: string }) => p.code);
     expect(codes).toContain('spf_multiple');
     expect(codes.some((c: string) => c.startsWith('dmarc_'))).toBe(true);
@@ -164,7 +232,9 @@ describe('domains', () => {
     expect(imp.json).toMatchObject({ origin: 'imported', status: 'verified', mailFrom: { domain: null } });
     const del = await h.call('DELETE', `/v1/domains/${imp.json.id}`);
     expect(del.json).toMatchObject({ deleted: true, identityDeleted: false });
-    expect((await h.call('POST', '/v1/domains', { domain: 'imported.org', connection: 'prod' })).json.error.code).toBe('identity_exists');
+    expect((await h.call('POST', '/v1/domains', { domain: 'imported.org', connection: 'prod' })).json.error.code).toBe(
+      'identity_exists',
+    );
   });
 
   it('removes a domain it created: the SES identity goes too, and the send domains shrink', async () => {
@@ -179,18 +249,40 @@ describe('domains', () => {
   it('brings its own DKIM key: one TXT record with the public key, verified once published', async () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    const d = (await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod', byodkim: { selector: 'sesame1', privateKey: pem }, mailFromSubdomain: null })).json;
+    const d = (
+      await h.call('POST', '/v1/domains', {
+        domain: 'example.org',
+        connection: 'prod',
+        byodkim: { selector: 'sesame1', privateKey: pem },
+        mailFromSubdomain: null,
+      })
+    ).json;
     expect(d.dkim.origin).toBe('EXTERNAL');
     expect(d.records.map((r: Rec) => r.purpose)).toEqual(['dkim', 'dmarc']);
-    expect(d.records[0]).toMatchObject({ name: 'sesame1._domainkey.example.org', type: 'TXT', value: expect.stringMatching(/^v=DKIM1; k=rsa; p=MII/) });
+    expect(d.records[0]).toMatchObject({
+      name: 'sesame1._domainkey.example.org',
+      type: 'TXT',
+      value: expect.stringMatching(/^v=DKIM1; k=rsa; p=MII/),
+    });
     // The private key is nowhere: not in a response, a log line, an audit row or the stored row.
     const keyBody = pem.replace(/-----[^-]+-----|\s+/g, '');
     const row = await h.container.store.db.selectFrom('domains').selectAll().execute();
     const audit = (await h.call('GET', '/v1/audit?limit=200')).json;
-    for (const place of [JSON.stringify(d), h.bodies.join(''), h.logs.join(''), JSON.stringify(audit), JSON.stringify(row)]) expect(place).not.toContain(keyBody.slice(40, 120));
+    for (const place of [
+      JSON.stringify(d),
+      h.bodies.join(''),
+      h.logs.join(''),
+      JSON.stringify(audit),
+      JSON.stringify(row),
+    ])
+      expect(place).not.toContain(keyBody.slice(40, 120));
     publish(d.records, (r) => r.purpose === 'dkim');
     expect((await h.call('POST', `/v1/domains/${d.id}/verify`)).json.status).toBe('verified');
-    const bad = await h.call('POST', '/v1/domains', { domain: 'other.org', connection: 'prod', byodkim: { selector: 's', privateKey: 'x'.repeat(200) } });
+    const bad = await h.call('POST', '/v1/domains', {
+      domain: 'other.org',
+      connection: 'prod',
+      byodkim: { selector: 's', privateKey: 'x'.repeat(200) },
+    });
     expect(bad.json.error.code).toBe('validation_failed');
   });
 
@@ -203,14 +295,23 @@ describe('domains', () => {
   });
 
   it('refuses bad input with stable codes and keeps workspaces apart', async () => {
-    for (const body of [{ domain: 'not a domain', connection: 'prod' }, { domain: 'example.org' }, { domain: 'example.org', connection: 'prod', mailFromSubdomain: 'a.b' }, { domain: 'example.org', connection: 'prod', extra: 1 }]) {
+    for (const body of [
+      { domain: 'not a domain', connection: 'prod' },
+      { domain: 'example.org' },
+      { domain: 'example.org', connection: 'prod', mailFromSubdomain: 'a.b' },
+      { domain: 'example.org', connection: 'prod', extra: 1 },
+    ]) {
       const r = await h.call('POST', '/v1/domains', body);
       expect(r.status, JSON.stringify(body)).toBe(400);
       expect(r.json.error.code).toBe('validation_failed');
     }
-    expect((await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'nope' })).json.error.code).toBe('not_found');
+    expect((await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'nope' })).json.error.code).toBe(
+      'not_found',
+    );
     const d = (await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' })).json;
-    expect((await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' })).json.error.code).toBe('conflict');
+    expect((await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' })).json.error.code).toBe(
+      'conflict',
+    );
     const other = await h.container.workspaces.create('other', 'test');
     const { key } = await h.container.apiKeys.create(other.id, 'k', 'test');
     expect((await h.call('GET', `/v1/domains/${d.id}`, undefined, { key })).status).toBe(404);

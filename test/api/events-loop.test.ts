@@ -17,7 +17,14 @@ async function wired(env: Record<string, string> = {}): Promise<{ connId: string
   const res = await h.call('POST', `/v1/connections/${connId}/events`);
   expect(res.status, res.text).toBe(200);
   const topicArn = res.json.topicArn as string;
-  await waitFor(async () => h.sandbox.admin.snsTopics().find((t) => t.arn === topicArn)?.subscriptions.some((s) => s.confirmed), 'the subscription to be confirmed');
+  await waitFor(
+    async () =>
+      h.sandbox.admin
+        .snsTopics()
+        .find((t) => t.arn === topicArn)
+        ?.subscriptions.some((s) => s.confirmed),
+    'the subscription to be confirmed',
+  );
   return { connId, topicArn };
 }
 
@@ -37,10 +44,18 @@ describe('SES event wiring', () => {
 
     const res = await h.call('POST', `/v1/connections/${connId}/events`);
     expect(res.status, res.text).toBe(200);
-    expect(res.json).toMatchObject({ topicArn: `arn:aws:sns:us-east-1:222222222222:sesame-events-${connId.toLowerCase()}`, configurationSet: `sesame-${connId.toLowerCase()}`, endpoint: expect.stringMatching(new RegExp(`^http://127\\.0\\.0\\.1:\\d+/v1/sns/${connId}$`)), subscription: 'pending_confirmation' });
+    expect(res.json).toMatchObject({
+      topicArn: `arn:aws:sns:us-east-1:222222222222:sesame-events-${connId.toLowerCase()}`,
+      configurationSet: `sesame-${connId.toLowerCase()}`,
+      endpoint: expect.stringMatching(new RegExp(`^http://127\\.0\\.0\\.1:\\d+/v1/sns/${connId}$`)),
+      subscription: 'pending_confirmation',
+    });
     expect(res.json.notes.join(' ')).toMatch(/plain HTTP/);
     const topicArn = res.json.topicArn as string;
-    await waitFor(async () => h.sandbox.admin.snsTopics().find((t) => t.arn === topicArn)?.subscriptions[0]?.confirmed, 'confirmation');
+    await waitFor(
+      async () => h.sandbox.admin.snsTopics().find((t) => t.arn === topicArn)?.subscriptions[0]?.confirmed,
+      'confirmation',
+    );
     const topic = h.sandbox.admin.snsTopics().find((t) => t.arn === topicArn)!;
     expect(topic.attributes.SignatureVersion).toBe('2');
     const conn = (await h.call('GET', `/v1/connections/${connId}`)).json;
@@ -68,7 +83,14 @@ describe('SES event wiring', () => {
     expect((await h.call('GET', `/v1/connections/${connId}`)).json.configurationSet).toBeNull(); // sends are not pointed at a missing set
     const again = await h.call('POST', `/v1/connections/${connId}/events`);
     expect(again.status, again.text).toBe(200);
-    const id = (await h.call('POST', '/v1/emails', { from: 'app@example.com', to: 'success@simulator.amazonses.com', subject: 's', text: 't' })).json.id;
+    const id = (
+      await h.call('POST', '/v1/emails', {
+        from: 'app@example.com',
+        to: 'success@simulator.amazonses.com',
+        subject: 's',
+        text: 't',
+      })
+    ).json.id;
     h.container.worker.start();
     await waitForStatus(h, id, 'delivered');
   });
@@ -88,8 +110,12 @@ describe('SES event wiring', () => {
     const res = await h.call('POST', `/v1/connections/${connId}/events`);
     await h.sandbox.admin.snsSettled();
     const deliveries = h.sandbox.admin.snsDeliveries();
-    expect(deliveries).toEqual([expect.objectContaining({ type: 'SubscriptionConfirmation', status: 503, attempts: 3 })]);
-    expect(h.sandbox.admin.snsTopics().find((t) => t.arn === res.json.topicArn)!.subscriptions[0]!.confirmed).toBe(false);
+    expect(deliveries).toEqual([
+      expect.objectContaining({ type: 'SubscriptionConfirmation', status: 503, attempts: 3 }),
+    ]);
+    expect(h.sandbox.admin.snsTopics().find((t) => t.arn === res.json.topicArn)!.subscriptions[0]!.confirmed).toBe(
+      false,
+    );
     const c = check((await h.call('POST', `/v1/connections/${connId}/test`)).json, 'events');
     expect(c).toMatchObject({ status: 'warn' });
     expect(c?.message).toMatch(/not confirmed/);
@@ -102,10 +128,18 @@ describe('the mailbox simulator through the sandbox SNS', () => {
     const id = await send('bounce@simulator.amazonses.com');
     const m = await waitForStatus(h, id, 'bounced');
     expect(m.events.map((e: { kind: string }) => e.kind).sort()).toEqual(['bounce', 'send']);
-    expect(m.events.find((e: { kind: string }) => e.kind === 'bounce')).toMatchObject({ recipients: ['bounce@simulator.amazonses.com'], details: expect.objectContaining({ type: 'Permanent' }) });
+    expect(m.events.find((e: { kind: string }) => e.kind === 'bounce')).toMatchObject({
+      recipients: ['bounce@simulator.amazonses.com'],
+      details: expect.objectContaining({ type: 'Permanent' }),
+    });
     const supp = (await h.call('GET', '/v1/suppressions?email=bounce@simulator')).json.data;
     expect(supp).toEqual([expect.objectContaining({ email: 'bounce@simulator.amazonses.com', reason: 'bounce' })]);
-    const next = await h.call('POST', '/v1/emails', { from: 'app@example.com', to: 'bounce@simulator.amazonses.com', subject: 'again', text: 'hi' });
+    const next = await h.call('POST', '/v1/emails', {
+      from: 'app@example.com',
+      to: 'bounce@simulator.amazonses.com',
+      subject: 'again',
+      text: 'hi',
+    });
     expect(next.json.status).toBe('suppressed');
   });
 
@@ -118,8 +152,15 @@ describe('the mailbox simulator through the sandbox SNS', () => {
     const c = await waitForStatus(h, complaint, 'complained');
     expect(c.events.map((e: { kind: string }) => e.kind).sort()).toEqual(['complaint', 'delivery', 'send']);
     const l = await waitForStatus(h, listed, 'bounced');
-    expect(l.events.find((e: { kind: string }) => e.kind === 'bounce').details).toMatchObject({ subType: 'OnAccountSuppressionList' });
-    const reasons = (await h.call('GET', '/v1/suppressions')).json.data.map((s: { email: string; reason: string }) => `${s.email}:${s.reason}`).sort();
-    expect(reasons).toEqual(['complaint@simulator.amazonses.com:complaint', 'suppressionlist@simulator.amazonses.com:bounce']);
+    expect(l.events.find((e: { kind: string }) => e.kind === 'bounce').details).toMatchObject({
+      subType: 'OnAccountSuppressionList',
+    });
+    const reasons = (await h.call('GET', '/v1/suppressions')).json.data
+      .map((s: { email: string; reason: string }) => `${s.email}:${s.reason}`)
+      .sort();
+    expect(reasons).toEqual([
+      'complaint@simulator.amazonses.com:complaint',
+      'suppressionlist@simulator.amazonses.com:bounce',
+    ]);
   });
 });

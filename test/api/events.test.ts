@@ -20,8 +20,21 @@ afterEach(async () => {
 });
 afterAll(() => undefined);
 
-const post = (body: unknown, conn = connId) => h.call('POST', `/v1/sns/${conn}`, undefined, { key: null, rawBody: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'text/plain; charset=UTF-8' } });
-const stored = async () => Number((await h.container.store.db.selectFrom('sns_messages').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+const post = (body: unknown, conn = connId) =>
+  h.call('POST', `/v1/sns/${conn}`, undefined, {
+    key: null,
+    rawBody: typeof body === 'string' ? body : JSON.stringify(body),
+    headers: { 'content-type': 'text/plain; charset=UTF-8' },
+  });
+const stored = async () =>
+  Number(
+    (
+      await h.container.store.db
+        .selectFrom('sns_messages')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 
 async function sentMessage(to: string): Promise<{ id: string; ses: string }> {
   const id = (await h.call('POST', '/v1/emails', { from: 'app@example.com', to, subject: 's', text: 't' })).json.id;
@@ -33,14 +46,29 @@ async function sentMessage(to: string): Promise<{ id: string; ses: string }> {
 describe('POST /v1/sns/:connectionId', () => {
   it('stores a verified notification and applies it: timeline, status, suppression, and the next send is suppressed', async () => {
     const { id, ses } = await sentMessage('gone@customer.test');
-    const res = await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', ses, id, 'gone@customer.test') }));
+    const res = await post(
+      signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', ses, id, 'gone@customer.test') }),
+    );
     expect(res.status).toBe(200);
     expect(res.json.status).toBe('stored');
     const m = await waitForStatus(h, id, 'bounced');
-    expect(m.events).toEqual([expect.objectContaining({ kind: 'bounce', recipients: ['gone@customer.test'], details: expect.objectContaining({ type: 'Permanent' }) })]);
+    expect(m.events).toEqual([
+      expect.objectContaining({
+        kind: 'bounce',
+        recipients: ['gone@customer.test'],
+        details: expect.objectContaining({ type: 'Permanent' }),
+      }),
+    ]);
     const supp = (await h.call('GET', '/v1/suppressions?email=gone')).json.data;
-    expect(supp).toEqual([expect.objectContaining({ email: 'gone@customer.test', reason: 'bounce', source: `ses:${ses}` })]);
-    const next = await h.call('POST', '/v1/emails', { from: 'app@example.com', to: 'gone@customer.test', subject: 's', text: 't' });
+    expect(supp).toEqual([
+      expect.objectContaining({ email: 'gone@customer.test', reason: 'bounce', source: `ses:${ses}` }),
+    ]);
+    const next = await h.call('POST', '/v1/emails', {
+      from: 'app@example.com',
+      to: 'gone@customer.test',
+      subject: 's',
+      text: 't',
+    });
     expect(next.json.status).toBe('suppressed');
   });
 
@@ -59,29 +87,86 @@ describe('POST /v1/sns/:connectionId', () => {
   });
 
   it('keeps events of messages it does not know, and stores a non-SES notification as such', async () => {
-    expect((await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Delivery', 'unknown-ses-id', null, 'x@customer.test') }))).status).toBe(200);
+    expect(
+      (
+        await post(
+          signer.sign({ TopicArn: TOPIC, Message: sesEvent('Delivery', 'unknown-ses-id', null, 'x@customer.test') }),
+        )
+      ).status,
+    ).toBe(200);
     expect((await post(signer.sign({ TopicArn: TOPIC, Message: 'hello, not SES' }))).status).toBe(200);
-    await waitFor(async () => (await h.container.store.db.selectFrom('sns_messages').select('outcome').where('processed_at', 'is not', null).execute()).length === 2, 'both processed');
+    await waitFor(
+      async () =>
+        (
+          await h.container.store.db
+            .selectFrom('sns_messages')
+            .select('outcome')
+            .where('processed_at', 'is not', null)
+            .execute()
+        ).length === 2,
+      'both processed',
+    );
     const events = await h.container.store.db.selectFrom('message_events').selectAll().execute();
-    expect(events).toEqual([expect.objectContaining({ message_id: null, ses_message_id: 'unknown-ses-id', kind: 'delivery' })]);
-    const outcomes = (await h.container.store.db.selectFrom('sns_messages').select('outcome').execute()).map((r) => r.outcome).sort();
+    expect(events).toEqual([
+      expect.objectContaining({ message_id: null, ses_message_id: 'unknown-ses-id', kind: 'delivery' }),
+    ]);
+    const outcomes = (await h.container.store.db.selectFrom('sns_messages').select('outcome').execute())
+      .map((r) => r.outcome)
+      .sort();
     expect(outcomes).toEqual(['applied', 'not_ses']);
   });
 
   it('suppresses after repeated transient bounces only', async () => {
     const { id, ses } = await sentMessage('full@customer.test');
-    for (let i = 0; i < 2; i++) await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', ses, id, 'full@customer.test', { bounceType: 'Transient', bounceSubType: 'MailboxFull' }) }));
+    for (let i = 0; i < 2; i++)
+      await post(
+        signer.sign({
+          TopicArn: TOPIC,
+          Message: sesEvent('Bounce', ses, id, 'full@customer.test', {
+            bounceType: 'Transient',
+            bounceSubType: 'MailboxFull',
+          }),
+        }),
+      );
     await waitFor(async () => (await h.call('GET', `/v1/emails/${id}`)).json.events?.length === 2, 'two bounces');
     expect((await h.call('GET', '/v1/suppressions?email=full')).json.data).toEqual([]);
-    await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', ses, id, 'full@customer.test', { bounceType: 'Transient', bounceSubType: 'MailboxFull' }) }));
-    await waitFor(async () => (await h.call('GET', '/v1/suppressions?email=full')).json.data.length === 1, 'suppressed after the third');
+    await post(
+      signer.sign({
+        TopicArn: TOPIC,
+        Message: sesEvent('Bounce', ses, id, 'full@customer.test', {
+          bounceType: 'Transient',
+          bounceSubType: 'MailboxFull',
+        }),
+      }),
+    );
+    await waitFor(
+      async () => (await h.call('GET', '/v1/suppressions?email=full')).json.data.length === 1,
+      'suppressed after the third',
+    );
   });
 
   it("counts only the address's own transient bounces: `_` in an address matches nothing else", async () => {
     const other = await sentMessage('a-b@customer.test');
-    for (let i = 0; i < 2; i++) await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', other.ses, other.id, 'a-b@customer.test', { bounceType: 'Transient', bounceSubType: 'MailboxFull' }) }));
+    for (let i = 0; i < 2; i++)
+      await post(
+        signer.sign({
+          TopicArn: TOPIC,
+          Message: sesEvent('Bounce', other.ses, other.id, 'a-b@customer.test', {
+            bounceType: 'Transient',
+            bounceSubType: 'MailboxFull',
+          }),
+        }),
+      );
     const mine = await sentMessage('a_b@customer.test');
-    await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', mine.ses, mine.id, 'a_b@customer.test', { bounceType: 'Transient', bounceSubType: 'MailboxFull' }) }));
+    await post(
+      signer.sign({
+        TopicArn: TOPIC,
+        Message: sesEvent('Bounce', mine.ses, mine.id, 'a_b@customer.test', {
+          bounceType: 'Transient',
+          bounceSubType: 'MailboxFull',
+        }),
+      }),
+    );
     await waitFor(async () => (await h.call('GET', `/v1/emails/${mine.id}`)).json.events?.length === 1, 'the bounce');
     await h.container.events.drain();
     expect((await h.call('GET', '/v1/suppressions?email=a_b')).json.data).toEqual([]);
@@ -90,12 +175,37 @@ describe('POST /v1/sns/:connectionId', () => {
   it('refuses forged, foreign, stale and replayed notifications with nothing stored', async () => {
     const good = signer.sign({ TopicArn: TOPIC, Message: sesEvent('Delivery', 'x', null, 'x@customer.test') });
     const cases: Array<[string, unknown, number, string]> = [
-      ['tampered message', { ...good, Message: good.Message.replace('Delivery', 'Bounce') }, 403, 'sns_signature_invalid'],
+      [
+        'tampered message',
+        { ...good, Message: good.Message.replace('Delivery', 'Bounce') },
+        403,
+        'sns_signature_invalid',
+      ],
       ['tampered topic', { ...good, TopicArn: `${TOPIC}x` }, 403, 'sns_signature_invalid'],
-      ['another host for the certificate', { ...good, SigningCertURL: 'https://sns.us-east-1.amazonaws.com.evil.test/x.pem' }, 400, 'sns_cert_url_invalid'],
-      ['http certificate URL', { ...good, SigningCertURL: good.SigningCertURL.replace('https', 'http') }, 400, 'sns_cert_url_invalid'],
-      ['a topic not on the allow-list', signer.sign({ TopicArn: 'arn:aws:sns:us-east-1:333333333333:other', Message: 'x' }), 403, 'sns_topic_not_allowed'],
-      ['stale', signer.sign({ TopicArn: TOPIC, Message: 'x', Timestamp: new Date(Date.now() - 2 * 3600_000).toISOString() }), 400, 'sns_stale'],
+      [
+        'another host for the certificate',
+        { ...good, SigningCertURL: 'https://sns.us-east-1.amazonaws.com.evil.test/x.pem' },
+        400,
+        'sns_cert_url_invalid',
+      ],
+      [
+        'http certificate URL',
+        { ...good, SigningCertURL: good.SigningCertURL.replace('https', 'http') },
+        400,
+        'sns_cert_url_invalid',
+      ],
+      [
+        'a topic not on the allow-list',
+        signer.sign({ TopicArn: 'arn:aws:sns:us-east-1:333333333333:other', Message: 'x' }),
+        403,
+        'sns_topic_not_allowed',
+      ],
+      [
+        'stale',
+        signer.sign({ TopicArn: TOPIC, Message: 'x', Timestamp: new Date(Date.now() - 2 * 3600_000).toISOString() }),
+        400,
+        'sns_stale',
+      ],
       ['not JSON', 'hello', 400, 'sns_invalid'],
     ];
     for (const [label, body, status, code] of cases) {
@@ -115,12 +225,47 @@ describe('POST /v1/sns/:connectionId', () => {
   it('confirms subscriptions only for its own topics and only on SNS hosts', async () => {
     const confirmed: string[] = [];
     const { createSnsInbox } = await import('../../src/modules/events/inbox.js');
-    const inbox = createSnsInbox({ db: h.container.store.db, clock: h.clock, verifier: { verify: async (b) => JSON.parse(String(b)) }, audit: h.container.audit, logger: h.container.logger, confirm: async (u) => void confirmed.push(u.toString()) });
-    const conf = (topic: string, url: string) => JSON.stringify({ Type: 'SubscriptionConfirmation', MessageId: 'm1', TopicArn: topic, SubscribeURL: url, Token: 't', Message: 'm', Timestamp: new Date().toISOString() });
-    await expect(inbox.receive(connId, conf(TOPIC, 'https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=t'))).resolves.toMatchObject({ status: 'confirmed' });
-    await expect(inbox.receive(connId, conf('arn:aws:sns:us-east-1:333333333333:other', 'https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription'))).rejects.toMatchObject({ code: 'sns_topic_not_allowed' });
-    for (const bad of ['https://evil.test/?Action=ConfirmSubscription', 'http://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription', 'https://sns.us-east-1.amazonaws.com/?Action=Publish']) {
-      await expect(inbox.receive(connId, conf(TOPIC, bad)), bad).rejects.toMatchObject({ code: 'sns_subscribe_url_invalid' });
+    const inbox = createSnsInbox({
+      db: h.container.store.db,
+      clock: h.clock,
+      verifier: { verify: async (b) => JSON.parse(String(b)) },
+      audit: h.container.audit,
+      logger: h.container.logger,
+      confirm: async (u) => void confirmed.push(u.toString()),
+    });
+    const conf = (topic: string, url: string) =>
+      JSON.stringify({
+        Type: 'SubscriptionConfirmation',
+        MessageId: 'm1',
+        TopicArn: topic,
+        SubscribeURL: url,
+        Token: 't',
+        Message: 'm',
+        Timestamp: new Date().toISOString(),
+      });
+    await expect(
+      inbox.receive(
+        connId,
+        conf(TOPIC, 'https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=t'),
+      ),
+    ).resolves.toMatchObject({ status: 'confirmed' });
+    await expect(
+      inbox.receive(
+        connId,
+        conf(
+          'arn:aws:sns:us-east-1:333333333333:other',
+          'https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription',
+        ),
+      ),
+    ).rejects.toMatchObject({ code: 'sns_topic_not_allowed' });
+    for (const bad of [
+      'https://evil.test/?Action=ConfirmSubscription',
+      'http://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription',
+      'https://sns.us-east-1.amazonaws.com/?Action=Publish',
+    ]) {
+      await expect(inbox.receive(connId, conf(TOPIC, bad)), bad).rejects.toMatchObject({
+        code: 'sns_subscribe_url_invalid',
+      });
     }
     expect(confirmed).toHaveLength(1);
     expect((await h.call('GET', '/v1/audit?action=sns.subscription_confirmed')).json.data).toHaveLength(1);
@@ -130,20 +275,34 @@ describe('POST /v1/sns/:connectionId', () => {
 describe('reputation guard', () => {
   it('warns, then pauses the queue before SES would review the account; a person resumes', async () => {
     await h.close();
-    h = await startHarness({ env: { SESAME_SNS_CERT_DIR: signer.certDir, SESAME_WORKER_POLL_MS: '20', SESAME_REPUTATION_MIN_SENDS: '20' } });
+    h = await startHarness({
+      env: { SESAME_SNS_CERT_DIR: signer.certDir, SESAME_WORKER_POLL_MS: '20', SESAME_REPUTATION_MIN_SENDS: '20' },
+    });
     connId = (await sendingSetup(h)).id;
     await h.call('PATCH', `/v1/connections/${connId}`, { snsTopicArns: [TOPIC] });
     const sent: Array<{ id: string; ses: string }> = [];
     h.container.worker.start();
     for (let i = 0; i < 40; i++) {
-      const id = (await h.call('POST', '/v1/emails', { from: 'app@example.com', to: `r${i}@customer.test`, subject: 's', text: 't' })).json.id;
+      const id = (
+        await h.call('POST', '/v1/emails', {
+          from: 'app@example.com',
+          to: `r${i}@customer.test`,
+          subject: 's',
+          text: 't',
+        })
+      ).json.id;
       sent.push({ id, ses: '' });
     }
     for (const s of sent) s.ses = (await waitForStatus(h, s.id, 'sent')).sesMessageId;
-    expect((await h.call('GET', `/v1/connections/${connId}`)).json.reputation).toMatchObject({ sample: 40, level: 'ok' });
+    expect((await h.call('GET', `/v1/connections/${connId}`)).json.reputation).toMatchObject({
+      sample: 40,
+      level: 'ok',
+    });
 
     // One bounce in 40 sends: 2.5 %, above the warning line.
-    await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', sent[0]!.ses, sent[0]!.id, 'r0@customer.test') }));
+    await post(
+      signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', sent[0]!.ses, sent[0]!.id, 'r0@customer.test') }),
+    );
     await waitForStatus(h, sent[0]!.id, 'bounced');
     const warned = (await h.call('GET', `/v1/connections/${connId}`)).json;
     expect(warned.reputation.level).toBe('warn');
@@ -151,11 +310,22 @@ describe('reputation guard', () => {
     expect(warned.paused).toBeNull();
 
     // A second: 5 %, past the pause line (4 %).
-    await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', sent[1]!.ses, sent[1]!.id, 'r1@customer.test') }));
+    await post(
+      signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', sent[1]!.ses, sent[1]!.id, 'r1@customer.test') }),
+    );
     const paused = await waitFor(async () => (await h.call('GET', `/v1/connections/${connId}`)).json.paused, 'paused');
     expect(paused.reason).toMatch(/^reputation_guard: over the last 40 sends, bounces 5\.00 %/);
-    expect((await h.call('GET', '/v1/audit?action=connection.paused')).json.data[0]).toMatchObject({ outcome: 'reputation_guard' });
-    const held = (await h.call('POST', '/v1/emails', { from: 'app@example.com', to: 'later@customer.test', subject: 's', text: 't' })).json.id;
+    expect((await h.call('GET', '/v1/audit?action=connection.paused')).json.data[0]).toMatchObject({
+      outcome: 'reputation_guard',
+    });
+    const held = (
+      await h.call('POST', '/v1/emails', {
+        from: 'app@example.com',
+        to: 'later@customer.test',
+        subject: 's',
+        text: 't',
+      })
+    ).json.id;
     await new Promise((r) => setTimeout(r, 300));
     expect((await h.call('GET', `/v1/emails/${held}`)).json.status).toBe('queued');
     await h.call('POST', `/v1/connections/${connId}/resume`);

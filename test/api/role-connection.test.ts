@@ -1,5 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { check, connectedRole, deployFromQuickCreate, type Harness, quickCreateParams, startHarness } from '../helpers/harness.js';
+import {
+  check,
+  connectedRole,
+  deployFromQuickCreate,
+  type Harness,
+  quickCreateParams,
+  startHarness,
+} from '../helpers/harness.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -11,7 +18,12 @@ afterEach(async () => {
 
 describe('role connection (keyless)', () => {
   it('creates a connection with a generated External ID and one-click onboarding links', async () => {
-    const res = await h.call('POST', '/v1/connections', { name: 'prod', region: 'eu-west-1', mode: 'role', sendDomains: ['example.com'] });
+    const res = await h.call('POST', '/v1/connections', {
+      name: 'prod',
+      region: 'eu-west-1',
+      mode: 'role',
+      sendDomains: ['example.com'],
+    });
     expect(res.status).toBe(201);
     const c = res.json;
     expect(c.mode).toBe('role');
@@ -37,7 +49,12 @@ describe('role connection (keyless)', () => {
   });
 
   it('refuses an External ID chosen by the caller', async () => {
-    const res = await h.call('POST', '/v1/connections', { name: 'prod', region: 'us-east-1', mode: 'role', externalId: 'my-own-choice-of-external-id-value-123' });
+    const res = await h.call('POST', '/v1/connections', {
+      name: 'prod',
+      region: 'us-east-1',
+      mode: 'role',
+      externalId: 'my-own-choice-of-external-id-value-123',
+    });
     expect(res.status).toBe(400);
     expect(res.json.error.code).toBe('validation_failed');
     expect((await h.call('GET', '/v1/connections')).json.data).toHaveLength(0);
@@ -50,7 +67,11 @@ describe('role connection (keyless)', () => {
     expect(String(cfn.headers['content-type'])).toContain('yaml');
     expect(cfn.text).toContain(`Default: '${c.externalId}'`);
     // Deployable as is (the per-connection download needs no parameters at all).
-    const out = h.sandbox.admin.deployTemplate({ templateBody: cfn.text, stackName: 'Sesame-download', capabilities: ['CAPABILITY_NAMED_IAM'] });
+    const out = h.sandbox.admin.deployTemplate({
+      templateBody: cfn.text,
+      stackName: 'Sesame-download',
+      capabilities: ['CAPABILITY_NAMED_IAM'],
+    });
     expect(out.outputs.RoleArn).toMatch(/^arn:aws:iam::222222222222:role\/SesameSES-prod$/);
     const tf = await h.call('GET', `/v1/connections/${c.id}/terraform`);
     expect(tf.text).toContain('resource "aws_iam_role" "sesame"');
@@ -88,8 +109,14 @@ describe('role connection (keyless)', () => {
     const audit = (await h.call('GET', `/v1/audit?connection=${id}&action=sts.*`)).json.data;
     const assumed = audit.filter((a: any) => a.action === 'sts.assume_role');
     expect(assumed.length).toBeGreaterThan(0);
-    expect(assumed[0].details).toMatchObject({ purpose: 'read', roleSessionName: expect.stringMatching(/^sesame-conn_.+-read$/) });
-    expect(audit.filter((a: any) => a.action === 'sts.probe').map((a: any) => a.outcome)).toEqual(['AccessDenied', 'AccessDenied']);
+    expect(assumed[0].details).toMatchObject({
+      purpose: 'read',
+      roleSessionName: expect.stringMatching(/^sesame-conn_.+-read$/),
+    });
+    expect(audit.filter((a: any) => a.action === 'sts.probe').map((a: any) => a.outcome)).toEqual([
+      'AccessDenied',
+      'AccessDenied',
+    ]);
   });
 
   it('uses session policies: each purpose gets only its own actions', async () => {
@@ -109,7 +136,13 @@ describe('role connection (keyless)', () => {
     const { id, roleArn } = await connectedRole(h);
     h.sandbox.admin.updateAssumeRolePolicy(roleArn, {
       Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111111111111:user/sesame-platform' }, Action: ['sts:AssumeRole', 'sts:SetSourceIdentity'] }],
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { AWS: 'arn:aws:iam::111111111111:user/sesame-platform' },
+          Action: ['sts:AssumeRole', 'sts:SetSourceIdentity'],
+        },
+      ],
     });
     const report = (await h.call('POST', `/v1/connections/${id}/test`)).json;
     expect(check(report, 'role_assumable')?.status).toBe('pass');
@@ -122,7 +155,12 @@ describe('role connection (keyless)', () => {
   });
 
   it('explains a trust policy that names another principal', async () => {
-    const { id } = await connectedRole(h, 'prod', {}, { TrustedPrincipalArn: 'arn:aws:iam::333333333333:role/someone-else' });
+    const { id } = await connectedRole(
+      h,
+      'prod',
+      {},
+      { TrustedPrincipalArn: 'arn:aws:iam::333333333333:role/someone-else' },
+    );
     h.clock.advance(11 * 60_000); // no longer a new role: AccessDenied is the trust policy, not propagation
     const report = (await h.call('POST', `/v1/connections/${id}/test`)).json;
     const c = check(report, 'role_assumable') as any;
@@ -168,14 +206,27 @@ describe('role connection (keyless)', () => {
 
   it('reports the SES account state: production, paused sending, enforcement', async () => {
     const { id } = await connectedRole(h);
-    h.sandbox.admin.setAccount({ account: '222222222222', region: 'us-east-1', productionAccessEnabled: true, max24HourSend: 50000, maxSendRate: 14 });
+    h.sandbox.admin.setAccount({
+      account: '222222222222',
+      region: 'us-east-1',
+      productionAccessEnabled: true,
+      max24HourSend: 50000,
+      maxSendRate: 14,
+    });
     let report = (await h.call('POST', `/v1/connections/${id}/test`)).json;
     expect(check(report, 'ses_production_access')?.status).toBe('pass');
     expect((check(report, 'ses_quota') as any).message).toContain('14/s, 50000 per 24 h');
     // Everything passes but the SES event wiring, which is not set up yet.
-    expect(report.checks.filter((c: { status: string }) => c.status !== 'pass').map((c: { id: string }) => c.id)).toEqual(['events']);
+    expect(
+      report.checks.filter((c: { status: string }) => c.status !== 'pass').map((c: { id: string }) => c.id),
+    ).toEqual(['events']);
     expect(report.status).toBe('warn');
-    h.sandbox.admin.setAccount({ account: '222222222222', region: 'us-east-1', sendingEnabled: false, enforcementStatus: 'SHUTDOWN' });
+    h.sandbox.admin.setAccount({
+      account: '222222222222',
+      region: 'us-east-1',
+      sendingEnabled: false,
+      enforcementStatus: 'SHUTDOWN',
+    });
     report = (await h.call('POST', `/v1/connections/${id}/test`)).json;
     expect(check(report, 'ses_sending_enabled')?.status).toBe('fail');
     expect(check(report, 'ses_enforcement')?.status).toBe('fail');
@@ -214,12 +265,19 @@ describe('template bucket', () => {
   it('says why there is no one-click link when the uploaded template is not readable from outside', async () => {
     const { createOnboarding } = await import('../../src/modules/connections/onboarding.js');
     const o = createOnboarding({
-      config: { ...h.container.config, templateBucket: 'my.dotted.bucket', templateBucketRegion: 'eu-west-1', endpoints: {} },
+      config: {
+        ...h.container.config,
+        templateBucket: 'my.dotted.bucket',
+        templateBucketRegion: 'eu-west-1',
+        endpoints: {},
+      },
       platform: h.container.platform,
       gateway: {
         putTemplate: async () => undefined,
         isPubliclyReadable: async (url) => {
-          expect(url).toMatch(/^https:\/\/s3\.eu-west-1\.amazonaws\.com\/my\.dotted\.bucket\/sesame\/role-[0-9a-f]{16}\.yaml$/);
+          expect(url).toMatch(
+            /^https:\/\/s3\.eu-west-1\.amazonaws\.com\/my\.dotted\.bucket\/sesame\/role-[0-9a-f]{16}\.yaml$/,
+          );
           return false;
         },
       },

@@ -30,7 +30,12 @@ describe('POST /v1/emails', () => {
     expect(res.status).toBe(202);
     expect(res.json).toEqual({ id: expect.stringMatching(/^msg_/), status: 'queued' });
     const queued = (await h.call('GET', `/v1/emails/${res.json.id}`)).json;
-    expect(queued).toMatchObject({ status: 'queued', attempts: 0, to: ['"Ann" <ann@customer.test>', 'bob@customer.test'], tags: { campaign: 'november', kind: 'invoice' } });
+    expect(queued).toMatchObject({
+      status: 'queued',
+      attempts: 0,
+      to: ['"Ann" <ann@customer.test>', 'bob@customer.test'],
+      tags: { campaign: 'november', kind: 'invoice' },
+    });
 
     h.container.worker.start();
     const sent = await waitForStatus(h, res.json.id, 'sent');
@@ -47,7 +52,9 @@ describe('POST /v1/emails', () => {
     expect(mail.headers['list-unsubscribe']).toBe('<mailto:unsub@example.com>');
     expect(mail.text).toBe('Hello');
     expect(mail.html).toBe('<p>Hello</p>');
-    expect(mail.attachments).toEqual([{ fileName: 'invoice.pdf', contentType: 'application/pdf', size: Buffer.from(pdf, 'base64').length }]);
+    expect(mail.attachments).toEqual([
+      { fileName: 'invoice.pdf', contentType: 'application/pdf', size: Buffer.from(pdf, 'base64').length },
+    ]);
     expect(mail.tags).toMatchObject({ campaign: 'november' });
   });
 
@@ -55,11 +62,21 @@ describe('POST /v1/emails', () => {
     await sendingSetup(h);
     const body = { from: 'a@example.com', to: 'x@customer.test', subject: 'hi', text: 'hi' };
     const first = await h.call('POST', '/v1/emails', body, { headers: { 'idempotency-key': 'order-42' } });
-    const again = await h.call('POST', '/v1/emails', { text: 'hi', subject: 'hi', to: 'x@customer.test', from: 'a@example.com' }, { headers: { 'idempotency-key': 'order-42' } });
+    const again = await h.call(
+      'POST',
+      '/v1/emails',
+      { text: 'hi', subject: 'hi', to: 'x@customer.test', from: 'a@example.com' },
+      { headers: { 'idempotency-key': 'order-42' } },
+    );
     expect(again.status).toBe(202);
     expect(again.json.id).toBe(first.json.id);
     expect(again.headers['idempotent-replayed']).toBe('true');
-    const conflict = await h.call('POST', '/v1/emails', { ...body, subject: 'other' }, { headers: { 'idempotency-key': 'order-42' } });
+    const conflict = await h.call(
+      'POST',
+      '/v1/emails',
+      { ...body, subject: 'other' },
+      { headers: { 'idempotency-key': 'order-42' } },
+    );
     expect(conflict.status).toBe(409);
     expect(conflict.json.error.code).toBe('idempotency_conflict');
     expect((await h.call('GET', '/v1/emails')).json.data).toHaveLength(1);
@@ -80,15 +97,34 @@ describe('POST /v1/emails', () => {
       ],
     });
     expect(res.status).toBe(200);
-    expect(res.json.data.map((r: any) => r.status ?? r.error.code)).toEqual(['queued', 'validation_failed', 'from_not_verified', 'queued']);
-    expect((await h.call('POST', '/v1/emails/batch', { emails: Array.from({ length: 101 }, () => ({})) })).status).toBe(400);
+    expect(res.json.data.map((r: any) => r.status ?? r.error.code)).toEqual([
+      'queued',
+      'validation_failed',
+      'from_not_verified',
+      'queued',
+    ]);
+    expect((await h.call('POST', '/v1/emails/batch', { emails: Array.from({ length: 101 }, () => ({})) })).status).toBe(
+      400,
+    );
   });
 
   it('schedules and cancels', async () => {
     await sendingSetup(h);
     const at = new Date(h.clock.now().getTime() + 10 * 60_000).toISOString();
-    const res = await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'x@customer.test', subject: 'later', text: 'later', scheduled_at: at });
-    const later = await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'y@customer.test', subject: 'later 2', text: 'later', scheduled_at: at });
+    const res = await h.call('POST', '/v1/emails', {
+      from: 'a@example.com',
+      to: 'x@customer.test',
+      subject: 'later',
+      text: 'later',
+      scheduled_at: at,
+    });
+    const later = await h.call('POST', '/v1/emails', {
+      from: 'a@example.com',
+      to: 'y@customer.test',
+      subject: 'later 2',
+      text: 'later',
+      scheduled_at: at,
+    });
     h.container.worker.start();
     const m = (await h.call('GET', `/v1/emails/${res.json.id}`)).json;
     expect(m).toMatchObject({ status: 'queued', scheduledAt: at });
@@ -103,26 +139,48 @@ describe('POST /v1/emails', () => {
 
   it('refuses an unverified sender and a domain outside the connection before anything is queued', async () => {
     await sendingSetup(h);
-    const res = await h.call('POST', '/v1/emails', { from: 'ceo@unverified.test', to: 'x@customer.test', subject: 's', text: 't' });
+    const res = await h.call('POST', '/v1/emails', {
+      from: 'ceo@unverified.test',
+      to: 'x@customer.test',
+      subject: 's',
+      text: 't',
+    });
     expect(res.status).toBe(422);
     expect(res.json.error.code).toBe('from_not_verified');
     expect(res.json.error.hint).toMatch(/Verify the address or its domain/);
     const conn = (await h.call('GET', '/v1/connections')).json.data[0];
     await h.call('PATCH', `/v1/connections/${conn.id}`, { sendDomains: ['other.test'] });
-    const outside = await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'x@customer.test', subject: 's', text: 't' });
+    const outside = await h.call('POST', '/v1/emails', {
+      from: 'a@example.com',
+      to: 'x@customer.test',
+      subject: 's',
+      text: 't',
+    });
     expect(outside.json.error.code).toBe('from_not_allowed');
     expect((await h.call('GET', '/v1/emails')).json.data).toHaveLength(0);
   });
 
   it('never sends to suppressed recipients', async () => {
     await sendingSetup(h);
-    expect((await h.call('POST', '/v1/suppressions', { email: 'Gone@Customer.test', reason: 'bounce' })).status).toBe(201);
-    const all = await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'gone@customer.test', subject: 's', text: 't' });
+    expect((await h.call('POST', '/v1/suppressions', { email: 'Gone@Customer.test', reason: 'bounce' })).status).toBe(
+      201,
+    );
+    const all = await h.call('POST', '/v1/emails', {
+      from: 'a@example.com',
+      to: 'gone@customer.test',
+      subject: 's',
+      text: 't',
+    });
     expect(all.json.status).toBe('suppressed');
     const m = (await h.call('GET', `/v1/emails/${all.json.id}`)).json;
     expect(m.suppressed).toEqual([{ email: 'gone@customer.test', reason: 'bounce' }]);
     expect(m.lastError.code).toBe('recipients_suppressed');
-    const some = await h.call('POST', '/v1/emails', { from: 'a@example.com', to: ['gone@customer.test', 'ok@customer.test'], subject: 'partial', text: 't' });
+    const some = await h.call('POST', '/v1/emails', {
+      from: 'a@example.com',
+      to: ['gone@customer.test', 'ok@customer.test'],
+      subject: 'partial',
+      text: 't',
+    });
     expect(some.json.status).toBe('queued');
     h.container.worker.start();
     await waitForStatus(h, some.json.id, 'sent');
@@ -134,21 +192,37 @@ describe('POST /v1/emails', () => {
   it('refuses an API key that may not send, and will not let it mint one that may', async () => {
     await sendingSetup(h);
     const key = (await h.call('POST', '/v1/api-keys', { name: 'reader', canSend: false })).json.key;
-    const res = await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'x@customer.test', subject: 's', text: 't' }, { key });
+    const res = await h.call(
+      'POST',
+      '/v1/emails',
+      { from: 'a@example.com', to: 'x@customer.test', subject: 's', text: 't' },
+      { key },
+    );
     expect(res.status).toBe(403);
     expect(res.json.error.code).toBe('forbidden');
     const escalate = await h.call('POST', '/v1/api-keys', { name: 'sneaky' }, { key });
     expect(escalate.status).toBe(403);
     expect((await h.call('POST', '/v1/api-keys', { name: 'reader 2', canSend: false }, { key })).status).toBe(201);
-    const failed = (await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'x@customer.test', subject: 's', text: 't' })).json.id;
+    const failed = (
+      await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'x@customer.test', subject: 's', text: 't' })
+    ).json.id;
     await h.container.store.db.updateTable('messages').set({ status: 'failed' }).where('id', '=', failed).execute();
     expect((await h.call('POST', `/v1/emails/${failed}/retry`, undefined, { key })).status).toBe(403);
   });
 
   it('answers concurrent batches with one Idempotency-Key once', async () => {
     await sendingSetup(h);
-    const body = { emails: [{ from: 'a@example.com', to: 'x@customer.test', subject: '1', text: '1' }, { from: 'a@example.com', to: 'y@customer.test', subject: '2', text: '2' }] };
-    const results = await Promise.all(Array.from({ length: 4 }, () => h.call('POST', '/v1/emails/batch', body, { headers: { 'idempotency-key': 'batch-1' } })));
+    const body = {
+      emails: [
+        { from: 'a@example.com', to: 'x@customer.test', subject: '1', text: '1' },
+        { from: 'a@example.com', to: 'y@customer.test', subject: '2', text: '2' },
+      ],
+    };
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        h.call('POST', '/v1/emails/batch', body, { headers: { 'idempotency-key': 'batch-1' } }),
+      ),
+    );
     const ok = results.filter((r) => r.status === 200);
     expect(ok.length).toBeGreaterThan(0);
     for (const r of results.filter((x) => x.status !== 200)) expect(r.json.error.code).toBe('idempotency_in_progress');
@@ -160,7 +234,9 @@ describe('POST /v1/emails', () => {
   it('a message cancelled while the worker holds it stays cancelled', async () => {
     await sendingSetup(h);
     h.sandbox.admin.inject('ses', 'SendEmail', 'TooManyRequestsException', 1);
-    const id = (await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'x@customer.test', subject: 's', text: 't' })).json.id;
+    const id = (
+      await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'x@customer.test', subject: 's', text: 't' })
+    ).json.id;
     h.container.worker.start();
     await waitFor(async () => (await h.call('GET', `/v1/emails/${id}`)).json.lastError, 'first attempt throttled');
     expect((await h.call('POST', `/v1/emails/${id}/cancel`)).json.status).toBe('cancelled');
@@ -178,11 +254,34 @@ describe.runIf(process.env.TEST_DATABASE_URL)('on PostgreSQL with pg-boss', () =
     h = await startHarness({ backend: 'postgres', env: { SESAME_WORKER_POLL_MS: '20' } });
     await sendingSetup(h);
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await h.call('POST', '/v1/emails', { from: 'a@example.com', to: `p${i}@customer.test`, subject: `pg ${i}`, text: 't' })).json.id);
-    const cancelled = (await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'later@customer.test', subject: 'later', text: 't', scheduled_at: new Date(Date.now() + 600_000).toISOString() })).json.id;
+    for (let i = 0; i < 5; i++)
+      ids.push(
+        (
+          await h.call('POST', '/v1/emails', {
+            from: 'a@example.com',
+            to: `p${i}@customer.test`,
+            subject: `pg ${i}`,
+            text: 't',
+          })
+        ).json.id,
+      );
+    const cancelled = (
+      await h.call('POST', '/v1/emails', {
+        from: 'a@example.com',
+        to: 'later@customer.test',
+        subject: 'later',
+        text: 't',
+        scheduled_at: new Date(Date.now() + 600_000).toISOString(),
+      })
+    ).json.id;
     expect((await h.call('POST', `/v1/emails/${cancelled}/cancel`)).json.status).toBe('cancelled');
     h.container.worker.start();
     for (const id of ids) await waitForStatus(h, id, 'sent', 30_000);
-    expect(h.sandbox.admin.mailbox().map((m) => m.subject).sort()).toEqual(['pg 0', 'pg 1', 'pg 2', 'pg 3', 'pg 4']);
+    expect(
+      h.sandbox.admin
+        .mailbox()
+        .map((m) => m.subject)
+        .sort(),
+    ).toEqual(['pg 0', 'pg 1', 'pg 2', 'pg 3', 'pg 4']);
   });
 });

@@ -21,7 +21,11 @@ function setTime(ms: number): void {
 }
 
 /** A harness whose clock stands at noon UTC, so nothing crosses a warmup day by accident. */
-async function start(env: Record<string, string> = {}, setup: Parameters<typeof sendingSetup>[1] = {}, backend: 'sqlite' | 'postgres' = 'sqlite'): Promise<void> {
+async function start(
+  env: Record<string, string> = {},
+  setup: Parameters<typeof sendingSetup>[1] = {},
+  backend: 'sqlite' | 'postgres' = 'sqlite',
+): Promise<void> {
   vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
   h = await startHarness({ backend, env: { SESAME_WORKER_POLL_MS: '20', ...env } });
   const now = h.clock.now().getTime();
@@ -55,7 +59,18 @@ describe('warmup plans', () => {
     await start();
     const created = await put({ schedule: [3, 6] });
     expect(created.status).toBe(201);
-    expect(created.json).toMatchObject({ mode: 'custom', schedule: [3, 6], domain: null, currentDay: 0, currentStep: 0, todayAllowance: 3, sentToday: 0, waiting: 0, held: false, paused: false });
+    expect(created.json).toMatchObject({
+      mode: 'custom',
+      schedule: [3, 6],
+      domain: null,
+      currentDay: 0,
+      currentStep: 0,
+      todayAllowance: 3,
+      sentToday: 0,
+      waiting: 0,
+      held: false,
+      paused: false,
+    });
 
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(await send(`r${i}@customer.test`));
@@ -72,7 +87,14 @@ describe('warmup plans', () => {
       expect(m.lastError.message).toContain(nextDayStart);
       expect(m.lastError.message).toMatch(/allowance of 3 recipients/);
     }
-    expect((await plans())[0]).toMatchObject({ currentDay: 0, todayAllowance: 3, sentToday: 3, remainingToday: 0, waiting: 2, nextDayAt: nextDayStart });
+    expect((await plans())[0]).toMatchObject({
+      currentDay: 0,
+      todayAllowance: 3,
+      sentToday: 3,
+      remainingToday: 0,
+      waiting: 2,
+      nextDayAt: nextDayStart,
+    });
     // Time within the day does not release them.
     setTime(h.clock.now().getTime() + 3 * 3600_000);
     h.container.worker.kick();
@@ -87,7 +109,15 @@ describe('warmup plans', () => {
     }
     expect(h.sandbox.admin.mailbox()).toHaveLength(5);
     expect(h.admitted.slice(3).every((a) => a.at >= Date.parse(nextDayStart))).toBe(true);
-    expect((await plans())[0]).toMatchObject({ currentDay: 1, currentStep: 1, todayAllowance: 6, sentToday: 2, remainingToday: 4, waiting: 0, held: false });
+    expect((await plans())[0]).toMatchObject({
+      currentDay: 1,
+      currentStep: 1,
+      todayAllowance: 6,
+      sentToday: 2,
+      remainingToday: 4,
+      waiting: 0,
+      held: false,
+    });
   });
 
   it('two workers sharing one store never send past the allowance together', async () => {
@@ -100,14 +130,20 @@ describe('warmup plans', () => {
       clock: h.clock,
       store: h.container.store,
       logger: createLogger('silent'),
-      platformCredentials: async () => ({ accessKeyId: platform.accessKeyId, secretAccessKey: platform.secretAccessKey }),
+      platformCredentials: async () => ({
+        accessKeyId: platform.accessKeyId,
+        secretAccessKey: platform.secretAccessKey,
+      }),
     });
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) ids.push(await send(`t${i}@customer.test`));
     second.worker.start();
     h.container.worker.start();
     try {
-      await waitFor(async () => (await plans())[0].waiting === 13 && h.sandbox.admin.mailbox().length === 7, '7 sent, 13 held');
+      await waitFor(
+        async () => (await plans())[0].waiting === 13 && h.sandbox.admin.mailbox().length === 7,
+        '7 sent, 13 held',
+      );
       await new Promise((r) => setTimeout(r, 200));
       expect(h.sandbox.admin.mailbox()).toHaveLength(7);
       expect((await plans())[0]).toMatchObject({ sentToday: 7, waiting: 13 });
@@ -120,7 +156,14 @@ describe('warmup plans', () => {
     await start({}, { max24HourSend: 150 });
     verifyOther();
     const ramp = await put({});
-    expect(ramp.json).toMatchObject({ mode: 'ramp', startVolume: 50, doublingDays: 1, todayAllowance: 50, accountQuota: null, rampComplete: false });
+    expect(ramp.json).toMatchObject({
+      mode: 'ramp',
+      startVolume: 50,
+      doublingDays: 1,
+      todayAllowance: 50,
+      accountQuota: null,
+      rampComplete: false,
+    });
     expect(ramp.json.schedule.slice(0, 4)).toEqual([50, 100, 200, 400]);
     const slow = await put({ domain: 'other.com', doublingDays: 2, startVolume: 10 });
     expect(slow.json).toMatchObject({ domain: 'other.com', mode: 'ramp', todayAllowance: 10 });
@@ -132,11 +175,23 @@ describe('warmup plans', () => {
     await waitFor(async () => (await plans())[0].accountQuota === 150, 'quota noted');
     nextDay();
     let [own, other] = await plans();
-    expect(own).toMatchObject({ domain: null, currentDay: 1, currentStep: 1, todayAllowance: 100, rampComplete: false });
+    expect(own).toMatchObject({
+      domain: null,
+      currentDay: 1,
+      currentStep: 1,
+      todayAllowance: 100,
+      rampComplete: false,
+    });
     expect(other).toMatchObject({ domain: 'other.com', currentStep: 1, todayAllowance: 10 });
     nextDay();
     [own, other] = await plans();
-    expect(own).toMatchObject({ currentStep: 2, stepVolume: 200, todayAllowance: 150, rampComplete: true, schedule: [50, 100, 150] });
+    expect(own).toMatchObject({
+      currentStep: 2,
+      stepVolume: 200,
+      todayAllowance: 150,
+      rampComplete: true,
+      schedule: [50, 100, 150],
+    });
     expect(other).toMatchObject({ currentStep: 2, todayAllowance: 20 });
   });
 
@@ -144,7 +199,10 @@ describe('warmup plans', () => {
     await start();
     verifyOther();
     await put({ domain: 'example.com', schedule: [1] });
-    const a = [await send('a1@customer.test', 'Shop <shop@example.com>'), await send('a2@customer.test', 'shop@EXAMPLE.com')];
+    const a = [
+      await send('a1@customer.test', 'Shop <shop@example.com>'),
+      await send('a2@customer.test', 'shop@EXAMPLE.com'),
+    ];
     const b = [await send('b1@customer.test', 'app@other.com'), await send('b2@customer.test', 'app@other.com')];
     h.container.worker.start();
     for (const id of b) await waitForStatus(h, id, 'sent');
@@ -153,7 +211,9 @@ describe('warmup plans', () => {
     const queued = statuses.filter((m) => m.status === 'queued');
     expect(queued).toHaveLength(1);
     await heldByWarmup(queued[0].id);
-    expect(await plans('?domain=example.com')).toEqual([expect.objectContaining({ domain: 'example.com', todayAllowance: 1, sentToday: 1, waiting: 1 })]);
+    expect(await plans('?domain=example.com')).toEqual([
+      expect.objectContaining({ domain: 'example.com', todayAllowance: 1, sentToday: 1, waiting: 1 }),
+    ]);
   });
 
   it('bounces at the warning level hold the ramp at its step; it advances again once rates are fine', async () => {
@@ -164,12 +224,26 @@ describe('warmup plans', () => {
     // Earlier sends: one bounce in 43 (2.3 %) is above the warning line (2 %), below the pause line.
     const bounced = await pastSends(40, 1);
     nextDay();
-    expect((await plans())[0]).toMatchObject({ currentDay: 1, currentStep: 0, heldDays: 1, todayAllowance: 3, held: true, holdReason: expect.stringMatching(/^reputation_warn: bounces 2\.33 %/) });
+    expect((await plans())[0]).toMatchObject({
+      currentDay: 1,
+      currentStep: 0,
+      heldDays: 1,
+      todayAllowance: 3,
+      held: true,
+      holdReason: expect.stringMatching(/^reputation_warn: bounces 2\.33 %/),
+    });
     // The step of a day is decided once: better rates later that day do not change it.
     await h.container.store.db.updateTable('messages').set({ status: 'delivered' }).where('id', '=', bounced).execute();
     expect((await plans())[0]).toMatchObject({ currentStep: 0, held: true });
     nextDay();
-    expect((await plans())[0]).toMatchObject({ currentDay: 2, currentStep: 1, heldDays: 1, todayAllowance: 6, held: false, holdReason: null });
+    expect((await plans())[0]).toMatchObject({
+      currentDay: 2,
+      currentStep: 1,
+      heldDays: 1,
+      todayAllowance: 6,
+      held: false,
+      holdReason: null,
+    });
   });
 
   it('pause holds the ramp at its step (sending goes on); resume lets it advance from the next day', async () => {
@@ -177,18 +251,44 @@ describe('warmup plans', () => {
     await put({ schedule: [3, 6, 12, 24] });
     const paused = await h.call('POST', `/v1/connections/${connId}/warmup/pause`);
     expect(paused.status).toBe(200);
-    expect(paused.json).toMatchObject({ paused: true, held: true, holdReason: 'paused', currentStep: 0, todayAllowance: 3 });
+    expect(paused.json).toMatchObject({
+      paused: true,
+      held: true,
+      holdReason: 'paused',
+      currentStep: 0,
+      todayAllowance: 3,
+    });
     nextDay();
     nextDay();
-    expect((await plans())[0]).toMatchObject({ currentDay: 2, currentStep: 0, heldDays: 2, todayAllowance: 3, paused: true });
+    expect((await plans())[0]).toMatchObject({
+      currentDay: 2,
+      currentStep: 0,
+      heldDays: 2,
+      todayAllowance: 3,
+      paused: true,
+    });
     // Paused is not stopped: today's allowance still sends.
     h.container.worker.start();
     await waitForStatus(h, await send('p@customer.test'), 'sent');
     const resumed = await h.call('POST', `/v1/connections/${connId}/warmup/resume`);
     // Today's step stays where the pause left it, but the plan is no longer held.
-    expect(resumed.json).toMatchObject({ paused: false, held: false, holdReason: null, currentStep: 0, heldDays: 2, todayAllowance: 3, sentToday: 1 });
+    expect(resumed.json).toMatchObject({
+      paused: false,
+      held: false,
+      holdReason: null,
+      currentStep: 0,
+      heldDays: 2,
+      todayAllowance: 3,
+      sentToday: 1,
+    });
     nextDay();
-    expect((await plans())[0]).toMatchObject({ currentDay: 3, currentStep: 1, todayAllowance: 6, held: false, paused: false });
+    expect((await plans())[0]).toMatchObject({
+      currentDay: 3,
+      currentStep: 1,
+      todayAllowance: 6,
+      held: false,
+      paused: false,
+    });
     const audit = (await h.call('GET', '/v1/audit?limit=50')).json.data.map((e: { action: string }) => e.action);
     expect(audit).toEqual(expect.arrayContaining(['warmup.set', 'warmup.paused', 'warmup.resumed']));
   });
@@ -217,18 +317,33 @@ describe('warmup plans', () => {
       expect(r.json.error.code).toBe('validation_failed');
       // The issue names the field at fault (an unknown key is named in the message of the body's issue).
       const issues = r.json.error.details.issues as Array<{ path: string; message: string }>;
-      expect(issues.some((i) => i.path === `body.${field}` || i.message === `Unrecognized key: "${field}"`), `${JSON.stringify(body)}: ${JSON.stringify(issues)}`).toBe(true);
+      expect(
+        issues.some((i) => i.path === `body.${field}` || i.message === `Unrecognized key: "${field}"`),
+        `${JSON.stringify(body)}: ${JSON.stringify(issues)}`,
+      ).toBe(true);
     }
-    expect((await h.call('PUT', '/v1/connections/conn_nope/warmup', { schedule: [5] })).json.error.code).toBe('not_found');
-    expect((await h.call('POST', `/v1/connections/${connId}/warmup/pause`)).json.error).toMatchObject({ code: 'warmup_not_found', hint: expect.stringContaining('sesame warmup set') });
+    expect((await h.call('PUT', '/v1/connections/conn_nope/warmup', { schedule: [5] })).json.error.code).toBe(
+      'not_found',
+    );
+    expect((await h.call('POST', `/v1/connections/${connId}/warmup/pause`)).json.error).toMatchObject({
+      code: 'warmup_not_found',
+      hint: expect.stringContaining('sesame warmup set'),
+    });
 
     // Started ten days ago: the plan continues a warmup already under way.
     const started = new Date(h.clock.now().getTime() - 10 * DAY).toISOString().slice(0, 10);
-    expect((await put({ domain: 'example.com', startAt: started })).json).toMatchObject({ currentDay: 10, currentStep: 10, todayAllowance: 50 * 2 ** 10 });
+    expect((await put({ domain: 'example.com', startAt: started })).json).toMatchObject({
+      currentDay: 10,
+      currentStep: 10,
+      todayAllowance: 50 * 2 ** 10,
+    });
     // A time with an offset counts by its UTC day: late evening in New York is tomorrow in UTC.
     const today = h.clock.now().toISOString().slice(0, 10);
     const tomorrow = new Date(h.clock.now().getTime() + DAY).toISOString().slice(0, 10);
-    expect((await put({ domain: 'example.com', startAt: `${today}T23:30:00-05:00` })).json).toMatchObject({ startedAt: `${tomorrow}T00:00:00.000Z`, started: false });
+    expect((await put({ domain: 'example.com', startAt: `${today}T23:30:00-05:00` })).json).toMatchObject({
+      startedAt: `${tomorrow}T00:00:00.000Z`,
+      started: false,
+    });
     const replaced = await put({ domain: 'EXAMPLE.com', schedule: [7] });
     expect(replaced.status).toBe(200);
     expect(replaced.json).toMatchObject({ domain: 'example.com', currentDay: 0, todayAllowance: 7 });
@@ -240,8 +355,18 @@ describe('warmup plans', () => {
     // Another workspace sees nothing of it.
     const ws = await h.container.workspaces.create('other', 'test');
     const { key } = await h.container.apiKeys.create(ws.id, 'other', 'test');
-    for (const [method, path] of [['GET', ''], ['PUT', ''], ['POST', '/pause'], ['DELETE', '?domain=example.com']] as const) {
-      const r = await h.call(method, `/v1/connections/${connId}/warmup${path}`, method === 'PUT' ? { schedule: [1] } : undefined, { key });
+    for (const [method, path] of [
+      ['GET', ''],
+      ['PUT', ''],
+      ['POST', '/pause'],
+      ['DELETE', '?domain=example.com'],
+    ] as const) {
+      const r = await h.call(
+        method,
+        `/v1/connections/${connId}/warmup${path}`,
+        method === 'PUT' ? { schedule: [1] } : undefined,
+        { key },
+      );
       expect(r.status, `${method} ${path}`).toBe(404);
       expect(r.json.error.code).toBe('not_found');
     }
@@ -249,20 +374,34 @@ describe('warmup plans', () => {
     const removed = await h.call('DELETE', `/v1/connections/${connId}/warmup?domain=example.com`);
     expect(removed.json).toEqual({ connectionId: connId, domain: 'example.com', deleted: true });
     expect(await plans()).toEqual([]);
-    const audit = (await h.call('GET', '/v1/audit?limit=50')).json.data.filter((e: { action: string }) => e.action.startsWith('warmup.'));
-    expect(audit.map((e: { action: string; outcome: string }) => `${e.action}:${e.outcome}`)).toEqual(['warmup.deleted:ok', 'warmup.set:replaced', 'warmup.set:replaced', 'warmup.set:created']);
+    const audit = (await h.call('GET', '/v1/audit?limit=50')).json.data.filter((e: { action: string }) =>
+      e.action.startsWith('warmup.'),
+    );
+    expect(audit.map((e: { action: string; outcome: string }) => `${e.action}:${e.outcome}`)).toEqual([
+      'warmup.deleted:ok',
+      'warmup.set:replaced',
+      'warmup.set:replaced',
+      'warmup.set:created',
+    ]);
   });
 
   it('without a quota reading of its own, the worker holds to the quota last noted on the plan, as the plan shows', async () => {
     await start();
     await put({ schedule: [5] });
     // A worker read Max24HourSend 2 earlier; this one cannot read it (its guess would be the SES sandbox's 200).
-    await h.container.store.db.updateTable('warmup_plans').set({ account_quota: 2 }).where('connection_id', '=', connId).execute();
+    await h.container.store.db
+      .updateTable('warmup_plans')
+      .set({ account_quota: 2 })
+      .where('connection_id', '=', connId)
+      .execute();
     h.sandbox.admin.inject('ses', 'GetAccount', 'AccessDeniedException', 1000);
     expect((await plans())[0]).toMatchObject({ accountQuota: 2, todayAllowance: 2 });
     for (let i = 0; i < 3; i++) await send(`q${i}@customer.test`);
     h.container.worker.start();
-    await waitFor(async () => (await plans())[0].waiting === 1 && h.sandbox.admin.mailbox().length === 2, 'two sent, one held');
+    await waitFor(
+      async () => (await plans())[0].waiting === 1 && h.sandbox.admin.mailbox().length === 2,
+      'two sent, one held',
+    );
     const held = (await h.call('GET', '/v1/emails?status=queued')).json.data;
     expect(held).toHaveLength(1);
     expect((await heldByWarmup(held[0].id)).lastError.message).toMatch(/allowance of 2 recipients/);
@@ -281,7 +420,11 @@ describe('warmup plans', () => {
   it('two requests setting the same plan at once: one creates it, the other replaces it', async () => {
     await start();
     for (const domain of [undefined, 'example.com']) {
-      const rs = await Promise.all([put({ domain, schedule: [3] }), put({ domain, schedule: [4] }), put({ domain, schedule: [5] })]);
+      const rs = await Promise.all([
+        put({ domain, schedule: [3] }),
+        put({ domain, schedule: [4] }),
+        put({ domain, schedule: [5] }),
+      ]);
       expect(rs.map((r) => r.status).sort(), rs.map((r) => r.text).join('\n')).toEqual([200, 200, 201]);
     }
     expect((await plans()).map((p: { domain: string | null }) => p.domain)).toEqual([null, 'example.com']);
@@ -302,13 +445,21 @@ describe.runIf(process.env.TEST_DATABASE_URL)('warmup on PostgreSQL with pg-boss
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push(await send(`pg${i}@customer.test`));
     h.container.worker.start();
-    await waitFor(async () => (await plans())[0].waiting === 2 && h.sandbox.admin.mailbox().length === 2, 'two sent, two held', 30_000);
+    await waitFor(
+      async () => (await plans())[0].waiting === 2 && h.sandbox.admin.mailbox().length === 2,
+      'two sent, two held',
+      30_000,
+    );
     expect((await plans())[0]).toMatchObject({ sentToday: 2, todayAllowance: 2 });
     const next = new Date((Math.floor(h.clock.now().getTime() / DAY) + 1) * DAY).toISOString();
     const side = h.container.store.db.withTables<{ send_jobs_pgboss: { message_id: string; run_at: string } }>();
     // The two that went leave the queue once their outcome is written; the two held stay, for tomorrow.
     const jobs = await waitFor(async () => {
-      const rows = await side.selectFrom('send_jobs_pgboss').select(['message_id', 'run_at']).where('message_id', 'in', ids).execute();
+      const rows = await side
+        .selectFrom('send_jobs_pgboss')
+        .select(['message_id', 'run_at'])
+        .where('message_id', 'in', ids)
+        .execute();
       return rows.length === 2 ? rows : undefined;
     }, 'the sent jobs finished');
     expect(jobs.map((j) => j.run_at)).toEqual([next, next]);

@@ -25,13 +25,22 @@ afterEach(async () => {
 });
 
 async function start(allowPrivate: boolean): Promise<void> {
-  h = await startHarness({ env: { SESAME_SNS_CERT_DIR: signer.certDir, SESAME_WORKER_POLL_MS: '20', ...(allowPrivate ? { SESAME_WEBHOOKS_ALLOW_PRIVATE: 'true' } : {}) } });
+  h = await startHarness({
+    env: {
+      SESAME_SNS_CERT_DIR: signer.certDir,
+      SESAME_WORKER_POLL_MS: '20',
+      ...(allowPrivate ? { SESAME_WEBHOOKS_ALLOW_PRIVATE: 'true' } : {}),
+    },
+  });
   connId = (await sendingSetup(h)).id;
   await h.call('PATCH', `/v1/connections/${connId}`, { snsTopicArns: [TOPIC] });
 }
 
 /** A real HTTP endpoint on loopback; `status(n)` answers the n-th request (1-based). */
-async function receiver(status: (n: number) => number = () => 200, extra: (n: number) => Record<string, string> = () => ({})) {
+async function receiver(
+  status: (n: number) => number = () => 200,
+  extra: (n: number) => Record<string, string> = () => ({}),
+) {
   const got: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
   const server: Server = createServer((req, res) => {
     let body = '';
@@ -45,13 +54,22 @@ async function receiver(status: (n: number) => number = () => 200, extra: (n: nu
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
-  const r = { url: `http://127.0.0.1:${port}/hook`, port, got, close: () => new Promise<void>((res) => server.close(() => res())) };
+  const r = {
+    url: `http://127.0.0.1:${port}/hook`,
+    port,
+    got,
+    close: () => new Promise<void>((res) => server.close(() => res())),
+  };
   receivers.push(r);
   return r;
 }
 
 const postSns = (message: string) =>
-  h.call('POST', `/v1/sns/${connId}`, undefined, { key: null, rawBody: JSON.stringify(signer.sign({ TopicArn: TOPIC, Message: message })), headers: { 'content-type': 'text/plain; charset=UTF-8' } });
+  h.call('POST', `/v1/sns/${connId}`, undefined, {
+    key: null,
+    rawBody: JSON.stringify(signer.sign({ TopicArn: TOPIC, Message: message })),
+    headers: { 'content-type': 'text/plain; charset=UTF-8' },
+  });
 
 /** Apply stored SNS notifications, then send the webhook deliveries that are due. */
 async function pump(): Promise<void> {
@@ -66,19 +84,40 @@ async function sentMessage(to: string): Promise<{ id: string; ses: string }> {
   return { id, ses: m.sesMessageId };
 }
 
-const hmac = (secret: string, ts: string, body: string) => `v1=${createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex')}`;
+const hmac = (secret: string, ts: string, body: string) =>
+  `v1=${createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex')}`;
 
 describe('webhook registration', () => {
   it('shows the secret once: absent from GET, from the stored row, the audit rows and the logs', async () => {
     await start(false);
-    const created = await h.call('POST', '/v1/webhooks', { url: PUBLIC_URL, eventTypes: ['bounce', 'complaint', 'bounce'], description: 'billing' });
+    const created = await h.call('POST', '/v1/webhooks', {
+      url: PUBLIC_URL,
+      eventTypes: ['bounce', 'complaint', 'bounce'],
+      description: 'billing',
+    });
     expect(created.status).toBe(201);
     const secret: string = created.json.secret;
     expect(secret).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
-    expect(created.json).toMatchObject({ id: expect.stringMatching(/^wh_/), url: PUBLIC_URL, description: 'billing', eventTypes: ['bounce', 'complaint'], allowPrivate: false });
+    expect(created.json).toMatchObject({
+      id: expect.stringMatching(/^wh_/),
+      url: PUBLIC_URL,
+      description: 'billing',
+      eventTypes: ['bounce', 'complaint'],
+      allowPrivate: false,
+    });
 
     const list = await h.call('GET', '/v1/webhooks');
-    expect(list.json.data).toEqual([{ id: created.json.id, url: PUBLIC_URL, description: 'billing', eventTypes: ['bounce', 'complaint'], allowPrivate: false, createdAt: expect.any(String), updatedAt: expect.any(String) }]);
+    expect(list.json.data).toEqual([
+      {
+        id: created.json.id,
+        url: PUBLIC_URL,
+        description: 'billing',
+        eventTypes: ['bounce', 'complaint'],
+        allowPrivate: false,
+        createdAt: expect.any(String),
+        updatedAt: expect.any(String),
+      },
+    ]);
     const one = await h.call('GET', `/v1/webhooks/${created.json.id}`);
     expect(one.status).toBe(200);
     expect(one.json).not.toHaveProperty('secret');
@@ -98,7 +137,12 @@ describe('webhook registration', () => {
     const audit = await h.call('GET', '/v1/audit?action=webhook.*');
     expect(audit.json.data.map((e: { action: string }) => e.action)).toEqual(['webhook.deleted', 'webhook.created']);
     // The query string may carry the receiver's own token: audit rows keep origin and path only.
-    expect(audit.json.data[1].details).toEqual({ webhookId: created.json.id, url: 'https://93.184.215.14/hooks/sesame', eventTypes: ['bounce', 'complaint'], allowPrivate: false });
+    expect(audit.json.data[1].details).toEqual({
+      webhookId: created.json.id,
+      url: 'https://93.184.215.14/hooks/sesame',
+      eventTypes: ['bounce', 'complaint'],
+      allowPrivate: false,
+    });
     const auditRows = await h.container.store.db.selectFrom('audit_log').select('details').execute();
     expect(JSON.stringify(auditRows)).not.toContain(secret.slice(6));
     expect(h.logs.join('')).not.toContain(secret.slice(6));
@@ -123,7 +167,19 @@ describe('webhook registration', () => {
     }
     expect(await h.container.store.db.selectFrom('webhooks').select('id').execute()).toEqual([]);
     // Every kind the processor records is offered, and "*".
-    for (const kind of ['send', 'delivery', 'bounce', 'complaint', 'reject', 'delivery_delay', 'rendering_failure', 'open', 'click', 'subscription', '*']) {
+    for (const kind of [
+      'send',
+      'delivery',
+      'bounce',
+      'complaint',
+      'reject',
+      'delivery_delay',
+      'rendering_failure',
+      'open',
+      'click',
+      'subscription',
+      '*',
+    ]) {
       expect((await h.call('POST', '/v1/webhooks', { url: PUBLIC_URL, eventTypes: [kind] })).status, kind).toBe(201);
     }
   });
@@ -150,24 +206,55 @@ describe('webhook registration', () => {
     for (const url of refused) {
       const res = await h.call('POST', '/v1/webhooks', { url, eventTypes: ['*'] });
       expect(res.status, url).toBe(422);
-      expect(res.json.error, url).toMatchObject({ code: 'webhook_url_not_allowed', hint: expect.stringContaining('https') });
+      expect(res.json.error, url).toMatchObject({
+        code: 'webhook_url_not_allowed',
+        hint: expect.stringContaining('https'),
+      });
     }
-    expect((await h.call('POST', '/v1/webhooks', { url: 'http://93.184.215.14/hook', eventTypes: ['*'] })).json.error.details.reason).toBe('scheme');
-    expect((await h.call('POST', '/v1/webhooks', { url: 'https://localhost/hook', eventTypes: ['*'] })).json.error.message).toMatch(/localhost: it resolves to an address in the loopback range/);
+    expect(
+      (await h.call('POST', '/v1/webhooks', { url: 'http://93.184.215.14/hook', eventTypes: ['*'] })).json.error.details
+        .reason,
+    ).toBe('scheme');
+    expect(
+      (await h.call('POST', '/v1/webhooks', { url: 'https://localhost/hook', eventTypes: ['*'] })).json.error.message,
+    ).toMatch(/localhost: it resolves to an address in the loopback range/);
     // The per-webhook flag alone opens nothing: the server setting decides.
-    const flagOnly = await h.call('POST', '/v1/webhooks', { url: 'https://127.0.0.1/hook', eventTypes: ['*'], allowPrivate: true });
-    expect(flagOnly.json.error).toMatchObject({ code: 'webhook_url_not_allowed', details: { reason: 'private_not_permitted' } });
+    const flagOnly = await h.call('POST', '/v1/webhooks', {
+      url: 'https://127.0.0.1/hook',
+      eventTypes: ['*'],
+      allowPrivate: true,
+    });
+    expect(flagOnly.json.error).toMatchObject({
+      code: 'webhook_url_not_allowed',
+      details: { reason: 'private_not_permitted' },
+    });
     expect(await h.container.store.db.selectFrom('webhooks').select('id').execute()).toEqual([]);
   });
 
   it('with SESAME_WEBHOOKS_ALLOW_PRIVATE, a webhook that opts in may use a private address or http, never a metadata address', async () => {
     await start(true);
-    expect((await h.call('POST', '/v1/webhooks', { url: 'https://10.1.2.3/hook', eventTypes: ['*'] })).json.error.code).toBe('webhook_url_not_allowed');
-    expect((await h.call('POST', '/v1/webhooks', { url: 'http://127.0.0.1:9/hook', eventTypes: ['*'], allowPrivate: true })).status).toBe(201);
-    expect((await h.call('POST', '/v1/webhooks', { url: 'http://localhost:9/hook', eventTypes: ['*'], allowPrivate: true })).status).toBe(201);
-    for (const url of ['https://169.254.169.254/', 'https://[fd00:ec2::254]/', 'https://[::ffff:169.254.169.254]/', 'https://224.0.0.1/']) {
+    expect(
+      (await h.call('POST', '/v1/webhooks', { url: 'https://10.1.2.3/hook', eventTypes: ['*'] })).json.error.code,
+    ).toBe('webhook_url_not_allowed');
+    expect(
+      (await h.call('POST', '/v1/webhooks', { url: 'http://127.0.0.1:9/hook', eventTypes: ['*'], allowPrivate: true }))
+        .status,
+    ).toBe(201);
+    expect(
+      (await h.call('POST', '/v1/webhooks', { url: 'http://localhost:9/hook', eventTypes: ['*'], allowPrivate: true }))
+        .status,
+    ).toBe(201);
+    for (const url of [
+      'https://169.254.169.254/',
+      'https://[fd00:ec2::254]/',
+      'https://[::ffff:169.254.169.254]/',
+      'https://224.0.0.1/',
+    ]) {
       const res = await h.call('POST', '/v1/webhooks', { url, eventTypes: ['*'], allowPrivate: true });
-      expect(res.json.error, url).toMatchObject({ code: 'webhook_url_not_allowed', details: { reason: 'address_never_allowed' } });
+      expect(res.json.error, url).toMatchObject({
+        code: 'webhook_url_not_allowed',
+        details: { reason: 'address_never_allowed' },
+      });
     }
   });
 
@@ -177,7 +264,11 @@ describe('webhook registration', () => {
     const other = await h.container.workspaces.create('globex', 'test');
     const key = (await h.container.apiKeys.create(other.id, 'k', 'test')).key;
     expect((await h.call('GET', '/v1/webhooks', undefined, { key })).json.data).toEqual([]);
-    for (const [method, url] of [['GET', `/v1/webhooks/${id}`], ['GET', `/v1/webhooks/${id}/deliveries`], ['DELETE', `/v1/webhooks/${id}`]] as const) {
+    for (const [method, url] of [
+      ['GET', `/v1/webhooks/${id}`],
+      ['GET', `/v1/webhooks/${id}/deliveries`],
+      ['DELETE', `/v1/webhooks/${id}`],
+    ] as const) {
       const res = await h.call(method, url, undefined, { key });
       expect(res.status, `${method} ${url}`).toBe(404);
       expect(res.json.error.code).toBe('not_found');
@@ -190,7 +281,8 @@ describe('webhook delivery', () => {
   it('a bounce posted by SNS reaches the receiver, signed with the secret shown at creation', async () => {
     await start(true);
     const r = await receiver();
-    const hook = (await h.call('POST', '/v1/webhooks', { url: r.url, eventTypes: ['bounce'], allowPrivate: true })).json;
+    const hook = (await h.call('POST', '/v1/webhooks', { url: r.url, eventTypes: ['bounce'], allowPrivate: true }))
+      .json;
     const deliveriesOnly = await receiver();
     await h.call('POST', '/v1/webhooks', { url: deliveriesOnly.url, eventTypes: ['delivery'], allowPrivate: true });
 
@@ -204,8 +296,22 @@ describe('webhook delivery', () => {
     const ts = String(headers['sesame-webhook-timestamp']);
     expect(Number(ts)).toBe(Math.floor(h.clock.now().getTime() / 1000));
     expect(headers['sesame-webhook-signature']).toBe(hmac(hook.secret, ts, body));
-    expect(verify(hook.secret, { body, timestamp: ts, signature: String(headers['sesame-webhook-signature']), nowSeconds: Number(ts) })).toBe(true);
-    expect(verify(hook.secret, { body: body.replace('gone', 'gome'), timestamp: ts, signature: String(headers['sesame-webhook-signature']), nowSeconds: Number(ts) })).toBe(false);
+    expect(
+      verify(hook.secret, {
+        body,
+        timestamp: ts,
+        signature: String(headers['sesame-webhook-signature']),
+        nowSeconds: Number(ts),
+      }),
+    ).toBe(true);
+    expect(
+      verify(hook.secret, {
+        body: body.replace('gone', 'gome'),
+        timestamp: ts,
+        signature: String(headers['sesame-webhook-signature']),
+        nowSeconds: Number(ts),
+      }),
+    ).toBe(false);
     expect(headers['content-type']).toBe('application/json');
     expect(JSON.parse(body)).toEqual({
       id: expect.stringMatching(/^evt_/),
@@ -217,15 +323,37 @@ describe('webhook delivery', () => {
         connectionId: connId,
         recipients: ['gone@customer.test'],
         occurredAt: expect.any(String),
-        details: { type: 'Permanent', subType: 'General', recipients: [{ email: 'gone@customer.test', status: '5.1.1', diagnostic: null }] },
+        details: {
+          type: 'Permanent',
+          subType: 'General',
+          recipients: [{ email: 'gone@customer.test', status: '5.1.1', diagnostic: null }],
+        },
       },
     });
 
     const shown = (await h.call('GET', `/v1/webhooks/${hook.id}`)).json;
     expect(shown.deliveries).toEqual([
-      expect.objectContaining({ id: headers['sesame-webhook-id'], eventId: JSON.parse(body).id, type: 'bounce', status: 'delivered', attemptCount: 1, lastStatusCode: 200, lastError: null, nextAttemptAt: null }),
+      expect.objectContaining({
+        id: headers['sesame-webhook-id'],
+        eventId: JSON.parse(body).id,
+        type: 'bounce',
+        status: 'delivered',
+        attemptCount: 1,
+        lastStatusCode: 200,
+        lastError: null,
+        nextAttemptAt: null,
+      }),
     ]);
-    expect(shown.deliveries[0].attempts).toEqual([{ attempt: 1, at: expect.any(String), durationMs: expect.any(Number), statusCode: 200, error: null, responseExcerpt: expect.stringMatching(/^answer 1 x+$/) }]);
+    expect(shown.deliveries[0].attempts).toEqual([
+      {
+        attempt: 1,
+        at: expect.any(String),
+        durationMs: expect.any(Number),
+        statusCode: 200,
+        error: null,
+        responseExcerpt: expect.stringMatching(/^answer 1 x+$/),
+      },
+    ]);
     // The answer is read up to a small cap only.
     expect(shown.deliveries[0].attempts[0].responseExcerpt.length).toBeLessThanOrEqual(256);
     expect(h.logs.join('')).not.toContain(hook.secret.slice(6));
@@ -252,11 +380,22 @@ describe('webhook delivery', () => {
     // The same delivery id and body, a fresh timestamp and signature.
     expect(r.got[1]!.headers['sesame-webhook-id']).toBe(r.got[0]!.headers['sesame-webhook-id']);
     expect(r.got[1]!.body).toBe(r.got[0]!.body);
-    expect(Number(r.got[1]!.headers['sesame-webhook-timestamp'])).toBe(Number(r.got[0]!.headers['sesame-webhook-timestamp']) + 30);
-    expect(r.got[1]!.headers['sesame-webhook-signature']).toBe(hmac(hook.secret, String(r.got[1]!.headers['sesame-webhook-timestamp']), r.got[1]!.body));
+    expect(Number(r.got[1]!.headers['sesame-webhook-timestamp'])).toBe(
+      Number(r.got[0]!.headers['sesame-webhook-timestamp']) + 30,
+    );
+    expect(r.got[1]!.headers['sesame-webhook-signature']).toBe(
+      hmac(hook.secret, String(r.got[1]!.headers['sesame-webhook-timestamp']), r.got[1]!.body),
+    );
 
     d = (await h.call('GET', `/v1/webhooks/${hook.id}/deliveries`)).json.data[0];
-    expect(d).toMatchObject({ status: 'delivered', attemptCount: 2, lastStatusCode: 200, lastError: null, nextAttemptAt: null, finishedAt: expect.any(String) });
+    expect(d).toMatchObject({
+      status: 'delivered',
+      attemptCount: 2,
+      lastStatusCode: 200,
+      lastError: null,
+      nextAttemptAt: null,
+      finishedAt: expect.any(String),
+    });
     expect(d.attempts.map((a: { statusCode: number; error: string | null }) => [a.statusCode, a.error])).toEqual([
       [500, 'HTTP 500'],
       [200, null],
@@ -266,20 +405,28 @@ describe('webhook delivery', () => {
   it('does not follow a redirect: the 3xx is a failed attempt', async () => {
     await start(true);
     const target = await receiver();
-    const r = await receiver(() => 307, () => ({ location: target.url }));
+    const r = await receiver(
+      () => 307,
+      () => ({ location: target.url }),
+    );
     const hook = (await h.call('POST', '/v1/webhooks', { url: r.url, eventTypes: ['*'], allowPrivate: true })).json;
     await postSns(sesEvent('Delivery', 'ses-unknown-2', null, 'x@customer.test'));
     await pump();
     expect(r.got).toHaveLength(1);
     expect(target.got).toHaveLength(0);
     const d = (await h.call('GET', `/v1/webhooks/${hook.id}/deliveries`)).json.data[0];
-    expect(d).toMatchObject({ status: 'pending', lastStatusCode: 307, lastError: 'HTTP 307: redirects are not followed' });
+    expect(d).toMatchObject({
+      status: 'pending',
+      lastStatusCode: 307,
+      lastError: 'HTTP 307: redirects are not followed',
+    });
   });
 
   it('gives up 24 hours after the event and marks the delivery failed', async () => {
     await start(true);
     const r = await receiver(() => 503);
-    const hook = (await h.call('POST', '/v1/webhooks', { url: r.url, eventTypes: ['delivery'], allowPrivate: true })).json;
+    const hook = (await h.call('POST', '/v1/webhooks', { url: r.url, eventTypes: ['delivery'], allowPrivate: true }))
+      .json;
     await postSns(sesEvent('Delivery', 'ses-unknown-3', null, 'x@customer.test'));
     const t0 = h.clock.now().getTime();
     await pump();
@@ -290,7 +437,12 @@ describe('webhook delivery', () => {
       await h.container.webhookDelivery.drain();
     }
     const d = (await h.call('GET', `/v1/webhooks/${hook.id}/deliveries?status=failed`)).json.data[0];
-    expect(d).toMatchObject({ status: 'failed', lastStatusCode: 503, nextAttemptAt: null, finishedAt: expect.any(String) });
+    expect(d).toMatchObject({
+      status: 'failed',
+      lastStatusCode: 503,
+      nextAttemptAt: null,
+      finishedAt: expect.any(String),
+    });
     expect(Date.parse(d.expiresAt) - t0).toBe(24 * 3600_000);
     expect(d.attemptCount).toBe(r.got.length);
     expect(d.attemptCount).toBeGreaterThan(10);
@@ -312,25 +464,69 @@ describe('webhook delivery', () => {
     const envelope = (await import('../../src/crypto/envelope.js')).createEnvelope(h.container.config.masterKey);
     const dns: Record<string, string> = { 'hooks.customer.test': '93.184.215.14' };
     const resolve = async (host: string) => (dns[host] ? [{ address: dns[host]!, family: 4 as const }] : []);
-    const webhooks = createWebhooks({ db, clock: h.clock, config: { webhooksAllowPrivate: false }, envelope, audit: h.container.audit, resolve });
-    const { webhook } = await webhooks.create(h.workspaceId, { url: `https://hooks.customer.test:${r.port}/hook`, eventTypes: ['*'] }, 'test');
+    const webhooks = createWebhooks({
+      db,
+      clock: h.clock,
+      config: { webhooksAllowPrivate: false },
+      envelope,
+      audit: h.container.audit,
+      resolve,
+    });
+    const { webhook } = await webhooks.create(
+      h.workspaceId,
+      { url: `https://hooks.customer.test:${r.port}/hook`, eventTypes: ['*'] },
+      'test',
+    );
     // Enqueued directly: the container's own delivery loop (real DNS) must not race this one.
     const now = h.clock.now().toISOString();
-    await webhooks.enqueue(db, { id: 'evt_rebind', workspaceId: h.workspaceId, connectionId: connId, messageId: null, sesMessageId: 'ses-4', kind: 'delivery', occurredAt: now, recipients: ['x@customer.test'], details: {}, createdAt: now });
+    await webhooks.enqueue(db, {
+      id: 'evt_rebind',
+      workspaceId: h.workspaceId,
+      connectionId: connId,
+      messageId: null,
+      sesMessageId: 'ses-4',
+      kind: 'delivery',
+      occurredAt: now,
+      recipients: ['x@customer.test'],
+      details: {},
+      createdAt: now,
+    });
 
     // The name now points at loopback (DNS rebinding): the attempt is refused before connecting.
     dns['hooks.customer.test'] = '127.0.0.1';
-    const delivery = createWebhookDelivery({ db, clock: h.clock, logger: h.container.logger, config: { webhooksAllowPrivate: false }, envelope, resolve });
+    const delivery = createWebhookDelivery({
+      db,
+      clock: h.clock,
+      logger: h.container.logger,
+      config: { webhooksAllowPrivate: false },
+      envelope,
+      resolve,
+    });
     await delivery.drain();
     expect(r.got).toHaveLength(0);
     let d = (await webhooks.deliveries(h.workspaceId, webhook.id)).data[0]!;
-    expect(d).toMatchObject({ status: 'pending', lastStatusCode: null, lastError: expect.stringMatching(/^webhook_url_not_allowed: .*loopback/) });
+    expect(d).toMatchObject({
+      status: 'pending',
+      lastStatusCode: null,
+      lastError: expect.stringMatching(/^webhook_url_not_allowed: .*loopback/),
+    });
 
     // A webhook allowed to reach private addresses: the connection goes to the checked address,
     // with the name kept for the Host header, though no real DNS knows the name.
-    await db.updateTable('webhooks').set({ allow_private: 1, url: `http://hooks.customer.test:${r.port}/hook` }).where('id', '=', webhook.id).execute();
+    await db
+      .updateTable('webhooks')
+      .set({ allow_private: 1, url: `http://hooks.customer.test:${r.port}/hook` })
+      .where('id', '=', webhook.id)
+      .execute();
     h.clock.advance(60_000);
-    await createWebhookDelivery({ db, clock: h.clock, logger: h.container.logger, config: { webhooksAllowPrivate: true }, envelope, resolve }).drain();
+    await createWebhookDelivery({
+      db,
+      clock: h.clock,
+      logger: h.container.logger,
+      config: { webhooksAllowPrivate: true },
+      envelope,
+      resolve,
+    }).drain();
     expect(r.got).toHaveLength(1);
     expect(r.got[0]!.headers.host).toBe(`hooks.customer.test:${r.port}`);
     d = (await webhooks.deliveries(h.workspaceId, webhook.id)).data[0]!;

@@ -6,8 +6,11 @@ afterEach(async () => {
   await h?.close();
 });
 
-const start = (env: Record<string, string> = {}, realClock = false) => startHarness({ env: { SESAME_WORKER_POLL_MS: '20', ...env }, realClock });
-const send = async (to: string | string[] = 'x@customer.test', extra: Record<string, unknown> = {}) => (await h.call('POST', '/v1/emails', { from: 'app@example.com', to, subject: 's', text: 't', ...extra })).json.id as string;
+const start = (env: Record<string, string> = {}, realClock = false) =>
+  startHarness({ env: { SESAME_WORKER_POLL_MS: '20', ...env }, realClock });
+const send = async (to: string | string[] = 'x@customer.test', extra: Record<string, unknown> = {}) =>
+  (await h.call('POST', '/v1/emails', { from: 'app@example.com', to, subject: 's', text: 't', ...extra })).json
+    .id as string;
 /** Make retried jobs due now (backoff is measured on the injected clock). */
 const pump = async (ms = 15 * 60_000) => {
   h.clock.advance(ms);
@@ -96,7 +99,11 @@ describe('worker: SES errors', () => {
 describe('worker: pacing', () => {
   /** The most recipients let through in any one-second window. */
   const worstWindow = (admitted: Array<{ recipients: number; at: number }>) =>
-    Math.max(...admitted.map((a) => admitted.filter((b) => b.at >= a.at && b.at < a.at + 1000).reduce((n, b) => n + b.recipients, 0)));
+    Math.max(
+      ...admitted.map((a) =>
+        admitted.filter((b) => b.at >= a.at && b.at < a.at + 1000).reduce((n, b) => n + b.recipients, 0),
+      ),
+    );
 
   it('never lets more than MaxSendRate recipients go in any one-second window', async () => {
     // Injected time: waits move the clock, so the windows are exact whatever the machine's load.
@@ -104,7 +111,17 @@ describe('worker: pacing', () => {
     await sendingSetup(h, { maxSendRate: 5 });
     const ids: string[] = [];
     for (let i = 0; i < 30; i++) ids.push(await send(`r${i}@customer.test`));
-    ids.push(await send(['a@customer.test', 'b@customer.test', 'c@customer.test', 'd@customer.test', 'e@customer.test', 'f@customer.test', 'g@customer.test'] as never));
+    ids.push(
+      await send([
+        'a@customer.test',
+        'b@customer.test',
+        'c@customer.test',
+        'd@customer.test',
+        'e@customer.test',
+        'f@customer.test',
+        'g@customer.test',
+      ] as never),
+    );
     h.container.worker.start();
     for (const id of ids) await waitForStatus(h, id, 'sent');
     expect(h.admitted.reduce((n, a) => n + a.recipients, 0)).toBe(37);
@@ -127,7 +144,10 @@ describe('worker: pacing', () => {
     const second = await createContainer(h.container.config, {
       store: h.container.store,
       logger: createLogger('silent'),
-      platformCredentials: async () => ({ accessKeyId: platform.accessKeyId, secretAccessKey: platform.secretAccessKey }),
+      platformCredentials: async () => ({
+        accessKeyId: platform.accessKeyId,
+        secretAccessKey: platform.secretAccessKey,
+      }),
       onAdmit: (e) => h.admitted.push(e),
     });
     second.worker.start();

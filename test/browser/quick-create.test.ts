@@ -16,7 +16,16 @@ beforeAll(async () => {
   if (existsSync(CHROMIUM)) {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   }
 }, 60_000);
@@ -28,7 +37,14 @@ afterAll(async () => {
 
 describe.runIf(existsSync(CHROMIUM))('quick-create link in a browser', () => {
   it('creates the role from the link and the connection then passes its test', { timeout: 60_000 }, async () => {
-    const created = (await h.call('POST', '/v1/connections', { name: 'web', region: 'eu-west-1', mode: 'role', sendDomains: ['example.com'] })).json;
+    const created = (
+      await h.call('POST', '/v1/connections', {
+        name: 'web',
+        region: 'eu-west-1',
+        mode: 'role',
+        sendDomains: ['example.com'],
+      })
+    ).json;
     const page = await browser.newPage();
     await page.goto(created.onboarding.quickCreateUrl);
     await page.waitForSelector('#form:not([hidden])');

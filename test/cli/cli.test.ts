@@ -12,7 +12,13 @@ import { freePort } from '../helpers/net.js';
  */
 const root = join(import.meta.dirname, '..', '..');
 const dataDir = mkdtempSync(join(tmpdir(), 'sesame-cli-'));
-const env = { ...process.env, SESAME_DATA_DIR: dataDir, SESAME_SANDBOX: 'true', NODE_ENV: 'test', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+const env = {
+  ...process.env,
+  SESAME_DATA_DIR: dataDir,
+  SESAME_SANDBOX: 'true',
+  NODE_ENV: 'test',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+};
 const cli = ['--import', 'tsx', join(root, 'src/cli/main.ts')];
 
 /** Run the CLI as a person would, without blocking the test runner's event loop. */
@@ -54,11 +60,25 @@ describe('sesame CLI', { timeout: 120_000 }, () => {
   });
 
   it('connects an account the keyless way without a single prompt', async () => {
-    const setup = await sesame('--json', 'aws', 'setup', '--mode', 'role', '--name', 'prod', '--region', 'eu-west-1', '--send-domain', 'example.com');
+    const setup = await sesame(
+      '--json',
+      'aws',
+      'setup',
+      '--mode',
+      'role',
+      '--name',
+      'prod',
+      '--region',
+      'eu-west-1',
+      '--send-domain',
+      'example.com',
+    );
     expect(setup.code, setup.stderr).toBe(0);
     const conn = JSON.parse(setup.stdout);
     expect(conn.status).toBe('pending_role');
-    expect(conn.onboarding.quickCreateUrl).toMatch(/\/cloudformation\/home\?region=eu-west-1#\/stacks\/quickcreate\?templateURL=/);
+    expect(conn.onboarding.quickCreateUrl).toMatch(
+      /\/cloudformation\/home\?region=eu-west-1#\/stacks\/quickcreate\?templateURL=/,
+    );
 
     const deploy = await sesame('--json', 'sandbox', 'deploy', conn.onboarding.quickCreateUrl);
     expect(deploy.code, deploy.stderr).toBe(0);
@@ -89,7 +109,22 @@ describe('sesame CLI', { timeout: 120_000 }, () => {
     expect((await sesame('sandbox', 'verify-identity', 'example.com', '--region', 'eu-west-1')).code).toBe(0);
     const file = join(dataDir, 'report.csv');
     writeFileSync(file, 'a,b\n1,2\n');
-    const sent = await sesame('--json', 'send', '--from', 'Acme <hello@example.com>', '--to', 'ann@customer.test', '--subject', 'Report', '--text', 'Attached.', '--attach', file, '--tag', 'kind=report');
+    const sent = await sesame(
+      '--json',
+      'send',
+      '--from',
+      'Acme <hello@example.com>',
+      '--to',
+      'ann@customer.test',
+      '--subject',
+      'Report',
+      '--text',
+      'Attached.',
+      '--attach',
+      file,
+      '--tag',
+      'kind=report',
+    );
     expect(sent.code, sent.stderr).toBe(0);
     const { id, status } = JSON.parse(sent.stdout);
     expect(status).toBe('queued');
@@ -100,10 +135,30 @@ describe('sesame CLI', { timeout: 120_000 }, () => {
     expect(show).toMatchObject({ id, from: '"Acme" <hello@example.com>', subject: 'Report', tags: { kind: 'report' } });
     expect((await sesame('emails', 'cancel', id)).stdout).toMatch(/status\s+cancelled/);
 
-    const tooMany = await sesame('send', '--from', 'hello@example.com', '--to', ...Array.from({ length: 51 }, (_, i) => `r${i}@customer.test`), '--subject', 's', '--text', 't');
+    const tooMany = await sesame(
+      'send',
+      '--from',
+      'hello@example.com',
+      '--to',
+      ...Array.from({ length: 51 }, (_, i) => `r${i}@customer.test`),
+      '--subject',
+      's',
+      '--text',
+      't',
+    );
     expect(tooMany.code).toBe(1);
     expect(tooMany.stderr).toContain('error [too_many_recipients]');
-    const unverified = await sesame('send', '--from', 'hello@elsewhere.test', '--to', 'ann@customer.test', '--subject', 's', '--text', 't');
+    const unverified = await sesame(
+      'send',
+      '--from',
+      'hello@elsewhere.test',
+      '--to',
+      'ann@customer.test',
+      '--subject',
+      's',
+      '--text',
+      't',
+    );
     expect(unverified.stderr).toContain('error [from_not_allowed]'); // the connection may send only from example.com
 
     expect((await sesame('suppressions', 'add', 'gone@customer.test', '--reason', 'bounce')).code).toBe(0);
@@ -116,13 +171,32 @@ describe('sesame CLI', { timeout: 120_000 }, () => {
     expect(exported.split('\n')[0]).toBe('email,reason,source,created_at');
     expect(exported).toContain('gone@customer.test,bounce,cli');
     expect(exported).toContain('x@customer.test,complaint,import');
-    const suppressed = JSON.parse((await sesame('--json', 'send', '--from', 'hello@example.com', '--to', 'gone@customer.test', '--subject', 's', '--text', 't')).stdout);
+    const suppressed = JSON.parse(
+      (
+        await sesame(
+          '--json',
+          'send',
+          '--from',
+          'hello@example.com',
+          '--to',
+          'gone@customer.test',
+          '--subject',
+          's',
+          '--text',
+          't',
+        )
+      ).stdout,
+    );
     expect(suppressed.status).toBe('suppressed');
   });
 
   it('wires SES events with `aws events`; a send to the bounce simulator ends bounced, and its recipient suppressed', async () => {
     const port = await freePort();
-    const server = spawn(process.execPath, [...cli, 'start', '--port', String(port), '--no-smtp'], { env: { ...env, SESAME_WORKER_POLL_MS: '50' }, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = spawn(process.execPath, [...cli, 'start', '--port', String(port), '--no-smtp'], {
+      env: { ...env, SESAME_WORKER_POLL_MS: '50' },
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     try {
       let out = '';
       server.stdout!.on('data', (d) => (out += String(d)));
@@ -136,8 +210,26 @@ describe('sesame CLI', { timeout: 120_000 }, () => {
       const test = JSON.parse((await sesameWith(portEnv, '--json', 'aws', 'test', 'prod')).stdout);
       expect(test.checks.find((c: { id: string }) => c.id === 'events')).toMatchObject({ status: 'pass' });
 
-      const sent = JSON.parse((await sesame('--json', 'send', '--from', 'hello@example.com', '--to', 'bounce@simulator.amazonses.com', '--subject', 's', '--text', 't')).stdout);
-      await waitUntil(async () => JSON.parse((await sesame('--json', 'emails', 'show', sent.id)).stdout).status === 'bounced', 'the bounce to arrive');
+      const sent = JSON.parse(
+        (
+          await sesame(
+            '--json',
+            'send',
+            '--from',
+            'hello@example.com',
+            '--to',
+            'bounce@simulator.amazonses.com',
+            '--subject',
+            's',
+            '--text',
+            't',
+          )
+        ).stdout,
+      );
+      await waitUntil(
+        async () => JSON.parse((await sesame('--json', 'emails', 'show', sent.id)).stdout).status === 'bounced',
+        'the bounce to arrive',
+      );
       const supp = await sesame('suppressions', 'list');
       expect(supp.stdout).toMatch(/bounce@simulator\.amazonses\.com\s+│ bounce/);
     } finally {
@@ -148,12 +240,24 @@ describe('sesame CLI', { timeout: 120_000 }, () => {
   });
 
   it('adds a domain, prints the records as a table and a zone snippet, and verifies once they are published', async () => {
-    const add = await sesame('domains', 'add', 'example.net', '--connection', 'prod', '--dmarc-email', 'dmarc@example.net');
+    const add = await sesame(
+      'domains',
+      'add',
+      'example.net',
+      '--connection',
+      'prod',
+      '--dmarc-email',
+      'dmarc@example.net',
+    );
     expect(add.code, add.stderr).toBe(0);
-    expect(add.stdout).toMatch(/MISSING\s+│ CNAME\s+│ \w{32}\._domainkey\.example\.net\s+│ \w{32}\.dkim\.amazonses\.com/);
+    expect(add.stdout).toMatch(
+      /MISSING\s+│ CNAME\s+│ \w{32}\._domainkey\.example\.net\s+│ \w{32}\.dkim\.amazonses\.com/,
+    );
     expect(add.stdout).toMatch(/MISSING\s+│ MX\s+│ mail\.example\.net\s+│ 10 feedback-smtp\.eu-west-1\.amazonses\.com/);
     expect(add.stdout).toContain('As a zone-file snippet, ready to paste:');
-    expect(add.stdout).toMatch(/_dmarc\.example\.net\.\s+300 IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@example\.net;"/);
+    expect(add.stdout).toMatch(
+      /_dmarc\.example\.net\.\s+300 IN TXT "v=DMARC1; p=none; rua=mailto:dmarc@example\.net;"/,
+    );
     const zone = (await sesame('domains', 'show', 'example.net', '--zone')).stdout;
     expect(zone.trim().split('\n')).toHaveLength(6);
     const file = join(dataDir, 'example.net.zone');
@@ -164,7 +268,9 @@ describe('sesame CLI', { timeout: 120_000 }, () => {
     expect(verify.stdout).toMatch(/status\s+verified/);
     expect(verify.stdout).not.toContain('MISSING');
     const list = await sesame('domains', 'list');
-    expect(list.stdout).toMatch(/example\.net\s+│ domain\s+│ verified\s+│ SUCCESS\s+│ mail\.example\.net SUCCESS\s+│ 0/);
+    expect(list.stdout).toMatch(
+      /example\.net\s+│ domain\s+│ verified\s+│ SUCCESS\s+│ mail\.example\.net SUCCESS\s+│ 0/,
+    );
     const removed = await sesame('domains', 'remove', 'example.net');
     expect(removed.stdout).toContain('Removed example.net and its SES identity.');
   });
@@ -193,7 +299,12 @@ describe('sesame CLI', { timeout: 120_000 }, () => {
   });
 
   it('rejects a wrong master key with the setting named', async () => {
-    const r = spawnSync(process.execPath, [...cli, 'aws', 'list'], { env: { ...env, SESAME_MASTER_KEY: 'too-short' }, cwd: root, encoding: 'utf8', input: '' });
+    const r = spawnSync(process.execPath, [...cli, 'aws', 'list'], {
+      env: { ...env, SESAME_MASTER_KEY: 'too-short' },
+      cwd: root,
+      encoding: 'utf8',
+      input: '',
+    });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('SESAME_MASTER_KEY');
     expect(r.stderr).toContain('config_invalid');

@@ -11,7 +11,15 @@ import { serveSandbox } from '../helpers/cli.js';
  */
 const root = join(import.meta.dirname, '..', '..');
 const dataDir = mkdtempSync(join(tmpdir(), 'sesame-tty-'));
-const env = { ...process.env, SESAME_DATA_DIR: dataDir, SESAME_SANDBOX: 'true', NODE_ENV: 'test', TERM: 'xterm', COLUMNS: '200', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+const env = {
+  ...process.env,
+  SESAME_DATA_DIR: dataDir,
+  SESAME_SANDBOX: 'true',
+  NODE_ENV: 'test',
+  TERM: 'xterm',
+  COLUMNS: '200',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+};
 const cli = `${process.execPath} --import tsx ${join(root, 'src/cli/main.ts')}`;
 let sandboxUrl = '';
 
@@ -38,12 +46,15 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-// eslint-disable-next-line no-control-regex
 const plain = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
 
 describe.runIf(existsSync('/usr/bin/script'))('sesame aws setup on a terminal', () => {
   it('asks for the mode, name and region, then waits for the role ARN and tests', { timeout: 90_000 }, async () => {
-    const p = spawn('script', ['-qefc', `stty cols 200 rows 50; ${cli} aws setup`, '/dev/null'], { env, cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn('script', ['-qefc', `stty cols 200 rows 50; ${cli} aws setup`, '/dev/null'], {
+      env,
+      cwd: root,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     p.stdout.on('data', (d) => (out += String(d)));
     p.stderr.on('data', (d) => (out += String(d)));

@@ -12,16 +12,27 @@ import { runCli } from '../helpers/cli.js';
  * connection are created in process first, and only the commands under test are spawned.
  */
 const dataDir = mkdtempSync(join(tmpdir(), 'sesame-warmup-cli-'));
-const env: NodeJS.ProcessEnv = { ...process.env, SESAME_DATA_DIR: dataDir, NODE_ENV: 'test', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  SESAME_DATA_DIR: dataDir,
+  NODE_ENV: 'test',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+};
 delete env.SESAME_SANDBOX; // the warmup commands need no AWS, real or sandboxed
 
 const sesame = (...args: string[]) => runCli(env, args);
 
 beforeAll(async () => {
-  const c = await createContainer(loadConfig({ SESAME_DATA_DIR: dataDir, SESAME_ALLOW_DEFAULT_CHAIN: 'true' }), { logger: createLogger('silent') });
+  const c = await createContainer(loadConfig({ SESAME_DATA_DIR: dataDir, SESAME_ALLOW_DEFAULT_CHAIN: 'true' }), {
+    logger: createLogger('silent'),
+  });
   try {
     const ws = await c.workspaces.create('default', 'test');
-    await c.connections.create(ws.id, { name: 'prod', region: 'us-east-1', mode: 'default_chain', sendDomains: ['example.com', 'other.com'] }, 'test');
+    await c.connections.create(
+      ws.id,
+      { name: 'prod', region: 'us-east-1', mode: 'default_chain', sendDomains: ['example.com', 'other.com'] },
+      'test',
+    );
     await c.warmup.set(ws.id, 'prod', { doublingDays: 2 }, 'test');
   } finally {
     await c.close();
@@ -44,7 +55,12 @@ describe('sesame warmup', { timeout: 60_000 }, () => {
     const show = await sesame('warmup', 'show', 'prod');
     expect(show.code, show.stderr).toBe(0);
     const lines = show.stdout.split('\n').filter((l) => l.startsWith('│'));
-    const cells = lines.map((l) => l.split('│').slice(1, -1).map((c) => c.trim()));
+    const cells = lines.map((l) =>
+      l
+        .split('│')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    );
     expect(cells).toEqual([
       ['DOMAIN', 'PLAN', 'DAY', 'STEP', 'ALLOWANCE', 'SENT TODAY', 'WAITING', 'RAMP'],
       ['(all)', 'ramp', '0', '0', '50', '0', '0', 'ramping'],
@@ -55,7 +71,13 @@ describe('sesame warmup', { timeout: 60_000 }, () => {
   it('pause holds the ramp (--json prints the plan); bad input and unknown plans answer with their codes', async () => {
     const paused = await sesame('--json', 'warmup', 'pause', 'prod', '--domain', 'example.com');
     expect(paused.code, paused.stderr).toBe(0);
-    expect(JSON.parse(paused.stdout)).toMatchObject({ domain: 'example.com', paused: true, held: true, holdReason: 'paused', todayAllowance: 50 });
+    expect(JSON.parse(paused.stdout)).toMatchObject({
+      domain: 'example.com',
+      paused: true,
+      held: true,
+      holdReason: 'paused',
+      todayAllowance: 50,
+    });
 
     const bad = await sesame('warmup', 'set', 'prod', '--schedule', '50,-1');
     expect(bad.code).toBe(1);

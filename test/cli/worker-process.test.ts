@@ -24,7 +24,11 @@ let env: Record<string, string>;
 let workspaceId: string;
 
 function startWorker(): { proc: ChildProcess; exited: Promise<number | null> } {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'worker'], { env: { ...process.env, ...env }, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'worker'], {
+    env: { ...process.env, ...env },
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   return { proc, exited };
 }
@@ -32,14 +36,21 @@ function startWorker(): { proc: ChildProcess; exited: Promise<number | null> } {
 async function submit(n: number, tag: string): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
-    const r = await c.messages.submit({ workspaceId, apiKeyId: null, actor: 'test' }, { from: 'app@example.com', to: `r${i}@customer.test`, subject: `${tag} ${i}`, text: 'hello' });
+    const r = await c.messages.submit(
+      { workspaceId, apiKeyId: null, actor: 'test' },
+      { from: 'app@example.com', to: `r${i}@customer.test`, subject: `${tag} ${i}`, text: 'hello' },
+    );
     ids.push(r.value.id);
   }
   return ids;
 }
 
 async function statuses(ids: string[]): Promise<Record<string, string[]>> {
-  const rows = await c.store.db.selectFrom('messages').select(['id', 'status', 'last_error_code']).where('id', 'in', ids).execute();
+  const rows = await c.store.db
+    .selectFrom('messages')
+    .select(['id', 'status', 'last_error_code'])
+    .where('id', 'in', ids)
+    .execute();
   const by: Record<string, string[]> = {};
   for (const r of rows) (by[r.status === 'failed' ? `failed:${r.last_error_code}` : r.status] ??= []).push(r.id);
   return by;
@@ -73,16 +84,29 @@ beforeAll(async () => {
     SESAME_SANDBOX: 'false', // this test serves its own sandbox, reached through the standard settings
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
-  c = await createContainer(loadConfig(env), { logger: createLogger('warn'), platformCredentials: async () => ({ accessKeyId: platform.accessKeyId, secretAccessKey: platform.secretAccessKey }) });
+  c = await createContainer(loadConfig(env), {
+    logger: createLogger('warn'),
+    platformCredentials: async () => ({ accessKeyId: platform.accessKeyId, secretAccessKey: platform.secretAccessKey }),
+  });
   const ws = await c.workspaces.create('acme', 'test');
   workspaceId = ws.id;
   const conn = await c.connections.create(ws.id, { mode: 'role', name: 'prod', region: 'us-east-1' }, 'test');
   // The downloadable template carries this connection's values as defaults.
   const body = await c.connections.onboarding.template(await c.connections.row(ws.id, conn.id));
-  const roleArn = sandbox.admin.deployTemplate({ templateBody: body, stackName: 'Sesame-prod', capabilities: ['CAPABILITY_NAMED_IAM'] }).outputs.RoleArn!;
+  const roleArn = sandbox.admin.deployTemplate({
+    templateBody: body,
+    stackName: 'Sesame-prod',
+    capabilities: ['CAPABILITY_NAMED_IAM'],
+  }).outputs.RoleArn!;
   await c.connections.update(ws.id, conn.id, { roleArn }, 'test');
   sandbox.admin.verifyIdentity('example.com', { account: '222222222222', region: 'us-east-1' });
-  sandbox.admin.setAccount({ account: '222222222222', region: 'us-east-1', productionAccessEnabled: true, maxSendRate: 400, max24HourSend: 1_000_000 });
+  sandbox.admin.setAccount({
+    account: '222222222222',
+    region: 'us-east-1',
+    productionAccessEnabled: true,
+    maxSendRate: 400,
+    max24HourSend: 1_000_000,
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -102,10 +126,14 @@ describe('worker process', () => {
     expect(atKill.queued?.length ?? 0).toBeGreaterThan(0); // it really died mid-run
 
     const second = startWorker();
-    await waitFor(async () => {
-      const s = await statuses(ids);
-      return !s.queued && !s.sending ? s : undefined;
-    }, 'every message settled', 90_000);
+    await waitFor(
+      async () => {
+        const s = await statuses(ids);
+        return !s.queued && !s.sending ? s : undefined;
+      },
+      'every message settled',
+      90_000,
+    );
     second.proc.kill('SIGTERM');
     expect(await second.exited).toBe(0);
 
@@ -132,7 +160,11 @@ describe('worker process', () => {
     expect(s.sending ?? []).toEqual([]);
     expect(Object.keys(s).filter((k) => k.startsWith('failed'))).toEqual([]);
     expect(s.queued?.length ?? 0).toBeGreaterThan(0);
-    const inFlight = await c.store.db.selectFrom('send_jobs').select('message_id').where('in_flight_since', 'is not', null).execute();
+    const inFlight = await c.store.db
+      .selectFrom('send_jobs')
+      .select('message_id')
+      .where('in_flight_since', 'is not', null)
+      .execute();
     expect(inFlight).toEqual([]);
     for (const id of s.sent ?? []) expect(delivered().get(id)).toBe(1);
   });

@@ -38,7 +38,13 @@ describe('CNAME records', () => {
   it('is ok when the name points to the expected target, whatever the case and trailing dot', async () => {
     dns.set(DKIM.toUpperCase(), 'CNAME', ['ABC123.dkim.amazonses.com.']);
     const r = await checker.checkRecord({ ...rec, name: `${DKIM}.`, value: 'abc123.DKIM.amazonses.com.' });
-    expect(r).toMatchObject({ status: 'ok', name: DKIM, expected: 'abc123.dkim.amazonses.com', found: ['abc123.dkim.amazonses.com'], hint: '' });
+    expect(r).toMatchObject({
+      status: 'ok',
+      name: DKIM,
+      expected: 'abc123.dkim.amazonses.com',
+      found: ['abc123.dkim.amazonses.com'],
+      hint: '',
+    });
   });
 
   it('is a mismatch showing both values when the target differs', async () => {
@@ -145,7 +151,9 @@ describe('TXT records', () => {
     dns.set(MAIL_FROM, 'TXT', ['google-site-verification=xyz', 'v=spf1  include:AMAZONSES.com ~all']);
     const r = await checker.checkRecord(spf);
     expect(r.status).toBe('ok');
-    expect(r.found).toEqual(expect.arrayContaining(['google-site-verification=xyz', 'v=spf1  include:AMAZONSES.com ~all']));
+    expect(r.found).toEqual(
+      expect.arrayContaining(['google-site-verification=xyz', 'v=spf1  include:AMAZONSES.com ~all']),
+    );
   });
 
   it('accepts an SPF record that keeps other senders and has every expected term', async () => {
@@ -156,7 +164,11 @@ describe('TXT records', () => {
   it('is a mismatch showing both when the SPF record lacks a term', async () => {
     dns.set(MAIL_FROM, 'TXT', ['v=spf1 include:_spf.google.com ~all']);
     const r = await checker.checkRecord(spf);
-    expect(r).toMatchObject({ status: 'mismatch', found: ['v=spf1 include:_spf.google.com ~all'], expected: spf.value });
+    expect(r).toMatchObject({
+      status: 'mismatch',
+      found: ['v=spf1 include:_spf.google.com ~all'],
+      expected: spf.value,
+    });
     expect(r.message).toContain('lacks include:amazonses.com');
     expect(r.hint).toContain('do not add a second one');
   });
@@ -211,7 +223,11 @@ describe('TXT records', () => {
   });
 
   it('matches a plain token exactly, other TXT records at the name notwithstanding', async () => {
-    const rec = { name: `_amazonses.${D}`, type: 'TXT' as const, value: 'pmBGN/7MjnfhTKUZ06Enqq1PeGUaOkw8lGhcfwefcHU=' };
+    const rec = {
+      name: `_amazonses.${D}`,
+      type: 'TXT' as const,
+      value: 'pmBGN/7MjnfhTKUZ06Enqq1PeGUaOkw8lGhcfwefcHU=',
+    };
     dns.set(`_amazonses.${D}`, 'TXT', ['other', rec.value]);
     expect((await checker.checkRecord(rec)).status).toBe('ok');
     dns.set(`_amazonses.${D}`, 'TXT', [rec.value.toLowerCase()]);
@@ -221,7 +237,10 @@ describe('TXT records', () => {
   it('checks several records at once, in order', async () => {
     dns.set(DKIM, 'CNAME', ['abc123.dkim.amazonses.com']);
     const rs = await checker.checkRecords([{ name: DKIM, type: 'CNAME', value: 'abc123.dkim.amazonses.com' }, spf]);
-    expect(rs.map((r) => [r.type, r.status])).toEqual([['CNAME', 'ok'], ['TXT', 'missing']]);
+    expect(rs.map((r) => [r.type, r.status])).toEqual([
+      ['CNAME', 'ok'],
+      ['TXT', 'missing'],
+    ]);
   });
 });
 
@@ -247,16 +266,30 @@ describe('checkDomain', () => {
   it('reports a healthy domain as ok, with the records, SPF count and DMARC it found', async () => {
     healthyDomain();
     dns.set(DKIM, 'CNAME', ['abc123.dkim.amazonses.com']);
-    const c = await checker.checkDomain(D.toUpperCase(), { records: [{ name: DKIM, type: 'CNAME', value: 'abc123.dkim.amazonses.com' }] });
+    const c = await checker.checkDomain(D.toUpperCase(), {
+      records: [{ name: DKIM, type: 'CNAME', value: 'abc123.dkim.amazonses.com' }],
+    });
     expect(c).toMatchObject({ domain: D, ok: true, problems: [], checkedAt: '2026-03-01T12:00:00.000Z' });
     expect(c.records[0]!.status).toBe('ok');
-    expect(c.spf).toEqual([expect.objectContaining({ name: D, records: ['v=spf1 include:amazonses.com ~all'], lookups: expect.objectContaining({ lookups: 1, limit: 10 }) })]);
-    expect(c.dmarc).toMatchObject({ name: `_dmarc.${D}`, record: 'v=DMARC1; p=quarantine; rua=mailto:dmarc@example.test', parsed: { policy: 'quarantine', valid: true } });
+    expect(c.spf).toEqual([
+      expect.objectContaining({
+        name: D,
+        records: ['v=spf1 include:amazonses.com ~all'],
+        lookups: expect.objectContaining({ lookups: 1, limit: 10 }),
+      }),
+    ]);
+    expect(c.dmarc).toMatchObject({
+      name: `_dmarc.${D}`,
+      record: 'v=DMARC1; p=quarantine; rua=mailto:dmarc@example.test',
+      parsed: { policy: 'quarantine', valid: true },
+    });
   });
 
   it('is not ok when an expected record is not', async () => {
     healthyDomain();
-    const c = await checker.checkDomain(D, { records: [{ name: DKIM, type: 'CNAME', value: 'abc123.dkim.amazonses.com' }] });
+    const c = await checker.checkDomain(D, {
+      records: [{ name: DKIM, type: 'CNAME', value: 'abc123.dkim.amazonses.com' }],
+    });
     expect(c.ok).toBe(false);
     expect(c.problems).toEqual([]);
     expect(c.records[0]!.status).toBe('missing');
@@ -272,7 +305,7 @@ describe('checkDomain', () => {
     expect(c.spf[0]!.records).toHaveLength(2);
   });
 
-  it('also lints the MAIL FROM domain\'s SPF record', async () => {
+  it("also lints the MAIL FROM domain's SPF record", async () => {
     healthyDomain();
     dns.set(MAIL_FROM, 'TXT', ['v=spf1 include:amazonses.com ~all', 'v=spf1 -all']);
     const c = await checker.checkDomain(D, { mailFromDomain: MAIL_FROM });
@@ -323,10 +356,12 @@ describe('checkDomain', () => {
     dns.set(D, 'TXT', ['v=spf1 include:gone.test include:broken.test ~all']);
     dns.fail('broken.test');
     const c = await checker.checkDomain(D);
-    expect(c.problems).toEqual(expect.arrayContaining([
-      expect.objectContaining({ code: 'spf_include_missing', name: 'gone.test' }),
-      expect.objectContaining({ code: 'spf_lookup_failed', name: 'broken.test' }),
-    ]));
+    expect(c.problems).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ code: 'spf_include_missing', name: 'gone.test' }),
+        expect.objectContaining({ code: 'spf_lookup_failed', name: 'broken.test' }),
+      ]),
+    );
     expect(c.spf[0]!.lookups!.lookups).toBe(2);
   });
 
@@ -358,7 +393,7 @@ describe('checkDomain', () => {
     expect(codes(await checker.checkDomain(D))).toEqual(['dmarc_multiple']);
   });
 
-  it('uses the parent domain\'s DMARC record for a subdomain without one', async () => {
+  it("uses the parent domain's DMARC record for a subdomain without one", async () => {
     healthyDomain();
     const sub = `news.${D}`;
     dns.set(sub, 'A', ['192.0.2.11']);
@@ -389,17 +424,26 @@ describe('SESAME_DNS_SERVERS', () => {
   const load = (v: string) => loadConfig({ SESAME_DNS_SERVERS: v, SESAME_DATA_DIR: '/nonexistent-sesame-test' });
 
   it('takes ip, ip:port, ipv6 and [ipv6]:port entries', () => {
-    expect(load('192.0.2.1, 127.0.0.1:5353,::1,[2001:db8::1]:53').dnsServers).toEqual(['192.0.2.1', '127.0.0.1:5353', '::1', '[2001:db8::1]:53']);
+    expect(load('192.0.2.1, 127.0.0.1:5353,::1,[2001:db8::1]:53').dnsServers).toEqual([
+      '192.0.2.1',
+      '127.0.0.1:5353',
+      '::1',
+      '[2001:db8::1]:53',
+    ]);
     expect(loadConfig({ SESAME_DATA_DIR: '/nonexistent-sesame-test' }).dnsServers).toBeUndefined();
   });
 
   it('refuses host names, bad ports and empty lists, naming the setting', () => {
     for (const bad of ['dns.example.com', '127.0.0.1:0', '127.0.0.1:70000', '2001:db8::1:53:x', ' , ']) {
-      expect(() => load(bad), bad).toThrow(expect.objectContaining({ code: 'config_invalid', details: { setting: 'SESAME_DNS_SERVERS' } }));
+      expect(() => load(bad), bad).toThrow(
+        expect.objectContaining({ code: 'config_invalid', details: { setting: 'SESAME_DNS_SERVERS' } }),
+      );
     }
   });
 
   it('the checker refuses servers the resolver cannot use', () => {
-    expect(() => createDnsChecker({ servers: ['not-an-ip'] })).toThrow(expect.objectContaining({ code: 'config_invalid' }));
+    expect(() => createDnsChecker({ servers: ['not-an-ip'] })).toThrow(
+      expect.objectContaining({ code: 'config_invalid' }),
+    );
   });
 });

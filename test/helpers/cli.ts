@@ -29,7 +29,11 @@ export function runCli(env: NodeJS.ProcessEnv, args: string[]): Promise<CliResul
 
 /** `sesame sandbox serve` as its own process; resolves with its URL once it listens. */
 export async function serveSandbox(env: NodeJS.ProcessEnv): Promise<{ url: string; stop(): Promise<void> }> {
-  const proc: ChildProcess = spawn(process.execPath, [...cliArgs, 'sandbox', 'serve', '--quiet', '--port', '0'], { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc: ChildProcess = spawn(process.execPath, [...cliArgs, 'sandbox', 'serve', '--quiet', '--port', '0'], {
+    env,
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`sandbox did not start: ${out}`)), 30_000);

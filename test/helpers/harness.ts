@@ -26,7 +26,12 @@ export interface Harness {
   /** Every log line and response body seen, to prove no secret leaks through them. */
   logs: string[];
   bodies: string[];
-  call(method: string, url: string, body?: unknown, opts?: { key?: string | null; headers?: Record<string, string>; rawBody?: string }): Promise<{ status: number; json: any; text: string; headers: Record<string, unknown> }>;
+  call(
+    method: string,
+    url: string,
+    body?: unknown,
+    opts?: { key?: string | null; headers?: Record<string, string>; rawBody?: string },
+  ): Promise<{ status: number; json: any; text: string; headers: Record<string, unknown> }>;
   close(): Promise<void>;
 }
 
@@ -52,14 +57,22 @@ export interface HarnessOptions {
  */
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const manual = manualClock(new Date());
-  const clock = opts.realClock ? Object.assign(Object.create(manual) as typeof manual, { now: () => new Date() }) : manual;
-  const sandbox = createSandbox({ clock, ...opts.sandbox, ...(opts.propagationDelayMs !== undefined ? { propagationDelayMs: opts.propagationDelayMs } : {}) });
+  const clock = opts.realClock
+    ? Object.assign(Object.create(manual) as typeof manual, { now: () => new Date() })
+    : manual;
+  const sandbox = createSandbox({
+    clock,
+    ...opts.sandbox,
+    ...(opts.propagationDelayMs !== undefined ? { propagationDelayMs: opts.propagationDelayMs } : {}),
+  });
   const sandboxUrl = await sandbox.listen(0);
   const platform = sandbox.admin.platformCredentials();
   const store = await testStore(opts.backend ?? 'sqlite');
   const admitted: Harness['admitted'] = [];
   const port = opts.listen ? await freePort() : 0;
-  const listenEnv: Record<string, string> = opts.listen ? { SESAME_PUBLIC_URL: `http://127.0.0.1:${port}`, SESAME_SNS_CERT_DIR: sandboxCertDir(sandbox) } : {};
+  const listenEnv: Record<string, string> = opts.listen
+    ? { SESAME_PUBLIC_URL: `http://127.0.0.1:${port}`, SESAME_SNS_CERT_DIR: sandboxCertDir(sandbox) }
+    : {};
   const config: Config = loadConfig({
     AWS_ENDPOINT_URL: sandboxUrl,
     AWS_REGION: 'us-east-1',
@@ -118,7 +131,12 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
         payload = JSON.stringify(body);
         headers['content-type'] ??= 'application/json';
       }
-      const res = await app.inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) });
+      const res = await app.inject({
+        method: method as 'GET',
+        url,
+        headers,
+        ...(payload !== undefined ? { payload } : {}),
+      });
       bodies.push(res.body);
       let json: unknown;
       try {
@@ -145,7 +163,11 @@ export function sandboxCertDir(sandbox: Sandbox): string {
 }
 
 /** Read the quick-create link's hash parameters. */
-export function quickCreateParams(url: string): { templateURL: string; stackName: string; params: Record<string, string> } {
+export function quickCreateParams(url: string): {
+  templateURL: string;
+  stackName: string;
+  params: Record<string, string>;
+} {
   const hash = new URL(url).hash; // #/stacks/quickcreate?...
   const q = new URLSearchParams(hash.slice(hash.indexOf('?') + 1));
   const params: Record<string, string> = {};
@@ -154,19 +176,33 @@ export function quickCreateParams(url: string): { templateURL: string; stackName
 }
 
 /** Play the customer: create the stack from the quick-create link, as the console would. */
-export async function deployFromQuickCreate(h: Harness, quickCreateUrl: string, paramOverrides: Record<string, string> = {}): Promise<string> {
+export async function deployFromQuickCreate(
+  h: Harness,
+  quickCreateUrl: string,
+  paramOverrides: Record<string, string> = {},
+): Promise<string> {
   const { templateURL, stackName, params } = quickCreateParams(quickCreateUrl);
   const res = await fetch(templateURL);
   if (!res.ok) throw new Error(`template fetch failed: ${res.status}`);
   const templateBody = await res.text();
-  const out = h.sandbox.admin.deployTemplate({ templateBody, stackName, parameters: { ...params, ...paramOverrides }, capabilities: ['CAPABILITY_NAMED_IAM'] });
+  const out = h.sandbox.admin.deployTemplate({
+    templateBody,
+    stackName,
+    parameters: { ...params, ...paramOverrides },
+    capabilities: ['CAPABILITY_NAMED_IAM'],
+  });
   const arn = out.outputs.RoleArn;
   if (!arn) throw new Error('stack has no RoleArn output');
   return arn;
 }
 
 /** A role connection with its stack deployed and role ARN set. */
-export async function connectedRole(h: Harness, name = 'prod', extra: Record<string, unknown> = {}, paramOverrides: Record<string, string> = {}): Promise<{ id: string; roleArn: string; externalId: string }> {
+export async function connectedRole(
+  h: Harness,
+  name = 'prod',
+  extra: Record<string, unknown> = {},
+  paramOverrides: Record<string, string> = {},
+): Promise<{ id: string; roleArn: string; externalId: string }> {
   const created = await h.call('POST', '/v1/connections', { name, region: 'us-east-1', mode: 'role', ...extra });
   if (created.status !== 201) throw new Error(`create failed: ${created.text}`);
   const roleArn = await deployFromQuickCreate(h, created.json.onboarding.quickCreateUrl, paramOverrides);
@@ -175,10 +211,17 @@ export async function connectedRole(h: Harness, name = 'prod', extra: Record<str
   return { id: created.json.id, roleArn, externalId: created.json.externalId };
 }
 
-export const check = (report: { checks: Array<{ id: string; status: string; message?: string; hint?: string; code?: string }> }, id: string) => report.checks.find((c) => c.id === id);
+export const check = (
+  report: { checks: Array<{ id: string; status: string; message?: string; hint?: string; code?: string }> },
+  id: string,
+) => report.checks.find((c) => c.id === id);
 
 /** Poll until `fn` returns a truthy value (real time; bounded). */
-export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, what = 'condition', timeoutMs = 15_000): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | null | false>,
+  what = 'condition',
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -189,17 +232,35 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>
 }
 
 /** A connection ready to send: role connected, example.com verified, production quota. */
-export async function sendingSetup(h: Harness, opts: { maxSendRate?: number; max24HourSend?: number; production?: boolean } = {}): Promise<{ id: string; roleArn: string }> {
+export async function sendingSetup(
+  h: Harness,
+  opts: { maxSendRate?: number; max24HourSend?: number; production?: boolean } = {},
+): Promise<{ id: string; roleArn: string }> {
   const c = await connectedRole(h, 'prod');
   h.sandbox.admin.verifyIdentity('example.com', { account: '222222222222', region: 'us-east-1' });
-  h.sandbox.admin.setAccount({ account: '222222222222', region: 'us-east-1', productionAccessEnabled: opts.production ?? true, maxSendRate: opts.maxSendRate ?? 1000, max24HourSend: opts.max24HourSend ?? 1_000_000 });
+  h.sandbox.admin.setAccount({
+    account: '222222222222',
+    region: 'us-east-1',
+    productionAccessEnabled: opts.production ?? true,
+    maxSendRate: opts.maxSendRate ?? 1000,
+    max24HourSend: opts.max24HourSend ?? 1_000_000,
+  });
   return c;
 }
 
-export async function waitForStatus(h: Harness, id: string, status: string | string[], timeoutMs = 15_000): Promise<any> {
+export async function waitForStatus(
+  h: Harness,
+  id: string,
+  status: string | string[],
+  timeoutMs = 15_000,
+): Promise<any> {
   const want = Array.isArray(status) ? status : [status];
-  return waitFor(async () => {
-    const m = (await h.call('GET', `/v1/emails/${id}`)).json;
-    return want.includes(m.status) ? m : undefined;
-  }, `message ${id} to be ${want.join('|')}`, timeoutMs);
+  return waitFor(
+    async () => {
+      const m = (await h.call('GET', `/v1/emails/${id}`)).json;
+      return want.includes(m.status) ? m : undefined;
+    },
+    `message ${id} to be ${want.join('|')}`,
+    timeoutMs,
+  );
 }

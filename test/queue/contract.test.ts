@@ -49,7 +49,12 @@ const backends: Array<[string, () => Promise<Harness>]> = [
     'table queue, sqlite',
     async () => {
       const store = await migrated('sqlite');
-      return { db: store.db, queue: createSendQueue({ db: store.db, dialect: 'sqlite' }), clock: virtualClock(), close: () => store.close() };
+      return {
+        db: store.db,
+        queue: createSendQueue({ db: store.db, dialect: 'sqlite' }),
+        clock: virtualClock(),
+        close: () => store.close(),
+      };
     },
   ],
 ];
@@ -58,7 +63,12 @@ if (url) {
     'table queue, postgres',
     async () => {
       const store = await migrated('postgres');
-      return { db: store.db, queue: createSendQueue({ db: store.db, dialect: 'postgres' }), clock: virtualClock(), close: () => store.close() };
+      return {
+        db: store.db,
+        queue: createSendQueue({ db: store.db, dialect: 'postgres' }),
+        clock: virtualClock(),
+        close: () => store.close(),
+      };
     },
   ]);
   backends.push([
@@ -67,14 +77,20 @@ if (url) {
       // One database for the file (installing pg-boss is the slow part), emptied after each case.
       shared ??= migrated('postgres');
       const store = await shared;
-      const queue = await createPgBossSendQueue({ db: store.db, connectionString: (store as Store & { url: string }).url, onError: (e) => console.error('pg-boss', e) });
+      const queue = await createPgBossSendQueue({
+        db: store.db,
+        connectionString: (store as Store & { url: string }).url,
+        onError: (e) => console.error('pg-boss', e),
+      });
       return {
         db: store.db,
         queue,
         clock: realClock,
         async close() {
           await queue.stop();
-          await sql`TRUNCATE pgboss.job, pgboss.archive, send_jobs_pgboss, send_jobs, message_recipients, message_tags, messages, connections, api_keys, workspaces CASCADE`.execute(store.db);
+          await sql`TRUNCATE pgboss.job, pgboss.archive, send_jobs_pgboss, send_jobs, message_recipients, message_tags, messages, connections, api_keys, workspaces CASCADE`.execute(
+            store.db,
+          );
         },
       };
     },
@@ -100,7 +116,10 @@ describe.each(backends)('send queue contract (%s)', (_name, setup) => {
     h = await setup();
     open = h;
     wsSeq++;
-    await h.db.insertInto('workspaces').values({ id: 'ws_1', name: `acme-${wsSeq}`, created_at: new Date().toISOString(), default_connection_id: null }).execute();
+    await h.db
+      .insertInto('workspaces')
+      .values({ id: 'ws_1', name: `acme-${wsSeq}`, created_at: new Date().toISOString(), default_connection_id: null })
+      .execute();
   });
   afterEach(async () => {
     await open?.close();
@@ -112,7 +131,31 @@ describe.each(backends)('send queue contract (%s)', (_name, setup) => {
     const iso = new Date().toISOString();
     await trx
       .insertInto('messages')
-      .values({ id, workspace_id: 'ws_1', connection_id: connectionId, api_key_id: null, source: 'api', status: 'queued', from_address: 'a@example.com', subject: 's', recipients: '{}', recipient_count: 1, tags: '{}', payload: '{}', size_bytes: 1, scheduled_at: null, ses_message_id: null, attempts: 0, last_error_code: null, last_error_message: null, last_error_hint: null, suppressed: null, created_at: iso, updated_at: iso, sent_at: null })
+      .values({
+        id,
+        workspace_id: 'ws_1',
+        connection_id: connectionId,
+        api_key_id: null,
+        source: 'api',
+        status: 'queued',
+        from_address: 'a@example.com',
+        subject: 's',
+        recipients: '{}',
+        recipient_count: 1,
+        tags: '{}',
+        payload: '{}',
+        size_bytes: 1,
+        scheduled_at: null,
+        ses_message_id: null,
+        attempts: 0,
+        last_error_code: null,
+        last_error_message: null,
+        last_error_hint: null,
+        suppressed: null,
+        created_at: iso,
+        updated_at: iso,
+        sent_at: null,
+      })
       .execute();
   }
 
@@ -124,9 +167,11 @@ describe.each(backends)('send queue contract (%s)', (_name, setup) => {
     });
   }
 
-  const lease = (owner: string, limit = 10, skipConnections: string[] = []) => h.queue.lease({ owner, limit, now: h.clock.now(), leaseMs: LEASE_MS, skipConnections });
+  const lease = (owner: string, limit = 10, skipConnections: string[] = []) =>
+    h.queue.lease({ owner, limit, now: h.clock.now(), leaseMs: LEASE_MS, skipConnections });
   const ids = (jobs: SendJob[]) => jobs.map((j) => j.messageId);
-  const claim = (id: string, owner: string) => h.db.transaction().execute((trx) => h.queue.claimForSend(trx, id, owner, h.clock.now()));
+  const claim = (id: string, owner: string) =>
+    h.db.transaction().execute((trx) => h.queue.claimForSend(trx, id, owner, h.clock.now()));
   const cancel = (id: string) => h.db.transaction().execute((trx) => h.queue.cancel(trx, id, h.clock.now()));
   const abandoned = () => h.db.transaction().execute((trx) => h.queue.takeAbandonedInFlight(trx, h.clock.now()));
 
@@ -147,9 +192,18 @@ describe.each(backends)('send queue contract (%s)', (_name, setup) => {
 
   it('enqueues jobs for several connections in one transaction', async () => {
     await h.db.transaction().execute(async (trx) => {
-      for (const [id, conn] of [['m1', 'conn_x'], ['m2', 'conn_y'], ['m3', 'conn_x']] as const) {
+      for (const [id, conn] of [
+        ['m1', 'conn_x'],
+        ['m2', 'conn_y'],
+        ['m3', 'conn_x'],
+      ] as const) {
         await insertMessage(trx, id, conn);
-        await h.queue.enqueue(trx, { messageId: id, connectionId: conn, runAt: at(-3000 + Number(id.slice(1)) * 1000), now: at(0) });
+        await h.queue.enqueue(trx, {
+          messageId: id,
+          connectionId: conn,
+          runAt: at(-3000 + Number(id.slice(1)) * 1000),
+          now: at(0),
+        });
       }
     });
     expect(await h.queue.depth()).toBe(3);
@@ -164,7 +218,9 @@ describe.each(backends)('send queue contract (%s)', (_name, setup) => {
     await enqueue('due', at(-1000));
     await enqueue('later', at(1200));
     const first = await lease('w1');
-    expect(first).toEqual([{ messageId: 'due', connectionId: 'conn_a', runAt: expect.any(String), attempts: 0, inFlightSince: null }]);
+    expect(first).toEqual([
+      { messageId: 'due', connectionId: 'conn_a', runAt: expect.any(String), attempts: 0, inFlightSince: null },
+    ]);
     expect(await lease('w2')).toEqual([]);
     await h.db.transaction().execute((trx) => h.queue.finish(trx, 'due'));
     await h.clock.advance(1500);
@@ -237,7 +293,15 @@ describe.each(backends)('send queue contract (%s)', (_name, setup) => {
     await h.clock.advance(PAST_LEASE);
     expect(ids(await lease('w2'))).toEqual(['m2']); // the leased-only one comes back, the in-flight one does not
     const taken = await abandoned();
-    expect(taken).toEqual([{ messageId: 'm1', connectionId: 'conn_a', runAt: expect.any(String), attempts: 0, inFlightSince: expect.any(String) }]);
+    expect(taken).toEqual([
+      {
+        messageId: 'm1',
+        connectionId: 'conn_a',
+        runAt: expect.any(String),
+        attempts: 0,
+        inFlightSince: expect.any(String),
+      },
+    ]);
     expect(await abandoned()).toEqual([]);
     expect(await h.queue.depth()).toBe(1);
     await h.clock.advance(PAST_LEASE);

@@ -54,10 +54,34 @@ describe('sesame sandbox (offline: acts on the state file)', () => {
   test('deploy from a file; errors print code and message without a stack', async () => {
     const file = join(dir, 'role.yaml');
     writeFileSync(file, ROLE_TEMPLATE);
-    await cli('deploy', file, '--stack-name', 'sesame', '--param', `ExternalId=${EXTERNAL_ID}`, '--param', 'TrustedPrincipalArn=arn:aws:iam::111111111111:user/sesame-platform');
+    await cli(
+      'deploy',
+      file,
+      '--stack-name',
+      'sesame',
+      '--param',
+      `ExternalId=${EXTERNAL_ID}`,
+      '--param',
+      'TrustedPrincipalArn=arn:aws:iam::111111111111:user/sesame-platform',
+    );
     expect(stdout).toMatch(/output RoleArn\s+arn:aws:iam::222222222222:role\/SesameSending/);
-    await cli('deploy', file, '--stack-name', 'other', '--capabilities', 'CAPABILITY_IAM', '--param', `ExternalId=${EXTERNAL_ID}`, '--param', 'TrustedPrincipalArn=arn:aws:iam::111111111111:user/x', '--param', 'RoleName=Other');
-    expect(stderr).toContain('error [validation_failed]: InsufficientCapabilitiesException: Requires capabilities : [CAPABILITY_NAMED_IAM]');
+    await cli(
+      'deploy',
+      file,
+      '--stack-name',
+      'other',
+      '--capabilities',
+      'CAPABILITY_IAM',
+      '--param',
+      `ExternalId=${EXTERNAL_ID}`,
+      '--param',
+      'TrustedPrincipalArn=arn:aws:iam::111111111111:user/x',
+      '--param',
+      'RoleName=Other',
+    );
+    expect(stderr).toContain(
+      'error [validation_failed]: InsufficientCapabilitiesException: Requires capabilities : [CAPABILITY_NAMED_IAM]',
+    );
     expect(stderr).not.toMatch(/\n\s+at /);
     expect(process.exitCode).toBe(1);
   });
@@ -81,7 +105,11 @@ describe('sesame sandbox (running: acts over the admin API)', () => {
         new PutObjectCommand({ Bucket: 'sesame-templates', Key: 't/role.yaml', Body: ROLE_TEMPLATE }),
       );
       const quick = `${url}/cloudformation/home?region=us-east-1#/stacks/quickcreate?templateURL=${encodeURIComponent(`${url}/sesame-templates/t/role.yaml`)}&stackName=sesame-q&param_ExternalId=${EXTERNAL_ID}&param_TrustedPrincipalArn=${encodeURIComponent(p.arn)}`;
-      expect(parseQuickCreateUrl(quick)).toMatchObject({ stackName: 'sesame-q', region: 'us-east-1', parameters: { ExternalId: EXTERNAL_ID } });
+      expect(parseQuickCreateUrl(quick)).toMatchObject({
+        stackName: 'sesame-q',
+        region: 'us-east-1',
+        parameters: { ExternalId: EXTERNAL_ID },
+      });
       await cli('deploy', quick, '--json');
       expect(JSON.parse(stdout).outputs.RoleArn).toBe('arn:aws:iam::222222222222:role/SesameSending');
       expect(sandbox.admin.listStacks().map((s) => s.stackName)).toEqual(['sesame-q']);

@@ -5,20 +5,41 @@ import { EXTERNAL_ID, ROLE_TEMPLATE } from './helpers.js';
 
 const NOW = new Date('2026-01-01T00:00:00Z');
 const PLATFORM = 'arn:aws:iam::111111111111:user/sesame-platform';
-const base = { stackName: 'sesame', account: CUSTOMER_ACCOUNT, region: 'us-east-1', capabilities: ['CAPABILITY_NAMED_IAM'] };
+const base = {
+  stackName: 'sesame',
+  account: CUSTOMER_ACCOUNT,
+  region: 'us-east-1',
+  capabilities: ['CAPABILITY_NAMED_IAM'],
+};
 const params = { ExternalId: EXTERNAL_ID, TrustedPrincipalArn: PLATFORM };
 const fresh = () => bootstrapState(NOW, 'us-east-1');
 
 describe('CloudFormation template handling', () => {
   test('parses short-form tags into long form', () => {
-    const t = parseTemplate('Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n      RoleName: !Sub "${AWS::StackName}-x"\n      Path: !Select [0, !Split [",", "/a/,/b/"]]\n');
-    expect(t.Resources?.['R']?.Properties).toEqual({ RoleName: { 'Fn::Sub': '${AWS::StackName}-x' }, Path: { 'Fn::Select': [0, { 'Fn::Split': [',', '/a/,/b/'] }] } });
+    const t = parseTemplate(
+      'Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n      RoleName: !Sub "${AWS::StackName}-x"\n      Path: !Select [0, !Split [",", "/a/,/b/"]]\n',
+    );
+    expect(t.Resources?.['R']?.Properties).toEqual({
+      RoleName: { 'Fn::Sub': '${AWS::StackName}-x' },
+      Path: { 'Fn::Select': [0, { 'Fn::Split': [',', '/a/,/b/'] }] },
+    });
   });
 
   test('deploys the Sesame role template with conditions, Sub, Split and outputs', () => {
     const state = fresh();
-    const stack = deployStack(state, { ...base, templateBody: ROLE_TEMPLATE, parameters: { ...params, SendFromDomains: 'a.test,b.test', MaxSessionDuration: '7200' } }, NOW);
-    expect(stack.outputs).toEqual({ RoleArn: 'arn:aws:iam::222222222222:role/SesameSending', DomainsRestricted: 'yes' });
+    const stack = deployStack(
+      state,
+      {
+        ...base,
+        templateBody: ROLE_TEMPLATE,
+        parameters: { ...params, SendFromDomains: 'a.test,b.test', MaxSessionDuration: '7200' },
+      },
+      NOW,
+    );
+    expect(stack.outputs).toEqual({
+      RoleArn: 'arn:aws:iam::222222222222:role/SesameSending',
+      DomainsRestricted: 'yes',
+    });
     const role = state.roles['arn:aws:iam::222222222222:role/SesameSending']!;
     expect(role.maxSessionDuration).toBe(7200);
     expect(role.description).toBe('Sesame sending role for stack sesame');
@@ -34,19 +55,28 @@ describe('CloudFormation template handling', () => {
   });
 
   test('parameter constraints fail with CloudFormation wording', () => {
-    const go = (p: Record<string, string>) => () => deployStack(fresh(), { ...base, templateBody: ROLE_TEMPLATE, parameters: p }, NOW);
+    const go = (p: Record<string, string>) => () =>
+      deployStack(fresh(), { ...base, templateBody: ROLE_TEMPLATE, parameters: p }, NOW);
     expect(go({ TrustedPrincipalArn: PLATFORM })).toThrow('Parameters: [ExternalId] must have values');
     expect(go({ ...params, Nope: 'x' })).toThrow('Parameters: [Nope] do not exist in the template');
     expect(go({ ...params, ExternalId: 'x' })).toThrow("Parameter 'ExternalId' must contain at least 2 characters");
     expect(go({ ...params, ExternalId: 'has space' })).toThrow("Parameter 'ExternalId' must match pattern");
-    expect(go({ ...params, MaxSessionDuration: '100' })).toThrow("Parameter 'MaxSessionDuration' must be a number not less than 3600");
+    expect(go({ ...params, MaxSessionDuration: '100' })).toThrow(
+      "Parameter 'MaxSessionDuration' must be a number not less than 3600",
+    );
     expect(go({ ...params, MaxSessionDuration: 'abc' })).toThrow("Parameter 'MaxSessionDuration' must be a number");
-    const allowed = 'Parameters:\n  Mode:\n    Type: String\n    AllowedValues: [a, b]\nResources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument: { Statement: [{ Effect: Allow, Principal: { AWS: "111111111111" }, Action: "sts:AssumeRole" }] }\n';
-    expect(() => deployStack(fresh(), { ...base, templateBody: allowed, parameters: { Mode: 'c' } }, NOW)).toThrow("Parameter 'Mode' must be one of AllowedValues");
+    const allowed =
+      'Parameters:\n  Mode:\n    Type: String\n    AllowedValues: [a, b]\nResources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument: { Statement: [{ Effect: Allow, Principal: { AWS: "111111111111" }, Action: "sts:AssumeRole" }] }\n';
+    expect(() => deployStack(fresh(), { ...base, templateBody: allowed, parameters: { Mode: 'c' } }, NOW)).toThrow(
+      "Parameter 'Mode' must be one of AllowedValues",
+    );
   });
 
   test('IAM resources need the right capability', () => {
-    const run = (capabilities: string[], body = ROLE_TEMPLATE) => () => deployStack(fresh(), { ...base, capabilities, templateBody: body, parameters: params }, NOW);
+    const run =
+      (capabilities: string[], body = ROLE_TEMPLATE) =>
+      () =>
+        deployStack(fresh(), { ...base, capabilities, templateBody: body, parameters: params }, NOW);
     expect(run([])).toThrow('Requires capabilities : [CAPABILITY_NAMED_IAM]');
     expect(run(['CAPABILITY_IAM'])).toThrow(expect.objectContaining({ code: 'InsufficientCapabilitiesException' }));
     const unnamed = ROLE_TEMPLATE.replace('      RoleName: !Ref RoleName\n', '');
@@ -57,7 +87,9 @@ describe('CloudFormation template handling', () => {
   test('unsupported resource types fail the deploy naming them, leaving nothing behind', () => {
     const state = fresh();
     const body = ROLE_TEMPLATE.replace('Outputs:', '  Topic:\n    Type: AWS::SNS::Topic\nOutputs:');
-    expect(() => deployStack(state, { ...base, templateBody: body, parameters: params }, NOW)).toThrow(/Unrecognized resource types: \[AWS::SNS::Topic\]/);
+    expect(() => deployStack(state, { ...base, templateBody: body, parameters: params }, NOW)).toThrow(
+      /Unrecognized resource types: \[AWS::SNS::Topic\]/,
+    );
     expect(Object.keys(state.roles)).toHaveLength(0);
   });
 
@@ -77,17 +109,25 @@ describe('CloudFormation template handling', () => {
     expect(Object.keys(state.roles[arn]!.policies)).toContain('extra');
     expect(Object.keys(state.stacks)).toHaveLength(1);
     // A role name taken by another stack is refused.
-    expect(() => deployStack(state, { ...base, stackName: 'other', templateBody: ROLE_TEMPLATE, parameters: params }, NOW)).toThrow(/already exists/);
+    expect(() =>
+      deployStack(state, { ...base, stackName: 'other', templateBody: ROLE_TEMPLATE, parameters: params }, NOW),
+    ).toThrow(/already exists/);
     expect(deleteStack(state, 'sesame', CUSTOMER_ACCOUNT, 'us-east-1')).toBe(true);
     expect(state.roles[arn]).toBeUndefined();
   });
 
   test('validates MaxSessionDuration, policy documents and template format', () => {
-    const body = ROLE_TEMPLATE.replace('      MaxSessionDuration: !Ref MaxSessionDuration\n', '      MaxSessionDuration: 100\n');
-    expect(() => deployStack(fresh(), { ...base, templateBody: body, parameters: params }, NOW)).toThrow(/maxSessionDuration.*greater than or equal to 3600/);
+    const body = ROLE_TEMPLATE.replace(
+      '      MaxSessionDuration: !Ref MaxSessionDuration\n',
+      '      MaxSessionDuration: 100\n',
+    );
+    expect(() => deployStack(fresh(), { ...base, templateBody: body, parameters: params }, NOW)).toThrow(
+      /maxSessionDuration.*greater than or equal to 3600/,
+    );
     expect(() => parseTemplate('Resources: [')).toThrow(/Template format error/);
     expect(() => parseTemplate('Parameters: {}')).toThrow(/At least one Resources member/);
-    const noTrust = 'Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument: { Statement: [{ Effect: Allow, Action: "sts:AssumeRole" }] }\n';
+    const noTrust =
+      'Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument: { Statement: [{ Effect: Allow, Action: "sts:AssumeRole" }] }\n';
     expect(() => deployStack(fresh(), { ...base, templateBody: noTrust }, NOW)).toThrow(/MalformedPolicyDocument/);
     expect(() => deployStack(fresh(), { ...base, stackName: '1bad', templateBody: noTrust }, NOW)).toThrow(/stackName/);
   });

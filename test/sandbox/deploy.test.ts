@@ -9,11 +9,22 @@ import { EXTERNAL_ID, ROLE_TEMPLATE, rejectsWith, startSandbox, type Harness } f
 let h: Harness;
 const PLATFORM_ARN = 'arn:aws:iam::111111111111:user/sesame-platform';
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  fetch(`${h.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
 
 beforeAll(async () => {
   h = await startSandbox();
-  await h.s3(h.platform).send(new PutObjectCommand({ Bucket: 'sesame-templates', Key: 'role.yaml', Body: ROLE_TEMPLATE, ContentType: 'text/yaml' }));
+  await h.s3(h.platform).send(
+    new PutObjectCommand({
+      Bucket: 'sesame-templates',
+      Key: 'role.yaml',
+      Body: ROLE_TEMPLATE,
+      ContentType: 'text/yaml',
+    }),
+  );
 });
 afterAll(() => h.sandbox.close());
 
@@ -37,19 +48,38 @@ describe('deploying through the admin HTTP API (what the console page does)', ()
   });
 
   test('refuses templates outside the sandbox S3, missing capabilities and unsupported types', async () => {
-    const outside = await post('/_sandbox/stacks', { templateURL: 'https://example.com/role.yaml', stackName: 's', capabilities: ['CAPABILITY_NAMED_IAM'] });
+    const outside = await post('/_sandbox/stacks', {
+      templateURL: 'https://example.com/role.yaml',
+      stackName: 's',
+      capabilities: ['CAPABILITY_NAMED_IAM'],
+    });
     expect(outside.status).toBe(400);
     expect(((await outside.json()) as { error: { message: string } }).error.message).toMatch(/sandbox's S3/);
-    const noCaps = await post('/_sandbox/stacks', { templateBody: ROLE_TEMPLATE, stackName: 's', parameters: { ExternalId: EXTERNAL_ID, TrustedPrincipalArn: PLATFORM_ARN } });
-    expect(await noCaps.json()).toEqual({ error: { code: 'InsufficientCapabilitiesException', message: 'Requires capabilities : [CAPABILITY_NAMED_IAM]' } });
-    const lambda = await post('/_sandbox/stacks', { templateBody: 'Resources:\n  F:\n    Type: AWS::Lambda::Function\n', stackName: 's' });
+    const noCaps = await post('/_sandbox/stacks', {
+      templateBody: ROLE_TEMPLATE,
+      stackName: 's',
+      parameters: { ExternalId: EXTERNAL_ID, TrustedPrincipalArn: PLATFORM_ARN },
+    });
+    expect(await noCaps.json()).toEqual({
+      error: { code: 'InsufficientCapabilitiesException', message: 'Requires capabilities : [CAPABILITY_NAMED_IAM]' },
+    });
+    const lambda = await post('/_sandbox/stacks', {
+      templateBody: 'Resources:\n  F:\n    Type: AWS::Lambda::Function\n',
+      stackName: 's',
+    });
     expect(((await lambda.json()) as { error: { message: string } }).error.message).toMatch(/AWS::Lambda::Function/);
   });
 
   test('template summary lists the parameters for the quick-create form', async () => {
     const res = await post('/_sandbox/template-summary', { templateURL: `${h.url}/sesame-templates/role.yaml` });
     const summary = (await res.json()) as { parameters: { name: string; noEcho: boolean }[]; capabilities: string[] };
-    expect(summary.parameters.map((p) => p.name)).toEqual(['ExternalId', 'TrustedPrincipalArn', 'RoleName', 'MaxSessionDuration', 'SendFromDomains']);
+    expect(summary.parameters.map((p) => p.name)).toEqual([
+      'ExternalId',
+      'TrustedPrincipalArn',
+      'RoleName',
+      'MaxSessionDuration',
+      'SendFromDomains',
+    ]);
     expect(summary.parameters[0]!.noEcho).toBe(true);
     expect(summary.capabilities).toEqual(['CAPABILITY_NAMED_IAM']);
   });
@@ -62,15 +92,35 @@ describe('deploying through the admin HTTP API (what the console page does)', ()
   });
 
   test('admin API: status, mailbox, identities, account; cross-origin writes refused', async () => {
-    const status = (await (await fetch(`${h.url}/_sandbox/status`)).json()) as { label: string; platform: { arn: string } };
+    const status = (await (await fetch(`${h.url}/_sandbox/status`)).json()) as {
+      label: string;
+      platform: { arn: string };
+    };
     expect(status.label).toMatch(/not AWS/);
     expect(status.platform.arn).toBe(PLATFORM_ARN);
     expect((await post('/_sandbox/identities', { identity: 'example.com' })).status).toBe(201);
-    const acct = await fetch(`${h.url}/_sandbox/account`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ productionAccessEnabled: true }) });
-    expect(((await acct.json()) as { productionAccessEnabled: boolean; max24HourSend: number }).max24HourSend).toBe(50000);
+    const acct = await fetch(`${h.url}/_sandbox/account`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ productionAccessEnabled: true }),
+    });
+    expect(((await acct.json()) as { productionAccessEnabled: boolean; max24HourSend: number }).max24HourSend).toBe(
+      50000,
+    );
     expect((await post('/_sandbox/users', { userName: 'x' }, { origin: 'https://evil.test' })).status).toBe(403);
-    expect((await fetch(`${h.url}/_sandbox/users`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"userName":"x"}' })).status).toBe(415);
-    const created = (await (await post('/_sandbox/access-keys', { userName: 'dev' })).json()) as { accessKeyId: string; secretAccessKey: string };
+    expect(
+      (
+        await fetch(`${h.url}/_sandbox/users`, {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain' },
+          body: '{"userName":"x"}',
+        })
+      ).status,
+    ).toBe(415);
+    const created = (await (await post('/_sandbox/access-keys', { userName: 'dev' })).json()) as {
+      accessKeyId: string;
+      secretAccessKey: string;
+    };
     expect(created.accessKeyId).toMatch(/^AKIA[A-Z0-9]{16}$/);
     expect(created.secretAccessKey).toHaveLength(40);
     expect((await fetch(`${h.url}/_sandbox/mailbox`)).status).toBe(200);
@@ -84,10 +134,18 @@ describe('persistence', () => {
     try {
       const a = createSandbox({ dataDir: dir });
       const url = await a.listen(0);
-      const endpoint = JSON.parse(readFileSync(join(dir, 'sandbox', 'endpoint.json'), 'utf8')) as { url: string; pid: number };
+      const endpoint = JSON.parse(readFileSync(join(dir, 'sandbox', 'endpoint.json'), 'utf8')) as {
+        url: string;
+        pid: number;
+      };
       expect(endpoint).toMatchObject({ url, pid: process.pid });
       const creds = a.admin.platformCredentials();
-      a.admin.deployTemplate({ templateBody: ROLE_TEMPLATE, stackName: 'keep', parameters: { ExternalId: EXTERNAL_ID, TrustedPrincipalArn: PLATFORM_ARN }, capabilities: ['CAPABILITY_NAMED_IAM'] });
+      a.admin.deployTemplate({
+        templateBody: ROLE_TEMPLATE,
+        stackName: 'keep',
+        parameters: { ExternalId: EXTERNAL_ID, TrustedPrincipalArn: PLATFORM_ARN },
+        capabilities: ['CAPABILITY_NAMED_IAM'],
+      });
       await a.close();
       expect(existsSync(join(dir, 'sandbox', 'endpoint.json'))).toBe(false);
       const b = createSandbox({ dataDir: dir });

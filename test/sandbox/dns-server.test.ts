@@ -21,11 +21,29 @@ function query(q: Q, id = 4242): Buffer {
     id,
     flags: packet.RECURSION_DESIRED,
     questions: [{ name: q.name, type: q.type, class: 'IN' }],
-    ...(q.edns ? { additionals: [{ name: '.', type: 'OPT', udpPayloadSize: q.edns, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] } as packet.OptAnswer] } : {}),
+    ...(q.edns
+      ? {
+          additionals: [
+            {
+              name: '.',
+              type: 'OPT',
+              udpPayloadSize: q.edns,
+              extendedRcode: 0,
+              ednsVersion: 0,
+              flags: 0,
+              flag_do: false,
+              options: [],
+            } as packet.OptAnswer,
+          ],
+        }
+      : {}),
   });
 }
 
-function udp(msg: Buffer, server: DnsServer = dns): Promise<{ raw: Buffer; packet: packet.DecodedPacket & { rcode?: string } }> {
+function udp(
+  msg: Buffer,
+  server: DnsServer = dns,
+): Promise<{ raw: Buffer; packet: packet.DecodedPacket & { rcode?: string } }> {
   return new Promise((resolve, reject) => {
     const s = createSocket('udp4');
     const timer = setTimeout(() => {
@@ -72,7 +90,9 @@ describe('the sandbox DNS server', () => {
     const { packet: p } = await udp(query({ name: 'WwW.Example.TEST', type: 'A' }, 777));
     expect(p).toMatchObject({ id: 777, type: 'response', flag_aa: true, flag_rd: true, rcode: 'NOERROR' });
     expect(p.questions).toEqual([{ name: 'WwW.Example.TEST', type: 'A', class: 'IN' }]);
-    expect(p.answers).toEqual([expect.objectContaining({ name: 'WwW.Example.TEST', type: 'A', data: '192.0.2.1', ttl: 300 })]);
+    expect(p.answers).toEqual([
+      expect.objectContaining({ name: 'WwW.Example.TEST', type: 'A', data: '192.0.2.1', ttl: 300 }),
+    ]);
   });
 
   it('tells NXDOMAIN from NODATA, including names that only have names below them', async () => {
@@ -80,7 +100,10 @@ describe('the sandbox DNS server', () => {
     expect((await udp(query({ name: 'nothing.example.test', type: 'TXT' }))).packet.rcode).toBe('NXDOMAIN');
     const nodata = (await udp(query({ name: 'sel._domainkey.example.test', type: 'MX' }))).packet;
     expect(nodata).toMatchObject({ rcode: 'NOERROR', answers: [] });
-    expect((await udp(query({ name: '_domainkey.example.test', type: 'TXT' }))).packet).toMatchObject({ rcode: 'NOERROR', answers: [] });
+    expect((await udp(query({ name: '_domainkey.example.test', type: 'TXT' }))).packet).toMatchObject({
+      rcode: 'NOERROR',
+      answers: [],
+    });
 
     const r = new Resolver({ timeout: 500, tries: 1 });
     r.setServers([dns.address]);
@@ -95,7 +118,7 @@ describe('the sandbox DNS server', () => {
     expect(p.authorities).toEqual([expect.objectContaining({ name: 'example.test', type: 'SOA', ttl: 60 })]);
   });
 
-  it('chases CNAMEs it holds: the CNAME, then the target\'s records', async () => {
+  it("chases CNAMEs it holds: the CNAME, then the target's records", async () => {
     dns.set('alias.example.test', 'CNAME', ['middle.example.test']);
     dns.set('middle.example.test', 'CNAME', ['target.example.test']);
     dns.set('target.example.test', 'TXT', ['hello']);
@@ -141,7 +164,10 @@ describe('the sandbox DNS server', () => {
   it('fails a name on request: SERVFAIL, REFUSED or silence', async () => {
     dns.set('flaky.example.test', 'A', ['192.0.2.2']);
     dns.fail('FLAKY.example.test');
-    expect((await udp(query({ name: 'flaky.example.test', type: 'A' }))).packet).toMatchObject({ rcode: 'SERVFAIL', flag_aa: false });
+    expect((await udp(query({ name: 'flaky.example.test', type: 'A' }))).packet).toMatchObject({
+      rcode: 'SERVFAIL',
+      flag_aa: false,
+    });
     dns.fail('flaky.example.test', 'refused');
     expect((await udp(query({ name: 'flaky.example.test', type: 'A' }))).packet.rcode).toBe('REFUSED');
     dns.fail('flaky.example.test', 'drop');
@@ -189,7 +215,10 @@ describe('the sandbox DNS server', () => {
       expect(() => zoned.set('www.other.test', 'A', ['192.0.2.3'])).toThrow(/outside the zones/);
       expect((await udp(query({ name: 'www.example.test', type: 'A' }), zoned)).packet.rcode).toBe('NOERROR');
       expect((await udp(query({ name: 'nope.example.test', type: 'A' }), zoned)).packet.rcode).toBe('NXDOMAIN');
-      expect((await udp(query({ name: 'www.other.test', type: 'A' }), zoned)).packet).toMatchObject({ rcode: 'REFUSED', flag_aa: false });
+      expect((await udp(query({ name: 'www.other.test', type: 'A' }), zoned)).packet).toMatchObject({
+        rcode: 'REFUSED',
+        flag_aa: false,
+      });
     } finally {
       await zoned.close();
     }

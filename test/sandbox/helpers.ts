@@ -26,7 +26,9 @@ export interface Harness {
 }
 
 /** A sandbox on a random port, a movable clock starting at real time (so the SDK's clock skew stays 0), and real SDK clients. */
-export async function startSandbox(opts: Pick<SandboxOptions, 'propagationDelayMs' | 'identityVerification' | 'serveDns'> = {}): Promise<Harness> {
+export async function startSandbox(
+  opts: Pick<SandboxOptions, 'propagationDelayMs' | 'identityVerification' | 'serveDns'> = {},
+): Promise<Harness> {
   const clock = manualClock(new Date());
   const sandbox = createSandbox({ clock, ...opts });
   const url = await sandbox.listen(0);
@@ -54,7 +56,10 @@ export async function startSandbox(opts: Pick<SandboxOptions, 'propagationDelayM
 }
 
 /** Asserts a promise rejects with an SDK error of the given name; returns the error. */
-export async function rejectsWith(p: Promise<unknown>, name: string): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
+export async function rejectsWith(
+  p: Promise<unknown>,
+  name: string,
+): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
   try {
     await p;
   } catch (e) {

@@ -13,7 +13,11 @@ beforeAll(async () => {
   roleArn = h.sandbox.admin.deployTemplate({
     templateBody: ROLE_TEMPLATE,
     stackName: 'sesame',
-    parameters: { ExternalId: EXTERNAL_ID, TrustedPrincipalArn: 'arn:aws:iam::111111111111:user/sesame-platform', SendFromDomains: 'example.com' },
+    parameters: {
+      ExternalId: EXTERNAL_ID,
+      TrustedPrincipalArn: 'arn:aws:iam::111111111111:user/sesame-platform',
+      SendFromDomains: 'example.com',
+    },
     capabilities: ['CAPABILITY_NAMED_IAM'],
   }).outputs['RoleArn']!;
   role = await h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID });
@@ -22,20 +26,36 @@ afterAll(() => h.sandbox.close());
 
 describe('IAM', () => {
   test('SimulatePrincipalPolicy reports allowed / implicitDeny / explicitDeny from the role policies', async () => {
-    h.sandbox.admin.putRolePolicy(roleArn, 'no-delete', { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'ses:DeleteEmailIdentity', Resource: '*' }] });
+    h.sandbox.admin.putRolePolicy(roleArn, 'no-delete', {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Deny', Action: 'ses:DeleteEmailIdentity', Resource: '*' }],
+    });
     try {
       const out = await h.iam(role).send(
         new SimulatePrincipalPolicyCommand({
           PolicySourceArn: roleArn,
           ActionNames: ['ses:SendEmail', 'ses:GetAccount', 'ses:DeleteEmailIdentity', 's3:GetObject'],
-          ContextEntries: [{ ContextKeyName: 'ses:FromAddress', ContextKeyValues: ['news@example.com'], ContextKeyType: 'string' }],
+          ContextEntries: [
+            { ContextKeyName: 'ses:FromAddress', ContextKeyValues: ['news@example.com'], ContextKeyType: 'string' },
+          ],
         }),
       );
       const decisions = Object.fromEntries(out.EvaluationResults!.map((r) => [r.EvalActionName, r.EvalDecision]));
-      expect(decisions).toEqual({ 'ses:SendEmail': 'allowed', 'ses:GetAccount': 'allowed', 'ses:DeleteEmailIdentity': 'explicitDeny', 's3:GetObject': 'implicitDeny' });
+      expect(decisions).toEqual({
+        'ses:SendEmail': 'allowed',
+        'ses:GetAccount': 'allowed',
+        'ses:DeleteEmailIdentity': 'explicitDeny',
+        's3:GetObject': 'implicitDeny',
+      });
       expect(out.EvaluationResults![0]!.MatchedStatements?.[0]?.SourcePolicyId).toBe('send');
       const wrongFrom = await h.iam(role).send(
-        new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ActionNames: ['ses:SendEmail'], ContextEntries: [{ ContextKeyName: 'ses:FromAddress', ContextKeyValues: ['x@evil.test'], ContextKeyType: 'string' }] }),
+        new SimulatePrincipalPolicyCommand({
+          PolicySourceArn: roleArn,
+          ActionNames: ['ses:SendEmail'],
+          ContextEntries: [
+            { ContextKeyName: 'ses:FromAddress', ContextKeyValues: ['x@evil.test'], ContextKeyType: 'string' },
+          ],
+        }),
       );
       expect(wrongFrom.EvaluationResults![0]!.EvalDecision).toBe('implicitDeny');
     } finally {
@@ -46,11 +66,26 @@ describe('IAM', () => {
   test('SimulatePrincipalPolicy needs iam:SimulatePrincipalPolicy and stays in the account', async () => {
     h.sandbox.admin.deleteRolePolicy(roleArn, 'manage');
     const noManage = await h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID });
-    await rejectsWith(h.iam(noManage).send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ActionNames: ['ses:SendEmail'] })), 'AccessDenied');
-    // The platform user cannot simulate the customer's role (another account).
-    await rejectsWith(h.iam(h.platform).send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ActionNames: ['ses:SendEmail'] })), 'AccessDenied');
     await rejectsWith(
-      h.iam(h.platform).send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: 'arn:aws:iam::111111111111:role/nope', ActionNames: ['ses:SendEmail'] })),
+      h
+        .iam(noManage)
+        .send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ActionNames: ['ses:SendEmail'] })),
+      'AccessDenied',
+    );
+    // The platform user cannot simulate the customer's role (another account).
+    await rejectsWith(
+      h
+        .iam(h.platform)
+        .send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ActionNames: ['ses:SendEmail'] })),
+      'AccessDenied',
+    );
+    await rejectsWith(
+      h.iam(h.platform).send(
+        new SimulatePrincipalPolicyCommand({
+          PolicySourceArn: 'arn:aws:iam::111111111111:role/nope',
+          ActionNames: ['ses:SendEmail'],
+        }),
+      ),
       'NoSuchEntityException',
     );
   });
@@ -59,23 +94,38 @@ describe('IAM', () => {
     const admin = h.sandbox.admin.createUser({ userName: 'customer-admin' });
     const out = await h.iam(admin).send(new GetRoleCommand({ RoleName: 'SesameSending' }));
     expect(out.Role).toMatchObject({ RoleName: 'SesameSending', Arn: roleArn, MaxSessionDuration: 3600, Path: '/' });
-    expect(JSON.parse(decodeURIComponent(out.Role!.AssumeRolePolicyDocument!))).toMatchObject({ Statement: [{ Condition: { StringEquals: { 'sts:ExternalId': EXTERNAL_ID } } }] });
+    expect(JSON.parse(decodeURIComponent(out.Role!.AssumeRolePolicyDocument!))).toMatchObject({
+      Statement: [{ Condition: { StringEquals: { 'sts:ExternalId': EXTERNAL_ID } } }],
+    });
     await rejectsWith(h.iam(admin).send(new GetRoleCommand({ RoleName: 'Nope' })), 'NoSuchEntityException');
   });
 
   test('a user with policies is limited to them', async () => {
-    const limited = h.sandbox.admin.createUser({ userName: 'reader', policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iam:Get*', Resource: '*' }] }] });
+    const limited = h.sandbox.admin.createUser({
+      userName: 'reader',
+      policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iam:Get*', Resource: '*' }] }],
+    });
     await h.iam(limited).send(new GetRoleCommand({ RoleName: 'SesameSending' }));
-    await rejectsWith(h.iam(limited).send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ActionNames: ['ses:SendEmail'] })), 'AccessDenied');
+    await rejectsWith(
+      h
+        .iam(limited)
+        .send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ActionNames: ['ses:SendEmail'] })),
+      'AccessDenied',
+    );
   });
 });
 
 describe('Secrets Manager', () => {
   test('GetSecretValue by name or ARN; unknown secrets are ResourceNotFoundException', async () => {
-    const { arn } = h.sandbox.admin.putSecret({ name: 'sesame/customer-keys', value: JSON.stringify({ accessKeyId: 'AKIA', secretAccessKey: 's' }) });
+    const { arn } = h.sandbox.admin.putSecret({
+      name: 'sesame/customer-keys',
+      value: JSON.stringify({ accessKeyId: 'AKIA', secretAccessKey: 's' }),
+    });
     expect(arn).toMatch(/^arn:aws:secretsmanager:us-east-1:111111111111:secret:sesame\/customer-keys-[A-Za-z]{6}$/);
     const sm = h.secrets(h.platform);
-    expect((await sm.send(new GetSecretValueCommand({ SecretId: 'sesame/customer-keys' }))).SecretString).toContain('accessKeyId');
+    expect((await sm.send(new GetSecretValueCommand({ SecretId: 'sesame/customer-keys' }))).SecretString).toContain(
+      'accessKeyId',
+    );
     const byArn = await sm.send(new GetSecretValueCommand({ SecretId: arn }));
     expect(byArn).toMatchObject({ ARN: arn, Name: 'sesame/customer-keys', VersionStages: ['AWSCURRENT'] });
     expect(byArn.CreatedDate).toBeInstanceOf(Date);
@@ -89,7 +139,14 @@ describe('S3', () => {
   test('put, get and head objects; anonymous reads only from the template bucket', async () => {
     const s3 = h.s3(h.platform);
     const body = 'Resources: {}\n# ünïcode';
-    await s3.send(new PutObjectCommand({ Bucket: 'sesame-templates', Key: 'v1/role template.yaml', Body: body, ContentType: 'text/yaml' }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: 'sesame-templates',
+        Key: 'v1/role template.yaml',
+        Body: body,
+        ContentType: 'text/yaml',
+      }),
+    );
     const got = await s3.send(new GetObjectCommand({ Bucket: 'sesame-templates', Key: 'v1/role template.yaml' }));
     expect(await got.Body!.transformToString()).toBe(body);
     expect(got.ContentType).toBe('text/yaml');
@@ -99,7 +156,10 @@ describe('S3', () => {
     await rejectsWith(s3.send(new HeadObjectCommand({ Bucket: 'sesame-templates', Key: 'missing' })), 'NotFound');
     await rejectsWith(s3.send(new GetObjectCommand({ Bucket: 'nope', Key: 'x' })), 'NoSuchBucket');
     // The customer's role cannot write into the platform's bucket.
-    await rejectsWith(h.s3(role).send(new PutObjectCommand({ Bucket: 'sesame-templates', Key: 'x', Body: 'x' })), 'AccessDenied');
+    await rejectsWith(
+      h.s3(role).send(new PutObjectCommand({ Bucket: 'sesame-templates', Key: 'x', Body: 'x' })),
+      'AccessDenied',
+    );
     const anon = await fetch(`${h.url}/sesame-templates/v1/role%20template.yaml`);
     expect(anon.status).toBe(200);
     expect(await anon.text()).toBe(body);

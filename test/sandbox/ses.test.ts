@@ -21,7 +21,11 @@ beforeAll(async () => {
   const roleArn = h.sandbox.admin.deployTemplate({
     templateBody: ROLE_TEMPLATE,
     stackName: 'sesame',
-    parameters: { ExternalId: EXTERNAL_ID, TrustedPrincipalArn: 'arn:aws:iam::111111111111:user/sesame-platform', SendFromDomains: 'example.com' },
+    parameters: {
+      ExternalId: EXTERNAL_ID,
+      TrustedPrincipalArn: 'arn:aws:iam::111111111111:user/sesame-platform',
+      SendFromDomains: 'example.com',
+    },
     capabilities: ['CAPABILITY_NAMED_IAM'],
   }).outputs['RoleArn']!;
   creds = await h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID });
@@ -32,13 +36,25 @@ afterAll(() => h.sandbox.close());
 beforeEach(() => {
   // One second between tests keeps the sandbox MaxSendRate window clear.
   h.clock.advance(1_000);
-  h.sandbox.admin.setAccount({ productionAccessEnabled: false, max24HourSend: 200, maxSendRate: 1, sendingEnabled: true, enforcementStatus: 'HEALTHY' });
+  h.sandbox.admin.setAccount({
+    productionAccessEnabled: false,
+    max24HourSend: 200,
+    maxSendRate: 1,
+    sendingEnabled: true,
+    enforcementStatus: 'HEALTHY',
+  });
 });
 
 const simple = (over: Partial<SendEmailCommandInput> = {}): SendEmailCommandInput => ({
   FromEmailAddress: '"Shop" <news@example.com>',
   Destination: { ToAddresses: ['friend@example.net'] },
-  Content: { Simple: { Subject: { Data: 'Hello' }, Body: { Text: { Data: 'plain' }, Html: { Data: '<p>html</p>' } }, Headers: [{ Name: 'X-Sesame-Message-Id', Value: 'msg_1' }] } },
+  Content: {
+    Simple: {
+      Subject: { Data: 'Hello' },
+      Body: { Text: { Data: 'plain' }, Html: { Data: '<p>html</p>' } },
+      Headers: [{ Name: 'X-Sesame-Message-Id', Value: 'msg_1' }],
+    },
+  },
   ConfigurationSetName: undefined,
   EmailTags: [{ Name: 'campaign', Value: 'c1' }],
   ...over,
@@ -48,8 +64,19 @@ describe('SES v2', () => {
   test('GetAccount reports sandbox defaults and counts recipients sent', async () => {
     h.sandbox.admin.clearMailbox();
     const a = await h.ses(creds).send(new GetAccountCommand({}));
-    expect(a).toMatchObject({ ProductionAccessEnabled: false, SendingEnabled: true, EnforcementStatus: 'HEALTHY', SendQuota: { Max24HourSend: 200, MaxSendRate: 1, SentLast24Hours: 0 } });
-    await h.ses(creds).send(new SendEmailCommand(simple({ Destination: { ToAddresses: ['friend@example.net'], CcAddresses: ['success@simulator.amazonses.com'] } })));
+    expect(a).toMatchObject({
+      ProductionAccessEnabled: false,
+      SendingEnabled: true,
+      EnforcementStatus: 'HEALTHY',
+      SendQuota: { Max24HourSend: 200, MaxSendRate: 1, SentLast24Hours: 0 },
+    });
+    await h.ses(creds).send(
+      new SendEmailCommand(
+        simple({
+          Destination: { ToAddresses: ['friend@example.net'], CcAddresses: ['success@simulator.amazonses.com'] },
+        }),
+      ),
+    );
     expect((await h.ses(creds).send(new GetAccountCommand({}))).SendQuota?.SentLast24Hours).toBe(2);
   });
 
@@ -75,28 +102,48 @@ describe('SES v2', () => {
 
   test('SendEmail (raw) parses recipients and subject from the message', async () => {
     h.sandbox.admin.clearMailbox();
-    const raw = 'From: news@example.com\r\nTo: friend@example.net\r\nSubject: Raw one\r\nContent-Type: text/plain\r\n\r\nbody text';
+    const raw =
+      'From: news@example.com\r\nTo: friend@example.net\r\nSubject: Raw one\r\nContent-Type: text/plain\r\n\r\nbody text';
     await h.ses(creds).send(new SendEmailCommand({ Content: { Raw: { Data: Buffer.from(raw) } } }));
     const [m] = h.sandbox.admin.mailbox();
-    expect(m).toMatchObject({ from: 'news@example.com', to: ['friend@example.net'], subject: 'Raw one', text: 'body text', raw });
+    expect(m).toMatchObject({
+      from: 'news@example.com',
+      to: ['friend@example.net'],
+      subject: 'Raw one',
+      text: 'body text',
+      raw,
+    });
   });
 
   test('unverified From is MessageRejected with the SES wording', async () => {
     h.sandbox.admin.setAccount({ productionAccessEnabled: true });
-    const e = await rejectsWith(h.ses(h.platform).send(new SendEmailCommand(simple({ FromEmailAddress: 'a@unverified.test' }))), 'MessageRejected');
-    expect(e.message).toBe('Email address is not verified. The following identities failed the check in region US-EAST-1: a@unverified.test');
+    const e = await rejectsWith(
+      h.ses(h.platform).send(new SendEmailCommand(simple({ FromEmailAddress: 'a@unverified.test' }))),
+      'MessageRejected',
+    );
+    expect(e.message).toBe(
+      'Email address is not verified. The following identities failed the check in region US-EAST-1: a@unverified.test',
+    );
   });
 
   test('the role policy restricts From addresses to the template domains', async () => {
     h.sandbox.admin.verifyIdentity('other.test');
-    const e = await rejectsWith(h.ses(creds).send(new SendEmailCommand(simple({ FromEmailAddress: 'a@other.test' }))), 'AccessDeniedException');
+    const e = await rejectsWith(
+      h.ses(creds).send(new SendEmailCommand(simple({ FromEmailAddress: 'a@other.test' }))),
+      'AccessDeniedException',
+    );
     expect(e.message).toMatch(/ses:SendEmail/);
   });
 
   test('sandbox accounts need verified recipients (simulator excepted); production does not', async () => {
-    const e = await rejectsWith(h.ses(creds).send(new SendEmailCommand(simple({ Destination: { ToAddresses: ['stranger@else.test'] } }))), 'MessageRejected');
+    const e = await rejectsWith(
+      h.ses(creds).send(new SendEmailCommand(simple({ Destination: { ToAddresses: ['stranger@else.test'] } }))),
+      'MessageRejected',
+    );
     expect(e.message).toMatch(/failed the check in region US-EAST-1: stranger@else.test/);
-    await h.ses(creds).send(new SendEmailCommand(simple({ Destination: { ToAddresses: ['bounce@simulator.amazonses.com'] } })));
+    await h
+      .ses(creds)
+      .send(new SendEmailCommand(simple({ Destination: { ToAddresses: ['bounce@simulator.amazonses.com'] } })));
     h.clock.advance(1_000);
     h.sandbox.admin.setAccount({ productionAccessEnabled: true });
     await h.ses(creds).send(new SendEmailCommand(simple({ Destination: { ToAddresses: ['stranger@else.test'] } })));
@@ -105,7 +152,10 @@ describe('SES v2', () => {
   test('more than 50 recipients is a BadRequestException', async () => {
     h.sandbox.admin.setAccount({ productionAccessEnabled: true });
     const to = Array.from({ length: 51 }, (_, i) => `r${i}@else.test`);
-    await rejectsWith(h.ses(creds).send(new SendEmailCommand(simple({ Destination: { ToAddresses: to } }))), 'BadRequestException');
+    await rejectsWith(
+      h.ses(creds).send(new SendEmailCommand(simple({ Destination: { ToAddresses: to } }))),
+      'BadRequestException',
+    );
   });
 
   test('MaxSendRate is enforced per second in sandbox mode only', async () => {
@@ -139,17 +189,27 @@ describe('SES v2', () => {
     expect(created.IdentityType).toBe('DOMAIN');
     expect(created.DkimAttributes?.Tokens).toHaveLength(3);
     for (const t of created.DkimAttributes!.Tokens!) expect(t).toMatch(/^[a-z0-9]{32}$/);
-    await rejectsWith(ses.send(new CreateEmailIdentityCommand({ EmailIdentity: 'mail.example.com' })), 'AlreadyExistsException');
+    await rejectsWith(
+      ses.send(new CreateEmailIdentityCommand({ EmailIdentity: 'mail.example.com' })),
+      'AlreadyExistsException',
+    );
     const email = await ses.send(new CreateEmailIdentityCommand({ EmailIdentity: 'someone@else.test' }));
     expect(email).toMatchObject({ IdentityType: 'EMAIL_ADDRESS', VerifiedForSendingStatus: false });
     const got = await ses.send(new GetEmailIdentityCommand({ EmailIdentity: 'someone@else.test' }));
     expect(got.VerificationStatus).toBe('PENDING');
     h.sandbox.admin.verifyIdentity('someone@else.test');
-    expect((await ses.send(new GetEmailIdentityCommand({ EmailIdentity: 'someone@else.test' }))).VerifiedForSendingStatus).toBe(true);
+    expect(
+      (await ses.send(new GetEmailIdentityCommand({ EmailIdentity: 'someone@else.test' }))).VerifiedForSendingStatus,
+    ).toBe(true);
     const list = await ses.send(new ListEmailIdentitiesCommand({}));
-    expect(list.EmailIdentities?.map((i) => i.IdentityName)).toEqual(expect.arrayContaining(['example.com', 'mail.example.com', 'someone@else.test']));
+    expect(list.EmailIdentities?.map((i) => i.IdentityName)).toEqual(
+      expect.arrayContaining(['example.com', 'mail.example.com', 'someone@else.test']),
+    );
     await ses.send(new DeleteEmailIdentityCommand({ EmailIdentity: 'mail.example.com' }));
-    await rejectsWith(ses.send(new GetEmailIdentityCommand({ EmailIdentity: 'mail.example.com' })), 'NotFoundException');
+    await rejectsWith(
+      ses.send(new GetEmailIdentityCommand({ EmailIdentity: 'mail.example.com' })),
+      'NotFoundException',
+    );
 
     await ses.send(new CreateConfigurationSetCommand({ ConfigurationSetName: 'sesame-events' }));
     expect((await ses.send(new ListConfigurationSetsCommand({}))).ConfigurationSets).toContain('sesame-events');
@@ -191,10 +251,26 @@ describe('SES v2 identity verification modes', () => {
       const created = await s.ses(c).send(new CreateEmailIdentityCommand({ EmailIdentity: 'fast.example' }));
       expect(created.VerifiedForSendingStatus).toBe(true);
       expect(created.DkimAttributes?.Tokens).toHaveLength(3);
-      await s.ses(c).send(new PutEmailIdentityMailFromAttributesCommand({ EmailIdentity: 'fast.example', MailFromDomain: 'mail.fast.example' }));
+      await s.ses(c).send(
+        new PutEmailIdentityMailFromAttributesCommand({
+          EmailIdentity: 'fast.example',
+          MailFromDomain: 'mail.fast.example',
+        }),
+      );
       const got = await s.ses(c).send(new GetEmailIdentityCommand({ EmailIdentity: 'fast.example' }));
-      expect(got.MailFromAttributes).toMatchObject({ MailFromDomain: 'mail.fast.example', MailFromDomainStatus: 'SUCCESS' });
-      await rejectsWith(s.ses(c).send(new PutEmailIdentityMailFromAttributesCommand({ EmailIdentity: 'fast.example', MailFromDomain: 'mail.elsewhere.example' })), 'BadRequestException');
+      expect(got.MailFromAttributes).toMatchObject({
+        MailFromDomain: 'mail.fast.example',
+        MailFromDomainStatus: 'SUCCESS',
+      });
+      await rejectsWith(
+        s.ses(c).send(
+          new PutEmailIdentityMailFromAttributesCommand({
+            EmailIdentity: 'fast.example',
+            MailFromDomain: 'mail.elsewhere.example',
+          }),
+        ),
+        'BadRequestException',
+      );
     } finally {
       await s.sandbox.close();
     }
@@ -207,11 +283,23 @@ describe('SES v2 identity verification modes', () => {
       const created = await s.ses(c).send(new CreateEmailIdentityCommand({ EmailIdentity: 'slow.example' }));
       expect(created.VerifiedForSendingStatus).toBe(false);
       const tokens = created.DkimAttributes!.Tokens!;
-      s.sandbox.admin.dnsAdd(tokens.slice(0, 2).map((t) => ({ name: `${t}._domainkey.slow.example`, type: 'CNAME' as const, value: `${t}.dkim.amazonses.com` })));
-      expect((await s.ses(c).send(new GetEmailIdentityCommand({ EmailIdentity: 'slow.example' }))).VerificationStatus).toBe('PENDING');
+      s.sandbox.admin.dnsAdd(
+        tokens.slice(0, 2).map((t) => ({
+          name: `${t}._domainkey.slow.example`,
+          type: 'CNAME' as const,
+          value: `${t}.dkim.amazonses.com`,
+        })),
+      );
+      expect(
+        (await s.ses(c).send(new GetEmailIdentityCommand({ EmailIdentity: 'slow.example' }))).VerificationStatus,
+      ).toBe('PENDING');
       s.sandbox.admin.dnsAdd(`${tokens[2]}._domainkey.slow.example. 300 IN CNAME ${tokens[2]}.dkim.amazonses.com.`);
       const got = await s.ses(c).send(new GetEmailIdentityCommand({ EmailIdentity: 'slow.example' }));
-      expect(got).toMatchObject({ VerificationStatus: 'SUCCESS', VerifiedForSendingStatus: true, DkimAttributes: { Status: 'SUCCESS' } });
+      expect(got).toMatchObject({
+        VerificationStatus: 'SUCCESS',
+        VerifiedForSendingStatus: true,
+        DkimAttributes: { Status: 'SUCCESS' },
+      });
     } finally {
       await s.sandbox.close();
     }

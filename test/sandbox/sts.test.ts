@@ -27,22 +27,39 @@ describe('SigV4 authentication through the real SDK', () => {
   });
 
   test('wrong secret → SignatureDoesNotMatch; unknown key → InvalidClientTokenId', async () => {
-    const bad = { ...h.platform, secretAccessKey: h.platform.secretAccessKey.slice(0, -1) + (h.platform.secretAccessKey.endsWith('X') ? 'Y' : 'X') };
+    const bad = {
+      ...h.platform,
+      secretAccessKey: h.platform.secretAccessKey.slice(0, -1) + (h.platform.secretAccessKey.endsWith('X') ? 'Y' : 'X'),
+    };
     const e = await rejectsWith(h.sts(bad).send(new GetCallerIdentityCommand({})), 'SignatureDoesNotMatch');
     expect(e.$metadata?.httpStatusCode).toBe(403);
-    await rejectsWith(h.sts({ accessKeyId: fakeKeyId('nobody'), secretAccessKey: 'x'.repeat(40) }).send(new GetCallerIdentityCommand({})), 'InvalidClientTokenId');
+    await rejectsWith(
+      h
+        .sts({ accessKeyId: fakeKeyId('nobody'), secretAccessKey: 'x'.repeat(40) })
+        .send(new GetCallerIdentityCommand({})),
+      'InvalidClientTokenId',
+    );
     // The JSON services use their own names for the same failures.
     await rejectsWith(h.ses(bad).send(new GetAccountCommand({})), 'InvalidSignatureException');
-    await rejectsWith(h.ses({ accessKeyId: fakeKeyId('nobody'), secretAccessKey: 'x'.repeat(40) }).send(new GetAccountCommand({})), 'UnrecognizedClientException');
+    await rejectsWith(
+      h.ses({ accessKeyId: fakeKeyId('nobody'), secretAccessKey: 'x'.repeat(40) }).send(new GetAccountCommand({})),
+      'UnrecognizedClientException',
+    );
   });
 
   test('temporary keys need their own session token', async () => {
     const c = await h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID });
     const { sessionToken: _t, ...noToken } = c;
     await rejectsWith(h.sts(noToken).send(new GetCallerIdentityCommand({})), 'InvalidClientTokenId');
-    await rejectsWith(h.sts({ ...c, sessionToken: c.sessionToken + 'x' }).send(new GetCallerIdentityCommand({})), 'InvalidClientTokenId');
+    await rejectsWith(
+      h.sts({ ...c, sessionToken: c.sessionToken + 'x' }).send(new GetCallerIdentityCommand({})),
+      'InvalidClientTokenId',
+    );
     // A long-term key with a token is refused too.
-    await rejectsWith(h.sts({ ...h.platform, sessionToken: 'abc' }).send(new GetCallerIdentityCommand({})), 'InvalidClientTokenId');
+    await rejectsWith(
+      h.sts({ ...h.platform, sessionToken: 'abc' }).send(new GetCallerIdentityCommand({})),
+      'InvalidClientTokenId',
+    );
   });
 
   test('credentials expire when the injected clock moves', async () => {
@@ -74,13 +91,28 @@ describe('SigV4 authentication through the real SDK', () => {
 describe('AssumeRole', () => {
   test('with the right External ID returns ASIA credentials for the role', async () => {
     const before = h.sandbox.admin.stsCalls().length;
-    const out = await h.sts().send(new (await import('@aws-sdk/client-sts')).AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'conn-1', ExternalId: EXTERNAL_ID }));
+    const out = await h.sts().send(
+      new (await import('@aws-sdk/client-sts')).AssumeRoleCommand({
+        RoleArn: roleArn,
+        RoleSessionName: 'conn-1',
+        ExternalId: EXTERNAL_ID,
+      }),
+    );
     expect(out.Credentials?.AccessKeyId).toMatch(/^ASIA[A-Z0-9]{16}$/);
     expect(out.Credentials?.Expiration?.getTime()).toBeGreaterThan(h.clock.now().getTime() + 3500_000);
     expect(out.AssumedRoleUser?.Arn).toBe('arn:aws:sts::222222222222:assumed-role/SesameSending/conn-1');
     expect(out.AssumedRoleUser?.AssumedRoleId).toMatch(/^AROA[A-Z0-9]+:conn-1$/);
     const calls = h.sandbox.admin.stsCalls().slice(before);
-    expect(calls).toEqual([expect.objectContaining({ action: 'AssumeRole', roleArn, roleSessionName: 'conn-1', externalIdPresent: true, outcome: 'ok', callerArn: PLATFORM_ARN })]);
+    expect(calls).toEqual([
+      expect.objectContaining({
+        action: 'AssumeRole',
+        roleArn,
+        roleSessionName: 'conn-1',
+        externalIdPresent: true,
+        outcome: 'ok',
+        callerArn: PLATFORM_ARN,
+      }),
+    ]);
     expect(JSON.stringify(calls)).not.toContain(EXTERNAL_ID);
   });
 
@@ -90,20 +122,38 @@ describe('AssumeRole', () => {
     await rejectsWith(h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID + 'x' }), 'AccessDenied');
     const other = h.sandbox.admin.createUser({ account: '111111111111', userName: 'intruder' });
     await rejectsWith(h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID }, other), 'AccessDenied');
-    await rejectsWith(h.assume({ RoleArn: 'arn:aws:iam::222222222222:role/DoesNotExist', ExternalId: EXTERNAL_ID }), 'AccessDenied');
+    await rejectsWith(
+      h.assume({ RoleArn: 'arn:aws:iam::222222222222:role/DoesNotExist', ExternalId: EXTERNAL_ID }),
+      'AccessDenied',
+    );
     expect(h.sandbox.admin.stsCalls().filter((c) => c.outcome === 'AccessDenied').length).toBeGreaterThanOrEqual(4);
   });
 
   test('SourceIdentity needs sts:SetSourceIdentity; session tags need sts:TagSession', async () => {
-    const out = await h.sts().send(new (await import('@aws-sdk/client-sts')).AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'src', ExternalId: EXTERNAL_ID, SourceIdentity: 'sesame-conn-1' }));
+    const out = await h.sts().send(
+      new (await import('@aws-sdk/client-sts')).AssumeRoleCommand({
+        RoleArn: roleArn,
+        RoleSessionName: 'src',
+        ExternalId: EXTERNAL_ID,
+        SourceIdentity: 'sesame-conn-1',
+      }),
+    );
     expect(out.SourceIdentity).toBe('sesame-conn-1');
-    await rejectsWith(h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, Tags: [{ Key: 'team', Value: 'mail' }] }), 'AccessDenied');
+    await rejectsWith(
+      h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, Tags: [{ Key: 'team', Value: 'mail' }] }),
+      'AccessDenied',
+    );
     const role = h.sandbox.admin.getRole(roleArn)!;
-    const tagTrust = JSON.parse(JSON.stringify(role.assumeRolePolicy).replace('"sts:SetSourceIdentity"', '"sts:TagSession"'));
+    const tagTrust = JSON.parse(
+      JSON.stringify(role.assumeRolePolicy).replace('"sts:SetSourceIdentity"', '"sts:TagSession"'),
+    );
     h.sandbox.admin.updateAssumeRolePolicy(roleArn, tagTrust);
     try {
       await h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, Tags: [{ Key: 'team', Value: 'mail' }] });
-      await rejectsWith(h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, SourceIdentity: 'x-conn' }), 'AccessDenied');
+      await rejectsWith(
+        h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, SourceIdentity: 'x-conn' }),
+        'AccessDenied',
+      );
     } finally {
       h.sandbox.admin.updateAssumeRolePolicy(roleArn, role.assumeRolePolicy);
     }
@@ -111,13 +161,28 @@ describe('AssumeRole', () => {
 
   test('validates names, External ID shape and DurationSeconds', async () => {
     await rejectsWith(h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, RoleSessionName: 'a' }), 'ValidationError');
-    await rejectsWith(h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, RoleSessionName: 'has space' }), 'ValidationError');
+    await rejectsWith(
+      h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, RoleSessionName: 'has space' }),
+      'ValidationError',
+    );
     await rejectsWith(h.assume({ RoleArn: roleArn, ExternalId: 'bad id!' }), 'ValidationError');
     await rejectsWith(h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, DurationSeconds: 899 }), 'ValidationError');
     await h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, DurationSeconds: 7200 });
-    const e = await rejectsWith(h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, DurationSeconds: 7201 }), 'ValidationError');
+    const e = await rejectsWith(
+      h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, DurationSeconds: 7201 }),
+      'ValidationError',
+    );
     expect(e.message).toMatch(/MaxSessionDuration/);
-    await rejectsWith(h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, Policy: JSON.stringify({ Statement: [{ Effect: 'Allow', Action: 'ses:*', Resource: '*', Sid: 'x'.repeat(2100) }] }) }), 'PackedPolicyTooLargeException'); // the SDK names the modelled PackedPolicyTooLarge code so
+    await rejectsWith(
+      h.assume({
+        RoleArn: roleArn,
+        ExternalId: EXTERNAL_ID,
+        Policy: JSON.stringify({
+          Statement: [{ Effect: 'Allow', Action: 'ses:*', Resource: '*', Sid: 'x'.repeat(2100) }],
+        }),
+      }),
+      'PackedPolicyTooLargeException',
+    ); // the SDK names the modelled PackedPolicyTooLarge code so
   });
 
   test('role chaining is capped at one hour', async () => {
@@ -137,12 +202,17 @@ Outputs:
 `,
     }).outputs['Arn']!;
     const trust = h.sandbox.admin.getRole(roleArn)!.assumeRolePolicy;
-    const chained = JSON.parse(JSON.stringify(trust).replace(`"${PLATFORM_ARN}"`, `["${PLATFORM_ARN}","${platformRole}"]`));
+    const chained = JSON.parse(
+      JSON.stringify(trust).replace(`"${PLATFORM_ARN}"`, `["${PLATFORM_ARN}","${platformRole}"]`),
+    );
     h.sandbox.admin.updateAssumeRolePolicy(roleArn, chained);
     try {
       const task = await h.assume({ RoleArn: platformRole });
       await h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, DurationSeconds: 3600 }, task);
-      const e = await rejectsWith(h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, DurationSeconds: 3601 }, task), 'ValidationError');
+      const e = await rejectsWith(
+        h.assume({ RoleArn: roleArn, ExternalId: EXTERNAL_ID, DurationSeconds: 3601 }, task),
+        'ValidationError',
+      );
       expect(e.message).toMatch(/role chaining/);
     } finally {
       h.sandbox.admin.updateAssumeRolePolicy(roleArn, trust);
@@ -155,11 +225,20 @@ Outputs:
     const read = await h.assume({
       RoleArn: roleArn,
       ExternalId: EXTERNAL_ID,
-      Policy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['ses:GetAccount', 'ses:List*'], Resource: '*' }] }),
+      Policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: ['ses:GetAccount', 'ses:List*'], Resource: '*' }],
+      }),
     });
     await h.ses(read).send(new GetAccountCommand({}));
     const e = await rejectsWith(
-      h.ses(read).send(new SendEmailCommand({ FromEmailAddress: 'a@example.com', Destination: { ToAddresses: ['rcpt@example.net'] }, Content: { Simple: { Subject: { Data: 's' }, Body: { Text: { Data: 't' } } } } })),
+      h.ses(read).send(
+        new SendEmailCommand({
+          FromEmailAddress: 'a@example.com',
+          Destination: { ToAddresses: ['rcpt@example.net'] },
+          Content: { Simple: { Subject: { Data: 's' }, Body: { Text: { Data: 't' } } } },
+        }),
+      ),
       'AccessDeniedException',
     );
     expect(e.message).toMatch(/not authorized to perform: ses:SendEmail/);

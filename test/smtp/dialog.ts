@@ -53,7 +53,7 @@ export async function dialog(port: number): Promise<Dialog> {
   const next = () =>
     new Promise<string>((resolve, reject) => {
       waiting = resolve;
-      closed.then(() => reject(new Error(`connection closed (buffer: ${buf})`)));
+      void closed.then(() => reject(new Error(`connection closed (buffer: ${buf})`)));
       onData(Buffer.alloc(0));
     });
   const greeting = await next();

@@ -16,26 +16,47 @@ afterEach(async () => {
   await h.close();
 });
 
-const mail = (extra: Record<string, unknown> = {}) => ({ from: 'Acme Billing <billing@example.com>', to: 'Ann <ann@customer.test>', subject: 'Your invoice ✓', text: 'Hello over SMTP', ...extra });
+const mail = (extra: Record<string, unknown> = {}) => ({
+  from: 'Acme Billing <billing@example.com>',
+  to: 'Ann <ann@customer.test>',
+  subject: 'Your invoice ✓',
+  text: 'Hello over SMTP',
+  ...extra,
+});
 const plainAuth = (user: string, pass: string) => `AUTH PLAIN ${b64(`\0${user}\0${pass}`)}`;
 
 describe('SMTP relay: delivery through the shared pipeline', () => {
-  it.each(['PLAIN', 'LOGIN'] as const)('delivers a message sent with AUTH %s, Bcc included but never shown', async (method) => {
-    const info = await r.client({ method }).sendMail(mail({ cc: 'carol@customer.test', bcc: 'dave@customer.test', headers: { 'X-Sesame-Tags': 'campaign=nov' } }));
-    const id = queuedId(info.response);
-    expect(info.accepted).toEqual(['ann@customer.test', 'carol@customer.test', 'dave@customer.test']);
+  it.each(['PLAIN', 'LOGIN'] as const)(
+    'delivers a message sent with AUTH %s, Bcc included but never shown',
+    async (method) => {
+      const info = await r
+        .client({ method })
+        .sendMail(
+          mail({ cc: 'carol@customer.test', bcc: 'dave@customer.test', headers: { 'X-Sesame-Tags': 'campaign=nov' } }),
+        );
+      const id = queuedId(info.response);
+      expect(info.accepted).toEqual(['ann@customer.test', 'carol@customer.test', 'dave@customer.test']);
 
-    h.container.worker.start();
-    const sent = await waitForStatus(h, id, 'sent');
-    expect(sent).toMatchObject({ source: 'smtp', from: '"Acme Billing" <billing@example.com>', subject: 'Your invoice ✓', to: ['"Ann" <ann@customer.test>'], cc: ['carol@customer.test'], bcc: ['dave@customer.test'], tags: { campaign: 'nov' } });
-    const got = h.sandbox.admin.mailbox().find((m) => m.messageId === sent.sesMessageId)!;
-    expect(got.headers['x-sesame-message-id']).toBe(id);
-    expect(got.to).toEqual(['ann@customer.test', 'carol@customer.test', 'dave@customer.test']);
-    expect(got.raw).toContain('Hello over SMTP');
-    expect(got.raw).not.toMatch(/dave@customer\.test/);
-    expect(got.raw).not.toMatch(/^(bcc|x-sesame-tags):/im);
-    expect(got.tags).toMatchObject({ campaign: 'nov' });
-  });
+      h.container.worker.start();
+      const sent = await waitForStatus(h, id, 'sent');
+      expect(sent).toMatchObject({
+        source: 'smtp',
+        from: '"Acme Billing" <billing@example.com>',
+        subject: 'Your invoice ✓',
+        to: ['"Ann" <ann@customer.test>'],
+        cc: ['carol@customer.test'],
+        bcc: ['dave@customer.test'],
+        tags: { campaign: 'nov' },
+      });
+      const got = h.sandbox.admin.mailbox().find((m) => m.messageId === sent.sesMessageId)!;
+      expect(got.headers['x-sesame-message-id']).toBe(id);
+      expect(got.to).toEqual(['ann@customer.test', 'carol@customer.test', 'dave@customer.test']);
+      expect(got.raw).toContain('Hello over SMTP');
+      expect(got.raw).not.toMatch(/dave@customer\.test/);
+      expect(got.raw).not.toMatch(/^(bcc|x-sesame-tags):/im);
+      expect(got.tags).toMatchObject({ campaign: 'nov' });
+    },
+  );
 
   it('refuses a wrong password, a wrong username and no AUTH, without echoing the password', async () => {
     const badKey = `ses_AAAAAAAA_${'x'.repeat(40)}`;
@@ -59,7 +80,9 @@ describe('SMTP relay: delivery through the shared pipeline', () => {
     await d.cmd('EHLO client.test');
     expect(await d.cmd(plainAuth('sesame', 'guess-1'))).toMatch(/^535 /);
     expect(await d.cmd(plainAuth('sesame', 'guess-2'))).toMatch(/^535 /);
-    expect(await d.cmd(plainAuth('sesame', 'guess-3'))).toBe('421 4.7.0 Authentication failed 3 times; closing the connection.');
+    expect(await d.cmd(plainAuth('sesame', 'guess-3'))).toBe(
+      '421 4.7.0 Authentication failed 3 times; closing the connection.',
+    );
     await d.closed;
   });
 
@@ -100,7 +123,9 @@ describe('SMTP relay: delivery through the shared pipeline', () => {
     const info = await r.client().sendMail(mail({ to }));
     expect(info.accepted).toHaveLength(50);
     expect(info.rejected).toEqual(['r50@customer.test']);
-    expect(String((info as unknown as { rejectedErrors: Error[] }).rejectedErrors[0]?.message)).toMatch(/452 4\.5\.3 Too many recipients: SES accepts at most 50/);
+    expect(String((info as unknown as { rejectedErrors: Error[] }).rejectedErrors[0]?.message)).toMatch(
+      /452 4\.5\.3 Too many recipients: SES accepts at most 50/,
+    );
     const m = (await h.call('GET', `/v1/emails/${queuedId(info.response)}`)).json;
     expect(m.to).toHaveLength(50);
   });
@@ -114,17 +139,23 @@ describe('SMTP relay: delivery through the shared pipeline', () => {
     expect(await d.cmd('RCPT TO:<x@localhost>')).toMatch(/^553 5\.1\.3 RCPT TO <x@localhost> has an invalid domain/);
     expect(await d.cmd('RCPT TO:<x@customer.test>')).toMatch(/^250 /);
     expect(await d.cmd('DATA')).toMatch(/^354 /);
-    expect(await d.raw('no headers here\r\njust text\r\n.\r\n')).toMatch(/^550 5\.6\.0 validation_failed: The message header is malformed at line 1/);
+    expect(await d.raw('no headers here\r\njust text\r\n.\r\n')).toMatch(
+      /^550 5\.6\.0 validation_failed: The message header is malformed at line 1/,
+    );
 
     expect(await d.cmd('MAIL FROM:<bounce@example.com>')).toMatch(/^250 /);
     expect(await d.cmd('RCPT TO:<x@customer.test>')).toMatch(/^250 /);
     expect(await d.cmd('DATA')).toMatch(/^354 /);
-    const id = queuedId(await d.raw('From: billing@example.com\nTo: x@customer.test\nSubject: unix\n\nline one\n..dot-stuffed\r\n.\r\n'));
+    const id = queuedId(
+      await d.raw('From: billing@example.com\nTo: x@customer.test\nSubject: unix\n\nline one\n..dot-stuffed\r\n.\r\n'),
+    );
     d.end();
     h.container.worker.start();
     const sent = await waitForStatus(h, id, 'sent');
     const got = h.sandbox.admin.mailbox().find((m) => m.messageId === sent.sesMessageId)!;
-    expect(got.raw).toBe(`X-Sesame-Message-Id: ${id}\r\nFrom: billing@example.com\r\nTo: x@customer.test\r\nSubject: unix\r\n\r\nline one\r\n.dot-stuffed\r\n`);
+    expect(got.raw).toBe(
+      `X-Sesame-Message-Id: ${id}\r\nFrom: billing@example.com\r\nTo: x@customer.test\r\nSubject: unix\r\n\r\nline one\r\n.dot-stuffed\r\n`,
+    );
   });
 });
 
@@ -141,7 +172,9 @@ describe('SMTP relay: size limit', () => {
       await d.cmd('MAIL FROM:<billing@example.com>');
       await d.cmd('RCPT TO:<x@customer.test>');
       await d.cmd('DATA');
-      expect(await d.raw(`From: billing@example.com\r\nSubject: big\r\n\r\n${'a'.repeat(76)}\r\n`.repeat(40) + '.\r\n')).toMatch(/^552 5\.3\.4 message_too_large: The message is over the limit of 2048 bytes/);
+      expect(
+        await d.raw(`From: billing@example.com\r\nSubject: big\r\n\r\n${'a'.repeat(76)}\r\n`.repeat(40) + '.\r\n'),
+      ).toMatch(/^552 5\.3\.4 message_too_large: The message is over the limit of 2048 bytes/);
       // The session goes on.
       expect(await d.cmd('NOOP')).toMatch(/^250 /);
       d.end();

@@ -11,20 +11,29 @@ export type RelayConfig = Partial<Pick<Config, 'smtpTlsCert' | 'smtpTlsKey' | 's
 
 /** The relay wired to the harness's real pipeline, listening on a free loopback port. */
 export async function startRelay(h: Harness, config: RelayConfig = {}) {
-  const relay = createSmtpRelay({ config: { ...h.container.config, ...config }, apiKeys: h.container.apiKeys, messages: h.container.messages, logger: h.container.logger });
+  const relay = createSmtpRelay({
+    config: { ...h.container.config, ...config },
+    apiKeys: h.container.apiKeys,
+    messages: h.container.messages,
+    logger: h.container.logger,
+  });
   const { port } = await relay.listen(0, '127.0.0.1');
   const transports: nodemailer.Transporter[] = [];
   return {
     relay,
     port,
     /** A nodemailer SMTP client; no STARTTLS unless asked (`requireTLS`). */
-    client(o: { user?: string; pass?: string; method?: 'PLAIN' | 'LOGIN'; requireTLS?: boolean; noAuth?: boolean } = {}) {
+    client(
+      o: { user?: string; pass?: string; method?: 'PLAIN' | 'LOGIN'; requireTLS?: boolean; noAuth?: boolean } = {},
+    ) {
       const t = nodemailer.createTransport({
         host: '127.0.0.1',
         port,
         secure: false,
         ...(o.requireTLS ? { requireTLS: true, tls: { rejectUnauthorized: false } } : { ignoreTLS: true }),
-        ...(o.noAuth ? {} : { auth: { user: o.user ?? 'sesame', pass: o.pass ?? h.key }, authMethod: o.method ?? 'PLAIN' }),
+        ...(o.noAuth
+          ? {}
+          : { auth: { user: o.user ?? 'sesame', pass: o.pass ?? h.key }, authMethod: o.method ?? 'PLAIN' }),
       });
       transports.push(t);
       return t;
@@ -41,12 +50,32 @@ export function selfSignedCert(): { cert: string; key: string } {
   const dir = mkdtempSync(join(tmpdir(), 'sesame-smtp-tls-'));
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=localhost',
+      '-days',
+      '1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert, key };
 }
 
 /** The error nodemailer rejects with: the server's reply code and text. */
-export async function smtpError(p: Promise<unknown>): Promise<{ responseCode?: number; response?: string; code?: string; message: string }> {
+export async function smtpError(
+  p: Promise<unknown>,
+): Promise<{ responseCode?: number; response?: string; code?: string; message: string }> {
   try {
     await p;
   } catch (e) {

@@ -62,13 +62,26 @@ describe('SMTP relay: STARTTLS', () => {
 
   it('refuses to start with a clear message when the TLS settings are unusable', () => {
     const start = (c: { smtpTlsCert?: string; smtpTlsKey?: string; smtpRequireTls?: boolean }) => () =>
-      createSmtpRelay({ config: { ...h.container.config, smtpTlsCert: undefined, smtpTlsKey: undefined, smtpRequireTls: false, ...c }, apiKeys: h.container.apiKeys, messages: h.container.messages, logger: h.container.logger });
-    expect(start({ smtpRequireTls: true })).toThrow(/SESAME_SMTP_REQUIRE_TLS is true but the SMTP relay has no certificate: set SESAME_SMTP_TLS_CERT and SESAME_SMTP_TLS_KEY/);
-    expect(start({ smtpTlsCert: '/nonexistent/cert.pem', smtpTlsKey: pem.key })).toThrow('SESAME_SMTP_TLS_CERT: cannot read /nonexistent/cert.pem (ENOENT)');
-    expect(start({ smtpTlsCert: pem.cert, smtpTlsKey: '/nonexistent/key.pem' })).toThrow('SESAME_SMTP_TLS_KEY: cannot read /nonexistent/key.pem (ENOENT)');
+      createSmtpRelay({
+        config: { ...h.container.config, smtpTlsCert: undefined, smtpTlsKey: undefined, smtpRequireTls: false, ...c },
+        apiKeys: h.container.apiKeys,
+        messages: h.container.messages,
+        logger: h.container.logger,
+      });
+    expect(start({ smtpRequireTls: true })).toThrow(
+      /SESAME_SMTP_REQUIRE_TLS is true but the SMTP relay has no certificate: set SESAME_SMTP_TLS_CERT and SESAME_SMTP_TLS_KEY/,
+    );
+    expect(start({ smtpTlsCert: '/nonexistent/cert.pem', smtpTlsKey: pem.key })).toThrow(
+      'SESAME_SMTP_TLS_CERT: cannot read /nonexistent/cert.pem (ENOENT)',
+    );
+    expect(start({ smtpTlsCert: pem.cert, smtpTlsKey: '/nonexistent/key.pem' })).toThrow(
+      'SESAME_SMTP_TLS_KEY: cannot read /nonexistent/key.pem (ENOENT)',
+    );
     expect(start({ smtpTlsCert: pem.cert })).toThrow(/SESAME_SMTP_TLS_CERT is set but SESAME_SMTP_TLS_KEY is not/);
     const garbage = join(dirname(pem.cert), 'garbage.pem');
     writeFileSync(garbage, 'not a key');
-    expect(start({ smtpTlsCert: pem.cert, smtpTlsKey: garbage })).toThrow(/not a PEM certificate and its matching private key/);
+    expect(start({ smtpTlsCert: pem.cert, smtpTlsKey: garbage })).toThrow(
+      /not a PEM certificate and its matching private key/,
+    );
   });
 });

@@ -31,7 +31,9 @@ describe.each(backends())('store contract (%s)', (backend) => {
     await expect(ws.create('acme', 'test')).rejects.toMatchObject({ code: 'conflict' });
     const { key } = await keys.create(a.id, 'k', 'test');
     expect(await keys.authenticate(key)).toMatchObject({ workspaceId: a.id });
-    await expect(keys.authenticate(key.slice(0, -1) + (key.endsWith('A') ? 'B' : 'A'))).rejects.toMatchObject({ code: 'unauthorized' });
+    await expect(keys.authenticate(key.slice(0, -1) + (key.endsWith('A') ? 'B' : 'A'))).rejects.toMatchObject({
+      code: 'unauthorized',
+    });
     expect((await keys.list(a.id))[0]).toMatchObject({ prefix: key.slice(0, 12), last4: key.slice(-4) });
   });
 
@@ -39,11 +41,40 @@ describe.each(backends())('store contract (%s)', (backend) => {
     const audit = createAudit({ db: store.db, clock });
     const ws = await createWorkspaces({ db: store.db, clock, audit }).create('acme', 'test');
     const row = (id: string) => ({
-      id, workspace_id: ws.id, name: 'prod', region: 'us-east-1', mode: 'role', status: 'untested', external_id: null, role_arn: null, role_arn_set_at: null, role_name: null,
-      send_domains: '[]', session_duration_seconds: null, source_identity: 1, access_key_id: null, secret_ciphertext: null, access_key_created_at: null,
-      pending_access_key_id: null, pending_secret_ciphertext: null, secret_arn: null, last_assumed_at: null, credentials_expire_at: null, assumed_role_id: null,
-      last_error_code: null, last_error_message: null, last_error_at: null, last_tested_at: null, last_test_status: null, external_id_rotated_at: null, paused_reason: null, paused_at: null, configuration_set: null, sns_topic_arns: '[]',
-      created_at: clock.now().toISOString(), updated_at: clock.now().toISOString(),
+      id,
+      workspace_id: ws.id,
+      name: 'prod',
+      region: 'us-east-1',
+      mode: 'role',
+      status: 'untested',
+      external_id: null,
+      role_arn: null,
+      role_arn_set_at: null,
+      role_name: null,
+      send_domains: '[]',
+      session_duration_seconds: null,
+      source_identity: 1,
+      access_key_id: null,
+      secret_ciphertext: null,
+      access_key_created_at: null,
+      pending_access_key_id: null,
+      pending_secret_ciphertext: null,
+      secret_arn: null,
+      last_assumed_at: null,
+      credentials_expire_at: null,
+      assumed_role_id: null,
+      last_error_code: null,
+      last_error_message: null,
+      last_error_at: null,
+      last_tested_at: null,
+      last_test_status: null,
+      external_id_rotated_at: null,
+      paused_reason: null,
+      paused_at: null,
+      configuration_set: null,
+      sns_topic_arns: '[]',
+      created_at: clock.now().toISOString(),
+      updated_at: clock.now().toISOString(),
     });
     await store.db.insertInto('connections').values(row('conn_a')).execute();
     await expect(store.db.insertInto('connections').values(row('conn_b')).execute()).rejects.toThrow();
@@ -52,7 +83,13 @@ describe.each(backends())('store contract (%s)', (backend) => {
   it('orders and filters the audit log the same way on every backend', async () => {
     const audit = createAudit({ db: store.db, clock });
     for (let i = 0; i < 5; i++) {
-      await audit.record({ workspaceId: 'ws_1', connectionId: i % 2 ? 'conn_odd' : 'conn_even', actor: 'test', action: i < 3 ? 'sts.assume_role' : 'connection.updated', details: { i, secretAccessKey: 'never', nested: { sessionToken: 'never' } } });
+      await audit.record({
+        workspaceId: 'ws_1',
+        connectionId: i % 2 ? 'conn_odd' : 'conn_even',
+        actor: 'test',
+        action: i < 3 ? 'sts.assume_role' : 'connection.updated',
+        details: { i, secretAccessKey: 'never', nested: { sessionToken: 'never' } },
+      });
       clock.advance(1000);
     }
     await audit.record({ workspaceId: 'ws_2', actor: 'test', action: 'sts.assume_role' });
@@ -60,7 +97,9 @@ describe.each(backends())('store contract (%s)', (backend) => {
     expect(all.entries.map((e) => e.details.i)).toEqual([4, 3, 2, 1, 0]);
     expect(JSON.stringify(all)).not.toContain('never');
     expect((await audit.list({ workspaceId: 'ws_1', action: 'sts.*' })).entries).toHaveLength(3);
-    expect((await audit.list({ workspaceId: 'ws_1', connectionId: 'conn_odd' })).entries.map((e) => e.details.i)).toEqual([3, 1]);
+    expect(
+      (await audit.list({ workspaceId: 'ws_1', connectionId: 'conn_odd' })).entries.map((e) => e.details.i),
+    ).toEqual([3, 1]);
     expect((await audit.list({ workspaceId: 'ws_1', since: '2026-03-01T00:00:02Z' })).entries).toHaveLength(3);
     const p1 = await audit.list({ workspaceId: 'ws_1', limit: 2 });
     const p2 = await audit.list({ workspaceId: 'ws_1', limit: 2, cursor: p1.nextCursor! });

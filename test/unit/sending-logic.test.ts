@@ -50,7 +50,8 @@ describe('Pacer', () => {
 });
 
 describe('classify', () => {
-  const err = (name: string, message = name, status?: number) => Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+  const err = (name: string, message = name, status?: number) =>
+    Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
   it.each([
     ['TooManyRequestsException', 'retry'],
     ['ThrottlingException', 'retry'],
@@ -70,8 +71,12 @@ describe('classify', () => {
     expect(classify(err('InternalFailure', 'boom', 500)).kind).toBe('retry');
     expect(classify(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })).kind).toBe('unknown');
     expect(classify(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })).kind).toBe('retry');
-    expect(classify(err('InvalidSignatureException', 'Signature expired: 20260101T000000Z is now earlier than …')).kind).toBe('retry');
-    expect(classify(err('InvalidSignatureException', 'The request signature we calculated does not match')).kind).toBe('fail');
+    expect(
+      classify(err('InvalidSignatureException', 'Signature expired: 20260101T000000Z is now earlier than …')).kind,
+    ).toBe('retry');
+    expect(classify(err('InvalidSignatureException', 'The request signature we calculated does not match')).kind).toBe(
+      'fail',
+    );
   });
   it('backs off exponentially with jitter, capped', () => {
     expect(backoffMs(0, () => 0.999)).toBeLessThanOrEqual(1000);
@@ -85,10 +90,20 @@ describe('addresses and base64', () => {
   it('parses mailboxes and refuses injections', () => {
     expect(parseMailbox('Ann <Ann@Example.COM>', 'to')).toEqual({ address: 'Ann@example.com', name: 'Ann' });
     expect(parseMailbox('"Doe, John" <j@example.com>', 'to')).toEqual({ address: 'j@example.com', name: 'Doe, John' });
-    for (const bad of ['a@b', 'a@@b.com', '<a@b.com', 'a b@c.com', 'a@b.com\r\nBcc: x@y.com', '"x" <a@b.com> junk', `${'a'.repeat(65)}@b.com`]) {
+    for (const bad of [
+      'a@b',
+      'a@@b.com',
+      '<a@b.com',
+      'a b@c.com',
+      'a@b.com\r\nBcc: x@y.com',
+      '"x" <a@b.com> junk',
+      `${'a'.repeat(65)}@b.com`,
+    ]) {
       expect(() => parseMailbox(bad, 'to'), bad).toThrow();
     }
-    expect(formatMailbox({ address: 'a@b.com', name: 'Zoë "Z"' })).toBe(`=?UTF-8?B?${Buffer.from('Zoë "Z"').toString('base64')}?= <a@b.com>`);
+    expect(formatMailbox({ address: 'a@b.com', name: 'Zoë "Z"' })).toBe(
+      `=?UTF-8?B?${Buffer.from('Zoë "Z"').toString('base64')}?= <a@b.com>`,
+    );
     expect(formatMailbox({ address: 'a@b.com', name: 'A "B"' })).toBe('"A \\"B\\"" <a@b.com>');
   });
   it('checks base64 in one pass', () => {

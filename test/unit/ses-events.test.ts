@@ -41,7 +41,14 @@ describe('SES event records (both formats)', () => {
 
   it('reads the bounce, the message id header, and the details per type', () => {
     const b = parseSesEvent(fixture('event-bounce.json'));
-    expect(b.ok && b.event).toMatchObject({ sesameMessageId: 'msg_01fixture0000000000000000', bounce: { type: 'Permanent', subType: 'General', recipients: [{ email: 'recipient@example.org', status: '5.1.1' }] } });
+    expect(b.ok && b.event).toMatchObject({
+      sesameMessageId: 'msg_01fixture0000000000000000',
+      bounce: {
+        type: 'Permanent',
+        subType: 'General',
+        recipients: [{ email: 'recipient@example.org', status: '5.1.1' }],
+      },
+    });
     const t = parseSesEvent(fixture('event-bounce-transient.json'));
     expect(t.ok && t.event.bounce?.type).toBe('Transient');
     const d = parseSesEvent(fixture('notification-delivery.json'));
@@ -53,7 +60,10 @@ describe('SES event records (both formats)', () => {
   it('reports what is not an SES event, an unknown type or a malformed record, never throwing', () => {
     expect(parseSesEvent('hello')).toMatchObject({ ok: false, reason: 'not_ses' });
     expect(parseSesEvent('{"AlarmName":"x"}')).toMatchObject({ ok: false, reason: 'not_ses' });
-    expect(parseSesEvent(JSON.stringify({ eventType: 'Teleport', mail: {} }))).toMatchObject({ ok: false, reason: 'unknown_type' });
+    expect(parseSesEvent(JSON.stringify({ eventType: 'Teleport', mail: {} }))).toMatchObject({
+      ok: false,
+      reason: 'unknown_type',
+    });
     const broken = JSON.parse(fixture('event-bounce.json'));
     delete broken.bounce.bouncedRecipients;
     expect(parseSesEvent(JSON.stringify(broken))).toMatchObject({ ok: false, reason: 'invalid' });

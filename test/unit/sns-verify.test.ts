@@ -14,7 +14,25 @@ let keyPem: string;
 
 beforeAll(() => {
   // A key pair and certificate of our own, in the place the preloaded-certificate directory expects.
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=sns.amazonaws.com', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=sns.amazonaws.com',
+      '-days',
+      '1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   mkdirSync(join(dir, 'certs'));
   execFileSync('cp', [join(dir, 'cert.pem'), join(dir, 'certs', CERT_PATH)]);
   keyPem = readFileSync(join(dir, 'key.pem'), 'utf8');
@@ -50,7 +68,12 @@ describe('SNS signature verification', () => {
     await expect(v.verify(signed({}, '2'))).resolves.toMatchObject({ Type: 'Notification' });
     const { Subject: _s, ...noSubject } = signed({});
     await expect(v.verify(signed(noSubject))).resolves.toBeTruthy();
-    const conf = signed({ Type: 'SubscriptionConfirmation', SubscribeURL: 'https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=abc', Token: 'abc', Subject: undefined });
+    const conf = signed({
+      Type: 'SubscriptionConfirmation',
+      SubscribeURL: 'https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=abc',
+      Token: 'abc',
+      Subject: undefined,
+    });
     await expect(v.verify(conf)).resolves.toMatchObject({ Type: 'SubscriptionConfirmation' });
   });
 
@@ -58,7 +81,8 @@ describe('SNS signature verification', () => {
     const v = verifier();
     for (const key of ['Message', 'MessageId', 'Subject', 'Timestamp', 'TopicArn'] as const) {
       const m = signed({});
-      (m as unknown as Record<string, string>)[key] = key === 'Timestamp' ? new Date(now.getTime() - 30_000).toISOString() : `${m[key]}x`;
+      (m as unknown as Record<string, string>)[key] =
+        key === 'Timestamp' ? new Date(now.getTime() - 30_000).toISOString() : `${m[key]}x`;
       await expect(v.verify(m), key).rejects.toMatchObject({ code: 'sns_signature_invalid' });
     }
     const typeSwap = signed({});
@@ -76,7 +100,11 @@ describe('SNS signature verification', () => {
 
   it('refuses certificate URLs that are not the SNS endpoint, without fetching', async () => {
     let fetched = 0;
-    const v = createSnsVerifier({ clock: manualClock(now), maxAgeSeconds: 3600, fetchCert: async () => ((fetched += 1), readFileSync(join(dir, 'cert.pem'), 'utf8')) });
+    const v = createSnsVerifier({
+      clock: manualClock(now),
+      maxAgeSeconds: 3600,
+      fetchCert: async () => ((fetched += 1), readFileSync(join(dir, 'cert.pem'), 'utf8')),
+    });
     for (const url of [
       'http://sns.us-east-1.amazonaws.com/cert.pem',
       'https://sns.us-east-1.amazonaws.com:8443/cert.pem',
@@ -88,10 +116,14 @@ describe('SNS signature verification', () => {
       'https://sns.us-east-1.amazonaws.com/cert.pem?x=1',
       'not a url',
     ]) {
-      await expect(v.verify(signed({ SigningCertURL: url })), url).rejects.toMatchObject({ code: 'sns_cert_url_invalid' });
+      await expect(v.verify(signed({ SigningCertURL: url })), url).rejects.toMatchObject({
+        code: 'sns_cert_url_invalid',
+      });
     }
     expect(fetched).toBe(0);
-    expect(checkCertUrl('https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-abc.pem').hostname).toBe('sns.cn-north-1.amazonaws.com.cn');
+    expect(checkCertUrl('https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-abc.pem').hostname).toBe(
+      'sns.cn-north-1.amazonaws.com.cn',
+    );
     // A good URL is fetched once and cached.
     await v.verify(signed({}));
     await v.verify(signed({}));
@@ -100,14 +132,28 @@ describe('SNS signature verification', () => {
 
   it('refuses stale messages and malformed bodies', async () => {
     const v = verifier();
-    await expect(v.verify(signed({ Timestamp: new Date(now.getTime() - 3601_000).toISOString() }))).rejects.toMatchObject({ code: 'sns_stale' });
-    for (const body of ['not json', '[]', '{}', JSON.stringify({ ...signed({}), SignatureVersion: '3' }), JSON.stringify({ ...signed({}), MessageId: 5 })]) {
+    await expect(
+      v.verify(signed({ Timestamp: new Date(now.getTime() - 3601_000).toISOString() })),
+    ).rejects.toMatchObject({ code: 'sns_stale' });
+    for (const body of [
+      'not json',
+      '[]',
+      '{}',
+      JSON.stringify({ ...signed({}), SignatureVersion: '3' }),
+      JSON.stringify({ ...signed({}), MessageId: 5 }),
+    ]) {
       await expect(v.verify(body), body.slice(0, 30)).rejects.toMatchObject({ code: 'sns_invalid' });
     }
     // A certificate that cannot be had is a 503: SNS retries 5xx answers, not 4xx ones.
-    await expect(verifier().verify(signed({ SigningCertURL: 'https://sns.us-east-1.amazonaws.com/Missing.pem' }))).rejects.toMatchObject({ code: 'sns_cert_unavailable', status: 503 });
+    await expect(
+      verifier().verify(signed({ SigningCertURL: 'https://sns.us-east-1.amazonaws.com/Missing.pem' })),
+    ).rejects.toMatchObject({ code: 'sns_cert_unavailable', status: 503 });
     // A certificate past its validity is refused, whatever the signature.
-    const later = createSnsVerifier({ clock: manualClock(new Date(now.getTime() + 3 * 86_400_000)), maxAgeSeconds: 10 * 86_400, certDir: join(dir, 'certs') });
+    const later = createSnsVerifier({
+      clock: manualClock(new Date(now.getTime() + 3 * 86_400_000)),
+      maxAgeSeconds: 10 * 86_400,
+      certDir: join(dir, 'certs'),
+    });
     await expect(later.verify(signed({}))).rejects.toMatchObject({ code: 'sns_cert_expired', status: 400 });
   });
 });

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { allowanceOf, dayIndex, domainOfFrom, nextDayStart, rampComplete, scheduleOf, stepOn, stepVolume, utcDay } from '../../src/modules/warmup/plan.js';
+import {
+  allowanceOf,
+  dayIndex,
+  domainOfFrom,
+  nextDayStart,
+  rampComplete,
+  scheduleOf,
+  stepOn,
+  stepVolume,
+  utcDay,
+} from '../../src/modules/warmup/plan.js';
 
 const ramp = { schedule: null, startVolume: 50, doublingDays: 1 };
 

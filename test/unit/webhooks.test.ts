@@ -48,10 +48,13 @@ describe('classifyAddress', () => {
   });
 
   it('puts metadata, unspecified, multicast and reserved addresses beyond any allowance', () => {
-    for (const a of ['169.254.169.254', 'fd00:ec2::254', '0.0.0.0', '::', '224.0.0.1', '240.0.0.1']) expect(classifyAddress(a).kind, a).toBe('never');
-    for (const a of ['127.0.0.1', '10.0.0.1', '::1', 'fd12::1', '100.64.0.1']) expect(classifyAddress(a).kind, a).toBe('private');
+    for (const a of ['169.254.169.254', 'fd00:ec2::254', '0.0.0.0', '::', '224.0.0.1', '240.0.0.1'])
+      expect(classifyAddress(a).kind, a).toBe('never');
+    for (const a of ['127.0.0.1', '10.0.0.1', '::1', 'fd12::1', '100.64.0.1'])
+      expect(classifyAddress(a).kind, a).toBe('private');
     // The edges of 172.16.0.0/12 and 100.64.0.0/10.
-    for (const a of ['172.15.255.255', '172.32.0.0', '100.63.255.255', '100.128.0.0']) expect(classifyAddress(a).kind, a).toBe('public');
+    for (const a of ['172.15.255.255', '172.32.0.0', '100.63.255.255', '100.128.0.0'])
+      expect(classifyAddress(a).kind, a).toBe('public');
   });
 
   it('throws on something that is not an IP address', () => {
@@ -65,7 +68,9 @@ describe('pinnedLookup', () => {
     { address: '2606:2800:21f:cb07:6820:80da:af6b:8b2c', family: 6 as const },
   ];
   const call = (options: object) =>
-    new Promise<unknown[]>((resolve) => pinnedLookup(addresses)('evil.test', options as never, (...args: unknown[]) => resolve(args)));
+    new Promise<unknown[]>((resolve) =>
+      pinnedLookup(addresses)('evil.test', options as never, (...args: unknown[]) => resolve(args)),
+    );
 
   it('answers only with the checked addresses, one or all, by family', async () => {
     expect(await call({})).toEqual([null, '93.184.215.14', 4]);
@@ -90,8 +95,19 @@ describe('signature', () => {
     const s = sign('whsec_test', 1_700_000_000, body);
     expect(s).toMatch(/^v1=[0-9a-f]{64}$/);
     expect(verify('whsec_test', { body, timestamp: '1700000000', signature: s, nowSeconds: 1_700_000_100 })).toBe(true);
-    expect(verify('whsec_test', { body, timestamp: '1700000000', signature: s, nowSeconds: 1_700_000_400 })).toBe(false);
-    expect(verify('whsec_other', { body, timestamp: '1700000000', signature: s, nowSeconds: 1_700_000_000 })).toBe(false);
-    expect(verify('whsec_test', { body, timestamp: '1700000000', signature: `v1=${'0'.repeat(64)}, ${s}`, nowSeconds: 1_700_000_000 })).toBe(true);
+    expect(verify('whsec_test', { body, timestamp: '1700000000', signature: s, nowSeconds: 1_700_000_400 })).toBe(
+      false,
+    );
+    expect(verify('whsec_other', { body, timestamp: '1700000000', signature: s, nowSeconds: 1_700_000_000 })).toBe(
+      false,
+    );
+    expect(
+      verify('whsec_test', {
+        body,
+        timestamp: '1700000000',
+        signature: `v1=${'0'.repeat(64)}, ${s}`,
+        nowSeconds: 1_700_000_000,
+      }),
+    ).toBe(true);
   });
 });

@@ -33,7 +33,12 @@ export function apiKeysCommand(): Command {
       action(async (ctx) => {
         const c = await ctx.services();
         const keys = await c.apiKeys.list(await ctx.workspaceId());
-        ctx.out.result(keys, () => ctx.out.table(keys.map((k) => ({ ...k, shown: `${k.prefix}…${k.last4}` })), columns));
+        ctx.out.result(keys, () =>
+          ctx.out.table(
+            keys.map((k) => ({ ...k, shown: `${k.prefix}…${k.last4}` })),
+            columns,
+          ),
+        );
       }),
     );
   cmd

@@ -12,36 +12,49 @@ export function auditCommand(): Command {
     .option('--limit <n>', 'rows per page (1-200)', '50')
     .option('--cursor <id>', 'continue after this entry (from the previous page)')
     .action(
-      action(async (ctx, opts: { connection?: string; action?: string; since?: string; until?: string; limit: string; cursor?: string }) => {
-        const c = await ctx.services();
-        const workspaceId = await ctx.workspaceId();
-        const limit = Number(opts.limit);
-        if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new AppError('validation_failed', '--limit must be a whole number from 1 to 200.');
-        const connectionId = opts.connection ? (await c.connections.row(workspaceId, opts.connection)).id : undefined;
-        const page = await c.audit.list({
-          workspaceId,
-          limit,
-          ...(connectionId ? { connectionId } : {}),
-          ...(opts.action ? { action: opts.action } : {}),
-          ...(opts.since ? { since: parseTime(opts.since, c.clock.now(), '--since') } : {}),
-          ...(opts.until ? { until: parseTime(opts.until, c.clock.now(), '--until') } : {}),
-          ...(opts.cursor ? { cursor: opts.cursor } : {}),
-        });
-        ctx.out.result(page, () => {
-          ctx.out.table(
-            page.entries.map((e) => ({ ...e, summary: summarize(e.details) })),
-            [
-              { key: 'createdAt', label: 'TIME' },
-              { key: 'action', label: 'ACTION' },
-              { key: 'outcome', label: 'OUTCOME' },
-              { key: 'connectionId', label: 'CONNECTION' },
-              { key: 'actor', label: 'ACTOR' },
-              { key: 'summary', label: 'DETAILS' },
-            ],
-          );
-          if (page.nextCursor) ctx.out.line(`More: sesame audit --cursor ${page.nextCursor}`);
-        });
-      }),
+      action(
+        async (
+          ctx,
+          opts: {
+            connection?: string;
+            action?: string;
+            since?: string;
+            until?: string;
+            limit: string;
+            cursor?: string;
+          },
+        ) => {
+          const c = await ctx.services();
+          const workspaceId = await ctx.workspaceId();
+          const limit = Number(opts.limit);
+          if (!Number.isInteger(limit) || limit < 1 || limit > 200)
+            throw new AppError('validation_failed', '--limit must be a whole number from 1 to 200.');
+          const connectionId = opts.connection ? (await c.connections.row(workspaceId, opts.connection)).id : undefined;
+          const page = await c.audit.list({
+            workspaceId,
+            limit,
+            ...(connectionId ? { connectionId } : {}),
+            ...(opts.action ? { action: opts.action } : {}),
+            ...(opts.since ? { since: parseTime(opts.since, c.clock.now(), '--since') } : {}),
+            ...(opts.until ? { until: parseTime(opts.until, c.clock.now(), '--until') } : {}),
+            ...(opts.cursor ? { cursor: opts.cursor } : {}),
+          });
+          ctx.out.result(page, () => {
+            ctx.out.table(
+              page.entries.map((e) => ({ ...e, summary: summarize(e.details) })),
+              [
+                { key: 'createdAt', label: 'TIME' },
+                { key: 'action', label: 'ACTION' },
+                { key: 'outcome', label: 'OUTCOME' },
+                { key: 'connectionId', label: 'CONNECTION' },
+                { key: 'actor', label: 'ACTOR' },
+                { key: 'summary', label: 'DETAILS' },
+              ],
+            );
+            if (page.nextCursor) ctx.out.line(`More: sesame audit --cursor ${page.nextCursor}`);
+          });
+        },
+      ),
     );
 }
 
@@ -58,10 +71,12 @@ export function parseTime(v: string, now: Date, flag: string): string {
   if (rel) {
     const ms = Number(rel[1]) * { s: 1e3, m: 6e4, h: 36e5, d: 864e5 }[rel[2] as 's' | 'm' | 'h' | 'd'];
     const t = now.getTime() - ms;
-    if (!Number.isFinite(t) || t < Date.parse('1970-01-01T00:00:00Z')) throw new AppError('validation_failed', `${flag} ${v} reaches back too far.`);
+    if (!Number.isFinite(t) || t < Date.parse('1970-01-01T00:00:00Z'))
+      throw new AppError('validation_failed', `${flag} ${v} reaches back too far.`);
     return new Date(t).toISOString();
   }
   const t = Date.parse(v);
-  if (Number.isNaN(t) || Math.abs(t) > 8.64e15) throw new AppError('validation_failed', `${flag} must be an ISO-8601 time or a duration such as 1h or 7d.`);
+  if (Number.isNaN(t) || Math.abs(t) > 8.64e15)
+    throw new AppError('validation_failed', `${flag} must be an ISO-8601 time or a duration such as 1h or 7d.`);
   return new Date(t).toISOString();
 }

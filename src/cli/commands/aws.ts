@@ -1,6 +1,12 @@
 import { Command, Option } from 'commander';
 import { AppError } from '../../errors.js';
-import { MODES, createConnectionSchema, roleArn as roleArnSchema, rotateKeysSchema, updateConnectionSchema } from '../../modules/connections/schemas.js';
+import {
+  MODES,
+  createConnectionSchema,
+  roleArn as roleArnSchema,
+  rotateKeysSchema,
+  updateConnectionSchema,
+} from '../../modules/connections/schemas.js';
 import type { TestReport } from '../../modules/connections/test-connection.js';
 import type { ConnectionView } from '../../modules/connections/view.js';
 import { action, type CliContext } from '../context.js';
@@ -52,14 +58,20 @@ function printOnboarding(ctx: CliContext, v: ConnectionView): void {
   const o = v.onboarding!;
   ctx.out.line();
   if (o.quickCreateUrl) {
-    ctx.out.line('Create the role in one click (CloudFormation quick-create; acknowledge IAM resources, then Create stack):');
+    ctx.out.line(
+      'Create the role in one click (CloudFormation quick-create; acknowledge IAM resources, then Create stack):',
+    );
     ctx.out.line(`  ${o.quickCreateUrl}`);
   } else {
-    ctx.out.line(`One-click link unavailable: ${o.quickCreateUnavailable?.message ?? ''} ${o.quickCreateUnavailable?.hint ?? ''}`.trim());
+    ctx.out.line(
+      `One-click link unavailable: ${o.quickCreateUnavailable?.message ?? ''} ${o.quickCreateUnavailable?.hint ?? ''}`.trim(),
+    );
     ctx.out.line('Create the stack by uploading the template instead:');
     o.manual.steps.forEach((s, i) => ctx.out.line(`  ${i + 1}. ${s}`));
   }
-  ctx.out.line(`Parameters: ExternalId=${o.externalId} TrustedPrincipalArn=${o.trustedPrincipalArn} RoleName=${o.roleName}`);
+  ctx.out.line(
+    `Parameters: ExternalId=${o.externalId} TrustedPrincipalArn=${o.trustedPrincipalArn} RoleName=${o.roleName}`,
+  );
   ctx.out.line(`Also as: sesame aws template ${v.name} --format terraform | aws-cli`);
 }
 
@@ -70,7 +82,14 @@ async function readStdin(): Promise<string> {
 }
 
 /** Validate one field with the API's own schema so the CLI and the API agree on every rule. */
-export function parseOrThrow<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }, value: unknown): T {
+export function parseOrThrow<T>(
+  schema: {
+    safeParse(
+      v: unknown,
+    ): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
+  },
+  value: unknown,
+): T {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   const issues = r.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`);
@@ -120,14 +139,22 @@ async function setup(ctx: CliContext, opts: SetupOptions): Promise<void> {
       });
       if (p.isCancel(picked)) throw new AppError('validation_failed', 'Setup cancelled.');
       mode = String(picked);
-      const n = await p.text({ message: 'Connection name', initialValue: name ?? 'production', validate: (v) => (v && /^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$/.test(v) ? undefined : 'letters, digits, space, _ . -') });
+      const n = await p.text({
+        message: 'Connection name',
+        initialValue: name ?? 'production',
+        validate: (v) =>
+          v && /^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$/.test(v) ? undefined : 'letters, digits, space, _ . -',
+      });
       if (p.isCancel(n)) throw new AppError('validation_failed', 'Setup cancelled.');
       name = String(n);
       const rg = await p.text({ message: 'SES region', initialValue: region });
       if (p.isCancel(rg)) throw new AppError('validation_failed', 'Setup cancelled.');
       region = String(rg);
     }
-    if (!mode) throw new AppError('validation_failed', '--mode is required when not interactive.', { hint: `Use one of: ${MODES.join(', ')}.` });
+    if (!mode)
+      throw new AppError('validation_failed', '--mode is required when not interactive.', {
+        hint: `Use one of: ${MODES.join(', ')}.`,
+      });
     if (!name) throw new AppError('validation_failed', '--name is required when not interactive.');
     const input: Record<string, unknown> = { mode, name, region };
     if (opts.sendDomain?.length) input.sendDomains = opts.sendDomain;
@@ -138,7 +165,10 @@ async function setup(ctx: CliContext, opts: SetupOptions): Promise<void> {
     if (mode === 'access_keys') {
       let secret = opts.secretAccessKey;
       if (opts.secretAccessKeyStdin) secret = await readStdin();
-      else if (secret) ctx.out.warn('--secret-access-key leaves the secret in your shell history and process list; prefer --secret-access-key-stdin.');
+      else if (secret)
+        ctx.out.warn(
+          '--secret-access-key leaves the secret in your shell history and process list; prefer --secret-access-key-stdin.',
+        );
       if (!secret && interactive) {
         const p = await import('@clack/prompts');
         const s = await p.password({ message: 'Secret access key' });
@@ -153,20 +183,31 @@ async function setup(ctx: CliContext, opts: SetupOptions): Promise<void> {
   }
 
   if (view.mode === 'role' && opts.roleArn && view.role?.roleArn !== opts.roleArn) {
-    view = await c.connections.update(ws, view.id, parseOrThrow(updateConnectionSchema, { roleArn: opts.roleArn }), ctx.actor);
+    view = await c.connections.update(
+      ws,
+      view.id,
+      parseOrThrow(updateConnectionSchema, { roleArn: opts.roleArn }),
+      ctx.actor,
+    );
   }
 
   if (view.mode === 'role' && !view.role?.roleArn) {
     if (!interactive) {
       printConnection(ctx, view);
-      if (!ctx.globals.json) ctx.out.line(`\nWhen the stack is created, finish with: sesame aws setup --connection ${view.name} --role-arn <RoleArn output>`);
+      if (!ctx.globals.json)
+        ctx.out.line(
+          `\nWhen the stack is created, finish with: sesame aws setup --connection ${view.name} --role-arn <RoleArn output>`,
+        );
       return;
     }
     const p = await import('@clack/prompts');
     printOnboarding(ctx, view);
     const arn = await p.text({
       message: 'Paste the RoleArn output of the stack',
-      validate: (v) => (roleArnSchema.safeParse(v).success ? undefined : 'an IAM role ARN such as arn:aws:iam::123456789012:role/SesameSES-production'),
+      validate: (v) =>
+        roleArnSchema.safeParse(v).success
+          ? undefined
+          : 'an IAM role ARN such as arn:aws:iam::123456789012:role/SesameSES-production',
     });
     if (p.isCancel(arn)) {
       ctx.out.line(`Stopped. Finish later with: sesame aws setup --connection ${view.name} --role-arn <RoleArn>`);
@@ -185,13 +226,19 @@ async function setup(ctx: CliContext, opts: SetupOptions): Promise<void> {
     ctx.out.result({ connection: await c.connections.get(ws, view.id), report });
   } else {
     printReport(ctx, report);
-    ctx.out.line(report.status === 'fail' ? `Connection ${view.name} is not usable yet; fix the failures above and run \`sesame aws test ${view.name}\`.` : `Connection ${view.name} (${view.id}) is ready.`);
+    ctx.out.line(
+      report.status === 'fail'
+        ? `Connection ${view.name} is not usable yet; fix the failures above and run \`sesame aws test ${view.name}\`.`
+        : `Connection ${view.name} (${view.id}) is ready.`,
+    );
   }
   if (report.status === 'fail') process.exitCode = 1;
 }
 
 export function awsCommand(): Command {
-  const cmd = new Command('aws').description('AWS connections: keyless IAM role (recommended), access keys, host credentials or Secrets Manager');
+  const cmd = new Command('aws').description(
+    'AWS connections: keyless IAM role (recommended), access keys, host credentials or Secrets Manager',
+  );
 
   cmd
     .command('whoami')
@@ -201,7 +248,13 @@ export function awsCommand(): Command {
         const c = await ctx.services();
         const id = await c.platform.identity();
         ctx.out.result(id, () =>
-          printRecord(ctx.out, { 'caller ARN': id.callerArn, account: id.account, 'roles must trust': id.trustedPrincipalArn, source: id.principalSource, 'role chaining (1 h cap)': id.roleChaining }),
+          printRecord(ctx.out, {
+            'caller ARN': id.callerArn,
+            account: id.account,
+            'roles must trust': id.trustedPrincipalArn,
+            source: id.principalSource,
+            'role chaining (1 h cap)': id.roleChaining,
+          }),
         );
       }),
     );
@@ -233,7 +286,11 @@ export function awsCommand(): Command {
         const rows = await c.connections.list(await ctx.workspaceId());
         ctx.out.result(rows, () =>
           ctx.out.table(
-            rows.map((r) => ({ ...r, detail: r.role?.roleArn ?? r.accessKey?.accessKeyId ?? r.secretArn ?? '', lastTest: r.health.lastTestStatus })),
+            rows.map((r) => ({
+              ...r,
+              detail: r.role?.roleArn ?? r.accessKey?.accessKeyId ?? r.secretArn ?? '',
+              lastTest: r.health.lastTestStatus,
+            })),
             [
               { key: 'id', label: 'ID' },
               { key: 'name', label: 'NAME' },
@@ -251,7 +308,11 @@ export function awsCommand(): Command {
   cmd
     .command('show <connection>')
     .description('show a connection, its credential health and onboarding links')
-    .action(action(async (ctx, id: string) => printConnection(ctx, await (await ctx.services()).connections.get(await ctx.workspaceId(), id))));
+    .action(
+      action(async (ctx, id: string) =>
+        printConnection(ctx, await (await ctx.services()).connections.get(await ctx.workspaceId(), id)),
+      ),
+    );
 
   cmd
     .command('test <connection>')
@@ -267,7 +328,9 @@ export function awsCommand(): Command {
 
   cmd
     .command('events <connection>')
-    .description('wire SES events to Sesame: SNS topic, configuration-set event destination, subscription to SESAME_PUBLIC_URL')
+    .description(
+      'wire SES events to Sesame: SNS topic, configuration-set event destination, subscription to SESAME_PUBLIC_URL',
+    )
     .option('--no-wait', 'do not wait for SNS to confirm the subscription')
     .action(
       action(async (ctx, id: string, opts: { wait: boolean }) => {
@@ -286,10 +349,21 @@ export function awsCommand(): Command {
         }
         const result = { ...w, subscription };
         ctx.out.result(result, () => {
-          printRecord(ctx.out, { 'SNS topic': w.topicArn, 'configuration set': w.configurationSet, endpoint: w.endpoint, subscription: subscription === 'confirmed' ? 'confirmed' : 'pending confirmation' });
+          printRecord(ctx.out, {
+            'SNS topic': w.topicArn,
+            'configuration set': w.configurationSet,
+            endpoint: w.endpoint,
+            subscription: subscription === 'confirmed' ? 'confirmed' : 'pending confirmation',
+          });
           for (const n of w.notes) ctx.out.warn(n);
-          if (subscription !== 'confirmed') ctx.out.line(`SNS has not confirmed yet: is Sesame running and reachable at ${w.endpoint}? \`sesame aws test ${id}\` shows the state.`);
-          else ctx.out.line('SES events now reach Sesame: bounces and complaints update messages and the suppression list.');
+          if (subscription !== 'confirmed')
+            ctx.out.line(
+              `SNS has not confirmed yet: is Sesame running and reachable at ${w.endpoint}? \`sesame aws test ${id}\` shows the state.`,
+            );
+          else
+            ctx.out.line(
+              'SES events now reach Sesame: bounces and complaints update messages and the suppression list.',
+            );
         });
       }),
     );
@@ -297,13 +371,22 @@ export function awsCommand(): Command {
   cmd
     .command('template <connection>')
     .description('print the role as a CloudFormation template (default), Terraform or AWS CLI commands')
-    .addOption(new Option('--format <format>', 'output format').choices(['cloudformation', 'terraform', 'aws-cli']).default('cloudformation'))
+    .addOption(
+      new Option('--format <format>', 'output format')
+        .choices(['cloudformation', 'terraform', 'aws-cli'])
+        .default('cloudformation'),
+    )
     .action(
       action(async (ctx, id: string, opts: { format: string }) => {
         const c = await ctx.services();
         const r = await c.connections.row(await ctx.workspaceId(), id);
         if (r.mode !== 'role') throw new AppError('validation_failed', 'Templates exist for role connections only.');
-        const body = opts.format === 'terraform' ? await c.connections.onboarding.terraform(r) : opts.format === 'aws-cli' ? await c.connections.onboarding.awsCli(r) : await c.connections.onboarding.template(r);
+        const body =
+          opts.format === 'terraform'
+            ? await c.connections.onboarding.terraform(r)
+            : opts.format === 'aws-cli'
+              ? await c.connections.onboarding.awsCli(r)
+              : await c.connections.onboarding.template(r);
         process.stdout.write(body);
       }),
     );
@@ -318,38 +401,73 @@ export function awsCommand(): Command {
     .option('--source-identity <on|off>', 'stamp the workspace id as source identity')
     .option('--secret-arn <arn>', 'Secrets Manager secret ARN')
     .action(
-      action(async (ctx, id: string, opts: { name?: string; roleArn?: string; sendDomain?: string[]; sessionDuration?: string; sourceIdentity?: string; secretArn?: string }) => {
-        const c = await ctx.services();
-        const input = parseOrThrow(updateConnectionSchema, {
-          ...(opts.name ? { name: opts.name } : {}),
-          ...(opts.roleArn ? { roleArn: opts.roleArn } : {}),
-          ...(opts.sendDomain ? { sendDomains: opts.sendDomain } : {}),
-          ...(opts.sessionDuration ? { sessionDurationSeconds: Number(opts.sessionDuration) } : {}),
-          ...(opts.sourceIdentity ? { sourceIdentity: opts.sourceIdentity === 'on' || opts.sourceIdentity === 'true' } : {}),
-          ...(opts.secretArn ? { secretArn: opts.secretArn } : {}),
-        });
-        printConnection(ctx, await c.connections.update(await ctx.workspaceId(), id, input, ctx.actor));
-      }),
+      action(
+        async (
+          ctx,
+          id: string,
+          opts: {
+            name?: string;
+            roleArn?: string;
+            sendDomain?: string[];
+            sessionDuration?: string;
+            sourceIdentity?: string;
+            secretArn?: string;
+          },
+        ) => {
+          const c = await ctx.services();
+          const input = parseOrThrow(updateConnectionSchema, {
+            ...(opts.name ? { name: opts.name } : {}),
+            ...(opts.roleArn ? { roleArn: opts.roleArn } : {}),
+            ...(opts.sendDomain ? { sendDomains: opts.sendDomain } : {}),
+            ...(opts.sessionDuration ? { sessionDurationSeconds: Number(opts.sessionDuration) } : {}),
+            ...(opts.sourceIdentity
+              ? { sourceIdentity: opts.sourceIdentity === 'on' || opts.sourceIdentity === 'true' }
+              : {}),
+            ...(opts.secretArn ? { secretArn: opts.secretArn } : {}),
+          });
+          printConnection(ctx, await c.connections.update(await ctx.workspaceId(), id, input, ctx.actor));
+        },
+      ),
     );
 
   cmd
     .command('resume <connection>')
     .description('resume sending on a connection Sesame paused (after fixing the cause)')
-    .action(action(async (ctx, id: string) => printConnection(ctx, await (await ctx.services()).connections.resume(await ctx.workspaceId(), id, ctx.actor))));
+    .action(
+      action(async (ctx, id: string) =>
+        printConnection(ctx, await (await ctx.services()).connections.resume(await ctx.workspaceId(), id, ctx.actor)),
+      ),
+    );
 
   cmd
     .command('default <connection>')
     .description('make this the connection messages go through when they name none')
-    .action(action(async (ctx, id: string) => printConnection(ctx, await (await ctx.services()).connections.makeDefault(await ctx.workspaceId(), id, ctx.actor))));
+    .action(
+      action(async (ctx, id: string) =>
+        printConnection(
+          ctx,
+          await (await ctx.services()).connections.makeDefault(await ctx.workspaceId(), id, ctx.actor),
+        ),
+      ),
+    );
 
   cmd
     .command('rotate-external-id <connection>')
     .description('generate a new External ID (update the stack afterwards)')
-    .action(action(async (ctx, id: string) => printConnection(ctx, await (await ctx.services()).connections.rotateExternalId(await ctx.workspaceId(), id, ctx.actor))));
+    .action(
+      action(async (ctx, id: string) =>
+        printConnection(
+          ctx,
+          await (await ctx.services()).connections.rotateExternalId(await ctx.workspaceId(), id, ctx.actor),
+        ),
+      ),
+    );
 
   cmd
     .command('rotate-keys <connection>')
-    .description('switch an access_keys connection to a new key pair after testing it; the new secret is read from standard input')
+    .description(
+      'switch an access_keys connection to a new key pair after testing it; the new secret is read from standard input',
+    )
     .requiredOption('--access-key-id <id>', 'the new key id')
     .action(
       action(async (ctx, id: string, opts: { accessKeyId: string }) => {

@@ -6,7 +6,12 @@ import { action, type CliContext } from '../context.js';
 import { printRecord } from '../output.js';
 import { parseOrThrow } from './aws.js';
 
-const CHECK: Record<string, string> = { ok: 'OK', mismatch: 'DIFFERENT', missing: 'MISSING', lookup_failed: 'LOOKUP FAILED' };
+const CHECK: Record<string, string> = {
+  ok: 'OK',
+  mismatch: 'DIFFERENT',
+  missing: 'MISSING',
+  lookup_failed: 'LOOKUP FAILED',
+};
 
 function printDomain(ctx: CliContext, d: DomainView): void {
   ctx.out.result(d, () => {
@@ -14,20 +19,26 @@ function printDomain(ctx: CliContext, d: DomainView): void {
       id: d.id,
       [d.kind === 'email' ? 'address' : 'domain']: d.name,
       status: d.status,
-      DKIM: d.kind === 'domain' ? `${d.dkim.status} (${d.dkim.origin === 'EXTERNAL' ? 'your own key' : 'Easy DKIM'})` : null,
+      DKIM:
+        d.kind === 'domain'
+          ? `${d.dkim.status} (${d.dkim.origin === 'EXTERNAL' ? 'your own key' : 'Easy DKIM'})`
+          : null,
       'MAIL FROM': d.mailFrom.domain ? `${d.mailFrom.domain} (${d.mailFrom.status})` : null,
       origin: d.origin,
       'last checked': d.checkedAt,
       'next check': d.nextCheckAt,
     });
     if (d.kind === 'email') {
-      if (d.status !== 'verified') ctx.out.line(`SES sent a verification email to ${d.name}: click its link, then run \`sesame domains verify ${d.name}\`.`);
+      if (d.status !== 'verified')
+        ctx.out.line(
+          `SES sent a verification email to ${d.name}: click its link, then run \`sesame domains verify ${d.name}\`.`,
+        );
       return;
     }
     ctx.out.line();
     ctx.out.table(
       d.records.map((r) => ({
-        check: r.check ? CHECK[r.check.status] ?? r.check.status : '-',
+        check: r.check ? (CHECK[r.check.status] ?? r.check.status) : '-',
         type: r.type,
         name: r.name,
         value: r.type === 'MX' ? `${r.priority} ${r.value}` : r.value,
@@ -53,10 +64,14 @@ function printDomain(ctx: CliContext, d: DomainView): void {
 }
 
 export function domainsCommand(): Command {
-  const cmd = new Command('domains').description('sending domains and addresses: SES identities, the DNS records to publish, their checks');
+  const cmd = new Command('domains').description(
+    'sending domains and addresses: SES identities, the DNS records to publish, their checks',
+  );
   cmd
     .command('add <domain>')
-    .description('create the SES identity (Easy DKIM, custom MAIL FROM) and print the records to publish; an address adds an email identity')
+    .description(
+      'create the SES identity (Easy DKIM, custom MAIL FROM) and print the records to publish; an address adds an email identity',
+    )
     .requiredOption('--connection <connection>', 'the connection whose SES account holds the identity')
     .option('--mail-from <label>', 'MAIL FROM subdomain label', 'mail')
     .option('--no-mail-from', 'no custom MAIL FROM domain')
@@ -65,25 +80,55 @@ export function domainsCommand(): Command {
     .option('--dkim-private-key-file <file>', 'bring your own DKIM key: the RSA private key (PEM)')
     .option('--import', 'take an identity that already exists in the SES account instead of creating it')
     .action(
-      action(async (ctx, domain: string, o: { connection: string; mailFrom: string | false; dmarcEmail?: string; dkimSelector?: string; dkimPrivateKeyFile?: string; import?: boolean }) => {
-        const c = await ctx.services();
-        const ws = await ctx.workspaceId();
-        if (domain.includes('@')) {
-          printDomain(ctx, await c.domains.addEmail(ws, parseOrThrow(addEmailSchema, { email: domain, connection: o.connection }), ctx.actor));
-          return;
-        }
-        const input = parseOrThrow(addDomainSchema, {
-          domain,
-          connection: o.connection,
-          mailFromSubdomain: o.mailFrom === false ? null : o.mailFrom,
-          ...(o.dmarcEmail ? { dmarcReportEmail: o.dmarcEmail } : {}),
-          ...(o.dkimSelector || o.dkimPrivateKeyFile ? { byodkim: { selector: o.dkimSelector, privateKey: o.dkimPrivateKeyFile ? readFileSync(o.dkimPrivateKeyFile, 'utf8') : undefined } } : {}),
-          ...(o.import ? { import: true } : {}),
-        });
-        const d = await c.domains.add(ws, addDomainInput(input), ctx.actor);
-        printDomain(ctx, d);
-        if (d.status !== 'verified') ctx.out.line(`\nPublish the records above, then run \`sesame domains verify ${d.name}\` (Sesame also checks by itself until SES verifies it).`);
-      }),
+      action(
+        async (
+          ctx,
+          domain: string,
+          o: {
+            connection: string;
+            mailFrom: string | false;
+            dmarcEmail?: string;
+            dkimSelector?: string;
+            dkimPrivateKeyFile?: string;
+            import?: boolean;
+          },
+        ) => {
+          const c = await ctx.services();
+          const ws = await ctx.workspaceId();
+          if (domain.includes('@')) {
+            printDomain(
+              ctx,
+              await c.domains.addEmail(
+                ws,
+                parseOrThrow(addEmailSchema, { email: domain, connection: o.connection }),
+                ctx.actor,
+              ),
+            );
+            return;
+          }
+          const input = parseOrThrow(addDomainSchema, {
+            domain,
+            connection: o.connection,
+            mailFromSubdomain: o.mailFrom === false ? null : o.mailFrom,
+            ...(o.dmarcEmail ? { dmarcReportEmail: o.dmarcEmail } : {}),
+            ...(o.dkimSelector || o.dkimPrivateKeyFile
+              ? {
+                  byodkim: {
+                    selector: o.dkimSelector,
+                    privateKey: o.dkimPrivateKeyFile ? readFileSync(o.dkimPrivateKeyFile, 'utf8') : undefined,
+                  },
+                }
+              : {}),
+            ...(o.import ? { import: true } : {}),
+          });
+          const d = await c.domains.add(ws, addDomainInput(input), ctx.actor);
+          printDomain(ctx, d);
+          if (d.status !== 'verified')
+            ctx.out.line(
+              `\nPublish the records above, then run \`sesame domains verify ${d.name}\` (Sesame also checks by itself until SES verifies it).`,
+            );
+        },
+      ),
     );
   cmd
     .command('list')
@@ -94,7 +139,12 @@ export function domainsCommand(): Command {
         const all = await c.domains.list(await ctx.workspaceId(), o.connection ? { connection: o.connection } : {});
         ctx.out.result(all, () =>
           ctx.out.table(
-            all.map((d) => ({ ...d, dkimStatus: d.kind === 'domain' ? d.dkim.status : '-', mailFromStatus: d.mailFrom.domain ? `${d.mailFrom.domain} ${d.mailFrom.status}` : '-', failing: d.records.filter((r) => r.required && r.check && r.check.status !== 'ok').length })),
+            all.map((d) => ({
+              ...d,
+              dkimStatus: d.kind === 'domain' ? d.dkim.status : '-',
+              mailFromStatus: d.mailFrom.domain ? `${d.mailFrom.domain} ${d.mailFrom.status}` : '-',
+              failing: d.records.filter((r) => r.required && r.check && r.check.status !== 'ok').length,
+            })),
             [
               { key: 'name', label: 'IDENTITY' },
               { key: 'kind', label: 'KIND' },
@@ -139,8 +189,15 @@ export function domainsCommand(): Command {
     .action(
       action(async (ctx, id: string, o: { keepIdentity?: boolean; deleteIdentity?: boolean }) => {
         const c = await ctx.services();
-        const r = await c.domains.remove(await ctx.workspaceId(), id, ctx.actor, o.keepIdentity ? { deleteIdentity: false } : o.deleteIdentity ? { deleteIdentity: true } : {});
-        ctx.out.result(r, () => ctx.out.line(`Removed ${id}${r.identityDeleted ? ' and its SES identity' : ' (the SES identity stays)'}.`));
+        const r = await c.domains.remove(
+          await ctx.workspaceId(),
+          id,
+          ctx.actor,
+          o.keepIdentity ? { deleteIdentity: false } : o.deleteIdentity ? { deleteIdentity: true } : {},
+        );
+        ctx.out.result(r, () =>
+          ctx.out.line(`Removed ${id}${r.identityDeleted ? ' and its SES identity' : ' (the SES identity stays)'}.`),
+        );
       }),
     );
   return cmd;

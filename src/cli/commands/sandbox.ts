@@ -4,7 +4,14 @@ import { AppError } from '../../errors.js';
 import { createOutput, printError, printRecord, type Output } from '../output.js';
 import { connectAdmin, runningEndpoint } from '../../sandbox/admin-client.js';
 import { isSandboxError } from '../../sandbox/errors.js';
-import { createSandbox, SANDBOX_LABEL, type DeployResult, type MailboxMessage, type SandboxStatus, type SesAccountView } from '../../sandbox/index.js';
+import {
+  createSandbox,
+  SANDBOX_LABEL,
+  type DeployResult,
+  type MailboxMessage,
+  type SandboxStatus,
+  type SesAccountView,
+} from '../../sandbox/index.js';
 
 /**
  * `sesame sandbox …`: run the local AWS stand-in and poke at it. Every subcommand works on the
@@ -22,7 +29,10 @@ function toAppError(e: unknown): unknown {
   if (!isSandboxError(e)) return e;
   const code = e.status === 404 ? 'not_found' : e.status >= 500 ? 'internal_error' : 'validation_failed';
   return new AppError(code, `${e.code}: ${e.message}`, {
-    hint: e.code === 'SandboxUnreachable' ? 'Start it with `sesame sandbox serve`, or stop the stale process.' : 'Fix the input named in the message and run the command again.',
+    hint:
+      e.code === 'SandboxUnreachable'
+        ? 'Start it with `sesame sandbox serve`, or stop the stale process.'
+        : 'Fix the input named in the message and run the command again.',
     details: { sandboxCode: e.code },
   });
 }
@@ -42,7 +52,8 @@ function run<A extends unknown[]>(fn: (out: Output, ...args: A) => Promise<void>
 function int(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new AppError('validation_failed', `--${name} must be a non-negative number, got ${v}`);
+    if (!Number.isFinite(n) || n < 0)
+      throw new AppError('validation_failed', `--${name} must be a non-negative number, got ${v}`);
     return n;
   };
 }
@@ -63,11 +74,17 @@ function scopeQuery(o: { account?: string; region?: string }): string {
 }
 
 /** Reads a CloudFormation quick-create URL's hash: templateURL, stackName and param_* values. */
-export function parseQuickCreateUrl(url: string): { templateURL: string; stackName?: string; parameters: Record<string, string>; region?: string } {
+export function parseQuickCreateUrl(url: string): {
+  templateURL: string;
+  stackName?: string;
+  parameters: Record<string, string>;
+  region?: string;
+} {
   const u = new URL(url);
   const hash = u.hash.replace(/^#/, '');
   const qi = hash.indexOf('?');
-  if (!hash.startsWith('/stacks/quickcreate') || qi < 0) throw new AppError('validation_failed', 'Not a quick-create URL: expected #/stacks/quickcreate?templateURL=…');
+  if (!hash.startsWith('/stacks/quickcreate') || qi < 0)
+    throw new AppError('validation_failed', 'Not a quick-create URL: expected #/stacks/quickcreate?templateURL=…');
   const params = new URLSearchParams(hash.slice(qi + 1));
   const templateURL = params.get('templateURL');
   if (!templateURL) throw new AppError('validation_failed', 'The quick-create URL has no templateURL.');
@@ -79,7 +96,9 @@ export function parseQuickCreateUrl(url: string): { templateURL: string; stackNa
 }
 
 export function sandboxCommand(ctx: Ctx): Command {
-  const cmd = new Command('sandbox').description(`${SANDBOX_LABEL}: STS, SES v2 (with the mailbox simulator), SNS, IAM, Secrets Manager, S3, DNS and CloudFormation for local work`);
+  const cmd = new Command('sandbox').description(
+    `${SANDBOX_LABEL}: STS, SES v2 (with the mailbox simulator), SNS, IAM, Secrets Manager, S3, DNS and CloudFormation for local work`,
+  );
 
   cmd
     .command('serve')
@@ -87,38 +106,71 @@ export function sandboxCommand(ctx: Ctx): Command {
     .option('--port <port>', 'port to listen on', int('port'), 4566)
     .option('--host <host>', 'address to bind (the admin API is unauthenticated: keep it local)', '127.0.0.1')
     .option('--dns-port <port>', 'port of the sandbox DNS server on 127.0.0.1 (0: any free port)', int('dns-port'), 0)
-    .addOption(new Option('--identity-verification <mode>', 'how SES identities get verified: from the records in the sandbox DNS (as SES does), at once, or only by `sandbox verify-identity`').choices(['dns', 'immediate', 'manual']).default('dns'))
+    .addOption(
+      new Option(
+        '--identity-verification <mode>',
+        'how SES identities get verified: from the records in the sandbox DNS (as SES does), at once, or only by `sandbox verify-identity`',
+      )
+        .choices(['dns', 'immediate', 'manual'])
+        .default('dns'),
+    )
     .option('--quiet', 'do not print a line per request')
     .action(
-      run(async (out, opts: { port: number; host: string; dnsPort: number; identityVerification: 'dns' | 'immediate' | 'manual'; quiet?: boolean }) => {
-        const dataDir = ctx.dataDir();
-        const other = runningEndpoint(dataDir);
-        if (other) throw new AppError('conflict', `A sandbox for ${dataDir} already runs at ${other.url} (pid ${other.pid}).`, { hint: 'Use that one, or stop it first.' });
-        const sandbox = createSandbox({ dataDir, serveDns: { port: opts.dnsPort }, identityVerification: opts.identityVerification, ...(opts.quiet ? {} : { log: (l: string) => process.stderr.write(`${l}\n`) }) });
-        const url = await sandbox.listen(opts.port, opts.host);
-        const p = sandbox.admin.platformCredentials();
-        out.result({ label: SANDBOX_LABEL, url, dns: sandbox.dnsAddress, platform: p, console: `${url}/cloudformation/home` }, () => {
-          out.line(`${SANDBOX_LABEL}`);
-          out.line(`listening on ${url}   (data: ${dataDir}/sandbox/state.json)`);
-          out.line(`DNS on ${sandbox.dnsAddress} (SES verifies identities from the records published there: sesame sandbox dns …)`);
-          out.line('');
-          out.line('Platform credentials (a local development key of the sandbox, not an AWS key):');
-          out.line(`export AWS_ACCESS_KEY_ID=${p.accessKeyId}`);
-          out.line(`export AWS_SECRET_ACCESS_KEY=${p.secretAccessKey}`);
-          out.line('export AWS_REGION=us-east-1');
-          out.line(`export AWS_ENDPOINT_URL=${url}`);
-          out.line('');
-          out.line(`Console quick-create page: ${url}/cloudformation/home#/stacks/quickcreate?templateURL=…`);
-          out.line('Press Ctrl-C to stop.');
-        });
-        await new Promise<void>((resolve) => {
-          const stop = () => resolve();
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-        });
-        await sandbox.close();
-        process.stderr.write('[sandbox] stopped\n');
-      }),
+      run(
+        async (
+          out,
+          opts: {
+            port: number;
+            host: string;
+            dnsPort: number;
+            identityVerification: 'dns' | 'immediate' | 'manual';
+            quiet?: boolean;
+          },
+        ) => {
+          const dataDir = ctx.dataDir();
+          const other = runningEndpoint(dataDir);
+          if (other)
+            throw new AppError(
+              'conflict',
+              `A sandbox for ${dataDir} already runs at ${other.url} (pid ${other.pid}).`,
+              { hint: 'Use that one, or stop it first.' },
+            );
+          const sandbox = createSandbox({
+            dataDir,
+            serveDns: { port: opts.dnsPort },
+            identityVerification: opts.identityVerification,
+            ...(opts.quiet ? {} : { log: (l: string) => process.stderr.write(`${l}\n`) }),
+          });
+          const url = await sandbox.listen(opts.port, opts.host);
+          const p = sandbox.admin.platformCredentials();
+          out.result(
+            { label: SANDBOX_LABEL, url, dns: sandbox.dnsAddress, platform: p, console: `${url}/cloudformation/home` },
+            () => {
+              out.line(`${SANDBOX_LABEL}`);
+              out.line(`listening on ${url}   (data: ${dataDir}/sandbox/state.json)`);
+              out.line(
+                `DNS on ${sandbox.dnsAddress} (SES verifies identities from the records published there: sesame sandbox dns …)`,
+              );
+              out.line('');
+              out.line('Platform credentials (a local development key of the sandbox, not an AWS key):');
+              out.line(`export AWS_ACCESS_KEY_ID=${p.accessKeyId}`);
+              out.line(`export AWS_SECRET_ACCESS_KEY=${p.secretAccessKey}`);
+              out.line('export AWS_REGION=us-east-1');
+              out.line(`export AWS_ENDPOINT_URL=${url}`);
+              out.line('');
+              out.line(`Console quick-create page: ${url}/cloudformation/home#/stacks/quickcreate?templateURL=…`);
+              out.line('Press Ctrl-C to stop.');
+            },
+          );
+          await new Promise<void>((resolve) => {
+            const stop = () => resolve();
+            process.once('SIGINT', stop);
+            process.once('SIGTERM', stop);
+          });
+          await sandbox.close();
+          process.stderr.write('[sandbox] stopped\n');
+        },
+      ),
     );
 
   cmd
@@ -130,44 +182,54 @@ export function sandboxCommand(ctx: Ctx): Command {
     .option('--region <region>', 'region of the stack')
     .option('--account <id>', 'account of the stack (default: the customer account)')
     .action(
-      run(async (out, template: string, opts: { stackName?: string; param?: string[]; capabilities?: string[]; region?: string; account?: string }) => {
-        const body: Record<string, unknown> = {};
-        const parameters: Record<string, string> = {};
-        let stackName = opts.stackName;
-        let region = opts.region;
-        if (/^https?:\/\//.test(template)) {
-          const q = parseQuickCreateUrl(template);
-          body['templateURL'] = q.templateURL;
-          Object.assign(parameters, q.parameters);
-          stackName ??= q.stackName;
-          region ??= q.region;
-        } else {
-          try {
-            body['templateBody'] = readFileSync(template, 'utf8');
-          } catch (e) {
-            throw new AppError('validation_failed', `Cannot read template file ${template}: ${(e as Error).message}`);
+      run(
+        async (
+          out,
+          template: string,
+          opts: { stackName?: string; param?: string[]; capabilities?: string[]; region?: string; account?: string },
+        ) => {
+          const body: Record<string, unknown> = {};
+          const parameters: Record<string, string> = {};
+          let stackName = opts.stackName;
+          let region = opts.region;
+          if (/^https?:\/\//.test(template)) {
+            const q = parseQuickCreateUrl(template);
+            body['templateURL'] = q.templateURL;
+            Object.assign(parameters, q.parameters);
+            stackName ??= q.stackName;
+            region ??= q.region;
+          } else {
+            try {
+              body['templateBody'] = readFileSync(template, 'utf8');
+            } catch (e) {
+              throw new AppError('validation_failed', `Cannot read template file ${template}: ${(e as Error).message}`);
+            }
           }
-        }
-        for (const kv of opts.param ?? []) {
-          const eq = kv.indexOf('=');
-          if (eq <= 0) throw new AppError('validation_failed', `--param expects Key=Value, got ${kv}`);
-          parameters[kv.slice(0, eq)] = kv.slice(eq + 1);
-        }
-        if (!stackName) throw new AppError('validation_failed', 'A stack name is required: --stack-name <name>.');
-        const client = connectAdmin(ctx.dataDir());
-        const res = await client.call<DeployResult>('POST', '/stacks', {
-          ...body,
-          stackName,
-          parameters,
-          capabilities: opts.capabilities ?? ['CAPABILITY_NAMED_IAM'],
-          ...(region ? { region } : {}),
-          ...(opts.account ? { account: opts.account } : {}),
-        });
-        out.result(res, () => {
-          printRecord(out, { stack: res.stackName, stackId: res.stackId, ...Object.fromEntries(Object.entries(res.outputs).map(([k, v]) => [`output ${k}`, v])) });
-          for (const n of res.notes) out.warn(n);
-        });
-      }),
+          for (const kv of opts.param ?? []) {
+            const eq = kv.indexOf('=');
+            if (eq <= 0) throw new AppError('validation_failed', `--param expects Key=Value, got ${kv}`);
+            parameters[kv.slice(0, eq)] = kv.slice(eq + 1);
+          }
+          if (!stackName) throw new AppError('validation_failed', 'A stack name is required: --stack-name <name>.');
+          const client = connectAdmin(ctx.dataDir());
+          const res = await client.call<DeployResult>('POST', '/stacks', {
+            ...body,
+            stackName,
+            parameters,
+            capabilities: opts.capabilities ?? ['CAPABILITY_NAMED_IAM'],
+            ...(region ? { region } : {}),
+            ...(opts.account ? { account: opts.account } : {}),
+          });
+          out.result(res, () => {
+            printRecord(out, {
+              stack: res.stackName,
+              stackId: res.stackId,
+              ...Object.fromEntries(Object.entries(res.outputs).map(([k, v]) => [`output ${k}`, v])),
+            });
+            for (const n of res.notes) out.warn(n);
+          });
+        },
+      ),
     );
 
   cmd
@@ -177,32 +239,46 @@ export function sandboxCommand(ctx: Ctx): Command {
     .option('--account <id>', 'account (default: the customer account)')
     .action(
       run(async (out, identity: string, opts: { region?: string; account?: string }) => {
-        const res = await connectAdmin(ctx.dataDir()).call<Record<string, unknown>>('POST', '/identities', { identity, ...opts });
+        const res = await connectAdmin(ctx.dataDir()).call<Record<string, unknown>>('POST', '/identities', {
+          identity,
+          ...opts,
+        });
         out.result(res, () => printRecord(out, res));
       }),
     );
 
   const dns = cmd.command('dns').description('the sandbox DNS: publish records as you would at your DNS provider');
-  dns
-    .command('list')
-    .action(
-      run(async (out) => {
-        const recs = await connectAdmin(ctx.dataDir()).call<Array<{ name: string; type: string; value: string }>>('GET', '/dns');
-        out.result(recs, () => out.table(recs, [{ key: 'name', label: 'NAME' }, { key: 'type', label: 'TYPE' }, { key: 'value', label: 'VALUE' }]));
-      }),
-    );
+  dns.command('list').action(
+    run(async (out) => {
+      const recs = await connectAdmin(ctx.dataDir()).call<Array<{ name: string; type: string; value: string }>>(
+        'GET',
+        '/dns',
+      );
+      out.result(recs, () =>
+        out.table(recs, [
+          { key: 'name', label: 'NAME' },
+          { key: 'type', label: 'TYPE' },
+          { key: 'value', label: 'VALUE' },
+        ]),
+      );
+    }),
+  );
   dns
     .command('add <name> <type> <value>')
     .description('publish one record (MX value: "10 host")')
     .action(
       run(async (out, name: string, type: string, value: string) => {
-        const res = await connectAdmin(ctx.dataDir()).call('POST', '/dns', { records: [{ name, type: type.toUpperCase(), value }] });
+        const res = await connectAdmin(ctx.dataDir()).call('POST', '/dns', {
+          records: [{ name, type: type.toUpperCase(), value }],
+        });
         out.result(res, () => out.line(`Published ${name} ${type.toUpperCase()} ${value}`));
       }),
     );
   dns
     .command('load <file>')
-    .description('publish a zone-file snippet (`-` for standard input), e.g. the output of `sesame domains show <domain> --zone`')
+    .description(
+      'publish a zone-file snippet (`-` for standard input), e.g. the output of `sesame domains show <domain> --zone`',
+    )
     .action(
       run(async (out, file: string) => {
         const zone = readFileSync(file === '-' ? 0 : file, 'utf8');
@@ -215,7 +291,10 @@ export function sandboxCommand(ctx: Ctx): Command {
     .option('--type <type>', 'only records of this type')
     .action(
       run(async (out, name: string, opts: { type?: string }) => {
-        const res = await connectAdmin(ctx.dataDir()).call<{ removed: number }>('DELETE', `/dns/${encodeURIComponent(name)}${opts.type ? `?type=${opts.type.toUpperCase()}` : ''}`);
+        const res = await connectAdmin(ctx.dataDir()).call<{ removed: number }>(
+          'DELETE',
+          `/dns/${encodeURIComponent(name)}${opts.type ? `?type=${opts.type.toUpperCase()}` : ''}`,
+        );
         out.result(res, () => out.line(`Removed ${res.removed} records.`));
       }),
     );
@@ -257,7 +336,11 @@ export function sandboxCommand(ctx: Ctx): Command {
     .option('--account <id>', 'account (default: the customer account)')
     .action(
       run(async (out, userName: string, opts: { account?: string }) => {
-        const res = await connectAdmin(ctx.dataDir()).call<{ arn: string; accessKeyId: string; secretAccessKey: string }>('POST', '/users', { userName, ...opts });
+        const res = await connectAdmin(ctx.dataDir()).call<{
+          arn: string;
+          accessKeyId: string;
+          secretAccessKey: string;
+        }>('POST', '/users', { userName, ...opts });
         out.result(res, () => {
           printRecord(out, res);
           out.line('The secret is shown once (a sandbox key, not an AWS key).');
@@ -274,9 +357,16 @@ export function sandboxCommand(ctx: Ctx): Command {
         try {
           JSON.parse(json);
         } catch {
-          throw new AppError('validation_failed', 'The secret value must be JSON, e.g. \'{"accessKeyId":"…","secretAccessKey":"…"}\'.');
+          throw new AppError(
+            'validation_failed',
+            'The secret value must be JSON, e.g. \'{"accessKeyId":"…","secretAccessKey":"…"}\'.',
+          );
         }
-        const res = await connectAdmin(ctx.dataDir()).call<{ arn: string }>('POST', '/secrets', { name, value: json, ...opts });
+        const res = await connectAdmin(ctx.dataDir()).call<{ arn: string }>('POST', '/secrets', {
+          name,
+          value: json,
+          ...opts,
+        });
         out.result(res, () => printRecord(out, res));
       }),
     );
@@ -293,18 +383,31 @@ export function sandboxCommand(ctx: Ctx): Command {
     .option('--region <region>', 'SES region')
     .option('--account <id>', 'account (default: the customer account)')
     .action(
-      run(async (out, opts: { production?: boolean; maxSendRate?: number; max24h?: number; sendingEnabled?: boolean; enforcement?: string; region?: string; account?: string }) => {
-        const res = await connectAdmin(ctx.dataDir()).call<SesAccountView>('PUT', '/account', {
-          ...(opts.production !== undefined ? { productionAccessEnabled: opts.production } : {}),
-          ...(opts.maxSendRate !== undefined ? { maxSendRate: opts.maxSendRate } : {}),
-          ...(opts.max24h !== undefined ? { max24HourSend: opts.max24h } : {}),
-          ...(opts.sendingEnabled !== undefined ? { sendingEnabled: opts.sendingEnabled } : {}),
-          ...(opts.enforcement !== undefined ? { enforcementStatus: opts.enforcement.toUpperCase() } : {}),
-          ...(opts.region ? { region: opts.region } : {}),
-          ...(opts.account ? { account: opts.account } : {}),
-        });
-        out.result(res, () => printRecord(out, res as unknown as Record<string, unknown>));
-      }),
+      run(
+        async (
+          out,
+          opts: {
+            production?: boolean;
+            maxSendRate?: number;
+            max24h?: number;
+            sendingEnabled?: boolean;
+            enforcement?: string;
+            region?: string;
+            account?: string;
+          },
+        ) => {
+          const res = await connectAdmin(ctx.dataDir()).call<SesAccountView>('PUT', '/account', {
+            ...(opts.production !== undefined ? { productionAccessEnabled: opts.production } : {}),
+            ...(opts.maxSendRate !== undefined ? { maxSendRate: opts.maxSendRate } : {}),
+            ...(opts.max24h !== undefined ? { max24HourSend: opts.max24h } : {}),
+            ...(opts.sendingEnabled !== undefined ? { sendingEnabled: opts.sendingEnabled } : {}),
+            ...(opts.enforcement !== undefined ? { enforcementStatus: opts.enforcement.toUpperCase() } : {}),
+            ...(opts.region ? { region: opts.region } : {}),
+            ...(opts.account ? { account: opts.account } : {}),
+          });
+          out.result(res, () => printRecord(out, res as unknown as Record<string, unknown>));
+        },
+      ),
     );
 
   cmd
@@ -314,7 +417,13 @@ export function sandboxCommand(ctx: Ctx): Command {
       run(async (out) => {
         const client = connectAdmin(ctx.dataDir());
         const s = await client.call<SandboxStatus>('GET', '/status');
-        const view = { running: client.mode === 'running', ...(client.pid ? { pid: client.pid } : {}), ...s, platform: s.platform.arn, platformAccessKeyId: s.platform.accessKeyId };
+        const view = {
+          running: client.mode === 'running',
+          ...(client.pid ? { pid: client.pid } : {}),
+          ...s,
+          platform: s.platform.arn,
+          platformAccessKeyId: s.platform.accessKeyId,
+        };
         out.result(view, () => printRecord(out, view));
       }),
     );

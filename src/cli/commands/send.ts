@@ -7,9 +7,18 @@ import { action, type CliContext } from '../context.js';
 import { printRecord } from '../output.js';
 
 const TYPES: Record<string, string> = {
-  '.pdf': 'application/pdf', '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif',
-  '.txt': 'text/plain', '.csv': 'text/csv', '.html': 'text/html', '.json': 'application/json', '.zip': 'application/zip',
-  '.ics': 'text/calendar', '.xml': 'application/xml',
+  '.pdf': 'application/pdf',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.txt': 'text/plain',
+  '.csv': 'text/csv',
+  '.html': 'text/html',
+  '.json': 'application/json',
+  '.zip': 'application/zip',
+  '.ics': 'text/calendar',
+  '.xml': 'application/xml',
 };
 
 function readFile(path: string, what: string): Buffer {
@@ -61,31 +70,65 @@ export function sendCommand(): Command {
     .option('--at <time>', 'send later: ISO-8601 time')
     .option('--idempotency-key <key>', 'send at most once for this key (24 h)')
     .action(
-      action(async (ctx, o: { from: string; to: string[]; cc?: string[]; bcc?: string[]; replyTo?: string[]; subject: string; text?: string; htmlFile?: string; attach?: string[]; tag?: string[]; connection?: string; at?: string; idempotencyKey?: string }) => {
-        if (o.text === undefined && !o.htmlFile) throw new AppError('validation_failed', 'Give --text, --html-file or both.');
-        const body: Record<string, unknown> = { from: o.from, to: o.to, subject: o.subject };
-        if (o.cc) body.cc = o.cc;
-        if (o.bcc) body.bcc = o.bcc;
-        if (o.replyTo) body.reply_to = o.replyTo;
-        if (o.text !== undefined) body.text = o.text;
-        if (o.htmlFile) body.html = readFile(o.htmlFile, 'HTML file').toString('utf8');
-        if (o.attach) body.attachments = o.attach.map((f) => ({ filename: basename(f), content: readFile(f, 'Attachment').toString('base64'), content_type: TYPES[extname(f).toLowerCase()] ?? 'application/octet-stream' }));
-        if (o.tag) {
-          body.tags = Object.fromEntries(
-            o.tag.map((t) => {
-              const i = t.indexOf('=');
-              if (i < 1) throw new AppError('validation_failed', `--tag ${t} must be name=value.`);
-              return [t.slice(0, i), t.slice(i + 1)];
-            }),
+      action(
+        async (
+          ctx,
+          o: {
+            from: string;
+            to: string[];
+            cc?: string[];
+            bcc?: string[];
+            replyTo?: string[];
+            subject: string;
+            text?: string;
+            htmlFile?: string;
+            attach?: string[];
+            tag?: string[];
+            connection?: string;
+            at?: string;
+            idempotencyKey?: string;
+          },
+        ) => {
+          if (o.text === undefined && !o.htmlFile)
+            throw new AppError('validation_failed', 'Give --text, --html-file or both.');
+          const body: Record<string, unknown> = { from: o.from, to: o.to, subject: o.subject };
+          if (o.cc) body.cc = o.cc;
+          if (o.bcc) body.bcc = o.bcc;
+          if (o.replyTo) body.reply_to = o.replyTo;
+          if (o.text !== undefined) body.text = o.text;
+          if (o.htmlFile) body.html = readFile(o.htmlFile, 'HTML file').toString('utf8');
+          if (o.attach)
+            body.attachments = o.attach.map((f) => ({
+              filename: basename(f),
+              content: readFile(f, 'Attachment').toString('base64'),
+              content_type: TYPES[extname(f).toLowerCase()] ?? 'application/octet-stream',
+            }));
+          if (o.tag) {
+            body.tags = Object.fromEntries(
+              o.tag.map((t) => {
+                const i = t.indexOf('=');
+                if (i < 1) throw new AppError('validation_failed', `--tag ${t} must be name=value.`);
+                return [t.slice(0, i), t.slice(i + 1)];
+              }),
+            );
+          }
+          if (o.connection) body.connection = o.connection;
+          if (o.at) body.scheduled_at = o.at;
+          const c = await ctx.services();
+          const r = await c.messages.submit(
+            { workspaceId: await ctx.workspaceId(), apiKeyId: null, actor: ctx.actor },
+            body,
+            { ...(o.idempotencyKey ? { idempotencyKey: o.idempotencyKey } : {}), source: 'cli' },
           );
-        }
-        if (o.connection) body.connection = o.connection;
-        if (o.at) body.scheduled_at = o.at;
-        const c = await ctx.services();
-        const r = await c.messages.submit({ workspaceId: await ctx.workspaceId(), apiKeyId: null, actor: ctx.actor }, body, { ...(o.idempotencyKey ? { idempotencyKey: o.idempotencyKey } : {}), source: 'cli' });
-        ctx.out.result(r.value, () => ctx.out.line(`${r.replayed ? 'Already accepted' : 'Accepted'}: ${r.value.id} (${r.value.status}). Follow it with: sesame emails show ${r.value.id}`));
-        if (r.value.status === 'queued' && !c.config.sandbox) ctx.out.warn('It is sent by a running `sesame start` or `sesame worker`.');
-      }),
+          ctx.out.result(r.value, () =>
+            ctx.out.line(
+              `${r.replayed ? 'Already accepted' : 'Accepted'}: ${r.value.id} (${r.value.status}). Follow it with: sesame emails show ${r.value.id}`,
+            ),
+          );
+          if (r.value.status === 'queued' && !c.config.sandbox)
+            ctx.out.warn('It is sent by a running `sesame start` or `sesame worker`.');
+        },
+      ),
     );
 }
 
@@ -102,13 +145,25 @@ export function emailsCommand(): Command {
     .action(
       action(async (ctx, o: { status?: string; recipient?: string; tag?: string; limit: string; cursor?: string }) => {
         const limit = Number(o.limit);
-        if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new AppError('validation_failed', '--limit must be a whole number from 1 to 200.');
-        if (o.status && !['queued', 'sending', 'sent', 'failed', 'suppressed', 'cancelled'].includes(o.status)) throw new AppError('validation_failed', `--status ${o.status} is not a message status.`);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 200)
+          throw new AppError('validation_failed', '--limit must be a whole number from 1 to 200.');
+        if (o.status && !['queued', 'sending', 'sent', 'failed', 'suppressed', 'cancelled'].includes(o.status))
+          throw new AppError('validation_failed', `--status ${o.status} is not a message status.`);
         const c = await ctx.services();
-        const page = await c.messages.list(await ctx.workspaceId(), { limit, ...(o.status ? { status: o.status } : {}), ...(o.recipient ? { recipient: o.recipient } : {}), ...(o.tag ? { tag: o.tag } : {}), ...(o.cursor ? { cursor: o.cursor } : {}) });
+        const page = await c.messages.list(await ctx.workspaceId(), {
+          limit,
+          ...(o.status ? { status: o.status } : {}),
+          ...(o.recipient ? { recipient: o.recipient } : {}),
+          ...(o.tag ? { tag: o.tag } : {}),
+          ...(o.cursor ? { cursor: o.cursor } : {}),
+        });
         ctx.out.result(page, () => {
           ctx.out.table(
-            page.data.map((m) => ({ ...m, recipients: [...m.to, ...m.cc, ...m.bcc].join(', ').slice(0, 40), error: m.lastError?.code ?? '' })),
+            page.data.map((m) => ({
+              ...m,
+              recipients: [...m.to, ...m.cc, ...m.bcc].join(', ').slice(0, 40),
+              error: m.lastError?.code ?? '',
+            })),
             [
               { key: 'id', label: 'ID' },
               { key: 'status', label: 'STATUS' },
@@ -122,14 +177,42 @@ export function emailsCommand(): Command {
         });
       }),
     );
-  cmd.command('show <id>').description('one message, with its status and last error').action(action(async (ctx, id: string) => printMessage(ctx, await (await ctx.services()).messages.get(await ctx.workspaceId(), id))));
-  cmd.command('cancel <id>').description('cancel a queued or scheduled message').action(action(async (ctx, id: string) => printMessage(ctx, await (await ctx.services()).messages.cancel(await ctx.workspaceId(), id, ctx.actor))));
-  cmd.command('retry <id>').description('queue a failed message again').action(action(async (ctx, id: string) => printMessage(ctx, await (await ctx.services()).messages.retry({ workspaceId: await ctx.workspaceId(), apiKeyId: null, actor: ctx.actor }, id))));
+  cmd
+    .command('show <id>')
+    .description('one message, with its status and last error')
+    .action(
+      action(async (ctx, id: string) =>
+        printMessage(ctx, await (await ctx.services()).messages.get(await ctx.workspaceId(), id)),
+      ),
+    );
+  cmd
+    .command('cancel <id>')
+    .description('cancel a queued or scheduled message')
+    .action(
+      action(async (ctx, id: string) =>
+        printMessage(ctx, await (await ctx.services()).messages.cancel(await ctx.workspaceId(), id, ctx.actor)),
+      ),
+    );
+  cmd
+    .command('retry <id>')
+    .description('queue a failed message again')
+    .action(
+      action(async (ctx, id: string) =>
+        printMessage(
+          ctx,
+          await (
+            await ctx.services()
+          ).messages.retry({ workspaceId: await ctx.workspaceId(), apiKeyId: null, actor: ctx.actor }, id),
+        ),
+      ),
+    );
   return cmd;
 }
 
 export function suppressionsCommand(): Command {
-  const cmd = new Command('suppressions').description('the workspace suppression list: addresses Sesame never sends to');
+  const cmd = new Command('suppressions').description(
+    'the workspace suppression list: addresses Sesame never sends to',
+  );
   cmd
     .command('list')
     .option('--email <fragment>', 'filter')
@@ -138,9 +221,18 @@ export function suppressionsCommand(): Command {
     .action(
       action(async (ctx, o: { email?: string; limit: string; cursor?: string }) => {
         const c = await ctx.services();
-        const page = await c.suppressions.list(await ctx.workspaceId(), { limit: Number(o.limit) || 100, ...(o.email ? { email: o.email } : {}), ...(o.cursor ? { cursor: o.cursor } : {}) });
+        const page = await c.suppressions.list(await ctx.workspaceId(), {
+          limit: Number(o.limit) || 100,
+          ...(o.email ? { email: o.email } : {}),
+          ...(o.cursor ? { cursor: o.cursor } : {}),
+        });
         ctx.out.result(page, () => {
-          ctx.out.table(page.data, [{ key: 'email', label: 'EMAIL' }, { key: 'reason', label: 'REASON' }, { key: 'source', label: 'SOURCE' }, { key: 'createdAt', label: 'ADDED' }]);
+          ctx.out.table(page.data, [
+            { key: 'email', label: 'EMAIL' },
+            { key: 'reason', label: 'REASON' },
+            { key: 'source', label: 'SOURCE' },
+            { key: 'createdAt', label: 'ADDED' },
+          ]);
           if (page.nextCursor) ctx.out.line(`More: sesame suppressions list --cursor ${page.nextCursor}`);
         });
       }),
@@ -151,8 +243,18 @@ export function suppressionsCommand(): Command {
     .action(
       action(async (ctx, email: string, o: { reason: string }) => {
         const c = await ctx.services();
-        const r = await c.suppressions.add(await ctx.workspaceId(), { email, reason: o.reason, source: 'cli' }, ctx.actor);
-        ctx.out.result(r.suppression, () => ctx.out.line(r.created ? `Suppressed ${r.suppression.email}.` : `${r.suppression.email} was already suppressed (${r.suppression.reason}).`));
+        const r = await c.suppressions.add(
+          await ctx.workspaceId(),
+          { email, reason: o.reason, source: 'cli' },
+          ctx.actor,
+        );
+        ctx.out.result(r.suppression, () =>
+          ctx.out.line(
+            r.created
+              ? `Suppressed ${r.suppression.email}.`
+              : `${r.suppression.email} was already suppressed (${r.suppression.reason}).`,
+          ),
+        );
       }),
     );
   cmd.command('remove <email>').action(
@@ -168,7 +270,11 @@ export function suppressionsCommand(): Command {
     .action(
       action(async (ctx, file: string) => {
         const c = await ctx.services();
-        const r = await c.suppressions.importCsv(await ctx.workspaceId(), readFile(file, 'CSV file').toString('utf8'), ctx.actor);
+        const r = await c.suppressions.importCsv(
+          await ctx.workspaceId(),
+          readFile(file, 'CSV file').toString('utf8'),
+          ctx.actor,
+        );
         ctx.out.result(r, () => {
           ctx.out.line(`Imported ${r.imported}, already present ${r.existing}, refused ${r.errors.length}.`);
           for (const e of r.errors) ctx.out.line(`  line ${e.line}: ${e.message}`);
@@ -176,6 +282,14 @@ export function suppressionsCommand(): Command {
         if (r.errors.length) process.exitCode = 1;
       }),
     );
-  cmd.command('export').description('CSV to standard output').action(action(async (ctx) => void process.stdout.write(await (await ctx.services()).suppressions.exportCsv(await ctx.workspaceId()))));
+  cmd
+    .command('export')
+    .description('CSV to standard output')
+    .action(
+      action(
+        async (ctx) =>
+          void process.stdout.write(await (await ctx.services()).suppressions.exportCsv(await ctx.workspaceId())),
+      ),
+    );
   return cmd;
 }

@@ -15,14 +15,19 @@ const columns = [
 ];
 
 const scope = (p: WarmupView) => p.domain ?? '(all)';
-const state = (p: WarmupView) => (p.paused ? 'paused' : p.held ? `held (${p.holdReason})` : p.rampComplete ? 'complete' : 'ramping');
-const shortSchedule = (s: number[]) => (s.length > 8 ? `${s.slice(0, 8).join(', ')}, … (${s.length} steps)` : s.join(', '));
+const state = (p: WarmupView) =>
+  p.paused ? 'paused' : p.held ? `held (${p.holdReason})` : p.rampComplete ? 'complete' : 'ramping';
+const shortSchedule = (s: number[]) =>
+  s.length > 8 ? `${s.slice(0, 8).join(', ')}, … (${s.length} steps)` : s.join(', ');
 
 /** One plan, for people (callers print JSON themselves). */
 function printPlan(ctx: CliContext, p: WarmupView): void {
   printRecord(ctx.out, {
     domain: scope(p),
-    plan: p.mode === 'ramp' ? `default ramp from ${p.startVolume}, doubling every ${p.doublingDays === 1 ? 'day' : `${p.doublingDays} days`} up to the SES quota` : 'custom',
+    plan:
+      p.mode === 'ramp'
+        ? `default ramp from ${p.startVolume}, doubling every ${p.doublingDays === 1 ? 'day' : `${p.doublingDays} days`} up to the SES quota`
+        : 'custom',
     schedule: shortSchedule(p.schedule),
     started: p.startedAt.slice(0, 10) + (p.started ? '' : ' (not yet)'),
     'day / step': `${p.currentDay} / ${p.currentStep}${p.heldDays ? ` (${p.heldDays} days held)` : ''}`,
@@ -42,7 +47,7 @@ const numbers = (s: string) => s.split(',').map((x) => (x.trim() === '' ? Number
 
 export function warmupCommand(): Command {
   const cmd = new Command('warmup').description(
-    'daily sending volume plans for new connections or domains: over the day\'s allowance messages wait for the next day (UTC); bounce or complaint rates at the warning level hold the ramp',
+    "daily sending volume plans for new connections or domains: over the day's allowance messages wait for the next day (UTC); bounce or complaint rates at the warning level hold the ramp",
   );
 
   cmd
@@ -55,47 +60,70 @@ export function warmupCommand(): Command {
         const plans = await c.warmup.list(await ctx.workspaceId(), connection, opts(o));
         ctx.out.result(plans, () => {
           if (plans.length === 1) return printPlan(ctx, plans[0]!);
-          ctx.out.table(plans.map((p) => ({ ...p, scope: scope(p), state: state(p) })), columns);
+          ctx.out.table(
+            plans.map((p) => ({ ...p, scope: scope(p), state: state(p) })),
+            columns,
+          );
         });
       }),
     );
 
   cmd
     .command('set <connection>')
-    .description('create or replace a plan (it starts afresh): by default 50 a day, doubling every day up to the SES quota')
-    .option('--domain <domain>', 'only messages from this domain (exact match: example.com does not cover mail.example.com)')
+    .description(
+      'create or replace a plan (it starts afresh): by default 50 a day, doubling every day up to the SES quota',
+    )
+    .option(
+      '--domain <domain>',
+      'only messages from this domain (exact match: example.com does not cover mail.example.com)',
+    )
     .option('--schedule <volumes>', 'custom daily volumes, comma-separated (the last one holds): 50,100,200,500')
     .option('--doubling-days <n>', 'default ramp: double every 1 or 2 days')
-    .option('--start-volume <n>', 'default ramp: the first day\'s volume (50)')
-    .option('--start-at <date>', 'first warmup day, YYYY-MM-DD (UTC; default today; an earlier date continues a warmup already under way)')
+    .option('--start-volume <n>', "default ramp: the first day's volume (50)")
+    .option(
+      '--start-at <date>',
+      'first warmup day, YYYY-MM-DD (UTC; default today; an earlier date continues a warmup already under way)',
+    )
     .action(
-      action(async (ctx, connection: string, o: { domain?: string; schedule?: string; doublingDays?: string; startVolume?: string; startAt?: string }) => {
-        const c = await ctx.services();
-        const body = {
-          ...(o.domain !== undefined ? { domain: o.domain } : {}),
-          ...(o.schedule !== undefined ? { schedule: numbers(o.schedule) } : {}),
-          ...(o.doublingDays !== undefined ? { doublingDays: Number(o.doublingDays) } : {}),
-          ...(o.startVolume !== undefined ? { startVolume: Number(o.startVolume) } : {}),
-          ...(o.startAt !== undefined ? { startAt: o.startAt } : {}),
-        };
-        const r = await c.warmup.set(await ctx.workspaceId(), connection, body, ctx.actor);
-        ctx.out.result(r.plan, () => {
-          ctx.out.line(`${r.created ? 'Created' : 'Replaced'} the warmup plan for ${r.plan.domain ?? `connection ${connection}`}.`);
-          printPlan(ctx, r.plan);
-        });
-      }),
+      action(
+        async (
+          ctx,
+          connection: string,
+          o: { domain?: string; schedule?: string; doublingDays?: string; startVolume?: string; startAt?: string },
+        ) => {
+          const c = await ctx.services();
+          const body = {
+            ...(o.domain !== undefined ? { domain: o.domain } : {}),
+            ...(o.schedule !== undefined ? { schedule: numbers(o.schedule) } : {}),
+            ...(o.doublingDays !== undefined ? { doublingDays: Number(o.doublingDays) } : {}),
+            ...(o.startVolume !== undefined ? { startVolume: Number(o.startVolume) } : {}),
+            ...(o.startAt !== undefined ? { startAt: o.startAt } : {}),
+          };
+          const r = await c.warmup.set(await ctx.workspaceId(), connection, body, ctx.actor);
+          ctx.out.result(r.plan, () => {
+            ctx.out.line(
+              `${r.created ? 'Created' : 'Replaced'} the warmup plan for ${r.plan.domain ?? `connection ${connection}`}.`,
+            );
+            printPlan(ctx, r.plan);
+          });
+        },
+      ),
     );
 
   cmd
     .command('pause <connection>')
-    .description('hold the ramp at its current step: sending goes on at today\'s volume, the plan stops advancing until resumed')
+    .description(
+      "hold the ramp at its current step: sending goes on at today's volume, the plan stops advancing until resumed",
+    )
     .option('--domain <domain>', "the plan for this sending domain (default: the connection's own plan)")
     .action(
       action(async (ctx, connection: string, o: { domain?: string }) => {
         const c = await ctx.services();
         const p = await c.warmup.pause(await ctx.workspaceId(), connection, opts(o), ctx.actor);
         ctx.out.result(p, () => {
-          ctx.out.line(`The ramp holds at step ${p.currentStep} (${p.todayAllowance} a day) until \`sesame warmup resume\`.`);
+          ctx.out.line(
+            `The ramp holds at step ${p.currentStep} (${p.todayAllowance} a day) until \`sesame warmup resume\`.`,
+          );
           printPlan(ctx, p);
         });
       }),

@@ -13,26 +13,47 @@ const columns = [
 ];
 
 function eventTypes(list: string[]): WebhookEventType[] {
-  const types = list.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  const types = list
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = types.filter((t) => !(WEBHOOK_EVENT_TYPES as readonly string[]).includes(t));
   if (types.length === 0 || unknown.length) {
-    throw new AppError('validation_failed', unknown.length ? `Unknown event type ${unknown.join(', ')}.` : 'Name at least one event type.', { hint: `Use one or more of: ${WEBHOOK_EVENT_TYPES.join(', ')}.` });
+    throw new AppError(
+      'validation_failed',
+      unknown.length ? `Unknown event type ${unknown.join(', ')}.` : 'Name at least one event type.',
+      { hint: `Use one or more of: ${WEBHOOK_EVENT_TYPES.join(', ')}.` },
+    );
   }
   return types as WebhookEventType[];
 }
 
 export function webhooksCommand(): Command {
-  const cmd = new Command('webhooks').description('HTTPS endpoints that receive signed message events (the secret is shown only once, at creation)');
+  const cmd = new Command('webhooks').description(
+    'HTTPS endpoints that receive signed message events (the secret is shown only once, at creation)',
+  );
   cmd
     .command('add <url>')
     .description('register an endpoint')
     .option('--events <types...>', `event types (${WEBHOOK_EVENT_TYPES.join(', ')})`, ['*'])
     .option('--description <text>', 'a label')
-    .option('--allow-private', 'allow a private address or http (only when the server sets SESAME_WEBHOOKS_ALLOW_PRIVATE=true)')
+    .option(
+      '--allow-private',
+      'allow a private address or http (only when the server sets SESAME_WEBHOOKS_ALLOW_PRIVATE=true)',
+    )
     .action(
       action(async (ctx, url: string, o: { events: string[]; description?: string; allowPrivate?: boolean }) => {
         const c = await ctx.services();
-        const { webhook, secret } = await c.webhooks.create(await ctx.workspaceId(), { url, eventTypes: eventTypes(o.events), ...(o.description ? { description: o.description } : {}), ...(o.allowPrivate ? { allowPrivate: true } : {}) }, ctx.actor);
+        const { webhook, secret } = await c.webhooks.create(
+          await ctx.workspaceId(),
+          {
+            url,
+            eventTypes: eventTypes(o.events),
+            ...(o.description ? { description: o.description } : {}),
+            ...(o.allowPrivate ? { allowPrivate: true } : {}),
+          },
+          ctx.actor,
+        );
         ctx.out.result({ ...webhook, secret }, () => {
           ctx.out.line(`Registered webhook ${webhook.id} for ${webhook.eventTypes.join(', ')}.`);
           ctx.out.line(`Signing secret (shown once, store it now): ${secret}`);
@@ -43,7 +64,12 @@ export function webhooksCommand(): Command {
     action(async (ctx) => {
       const c = await ctx.services();
       const hooks = await c.webhooks.list(await ctx.workspaceId());
-      ctx.out.result(hooks, () => ctx.out.table(hooks.map((w) => ({ ...w, events: w.eventTypes.join(',') })), columns));
+      ctx.out.result(hooks, () =>
+        ctx.out.table(
+          hooks.map((w) => ({ ...w, events: w.eventTypes.join(',') })),
+          columns,
+        ),
+      );
     }),
   );
   cmd
@@ -54,11 +80,25 @@ export function webhooksCommand(): Command {
         const c = await ctx.services();
         const w = await c.webhooks.get(await ctx.workspaceId(), id);
         ctx.out.result(w, () => {
-          printRecord(ctx.out, { id: w.id, url: w.url, events: w.eventTypes.join(', '), description: w.description, 'allow private': w.allowPrivate, created: w.createdAt });
+          printRecord(ctx.out, {
+            id: w.id,
+            url: w.url,
+            events: w.eventTypes.join(', '),
+            description: w.description,
+            'allow private': w.allowPrivate,
+            created: w.createdAt,
+          });
           ctx.out.line();
           ctx.out.table(
             w.deliveries.map((d) => ({ ...d, last: d.lastStatusCode ?? d.lastError })),
-            [{ key: 'id', label: 'DELIVERY' }, { key: 'type', label: 'EVENT' }, { key: 'status', label: 'STATUS' }, { key: 'attemptCount', label: 'ATTEMPTS' }, { key: 'last', label: 'LAST RESULT' }, { key: 'nextAttemptAt', label: 'NEXT' }],
+            [
+              { key: 'id', label: 'DELIVERY' },
+              { key: 'type', label: 'EVENT' },
+              { key: 'status', label: 'STATUS' },
+              { key: 'attemptCount', label: 'ATTEMPTS' },
+              { key: 'last', label: 'LAST RESULT' },
+              { key: 'nextAttemptAt', label: 'NEXT' },
+            ],
           );
         });
       }),

@@ -13,14 +13,18 @@ export function workerCommand(): Command {
         c.events.start();
         c.webhookDelivery.start();
         c.domains.start();
-        ctx.out.line(`Sesame worker ${c.worker.owner} is running (concurrency ${c.config.workerConcurrency}). Stop with Ctrl-C or SIGTERM: in-flight sends finish first.`);
+        ctx.out.line(
+          `Sesame worker ${c.worker.owner} is running (concurrency ${c.config.workerConcurrency}). Stop with Ctrl-C or SIGTERM: in-flight sends finish first.`,
+        );
         await waitForSignal();
         ctx.out.line('Stopping: no new jobs are taken; waiting for in-flight sends…');
         await c.worker.stop();
         await c.events.stop();
         await c.webhookDelivery.stop();
         await c.domains.stop();
-        ctx.out.line(`Stopped. Sent ${c.worker.stats.sent}, failed ${c.worker.stats.failed}, retried ${c.worker.stats.retried}.`);
+        ctx.out.line(
+          `Stopped. Sent ${c.worker.stats.sent}, failed ${c.worker.stats.failed}, retried ${c.worker.stats.retried}.`,
+        );
       }),
     );
 }

@@ -10,7 +10,13 @@ export function workspacesCommand(): Command {
       action(async (ctx) => {
         const c = await ctx.services();
         const rows = await c.workspaces.list();
-        ctx.out.result(rows, () => ctx.out.table(rows, [{ key: 'id', label: 'ID' }, { key: 'name', label: 'NAME' }, { key: 'createdAt', label: 'CREATED' }]));
+        ctx.out.result(rows, () =>
+          ctx.out.table(rows, [
+            { key: 'id', label: 'ID' },
+            { key: 'name', label: 'NAME' },
+            { key: 'createdAt', label: 'CREATED' },
+          ]),
+        );
       }),
     );
   cmd

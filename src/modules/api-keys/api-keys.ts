@@ -36,7 +36,17 @@ const hashKey = (key: string): string => createHash('sha256').update(key, 'utf8'
 export function createApiKeys(deps: { db: Db; clock: Clock; audit: Pick<Audit, 'record'> }) {
   const { db, clock, audit } = deps;
 
-  const toInfo = (r: { id: string; workspace_id: string; name: string; prefix: string; last4: string; created_at: string; last_used_at: string | null; revoked_at: string | null; can_send?: number }): ApiKeyInfo => ({
+  const toInfo = (r: {
+    id: string;
+    workspace_id: string;
+    name: string;
+    prefix: string;
+    last4: string;
+    created_at: string;
+    last_used_at: string | null;
+    revoked_at: string | null;
+    can_send?: number;
+  }): ApiKeyInfo => ({
     id: r.id,
     workspaceId: r.workspace_id,
     name: r.name,
@@ -50,9 +60,15 @@ export function createApiKeys(deps: { db: Db; clock: Clock; audit: Pick<Audit, '
 
   return {
     /** Returns the key in full exactly once; it cannot be recovered afterwards. */
-    async create(workspaceId: string, name: string, actor: string, opts: { canSend?: boolean } = {}): Promise<{ key: string; info: ApiKeyInfo }> {
+    async create(
+      workspaceId: string,
+      name: string,
+      actor: string,
+      opts: { canSend?: boolean } = {},
+    ): Promise<{ key: string; info: ApiKeyInfo }> {
       const trimmed = name.trim();
-      if (trimmed.length < 1 || trimmed.length > 100) throw new AppError('validation_failed', 'API key name must be 1-100 characters.');
+      if (trimmed.length < 1 || trimmed.length > 100)
+        throw new AppError('validation_failed', 'API key name must be 1-100 characters.');
       const key = `ses_${randomAlnum(8)}_${randomAlnum(40)}`;
       const now = clock.now();
       const row = {
@@ -68,22 +84,42 @@ export function createApiKeys(deps: { db: Db; clock: Clock; audit: Pick<Audit, '
         can_send: opts.canSend === false ? 0 : 1,
       };
       await db.insertInto('api_keys').values(row).execute();
-      await audit.record({ workspaceId, actor, action: 'api_key.created', details: { apiKeyId: row.id, name: trimmed, prefix: row.prefix, canSend: row.can_send === 1 } });
+      await audit.record({
+        workspaceId,
+        actor,
+        action: 'api_key.created',
+        details: { apiKeyId: row.id, name: trimmed, prefix: row.prefix, canSend: row.can_send === 1 },
+      });
       return { key, info: toInfo(row) };
     },
 
     async list(workspaceId: string): Promise<ApiKeyInfo[]> {
-      const rows = await db.selectFrom('api_keys').selectAll().where('workspace_id', '=', workspaceId).orderBy('id').execute();
+      const rows = await db
+        .selectFrom('api_keys')
+        .selectAll()
+        .where('workspace_id', '=', workspaceId)
+        .orderBy('id')
+        .execute();
       return rows.map(toInfo);
     },
 
     async revoke(workspaceId: string, id: string, actor: string): Promise<ApiKeyInfo> {
-      const row = await db.selectFrom('api_keys').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+      const row = await db
+        .selectFrom('api_keys')
+        .selectAll()
+        .where('workspace_id', '=', workspaceId)
+        .where('id', '=', id)
+        .executeTakeFirst();
       if (!row) throw notFound(`API key ${id}`);
       if (row.revoked_at) return toInfo(row);
       const revokedAt = clock.now().toISOString();
       await db.updateTable('api_keys').set({ revoked_at: revokedAt }).where('id', '=', id).execute();
-      await audit.record({ workspaceId, actor, action: 'api_key.revoked', details: { apiKeyId: id, prefix: row.prefix } });
+      await audit.record({
+        workspaceId,
+        actor,
+        action: 'api_key.revoked',
+        details: { apiKeyId: id, prefix: row.prefix },
+      });
       return toInfo({ ...row, revoked_at: revokedAt });
     },
 
@@ -92,7 +128,11 @@ export function createApiKeys(deps: { db: Db; clock: Clock; audit: Pick<Audit, '
       const fail = () => new AppError('unauthorized', 'A valid API key is required.');
       if (!presented || !KEY_SHAPE.test(presented)) throw fail();
       const hash = hashKey(presented);
-      const row = await db.selectFrom('api_keys').select(['id', 'workspace_id', 'hash', 'revoked_at', 'last_used_at', 'can_send']).where('hash', '=', hash).executeTakeFirst();
+      const row = await db
+        .selectFrom('api_keys')
+        .select(['id', 'workspace_id', 'hash', 'revoked_at', 'last_used_at', 'can_send'])
+        .where('hash', '=', hash)
+        .executeTakeFirst();
       if (!row || row.revoked_at || !timingSafeEqual(Buffer.from(row.hash), Buffer.from(hash))) throw fail();
       const now = clock.now();
       if (!row.last_used_at || now.getTime() - Date.parse(row.last_used_at) > LAST_USED_RESOLUTION_MS) {

@@ -77,12 +77,18 @@ export function createAudit(deps: { db: Db; clock: Clock }) {
       const limit = Math.min(Math.max(q.limit ?? 50, 1), 200);
       let query = db.selectFrom('audit_log').selectAll().where('workspace_id', '=', q.workspaceId);
       if (q.connectionId) query = query.where('connection_id', '=', q.connectionId);
-      if (q.action) query = q.action.endsWith('*') ? query.where('action', 'like', `${q.action.slice(0, -1)}%`) : query.where('action', '=', q.action);
+      if (q.action)
+        query = q.action.endsWith('*')
+          ? query.where('action', 'like', `${q.action.slice(0, -1)}%`)
+          : query.where('action', '=', q.action);
       // Stored times are toISOString() text; normalise bounds so they compare as times.
       if (q.since) query = query.where('created_at', '>=', normaliseTime(q.since));
       if (q.until) query = query.where('created_at', '<', normaliseTime(q.until));
       if (q.cursor) query = query.where('id', '<', q.cursor);
-      const rows = await query.orderBy('id', 'desc').limit(limit + 1).execute();
+      const rows = await query
+        .orderBy('id', 'desc')
+        .limit(limit + 1)
+        .execute();
       const page = rows.slice(0, limit);
       return {
         entries: page.map((r) => ({

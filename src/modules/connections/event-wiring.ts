@@ -29,7 +29,10 @@ export function createEventWiring(deps: {
   config: Pick<Config, 'publicUrl'>;
   gateway: EventWiringGateway;
   connections: Pick<Connections, 'row' | 'subject' | 'update'>;
-  credentials: (subject: ReturnType<Connections['subject']>, purpose: Purpose) => Promise<AwsCredentialIdentityProvider>;
+  credentials: (
+    subject: ReturnType<Connections['subject']>,
+    purpose: Purpose,
+  ) => Promise<AwsCredentialIdentityProvider>;
   audit: Pick<Audit, 'record'>;
 }) {
   const { gateway } = deps;
@@ -53,24 +56,53 @@ export function createEventWiring(deps: {
       const configurationSet = r.configuration_set ?? configurationSetName(r.id);
       // Ours (by name) is made sure of every time, so a setup that failed half-way is repaired;
       // a configuration set the person chose is theirs and only gains the event destination.
-      if (configurationSet === configurationSetName(r.id)) await gateway.ensureConfigurationSet(creds, r.region, configurationSet);
+      if (configurationSet === configurationSetName(r.id))
+        await gateway.ensureConfigurationSet(creds, r.region, configurationSet);
       else notes.push(`Events are added to the connection's own configuration set ${configurationSet}.`);
       // Only now does the connection send with it (a set that does not exist would fail every send),
       // and the topic is on the allow-list before subscribing: SNS posts the confirmation at once.
       const topics = JSON.parse(r.sns_topic_arns) as string[];
       if (!topics.includes(topicArn) || r.configuration_set !== configurationSet) {
-        await deps.connections.update(workspaceId, r.id, { snsTopicArns: topics.includes(topicArn) ? topics : [...topics, topicArn], configurationSet }, actor);
+        await deps.connections.update(
+          workspaceId,
+          r.id,
+          { snsTopicArns: topics.includes(topicArn) ? topics : [...topics, topicArn], configurationSet },
+          actor,
+        );
       }
       await gateway.putEventDestination(creds, r.region, configurationSet, DESTINATION, topicArn);
       const existing = (await gateway.subscriptions(creds, r.region, topicArn)).find((s) => s.endpoint === endpoint);
       const subscriptionArn = existing?.arn ?? (await gateway.subscribe(creds, r.region, topicArn, endpoint));
-      if (endpoint.startsWith('http:')) notes.push('The endpoint is plain HTTP: use an https:// SESAME_PUBLIC_URL in production, or notifications cross the network unencrypted.');
-      await deps.audit.record({ workspaceId, connectionId: r.id, actor, action: 'connection.events_wired', details: { topicArn, configurationSet, endpoint, subscription: subscriptionArn ? 'confirmed' : 'pending_confirmation' } });
-      return { topicArn, configurationSet, endpoint, subscription: subscriptionArn ? 'confirmed' : 'pending_confirmation', notes };
+      if (endpoint.startsWith('http:'))
+        notes.push(
+          'The endpoint is plain HTTP: use an https:// SESAME_PUBLIC_URL in production, or notifications cross the network unencrypted.',
+        );
+      await deps.audit.record({
+        workspaceId,
+        connectionId: r.id,
+        actor,
+        action: 'connection.events_wired',
+        details: {
+          topicArn,
+          configurationSet,
+          endpoint,
+          subscription: subscriptionArn ? 'confirmed' : 'pending_confirmation',
+        },
+      });
+      return {
+        topicArn,
+        configurationSet,
+        endpoint,
+        subscription: subscriptionArn ? 'confirmed' : 'pending_confirmation',
+        notes,
+      };
     },
 
     /** Whether SNS has confirmed the subscription to Sesame's endpoint yet (for waiting after setup). */
-    async subscriptionState(workspaceId: string, id: string): Promise<'confirmed' | 'pending_confirmation' | 'missing'> {
+    async subscriptionState(
+      workspaceId: string,
+      id: string,
+    ): Promise<'confirmed' | 'pending_confirmation' | 'missing'> {
       const r = await deps.connections.row(workspaceId, id);
       const endpoint = endpointFor(r.id);
       const creds = await deps.credentials(deps.connections.subject(r), 'manage');
@@ -84,33 +116,66 @@ export function createEventWiring(deps: {
     async check(r: Awaited<ReturnType<Connections['row']>>, readCreds: AwsCredentialIdentityProvider): Promise<Check> {
       const id = 'events';
       const fix = `Run \`sesame aws events ${r.name}\` (POST /v1/connections/${r.id}/events) to wire them.`;
-      const warn = (message: string, hint = fix, code = 'events_not_wired'): Check => ({ id, status: 'warn', message, hint, code });
-      if (!r.configuration_set) return warn('SES events are not wired: no configuration set, so bounces and complaints never reach Sesame.');
+      const warn = (message: string, hint = fix, code = 'events_not_wired'): Check => ({
+        id,
+        status: 'warn',
+        message,
+        hint,
+        code,
+      });
+      if (!r.configuration_set)
+        return warn('SES events are not wired: no configuration set, so bounces and complaints never reach Sesame.');
       let endpoint: string;
       try {
         endpoint = endpointFor(r.id);
       } catch (e) {
-        return warn((e as Error).message, 'Set SESAME_PUBLIC_URL to the address SNS can reach Sesame at.', 'public_url_missing');
+        return warn(
+          (e as Error).message,
+          'Set SESAME_PUBLIC_URL to the address SNS can reach Sesame at.',
+          'public_url_missing',
+        );
       }
       try {
         const allowed = JSON.parse(r.sns_topic_arns) as string[];
-        const dests = (await gateway.eventDestinations(readCreds, r.region, r.configuration_set)).filter((d) => d.enabled && d.topicArn && allowed.includes(d.topicArn));
-        if (dests.length === 0) return warn(`Configuration set ${r.configuration_set} has no enabled SNS event destination to one of this connection's topics.`);
+        const dests = (await gateway.eventDestinations(readCreds, r.region, r.configuration_set)).filter(
+          (d) => d.enabled && d.topicArn && allowed.includes(d.topicArn),
+        );
+        if (dests.length === 0)
+          return warn(
+            `Configuration set ${r.configuration_set} has no enabled SNS event destination to one of this connection's topics.`,
+          );
         const covered = new Set(dests.flatMap((d) => d.types));
         const missing = ALL_EVENT_TYPES.filter((t) => !covered.has(t));
         const topicArn = (dests.find((d) => d.topicArn!.endsWith(`:${topicName(r.id)}`)) ?? dests[0]!).topicArn!;
         const attrs = await gateway.topicAttributes(readCreds, r.region, topicArn);
-        const subs = (await gateway.subscriptions(readCreds, r.region, topicArn)).filter((s) => s.endpoint === endpoint);
+        const subs = (await gateway.subscriptions(readCreds, r.region, topicArn)).filter(
+          (s) => s.endpoint === endpoint,
+        );
         const problems: string[] = [];
         if (missing.length) problems.push(`event types not published: ${missing.join(', ')}`);
-        if (attrs.SignatureVersion !== '2') problems.push(`topic ${topicArn} signs with SignatureVersion ${attrs.SignatureVersion ?? '1'} (SHA1), not 2`);
+        if (attrs.SignatureVersion !== '2')
+          problems.push(`topic ${topicArn} signs with SignatureVersion ${attrs.SignatureVersion ?? '1'} (SHA1), not 2`);
         if (subs.length === 0) problems.push(`no subscription of ${topicArn} to ${endpoint}`);
-        else if (!subs.some((s) => s.arn)) problems.push(`the subscription to ${endpoint} is not confirmed yet (SNS could not reach Sesame, or the confirmation was refused)`);
+        else if (!subs.some((s) => s.arn))
+          problems.push(
+            `the subscription to ${endpoint} is not confirmed yet (SNS could not reach Sesame, or the confirmation was refused)`,
+          );
         if (problems.length) return warn(`SES event wiring is incomplete: ${problems.join('; ')}.`);
-        return { id, status: 'pass', message: `SES events (all ${ALL_EVENT_TYPES.length} types) flow from configuration set ${r.configuration_set} through ${topicArn} (SignatureVersion 2) to ${endpoint}, confirmed.`, hint: '' };
+        return {
+          id,
+          status: 'pass',
+          message: `SES events (all ${ALL_EVENT_TYPES.length} types) flow from configuration set ${r.configuration_set} through ${topicArn} (SignatureVersion 2) to ${endpoint}, confirmed.`,
+          hint: '',
+        };
       } catch (e) {
         const err = isAppError(e) ? e : new AppError('internal_error', e instanceof Error ? e.message : String(e));
-        return { id, status: 'warn', message: `The event wiring could not be read: ${err.message}`, hint: err.hint, code: err.code };
+        return {
+          id,
+          status: 'warn',
+          message: `The event wiring could not be read: ${err.message}`,
+          hint: err.hint,
+          code: err.code,
+        };
       }
     },
   };

@@ -1,4 +1,13 @@
-import { awsCliCommands, quickCreateUrl, type RoleSpec, roleTemplate, stackName, templateObjectKey, templateUrl, terraform } from '../../aws/cloudformation.js';
+import {
+  awsCliCommands,
+  quickCreateUrl,
+  type RoleSpec,
+  roleTemplate,
+  stackName,
+  templateObjectKey,
+  templateUrl,
+  terraform,
+} from '../../aws/cloudformation.js';
 import type { AwsGateway } from '../../aws/gateway.js';
 import type { Platform } from '../../aws/platform.js';
 import type { Config } from '../../config.js';
@@ -23,7 +32,17 @@ export interface OnboardingLinks {
 
 /** Onboarding artifacts for role connections, with the template uploaded to the operator's bucket. */
 export function createOnboarding(deps: {
-  config: Pick<Config, 'templateBucket' | 'templateBucketRegion' | 'templatePrefix' | 'consoleUrl' | 'region' | 'endpoints' | 'platformPrincipalArn' | 'sessionDurationSeconds'>;
+  config: Pick<
+    Config,
+    | 'templateBucket'
+    | 'templateBucketRegion'
+    | 'templatePrefix'
+    | 'consoleUrl'
+    | 'region'
+    | 'endpoints'
+    | 'platformPrincipalArn'
+    | 'sessionDurationSeconds'
+  >;
   /** Checks that an object URL can be read without credentials, as CloudFormation will. */
   probeUrl?: (url: string) => Promise<boolean>;
   platform: Pick<Platform, 'identity' | 'credentials'>;
@@ -53,17 +72,27 @@ export function createOnboarding(deps: {
    * as an outsider, so a private object would make the link fail there.
    */
   async function ensureTemplateObject(): Promise<string> {
-    if (!config.templateBucket) throw new AppError('template_bucket_missing', 'No template bucket is configured, so there is no one-click link.');
+    if (!config.templateBucket)
+      throw new AppError('template_bucket_missing', 'No template bucket is configured, so there is no one-click link.');
     const body = roleTemplate();
     const key = templateObjectKey(config.templatePrefix, body);
     const region = config.templateBucketRegion ?? config.region;
-    const url = templateUrl({ bucket: config.templateBucket, key, region, ...(config.endpoints.s3 ? { s3Endpoint: config.endpoints.s3 } : {}) });
+    const url = templateUrl({
+      bucket: config.templateBucket,
+      key,
+      region,
+      ...(config.endpoints.s3 ? { s3Endpoint: config.endpoints.s3 } : {}),
+    });
     if (!uploaded.has(key)) {
       await deps.gateway.putTemplate(deps.platform.credentials, region, config.templateBucket, key, body);
       if (!(await deps.gateway.isPubliclyReadable(url))) {
-        throw new AppError('template_bucket_missing', `The template was uploaded to s3://${config.templateBucket}/${key} but cannot be read without credentials, so CloudFormation in another account could not open it.`, {
-          hint: `Allow public reads of the template prefix only: a bucket policy with Effect Allow, Principal "*", Action s3:GetObject, Resource arn:aws:s3:::${config.templateBucket}/${config.templatePrefix}* (and Block Public Access off for bucket policies). The templates hold no secret.`,
-        });
+        throw new AppError(
+          'template_bucket_missing',
+          `The template was uploaded to s3://${config.templateBucket}/${key} but cannot be read without credentials, so CloudFormation in another account could not open it.`,
+          {
+            hint: `Allow public reads of the template prefix only: a bucket policy with Effect Allow, Principal "*", Action s3:GetObject, Resource arn:aws:s3:::${config.templateBucket}/${config.templatePrefix}* (and Block Public Access off for bucket policies). The templates hold no secret.`,
+          },
+        );
       }
       uploaded.add(key);
     }
@@ -110,7 +139,13 @@ export function createOnboarding(deps: {
       try {
         const url = await ensureTemplateObject();
         links.templateUrl = url;
-        links.quickCreateUrl = quickCreateUrl({ consoleUrl: config.consoleUrl, region: r.region, templateUrl: url, stackName: stack, spec: s });
+        links.quickCreateUrl = quickCreateUrl({
+          consoleUrl: config.consoleUrl,
+          region: r.region,
+          templateUrl: url,
+          stackName: stack,
+          spec: s,
+        });
       } catch (e) {
         const err = isAppError(e) ? e : new AppError('aws_error', 'The template could not be uploaded.');
         links.quickCreateUnavailable = { code: err.code, message: err.message, hint: err.hint };

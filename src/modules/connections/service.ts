@@ -47,7 +47,19 @@ export const MODE_WARNINGS: Record<ConnectionMode, string | null> = {
 export interface ConnectionsDeps {
   db: Db;
   clock: Clock;
-  config: Pick<Config, 'keyAgeWarnDays' | 'templateBucket' | 'templateBucketRegion' | 'templatePrefix' | 'consoleUrl' | 'region' | 'endpoints' | 'platformPrincipalArn' | 'sessionDurationSeconds' | 'allowDefaultChain'>;
+  config: Pick<
+    Config,
+    | 'keyAgeWarnDays'
+    | 'templateBucket'
+    | 'templateBucketRegion'
+    | 'templatePrefix'
+    | 'consoleUrl'
+    | 'region'
+    | 'endpoints'
+    | 'platformPrincipalArn'
+    | 'sessionDurationSeconds'
+    | 'allowDefaultChain'
+  >;
   audit: Pick<Audit, 'record'>;
   envelope: Envelope;
   broker: CredentialBroker;
@@ -64,7 +76,12 @@ export function createConnections(deps: ConnectionsDeps) {
   const secretContext = (id: string, field: string) => `connection:${id}:${field}`;
 
   async function row(workspaceId: string, id: string): Promise<ConnectionRow> {
-    const r = await db.selectFrom('connections').selectAll().where('workspace_id', '=', workspaceId).where((eb) => eb.or([eb('id', '=', id), eb('name', '=', id)])).executeTakeFirst();
+    const r = await db
+      .selectFrom('connections')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where((eb) => eb.or([eb('id', '=', id), eb('name', '=', id)]))
+      .executeTakeFirst();
     if (!r) throw notFound(`Connection ${id}`);
     return r;
   }
@@ -83,15 +100,28 @@ export function createConnections(deps: ConnectionsDeps) {
       sourceIdentity: r.source_identity === 1,
       secretArn: r.secret_arn,
       ...(r.secret_ciphertext && r.access_key_id
-        ? { accessKeys: () => ({ accessKeyId: r.access_key_id!, secretAccessKey: envelope.open(r.secret_ciphertext!, secretContext(r.id, 'secret_access_key')) }) }
+        ? {
+            accessKeys: () => ({
+              accessKeyId: r.access_key_id!,
+              secretAccessKey: envelope.open(r.secret_ciphertext!, secretContext(r.id, 'secret_access_key')),
+            }),
+          }
         : {}),
     };
   }
 
-  const view = (r: ConnectionRow): ConnectionView => toView(r, { now: clock.now(), keyAgeWarnDays: deps.config.keyAgeWarnDays, warning: MODE_WARNINGS[r.mode as ConnectionMode] });
+  const view = (r: ConnectionRow): ConnectionView =>
+    toView(r, {
+      now: clock.now(),
+      keyAgeWarnDays: deps.config.keyAgeWarnDays,
+      warning: MODE_WARNINGS[r.mode as ConnectionMode],
+    });
 
   function checkRegion(region: string): void {
-    if (!SES_REGIONS.has(region)) throw new AppError('aws_region_invalid', `Amazon SES is not offered in region ${region}.`, { details: { region } });
+    if (!SES_REGIONS.has(region))
+      throw new AppError('aws_region_invalid', `Amazon SES is not offered in region ${region}.`, {
+        details: { region },
+      });
   }
 
   return {
@@ -102,9 +132,15 @@ export function createConnections(deps: ConnectionsDeps) {
     async create(workspaceId: string, input: CreateConnectionInput, actor: string): Promise<ConnectionView> {
       checkRegion(input.region);
       // The host's own identity would be shared by every workspace: only when the operator says so.
-      if (input.mode === 'default_chain' && !deps.config.allowDefaultChain) throw new AppError('mode_disabled', 'The default_chain mode is turned off on this Sesame.');
+      if (input.mode === 'default_chain' && !deps.config.allowDefaultChain)
+        throw new AppError('mode_disabled', 'The default_chain mode is turned off on this Sesame.');
       checkSessionPolicySize(input.sendDomains ?? []);
-      const taken = await db.selectFrom('connections').select('id').where('workspace_id', '=', workspaceId).where('name', '=', input.name).executeTakeFirst();
+      const taken = await db
+        .selectFrom('connections')
+        .select('id')
+        .where('workspace_id', '=', workspaceId)
+        .where('name', '=', input.name)
+        .executeTakeFirst();
       if (taken) throw new AppError('conflict', `A connection named "${input.name}" already exists in this workspace.`);
       const now = clock.now();
       const iso = now.toISOString();
@@ -174,7 +210,13 @@ export function createConnections(deps: ConnectionsDeps) {
         connectionId: id,
         actor,
         action: 'connection.created',
-        details: { name: r.name, mode: r.mode, region: r.region, ...(r.role_arn ? { roleArn: r.role_arn } : {}), ...(r.access_key_id ? { accessKeyLast4: r.access_key_id.slice(-4) } : {}) },
+        details: {
+          name: r.name,
+          mode: r.mode,
+          region: r.region,
+          ...(r.role_arn ? { roleArn: r.role_arn } : {}),
+          ...(r.access_key_id ? { accessKeyLast4: r.access_key_id.slice(-4) } : {}),
+        },
       });
       const v = view(r);
       if (input.mode === 'role') v.onboarding = await onboarding.links(r);
@@ -182,7 +224,12 @@ export function createConnections(deps: ConnectionsDeps) {
     },
 
     async list(workspaceId: string): Promise<ConnectionView[]> {
-      const rows = await db.selectFrom('connections').selectAll().where('workspace_id', '=', workspaceId).orderBy('id').execute();
+      const rows = await db
+        .selectFrom('connections')
+        .selectAll()
+        .where('workspace_id', '=', workspaceId)
+        .orderBy('id')
+        .execute();
       return rows.map(view);
     },
 
@@ -191,29 +238,50 @@ export function createConnections(deps: ConnectionsDeps) {
       const v = view(r);
       if (deps.reputation) {
         v.reputation = await deps.reputation.measure(r.id);
-        if (v.reputation.level === 'warn') v.warnings.push(`Bounce rate ${(v.reputation.bounceRate * 100).toFixed(2)} %, complaint rate ${(v.reputation.complaintRate * 100).toFixed(3)} % over the last ${v.reputation.sample} sends: above the warning line (2 % / 0.05 %). Sesame pauses sending at 4 % / 0.08 %; clean the list before then.`);
+        if (v.reputation.level === 'warn')
+          v.warnings.push(
+            `Bounce rate ${(v.reputation.bounceRate * 100).toFixed(2)} %, complaint rate ${(v.reputation.complaintRate * 100).toFixed(3)} % over the last ${v.reputation.sample} sends: above the warning line (2 % / 0.05 %). Sesame pauses sending at 4 % / 0.08 %; clean the list before then.`,
+          );
       }
       if (r.mode === 'role') v.onboarding = await onboarding.links(r);
       return v;
     },
 
-    async update(workspaceId: string, id: string, input: UpdateConnectionInput, actor: string): Promise<ConnectionView> {
+    async update(
+      workspaceId: string,
+      id: string,
+      input: UpdateConnectionInput,
+      actor: string,
+    ): Promise<ConnectionView> {
       const r = await row(workspaceId, id);
       if ((input.roleArn !== undefined || input.sourceIdentity !== undefined) && r.mode !== 'role') {
-        throw new AppError('validation_failed', 'roleArn and sourceIdentity apply to role connections only.', { details: { mode: r.mode } });
+        throw new AppError('validation_failed', 'roleArn and sourceIdentity apply to role connections only.', {
+          details: { mode: r.mode },
+        });
       }
       if (input.secretArn !== undefined && r.mode !== 'secrets_manager') {
-        throw new AppError('validation_failed', 'secretArn applies to secrets_manager connections only.', { details: { mode: r.mode } });
+        throw new AppError('validation_failed', 'secretArn applies to secrets_manager connections only.', {
+          details: { mode: r.mode },
+        });
       }
       if (input.name && input.name !== r.name) {
-        const taken = await db.selectFrom('connections').select('id').where('workspace_id', '=', workspaceId).where('name', '=', input.name).executeTakeFirst();
-        if (taken) throw new AppError('conflict', `A connection named "${input.name}" already exists in this workspace.`);
+        const taken = await db
+          .selectFrom('connections')
+          .select('id')
+          .where('workspace_id', '=', workspaceId)
+          .where('name', '=', input.name)
+          .executeTakeFirst();
+        if (taken)
+          throw new AppError('conflict', `A connection named "${input.name}" already exists in this workspace.`);
       }
       if (Object.values(input).every((v) => v === undefined)) return this.get(workspaceId, r.id);
       const iso = nextStamp(r.updated_at, clock.now());
       const changes: Partial<ConnectionRow> = { updated_at: iso };
       const changed: string[] = [];
-      if (input.name !== undefined) { changes.name = input.name; changed.push('name'); }
+      if (input.name !== undefined) {
+        changes.name = input.name;
+        changed.push('name');
+      }
       if (input.roleArn !== undefined) {
         changes.role_arn = input.roleArn;
         changes.role_arn_set_at = iso;
@@ -221,12 +289,31 @@ export function createConnections(deps: ConnectionsDeps) {
         changed.push('roleArn');
       }
       if (input.sendDomains !== undefined) checkSessionPolicySize(input.sendDomains);
-      if (input.sendDomains !== undefined) { changes.send_domains = JSON.stringify(input.sendDomains); changed.push('sendDomains'); }
-      if (input.sessionDurationSeconds !== undefined) { changes.session_duration_seconds = input.sessionDurationSeconds; changed.push('sessionDurationSeconds'); }
-      if (input.sourceIdentity !== undefined) { changes.source_identity = input.sourceIdentity ? 1 : 0; changed.push('sourceIdentity'); }
-      if (input.secretArn !== undefined) { changes.secret_arn = input.secretArn; changes.status = 'untested'; changed.push('secretArn'); }
-      if (input.configurationSet !== undefined) { changes.configuration_set = input.configurationSet; changed.push('configurationSet'); }
-      if (input.snsTopicArns !== undefined) { changes.sns_topic_arns = JSON.stringify([...new Set(input.snsTopicArns)]); changed.push('snsTopicArns'); }
+      if (input.sendDomains !== undefined) {
+        changes.send_domains = JSON.stringify(input.sendDomains);
+        changed.push('sendDomains');
+      }
+      if (input.sessionDurationSeconds !== undefined) {
+        changes.session_duration_seconds = input.sessionDurationSeconds;
+        changed.push('sessionDurationSeconds');
+      }
+      if (input.sourceIdentity !== undefined) {
+        changes.source_identity = input.sourceIdentity ? 1 : 0;
+        changed.push('sourceIdentity');
+      }
+      if (input.secretArn !== undefined) {
+        changes.secret_arn = input.secretArn;
+        changes.status = 'untested';
+        changed.push('secretArn');
+      }
+      if (input.configurationSet !== undefined) {
+        changes.configuration_set = input.configurationSet;
+        changed.push('configurationSet');
+      }
+      if (input.snsTopicArns !== undefined) {
+        changes.sns_topic_arns = JSON.stringify([...new Set(input.snsTopicArns)]);
+        changed.push('snsTopicArns');
+      }
       await db.updateTable('connections').set(changes).where('id', '=', r.id).execute();
       broker.drop(r.id);
       await audit.record({
@@ -234,18 +321,32 @@ export function createConnections(deps: ConnectionsDeps) {
         connectionId: r.id,
         actor,
         action: 'connection.updated',
-        details: { changed, ...(input.roleArn ? { roleArn: input.roleArn } : {}), ...(input.sendDomains ? { sendDomains: input.sendDomains } : {}) },
+        details: {
+          changed,
+          ...(input.roleArn ? { roleArn: input.roleArn } : {}),
+          ...(input.sendDomains ? { sendDomains: input.sendDomains } : {}),
+        },
       });
       return this.get(workspaceId, r.id);
     },
 
     /** Disconnect: forget cached credentials now, delete the row, hand back the revoke-sessions policy. */
-    async remove(workspaceId: string, id: string, actor: string): Promise<{ id: string; deleted: true; revokeSessionsPolicy: PolicyDocument | null; instructions: string }> {
+    async remove(
+      workspaceId: string,
+      id: string,
+      actor: string,
+    ): Promise<{ id: string; deleted: true; revokeSessionsPolicy: PolicyDocument | null; instructions: string }> {
       const r = await row(workspaceId, id);
       broker.drop(r.id);
       await db.deleteFrom('connections').where('id', '=', r.id).execute();
       const now = clock.now();
-      await audit.record({ workspaceId, connectionId: r.id, actor, action: 'connection.deleted', details: { name: r.name, mode: r.mode } });
+      await audit.record({
+        workspaceId,
+        connectionId: r.id,
+        actor,
+        action: 'connection.deleted',
+        details: { name: r.name, mode: r.mode },
+      });
       if (r.mode === 'role') {
         return {
           id: r.id,
@@ -255,19 +356,47 @@ export function createConnections(deps: ConnectionsDeps) {
         };
       }
       if (r.mode === 'access_keys') {
-        return { id: r.id, deleted: true, revokeSessionsPolicy: null, instructions: `Sesame deleted its encrypted copy of access key AKIA…${r.access_key_id?.slice(-4)}. Deactivate and delete that key in IAM: it still works for anyone else who has it.` };
+        return {
+          id: r.id,
+          deleted: true,
+          revokeSessionsPolicy: null,
+          instructions: `Sesame deleted its encrypted copy of access key AKIA…${r.access_key_id?.slice(-4)}. Deactivate and delete that key in IAM: it still works for anyone else who has it.`,
+        };
       }
-      return { id: r.id, deleted: true, revokeSessionsPolicy: null, instructions: 'Sesame dropped its cached credentials for this connection.' };
+      return {
+        id: r.id,
+        deleted: true,
+        revokeSessionsPolicy: null,
+        instructions: 'Sesame dropped its cached credentials for this connection.',
+      };
     },
 
     /** A new External ID (the old one stops working once the stack is updated with the new template). */
     async rotateExternalId(workspaceId: string, id: string, actor: string): Promise<ConnectionView> {
       const r = await row(workspaceId, id);
-      if (r.mode !== 'role') throw new AppError('validation_failed', 'Only role connections have an External ID.', { details: { mode: r.mode } });
+      if (r.mode !== 'role')
+        throw new AppError('validation_failed', 'Only role connections have an External ID.', {
+          details: { mode: r.mode },
+        });
       const iso = nextStamp(r.updated_at, clock.now());
-      await db.updateTable('connections').set({ external_id: generateExternalId(), external_id_rotated_at: iso, updated_at: iso, status: r.role_arn ? 'pending_update' : 'pending_role' }).where('id', '=', r.id).execute();
+      await db
+        .updateTable('connections')
+        .set({
+          external_id: generateExternalId(),
+          external_id_rotated_at: iso,
+          updated_at: iso,
+          status: r.role_arn ? 'pending_update' : 'pending_role',
+        })
+        .where('id', '=', r.id)
+        .execute();
       broker.drop(r.id);
-      await audit.record({ workspaceId, connectionId: r.id, actor, action: 'connection.external_id_rotated', details: { roleArn: r.role_arn } });
+      await audit.record({
+        workspaceId,
+        connectionId: r.id,
+        actor,
+        action: 'connection.external_id_rotated',
+        details: { roleArn: r.role_arn },
+      });
       const v = await this.get(workspaceId, r.id);
       v.nextSteps = [
         'Update the CloudFormation stack with the new template (or open the quick-create link again with the same stack name) so the role trusts the new External ID.',
@@ -280,36 +409,92 @@ export function createConnections(deps: ConnectionsDeps) {
      * Access-key rotation: the new pair is tested before it replaces the old one, so a typo never
      * breaks sending. The old key is then the user's to deactivate.
      */
-    async rotateAccessKeys(workspaceId: string, id: string, input: { accessKeyId: string; secretAccessKey: string }, actor: string): Promise<ConnectionView> {
+    async rotateAccessKeys(
+      workspaceId: string,
+      id: string,
+      input: { accessKeyId: string; secretAccessKey: string },
+      actor: string,
+    ): Promise<ConnectionView> {
       const r = await row(workspaceId, id);
-      if (r.mode !== 'access_keys') throw new AppError('validation_failed', 'Only access_keys connections have keys to rotate.', { details: { mode: r.mode } });
-      if (input.accessKeyId === r.access_key_id) throw new AppError('validation_failed', 'That is the key already in use; create a new access key in IAM first.');
+      if (r.mode !== 'access_keys')
+        throw new AppError('validation_failed', 'Only access_keys connections have keys to rotate.', {
+          details: { mode: r.mode },
+        });
+      if (input.accessKeyId === r.access_key_id)
+        throw new AppError(
+          'validation_failed',
+          'That is the key already in use; create a new access key in IAM first.',
+        );
       const pendingCipher = envelope.seal(input.secretAccessKey, secretContext(r.id, 'secret_access_key'));
-      await db.updateTable('connections').set({ pending_access_key_id: input.accessKeyId, pending_secret_ciphertext: pendingCipher }).where('id', '=', r.id).execute();
-      const creds: AwsCredentialIdentityProvider = async () => ({ accessKeyId: input.accessKeyId, secretAccessKey: input.secretAccessKey });
+      await db
+        .updateTable('connections')
+        .set({ pending_access_key_id: input.accessKeyId, pending_secret_ciphertext: pendingCipher })
+        .where('id', '=', r.id)
+        .execute();
+      const creds: AwsCredentialIdentityProvider = async () => ({
+        accessKeyId: input.accessKeyId,
+        secretAccessKey: input.secretAccessKey,
+      });
       try {
         const [newIdentity, oldIdentity] = await Promise.all([
           deps.gateway.callerIdentity(creds, deps.config.region),
-          deps.gateway.callerIdentity(await broker.provider(subject(r), 'read'), deps.config.region).catch(() => undefined),
+          deps.gateway
+            .callerIdentity(await broker.provider(subject(r), 'read'), deps.config.region)
+            .catch(() => undefined),
         ]);
-        await audit.record({ workspaceId, connectionId: r.id, actor, action: 'sts.get_caller_identity', details: { purpose: 'rotation check', arn: newIdentity.arn, newKeyLast4: input.accessKeyId.slice(-4) } });
+        await audit.record({
+          workspaceId,
+          connectionId: r.id,
+          actor,
+          action: 'sts.get_caller_identity',
+          details: { purpose: 'rotation check', arn: newIdentity.arn, newKeyLast4: input.accessKeyId.slice(-4) },
+        });
         if (oldIdentity && oldIdentity.account !== newIdentity.account) {
-          throw new AppError('validation_failed', `The new key belongs to account ${newIdentity.account}, the current one to ${oldIdentity.account}.`, { hint: 'Create the new key for the same IAM user, or create a new connection for the other account.' });
+          throw new AppError(
+            'validation_failed',
+            `The new key belongs to account ${newIdentity.account}, the current one to ${oldIdentity.account}.`,
+            { hint: 'Create the new key for the same IAM user, or create a new connection for the other account.' },
+          );
         }
         await deps.gateway.getAccount(creds, r.region);
       } catch (e) {
-        await db.updateTable('connections').set({ pending_access_key_id: null, pending_secret_ciphertext: null }).where('id', '=', r.id).execute();
-        await audit.record({ workspaceId, connectionId: r.id, actor, action: 'connection.access_keys_rotated', outcome: e instanceof AppError ? e.code : 'error', details: { newKeyLast4: input.accessKeyId.slice(-4) } });
+        await db
+          .updateTable('connections')
+          .set({ pending_access_key_id: null, pending_secret_ciphertext: null })
+          .where('id', '=', r.id)
+          .execute();
+        await audit.record({
+          workspaceId,
+          connectionId: r.id,
+          actor,
+          action: 'connection.access_keys_rotated',
+          outcome: e instanceof AppError ? e.code : 'error',
+          details: { newKeyLast4: input.accessKeyId.slice(-4) },
+        });
         throw e;
       }
       const iso = nextStamp(r.updated_at, clock.now());
       await db
         .updateTable('connections')
-        .set({ access_key_id: input.accessKeyId, secret_ciphertext: pendingCipher, access_key_created_at: iso, pending_access_key_id: null, pending_secret_ciphertext: null, updated_at: iso, status: 'untested' })
+        .set({
+          access_key_id: input.accessKeyId,
+          secret_ciphertext: pendingCipher,
+          access_key_created_at: iso,
+          pending_access_key_id: null,
+          pending_secret_ciphertext: null,
+          updated_at: iso,
+          status: 'untested',
+        })
         .where('id', '=', r.id)
         .execute();
       broker.drop(r.id);
-      await audit.record({ workspaceId, connectionId: r.id, actor, action: 'connection.access_keys_rotated', details: { oldKeyLast4: r.access_key_id?.slice(-4), newKeyLast4: input.accessKeyId.slice(-4) } });
+      await audit.record({
+        workspaceId,
+        connectionId: r.id,
+        actor,
+        action: 'connection.access_keys_rotated',
+        details: { oldKeyLast4: r.access_key_id?.slice(-4), newKeyLast4: input.accessKeyId.slice(-4) },
+      });
       const v = await this.get(workspaceId, r.id);
       v.nextSteps = [
         `Sesame now uses AKIA…${input.accessKeyId.slice(-4)}. Deactivate the old key AKIA…${r.access_key_id?.slice(-4)} in IAM (aws iam update-access-key --access-key-id <old key id> --status Inactive), watch for errors for a day, then delete it.`,
@@ -321,8 +506,18 @@ export function createConnections(deps: ConnectionsDeps) {
     async resume(workspaceId: string, id: string, actor: string): Promise<ConnectionView> {
       const r = await row(workspaceId, id);
       if (!r.paused_reason) return this.get(workspaceId, r.id);
-      await db.updateTable('connections').set({ paused_reason: null, paused_at: null }).where('id', '=', r.id).execute();
-      await audit.record({ workspaceId, connectionId: r.id, actor, action: 'connection.resumed', details: { pausedReason: r.paused_reason, pausedAt: r.paused_at } });
+      await db
+        .updateTable('connections')
+        .set({ paused_reason: null, paused_at: null })
+        .where('id', '=', r.id)
+        .execute();
+      await audit.record({
+        workspaceId,
+        connectionId: r.id,
+        actor,
+        action: 'connection.resumed',
+        details: { pausedReason: r.paused_reason, pausedAt: r.paused_at },
+      });
       return this.get(workspaceId, r.id);
     },
 
@@ -330,7 +525,13 @@ export function createConnections(deps: ConnectionsDeps) {
     async makeDefault(workspaceId: string, id: string, actor: string): Promise<ConnectionView> {
       const r = await row(workspaceId, id);
       await db.updateTable('workspaces').set({ default_connection_id: r.id }).where('id', '=', workspaceId).execute();
-      await audit.record({ workspaceId, connectionId: r.id, actor, action: 'connection.made_default', details: { name: r.name } });
+      await audit.record({
+        workspaceId,
+        connectionId: r.id,
+        actor,
+        action: 'connection.made_default',
+        details: { name: r.name },
+      });
       return this.get(workspaceId, r.id);
     },
 
@@ -346,16 +547,31 @@ export function createConnections(deps: ConnectionsDeps) {
       if (e.outcome === 'ok') {
         await db
           .updateTable('connections')
-          .set({ last_assumed_at: iso, credentials_expire_at: e.expiresAt ?? null, assumed_role_id: e.assumedRoleId ?? null, last_error_code: null, last_error_message: null, last_error_at: null })
+          .set({
+            last_assumed_at: iso,
+            credentials_expire_at: e.expiresAt ?? null,
+            assumed_role_id: e.assumedRoleId ?? null,
+            last_error_code: null,
+            last_error_message: null,
+            last_error_at: null,
+          })
           .where('id', '=', e.connectionId)
           .execute();
       } else {
-        await db.updateTable('connections').set({ last_error_code: e.outcome, last_error_message: e.errorMessage ?? null, last_error_at: iso }).where('id', '=', e.connectionId).execute();
+        await db
+          .updateTable('connections')
+          .set({ last_error_code: e.outcome, last_error_message: e.errorMessage ?? null, last_error_at: iso })
+          .where('id', '=', e.connectionId)
+          .execute();
       }
     },
 
     async recordTest(id: string, status: string, connectionStatus: string): Promise<void> {
-      await db.updateTable('connections').set({ last_tested_at: clock.now().toISOString(), last_test_status: status, status: connectionStatus }).where('id', '=', id).execute();
+      await db
+        .updateTable('connections')
+        .set({ last_tested_at: clock.now().toISOString(), last_test_status: status, status: connectionStatus })
+        .where('id', '=', id)
+        .execute();
     },
   };
 }
@@ -365,7 +581,13 @@ export type Connections = ReturnType<typeof createConnections>;
 /** Each send session carries its domains in an inline policy, which STS caps at 2,048 characters. */
 function checkSessionPolicySize(domains: readonly string[]): void {
   if (sessionPolicy('send', domains).length > 2048) {
-    throw new AppError('validation_failed', 'Too many or too long send domains: the send session policy would exceed the 2,048 characters STS allows.', { hint: 'Give fewer domains (a parent domain covers none of its subdomains in SES, so list only those you send from).' });
+    throw new AppError(
+      'validation_failed',
+      'Too many or too long send domains: the send session policy would exceed the 2,048 characters STS allows.',
+      {
+        hint: 'Give fewer domains (a parent domain covers none of its subdomains in SES, so list only those you send from).',
+      },
+    );
   }
 }
 

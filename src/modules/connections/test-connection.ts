@@ -38,9 +38,15 @@ export interface TestDeps {
   clock: Clock;
   config: Pick<Config, 'propagationRetrySeconds' | 'region' | 'keyAgeWarnDays'>;
   platform: Pick<Platform, 'identity' | 'credentials'>;
-  gateway: Pick<AwsGateway, 'callerIdentity' | 'assumeRoleRaw' | 'getAccount' | 'simulate' | 'probeSend' | 'listConfigurationSets'>;
+  gateway: Pick<
+    AwsGateway,
+    'callerIdentity' | 'assumeRoleRaw' | 'getAccount' | 'simulate' | 'probeSend' | 'listConfigurationSets'
+  >;
   connections: Pick<Connections, 'row' | 'subject' | 'recordTest'>;
-  broker: { provider: (s: ReturnType<Connections['subject']>, p: Purpose) => Promise<AwsCredentialIdentityProvider>; drop(id: string): void };
+  broker: {
+    provider: (s: ReturnType<Connections['subject']>, p: Purpose) => Promise<AwsCredentialIdentityProvider>;
+    drop(id: string): void;
+  };
   audit: Pick<Audit, 'record'>;
   /** The SES → SNS → Sesame wiring check. */
   events?: { check(r: ConnectionRow, readCreds: AwsCredentialIdentityProvider): Promise<Check> };
@@ -62,9 +68,13 @@ export function createConnectionTester(deps: TestDeps) {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
 
   /** Resolve credentials, retrying AccessDenied with backoff while a new role may still be propagating. */
-  async function credentialsWithPropagation(r: ConnectionRow, purpose: Purpose): Promise<{ creds: AwsCredentialIdentityProvider; retried: number; waitedMs: number }> {
+  async function credentialsWithPropagation(
+    r: ConnectionRow,
+    purpose: Purpose,
+  ): Promise<{ creds: AwsCredentialIdentityProvider; retried: number; waitedMs: number }> {
     const subject = deps.connections.subject(r);
-    const isNew = r.role_arn_set_at !== null && clock.now().getTime() - Date.parse(r.role_arn_set_at) < NEW_ROLE_WINDOW_MS;
+    const isNew =
+      r.role_arn_set_at !== null && clock.now().getTime() - Date.parse(r.role_arn_set_at) < NEW_ROLE_WINDOW_MS;
     const budget = r.mode === 'role' && isNew ? deps.config.propagationRetrySeconds * 1000 : 0;
     let waited = 0;
     let retried = 0;
@@ -78,9 +88,13 @@ export function createConnectionTester(deps: TestDeps) {
         const denied = isAppError(e) && e.code === 'aws_trust_policy_denied';
         if (!denied || waited >= budget) {
           if (denied && isNew) {
-            throw new AppError('aws_role_propagating', `${e instanceof Error ? e.message : ''} (still denied after ${retried} retries over ${Math.round(waited / 1000)} s; the role ARN was set ${Math.round((clock.now().getTime() - Date.parse(r.role_arn_set_at!)) / 1000)} s ago, so IAM may still be propagating it, or the trust policy is wrong)`, {
-              hint: 'Wait a minute and test again. If it still fails, check that the trust policy names the principal shown by `sesame aws whoami` and this connection\'s External ID.',
-            });
+            throw new AppError(
+              'aws_role_propagating',
+              `${e instanceof Error ? e.message : ''} (still denied after ${retried} retries over ${Math.round(waited / 1000)} s; the role ARN was set ${Math.round((clock.now().getTime() - Date.parse(r.role_arn_set_at!)) / 1000)} s ago, so IAM may still be propagating it, or the trust policy is wrong)`,
+              {
+                hint: "Wait a minute and test again. If it still fails, check that the trust policy names the principal shown by `sesame aws whoami` and this connection's External ID.",
+              },
+            );
           }
           throw e;
         }
@@ -94,7 +108,10 @@ export function createConnectionTester(deps: TestDeps) {
     }
   }
 
-  async function probeExternalId(r: ConnectionRow, identity: Awaited<ReturnType<Platform['identity']>>): Promise<Check> {
+  async function probeExternalId(
+    r: ConnectionRow,
+    identity: Awaited<ReturnType<Platform['identity']>>,
+  ): Promise<Check> {
     const attempts: Array<{ label: string; externalId?: string }> = [
       { label: 'without an External ID' },
       { label: 'with a wrong External ID', externalId: randomBytes(24).toString('hex') },
@@ -110,13 +127,39 @@ export function createConnectionTester(deps: TestDeps) {
           ...(a.externalId ? { ExternalId: a.externalId } : {}),
         });
         accepted.push(a.label);
-        await deps.audit.record({ workspaceId: r.workspace_id, connectionId: r.id, actor: 'system', action: 'sts.probe', outcome: 'assumed', details: { probe: a.label, roleArn: r.role_arn, roleSessionName: sessionName, assumedRoleId: got.assumedRoleId, expiresAt: got.expiresAt } });
+        await deps.audit.record({
+          workspaceId: r.workspace_id,
+          connectionId: r.id,
+          actor: 'system',
+          action: 'sts.probe',
+          outcome: 'assumed',
+          details: {
+            probe: a.label,
+            roleArn: r.role_arn,
+            roleSessionName: sessionName,
+            assumedRoleId: got.assumedRoleId,
+            expiresAt: got.expiresAt,
+          },
+        });
       } catch (e) {
         const name = awsErrorName(e);
-        await deps.audit.record({ workspaceId: r.workspace_id, connectionId: r.id, actor: 'system', action: 'sts.probe', outcome: name ?? 'error', details: { probe: a.label, roleArn: r.role_arn, roleSessionName: sessionName } });
+        await deps.audit.record({
+          workspaceId: r.workspace_id,
+          connectionId: r.id,
+          actor: 'system',
+          action: 'sts.probe',
+          outcome: name ?? 'error',
+          details: { probe: a.label, roleArn: r.role_arn, roleSessionName: sessionName },
+        });
         if (name !== 'AccessDenied') {
           const t = translateAwsError(e, { action: 'sts:AssumeRole', region: r.region, roleArn: r.role_arn! });
-          return { id: 'external_id_required', status: 'warn', message: `The probe ${a.label} could not be judged: ${t.message}`, hint: t.hint, code: t.code };
+          return {
+            id: 'external_id_required',
+            status: 'warn',
+            message: `The probe ${a.label} could not be judged: ${t.message}`,
+            hint: t.hint,
+            code: t.code,
+          };
         }
       }
     }
@@ -129,10 +172,18 @@ export function createConnectionTester(deps: TestDeps) {
         code: 'aws_trust_policy_too_open',
       };
     }
-    return ok('external_id_required', 'AssumeRole without the External ID and with a wrong one were both denied: the role requires this connection\'s External ID.');
+    return ok(
+      'external_id_required',
+      "AssumeRole without the External ID and with a wrong one were both denied: the role requires this connection's External ID.",
+    );
   }
 
-  async function permissionChecks(r: ConnectionRow, readCreds: AwsCredentialIdentityProvider, principalArn: string | undefined, domains: string[]): Promise<Check[]> {
+  async function permissionChecks(
+    r: ConnectionRow,
+    readCreds: AwsCredentialIdentityProvider,
+    principalArn: string | undefined,
+    domains: string[],
+  ): Promise<Check[]> {
     const checks: Check[] = [];
     let simulated: Map<string, string> | undefined;
     if (principalArn) {
@@ -143,8 +194,21 @@ export function createConnectionTester(deps: TestDeps) {
         const account = /::(\d{12}):/.exec(principalArn)?.[1] ?? '*';
         const topic = `arn:aws:sns:${r.region}:${account}:sesame-events`;
         const [general, sns] = await Promise.all([
-          gateway.simulate(readCreds, r.region, principalArn, all.filter((a) => !a.startsWith('sns:')), context),
-          gateway.simulate(readCreds, r.region, principalArn, all.filter((a) => a.startsWith('sns:')), context, [topic]),
+          gateway.simulate(
+            readCreds,
+            r.region,
+            principalArn,
+            all.filter((a) => !a.startsWith('sns:')),
+            context,
+          ),
+          gateway.simulate(
+            readCreds,
+            r.region,
+            principalArn,
+            all.filter((a) => a.startsWith('sns:')),
+            context,
+            [topic],
+          ),
         ]);
         simulated = new Map([...general, ...sns].map((x) => [x.action.toLowerCase(), x.decision]));
       } catch {
@@ -155,13 +219,17 @@ export function createConnectionTester(deps: TestDeps) {
       const id = `permissions_${purpose}`;
       if (simulated) {
         const denied = PURPOSE_ACTIONS[purpose].filter((a) => simulated!.get(a.toLowerCase()) !== 'allowed');
-        if (denied.length === 0) checks.push(ok(id, `The ${purpose} permissions are all allowed (IAM policy simulation).`));
+        if (denied.length === 0)
+          checks.push(ok(id, `The ${purpose} permissions are all allowed (IAM policy simulation).`));
         else
           checks.push({
             id,
             status: purpose === 'manage' ? 'warn' : 'fail',
             message: `Not allowed for ${purpose}: ${denied.join(', ')} (IAM policy simulation).`,
-            hint: purpose === 'manage' ? 'Sesame cannot set up identities or event wiring itself; do it by hand, or deploy the template with AllowManage=true.' : 'Add these actions to the role or user policy (the Sesame template grants exactly these).',
+            hint:
+              purpose === 'manage'
+                ? 'Sesame cannot set up identities or event wiring itself; do it by hand, or deploy the template with AllowManage=true.'
+                : 'Add these actions to the role or user policy (the Sesame template grants exactly these).',
             code: 'aws_access_denied',
           });
         continue;
@@ -172,9 +240,15 @@ export function createConnectionTester(deps: TestDeps) {
         if (purpose === 'manage') await gateway.listConfigurationSets(creds, r.region);
         if (purpose === 'send') {
           const verdict = await gateway.probeSend(creds, r.region, `sesame-check@${domains[0] ?? 'example.com'}`);
-          if (verdict === 'denied') throw new AppError('aws_access_denied', 'ses:SendEmail is denied for these credentials.');
+          if (verdict === 'denied')
+            throw new AppError('aws_access_denied', 'ses:SendEmail is denied for these credentials.');
         }
-        checks.push(ok(id, `The ${purpose} credentials were accepted by a harmless ${purpose} call (IAM simulation was not available).`));
+        checks.push(
+          ok(
+            id,
+            `The ${purpose} credentials were accepted by a harmless ${purpose} call (IAM simulation was not available).`,
+          ),
+        );
       } catch (e) {
         const c = fromError(id, e, `${purpose}: `);
         if (purpose === 'manage') c.status = 'warn';
@@ -189,12 +263,24 @@ export function createConnectionTester(deps: TestDeps) {
     checks.push(
       a.sendingEnabled
         ? ok('ses_sending_enabled', 'Sending is enabled for the SES account in this region.')
-        : { id: 'ses_sending_enabled', status: 'fail', message: 'Sending is disabled for this SES account in this region.', hint: 'Check the SES console (Reputation metrics, account dashboard) for why AWS paused sending, fix the cause, then re-enable sending or contact AWS Support.', code: 'ses_sending_disabled' },
+        : {
+            id: 'ses_sending_enabled',
+            status: 'fail',
+            message: 'Sending is disabled for this SES account in this region.',
+            hint: 'Check the SES console (Reputation metrics, account dashboard) for why AWS paused sending, fix the cause, then re-enable sending or contact AWS Support.',
+            code: 'ses_sending_disabled',
+          },
     );
     checks.push(
       a.productionAccessEnabled
         ? ok('ses_production_access', 'The SES account has production access.')
-        : { id: 'ses_production_access', status: 'warn', message: `The SES account is in the sandbox: it may only send to verified addresses, ${a.max24HourSend} messages a day, ${a.maxSendRate} per second.`, hint: 'Request production access: SES console > Account dashboard > Request production access (or `aws sesv2 put-account-details --production-access-enabled ...`).', code: 'ses_sandbox' },
+        : {
+            id: 'ses_production_access',
+            status: 'warn',
+            message: `The SES account is in the sandbox: it may only send to verified addresses, ${a.max24HourSend} messages a day, ${a.maxSendRate} per second.`,
+            hint: 'Request production access: SES console > Account dashboard > Request production access (or `aws sesv2 put-account-details --production-access-enabled ...`).',
+            code: 'ses_sandbox',
+          },
     );
     const enforcement = a.enforcementStatus;
     checks.push(
@@ -213,7 +299,10 @@ export function createConnectionTester(deps: TestDeps) {
       id: 'ses_quota',
       status: remaining === 0 && a.max24HourSend > 0 ? 'warn' : 'pass',
       message: `Quota: ${a.maxSendRate}/s, ${a.max24HourSend} per 24 h, ${a.sentLast24Hours} sent in the last 24 h (${remaining} left).`,
-      hint: remaining === 0 && a.max24HourSend > 0 ? 'The daily quota is used up; new messages wait until it frees up. Ask AWS for a higher quota if this repeats.' : '',
+      hint:
+        remaining === 0 && a.max24HourSend > 0
+          ? 'The daily quota is used up; new messages wait until it frees up. Ask AWS for a higher quota if this repeats.'
+          : '',
     });
     return checks;
   }
@@ -230,37 +319,80 @@ export function createConnectionTester(deps: TestDeps) {
       try {
         identity = await platform.identity();
         const notes: string[] = [];
-        if (identity.roleChaining) notes.push('Sesame runs on role credentials, so sessions are capped at 1 hour (role chaining).');
+        if (identity.roleChaining)
+          notes.push('Sesame runs on role credentials, so sessions are capped at 1 hour (role chaining).');
         const root = /:root$/.test(identity.callerArn);
         const configuredAccount = /::(\d{12}):/.exec(identity.trustedPrincipalArn)?.[1];
         if (root) {
-          checks.push({ id: 'platform_principal', status: 'fail', message: `Sesame runs with the root user of account ${identity.account}: roles would trust the whole account.`, hint: 'Run Sesame with a dedicated IAM role or user (never root credentials).', code: 'root_credentials' });
+          checks.push({
+            id: 'platform_principal',
+            status: 'fail',
+            message: `Sesame runs with the root user of account ${identity.account}: roles would trust the whole account.`,
+            hint: 'Run Sesame with a dedicated IAM role or user (never root credentials).',
+            code: 'root_credentials',
+          });
         } else if (identity.principalSource === 'configured' && configuredAccount !== identity.account) {
-          checks.push({ id: 'platform_principal', status: 'fail', message: `SESAME_PLATFORM_PRINCIPAL_ARN (${identity.trustedPrincipalArn}) is in another account than Sesame's credentials (${identity.callerArn}).`, hint: 'Set SESAME_PLATFORM_PRINCIPAL_ARN to the ARN of the role or user Sesame actually runs as.', code: 'principal_mismatch' });
-        } else checks.push({
-          id: 'platform_principal',
-          status: identity.principalSource === 'derived' && r.mode === 'role' ? 'warn' : 'pass',
-          message: `Sesame's principal is ${identity.callerArn}; roles must trust ${identity.trustedPrincipalArn}. ${notes.join(' ')}`.trim(),
-          hint: identity.principalSource === 'derived' && r.mode === 'role' ? 'The role path of an assumed-role principal cannot be read from STS. If Sesame\'s role has a path, set SESAME_PLATFORM_PRINCIPAL_ARN to its exact ARN.' : '',
-        });
+          checks.push({
+            id: 'platform_principal',
+            status: 'fail',
+            message: `SESAME_PLATFORM_PRINCIPAL_ARN (${identity.trustedPrincipalArn}) is in another account than Sesame's credentials (${identity.callerArn}).`,
+            hint: 'Set SESAME_PLATFORM_PRINCIPAL_ARN to the ARN of the role or user Sesame actually runs as.',
+            code: 'principal_mismatch',
+          });
+        } else
+          checks.push({
+            id: 'platform_principal',
+            status: identity.principalSource === 'derived' && r.mode === 'role' ? 'warn' : 'pass',
+            message:
+              `Sesame's principal is ${identity.callerArn}; roles must trust ${identity.trustedPrincipalArn}. ${notes.join(' ')}`.trim(),
+            hint:
+              identity.principalSource === 'derived' && r.mode === 'role'
+                ? "The role path of an assumed-role principal cannot be read from STS. If Sesame's role has a path, set SESAME_PLATFORM_PRINCIPAL_ARN to its exact ARN."
+                : '',
+          });
       } catch (e) {
         checks.push(fromError('platform_principal', e));
       }
 
       // 2. Region.
-      checks.push(SES_REGIONS.has(r.region) ? ok('region', `${r.region} is an Amazon SES region.`) : { id: 'region', status: 'fail', message: `Amazon SES is not offered in ${r.region}.`, hint: 'Create the connection in an SES region (for example us-east-1 or eu-west-1).', code: 'aws_region_invalid' });
+      checks.push(
+        SES_REGIONS.has(r.region)
+          ? ok('region', `${r.region} is an Amazon SES region.`)
+          : {
+              id: 'region',
+              status: 'fail',
+              message: `Amazon SES is not offered in ${r.region}.`,
+              hint: 'Create the connection in an SES region (for example us-east-1 or eu-west-1).',
+              code: 'aws_region_invalid',
+            },
+      );
 
       // 3. Credentials for `read`, the role assumable with the External ID.
       let readCreds: AwsCredentialIdentityProvider | undefined;
       if (r.mode === 'role' && !r.role_arn) {
-        checks.push({ id: 'role_assumable', status: 'fail', message: 'No role ARN is set yet.', hint: 'Create the stack from the onboarding links and set its RoleArn output (sesame aws setup --role-arn, or PATCH /v1/connections/:id).', code: 'role_arn_missing' });
+        checks.push({
+          id: 'role_assumable',
+          status: 'fail',
+          message: 'No role ARN is set yet.',
+          hint: 'Create the stack from the onboarding links and set its RoleArn output (sesame aws setup --role-arn, or PATCH /v1/connections/:id).',
+          code: 'role_arn_missing',
+        });
       } else {
         try {
           const got = await credentialsWithPropagation(r, 'read');
           readCreds = got.creds;
           const label = r.mode === 'role' ? 'role_assumable' : 'credentials';
-          const retryNote = got.retried ? ` (after ${got.retried} retries over ${Math.round(got.waitedMs / 1000)} s while IAM propagated the new role)` : '';
-          checks.push(ok(label, r.mode === 'role' ? `Assumed ${r.role_arn} with the External ID${retryNote}.` : `Credentials resolved for mode ${r.mode}.`));
+          const retryNote = got.retried
+            ? ` (after ${got.retried} retries over ${Math.round(got.waitedMs / 1000)} s while IAM propagated the new role)`
+            : '';
+          checks.push(
+            ok(
+              label,
+              r.mode === 'role'
+                ? `Assumed ${r.role_arn} with the External ID${retryNote}.`
+                : `Credentials resolved for mode ${r.mode}.`,
+            ),
+          );
         } catch (e) {
           let c = fromError(r.mode === 'role' ? 'role_assumable' : 'credentials', e);
           if (r.mode === 'role' && isAppError(e) && e.code === 'aws_trust_policy_denied' && r.source_identity === 1) {
@@ -279,17 +411,42 @@ export function createConnectionTester(deps: TestDeps) {
       if (readCreds) {
         try {
           const who = await gateway.callerIdentity(readCreds, deps.config.region);
-          await deps.audit.record({ workspaceId: r.workspace_id, connectionId: r.id, actor: 'system', action: 'sts.get_caller_identity', details: { purpose: 'read', arn: who.arn, account: who.account } });
+          await deps.audit.record({
+            workspaceId: r.workspace_id,
+            connectionId: r.id,
+            actor: 'system',
+            action: 'sts.get_caller_identity',
+            details: { purpose: 'read', arn: who.arn, account: who.account },
+          });
           if (r.mode === 'role') {
             const expectedAccount = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(r.role_arn ?? '');
-            const matches = expectedAccount && who.account === expectedAccount[1] && who.arn.includes(`:assumed-role/${expectedAccount[2]}/`);
-            checks.push(matches ? ok('caller_identity', `Calls run as ${who.arn}.`) : { id: 'caller_identity', status: 'fail', message: `Calls run as ${who.arn}, not as the role ${r.role_arn}.`, hint: 'Check the role ARN given to Sesame.', code: 'caller_mismatch' });
+            const matches =
+              expectedAccount &&
+              who.account === expectedAccount[1] &&
+              who.arn.includes(`:assumed-role/${expectedAccount[2]}/`);
+            checks.push(
+              matches
+                ? ok('caller_identity', `Calls run as ${who.arn}.`)
+                : {
+                    id: 'caller_identity',
+                    status: 'fail',
+                    message: `Calls run as ${who.arn}, not as the role ${r.role_arn}.`,
+                    hint: 'Check the role ARN given to Sesame.',
+                    code: 'caller_mismatch',
+                  },
+            );
             principalArn = r.role_arn ?? undefined;
           } else {
             const root = /:root$/.test(who.arn);
             checks.push(
               root
-                ? { id: 'caller_identity', status: 'fail', message: `These are the account's root user credentials (${who.arn}).`, hint: 'Never give root keys to any service. Create an IAM role (role mode) or an IAM user limited to SES, and delete the root access key.', code: 'root_credentials' }
+                ? {
+                    id: 'caller_identity',
+                    status: 'fail',
+                    message: `These are the account's root user credentials (${who.arn}).`,
+                    hint: 'Never give root keys to any service. Create an IAM role (role mode) or an IAM user limited to SES, and delete the root access key.',
+                    code: 'root_credentials',
+                  }
                 : ok('caller_identity', `Calls run as ${who.arn} in account ${who.account}.`),
             );
             const assumed = /^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role\/([^/]+)\//.exec(who.arn);
@@ -317,21 +474,64 @@ export function createConnectionTester(deps: TestDeps) {
       // 9. Key age (access keys).
       if (r.mode === 'access_keys' && r.access_key_created_at) {
         const days = Math.floor((clock.now().getTime() - Date.parse(r.access_key_created_at)) / 86_400_000);
-        checks.push(days >= deps.config.keyAgeWarnDays ? { id: 'access_key_age', status: 'warn', message: `The access key is ${days} days old.`, hint: 'Rotate it: create a new key in IAM, run `sesame aws rotate-keys`, then deactivate the old key.', code: 'access_key_old' } : ok('access_key_age', `The access key is ${days} days old.`));
+        checks.push(
+          days >= deps.config.keyAgeWarnDays
+            ? {
+                id: 'access_key_age',
+                status: 'warn',
+                message: `The access key is ${days} days old.`,
+                hint: 'Rotate it: create a new key in IAM, run `sesame aws rotate-keys`, then deactivate the old key.',
+                code: 'access_key_old',
+              }
+            : ok('access_key_age', `The access key is ${days} days old.`),
+        );
       }
 
-      const status: TestReport['status'] = checks.some((c) => c.status === 'fail') ? 'fail' : checks.some((c) => c.status === 'warn') ? 'warn' : 'pass';
+      const status: TestReport['status'] = checks.some((c) => c.status === 'fail')
+        ? 'fail'
+        : checks.some((c) => c.status === 'warn')
+          ? 'warn'
+          : 'pass';
       await deps.connections.recordTest(r.id, status, status === 'fail' ? 'failing' : 'active');
-      await deps.audit.record({ workspaceId, connectionId: r.id, actor, action: 'connection.tested', outcome: status, details: { failed: checks.filter((c) => c.status === 'fail').map((c) => c.id), warned: checks.filter((c) => c.status === 'warn').map((c) => c.id) } });
-      return { connectionId: r.id, status, startedAt, finishedAt: clock.now().toISOString(), checks, ...(account ? { account } : {}) };
+      await deps.audit.record({
+        workspaceId,
+        connectionId: r.id,
+        actor,
+        action: 'connection.tested',
+        outcome: status,
+        details: {
+          failed: checks.filter((c) => c.status === 'fail').map((c) => c.id),
+          warned: checks.filter((c) => c.status === 'warn').map((c) => c.id),
+        },
+      });
+      return {
+        connectionId: r.id,
+        status,
+        startedAt,
+        finishedAt: clock.now().toISOString(),
+        checks,
+        ...(account ? { account } : {}),
+      };
     },
   };
 
   /** If AssumeRole works without SourceIdentity, the trust policy lacks sts:SetSourceIdentity: say exactly that. */
   async function diagnoseSourceIdentity(r: ConnectionRow, original: Check): Promise<Check> {
     try {
-      await gateway.assumeRoleRaw(platform.credentials, deps.config.region, { RoleArn: r.role_arn!, RoleSessionName: roleSessionName(r.id, 'test'), ExternalId: r.external_id!, DurationSeconds: 900 });
-      await deps.audit.record({ workspaceId: r.workspace_id, connectionId: r.id, actor: 'system', action: 'sts.probe', outcome: 'assumed', details: { probe: 'without source identity', roleArn: r.role_arn } });
+      await gateway.assumeRoleRaw(platform.credentials, deps.config.region, {
+        RoleArn: r.role_arn!,
+        RoleSessionName: roleSessionName(r.id, 'test'),
+        ExternalId: r.external_id!,
+        DurationSeconds: 900,
+      });
+      await deps.audit.record({
+        workspaceId: r.workspace_id,
+        connectionId: r.id,
+        actor: 'system',
+        action: 'sts.probe',
+        outcome: 'assumed',
+        details: { probe: 'without source identity', roleArn: r.role_arn },
+      });
       return {
         ...original,
         message: `${original.message} The role can be assumed with the External ID but without a source identity: its trust policy does not allow sts:SetSourceIdentity.`,

@@ -15,7 +15,13 @@ export interface ConnectionView {
   createdAt: string;
   updatedAt: string;
   warnings: string[];
-  role?: { roleArn: string | null; externalId: string; sessionDurationSeconds: number | null; sourceIdentity: boolean; externalIdRotatedAt: string | null };
+  role?: {
+    roleArn: string | null;
+    externalId: string;
+    sessionDurationSeconds: number | null;
+    sourceIdentity: boolean;
+    externalIdRotatedAt: string | null;
+  };
   accessKey?: { accessKeyId: string; createdAt: string | null; ageDays: number | null; rotationDue: boolean };
   secretArn?: string | null;
   secretBinding?: { sesameExternalId: string; instructions: string };
@@ -30,14 +36,22 @@ export interface ConnectionView {
   configurationSet: string | null;
   snsTopicArns: string[];
   paused: { reason: string; at: string | null } | null;
-  reputation?: { sample: number; bounceRate: number; complaintRate: number; level: 'ok' | 'warn' | 'pause' | 'too_few_sends' };
+  reputation?: {
+    sample: number;
+    bounceRate: number;
+    complaintRate: number;
+    level: 'ok' | 'warn' | 'pause' | 'too_few_sends';
+  };
   onboarding?: OnboardingLinks;
   nextSteps?: string[];
 }
 
 const DAY = 86_400_000;
 
-export function toView(r: ConnectionTable, ctx: { now: Date; keyAgeWarnDays: number; warning: string | null }): ConnectionView {
+export function toView(
+  r: ConnectionTable,
+  ctx: { now: Date; keyAgeWarnDays: number; warning: string | null },
+): ConnectionView {
   const warnings: string[] = ctx.warning ? [ctx.warning] : [];
   const v: ConnectionView = {
     id: r.id,
@@ -56,26 +70,43 @@ export function toView(r: ConnectionTable, ctx: { now: Date; keyAgeWarnDays: num
       lastAssumedAt: r.last_assumed_at,
       credentialsExpireAt: r.credentials_expire_at,
       assumedRoleId: r.assumed_role_id,
-      lastError: r.last_error_code ? { code: r.last_error_code, message: r.last_error_message, at: r.last_error_at } : null,
+      lastError: r.last_error_code
+        ? { code: r.last_error_code, message: r.last_error_message, at: r.last_error_at }
+        : null,
       lastTestedAt: r.last_tested_at,
       lastTestStatus: r.last_test_status,
     },
   };
   if (r.mode === 'role') {
-    v.role = { roleArn: r.role_arn, externalId: r.external_id ?? '', sessionDurationSeconds: r.session_duration_seconds, sourceIdentity: r.source_identity === 1, externalIdRotatedAt: r.external_id_rotated_at };
-    if (!r.role_arn) warnings.push('Waiting for the role ARN: create the stack from the onboarding links, then set its RoleArn output.');
+    v.role = {
+      roleArn: r.role_arn,
+      externalId: r.external_id ?? '',
+      sessionDurationSeconds: r.session_duration_seconds,
+      sourceIdentity: r.source_identity === 1,
+      externalIdRotatedAt: r.external_id_rotated_at,
+    };
+    if (!r.role_arn)
+      warnings.push(
+        'Waiting for the role ARN: create the stack from the onboarding links, then set its RoleArn output.',
+      );
   }
   if (r.mode === 'access_keys') {
-    const ageDays = r.access_key_created_at ? Math.floor((ctx.now.getTime() - Date.parse(r.access_key_created_at)) / DAY) : null;
+    const ageDays = r.access_key_created_at
+      ? Math.floor((ctx.now.getTime() - Date.parse(r.access_key_created_at)) / DAY)
+      : null;
     const rotationDue = ageDays !== null && ageDays >= ctx.keyAgeWarnDays;
     v.accessKey = { accessKeyId: maskKeyId(r.access_key_id), createdAt: r.access_key_created_at, ageDays, rotationDue };
-    if (rotationDue) warnings.push(`This access key is ${ageDays} days old (Sesame warns at ${ctx.keyAgeWarnDays}). Rotate it: create a new key in IAM, submit it with \`sesame aws rotate-keys\`, then deactivate the old one.`);
+    if (rotationDue)
+      warnings.push(
+        `This access key is ${ageDays} days old (Sesame warns at ${ctx.keyAgeWarnDays}). Rotate it: create a new key in IAM, submit it with \`sesame aws rotate-keys\`, then deactivate the old one.`,
+      );
   }
   if (r.mode === 'secrets_manager') {
     v.secretArn = r.secret_arn;
     v.secretBinding = {
       sesameExternalId: r.external_id ?? '',
-      instructions: 'Add "sesameExternalId" with this value to the secret\'s JSON, next to accessKeyId and secretAccessKey. Sesame refuses a secret without it, so nobody else can point Sesame at your secret.',
+      instructions:
+        'Add "sesameExternalId" with this value to the secret\'s JSON, next to accessKeyId and secretAccessKey. Sesame refuses a secret without it, so nobody else can point Sesame at your secret.',
     };
   }
   return v;

@@ -14,10 +14,17 @@ export function dkimPublicKey(privateKey: string): { publicKey: string; sesPriva
       const key = createPrivateKey({ key: der, format: 'der', type });
       const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
       if (key.asymmetricKeyType !== 'rsa' || (bits !== 1024 && bits !== 2048)) break;
-      return { publicKey: createPublicKey(key).export({ type: 'spki', format: 'der' }).toString('base64'), sesPrivateKey: body };
+      return {
+        publicKey: createPublicKey(key).export({ type: 'spki', format: 'der' }).toString('base64'),
+        sesPrivateKey: body,
+      };
     } catch {
       // try the next encoding
     }
   }
-  throw new AppError('validation_failed', 'The DKIM private key is not a 1024- or 2048-bit RSA key (PEM, or base64 DER).', { details: { field: 'byodkim.privateKey' } });
+  throw new AppError(
+    'validation_failed',
+    'The DKIM private key is not a 1024- or 2048-bit RSA key (PEM, or base64 DER).',
+    { details: { field: 'byodkim.privateKey' } },
+  );
 }

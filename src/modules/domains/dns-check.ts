@@ -1,8 +1,31 @@
 import { Resolver } from 'node:dns/promises';
 import type { Clock } from '../../clock.js';
 import { AppError } from '../../errors.js';
-import { countSpfLookups, isDmarcCandidate, isSpfRecord, parseDmarc, parseSpf, spfTargets, type DmarcRecord, type LintCode, type LintProblem, type SpfLookupReport, type SpfSource } from './lint.js';
-import { expectedText, failedVerdict, matchCname, matchMx, matchTxt, missingVerdict, normalizeHost, type ExpectedRecord, type MxFound, type RecordCheck } from './match.js';
+import {
+  countSpfLookups,
+  isDmarcCandidate,
+  isSpfRecord,
+  parseDmarc,
+  parseSpf,
+  spfTargets,
+  type DmarcRecord,
+  type LintCode,
+  type LintProblem,
+  type SpfLookupReport,
+  type SpfSource,
+} from './lint.js';
+import {
+  expectedText,
+  failedVerdict,
+  matchCname,
+  matchMx,
+  matchTxt,
+  missingVerdict,
+  normalizeHost,
+  type ExpectedRecord,
+  type MxFound,
+  type RecordCheck,
+} from './match.js';
 
 export type { ExpectedRecord, RecordCheck, RecordStatus, CheckedRecordType } from './match.js';
 
@@ -99,15 +122,29 @@ export function createDnsChecker(opts: DnsCheckerOptions = {}) {
   try {
     newResolver();
   } catch (e) {
-    throw new AppError('config_invalid', `Setting SESAME_DNS_SERVERS is invalid: ${(e as Error).message}.`, { details: { setting: 'SESAME_DNS_SERVERS' }, cause: e });
+    throw new AppError('config_invalid', `Setting SESAME_DNS_SERVERS is invalid: ${(e as Error).message}.`, {
+      details: { setting: 'SESAME_DNS_SERVERS' },
+      cause: e,
+    });
   }
 
-  const txt = (r: Resolver, name: string): Promise<Lookup<string[]>> => attempt(async () => (await r.resolveTxt(name)).map((chunks) => chunks.join('')));
+  const txt = (r: Resolver, name: string): Promise<Lookup<string[]>> =>
+    attempt(async () => (await r.resolveTxt(name)).map((chunks) => chunks.join('')));
 
   async function check(r: Resolver, rec: ExpectedRecord): Promise<RecordCheck> {
     const base = { name: normalizeHost(rec.name), type: rec.type, expected: expectedText(rec) };
-    const settle = (res: Lookup<unknown>, found: string[], verdict: () => Pick<RecordCheck, 'status' | 'message' | 'hint'>): RecordCheck => {
-      if (!res.ok) return { ...base, found: [], ...(MISSING.has(res.code) ? missingVerdict(rec, res.code) : failedVerdict(rec, res.code)), error: res.code };
+    const settle = (
+      res: Lookup<unknown>,
+      found: string[],
+      verdict: () => Pick<RecordCheck, 'status' | 'message' | 'hint'>,
+    ): RecordCheck => {
+      if (!res.ok)
+        return {
+          ...base,
+          found: [],
+          ...(MISSING.has(res.code) ? missingVerdict(rec, res.code) : failedVerdict(rec, res.code)),
+          error: res.code,
+        };
       return { ...base, found, ...verdict() };
     };
     switch (rec.type) {
@@ -118,8 +155,14 @@ export function createDnsChecker(opts: DnsCheckerOptions = {}) {
       }
       case 'MX': {
         const res = await attempt(() => r.resolveMx(base.name));
-        const mx: MxFound[] = res.ok ? res.value.map((m) => ({ exchange: normalizeHost(m.exchange), priority: m.priority })) : [];
-        return settle(res, mx.map((m) => `${m.priority} ${m.exchange}`), () => matchMx(rec, mx));
+        const mx: MxFound[] = res.ok
+          ? res.value.map((m) => ({ exchange: normalizeHost(m.exchange), priority: m.priority }))
+          : [];
+        return settle(
+          res,
+          mx.map((m) => `${m.priority} ${m.exchange}`),
+          () => matchMx(rec, mx),
+        );
       }
       case 'TXT': {
         const res = await txt(r, base.name);
@@ -140,16 +183,25 @@ export function createDnsChecker(opts: DnsCheckerOptions = {}) {
       const next = new Set<string>();
       batch.forEach((n, i) => {
         const res = results[i]!;
-        const source: SpfSource = res.ok ? { status: 'found', records: res.value } : MISSING.has(res.code) ? { status: 'missing' } : { status: 'lookup_failed', code: res.code };
+        const source: SpfSource = res.ok
+          ? { status: 'found', records: res.value }
+          : MISSING.has(res.code)
+            ? { status: 'missing' }
+            : { status: 'lookup_failed', code: res.code };
         sources.set(n, source);
         if (source.status !== 'found') return;
-        for (const rec of source.records.filter(isSpfRecord)) for (const target of spfTargetsOf(rec)) if (!sources.has(target)) next.add(target);
+        for (const rec of source.records.filter(isSpfRecord))
+          for (const target of spfTargetsOf(rec)) if (!sources.has(target)) next.add(target);
       });
       level = [...next];
     }
     const source = sources.get(name)!;
     const records = source.status === 'found' ? source.records.filter(isSpfRecord) : [];
-    const finding: SpfFinding = { name, records, ...(records.length > 0 ? { lookups: countSpfLookups(name, (n) => sources.get(n)) } : {}) };
+    const finding: SpfFinding = {
+      name,
+      records,
+      ...(records.length > 0 ? { lookups: countSpfLookups(name, (n) => sources.get(n)) } : {}),
+    };
     return { source, finding };
   }
 
@@ -161,7 +213,18 @@ export function createDnsChecker(opts: DnsCheckerOptions = {}) {
       const at = `_dmarc.${labels.slice(i).join('.')}`;
       const res = await txt(r, at);
       if (!res.ok && !MISSING.has(res.code)) {
-        return { finding: { name: own }, problems: [{ code: 'lookup_failed', severity: 'error', name: at, message: `Could not look up the DMARC record at ${at} (${res.code}).`, hint: 'Check that the domain\'s nameservers answer, then check again.' }] };
+        return {
+          finding: { name: own },
+          problems: [
+            {
+              code: 'lookup_failed',
+              severity: 'error',
+              name: at,
+              message: `Could not look up the DMARC record at ${at} (${res.code}).`,
+              hint: "Check that the domain's nameservers answer, then check again.",
+            },
+          ],
+        };
       }
       const candidates = res.ok ? res.value.filter(isDmarcCandidate) : [];
       if (candidates.length === 0) continue;
@@ -169,40 +232,71 @@ export function createDnsChecker(opts: DnsCheckerOptions = {}) {
       if (candidates.length > 1) {
         return {
           finding: { name: at, ...inherited },
-          problems: [{ code: 'dmarc_multiple', severity: 'error', name: at, message: `${at} has ${candidates.length} DMARC records; receivers then apply none of them (RFC 7489 §6.6.3).`, hint: 'Keep exactly one "v=DMARC1" TXT record there.' }],
+          problems: [
+            {
+              code: 'dmarc_multiple',
+              severity: 'error',
+              name: at,
+              message: `${at} has ${candidates.length} DMARC records; receivers then apply none of them (RFC 7489 §6.6.3).`,
+              hint: 'Keep exactly one "v=DMARC1" TXT record there.',
+            },
+          ],
         };
       }
       const parsed = parseDmarc(candidates[0]!);
-      return { finding: { name: at, record: candidates[0]!, parsed, ...inherited }, problems: parsed.problems.map((p) => ({ ...p, name: at })) };
+      return {
+        finding: { name: at, record: candidates[0]!, parsed, ...inherited },
+        problems: parsed.problems.map((p) => ({ ...p, name: at })),
+      };
     }
     return {
       finding: { name: own },
-      problems: [{
-        code: 'dmarc_missing',
-        severity: 'error',
-        name: own,
-        message: `${domain} has no DMARC record (none at ${own}${labels.length > 2 ? ' nor at its parent domains' : ''}).`,
-        hint: `Add a TXT record named ${own} with the value "v=DMARC1; p=none; rua=mailto:dmarc-reports@${domain}" to start monitoring; Gmail and Yahoo require DMARC from bulk senders.`,
-      }],
+      problems: [
+        {
+          code: 'dmarc_missing',
+          severity: 'error',
+          name: own,
+          message: `${domain} has no DMARC record (none at ${own}${labels.length > 2 ? ' nor at its parent domains' : ''}).`,
+          hint: `Add a TXT record named ${own} with the value "v=DMARC1; p=none; rua=mailto:dmarc-reports@${domain}" to start monitoring; Gmail and Yahoo require DMARC from bulk senders.`,
+        },
+      ],
     };
   }
 
   async function apexProblems(r: Resolver, domain: string): Promise<DomainProblem[]> {
     const res = await attempt(() => r.resolveCname(domain));
     if (res.ok) {
-      return [{
-        code: 'apex_cname',
-        severity: 'error',
-        name: domain,
-        message: `${domain} is a CNAME to ${res.value.map(normalizeHost).join(', ')}. A domain's apex must not be a CNAME: a CNAME excludes every other record at the name (RFC 1034 §3.6.2), including the MX, TXT (SPF, verification) and NS records the apex needs.`,
-        hint: 'Replace the CNAME with A/AAAA records, or with your DNS provider\'s ALIAS, ANAME or CNAME-flattening record.',
-      }];
+      return [
+        {
+          code: 'apex_cname',
+          severity: 'error',
+          name: domain,
+          message: `${domain} is a CNAME to ${res.value.map(normalizeHost).join(', ')}. A domain's apex must not be a CNAME: a CNAME excludes every other record at the name (RFC 1034 §3.6.2), including the MX, TXT (SPF, verification) and NS records the apex needs.`,
+          hint: "Replace the CNAME with A/AAAA records, or with your DNS provider's ALIAS, ANAME or CNAME-flattening record.",
+        },
+      ];
     }
     if (res.code === 'ENOTFOUND') {
-      return [{ code: 'domain_not_found', severity: 'error', name: domain, message: `${domain} does not exist in DNS (NXDOMAIN).`, hint: 'Check the spelling, and that the domain is registered and delegated to the nameservers where you add records.' }];
+      return [
+        {
+          code: 'domain_not_found',
+          severity: 'error',
+          name: domain,
+          message: `${domain} does not exist in DNS (NXDOMAIN).`,
+          hint: 'Check the spelling, and that the domain is registered and delegated to the nameservers where you add records.',
+        },
+      ];
     }
     if (res.code === 'ENODATA') return [];
-    return [{ code: 'lookup_failed', severity: 'error', name: domain, message: `Could not look up ${domain} (${res.code}).`, hint: 'Check that the domain\'s nameservers answer, then check again.' }];
+    return [
+      {
+        code: 'lookup_failed',
+        severity: 'error',
+        name: domain,
+        message: `Could not look up ${domain} (${res.code}).`,
+        hint: "Check that the domain's nameservers answer, then check again.",
+      },
+    ];
   }
 
   return {
@@ -232,7 +326,8 @@ export function createDnsChecker(opts: DnsCheckerOptions = {}) {
       const r = newResolver();
       const spfNames = new Set([apex]);
       if (input.mailFromDomain) spfNames.add(normalizeHost(input.mailFromDomain));
-      for (const rec of input.records ?? []) if (rec.type === 'TXT' && isSpfRecord(rec.value)) spfNames.add(normalizeHost(rec.name));
+      for (const rec of input.records ?? [])
+        if (rec.type === 'TXT' && isSpfRecord(rec.value)) spfNames.add(normalizeHost(rec.name));
       const [records, spf, dmarc, apexFound] = await Promise.all([
         Promise.all((input.records ?? []).map((rec) => check(r, rec))),
         Promise.all([...spfNames].map(async (n) => spfProblems(await spfAt(r, n)))),
@@ -256,9 +351,23 @@ export function createDnsChecker(opts: DnsCheckerOptions = {}) {
 
 export type DnsChecker = ReturnType<typeof createDnsChecker>;
 
-function spfProblems({ source, finding }: { source: SpfSource; finding: SpfFinding }): { finding: SpfFinding; problems: DomainProblem[] } {
+function spfProblems({ source, finding }: { source: SpfSource; finding: SpfFinding }): {
+  finding: SpfFinding;
+  problems: DomainProblem[];
+} {
   if (source.status === 'lookup_failed') {
-    return { finding, problems: [{ code: 'lookup_failed', severity: 'error', name: finding.name, message: `Could not look up the TXT records of ${finding.name} (${source.code}).`, hint: 'Check that the domain\'s nameservers answer, then check again.' }] };
+    return {
+      finding,
+      problems: [
+        {
+          code: 'lookup_failed',
+          severity: 'error',
+          name: finding.name,
+          message: `Could not look up the TXT records of ${finding.name} (${source.code}).`,
+          hint: "Check that the domain's nameservers answer, then check again.",
+        },
+      ],
+    };
   }
   const problems = (finding.lookups?.problems ?? []).map((p) => ({ ...p, name: p.name ?? finding.name }));
   return { finding, problems };

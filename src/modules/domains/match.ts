@@ -45,23 +45,33 @@ type Verdict = Pick<RecordCheck, 'status' | 'message' | 'hint'>;
 export const normalizeHost = (h: string): string => h.trim().toLowerCase().replace(/\.$/, '');
 
 export function expectedText(rec: ExpectedRecord): string {
-  if (rec.type === 'MX') return rec.priority === undefined ? normalizeHost(rec.value) : `${rec.priority} ${normalizeHost(rec.value)}`;
+  if (rec.type === 'MX')
+    return rec.priority === undefined ? normalizeHost(rec.value) : `${rec.priority} ${normalizeHost(rec.value)}`;
   if (rec.type === 'CNAME') return normalizeHost(rec.value);
   return rec.value;
 }
 
 const PROPAGATION = 'DNS changes can take from minutes to a few hours to be visible, depending on the old TTL.';
-const PROVIDER_APPENDS = 'Some DNS providers append your domain to the name you type: if so, enter only the part before your domain.';
+const PROVIDER_APPENDS =
+  'Some DNS providers append your domain to the name you type: if so, enter only the part before your domain.';
 
 function addHint(rec: ExpectedRecord): string {
-  const what = rec.type === 'MX' ? `${rec.priority ?? 10} ${normalizeHost(rec.value)}` : rec.type === 'TXT' ? JSON.stringify(rec.value) : normalizeHost(rec.value);
+  const what =
+    rec.type === 'MX'
+      ? `${rec.priority ?? 10} ${normalizeHost(rec.value)}`
+      : rec.type === 'TXT'
+        ? JSON.stringify(rec.value)
+        : normalizeHost(rec.value);
   return `Add a ${rec.type} record named ${normalizeHost(rec.name)} with the value ${what}. ${PROVIDER_APPENDS} ${PROPAGATION}`;
 }
 
 /** The record is absent: NXDOMAIN (`ENOTFOUND`) or the name has no record of this type (`ENODATA`). */
 export function missingVerdict(rec: ExpectedRecord, code: string): Verdict {
   const name = normalizeHost(rec.name);
-  const message = code === 'ENOTFOUND' ? `No ${rec.type} record: ${name} does not exist in DNS.` : `No ${rec.type} record at ${name} (the name has other records).`;
+  const message =
+    code === 'ENOTFOUND'
+      ? `No ${rec.type} record: ${name} does not exist in DNS.`
+      : `No ${rec.type} record at ${name} (the name has other records).`;
   return { status: 'missing', message, hint: addHint(rec) };
 }
 
@@ -70,7 +80,7 @@ export function failedVerdict(rec: ExpectedRecord, code: string): Verdict {
   const name = normalizeHost(rec.name);
   const why: Record<string, string> = {
     ETIMEOUT: 'no DNS server answered in time',
-    ESERVFAIL: 'the DNS server answered SERVFAIL (it could not get an answer from the domain\'s nameservers)',
+    ESERVFAIL: "the DNS server answered SERVFAIL (it could not get an answer from the domain's nameservers)",
     ECONNREFUSED: 'the DNS server refused the connection',
     EREFUSED: 'the DNS server refused the query',
   };
@@ -106,10 +116,18 @@ export function matchMx(rec: ExpectedRecord, found: readonly MxFound[]): Verdict
   const shown = found.map((m) => `${m.priority} ${normalizeHost(m.exchange)}`).join(', ');
   const mine = found.filter((m) => normalizeHost(m.exchange) === want);
   if (mine.length === 0) {
-    return { status: 'mismatch', message: `The MX records of ${name} (${shown}) do not include ${expectedText(rec)}.`, hint: `Add the MX record ${expectedText(rec)} at ${name}, and remove the others unless you mean to receive mail there. ${PROPAGATION}` };
+    return {
+      status: 'mismatch',
+      message: `The MX records of ${name} (${shown}) do not include ${expectedText(rec)}.`,
+      hint: `Add the MX record ${expectedText(rec)} at ${name}, and remove the others unless you mean to receive mail there. ${PROPAGATION}`,
+    };
   }
   if (rec.priority !== undefined && !mine.some((m) => m.priority === rec.priority)) {
-    return { status: 'mismatch', message: `${name} has MX ${want} with priority ${mine.map((m) => m.priority).join(', ')} instead of ${rec.priority}.`, hint: `Set the priority of the MX record ${want} at ${name} to ${rec.priority}. ${PROPAGATION}` };
+    return {
+      status: 'mismatch',
+      message: `${name} has MX ${want} with priority ${mine.map((m) => m.priority).join(', ')} instead of ${rec.priority}.`,
+      hint: `Set the priority of the MX record ${want} at ${name} to ${rec.priority}. ${PROPAGATION}`,
+    };
   }
   const best = Math.min(...mine.map((m) => m.priority));
   const rivals = found.filter((m) => normalizeHost(m.exchange) !== want && m.priority <= best);
@@ -134,7 +152,11 @@ function txtKind(value: string): TxtKind {
 
 /** The terms of an SPF record that authorise senders, written the same way whatever the spelling. */
 function spfTermKeys(terms: readonly SpfTerm[]): string[] {
-  return terms.filter((t) => !(t.kind === 'mechanism' && t.mechanism === 'all')).map((t) => (t.kind === 'mechanism' ? `${t.qualifier}${t.raw.replace(/^[+\-~?]/, '').toLowerCase()}` : t.raw.toLowerCase()));
+  return terms
+    .filter((t) => !(t.kind === 'mechanism' && t.mechanism === 'all'))
+    .map((t) =>
+      t.kind === 'mechanism' ? `${t.qualifier}${t.raw.replace(/^[+\-~?]/, '').toLowerCase()}` : t.raw.toLowerCase(),
+    );
 }
 
 /**
@@ -149,16 +171,29 @@ export function matchTxt(rec: ExpectedRecord, found: readonly string[]): Verdict
   const others = found.length === 0 ? '' : ` (it has ${found.length} other TXT record${found.length === 1 ? '' : 's'})`;
   if (kind === 'spf') {
     const spf = found.filter(isSpfRecord);
-    if (spf.length === 0) return { status: 'missing', message: `No SPF record at ${name}${others}.`, hint: addHint(rec) };
+    if (spf.length === 0)
+      return { status: 'missing', message: `No SPF record at ${name}${others}.`, hint: addHint(rec) };
     if (spf.length > 1) {
       const p = multipleSpf(name, spf.length);
-      return { status: 'mismatch', message: p.message, hint: `${p.hint} It must contain the terms of ${JSON.stringify(rec.value)}.` };
+      return {
+        status: 'mismatch',
+        message: p.message,
+        hint: `${p.hint} It must contain the terms of ${JSON.stringify(rec.value)}.`,
+      };
     }
     const published = spf[0]!;
-    if (collapse(published).toLowerCase() === collapse(rec.value).toLowerCase()) return { status: 'ok', message: `${name} has the SPF record ${JSON.stringify(published)}.`, hint: '' };
+    if (collapse(published).toLowerCase() === collapse(rec.value).toLowerCase())
+      return { status: 'ok', message: `${name} has the SPF record ${JSON.stringify(published)}.`, hint: '' };
     const have = new Set(spfTermKeys(parseSpf(published).terms));
-    const lacking = spfTermKeys(parseSpf(rec.value).terms).filter((k) => !have.has(k) && !have.has(k.replace(/^\+/, '')));
-    if (lacking.length === 0) return { status: 'ok', message: `${name} has an SPF record with every expected term: ${JSON.stringify(published)}.`, hint: '' };
+    const lacking = spfTermKeys(parseSpf(rec.value).terms).filter(
+      (k) => !have.has(k) && !have.has(k.replace(/^\+/, '')),
+    );
+    if (lacking.length === 0)
+      return {
+        status: 'ok',
+        message: `${name} has an SPF record with every expected term: ${JSON.stringify(published)}.`,
+        hint: '',
+      };
     return {
       status: 'mismatch',
       message: `The SPF record at ${name} is ${JSON.stringify(published)}; it lacks ${lacking.map((k) => k.replace(/^\+/, '')).join(' ')}.`,
@@ -167,27 +202,56 @@ export function matchTxt(rec: ExpectedRecord, found: readonly string[]): Verdict
   }
   if (kind === 'dmarc') {
     const dmarc = found.filter(isDmarcCandidate);
-    if (dmarc.length === 0) return { status: 'missing', message: `No DMARC record at ${name}${others}.`, hint: addHint(rec) };
+    if (dmarc.length === 0)
+      return { status: 'missing', message: `No DMARC record at ${name}${others}.`, hint: addHint(rec) };
     if (dmarc.length > 1) {
-      return { status: 'mismatch', message: `${name} has ${dmarc.length} DMARC records; receivers then apply none of them (RFC 7489 §6.6.3).`, hint: `Keep one record, ${JSON.stringify(rec.value)}. ${PROPAGATION}` };
+      return {
+        status: 'mismatch',
+        message: `${name} has ${dmarc.length} DMARC records; receivers then apply none of them (RFC 7489 §6.6.3).`,
+        hint: `Keep one record, ${JSON.stringify(rec.value)}. ${PROPAGATION}`,
+      };
     }
     const published = parseDmarc(dmarc[0]!);
     const wanted = parseDmarc(rec.value);
-    const differing = Object.entries(wanted.tags).filter(([tag, v]) => collapse(published.tags[tag] ?? '').toLowerCase().replace(/\s*,\s*/g, ',') !== collapse(v).toLowerCase().replace(/\s*,\s*/g, ','));
-    if (published.valid && differing.length === 0) return { status: 'ok', message: `${name} has the DMARC record ${JSON.stringify(dmarc[0])}.`, hint: '' };
+    const differing = Object.entries(wanted.tags).filter(
+      ([tag, v]) =>
+        collapse(published.tags[tag] ?? '')
+          .toLowerCase()
+          .replace(/\s*,\s*/g, ',') !==
+        collapse(v)
+          .toLowerCase()
+          .replace(/\s*,\s*/g, ','),
+    );
+    if (published.valid && differing.length === 0)
+      return { status: 'ok', message: `${name} has the DMARC record ${JSON.stringify(dmarc[0])}.`, hint: '' };
     const problems = published.problems.filter((p) => p.severity === 'error').map((p) => p.message);
     const diffs = differing.map(([tag, v]) => `${tag}=${published.tags[tag] ?? '(absent)'} instead of ${tag}=${v}`);
-    return { status: 'mismatch', message: `The DMARC record at ${name} is ${JSON.stringify(dmarc[0])}: ${[...diffs, ...problems].join('; ')}.`, hint: `Replace it with ${JSON.stringify(rec.value)}. ${PROPAGATION}` };
+    return {
+      status: 'mismatch',
+      message: `The DMARC record at ${name} is ${JSON.stringify(dmarc[0])}: ${[...diffs, ...problems].join('; ')}.`,
+      hint: `Replace it with ${JSON.stringify(rec.value)}. ${PROPAGATION}`,
+    };
   }
   if (kind === 'dkim') {
     const want = rec.value.replace(/\s+/g, '');
-    if (found.some((f) => f.replace(/\s+/g, '') === want)) return { status: 'ok', message: `${name} has the expected DKIM key.`, hint: '' };
+    if (found.some((f) => f.replace(/\s+/g, '') === want))
+      return { status: 'ok', message: `${name} has the expected DKIM key.`, hint: '' };
     const keys = found.filter((f) => txtKind(f) === 'dkim');
-    if (keys.length === 0) return { status: 'missing', message: `No DKIM key at ${name}${others}.`, hint: addHint(rec) };
-    return { status: 'mismatch', message: `The DKIM key at ${name} is not the expected one${keys.some((k) => k.length < want.length) ? ' (it is shorter: was it cut when pasted?)' : ''}.`, hint: `Replace the TXT record at ${name} with the expected value, pasted whole. ${PROPAGATION}` };
+    if (keys.length === 0)
+      return { status: 'missing', message: `No DKIM key at ${name}${others}.`, hint: addHint(rec) };
+    return {
+      status: 'mismatch',
+      message: `The DKIM key at ${name} is not the expected one${keys.some((k) => k.length < want.length) ? ' (it is shorter: was it cut when pasted?)' : ''}.`,
+      hint: `Replace the TXT record at ${name} with the expected value, pasted whole. ${PROPAGATION}`,
+    };
   }
-  if (found.some((f) => f.trim() === rec.value.trim())) return { status: 'ok', message: `${name} has the expected TXT record.`, hint: '' };
-  return { status: 'mismatch', message: `None of the TXT records at ${name} is ${JSON.stringify(rec.value)}.`, hint: `Add a TXT record at ${name} with the value ${JSON.stringify(rec.value)}; other TXT records there can stay. ${PROPAGATION}` };
+  if (found.some((f) => f.trim() === rec.value.trim()))
+    return { status: 'ok', message: `${name} has the expected TXT record.`, hint: '' };
+  return {
+    status: 'mismatch',
+    message: `None of the TXT records at ${name} is ${JSON.stringify(rec.value)}.`,
+    hint: `Add a TXT record at ${name} with the value ${JSON.stringify(rec.value)}; other TXT records there can stay. ${PROPAGATION}`,
+  };
 }
 
 const collapse = (s: string): string => s.trim().replace(/\s+/g, ' ');

@@ -60,24 +60,57 @@ const MAX_BACKOFF_MS = 6 * 3_600_000;
 const FIRST_BACKOFF_MS = 60_000;
 
 /** The send domain an identity narrows its connection to: the domain itself, or an address's domain. */
-const sendDomainOf = (d: Pick<DomainRow, 'name' | 'kind'>): string => (d.kind === 'email' ? d.name.slice(d.name.lastIndexOf('@') + 1) : d.name);
+const sendDomainOf = (d: Pick<DomainRow, 'name' | 'kind'>): string =>
+  d.kind === 'email' ? d.name.slice(d.name.lastIndexOf('@') + 1) : d.name;
 
-const STATUS: Record<string, DomainView['status']> = { SUCCESS: 'verified', FAILED: 'failed', TEMPORARY_FAILURE: 'temporary_failure' };
-const statusOf = (i: SesIdentity): DomainView['status'] => STATUS[i.verificationStatus] ?? (i.verifiedForSending ? 'verified' : 'pending');
+const STATUS: Record<string, DomainView['status']> = {
+  SUCCESS: 'verified',
+  FAILED: 'failed',
+  TEMPORARY_FAILURE: 'temporary_failure',
+};
+const statusOf = (i: SesIdentity): DomainView['status'] =>
+  STATUS[i.verificationStatus] ?? (i.verifiedForSending ? 'verified' : 'pending');
 
 /** The records a person publishes for a domain identity, in the order a DNS console wants them. */
-export function recordsFor(d: Pick<DomainRow, 'name' | 'kind' | 'dkim_origin' | 'dkim_tokens' | 'dkim_public_key' | 'mail_from_domain' | 'dmarc_rua'>, region: string): PublishRecord[] {
+export function recordsFor(
+  d: Pick<
+    DomainRow,
+    'name' | 'kind' | 'dkim_origin' | 'dkim_tokens' | 'dkim_public_key' | 'mail_from_domain' | 'dmarc_rua'
+  >,
+  region: string,
+): PublishRecord[] {
   if (d.kind !== 'domain') return [];
   const tokens = JSON.parse(d.dkim_tokens) as string[];
   const out: PublishRecord[] =
     d.dkim_origin === 'EXTERNAL'
       ? // An imported identity with its own key: Sesame never saw the key, so it cannot say (or check) the value.
         d.dkim_public_key
-        ? [{ purpose: 'dkim', required: true, name: `${tokens[0]}._domainkey.${d.name}`, type: 'TXT', value: `v=DKIM1; k=rsa; p=${d.dkim_public_key}` }]
+        ? [
+            {
+              purpose: 'dkim',
+              required: true,
+              name: `${tokens[0]}._domainkey.${d.name}`,
+              type: 'TXT',
+              value: `v=DKIM1; k=rsa; p=${d.dkim_public_key}`,
+            },
+          ]
         : []
-      : tokens.map((t) => ({ purpose: 'dkim' as const, required: true, name: `${t}._domainkey.${d.name}`, type: 'CNAME' as const, value: `${t}.dkim.amazonses.com` }));
+      : tokens.map((t) => ({
+          purpose: 'dkim' as const,
+          required: true,
+          name: `${t}._domainkey.${d.name}`,
+          type: 'CNAME' as const,
+          value: `${t}.dkim.amazonses.com`,
+        }));
   if (d.mail_from_domain) {
-    out.push({ purpose: 'mail_from_mx', required: true, name: d.mail_from_domain, type: 'MX', value: `feedback-smtp.${region}.amazonses.com`, priority: 10 });
+    out.push({
+      purpose: 'mail_from_mx',
+      required: true,
+      name: d.mail_from_domain,
+      type: 'MX',
+      value: `feedback-smtp.${region}.amazonses.com`,
+      priority: 10,
+    });
     out.push({ purpose: 'mail_from_spf', required: true, name: d.mail_from_domain, type: 'TXT', value: SPF });
   }
   out.push({
@@ -102,7 +135,10 @@ export function createDomains(deps: {
   logger: Logger;
   audit: Pick<Audit, 'record'>;
   connections: Pick<Connections, 'row' | 'subject' | 'update'>;
-  credentials: (subject: ReturnType<Connections['subject']>, purpose: Purpose) => Promise<AwsCredentialIdentityProvider>;
+  credentials: (
+    subject: ReturnType<Connections['subject']>,
+    purpose: Purpose,
+  ) => Promise<AwsCredentialIdentityProvider>;
   identities: IdentityGateway;
   dns: Pick<DnsChecker, 'checkDomain'>;
   /** Verified identities are cached for sending: forget them when one changes. */
@@ -112,10 +148,24 @@ export function createDomains(deps: {
 
   /** By id, or by name when only one connection of the workspace has that name. */
   async function row(workspaceId: string, id: string): Promise<DomainRow> {
-    const byId = await db.selectFrom('domains').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+    const byId = await db
+      .selectFrom('domains')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('id', '=', id)
+      .executeTakeFirst();
     if (byId) return byId;
-    const byName = await db.selectFrom('domains').selectAll().where('workspace_id', '=', workspaceId).where('name', '=', id.toLowerCase()).limit(2).execute();
-    if (byName.length > 1) throw new AppError('conflict', `${id} belongs to more than one connection.`, { hint: 'Name the domain by its id (dom_…), shown by `sesame domains list --json` or GET /v1/domains.' });
+    const byName = await db
+      .selectFrom('domains')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('name', '=', id.toLowerCase())
+      .limit(2)
+      .execute();
+    if (byName.length > 1)
+      throw new AppError('conflict', `${id} belongs to more than one connection.`, {
+        hint: 'Name the domain by its id (dom_…), shown by `sesame domains list --json` or GET /v1/domains.',
+      });
     if (!byName[0]) throw notFound(`Domain ${id}`);
     return byName[0];
   }
@@ -150,13 +200,49 @@ export function createDomains(deps: {
   }
 
   /** A new identity row: pending, to be checked at once. */
-  function newRow(workspaceId: string, connectionId: string, name: string, identity: Pick<DomainRow, 'kind' | 'origin' | 'dkim_origin' | 'dkim_tokens' | 'dkim_public_key' | 'dkim_status' | 'mail_from_domain' | 'mail_from_status' | 'dmarc_rua'>): DomainRow {
+  function newRow(
+    workspaceId: string,
+    connectionId: string,
+    name: string,
+    identity: Pick<
+      DomainRow,
+      | 'kind'
+      | 'origin'
+      | 'dkim_origin'
+      | 'dkim_tokens'
+      | 'dkim_public_key'
+      | 'dkim_status'
+      | 'mail_from_domain'
+      | 'mail_from_status'
+      | 'dmarc_rua'
+    >,
+  ): DomainRow {
     const iso = clock.now().toISOString();
-    return { id: newId('dom'), workspace_id: workspaceId, connection_id: connectionId, name, status: 'pending', ...identity, checks: '{}', checked_at: null, check_attempts: 0, next_check_at: iso, verified_at: null, created_at: iso, updated_at: iso };
+    return {
+      id: newId('dom'),
+      workspace_id: workspaceId,
+      connection_id: connectionId,
+      name,
+      status: 'pending',
+      ...identity,
+      checks: '{}',
+      checked_at: null,
+      check_attempts: 0,
+      next_check_at: iso,
+      verified_at: null,
+      created_at: iso,
+      updated_at: iso,
+    };
   }
 
   /** Keep the connection's send domains (the session policy's ses:FromAddress) in step with its domains. */
-  async function syncSendDomains(workspaceId: string, connectionId: string, add: string | null, remove: string | null, actor: string): Promise<void> {
+  async function syncSendDomains(
+    workspaceId: string,
+    connectionId: string,
+    add: string | null,
+    remove: string | null,
+    actor: string,
+  ): Promise<void> {
     const c = await deps.connections.row(workspaceId, connectionId);
     const current = JSON.parse(c.send_domains) as string[];
     let next = current;
@@ -169,13 +255,26 @@ export function createDomains(deps: {
   async function refresh(d: DomainRow, actor: string): Promise<DomainRow> {
     const conn = await deps.connections.row(d.workspace_id, d.connection_id);
     const now = clock.now();
-    const ses = await deps.identities.get(await deps.credentials(deps.connections.subject(conn), 'read'), conn.region, d.name);
+    const ses = await deps.identities.get(
+      await deps.credentials(deps.connections.subject(conn), 'read'),
+      conn.region,
+      d.name,
+    );
     if (!ses) throw new AppError('identity_missing', `SES in ${conn.region} has no identity ${d.name} any more.`);
     const status = statusOf(ses);
-    const check = d.kind === 'domain' ? await deps.dns.checkDomain(d.name, { records: recordsFor(d, conn.region), ...(d.mail_from_domain ? { mailFromDomain: d.mail_from_domain } : {}) }) : undefined;
+    const check =
+      d.kind === 'domain'
+        ? await deps.dns.checkDomain(d.name, {
+            records: recordsFor(d, conn.region),
+            ...(d.mail_from_domain ? { mailFromDomain: d.mail_from_domain } : {}),
+          })
+        : undefined;
     const attempts = d.check_attempts + 1;
     const givenUp = now.getTime() - Date.parse(d.created_at) > GIVE_UP_MS;
-    const next = status === 'verified' || status === 'failed' || givenUp ? null : new Date(now.getTime() + Math.min(FIRST_BACKOFF_MS * 2 ** (attempts - 1), MAX_BACKOFF_MS)).toISOString();
+    const next =
+      status === 'verified' || status === 'failed' || givenUp
+        ? null
+        : new Date(now.getTime() + Math.min(FIRST_BACKOFF_MS * 2 ** (attempts - 1), MAX_BACKOFF_MS)).toISOString();
     const changes = {
       status,
       dkim_status: ses.dkim.status,
@@ -190,9 +289,16 @@ export function createDomains(deps: {
     await db.updateTable('domains').set(changes).where('id', '=', d.id).execute();
     // Only a verified identity narrows the connection's send sessions: a pending one would stop
     // every other verified sender at once. An address narrows to its domain (SES still checks the address).
-    if (status === 'verified' && d.status !== 'verified') await syncSendDomains(d.workspace_id, d.connection_id, sendDomainOf(d), null, actor);
+    if (status === 'verified' && d.status !== 'verified')
+      await syncSendDomains(d.workspace_id, d.connection_id, sendDomainOf(d), null, actor);
     if (status !== d.status || ses.mailFrom.status !== d.mail_from_status) {
-      await deps.audit.record({ workspaceId: d.workspace_id, connectionId: d.connection_id, actor, action: 'domain.status_changed', details: { domain: d.name, from: d.status, to: status, dkim: ses.dkim.status, mailFrom: ses.mailFrom.status } });
+      await deps.audit.record({
+        workspaceId: d.workspace_id,
+        connectionId: d.connection_id,
+        actor,
+        action: 'domain.status_changed',
+        details: { domain: d.name, from: d.status, to: status, dkim: ses.dkim.status, mailFrom: ses.mailFrom.status },
+      });
       deps.onIdentitiesChanged?.(d.connection_id);
     }
     return { ...d, ...changes };
@@ -203,7 +309,10 @@ export function createDomains(deps: {
     try {
       return await refresh(d, actor);
     } catch (err) {
-      deps.logger.warn({ domain: d.name, err: (err as Error).message }, 'the first check of a new identity failed; it is checked again in the background');
+      deps.logger.warn(
+        { domain: d.name, err: (err as Error).message },
+        'the first check of a new identity failed; it is checked again in the background',
+      );
       return d;
     }
   }
@@ -234,24 +343,41 @@ export function createDomains(deps: {
     async add(workspaceId: string, input: AddDomainInput, actor: string): Promise<DomainView> {
       const conn = await deps.connections.row(workspaceId, input.connection);
       const name = input.domain.toLowerCase();
-      const taken = await db.selectFrom('domains').select('id').where('connection_id', '=', conn.id).where('name', '=', name).executeTakeFirst();
+      const taken = await db
+        .selectFrom('domains')
+        .select('id')
+        .where('connection_id', '=', conn.id)
+        .where('name', '=', name)
+        .executeTakeFirst();
       if (taken) throw new AppError('conflict', `${name} is already a domain of connection ${conn.name}.`);
       const subject = deps.connections.subject(conn);
-      const byo = input.byodkim ? { selector: input.byodkim.selector, ...dkimPublicKey(input.byodkim.privateKey) } : undefined;
+      const byo = input.byodkim
+        ? { selector: input.byodkim.selector, ...dkimPublicKey(input.byodkim.privateKey) }
+        : undefined;
       let tokens: string[];
-      let mailFrom: string | null = input.mailFromSubdomain === null ? null : `${input.mailFromSubdomain ?? 'mail'}.${name}`;
+      let mailFrom: string | null =
+        input.mailFromSubdomain === null ? null : `${input.mailFromSubdomain ?? 'mail'}.${name}`;
       let dkimOrigin = input.byodkim ? 'EXTERNAL' : 'AWS_SES';
       if (input.import) {
         const existing = await deps.identities.get(await deps.credentials(subject, 'read'), conn.region, name);
-        if (!existing) throw new AppError('identity_missing', `SES in ${conn.region} has no identity ${name} to import.`, { hint: 'Check the region and the name, or add it without "import" so Sesame creates it.' });
+        if (!existing)
+          throw new AppError('identity_missing', `SES in ${conn.region} has no identity ${name} to import.`, {
+            hint: 'Check the region and the name, or add it without "import" so Sesame creates it.',
+          });
         tokens = existing.dkim.tokens;
         dkimOrigin = existing.dkim.origin === 'EXTERNAL' ? 'EXTERNAL' : 'AWS_SES';
         // Keep the MAIL FROM domain SES already has; an import changes nothing in the account.
         mailFrom = existing.mailFrom.domain;
       } else {
         const manage = await deps.credentials(subject, 'manage');
-        const created = await deps.identities.create(manage, conn.region, name, byo ? { selector: byo.selector, privateKey: byo.sesPrivateKey } : undefined);
-        if (created.alreadyExists) throw new AppError('identity_exists', `${name} already exists in the SES account in ${conn.region}.`);
+        const created = await deps.identities.create(
+          manage,
+          conn.region,
+          name,
+          byo ? { selector: byo.selector, privateKey: byo.sesPrivateKey } : undefined,
+        );
+        if (created.alreadyExists)
+          throw new AppError('identity_exists', `${name} already exists in the SES account in ${conn.region}.`);
         tokens = byo ? [byo.selector] : created.tokens;
         if (mailFrom) {
           try {
@@ -275,25 +401,61 @@ export function createDomains(deps: {
         dmarc_rua: input.dmarcReportEmail ?? null,
       });
       await db.insertInto('domains').values(d).execute();
-      await deps.audit.record({ workspaceId, connectionId: conn.id, actor, action: input.import ? 'domain.imported' : 'domain.created', details: { domain: name, mailFrom, dkim: dkimOrigin } });
+      await deps.audit.record({
+        workspaceId,
+        connectionId: conn.id,
+        actor,
+        action: input.import ? 'domain.imported' : 'domain.created',
+        details: { domain: name, mailFrom, dkim: dkimOrigin },
+      });
       return view(await firstCheck(d, actor), conn.region);
     },
 
-    async addEmail(workspaceId: string, input: { email: string; connection: string }, actor: string): Promise<DomainView> {
+    async addEmail(
+      workspaceId: string,
+      input: { email: string; connection: string },
+      actor: string,
+    ): Promise<DomainView> {
       const conn = await deps.connections.row(workspaceId, input.connection);
       const name = input.email.toLowerCase();
-      const taken = await db.selectFrom('domains').select('id').where('connection_id', '=', conn.id).where('name', '=', name).executeTakeFirst();
+      const taken = await db
+        .selectFrom('domains')
+        .select('id')
+        .where('connection_id', '=', conn.id)
+        .where('name', '=', name)
+        .executeTakeFirst();
       if (taken) throw new AppError('conflict', `${name} is already an identity of connection ${conn.name}.`);
-      const created = await deps.identities.create(await deps.credentials(deps.connections.subject(conn), 'manage'), conn.region, name);
-      const d = newRow(workspaceId, conn.id, name, { kind: 'email', origin: created.alreadyExists ? 'imported' : 'created', dkim_origin: 'AWS_SES', dkim_tokens: '[]', dkim_public_key: null, dkim_status: 'NOT_STARTED', mail_from_domain: null, mail_from_status: null, dmarc_rua: null });
+      const created = await deps.identities.create(
+        await deps.credentials(deps.connections.subject(conn), 'manage'),
+        conn.region,
+        name,
+      );
+      const d = newRow(workspaceId, conn.id, name, {
+        kind: 'email',
+        origin: created.alreadyExists ? 'imported' : 'created',
+        dkim_origin: 'AWS_SES',
+        dkim_tokens: '[]',
+        dkim_public_key: null,
+        dkim_status: 'NOT_STARTED',
+        mail_from_domain: null,
+        mail_from_status: null,
+        dmarc_rua: null,
+      });
       await db.insertInto('domains').values(d).execute();
-      await deps.audit.record({ workspaceId, connectionId: conn.id, actor, action: 'domain.created', details: { email: name } });
+      await deps.audit.record({
+        workspaceId,
+        connectionId: conn.id,
+        actor,
+        action: 'domain.created',
+        details: { email: name },
+      });
       return view(await firstCheck(d, actor), conn.region);
     },
 
     async list(workspaceId: string, opts: { connection?: string } = {}): Promise<DomainView[]> {
       let q = db.selectFrom('domains').selectAll().where('workspace_id', '=', workspaceId);
-      if (opts.connection) q = q.where('connection_id', '=', (await deps.connections.row(workspaceId, opts.connection)).id);
+      if (opts.connection)
+        q = q.where('connection_id', '=', (await deps.connections.row(workspaceId, opts.connection)).id);
       const rows = await q.orderBy('name').execute();
       const regions = new Map<string, string>();
       const out: DomainView[] = [];
@@ -316,24 +478,53 @@ export function createDomains(deps: {
     },
 
     /** Forget the domain; delete the SES identity too when Sesame created it (or when asked). */
-    async remove(workspaceId: string, id: string, actor: string, opts: { deleteIdentity?: boolean } = {}): Promise<{ id: string; deleted: true; identityDeleted: boolean }> {
+    async remove(
+      workspaceId: string,
+      id: string,
+      actor: string,
+      opts: { deleteIdentity?: boolean } = {},
+    ): Promise<{ id: string; deleted: true; identityDeleted: boolean }> {
       const d = await row(workspaceId, id);
       const conn = await deps.connections.row(workspaceId, d.connection_id);
       const deleteIdentity = opts.deleteIdentity ?? d.origin === 'created';
-      if (deleteIdentity) await deps.identities.remove(await deps.credentials(deps.connections.subject(conn), 'manage'), conn.region, d.name);
+      if (deleteIdentity)
+        await deps.identities.remove(
+          await deps.credentials(deps.connections.subject(conn), 'manage'),
+          conn.region,
+          d.name,
+        );
       await db.deleteFrom('domains').where('id', '=', d.id).execute();
       // The send domain goes when no other identity of the connection still needs it.
-      const others = await db.selectFrom('domains').select(['name', 'kind']).where('connection_id', '=', conn.id).where('status', '=', 'verified').execute();
+      const others = await db
+        .selectFrom('domains')
+        .select(['name', 'kind'])
+        .where('connection_id', '=', conn.id)
+        .where('status', '=', 'verified')
+        .execute();
       const gone = sendDomainOf(d);
-      if (d.status === 'verified' && !others.some((o) => sendDomainOf(o) === gone)) await syncSendDomains(workspaceId, conn.id, null, gone, actor);
+      if (d.status === 'verified' && !others.some((o) => sendDomainOf(o) === gone))
+        await syncSendDomains(workspaceId, conn.id, null, gone, actor);
       deps.onIdentitiesChanged?.(conn.id);
-      await deps.audit.record({ workspaceId, connectionId: conn.id, actor, action: 'domain.deleted', details: { domain: d.name, identityDeleted: deleteIdentity } });
+      await deps.audit.record({
+        workspaceId,
+        connectionId: conn.id,
+        actor,
+        action: 'domain.deleted',
+        details: { domain: d.name, identityDeleted: deleteIdentity },
+      });
       return { id: d.id, deleted: true, identityDeleted: deleteIdentity };
     },
 
     /** Background: re-check domains still waiting for verification, each on its own backoff. */
     async refreshDue(limit = 20): Promise<number> {
-      const due = await db.selectFrom('domains').selectAll().where('next_check_at', 'is not', null).where('next_check_at', '<=', clock.now().toISOString()).orderBy('next_check_at').limit(limit).execute();
+      const due = await db
+        .selectFrom('domains')
+        .selectAll()
+        .where('next_check_at', 'is not', null)
+        .where('next_check_at', '<=', clock.now().toISOString())
+        .orderBy('next_check_at')
+        .limit(limit)
+        .execute();
       for (const d of due) {
         try {
           await refresh(d, 'system');
@@ -343,13 +534,28 @@ export function createDomains(deps: {
           const now = clock.now();
           const missing = isAppError(err) && err.code === 'identity_missing';
           const over = missing || now.getTime() - Date.parse(d.created_at) > GIVE_UP_MS;
-          const problem: DomainProblem = { code: 'lookup_failed', severity: 'error', name: d.name, message: (err as Error).message, hint: isAppError(err) ? err.hint : 'Sesame checks again later; `sesame domains verify` checks now.' };
+          const problem: DomainProblem = {
+            code: 'lookup_failed',
+            severity: 'error',
+            name: d.name,
+            message: (err as Error).message,
+            hint: isAppError(err) ? err.hint : 'Sesame checks again later; `sesame domains verify` checks now.',
+          };
           await db
             .updateTable('domains')
             .set({
               check_attempts: attempts,
-              next_check_at: over ? null : new Date(now.getTime() + Math.min(FIRST_BACKOFF_MS * 2 ** (attempts - 1), MAX_BACKOFF_MS)).toISOString(),
-              ...(missing ? { status: 'failed', checks: JSON.stringify({ ...(JSON.parse(d.checks) as object), problems: [problem] }) } : {}),
+              next_check_at: over
+                ? null
+                : new Date(
+                    now.getTime() + Math.min(FIRST_BACKOFF_MS * 2 ** (attempts - 1), MAX_BACKOFF_MS),
+                  ).toISOString(),
+              ...(missing
+                ? {
+                    status: 'failed',
+                    checks: JSON.stringify({ ...(JSON.parse(d.checks) as object), problems: [problem] }),
+                  }
+                : {}),
               updated_at: now.toISOString(),
             })
             .where('id', '=', d.id)

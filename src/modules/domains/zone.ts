@@ -54,7 +54,9 @@ function fqdn(name: string): string {
  * UTF-8 character; `"` and `\` are escaped, other bytes outside printable ASCII written `\DDD`.
  */
 export function quoteTxt(value: string): string {
-  return splitTxtStrings(value).map((s) => `"${escape(s)}"`).join(' ');
+  return splitTxtStrings(value)
+    .map((s) => `"${escape(s)}"`)
+    .join(' ');
 }
 
 /** The 255-byte strings DNS carries a long TXT value in (a DKIM key is longer than one). */

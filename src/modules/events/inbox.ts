@@ -26,32 +26,70 @@ export function createSnsInbox(deps: {
   const confirm = deps.confirm ?? confirmSubscription;
 
   return {
-    async receive(connectionId: string, body: string): Promise<{ status: 'stored' | 'confirmed' | 'unsubscribed'; messageId: string }> {
+    async receive(
+      connectionId: string,
+      body: string,
+    ): Promise<{ status: 'stored' | 'confirmed' | 'unsubscribed'; messageId: string }> {
       const m = await deps.verifier.verify(body);
-      const conn = await db.selectFrom('connections').select(['id', 'workspace_id', 'sns_topic_arns']).where('id', '=', connectionId).executeTakeFirst();
+      const conn = await db
+        .selectFrom('connections')
+        .select(['id', 'workspace_id', 'sns_topic_arns'])
+        .where('id', '=', connectionId)
+        .executeTakeFirst();
       if (!conn) throw notFound(`Connection ${connectionId}`);
       const allowed = JSON.parse(conn.sns_topic_arns) as string[];
       if (!allowed.includes(m.TopicArn)) {
-        deps.logger.warn({ connectionId, topicArn: m.TopicArn, type: m.Type }, 'SNS message from a topic not on the allow-list refused');
+        deps.logger.warn(
+          { connectionId, topicArn: m.TopicArn, type: m.Type },
+          'SNS message from a topic not on the allow-list refused',
+        );
         throw new AppError('sns_topic_not_allowed', `Topic ${m.TopicArn} is not one of this connection's topics.`);
       }
       if (m.Type === 'SubscriptionConfirmation') {
         const url = subscribeUrl(m.SubscribeURL ?? '', deps.snsEndpoint);
         await confirm(url).catch((e: unknown) => {
-          throw new AppError('sns_confirmation_failed', `The subscription could not be confirmed: ${(e as Error).message}.`);
+          throw new AppError(
+            'sns_confirmation_failed',
+            `The subscription could not be confirmed: ${(e as Error).message}.`,
+          );
         });
-        await deps.audit.record({ workspaceId: conn.workspace_id, connectionId, actor: 'sns', action: 'sns.subscription_confirmed', details: { topicArn: m.TopicArn } });
+        await deps.audit.record({
+          workspaceId: conn.workspace_id,
+          connectionId,
+          actor: 'sns',
+          action: 'sns.subscription_confirmed',
+          details: { topicArn: m.TopicArn },
+        });
         return { status: 'confirmed', messageId: m.MessageId };
       }
       const now = clock.now().toISOString();
       const inserted = await db
         .insertInto('sns_messages')
-        .values({ id: m.MessageId, connection_id: connectionId, workspace_id: conn.workspace_id, topic_arn: m.TopicArn, type: m.Type, body: JSON.stringify(m), received_at: now, processed_at: null, outcome: null, attempts: 0, next_attempt_at: now })
+        .values({
+          id: m.MessageId,
+          connection_id: connectionId,
+          workspace_id: conn.workspace_id,
+          topic_arn: m.TopicArn,
+          type: m.Type,
+          body: JSON.stringify(m),
+          received_at: now,
+          processed_at: null,
+          outcome: null,
+          attempts: 0,
+          next_attempt_at: now,
+        })
         .onConflict((oc) => oc.column('id').doNothing())
         .executeTakeFirst();
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) throw new AppError('sns_duplicate', `SNS message ${m.MessageId} was already received.`);
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0)
+        throw new AppError('sns_duplicate', `SNS message ${m.MessageId} was already received.`);
       if (m.Type === 'UnsubscribeConfirmation') {
-        await deps.audit.record({ workspaceId: conn.workspace_id, connectionId, actor: 'sns', action: 'sns.unsubscribed', details: { topicArn: m.TopicArn } });
+        await deps.audit.record({
+          workspaceId: conn.workspace_id,
+          connectionId,
+          actor: 'sns',
+          action: 'sns.unsubscribed',
+          details: { topicArn: m.TopicArn },
+        });
         return { status: 'unsubscribed', messageId: m.MessageId };
       }
       deps.onStored?.();

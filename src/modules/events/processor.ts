@@ -23,7 +23,15 @@ const STATUS_OF: Partial<Record<EventKind, { status: string; rank: number }>> = 
   reject: { status: 'rejected', rank: 5 },
   rendering_failure: { status: 'rejected', rank: 5 },
 };
-const RANK: Record<string, number> = { sending: 0, sent: 0, delayed: 1, delivered: 2, bounced: 3, complained: 4, rejected: 5 };
+const RANK: Record<string, number> = {
+  sending: 0,
+  sent: 0,
+  delayed: 1,
+  delivered: 2,
+  bounced: 3,
+  complained: 4,
+  rejected: 5,
+};
 
 const RETRY_MS = [1_000, 5_000, 30_000, 120_000, 600_000];
 const KICK_DELAY_MS = 5;
@@ -59,7 +67,11 @@ export function createEventProcessor(deps: {
   let running: Promise<number> | undefined;
 
   /** Apply one stored notification inside `trx`; bounces and complaints name their connection in `touched`. */
-  async function apply(trx: Executor, row: { id: string; workspace_id: string; connection_id: string; body: string }, touched: Set<string>): Promise<string> {
+  async function apply(
+    trx: Executor,
+    row: { id: string; workspace_id: string; connection_id: string; body: string },
+    touched: Set<string>,
+  ): Promise<string> {
     const sns = JSON.parse(row.body) as SnsMessage;
     const parsed = parseSesEvent(sns.Message);
     if (!parsed.ok) return parsed.reason;
@@ -67,8 +79,19 @@ export function createEventProcessor(deps: {
     const now = clock.now().toISOString();
     {
       // By SES message id; else by our own header (the send may not be recorded yet).
-      let msg = await trx.selectFrom('messages').select(['id', 'status']).where('workspace_id', '=', row.workspace_id).where('ses_message_id', '=', e.sesMessageId).executeTakeFirst();
-      if (!msg && e.sesameMessageId) msg = await trx.selectFrom('messages').select(['id', 'status']).where('workspace_id', '=', row.workspace_id).where('id', '=', e.sesameMessageId).executeTakeFirst();
+      let msg = await trx
+        .selectFrom('messages')
+        .select(['id', 'status'])
+        .where('workspace_id', '=', row.workspace_id)
+        .where('ses_message_id', '=', e.sesMessageId)
+        .executeTakeFirst();
+      if (!msg && e.sesameMessageId)
+        msg = await trx
+          .selectFrom('messages')
+          .select(['id', 'status'])
+          .where('workspace_id', '=', row.workspace_id)
+          .where('id', '=', e.sesameMessageId)
+          .executeTakeFirst();
       const recorded: RecordedEvent = {
         id: newId('evt'),
         workspaceId: row.workspace_id,
@@ -101,7 +124,12 @@ export function createEventProcessor(deps: {
       if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return 'applied'; // applied before
       const next = STATUS_OF[e.kind];
       if (msg && next && (RANK[msg.status] ?? 99) < next.rank) {
-        await trx.updateTable('messages').set({ status: next.status, updated_at: now }).where('id', '=', msg.id).where('status', '=', msg.status).execute();
+        await trx
+          .updateTable('messages')
+          .set({ status: next.status, updated_at: now })
+          .where('id', '=', msg.id)
+          .where('status', '=', msg.status)
+          .execute();
       }
       await suppress(trx, row.workspace_id, e, now);
       await deps.onEvent?.(trx, recorded);
@@ -115,7 +143,15 @@ export function createEventProcessor(deps: {
       if (!emails.length) return;
       await trx
         .insertInto('suppressions')
-        .values(emails.map((email) => ({ workspace_id: workspaceId, email, reason, source: `ses:${e.sesMessageId}`.slice(0, 200), created_at: now })))
+        .values(
+          emails.map((email) => ({
+            workspace_id: workspaceId,
+            email,
+            reason,
+            source: `ses:${e.sesMessageId}`.slice(0, 200),
+            created_at: now,
+          })),
+        )
         .onConflict((oc) => oc.columns(['workspace_id', 'email']).doNothing())
         .execute();
     };
@@ -134,16 +170,25 @@ export function createEventProcessor(deps: {
         .where('kind', '=', 'bounce')
         .where('occurred_at', '>=', since)
         // `_` and `%` are common in addresses; escaped, they match only themselves.
-        .where(sql<boolean>`recipients like ${`%${JSON.stringify(email).replace(/[\\%_]/g, (c) => `\\${c}`)}%`} escape '\\'`)
+        .where(
+          sql<boolean>`recipients like ${`%${JSON.stringify(email).replace(/[\\%_]/g, (c) => `\\${c}`)}%`} escape '\\'`,
+        )
         .where('details', 'like', '%"type":"Transient"%')
         .executeTakeFirstOrThrow();
       if (Number(n.n) >= deps.config.transientBounceLimit) repeated.push(email);
     }
-    await add(repeated, `repeated transient bounces (${deps.config.transientBounceLimit} in ${deps.config.transientBounceWindowDays} days)`);
+    await add(
+      repeated,
+      `repeated transient bounces (${deps.config.transientBounceLimit} in ${deps.config.transientBounceWindowDays} days)`,
+    );
   }
 
   const markProcessed = (trx: Executor, id: string, outcome: string, attempts: number) =>
-    trx.updateTable('sns_messages').set({ processed_at: clock.now().toISOString(), outcome, attempts }).where('id', '=', id).execute();
+    trx
+      .updateTable('sns_messages')
+      .set({ processed_at: clock.now().toISOString(), outcome, attempts })
+      .where('id', '=', id)
+      .execute();
 
   /**
    * One pass over what is due. A batch is applied in one transaction (one commit instead of one
@@ -170,16 +215,28 @@ export function createEventProcessor(deps: {
       touched.clear();
       for (const row of rows) {
         try {
-          await db.transaction().execute(async (trx) => markProcessed(trx, row.id, await apply(trx, row, touched), row.attempts + 1));
+          await db
+            .transaction()
+            .execute(async (trx) => markProcessed(trx, row.id, await apply(trx, row, touched), row.attempts + 1));
         } catch (err) {
           const attempts = row.attempts + 1;
-          deps.logger.warn({ snsMessageId: row.id, attempts, err: (err as Error).message }, 'applying an SES event failed');
+          deps.logger.warn(
+            { snsMessageId: row.id, attempts, err: (err as Error).message },
+            'applying an SES event failed',
+          );
           await db
             .updateTable('sns_messages')
             .set({
               attempts,
-              next_attempt_at: new Date(clock.now().getTime() + RETRY_MS[Math.min(attempts - 1, RETRY_MS.length - 1)]!).toISOString(),
-              ...(attempts >= MAX_ATTEMPTS ? { processed_at: clock.now().toISOString(), outcome: `failed: ${(err as Error).message}`.slice(0, 300) } : {}),
+              next_attempt_at: new Date(
+                clock.now().getTime() + RETRY_MS[Math.min(attempts - 1, RETRY_MS.length - 1)]!,
+              ).toISOString(),
+              ...(attempts >= MAX_ATTEMPTS
+                ? {
+                    processed_at: clock.now().toISOString(),
+                    outcome: `failed: ${(err as Error).message}`.slice(0, 300),
+                  }
+                : {}),
             })
             .where('id', '=', row.id)
             .execute();
@@ -189,7 +246,10 @@ export function createEventProcessor(deps: {
     // Rates are measured once per connection per batch, after its events are committed; one
     // failing check must not skip the others, nor the start of webhook deliveries.
     try {
-      for (const id of touched) await Promise.resolve(deps.onReputationEvent?.(id)).catch((err: unknown) => deps.logger.error({ err, connectionId: id }, 'the reputation check failed'));
+      for (const id of touched)
+        await Promise.resolve(deps.onReputationEvent?.(id)).catch((err: unknown) =>
+          deps.logger.error({ err, connectionId: id }, 'the reputation check failed'),
+        );
     } finally {
       await deps.onApplied?.();
     }
@@ -252,9 +312,22 @@ export function createEventProcessor(deps: {
       }, KICK_DELAY_MS);
     },
     /** The timeline of one message. */
-    async timeline(messageId: string): Promise<Array<{ kind: string; occurredAt: string; recipients: string[]; details: Record<string, unknown> }>> {
-      const rows = await db.selectFrom('message_events').select(['kind', 'occurred_at', 'recipients', 'details']).where('message_id', '=', messageId).orderBy('occurred_at').orderBy('id').execute();
-      return rows.map((r) => ({ kind: r.kind, occurredAt: r.occurred_at, recipients: JSON.parse(r.recipients) as string[], details: JSON.parse(r.details) as Record<string, unknown> }));
+    async timeline(
+      messageId: string,
+    ): Promise<Array<{ kind: string; occurredAt: string; recipients: string[]; details: Record<string, unknown> }>> {
+      const rows = await db
+        .selectFrom('message_events')
+        .select(['kind', 'occurred_at', 'recipients', 'details'])
+        .where('message_id', '=', messageId)
+        .orderBy('occurred_at')
+        .orderBy('id')
+        .execute();
+      return rows.map((r) => ({
+        kind: r.kind,
+        occurredAt: r.occurred_at,
+        recipients: JSON.parse(r.recipients) as string[],
+        details: JSON.parse(r.details) as Record<string, unknown>,
+      }));
     },
   };
 }
@@ -270,4 +343,3 @@ function details(e: SesEvent): Record<string, unknown> {
   if (e.delay) return { type: e.delay.type };
   return {};
 }
-

@@ -8,7 +8,12 @@ import type { Audit } from '../audit/audit.js';
  * account at 5 % bounces / 0.1 % complaints; Sesame warns at 2 % / 0.05 % and pauses the queue at
  * 4 % / 0.08 %, before AWS has to step in. Only a person resumes.
  */
-export const THRESHOLDS = { warnBounce: 0.02, pauseBounce: 0.04, warnComplaint: 0.0005, pauseComplaint: 0.0008 } as const;
+export const THRESHOLDS = {
+  warnBounce: 0.02,
+  pauseBounce: 0.04,
+  warnComplaint: 0.0005,
+  pauseComplaint: 0.0008,
+} as const;
 
 export interface Reputation {
   sample: number;
@@ -17,11 +22,23 @@ export interface Reputation {
   level: 'ok' | 'warn' | 'pause' | 'too_few_sends';
 }
 
-export function createReputationGuard(deps: { db: Db; clock: Clock; audit: Pick<Audit, 'record'>; config: Pick<Config, 'reputationWindow' | 'reputationMinSends'>; onPause?: (connectionId: string) => void }) {
+export function createReputationGuard(deps: {
+  db: Db;
+  clock: Clock;
+  audit: Pick<Audit, 'record'>;
+  config: Pick<Config, 'reputationWindow' | 'reputationMinSends'>;
+  onPause?: (connectionId: string) => void;
+}) {
   const { db, config } = deps;
 
   async function measure(connectionId: string): Promise<Reputation> {
-    const recent = db.selectFrom('messages').select('status').where('connection_id', '=', connectionId).where('sent_at', 'is not', null).orderBy('sent_at', 'desc').limit(config.reputationWindow);
+    const recent = db
+      .selectFrom('messages')
+      .select('status')
+      .where('connection_id', '=', connectionId)
+      .where('sent_at', 'is not', null)
+      .orderBy('sent_at', 'desc')
+      .limit(config.reputationWindow);
     const rows = await db
       .selectFrom(recent.as('recent'))
       .select((eb) => [
@@ -48,11 +65,27 @@ export function createReputationGuard(deps: { db: Db; clock: Clock; audit: Pick<
       if (r.level !== 'pause') return r;
       const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
       const reason = `reputation_guard: over the last ${r.sample} sends, bounces ${pct(r.bounceRate)} (pause at ${pct(THRESHOLDS.pauseBounce)}), complaints ${pct(r.complaintRate)} (pause at ${pct(THRESHOLDS.pauseComplaint)})`;
-      const res = await db.updateTable('connections').set({ paused_reason: reason, paused_at: deps.clock.now().toISOString() }).where('id', '=', connectionId).where('paused_reason', 'is', null).executeTakeFirst();
+      const res = await db
+        .updateTable('connections')
+        .set({ paused_reason: reason, paused_at: deps.clock.now().toISOString() })
+        .where('id', '=', connectionId)
+        .where('paused_reason', 'is', null)
+        .executeTakeFirst();
       if (Number(res.numUpdatedRows) > 0) {
         deps.onPause?.(connectionId);
-        const conn = await db.selectFrom('connections').select('workspace_id').where('id', '=', connectionId).executeTakeFirst();
-        await deps.audit.record({ workspaceId: conn?.workspace_id ?? null, connectionId, actor: 'system', action: 'connection.paused', outcome: 'reputation_guard', details: { reason, sample: r.sample, bounceRate: r.bounceRate, complaintRate: r.complaintRate } });
+        const conn = await db
+          .selectFrom('connections')
+          .select('workspace_id')
+          .where('id', '=', connectionId)
+          .executeTakeFirst();
+        await deps.audit.record({
+          workspaceId: conn?.workspace_id ?? null,
+          connectionId,
+          actor: 'system',
+          action: 'connection.paused',
+          outcome: 'reputation_guard',
+          details: { reason, sample: r.sample, bounceRate: r.bounceRate, complaintRate: r.complaintRate },
+        });
       }
       return r;
     },

@@ -17,10 +17,18 @@ export function checkAddress(address: string): { ok: true; address: string } | {
   const at = address.lastIndexOf('@');
   if (at <= 0 || at === address.length - 1) return { ok: false, reason: 'is not of the form local@domain' };
   const local = address.slice(0, at);
-  const domain = address.slice(at + 1).toLowerCase().replace(/\.$/, '');
+  const domain = address
+    .slice(at + 1)
+    .toLowerCase()
+    .replace(/\.$/, '');
   if (local.length > 64 || !LOCAL.test(local)) return { ok: false, reason: 'has an invalid local part' };
   const labels = domain.split('.');
-  if (labels.length < 2 || !labels.every((l) => LABEL.test(l)) || !/^[a-z]{2,63}$|^xn--[a-z0-9-]+$/.test(labels[labels.length - 1]!)) return { ok: false, reason: 'has an invalid domain' };
+  if (
+    labels.length < 2 ||
+    !labels.every((l) => LABEL.test(l)) ||
+    !/^[a-z]{2,63}$|^xn--[a-z0-9-]+$/.test(labels[labels.length - 1]!)
+  )
+    return { ok: false, reason: 'has an invalid domain' };
   return { ok: true, address: `${local}@${domain}` };
 }
 
@@ -37,7 +45,8 @@ export function parseMailbox(input: string, field: string): Mailbox {
     if (open < 0) throw invalid(field, input, 'is not an address or "Name <address>"');
     addr = s.slice(open + 1, -1);
     let display = s.slice(0, open).trim();
-    if (display.startsWith('"') && display.endsWith('"') && display.length >= 2) display = display.slice(1, -1).replace(/\\(.)/g, '$1');
+    if (display.startsWith('"') && display.endsWith('"') && display.length >= 2)
+      display = display.slice(1, -1).replace(/\\(.)/g, '$1');
     else if (/[<>"]/.test(display)) throw invalid(field, input, 'is not an address or "Name <address>"');
     name = display || undefined;
     if (/[<>\s]/.test(addr)) throw invalid(field, input, 'is not an address or "Name <address>"');
@@ -46,18 +55,22 @@ export function parseMailbox(input: string, field: string): Mailbox {
   }
   const checked = checkAddress(addr);
   if (!checked.ok) throw invalid(field, input, checked.reason);
-  if (name !== undefined && name.length > 256) throw invalid(field, input, 'has a display name longer than 256 characters');
+  if (name !== undefined && name.length > 256)
+    throw invalid(field, input, 'has a display name longer than 256 characters');
   return name ? { address: checked.address, name } : { address: checked.address };
 }
 
 /** Format for SES: a display name is quoted (and RFC 2047-encoded when not ASCII). */
 export function formatMailbox(m: Mailbox): string {
   if (!m.name) return m.address;
-  // eslint-disable-next-line no-control-regex
   const ascii = /^[\x20-\x7e]*$/.test(m.name);
-  const name = ascii ? `"${m.name.replace(/(["\\])/g, '\\$1')}"` : `=?UTF-8?B?${Buffer.from(m.name, 'utf8').toString('base64')}?=`;
+  const name = ascii
+    ? `"${m.name.replace(/(["\\])/g, '\\$1')}"`
+    : `=?UTF-8?B?${Buffer.from(m.name, 'utf8').toString('base64')}?=`;
   return `${name} <${m.address}>`;
 }
 
 const invalid = (field: string, value: string, reason: string): AppError =>
-  new AppError('validation_failed', `${field}: "${value.slice(0, 100)}" ${reason}.`, { details: { issues: [{ path: field, message: reason }] } });
+  new AppError('validation_failed', `${field}: "${value.slice(0, 100)}" ${reason}.`, {
+    details: { issues: [{ path: field, message: reason }] },
+  });

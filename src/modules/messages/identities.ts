@@ -16,14 +16,22 @@ export function createIdentityCache(deps: { clock: Clock; gateway: Pick<AwsGatew
 
   async function load(key: string, creds: AwsCredentialIdentityProvider, region: string): Promise<Set<string>> {
     const list = await deps.gateway.listIdentities(creds, region);
-    const verified = new Set(list.filter((i) => i.sendingEnabled && i.status === 'SUCCESS').map((i) => i.name.toLowerCase()));
+    const verified = new Set(
+      list.filter((i) => i.sendingEnabled && i.status === 'SUCCESS').map((i) => i.name.toLowerCase()),
+    );
     cache.set(key, { at: deps.clock.now().getTime(), verified });
     return verified;
   }
 
   return {
     /** True when the address or its domain is a verified identity. `fresh` bypasses the cache. */
-    async covers(connectionId: string, creds: () => Promise<AwsCredentialIdentityProvider>, region: string, address: string, fresh = false): Promise<boolean> {
+    async covers(
+      connectionId: string,
+      creds: () => Promise<AwsCredentialIdentityProvider>,
+      region: string,
+      address: string,
+      fresh = false,
+    ): Promise<boolean> {
       const key = `${connectionId}:${region}`;
       const hit = cache.get(key);
       let verified: Set<string>;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { isExpiredError } from '../../aws/credentials.js';
 import type { Clock } from '../../clock.js';
 import { AppError, isAppError, notFound } from '../../errors.js';
@@ -13,7 +14,19 @@ import { formatMailbox } from './address.js';
 import type { IdentityCache } from './identities.js';
 import { type Draft, type EmailInput, emailInputSchema, recipientsOf, toDraft } from './input.js';
 
-export const MESSAGE_STATUSES = ['queued', 'sending', 'sent', 'failed', 'suppressed', 'cancelled', 'delayed', 'delivered', 'bounced', 'complained', 'rejected'] as const;
+export const MESSAGE_STATUSES = [
+  'queued',
+  'sending',
+  'sent',
+  'failed',
+  'suppressed',
+  'cancelled',
+  'delayed',
+  'delivered',
+  'bounced',
+  'complained',
+  'rejected',
+] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 export interface Submitter {
@@ -58,7 +71,7 @@ export interface MessagesDeps {
   suppressions: Pick<Suppressions, 'check'>;
   connections: Pick<Connections, 'row' | 'subject'>;
   identities: Pick<IdentityCache, 'covers'>;
-  credentials: (conn: ConnectionTable) => Promise<import('@smithy/types').AwsCredentialIdentityProvider>;
+  credentials: (conn: ConnectionTable) => Promise<AwsCredentialIdentityProvider>;
   audit: Pick<Audit, 'record'>;
   dropCredentials?: (connectionId: string) => void;
   /** The message's SES events, oldest first. */
@@ -81,7 +94,15 @@ export function createMessages(deps: MessagesDeps) {
       .selectFrom('connections')
       .innerJoin('workspaces', 'workspaces.id', 'connections.workspace_id')
       .selectAll('connections')
-      .select((eb) => eb.case().when('connections.id', '=', eb.ref('workspaces.default_connection_id')).then(1).else(0).end().as('is_default'))
+      .select((eb) =>
+        eb
+          .case()
+          .when('connections.id', '=', eb.ref('workspaces.default_connection_id'))
+          .then(1)
+          .else(0)
+          .end()
+          .as('is_default'),
+      )
       .where('connections.workspace_id', '=', workspaceId)
       .orderBy('is_default', 'desc')
       .limit(2)
@@ -91,16 +112,25 @@ export function createMessages(deps: MessagesDeps) {
       const { is_default: _d, ...row } = first;
       return row as ConnectionTable;
     }
-    throw new AppError('connection_required', all.length === 0 ? 'The workspace has no connection to send through.' : 'The workspace has several connections and no default.');
+    throw new AppError(
+      'connection_required',
+      all.length === 0
+        ? 'The workspace has no connection to send through.'
+        : 'The workspace has several connections and no default.',
+    );
   }
 
   async function govern(workspaceId: string, conn: ConnectionTable, draft: Draft): Promise<void> {
-    if (conn.mode === 'role' && !conn.role_arn) throw new AppError('connection_not_ready', `Connection ${conn.name} has no role ARN yet.`);
+    if (conn.mode === 'role' && !conn.role_arn)
+      throw new AppError('connection_not_ready', `Connection ${conn.name} has no role ARN yet.`);
     const from = draft.from.address;
     const domains = JSON.parse(conn.send_domains) as string[];
     const fromDomain = from.slice(from.lastIndexOf('@') + 1);
     if (domains.length && !domains.includes(fromDomain)) {
-      throw new AppError('from_not_allowed', `Connection ${conn.name} may send only from ${domains.map((d) => `*@${d}`).join(', ')}.`);
+      throw new AppError(
+        'from_not_allowed',
+        `Connection ${conn.name} may send only from ${domains.map((d) => `*@${d}`).join(', ')}.`,
+      );
     }
     const creds = () => deps.credentials(conn);
     let ok: boolean;
@@ -113,7 +143,11 @@ export function createMessages(deps: MessagesDeps) {
       ok = await deps.identities.covers(conn.id, creds, conn.region, from, true);
     }
     if (!ok) ok = await deps.identities.covers(conn.id, creds, conn.region, from, true);
-    if (!ok) throw new AppError('from_not_verified', `${from} is not a verified identity (address or domain) in the SES account of connection ${conn.name} (${conn.region}).`);
+    if (!ok)
+      throw new AppError(
+        'from_not_verified',
+        `${from} is not a verified identity (address or domain) in the SES account of connection ${conn.name} (${conn.region}).`,
+      );
     void workspaceId;
   }
 
@@ -122,15 +156,27 @@ export function createMessages(deps: MessagesDeps) {
     let canSend = s.canSend;
     if (canSend === undefined) {
       // Long-lived sessions (SMTP) authenticated earlier: the key may have been revoked since.
-      const k = await db.selectFrom('api_keys').select(['can_send', 'revoked_at']).where('id', '=', s.apiKeyId).executeTakeFirst();
+      const k = await db
+        .selectFrom('api_keys')
+        .select(['can_send', 'revoked_at'])
+        .where('id', '=', s.apiKeyId)
+        .executeTakeFirst();
       if (!k || k.revoked_at) throw new AppError('unauthorized', 'The API key was revoked.');
       canSend = k.can_send !== 0;
     }
-    if (!canSend) throw new AppError('forbidden', 'This API key may not send email.', { hint: 'Use a key created with sending allowed (sesame api-keys create --can-send).' });
+    if (!canSend)
+      throw new AppError('forbidden', 'This API key may not send email.', {
+        hint: 'Use a key created with sending allowed (sesame api-keys create --can-send).',
+      });
   }
 
   /** Validate, govern and store one message; returns what the API answers. */
-  async function accept(s: Submitter, input: EmailInput, source: string, idem?: { key: string; hash: string }): Promise<{ id: string; status: MessageStatus }> {
+  async function accept(
+    s: Submitter,
+    input: EmailInput,
+    source: string,
+    idem?: { key: string; hash: string },
+  ): Promise<{ id: string; status: MessageStatus }> {
     const now = clock.now();
     const { draft, scheduledAt, sizeBytes } = toDraft(input, now);
     const conn = await resolveConnection(s.workspaceId, input.connection);
@@ -142,7 +188,13 @@ export function createMessages(deps: MessagesDeps) {
     s: Submitter,
     conn: ConnectionTable,
     draft: Draft,
-    o: { scheduledAt: string | null; sizeBytes: number; source: string; idem?: { key: string; hash: string }; responseFor?: (id: string, status: MessageStatus) => unknown },
+    o: {
+      scheduledAt: string | null;
+      sizeBytes: number;
+      source: string;
+      idem?: { key: string; hash: string };
+      responseFor?: (id: string, status: MessageStatus) => unknown;
+    },
   ): Promise<{ id: string; status: MessageStatus }> {
     const now = clock.now();
     const iso = now.toISOString();
@@ -166,7 +218,11 @@ export function createMessages(deps: MessagesDeps) {
       status,
       from_address: formatMailbox(draft.from),
       subject: draft.subject,
-      recipients: JSON.stringify({ to: draft.to.map(formatMailbox), cc: draft.cc.map(formatMailbox), bcc: draft.bcc.map(formatMailbox) }),
+      recipients: JSON.stringify({
+        to: draft.to.map(formatMailbox),
+        cc: draft.cc.map(formatMailbox),
+        bcc: draft.bcc.map(formatMailbox),
+      }),
       recipient_count: remaining,
       tags: JSON.stringify(draft.tags),
       payload: JSON.stringify(sendDraft),
@@ -175,8 +231,14 @@ export function createMessages(deps: MessagesDeps) {
       ses_message_id: null,
       attempts: 0,
       last_error_code: status === 'suppressed' ? 'recipients_suppressed' : null,
-      last_error_message: status === 'suppressed' ? `Every recipient is on the suppression list: ${suppressed.map((x) => `${x.email} (${x.reason})`).join(', ')}.` : null,
-      last_error_hint: status === 'suppressed' ? 'Remove the addresses from the suppression list (DELETE /v1/suppressions/:email) only if you are sure they accept mail again.' : null,
+      last_error_message:
+        status === 'suppressed'
+          ? `Every recipient is on the suppression list: ${suppressed.map((x) => `${x.email} (${x.reason})`).join(', ')}.`
+          : null,
+      last_error_hint:
+        status === 'suppressed'
+          ? 'Remove the addresses from the suppression list (DELETE /v1/suppressions/:email) only if you are sure they accept mail again.'
+          : null,
       suppressed: suppressed.length ? JSON.stringify(suppressed) : null,
       created_at: iso,
       updated_at: iso,
@@ -185,14 +247,29 @@ export function createMessages(deps: MessagesDeps) {
     const response = { id, status };
     await db.transaction().execute(async (trx) => {
       await trx.insertInto('messages').values(row).execute();
-      await trx.insertInto('message_recipients').values(recipients.map((email) => ({ message_id: id, workspace_id: s.workspaceId, email }))).execute();
-      const tags = Object.entries(draft.tags).map(([k, v]) => ({ message_id: id, workspace_id: s.workspaceId, tag: `${k}=${v}` }));
+      await trx
+        .insertInto('message_recipients')
+        .values(recipients.map((email) => ({ message_id: id, workspace_id: s.workspaceId, email })))
+        .execute();
+      const tags = Object.entries(draft.tags).map(([k, v]) => ({
+        message_id: id,
+        workspace_id: s.workspaceId,
+        tag: `${k}=${v}`,
+      }));
       if (tags.length) await trx.insertInto('message_tags').values(tags).execute();
-      if (status === 'queued') await deps.queue.enqueue(trx, { messageId: id, connectionId: conn.id, runAt: o.scheduledAt ?? iso, now: iso });
+      if (status === 'queued')
+        await deps.queue.enqueue(trx, { messageId: id, connectionId: conn.id, runAt: o.scheduledAt ?? iso, now: iso });
       if (o.idem) {
         await trx
           .insertInto('idempotency_keys')
-          .values({ workspace_id: s.workspaceId, key: o.idem.key, request_hash: o.idem.hash, response: JSON.stringify({ status: 202, body: response }), created_at: iso, expires_at: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString() })
+          .values({
+            workspace_id: s.workspaceId,
+            key: o.idem.key,
+            request_hash: o.idem.hash,
+            response: JSON.stringify({ status: 202, body: response }),
+            created_at: iso,
+            expires_at: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString(),
+          })
           .execute();
       }
     });
@@ -201,19 +278,39 @@ export function createMessages(deps: MessagesDeps) {
   }
 
   /** Same key + same body → the stored answer; same key + other body → 409; expired keys are forgotten. */
-  async function withIdempotency<T>(workspaceId: string, key: string | undefined, body: unknown, run: (idem?: { key: string; hash: string }) => Promise<T>): Promise<{ replayed: boolean; value: T }> {
+  async function withIdempotency<T>(
+    workspaceId: string,
+    key: string | undefined,
+    body: unknown,
+    run: (idem?: { key: string; hash: string }) => Promise<T>,
+  ): Promise<{ replayed: boolean; value: T }> {
     if (key === undefined) return { replayed: false, value: await run() };
-    if (!IDEMPOTENCY_KEY.test(key)) throw new AppError('idempotency_key_invalid', 'The Idempotency-Key header is not 1-255 printable ASCII characters.');
+    if (!IDEMPOTENCY_KEY.test(key))
+      throw new AppError(
+        'idempotency_key_invalid',
+        'The Idempotency-Key header is not 1-255 printable ASCII characters.',
+      );
     const hash = createHash('sha256').update(canonicalJson(body)).digest('hex');
     const lookup = async () => {
-      const row = await db.selectFrom('idempotency_keys').selectAll().where('workspace_id', '=', workspaceId).where('key', '=', key).executeTakeFirst();
+      const row = await db
+        .selectFrom('idempotency_keys')
+        .selectAll()
+        .where('workspace_id', '=', workspaceId)
+        .where('key', '=', key)
+        .executeTakeFirst();
       if (!row) return undefined;
       if (row.expires_at <= clock.now().toISOString()) {
-        await db.deleteFrom('idempotency_keys').where('workspace_id', '=', workspaceId).where('key', '=', key).execute();
+        await db
+          .deleteFrom('idempotency_keys')
+          .where('workspace_id', '=', workspaceId)
+          .where('key', '=', key)
+          .execute();
         return undefined;
       }
-      if (row.request_hash !== hash) throw new AppError('idempotency_conflict', 'This Idempotency-Key was used with a different request.');
-      if (row.response === PENDING) throw new AppError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed.');
+      if (row.request_hash !== hash)
+        throw new AppError('idempotency_conflict', 'This Idempotency-Key was used with a different request.');
+      if (row.response === PENDING)
+        throw new AppError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed.');
       return (JSON.parse(row.response) as { body: T }).body;
     };
     const prior = await lookup();
@@ -246,7 +343,9 @@ export function createMessages(deps: MessagesDeps) {
       scheduledAt: r.scheduled_at,
       sesMessageId: r.ses_message_id,
       attempts: r.attempts,
-      lastError: r.last_error_code ? { code: r.last_error_code, message: r.last_error_message, hint: r.last_error_hint } : null,
+      lastError: r.last_error_code
+        ? { code: r.last_error_code, message: r.last_error_message, hint: r.last_error_hint }
+        : null,
       suppressed: r.suppressed ? (JSON.parse(r.suppressed) as Array<{ email: string; reason: string }>) : [],
       sizeBytes: r.size_bytes,
       createdAt: r.created_at,
@@ -256,7 +355,12 @@ export function createMessages(deps: MessagesDeps) {
   }
 
   async function row(workspaceId: string, id: string): Promise<MessageTable> {
-    const r = await db.selectFrom('messages').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+    const r = await db
+      .selectFrom('messages')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('id', '=', id)
+      .executeTakeFirst();
     if (!r) throw notFound(`Message ${id}`);
     return r;
   }
@@ -264,9 +368,15 @@ export function createMessages(deps: MessagesDeps) {
   return {
     view,
 
-    async submit(s: Submitter, body: unknown, opts: { idempotencyKey?: string; source?: string } = {}): Promise<{ replayed: boolean; value: { id: string; status: MessageStatus } }> {
+    async submit(
+      s: Submitter,
+      body: unknown,
+      opts: { idempotencyKey?: string; source?: string } = {},
+    ): Promise<{ replayed: boolean; value: { id: string; status: MessageStatus } }> {
       await requireSendPermission(s);
-      return withIdempotency(s.workspaceId, opts.idempotencyKey, body, (idem) => accept(s, parseEmail(body), opts.source ?? 'api', idem));
+      return withIdempotency(s.workspaceId, opts.idempotencyKey, body, (idem) =>
+        accept(s, parseEmail(body), opts.source ?? 'api', idem),
+      );
     },
 
     /** Up to 100 messages, each validated and stored on its own; one result per input, in order. */
@@ -279,11 +389,23 @@ export function createMessages(deps: MessagesDeps) {
         if (idem) {
           await db
             .insertInto('idempotency_keys')
-            .values({ workspace_id: s.workspaceId, key: idem.key, request_hash: idem.hash, response: PENDING, created_at: now.toISOString(), expires_at: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString() })
+            .values({
+              workspace_id: s.workspaceId,
+              key: idem.key,
+              request_hash: idem.hash,
+              response: PENDING,
+              created_at: now.toISOString(),
+              expires_at: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString(),
+            })
             .execute();
         }
         try {
-          const results: Array<{ index: number; id?: string; status?: MessageStatus; error?: { code: string; message: string; hint: string } }> = [];
+          const results: Array<{
+            index: number;
+            id?: string;
+            status?: MessageStatus;
+            error?: { code: string; message: string; hint: string };
+          }> = [];
           for (let i = 0; i < bodies.length; i++) {
             try {
               results.push({ index: i, ...(await accept(s, parseEmail(bodies[i]), 'batch')) });
@@ -293,17 +415,33 @@ export function createMessages(deps: MessagesDeps) {
             }
           }
           const value = { data: results };
-          if (idem) await db.updateTable('idempotency_keys').set({ response: JSON.stringify({ status: 200, body: value }) }).where('workspace_id', '=', s.workspaceId).where('key', '=', idem.key).execute();
+          if (idem)
+            await db
+              .updateTable('idempotency_keys')
+              .set({ response: JSON.stringify({ status: 200, body: value }) })
+              .where('workspace_id', '=', s.workspaceId)
+              .where('key', '=', idem.key)
+              .execute();
           return value;
         } catch (e) {
-          if (idem) await db.deleteFrom('idempotency_keys').where('workspace_id', '=', s.workspaceId).where('key', '=', idem.key).execute();
+          if (idem)
+            await db
+              .deleteFrom('idempotency_keys')
+              .where('workspace_id', '=', s.workspaceId)
+              .where('key', '=', idem.key)
+              .execute();
           throw e;
         }
       });
     },
 
     /** For the SMTP relay: a draft already parsed from MIME, through the same governance and queue. */
-    async submitDraft(s: Submitter, draft: Draft, sizeBytes: number, connectionRef?: string): Promise<{ id: string; status: MessageStatus }> {
+    async submitDraft(
+      s: Submitter,
+      draft: Draft,
+      sizeBytes: number,
+      connectionRef?: string,
+    ): Promise<{ id: string; status: MessageStatus }> {
       await requireSendPermission(s);
       const conn = await resolveConnection(s.workspaceId, connectionRef);
       await govern(s.workspaceId, conn, draft);
@@ -316,7 +454,18 @@ export function createMessages(deps: MessagesDeps) {
       return v;
     },
 
-    async list(workspaceId: string, q: { status?: string; recipient?: string; tag?: string; since?: string; until?: string; limit?: number; cursor?: string }): Promise<{ data: MessageView[]; nextCursor: string | null }> {
+    async list(
+      workspaceId: string,
+      q: {
+        status?: string;
+        recipient?: string;
+        tag?: string;
+        since?: string;
+        until?: string;
+        limit?: number;
+        cursor?: string;
+      },
+    ): Promise<{ data: MessageView[]; nextCursor: string | null }> {
       const limit = Math.min(Math.max(q.limit ?? 50, 1), 200);
       let query = db.selectFrom('messages').selectAll().where('workspace_id', '=', workspaceId);
       if (q.status) query = query.where('status', '=', q.status);
@@ -325,13 +474,32 @@ export function createMessages(deps: MessagesDeps) {
       if (q.cursor) query = query.where('id', '<', q.cursor);
       if (q.recipient) {
         const email = q.recipient.toLowerCase();
-        query = query.where('id', 'in', db.selectFrom('message_recipients').select('message_id').where('workspace_id', '=', workspaceId).where('email', '=', email));
+        query = query.where(
+          'id',
+          'in',
+          db
+            .selectFrom('message_recipients')
+            .select('message_id')
+            .where('workspace_id', '=', workspaceId)
+            .where('email', '=', email),
+        );
       }
       if (q.tag) {
         const tag = q.tag.includes('=') ? q.tag : q.tag.replace(':', '=');
-        query = query.where('id', 'in', db.selectFrom('message_tags').select('message_id').where('workspace_id', '=', workspaceId).where('tag', '=', tag));
+        query = query.where(
+          'id',
+          'in',
+          db
+            .selectFrom('message_tags')
+            .select('message_id')
+            .where('workspace_id', '=', workspaceId)
+            .where('tag', '=', tag),
+        );
       }
-      const rows = await query.orderBy('id', 'desc').limit(limit + 1).execute();
+      const rows = await query
+        .orderBy('id', 'desc')
+        .limit(limit + 1)
+        .execute();
       const page = rows.slice(0, limit);
       return { data: page.map(view), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
     },
@@ -342,7 +510,12 @@ export function createMessages(deps: MessagesDeps) {
       const now = clock.now();
       const cancelled = await db.transaction().execute(async (trx) => {
         if (!(await deps.queue.cancel(trx, id, now))) return false;
-        const res = await trx.updateTable('messages').set({ status: 'cancelled', updated_at: now.toISOString() }).where('id', '=', id).where('status', '=', 'queued').executeTakeFirst();
+        const res = await trx
+          .updateTable('messages')
+          .set({ status: 'cancelled', updated_at: now.toISOString() })
+          .where('id', '=', id)
+          .where('status', '=', 'queued')
+          .executeTakeFirst();
         return Number(res.numUpdatedRows) === 1;
       });
       if (!cancelled) throw new AppError('not_cancellable', `Message ${id} is being sent right now.`);
@@ -359,13 +532,29 @@ export function createMessages(deps: MessagesDeps) {
       const now = clock.now().toISOString();
       const requeued = await db.transaction().execute(async (trx) => {
         // Conditional: of two concurrent retries only one re-queues the message.
-        const res = await trx.updateTable('messages').set({ status: 'queued', last_error_code: null, last_error_message: null, last_error_hint: null, updated_at: now }).where('id', '=', id).where('status', '=', 'failed').executeTakeFirst();
+        const res = await trx
+          .updateTable('messages')
+          .set({
+            status: 'queued',
+            last_error_code: null,
+            last_error_message: null,
+            last_error_hint: null,
+            updated_at: now,
+          })
+          .where('id', '=', id)
+          .where('status', '=', 'failed')
+          .executeTakeFirst();
         if (Number(res.numUpdatedRows) !== 1) return false;
         await deps.queue.enqueue(trx, { messageId: id, connectionId: r.connection_id, runAt: now, now });
         return true;
       });
       if (!requeued) throw new AppError('not_retryable', `Message ${id} is no longer failed.`);
-      await deps.audit.record({ workspaceId, actor, action: 'message.retried', details: { messageId: id, previousError: r.last_error_code } });
+      await deps.audit.record({
+        workspaceId,
+        actor,
+        action: 'message.retried',
+        details: { messageId: id, previousError: r.last_error_code },
+      });
       deps.onQueued?.();
       return view(await row(workspaceId, id));
     },
@@ -378,7 +567,11 @@ export function parseEmail(body: unknown): EmailInput {
   const parsed = emailInputSchema.safeParse(body);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((x) => ({ path: x.path.join('.') || 'body', message: x.message }));
-  throw new AppError('validation_failed', `The message is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: { issues } });
+  throw new AppError(
+    'validation_failed',
+    `The message is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    { details: { issues } },
+  );
 }
 
 /** JSON with sorted keys, so the same body hashes the same whatever the key order. */

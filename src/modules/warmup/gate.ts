@@ -5,7 +5,9 @@ import { allowanceOf, dayIndex, domainOfFrom, nextDayStart, stepOn, stepVolume, 
 import { planShape, type Ramp } from './ramp.js';
 import { type UsageKey, WARMUP_HELD, type WarmupUsage } from './usage.js';
 
-export type Admission = { ok: true; release(): Promise<void> } | { ok: false; until: Date; hold: { code: string; message: string; hint: string } };
+export type Admission =
+  | { ok: true; release(): Promise<void> }
+  | { ok: false; until: Date; hold: { code: string; message: string; hint: string } };
 
 const OPEN: Admission = { ok: true, release: async () => undefined };
 
@@ -18,7 +20,12 @@ const PLANS_TTL_MS = 2000;
  * A message without room waits for the next warmup day (the caller moves its job there); it is
  * not failed and not counted as an attempt.
  */
-export function createWarmupGate(deps: { db: Db; clock: Clock; ramp: Pick<Ramp, 'roll'>; usage: Pick<WarmupUsage, 'take' | 'giveBack'> }) {
+export function createWarmupGate(deps: {
+  db: Db;
+  clock: Clock;
+  ramp: Pick<Ramp, 'roll'>;
+  usage: Pick<WarmupUsage, 'take' | 'giveBack'>;
+}) {
   const { db, clock, usage } = deps;
   const cache = new Map<string, { at: number; plans: WarmupPlanTable[] }>();
 
@@ -41,7 +48,12 @@ export function createWarmupGate(deps: { db: Db; clock: Clock; ramp: Pick<Ramp, 
      * (its read failed): then the quota a worker last noted on the plan applies, as the plan view
      * shows it, rather than a guess that could hold messages until tomorrow for nothing.
      */
-    async admit(m: { connectionId: string; from: string; recipients: number; quota: number | null }): Promise<Admission> {
+    async admit(m: {
+      connectionId: string;
+      from: string;
+      recipients: number;
+      quota: number | null;
+    }): Promise<Admission> {
       const plans = await plansOf(m.connectionId);
       if (plans.length === 0) return OPEN;
       const domain = domainOfFrom(m.from);

@@ -38,7 +38,8 @@ export const daysBetween = (a: string, b: string): number => Math.round((Date.pa
 export const dayIndex = (p: Pick<PlanShape, 'startDate'>, today: string): number => daysBetween(p.startDate, today);
 
 /** The step a day is on: one step per day since the start, minus the days the ramp was held. */
-export const stepOn = (p: Pick<PlanShape, 'startDate' | 'heldDays'>, today: string): number => Math.max(0, dayIndex(p, today) - p.heldDays);
+export const stepOn = (p: Pick<PlanShape, 'startDate' | 'heldDays'>, today: string): number =>
+  Math.max(0, dayIndex(p, today) - p.heldDays);
 
 export function stepVolume(p: Pick<PlanShape, 'schedule' | 'startVolume' | 'doublingDays'>, step: number): number {
   if (p.schedule) return p.schedule[Math.min(step, p.schedule.length - 1)]!;
@@ -49,13 +50,17 @@ export function stepVolume(p: Pick<PlanShape, 'schedule' | 'startVolume' | 'doub
  * What a day may send: the step's volume, never more than the SES 24-hour quota (`quota` null
  * while unknown; negative means SES sets no limit).
  */
-export const allowanceOf = (volume: number, quota: number | null): number => (quota === null || quota < 0 ? volume : Math.min(volume, quota));
+export const allowanceOf = (volume: number, quota: number | null): number =>
+  quota === null || quota < 0 ? volume : Math.min(volume, quota);
 
 /**
  * The daily volumes a plan goes through, for display. A custom plan is its list; the default ramp
  * is listed until it reaches the account quota (or, quota unknown, for its first two weeks).
  */
-export function scheduleOf(p: Pick<PlanShape, 'schedule' | 'startVolume' | 'doublingDays'>, quota: number | null): number[] {
+export function scheduleOf(
+  p: Pick<PlanShape, 'schedule' | 'startVolume' | 'doublingDays'>,
+  quota: number | null,
+): number[] {
   if (p.schedule) return [...p.schedule];
   const out: number[] = [];
   const cap = quota === null || quota < 0 ? null : quota;
@@ -72,8 +77,11 @@ export function scheduleOf(p: Pick<PlanShape, 'schedule' | 'startVolume' | 'doub
 }
 
 /** The default ramp is over once it allows the whole quota; a custom plan never ends by itself. */
-export const rampComplete = (p: Pick<PlanShape, 'schedule' | 'startVolume' | 'doublingDays'>, step: number, quota: number | null): boolean =>
-  p.schedule === null && quota !== null && quota >= 0 && stepVolume(p, step) >= quota;
+export const rampComplete = (
+  p: Pick<PlanShape, 'schedule' | 'startVolume' | 'doublingDays'>,
+  step: number,
+  quota: number | null,
+): boolean => p.schedule === null && quota !== null && quota >= 0 && stepVolume(p, step) >= quota;
 
 /**
  * The sending domain of a From value as stored (`addr@domain` or `"Name" <addr@domain>`), lower
@@ -83,5 +91,8 @@ export const rampComplete = (p: Pick<PlanShape, 'schedule' | 'startVolume' | 'do
 export function domainOfFrom(from: string): string {
   const lt = from.lastIndexOf('<');
   const addr = lt >= 0 && from.endsWith('>') ? from.slice(lt + 1, -1) : from;
-  return addr.slice(addr.lastIndexOf('@') + 1).trim().toLowerCase();
+  return addr
+    .slice(addr.lastIndexOf('@') + 1)
+    .trim()
+    .toLowerCase();
 }

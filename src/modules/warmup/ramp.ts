@@ -38,7 +38,12 @@ export function createRamp(deps: { db: Db; clock: Clock; reputation: Pick<Reputa
     if (days <= 0) return plan;
     const reason = await holdReason(plan);
     const next = { held_days: plan.held_days + (reason ? days : 0), rolled_on: today, hold_reason: reason };
-    const res = await db.updateTable('warmup_plans').set(next).where('id', '=', plan.id).where('rolled_on', '=', plan.rolled_on).executeTakeFirst();
+    const res = await db
+      .updateTable('warmup_plans')
+      .set(next)
+      .where('id', '=', plan.id)
+      .where('rolled_on', '=', plan.rolled_on)
+      .executeTakeFirst();
     if (Number(res.numUpdatedRows) === 1) return { ...plan, ...next };
     // Someone else decided today first (or the plan was replaced or removed): take theirs.
     return (await db.selectFrom('warmup_plans').selectAll().where('id', '=', plan.id).executeTakeFirst()) ?? plan;

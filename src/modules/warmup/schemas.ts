@@ -25,7 +25,9 @@ export const setWarmupSchema = z
      * a time without an offset is refused rather than read in the server's time zone.
      */
     startAt: z
-      .union([z.iso.date(), z.iso.datetime({ offset: true })], { error: 'must be an ISO-8601 date (2026-03-01) or a time with its offset (2026-03-01T09:00:00Z)' })
+      .union([z.iso.date(), z.iso.datetime({ offset: true })], {
+        error: 'must be an ISO-8601 date (2026-03-01) or a time with its offset (2026-03-01T09:00:00Z)',
+      })
       .optional(),
   })
   .refine((b) => !(b.schedule && (b.doublingDays !== undefined || b.startVolume !== undefined)), {

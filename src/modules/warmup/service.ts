@@ -5,7 +5,19 @@ import type { Db } from '../../store/db.js';
 import type { ConnectionTable, WarmupPlanTable } from '../../store/schema.js';
 import type { Audit } from '../audit/audit.js';
 import type { Connections } from '../connections/service.js';
-import { allowanceOf, DEFAULT_DOUBLING_DAYS, DEFAULT_START_VOLUME, daysBetween, dayIndex, nextDayStart, rampComplete, scheduleOf, stepOn, stepVolume, utcDay } from './plan.js';
+import {
+  allowanceOf,
+  DEFAULT_DOUBLING_DAYS,
+  DEFAULT_START_VOLUME,
+  daysBetween,
+  dayIndex,
+  nextDayStart,
+  rampComplete,
+  scheduleOf,
+  stepOn,
+  stepVolume,
+  utcDay,
+} from './plan.js';
 import { planShape, type Ramp } from './ramp.js';
 import { setWarmupSchema, warmupDomain } from './schemas.js';
 import type { WarmupUsage } from './usage.js';
@@ -76,7 +88,8 @@ export function createWarmup(deps: {
     const sentToday = await deps.usage.used({ connectionId: p.connection_id, domain: p.domain, day: today });
     const index = dayIndex(shape, today);
     // A pause decided today's step; once resumed, that is no longer a reason to show (the ramp advances from tomorrow).
-    const heldToday = p.hold_reason !== null && p.rolled_on === today && !(p.paused_at === null && p.hold_reason === 'paused');
+    const heldToday =
+      p.hold_reason !== null && p.rolled_on === today && !(p.paused_at === null && p.hold_reason === 'paused');
     return {
       id: p.id,
       connectionId: p.connection_id,
@@ -110,18 +123,30 @@ export function createWarmup(deps: {
   function scopeOf(domain: string | undefined): string {
     if (domain === undefined) return '';
     const parsed = warmupDomain.safeParse(domain);
-    if (!parsed.success) throw new AppError('validation_failed', `"${domain.slice(0, 100)}" is not a domain name.`, { details: { issues: [{ path: 'domain', message: 'must be a domain name such as example.com' }] } });
+    if (!parsed.success)
+      throw new AppError('validation_failed', `"${domain.slice(0, 100)}" is not a domain name.`, {
+        details: { issues: [{ path: 'domain', message: 'must be a domain name such as example.com' }] },
+      });
     return parsed.data;
   }
 
   async function plan(conn: ConnectionTable, domain: string): Promise<WarmupPlanTable> {
-    const r = await db.selectFrom('warmup_plans').selectAll().where('connection_id', '=', conn.id).where('domain', '=', domain).executeTakeFirst();
+    const r = await db
+      .selectFrom('warmup_plans')
+      .selectAll()
+      .where('connection_id', '=', conn.id)
+      .where('domain', '=', domain)
+      .executeTakeFirst();
     if (r) return r;
     const others = await db.selectFrom('warmup_plans').select('domain').where('connection_id', '=', conn.id).execute();
     const what = domain ? `for ${domain}` : 'for the whole connection';
     throw new AppError('warmup_not_found', `Connection ${conn.name} has no warmup plan ${what}.`, {
       details: { plans: others.map((o) => o.domain || '(whole connection)') },
-      ...(others.length ? { hint: `Its plans: ${others.map((o) => o.domain || '(whole connection, no domain)').join(', ')}. Name one with domain (--domain), or create this one with PUT /v1/connections/:id/warmup (sesame warmup set).` } : {}),
+      ...(others.length
+        ? {
+            hint: `Its plans: ${others.map((o) => o.domain || '(whole connection, no domain)').join(', ')}. Name one with domain (--domain), or create this one with PUT /v1/connections/:id/warmup (sesame warmup set).`,
+          }
+        : {}),
     });
   }
 
@@ -129,18 +154,39 @@ export function createWarmup(deps: {
     const parsed = setWarmupSchema.safeParse(body ?? {});
     if (parsed.success) return parsed.data;
     const issues = parsed.error.issues.map((x) => ({ path: x.path.join('.') || 'body', message: x.message }));
-    throw new AppError('validation_failed', `The warmup plan is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: { issues } });
+    throw new AppError(
+      'validation_failed',
+      `The warmup plan is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      { details: { issues } },
+    );
   }
 
-  async function setPaused(workspaceId: string, ref: string, domain: string | undefined, actor: string, paused: boolean): Promise<WarmupView> {
+  async function setPaused(
+    workspaceId: string,
+    ref: string,
+    domain: string | undefined,
+    actor: string,
+    paused: boolean,
+  ): Promise<WarmupView> {
     const conn = await deps.connections.row(workspaceId, ref);
     // Decide the days up to today under the old state first: a pause holds from tomorrow on,
     // and the days a plan was paused stay held when it resumes.
     const p = await deps.ramp.roll(await plan(conn, scopeOf(domain)));
     const now = clock.now().toISOString();
-    await db.updateTable('warmup_plans').set({ paused_at: paused ? (p.paused_at ?? now) : null, updated_at: now }).where('id', '=', p.id).execute();
+    await db
+      .updateTable('warmup_plans')
+      .set({ paused_at: paused ? (p.paused_at ?? now) : null, updated_at: now })
+      .where('id', '=', p.id)
+      .execute();
     deps.onChange?.(conn.id);
-    await audit.record({ workspaceId, connectionId: conn.id, actor, action: paused ? 'warmup.paused' : 'warmup.resumed', outcome: (p.paused_at !== null) === paused ? 'unchanged' : 'ok', details: { planId: p.id, domain: p.domain || null } });
+    await audit.record({
+      workspaceId,
+      connectionId: conn.id,
+      actor,
+      action: paused ? 'warmup.paused' : 'warmup.resumed',
+      outcome: (p.paused_at !== null) === paused ? 'unchanged' : 'ok',
+      details: { planId: p.id, domain: p.domain || null },
+    });
     return view(await plan(conn, p.domain));
   }
 
@@ -149,27 +195,49 @@ export function createWarmup(deps: {
     async list(workspaceId: string, ref: string, domain?: string): Promise<WarmupView[]> {
       const conn = await deps.connections.row(workspaceId, ref);
       if (domain !== undefined) return [await view(await plan(conn, scopeOf(domain)))];
-      const rows = await db.selectFrom('warmup_plans').selectAll().where('connection_id', '=', conn.id).orderBy('domain').execute();
+      const rows = await db
+        .selectFrom('warmup_plans')
+        .selectAll()
+        .where('connection_id', '=', conn.id)
+        .orderBy('domain')
+        .execute();
       const out: WarmupView[] = [];
       for (const r of rows) out.push(await view(r));
       return out;
     },
 
     /** Create or replace the plan for the connection (or one of its domains); it starts afresh. */
-    async set(workspaceId: string, ref: string, body: unknown, actor: string): Promise<{ created: boolean; plan: WarmupView }> {
+    async set(
+      workspaceId: string,
+      ref: string,
+      body: unknown,
+      actor: string,
+    ): Promise<{ created: boolean; plan: WarmupView }> {
       const input = parseInput(body);
       const conn = await deps.connections.row(workspaceId, ref);
       const domain = input.domain ?? '';
       const sendDomains = JSON.parse(conn.send_domains) as string[];
       if (domain && sendDomains.length && !sendDomains.includes(domain)) {
-        throw new AppError('validation_failed', `Connection ${conn.name} sends only from ${sendDomains.join(', ')}; a plan for ${domain} would never apply.`, { details: { issues: [{ path: 'domain', message: 'not one of the connection\'s send domains' }] } });
+        throw new AppError(
+          'validation_failed',
+          `Connection ${conn.name} sends only from ${sendDomains.join(', ')}; a plan for ${domain} would never apply.`,
+          { details: { issues: [{ path: 'domain', message: "not one of the connection's send domains" }] } },
+        );
       }
       const now = clock.now();
       const iso = now.toISOString();
       const today = utcDay(now);
       const startDate = input.startAt ? utcDay(new Date(input.startAt)) : today;
       if (Math.abs(daysBetween(today, startDate)) > MAX_START_OFFSET_DAYS) {
-        throw new AppError('validation_failed', `startAt ${input.startAt} is more than ${MAX_START_OFFSET_DAYS} days away.`, { details: { issues: [{ path: 'startAt', message: `must be within ${MAX_START_OFFSET_DAYS} days of today` }] } });
+        throw new AppError(
+          'validation_failed',
+          `startAt ${input.startAt} is more than ${MAX_START_OFFSET_DAYS} days away.`,
+          {
+            details: {
+              issues: [{ path: 'startAt', message: `must be within ${MAX_START_OFFSET_DAYS} days of today` }],
+            },
+          },
+        );
       }
       const values = {
         schedule: input.schedule ? JSON.stringify(input.schedule) : null,
@@ -184,14 +252,27 @@ export function createWarmup(deps: {
         updated_at: iso,
       };
       // The quota another plan of the connection already knows, so a new one shows it at once.
-      const known = await db.selectFrom('warmup_plans').select('account_quota').where('connection_id', '=', conn.id).where('account_quota', 'is not', null).executeTakeFirst();
+      const known = await db
+        .selectFrom('warmup_plans')
+        .select('account_quota')
+        .where('connection_id', '=', conn.id)
+        .where('account_quota', 'is not', null)
+        .executeTakeFirst();
       // One statement, so two requests setting the same plan at once cannot both insert: the
       // connection-wide plan's domain is '' (not NULL), so the unique key holds on both dialects.
       // A replaced plan keeps its id: a different id back means this call created it.
       const id = newId('wup', now.getTime());
       const saved = await db
         .insertInto('warmup_plans')
-        .values({ id, workspace_id: workspaceId, connection_id: conn.id, domain, account_quota: known?.account_quota ?? null, created_at: iso, ...values })
+        .values({
+          id,
+          workspace_id: workspaceId,
+          connection_id: conn.id,
+          domain,
+          account_quota: known?.account_quota ?? null,
+          created_at: iso,
+          ...values,
+        })
         .onConflict((oc) => oc.columns(['connection_id', 'domain']).doUpdateSet(values))
         .returning('id')
         .executeTakeFirstOrThrow();
@@ -203,21 +284,40 @@ export function createWarmup(deps: {
         actor,
         action: 'warmup.set',
         outcome: created ? 'created' : 'replaced',
-        details: { domain: domain || null, startDate, ...(input.schedule ? { schedule: input.schedule } : { startVolume: values.start_volume, doublingDays: values.doubling_days }) },
+        details: {
+          domain: domain || null,
+          startDate,
+          ...(input.schedule
+            ? { schedule: input.schedule }
+            : { startVolume: values.start_volume, doublingDays: values.doubling_days }),
+        },
       });
       return { created, plan: await view(await plan(conn, domain)) };
     },
 
-    pause: (workspaceId: string, ref: string, domain: string | undefined, actor: string) => setPaused(workspaceId, ref, domain, actor, true),
-    resume: (workspaceId: string, ref: string, domain: string | undefined, actor: string) => setPaused(workspaceId, ref, domain, actor, false),
+    pause: (workspaceId: string, ref: string, domain: string | undefined, actor: string) =>
+      setPaused(workspaceId, ref, domain, actor, true),
+    resume: (workspaceId: string, ref: string, domain: string | undefined, actor: string) =>
+      setPaused(workspaceId, ref, domain, actor, false),
 
     /** Remove a plan. Messages it holds keep their place at the start of the next warmup day. */
-    async remove(workspaceId: string, ref: string, domain: string | undefined, actor: string): Promise<{ connectionId: string; domain: string | null; deleted: true }> {
+    async remove(
+      workspaceId: string,
+      ref: string,
+      domain: string | undefined,
+      actor: string,
+    ): Promise<{ connectionId: string; domain: string | null; deleted: true }> {
       const conn = await deps.connections.row(workspaceId, ref);
       const p = await plan(conn, scopeOf(domain));
       await db.deleteFrom('warmup_plans').where('id', '=', p.id).execute();
       deps.onChange?.(conn.id);
-      await audit.record({ workspaceId, connectionId: conn.id, actor, action: 'warmup.deleted', details: { planId: p.id, domain: p.domain || null } });
+      await audit.record({
+        workspaceId,
+        connectionId: conn.id,
+        actor,
+        action: 'warmup.deleted',
+        details: { planId: p.id, domain: p.domain || null },
+      });
       return { connectionId: conn.id, domain: p.domain || null, deleted: true };
     },
   };

@@ -40,7 +40,12 @@ export function createWarmupUsage(deps: { db: Db }) {
       .where('sent_at', '<', new Date(Date.parse(start) + 86_400_000).toISOString());
     if (k.domain) {
       const [bare, named] = fromDomain(k.domain);
-      q = q.where((eb) => eb.or([eb(sql<string>`lower(from_address)`, 'like', bare), eb(sql<string>`lower(from_address)`, 'like', named)]));
+      q = q.where((eb) =>
+        eb.or([
+          eb(sql<string>`lower(from_address)`, 'like', bare),
+          eb(sql<string>`lower(from_address)`, 'like', named),
+        ]),
+      );
     }
     const r = await q.executeTakeFirst();
     return Number(r?.n ?? 0);
@@ -56,12 +61,22 @@ export function createWarmupUsage(deps: { db: Db }) {
       .onConflict((oc) => oc.columns(['connection_id', 'domain', 'day']).doNothing())
       .execute();
     const old = utcDay(new Date(Date.parse(k.day) - KEEP_DAYS * 86_400_000));
-    await db.deleteFrom('warmup_usage').where('connection_id', '=', k.connectionId).where('domain', '=', k.domain).where('day', '<', old).execute();
+    await db
+      .deleteFrom('warmup_usage')
+      .where('connection_id', '=', k.connectionId)
+      .where('domain', '=', k.domain)
+      .where('day', '<', old)
+      .execute();
     if (known.size > 10_000) known.clear();
     known.add(id);
   }
 
-  const where = (k: UsageKey) => db.updateTable('warmup_usage').where('connection_id', '=', k.connectionId).where('domain', '=', k.domain).where('day', '=', k.day);
+  const where = (k: UsageKey) =>
+    db
+      .updateTable('warmup_usage')
+      .where('connection_id', '=', k.connectionId)
+      .where('domain', '=', k.domain)
+      .where('day', '=', k.day);
 
   return {
     /**
@@ -79,13 +94,21 @@ export function createWarmupUsage(deps: { db: Db }) {
 
     async giveBack(k: UsageKey, n: number): Promise<void> {
       await where(k)
-        .set((eb) => ({ used: sql<number>`case when ${eb.ref('used')} > ${n} then ${eb.ref('used')} - ${n} else 0 end` }))
+        .set((eb) => ({
+          used: sql<number>`case when ${eb.ref('used')} > ${n} then ${eb.ref('used')} - ${n} else 0 end`,
+        }))
         .execute();
     },
 
     /** Recipients used on that day (sent, or being sent right now). */
     async used(k: UsageKey): Promise<number> {
-      const r = await db.selectFrom('warmup_usage').select('used').where('connection_id', '=', k.connectionId).where('domain', '=', k.domain).where('day', '=', k.day).executeTakeFirst();
+      const r = await db
+        .selectFrom('warmup_usage')
+        .select('used')
+        .where('connection_id', '=', k.connectionId)
+        .where('domain', '=', k.domain)
+        .where('day', '=', k.day)
+        .executeTakeFirst();
       return r ? r.used : sentFromMessages(k);
     },
 
@@ -101,7 +124,12 @@ export function createWarmupUsage(deps: { db: Db }) {
         .where('last_error_code', '=', WARMUP_HELD);
       if (domain) {
         const [bare, named] = fromDomain(domain);
-        q = q.where((eb) => eb.or([eb(sql<string>`lower(from_address)`, 'like', bare), eb(sql<string>`lower(from_address)`, 'like', named)]));
+        q = q.where((eb) =>
+          eb.or([
+            eb(sql<string>`lower(from_address)`, 'like', bare),
+            eb(sql<string>`lower(from_address)`, 'like', named),
+          ]),
+        );
       }
       const r = await q.executeTakeFirstOrThrow();
       return Number(r.n);

@@ -67,13 +67,25 @@ export function createWebhookDelivery(deps: {
     try {
       // Checked again at every attempt: the host may resolve elsewhere now, or the operator may
       // have withdrawn the private allowance since the webhook was registered.
-      const target = await checkWebhookUrl(row.url, row.allow_private === 1 && deps.config.webhooksAllowPrivate, resolve);
+      const target = await checkWebhookUrl(
+        row.url,
+        row.allow_private === 1 && deps.config.webhooksAllowPrivate,
+        resolve,
+      );
       const secret = deps.envelope.open(row.secret_ciphertext, secretContext(row.webhook_id));
       const timestamp = Math.floor(clock.now().getTime() / 1000);
-      const headers = { [HEADERS.id]: row.id, [HEADERS.timestamp]: String(timestamp), [HEADERS.signature]: sign(secret, timestamp, row.payload) };
+      const headers = {
+        [HEADERS.id]: row.id,
+        [HEADERS.timestamp]: String(timestamp),
+        [HEADERS.signature]: sign(secret, timestamp, row.payload),
+      };
       return await post(target, row.payload, headers, { timeoutMs, maxResponseBytes });
     } catch (e) {
-      return { statusCode: null, error: (isAppError(e) ? `${e.code}: ${e.message}` : (e as Error).message).slice(0, 300), excerpt: null };
+      return {
+        statusCode: null,
+        error: (isAppError(e) ? `${e.code}: ${e.message}` : (e as Error).message).slice(0, 300),
+        excerpt: null,
+      };
     }
   }
 
@@ -84,7 +96,11 @@ export function createWebhookDelivery(deps: {
       // Sesame was down past the window: the promise was "within 24 h", so it is not sent late.
       await db
         .updateTable('webhook_deliveries')
-        .set({ status: 'failed', finished_at: at.toISOString(), ...(row.attempts ? {} : { last_error: 'expired before it could be attempted' }) })
+        .set({
+          status: 'failed',
+          finished_at: at.toISOString(),
+          ...(row.attempts ? {} : { last_error: 'expired before it could be attempted' }),
+        })
         .where('id', '=', row.id)
         .where('status', '=', 'pending')
         .execute();
@@ -106,7 +122,10 @@ export function createWebhookDelivery(deps: {
     const durationMs = Math.round(performance.now() - started);
     const code = result.statusCode;
     const ok = code !== null && code >= 200 && code < 300;
-    const error = ok ? null : (result.error ?? (code !== null && code >= 300 && code < 400 ? `HTTP ${code}: redirects are not followed` : `HTTP ${code}`));
+    const error = ok
+      ? null
+      : (result.error ??
+        (code !== null && code >= 300 && code < 400 ? `HTTP ${code}: redirects are not followed` : `HTTP ${code}`));
     const after = clock.now();
     const next = new Date(after.getTime() + retryDelayMs(n, random));
     const status = ok ? 'delivered' : next.toISOString() > row.expires_at ? 'failed' : 'pending';
@@ -128,10 +147,25 @@ export function createWebhookDelivery(deps: {
       if (Number(updated.numUpdatedRows) === 0) return;
       await trx
         .insertInto('webhook_attempts')
-        .values({ id: newId('wha', at.getTime()), delivery_id: row.id, webhook_id: row.webhook_id, workspace_id: row.workspace_id, attempt: n, at: at.toISOString(), duration_ms: durationMs, status_code: code, error, response_excerpt: result.excerpt })
+        .values({
+          id: newId('wha', at.getTime()),
+          delivery_id: row.id,
+          webhook_id: row.webhook_id,
+          workspace_id: row.workspace_id,
+          attempt: n,
+          at: at.toISOString(),
+          duration_ms: durationMs,
+          status_code: code,
+          error,
+          response_excerpt: result.excerpt,
+        })
         .execute();
     });
-    if (!ok) logger.warn({ webhookId: row.webhook_id, deliveryId: row.id, attempt: n, statusCode: code, error, outcome: status }, status === 'failed' ? 'webhook delivery failed for good' : 'webhook delivery attempt failed');
+    if (!ok)
+      logger.warn(
+        { webhookId: row.webhook_id, deliveryId: row.id, attempt: n, statusCode: code, error, outcome: status },
+        status === 'failed' ? 'webhook delivery failed for good' : 'webhook delivery attempt failed',
+      );
     return true;
   }
 
@@ -139,7 +173,18 @@ export function createWebhookDelivery(deps: {
     const rows = await db
       .selectFrom('webhook_deliveries as d')
       .innerJoin('webhooks as w', 'w.id', 'd.webhook_id')
-      .select(['d.id', 'd.webhook_id', 'd.workspace_id', 'd.payload', 'd.attempts', 'd.next_attempt_at', 'd.expires_at', 'w.url', 'w.allow_private', 'w.secret_ciphertext'])
+      .select([
+        'd.id',
+        'd.webhook_id',
+        'd.workspace_id',
+        'd.payload',
+        'd.attempts',
+        'd.next_attempt_at',
+        'd.expires_at',
+        'w.url',
+        'w.allow_private',
+        'w.secret_ciphertext',
+      ])
       .where('d.status', '=', 'pending')
       .where('d.next_attempt_at', '<=', clock.now().toISOString())
       .orderBy('d.next_attempt_at')
@@ -165,7 +210,10 @@ export function createWebhookDelivery(deps: {
   return {
     /** Retries become due on the clock; this beat picks them up. */
     start(intervalMs = 2000): void {
-      timer ??= setInterval(() => void this.drain().catch((err) => logger.error({ err }, 'delivering webhooks failed')), intervalMs);
+      timer ??= setInterval(
+        () => void this.drain().catch((err) => logger.error({ err }, 'delivering webhooks failed')),
+        intervalMs,
+      );
       timer.unref();
     },
     async stop(): Promise<void> {

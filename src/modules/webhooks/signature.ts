@@ -22,11 +22,12 @@ export function sign(secret: string, timestamp: number, body: string): string {
  * What a receiver runs (and what the tests run): the header may list several `v1=` values
  * separated by commas or spaces, so a future secret rotation can sign with two secrets at once.
  */
-export function verify(secret: string, input: { body: string; timestamp: string; signature: string; nowSeconds: number; toleranceSeconds?: number }): boolean {
+export function verify(
+  secret: string,
+  input: { body: string; timestamp: string; signature: string; nowSeconds: number; toleranceSeconds?: number },
+): boolean {
   const ts = Number(input.timestamp);
   if (!Number.isInteger(ts) || Math.abs(input.nowSeconds - ts) > (input.toleranceSeconds ?? 300)) return false;
   const want = Buffer.from(sign(secret, ts, input.body));
-  return input.signature
-    .split(/[\s,]+/)
-    .some((s) => s.length === want.length && timingSafeEqual(Buffer.from(s), want));
+  return input.signature.split(/[\s,]+/).some((s) => s.length === want.length && timingSafeEqual(Buffer.from(s), want));
 }

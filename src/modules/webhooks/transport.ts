@@ -11,7 +11,12 @@ export interface PostResult {
   excerpt: string | null;
 }
 
-export type PostWebhook = (target: { url: URL; addresses: ResolvedAddress[] }, body: string, headers: Record<string, string>, opts: { timeoutMs: number; maxResponseBytes: number }) => Promise<PostResult>;
+export type PostWebhook = (
+  target: { url: URL; addresses: ResolvedAddress[] },
+  body: string,
+  headers: Record<string, string>,
+  opts: { timeoutMs: number; maxResponseBytes: number },
+) => Promise<PostResult>;
 
 /**
  * Resolve only to the addresses already checked: the connection cannot land on an address a
@@ -21,12 +26,16 @@ export type PostWebhook = (target: { url: URL; addresses: ResolvedAddress[] }, b
 export function pinnedLookup(addresses: ResolvedAddress[]): LookupFunction {
   return (_hostname, options, callback) => {
     const family = typeof options === 'number' ? options : options?.family;
-    const wanted = family === 4 || family === 6 || family === 'IPv4' || family === 'IPv6' ? addresses.filter((a) => a.family === (family === 'IPv6' || family === 6 ? 6 : 4)) : addresses;
+    const wanted =
+      family === 4 || family === 6 || family === 'IPv4' || family === 'IPv6'
+        ? addresses.filter((a) => a.family === (family === 'IPv6' || family === 6 ? 6 : 4))
+        : addresses;
     if (wanted.length === 0) {
       callback(Object.assign(new Error('no checked address of the requested family'), { code: 'ENOTFOUND' }), '', 4);
       return;
     }
-    if (typeof options === 'object' && options?.all) (callback as unknown as (e: null, a: ResolvedAddress[]) => void)(null, wanted);
+    if (typeof options === 'object' && options?.all)
+      (callback as unknown as (e: null, a: ResolvedAddress[]) => void)(null, wanted);
     else callback(null, wanted[0]!.address, wanted[0]!.family);
   };
 }
@@ -43,7 +52,13 @@ export const postWebhook: PostWebhook = (target, body, headers, opts) =>
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
-    const excerpt = () => (chunks.length ? Buffer.concat(chunks).toString('utf8').replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '').slice(0, 256) : null);
+    const excerpt = () =>
+      chunks.length
+        ? Buffer.concat(chunks)
+            .toString('utf8')
+            .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')
+            .slice(0, 256)
+        : null;
     const done = (error: string | null) => {
       if (settled) return;
       settled = true;
@@ -57,7 +72,12 @@ export const postWebhook: PostWebhook = (target, body, headers, opts) =>
         method: 'POST',
         agent: false,
         lookup: pinnedLookup(target.addresses),
-        headers: { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'user-agent': 'Sesame-Webhooks/1' },
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          'content-length': String(Buffer.byteLength(body)),
+          'user-agent': 'Sesame-Webhooks/1',
+        },
       },
       (res) => {
         statusCode = res.statusCode ?? null;
@@ -71,7 +91,10 @@ export const postWebhook: PostWebhook = (target, body, headers, opts) =>
         res.on('error', () => done(null));
       },
     );
-    const timer = setTimeout(() => done(statusCode === null ? `timed out after ${opts.timeoutMs} ms` : null), opts.timeoutMs);
+    const timer = setTimeout(
+      () => done(statusCode === null ? `timed out after ${opts.timeoutMs} ms` : null),
+      opts.timeoutMs,
+    );
     req.on('error', (e: NodeJS.ErrnoException) => done(`${e.code ? `${e.code}: ` : ''}${e.message}`.slice(0, 300)));
     req.end(body);
   });

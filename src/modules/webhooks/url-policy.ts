@@ -28,12 +28,18 @@ export const displayUrl = (url: URL): string => `${url.origin}${url.pathname}`;
  * checked, since a connection may use any of them; the caller connects only to these addresses,
  * so a second resolution (DNS rebinding) cannot swap in another.
  */
-export async function checkWebhookUrl(raw: string, allowPrivate: boolean, resolve: Resolve): Promise<{ url: URL; addresses: ResolvedAddress[] }> {
+export async function checkWebhookUrl(
+  raw: string,
+  allowPrivate: boolean,
+  resolve: Resolve,
+): Promise<{ url: URL; addresses: ResolvedAddress[] }> {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new AppError('validation_failed', 'The webhook URL is not a valid absolute URL.', { details: { issues: [{ path: 'body.url', message: 'invalid URL' }] } });
+    throw new AppError('validation_failed', 'The webhook URL is not a valid absolute URL.', {
+      details: { issues: [{ path: 'body.url', message: 'invalid URL' }] },
+    });
   }
   if (url.username || url.password) {
     throw new AppError('validation_failed', 'The webhook URL may not contain a user name or password.', {
@@ -42,7 +48,11 @@ export async function checkWebhookUrl(raw: string, allowPrivate: boolean, resolv
     });
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && allowPrivate)) {
-    throw new AppError('webhook_url_not_allowed', `Webhook URLs must use https (got ${url.protocol.replace(/:$/, '')}).`, { details: { reason: 'scheme' } });
+    throw new AppError(
+      'webhook_url_not_allowed',
+      `Webhook URLs must use https (got ${url.protocol.replace(/:$/, '')}).`,
+      { details: { reason: 'scheme' } },
+    );
   }
   const host = bareHost(url);
   let addresses: ResolvedAddress[];
@@ -52,18 +62,28 @@ export async function checkWebhookUrl(raw: string, allowPrivate: boolean, resolv
     try {
       addresses = await resolve(host);
     } catch (e) {
-      throw new AppError('webhook_host_unresolvable', `The webhook host ${host} could not be resolved (${(e as NodeJS.ErrnoException).code ?? 'DNS error'}).`);
+      throw new AppError(
+        'webhook_host_unresolvable',
+        `The webhook host ${host} could not be resolved (${(e as NodeJS.ErrnoException).code ?? 'DNS error'}).`,
+      );
     }
-    if (addresses.length === 0) throw new AppError('webhook_host_unresolvable', `The webhook host ${host} has no address.`);
+    if (addresses.length === 0)
+      throw new AppError('webhook_host_unresolvable', `The webhook host ${host} has no address.`);
   }
   for (const a of addresses) {
     const c = classifyAddress(a.address);
     if (c.kind === 'public' || (c.kind === 'private' && allowPrivate)) continue;
     // The resolved address is not named for a host name: the answer would map internal DNS for the caller.
-    const what = isIP(host) ? `${host}: it is in the ${c.range} range` : `${host}: it resolves to an address in the ${c.range} range`;
+    const what = isIP(host)
+      ? `${host}: it is in the ${c.range} range`
+      : `${host}: it resolves to an address in the ${c.range} range`;
     throw new AppError('webhook_url_not_allowed', `Sesame does not send webhooks to ${what}.`, {
       details: { reason: c.kind === 'never' ? 'address_never_allowed' : 'address_private', range: c.range },
-      ...(c.kind === 'never' ? { hint: 'Metadata, unspecified, multicast and reserved addresses are never webhook receivers, whatever the settings. Use a public https URL.' } : {}),
+      ...(c.kind === 'never'
+        ? {
+            hint: 'Metadata, unspecified, multicast and reserved addresses are never webhook receivers, whatever the settings. Use a public https URL.',
+          }
+        : {}),
     });
   }
   return { url, addresses };

@@ -72,7 +72,15 @@ export interface DeliveryView {
   attempts: AttemptView[];
 }
 
-type WebhookRow = { id: string; url: string; description: string | null; event_types: string; allow_private: number; created_at: string; updated_at: string };
+type WebhookRow = {
+  id: string;
+  url: string;
+  description: string | null;
+  event_types: string;
+  allow_private: number;
+  created_at: string;
+  updated_at: string;
+};
 
 const view = (r: WebhookRow): WebhookView => ({
   id: r.id,
@@ -98,14 +106,35 @@ export function createWebhooks(deps: {
   const resolve = deps.resolve ?? systemResolve;
 
   async function row(workspaceId: string, id: string): Promise<WebhookRow> {
-    const r = await db.selectFrom('webhooks').select(VIEW_COLUMNS).where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+    const r = await db
+      .selectFrom('webhooks')
+      .select(VIEW_COLUMNS)
+      .where('workspace_id', '=', workspaceId)
+      .where('id', '=', id)
+      .executeTakeFirst();
     if (!r) throw notFound(`Webhook ${id}`);
     return r;
   }
 
-  async function deliveryViews(rows: Array<{ id: string; event_id: string; event_type: string; status: string; attempts: number; created_at: string; next_attempt_at: string; expires_at: string; last_status_code: number | null; last_error: string | null; finished_at: string | null }>): Promise<DeliveryView[]> {
+  async function deliveryViews(
+    rows: Array<{
+      id: string;
+      event_id: string;
+      event_type: string;
+      status: string;
+      attempts: number;
+      created_at: string;
+      next_attempt_at: string;
+      expires_at: string;
+      last_status_code: number | null;
+      last_error: string | null;
+      finished_at: string | null;
+    }>,
+  ): Promise<DeliveryView[]> {
     const ids = rows.map((r) => r.id);
-    const attempts = ids.length ? await db.selectFrom('webhook_attempts').selectAll().where('delivery_id', 'in', ids).orderBy('attempt').execute() : [];
+    const attempts = ids.length
+      ? await db.selectFrom('webhook_attempts').selectAll().where('delivery_id', 'in', ids).orderBy('attempt').execute()
+      : [];
     return rows.map((r) => ({
       id: r.id,
       eventId: r.event_id,
@@ -120,32 +149,69 @@ export function createWebhooks(deps: {
       finishedAt: r.finished_at,
       attempts: attempts
         .filter((a) => a.delivery_id === r.id)
-        .map((a) => ({ attempt: a.attempt, at: a.at, durationMs: a.duration_ms, statusCode: a.status_code, error: a.error, responseExcerpt: a.response_excerpt })),
+        .map((a) => ({
+          attempt: a.attempt,
+          at: a.at,
+          durationMs: a.duration_ms,
+          statusCode: a.status_code,
+          error: a.error,
+          responseExcerpt: a.response_excerpt,
+        })),
     }));
   }
 
-  async function deliveries(workspaceId: string, webhookId: string, q: { limit?: number; cursor?: string; status?: DeliveryView['status'] } = {}): Promise<{ data: DeliveryView[]; nextCursor: string | null }> {
+  async function deliveries(
+    workspaceId: string,
+    webhookId: string,
+    q: { limit?: number; cursor?: string; status?: DeliveryView['status'] } = {},
+  ): Promise<{ data: DeliveryView[]; nextCursor: string | null }> {
     await row(workspaceId, webhookId);
     const limit = Math.min(Math.max(q.limit ?? 20, 1), 100);
     let query = db
       .selectFrom('webhook_deliveries')
-      .select(['id', 'event_id', 'event_type', 'status', 'attempts', 'created_at', 'next_attempt_at', 'expires_at', 'last_status_code', 'last_error', 'finished_at'])
+      .select([
+        'id',
+        'event_id',
+        'event_type',
+        'status',
+        'attempts',
+        'created_at',
+        'next_attempt_at',
+        'expires_at',
+        'last_status_code',
+        'last_error',
+        'finished_at',
+      ])
       .where('workspace_id', '=', workspaceId)
       .where('webhook_id', '=', webhookId);
     if (q.status) query = query.where('status', '=', q.status);
     if (q.cursor) query = query.where('id', '<', q.cursor);
-    const rows = await query.orderBy('id', 'desc').limit(limit + 1).execute();
+    const rows = await query
+      .orderBy('id', 'desc')
+      .limit(limit + 1)
+      .execute();
     const page = rows.slice(0, limit);
-    return { data: await deliveryViews(page), nextCursor: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null };
+    return {
+      data: await deliveryViews(page),
+      nextCursor: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null,
+    };
   }
 
   return {
-    async create(workspaceId: string, input: { url: string; eventTypes: WebhookEventType[]; description?: string; allowPrivate?: boolean }, actor: string): Promise<{ webhook: WebhookView; secret: string }> {
+    async create(
+      workspaceId: string,
+      input: { url: string; eventTypes: WebhookEventType[]; description?: string; allowPrivate?: boolean },
+      actor: string,
+    ): Promise<{ webhook: WebhookView; secret: string }> {
       if (input.allowPrivate && !deps.config.webhooksAllowPrivate) {
-        throw new AppError('webhook_url_not_allowed', 'This server does not allow webhooks to private addresses, so "allowPrivate" cannot be set.', {
-          hint: 'The operator enables private receivers with SESAME_WEBHOOKS_ALLOW_PRIVATE=true; otherwise use a public https URL and leave out "allowPrivate".',
-          details: { reason: 'private_not_permitted' },
-        });
+        throw new AppError(
+          'webhook_url_not_allowed',
+          'This server does not allow webhooks to private addresses, so "allowPrivate" cannot be set.',
+          {
+            hint: 'The operator enables private receivers with SESAME_WEBHOOKS_ALLOW_PRIVATE=true; otherwise use a public https URL and leave out "allowPrivate".',
+            details: { reason: 'private_not_permitted' },
+          },
+        );
       }
       const allowPrivate = Boolean(input.allowPrivate);
       const { url } = await checkWebhookUrl(input.url, allowPrivate, resolve);
@@ -153,17 +219,35 @@ export function createWebhooks(deps: {
       const id = newId('wh', clock.now().getTime());
       const secret = newWebhookSecret();
       const now = clock.now().toISOString();
-      const r: WebhookRow = { id, url: url.toString(), description: input.description ?? null, event_types: JSON.stringify(eventTypes), allow_private: allowPrivate ? 1 : 0, created_at: now, updated_at: now };
+      const r: WebhookRow = {
+        id,
+        url: url.toString(),
+        description: input.description ?? null,
+        event_types: JSON.stringify(eventTypes),
+        allow_private: allowPrivate ? 1 : 0,
+        created_at: now,
+        updated_at: now,
+      };
       await db
         .insertInto('webhooks')
         .values({ ...r, workspace_id: workspaceId, secret_ciphertext: deps.envelope.seal(secret, secretContext(id)) })
         .execute();
-      await deps.audit.record({ workspaceId, actor, action: 'webhook.created', details: { webhookId: id, url: displayUrl(url), eventTypes, allowPrivate } });
+      await deps.audit.record({
+        workspaceId,
+        actor,
+        action: 'webhook.created',
+        details: { webhookId: id, url: displayUrl(url), eventTypes, allowPrivate },
+      });
       return { webhook: view(r), secret };
     },
 
     async list(workspaceId: string): Promise<WebhookView[]> {
-      const rows = await db.selectFrom('webhooks').select(VIEW_COLUMNS).where('workspace_id', '=', workspaceId).orderBy('id').execute();
+      const rows = await db
+        .selectFrom('webhooks')
+        .select(VIEW_COLUMNS)
+        .where('workspace_id', '=', workspaceId)
+        .orderBy('id')
+        .execute();
       return rows.map(view);
     },
 
@@ -183,12 +267,21 @@ export function createWebhooks(deps: {
         await trx.deleteFrom('webhook_deliveries').where('webhook_id', '=', id).execute();
         await trx.deleteFrom('webhooks').where('id', '=', id).where('workspace_id', '=', workspaceId).execute();
       });
-      await deps.audit.record({ workspaceId, actor, action: 'webhook.deleted', details: { webhookId: id, url: displayUrl(new URL(r.url)) } });
+      await deps.audit.record({
+        workspaceId,
+        actor,
+        action: 'webhook.deleted',
+        details: { webhookId: id, url: displayUrl(new URL(r.url)) },
+      });
     },
 
     /** In the event's own transaction: one delivery per matching webhook, due at once. */
     async enqueue(trx: Executor, e: RecordedEvent): Promise<number> {
-      const hooks = await trx.selectFrom('webhooks').select(['id', 'event_types']).where('workspace_id', '=', e.workspaceId).execute();
+      const hooks = await trx
+        .selectFrom('webhooks')
+        .select(['id', 'event_types'])
+        .where('workspace_id', '=', e.workspaceId)
+        .execute();
       const matching = hooks.filter((h) => {
         const types = JSON.parse(h.event_types) as string[];
         return types.includes('*') || types.includes(e.kind);
@@ -198,7 +291,14 @@ export function createWebhooks(deps: {
         id: e.id,
         type: e.kind,
         createdAt: e.createdAt,
-        data: { messageId: e.messageId, sesMessageId: e.sesMessageId, connectionId: e.connectionId, recipients: e.recipients, occurredAt: e.occurredAt, details: e.details },
+        data: {
+          messageId: e.messageId,
+          sesMessageId: e.sesMessageId,
+          connectionId: e.connectionId,
+          recipients: e.recipients,
+          occurredAt: e.occurredAt,
+          details: e.details,
+        },
       });
       const created = Date.parse(e.createdAt);
       await trx

@@ -14,12 +14,18 @@ const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 export function createWorkspaces(deps: { db: Db; clock: Clock; audit: Pick<Audit, 'record'> }) {
   const { db, clock, audit } = deps;
-  const toWorkspace = (r: { id: string; name: string; created_at: string }): Workspace => ({ id: r.id, name: r.name, createdAt: r.created_at });
+  const toWorkspace = (r: { id: string; name: string; created_at: string }): Workspace => ({
+    id: r.id,
+    name: r.name,
+    createdAt: r.created_at,
+  });
 
   return {
     async create(name: string, actor: string): Promise<Workspace> {
       if (!NAME.test(name)) {
-        throw new AppError('validation_failed', `Workspace name "${name}" is not allowed.`, { hint: 'Use 1-63 lowercase letters, digits, "-" or "_", starting with a letter or digit.' });
+        throw new AppError('validation_failed', `Workspace name "${name}" is not allowed.`, {
+          hint: 'Use 1-63 lowercase letters, digits, "-" or "_", starting with a letter or digit.',
+        });
       }
       const existing = await db.selectFrom('workspaces').select('id').where('name', '=', name).executeTakeFirst();
       if (existing) throw new AppError('conflict', `A workspace named "${name}" already exists.`);
@@ -36,7 +42,11 @@ export function createWorkspaces(deps: { db: Db; clock: Clock; audit: Pick<Audit
 
     /** By id or name. */
     async get(idOrName: string): Promise<Workspace> {
-      const r = await db.selectFrom('workspaces').selectAll().where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)])).executeTakeFirst();
+      const r = await db
+        .selectFrom('workspaces')
+        .selectAll()
+        .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
+        .executeTakeFirst();
       if (!r) throw notFound(`Workspace ${idOrName}`);
       return toWorkspace(r);
     },

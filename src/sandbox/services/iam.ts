@@ -13,7 +13,11 @@ export function handleIam(ctx: RequestContext, params: URLSearchParams): Sandbox
     case 'GetRole':
       return getRole(ctx, params);
     default:
-      throw new AwsError('InvalidAction', `Could not find operation ${action} for version 2010-05-08 (Sesame sandbox implements SimulatePrincipalPolicy and GetRole)`, 400);
+      throw new AwsError(
+        'InvalidAction',
+        `Could not find operation ${action} for version 2010-05-08 (Sesame sandbox implements SimulatePrincipalPolicy and GetRole)`,
+        400,
+      );
   }
 }
 
@@ -24,16 +28,27 @@ interface PolicySource {
 
 function resolveSource(ctx: RequestContext, arn: string): PolicySource {
   const state = ctx.deps.store.state;
-  const m = /^arn:aws:iam::(\d{12}):(user|role)(\/.*)?\/([\w+=,.@-]+)$/.exec(arn) ?? /^arn:aws:sts::(\d{12}):(assumed-role)\/([\w+=,.@-]+)\/[\w+=,.@-]+$/.exec(arn);
-  if (!m) throw new AwsError('InvalidInput', `Invalid ARN ${arn}: PolicySourceArn must be an IAM user or role ARN.`, 400);
+  const m =
+    /^arn:aws:iam::(\d{12}):(user|role)(\/.*)?\/([\w+=,.@-]+)$/.exec(arn) ??
+    /^arn:aws:sts::(\d{12}):(assumed-role)\/([\w+=,.@-]+)\/[\w+=,.@-]+$/.exec(arn);
+  if (!m)
+    throw new AwsError('InvalidInput', `Invalid ARN ${arn}: PolicySourceArn must be an IAM user or role ARN.`, 400);
   const account = m[1]!;
   if (m[2] === 'user') {
     const user = state.users.find((u) => u.arn === arn);
     if (!user) throw new AwsError('NoSuchEntity', `The user with name ${m[4]} cannot be found.`, 404);
-    return { account, policies: (user.policies ?? [ADMIN_POLICY]).map((doc, i) => ({ id: user.policies ? `policy-${i + 1}` : 'AdministratorAccess', doc })) };
+    return {
+      account,
+      policies: (user.policies ?? [ADMIN_POLICY]).map((doc, i) => ({
+        id: user.policies ? `policy-${i + 1}` : 'AdministratorAccess',
+        doc,
+      })),
+    };
   }
   const name = m[2] === 'role' ? m[4]! : m[3]!;
-  const role = Object.values(state.roles).find((r) => (m[2] === 'role' ? r.arn === arn : r.account === account && r.roleName === name));
+  const role = Object.values(state.roles).find((r) =>
+    m[2] === 'role' ? r.arn === arn : r.account === account && r.roleName === name,
+  );
   if (!role) throw new AwsError('NoSuchEntity', `The role with name ${name} cannot be found.`, 404);
   return { account, policies: Object.entries(role.policies).map(([id, doc]) => ({ id, doc })) };
 }
@@ -41,8 +56,18 @@ function resolveSource(ctx: RequestContext, arn: string): PolicySource {
 function simulatePrincipalPolicy(ctx: RequestContext, params: URLSearchParams): SandboxResponse {
   const sourceArn = params.get('PolicySourceArn') ?? '';
   const actions = listMembers(params, 'ActionNames');
-  if (!sourceArn) throw new AwsError('ValidationError', "1 validation error detected: Value null at 'policySourceArn' failed to satisfy constraint: Member must not be null", 400);
-  if (actions.length === 0) throw new AwsError('ValidationError', "1 validation error detected: Value null at 'actionNames' failed to satisfy constraint: Member must not be null", 400);
+  if (!sourceArn)
+    throw new AwsError(
+      'ValidationError',
+      "1 validation error detected: Value null at 'policySourceArn' failed to satisfy constraint: Member must not be null",
+      400,
+    );
+  if (actions.length === 0)
+    throw new AwsError(
+      'ValidationError',
+      "1 validation error detected: Value null at 'actionNames' failed to satisfy constraint: Member must not be null",
+      400,
+    );
   const accountOfArn = /^arn:aws:(?:iam|sts)::(\d{12}):/.exec(sourceArn)?.[1];
   authorize(ctx.deps.store.state, ctx.caller, {
     action: 'iam:SimulatePrincipalPolicy',
@@ -64,9 +89,15 @@ function simulatePrincipalPolicy(ctx: RequestContext, params: URLSearchParams): 
   let xml = '<EvaluationResults>';
   for (const action of actions) {
     for (const resource of resources.length ? resources : ['*']) {
-      const result = evaluate(source.policies.map((p) => p.doc), { action, resource, context: { ...baseContext(ctx.caller, ctx.now, ctx.region), ...extra } });
+      const result = evaluate(
+        source.policies.map((p) => p.doc),
+        { action, resource, context: { ...baseContext(ctx.caller, ctx.now, ctx.region), ...extra } },
+      );
       const matched = result.matched
-        .map((m) => `<member>${xmlEl('SourcePolicyId', source.policies[m.policy]?.id)}${xmlEl('SourcePolicyType', 'IAM Policy')}</member>`)
+        .map(
+          (m) =>
+            `<member>${xmlEl('SourcePolicyId', source.policies[m.policy]?.id)}${xmlEl('SourcePolicyType', 'IAM Policy')}</member>`,
+        )
         .join('');
       xml +=
         '<member>' +
@@ -88,7 +119,12 @@ function getRole(ctx: RequestContext, params: URLSearchParams): SandboxResponse 
   // IAM is per account: RoleName is looked up in the caller's own account.
   const role = Object.values(state.roles).find((r) => r.account === ctx.caller.account && r.roleName === name);
   const resource = role?.arn ?? `arn:aws:iam::${ctx.caller.account}:role/${name}`;
-  authorize(state, ctx.caller, { action: 'iam:GetRole', resource, context: baseContext(ctx.caller, ctx.now, ctx.region), protocol: 'query' });
+  authorize(state, ctx.caller, {
+    action: 'iam:GetRole',
+    resource,
+    context: baseContext(ctx.caller, ctx.now, ctx.region),
+    protocol: 'query',
+  });
   if (!role) throw new AwsError('NoSuchEntity', `The role with name ${name} cannot be found.`, 404);
   const tags = role.tags.map((t) => `<member>${xmlEl('Key', t.Key)}${xmlEl('Value', t.Value)}</member>`).join('');
   const xml =

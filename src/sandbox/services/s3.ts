@@ -55,19 +55,30 @@ export function handleS3(ctx: RequestContext): SandboxResponse {
   if (!t.bucket) throw new AwsError('NotImplemented', 'ListBuckets is not implemented by the Sesame sandbox', 501);
   if (!t.key) {
     if (method === 'PUT') return createBucket(ctx, t.bucket);
-    throw new AwsError('NotImplemented', 'Bucket-level operations other than CreateBucket are not implemented by the Sesame sandbox', 501);
+    throw new AwsError(
+      'NotImplemented',
+      'Bucket-level operations other than CreateBucket are not implemented by the Sesame sandbox',
+      501,
+    );
   }
   const bucket = state.buckets[t.bucket];
   const resource = `arn:aws:s3:::${t.bucket}/${t.key}`;
   const check = (action: string) =>
-    authorize(state, ctx.caller, { action, resource, resourceAccount: bucket?.account ?? ctx.caller.account, context: baseContext(ctx.caller, ctx.now, ctx.region), protocol: 's3' });
+    authorize(state, ctx.caller, {
+      action,
+      resource,
+      resourceAccount: bucket?.account ?? ctx.caller.account,
+      context: baseContext(ctx.caller, ctx.now, ctx.region),
+      protocol: 's3',
+    });
   if (method === 'PUT') {
     check('s3:PutObject');
     if (!bucket) throw noSuchBucket();
     const data = isChunked(ctx.req.headers) ? decodeAwsChunked(ctx.req.body) : ctx.req.body;
     const etag = `"${createHash('md5').update(data).digest('hex')}"`;
     const metadata: Record<string, string> = {};
-    for (const [k, v] of Object.entries(ctx.req.headers)) if (k.startsWith('x-amz-meta-') && typeof v === 'string') metadata[k.slice(11)] = v;
+    for (const [k, v] of Object.entries(ctx.req.headers))
+      if (k.startsWith('x-amz-meta-') && typeof v === 'string') metadata[k.slice(11)] = v;
     bucket.objects[t.key] = {
       body: data.toString('base64'),
       contentType: firstHeader(ctx.req.headers, 'content-type') ?? 'binary/octet-stream',
@@ -87,13 +98,29 @@ export function handleS3(ctx: RequestContext): SandboxResponse {
 
 function createBucket(ctx: RequestContext, name: string): SandboxResponse {
   const state = ctx.deps.store.state;
-  authorize(state, ctx.caller, { action: 's3:CreateBucket', resource: `arn:aws:s3:::${name}`, context: baseContext(ctx.caller, ctx.now, ctx.region), protocol: 's3' });
+  authorize(state, ctx.caller, {
+    action: 's3:CreateBucket',
+    resource: `arn:aws:s3:::${name}`,
+    context: baseContext(ctx.caller, ctx.now, ctx.region),
+    protocol: 's3',
+  });
   const existing = state.buckets[name];
   if (existing) {
-    if (existing.account === ctx.caller.account) throw new AwsError('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it.', 409);
+    if (existing.account === ctx.caller.account)
+      throw new AwsError(
+        'BucketAlreadyOwnedByYou',
+        'Your previous request to create the named bucket succeeded and you already own it.',
+        409,
+      );
     throw new AwsError('BucketAlreadyExists', 'The requested bucket name is not available.', 409);
   }
-  state.buckets[name] = { name, account: ctx.caller.account, region: ctx.region, createdAt: ctx.now.toISOString(), objects: {} };
+  state.buckets[name] = {
+    name,
+    account: ctx.caller.account,
+    region: ctx.region,
+    createdAt: ctx.now.toISOString(),
+    objects: {},
+  };
   ctx.deps.store.save();
   return { status: 200, headers: { location: `/${name}`, 'x-amz-request-id': ctx.requestId }, body: '' };
 }
@@ -116,9 +143,13 @@ export function readObject(state: SandboxState, t: S3Target, method: string, req
 }
 
 /** Anonymous reads: only objects of the template bucket, which CloudFormation fetches by URL. */
-export function handleAnonymousS3(state: SandboxState, rawPath: string, method: string, requestId: string): SandboxResponse {
+export function handleAnonymousS3(
+  state: SandboxState,
+  rawPath: string,
+  method: string,
+  requestId: string,
+): SandboxResponse {
   const t = s3Target(rawPath);
   if ((method !== 'GET' && method !== 'HEAD') || t.bucket !== TEMPLATE_BUCKET || !t.key) throw accessDenied();
   return readObject(state, t, method, requestId);
 }
-

@@ -4,21 +4,34 @@ import { AwsError } from '../errors.js';
 import { jsonResponse, type SandboxResponse } from '../protocol.js';
 import type { SecretRecord } from '../state.js';
 
-const notFound = () => new AwsError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.", 400);
+const notFound = () =>
+  new AwsError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.", 400);
 
 export function handleSecretsManager(ctx: RequestContext, target: string, body: unknown): SandboxResponse {
   const action = target.replace(/^secretsmanager\./, '');
   if (action !== 'GetSecretValue') {
-    throw new AwsError('UnknownOperationException', `Sesame sandbox Secrets Manager implements GetSecretValue only, not ${action}`, 400);
+    throw new AwsError(
+      'UnknownOperationException',
+      `Sesame sandbox Secrets Manager implements GetSecretValue only, not ${action}`,
+      400,
+    );
   }
   const input = (body ?? {}) as { SecretId?: unknown; VersionId?: unknown; VersionStage?: unknown };
   if (typeof input.SecretId !== 'string' || input.SecretId === '') {
-    throw new AwsError('ValidationException', "1 validation error detected: Value null at 'secretId' failed to satisfy constraint: Member must not be null", 400);
+    throw new AwsError(
+      'ValidationException',
+      "1 validation error detected: Value null at 'secretId' failed to satisfy constraint: Member must not be null",
+      400,
+    );
   }
   const state = ctx.deps.store.state;
   const secret = findSecret(state.secrets, input.SecretId, ctx.caller.account, ctx.region);
   const arnAccount = /^arn:aws:secretsmanager:[^:]+:(\d{12}):/.exec(input.SecretId)?.[1];
-  const resource = secret?.arn ?? (input.SecretId.startsWith('arn:') ? input.SecretId : `arn:aws:secretsmanager:${ctx.region}:${ctx.caller.account}:secret:${input.SecretId}`);
+  const resource =
+    secret?.arn ??
+    (input.SecretId.startsWith('arn:')
+      ? input.SecretId
+      : `arn:aws:secretsmanager:${ctx.region}:${ctx.caller.account}:secret:${input.SecretId}`);
   authorize(state, ctx.caller, {
     action: 'secretsmanager:GetSecretValue',
     resource,
@@ -43,7 +56,12 @@ export function handleSecretsManager(ctx: RequestContext, target: string, body: 
 }
 
 /** By full ARN, by ARN without the random 6-character suffix, or by name, within the account and region. */
-export function findSecret(secrets: SecretRecord[], id: string, account: string, region: string): SecretRecord | undefined {
+export function findSecret(
+  secrets: SecretRecord[],
+  id: string,
+  account: string,
+  region: string,
+): SecretRecord | undefined {
   if (id.startsWith('arn:')) return secrets.find((s) => s.arn === id || s.arn.slice(0, -7) === id);
   return secrets.find((s) => s.name === id && s.account === account && s.region === region);
 }

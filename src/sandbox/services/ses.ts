@@ -7,7 +7,14 @@ import { addressOnly, bodyOf, domainOf, parseAddress, parseHeaders, splitAddress
 import { context } from '../policy.js';
 import { jsonResponse, type SandboxResponse } from '../protocol.js';
 import { publishSesEvents } from '../ses-events.js';
-import { sesAccount, type ConfigurationSetRecord, type MailboxMessage, type SandboxState, type SesAccountRecord, type SesIdentityRecord } from '../state.js';
+import {
+  sesAccount,
+  type ConfigurationSetRecord,
+  type MailboxMessage,
+  type SandboxState,
+  type SesAccountRecord,
+  type SesIdentityRecord,
+} from '../state.js';
 
 // From the SES developer guide: at most 50 recipients per message.
 const MAX_RECIPIENTS = 50;
@@ -21,7 +28,10 @@ const badRequest = (m: string) => new AwsError('BadRequestException', m, 400);
 const rateWindows = new WeakMap<SandboxState, Map<string, { at: number; n: number }[]>>();
 
 export function handleSes(ctx: RequestContext, method: string, path: string, body: unknown): SandboxResponse {
-  const segments = path.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
+  const segments = path
+    .split('/')
+    .filter(Boolean)
+    .map((s) => decodeURIComponent(s));
   // segments: ['v2', 'email', resource, id?, sub?, subId?]
   const [v2, email, resource, id, sub, subId] = segments;
   if (v2 !== 'v2' || email !== 'email' || !resource) throw notFound(`No SES v2 operation at ${method} ${path}`);
@@ -94,9 +104,15 @@ export function sesActionName(method: string, path: string): string {
   return map[routeKey(method, path.split('/').filter(Boolean))] ?? 'Unknown';
 }
 
-const identityArn = (ctx: RequestContext, identity: string) => `arn:aws:ses:${ctx.region}:${ctx.caller.account}:identity/${identity}`;
+const identityArn = (ctx: RequestContext, identity: string) =>
+  `arn:aws:ses:${ctx.region}:${ctx.caller.account}:identity/${identity}`;
 
-function check(ctx: RequestContext, action: string, resource: string, extra: Record<string, string | string[] | undefined> = {}): void {
+function check(
+  ctx: RequestContext,
+  action: string,
+  resource: string,
+  extra: Record<string, string | string[] | undefined> = {},
+): void {
   authorize(ctx.deps.store.state, ctx.caller, {
     action,
     resource,
@@ -161,10 +177,22 @@ function getAccount(ctx: RequestContext): SandboxResponse {
       EnforcementStatus: a.enforcementStatus,
       ProductionAccessEnabled: a.productionAccessEnabled,
       SendingEnabled: a.sendingEnabled,
-      SendQuota: { Max24HourSend: a.max24HourSend, MaxSendRate: a.maxSendRate, SentLast24Hours: sentLast24Hours(ctx.deps.store.state, a.account, a.region, ctx.now) },
+      SendQuota: {
+        Max24HourSend: a.max24HourSend,
+        MaxSendRate: a.maxSendRate,
+        SentLast24Hours: sentLast24Hours(ctx.deps.store.state, a.account, a.region, ctx.now),
+      },
       SuppressionAttributes: { SuppressedReasons: [] },
       ...(a.productionAccessEnabled
-        ? { Details: { MailType: 'TRANSACTIONAL', WebsiteURL: 'https://example.com', ContactLanguage: 'EN', UseCaseDescription: 'Sesame sandbox', ReviewDetails: { Status: 'GRANTED', CaseId: 'sandbox' } } }
+        ? {
+            Details: {
+              MailType: 'TRANSACTIONAL',
+              WebsiteURL: 'https://example.com',
+              ContactLanguage: 'EN',
+              UseCaseDescription: 'Sesame sandbox',
+              ReviewDetails: { Status: 'GRANTED', CaseId: 'sandbox' },
+            },
+          }
         : {}),
     },
     ctx.requestId,
@@ -174,9 +202,16 @@ function getAccount(ctx: RequestContext): SandboxResponse {
 const verificationStatus = (i: SesIdentityRecord) => (i.verified ? 'SUCCESS' : 'PENDING');
 
 function dkimAttributes(i: SesIdentityRecord) {
-  if (i.type === 'EMAIL_ADDRESS') return { SigningEnabled: false, Status: 'NOT_STARTED', SigningAttributesOrigin: 'AWS_SES' };
+  if (i.type === 'EMAIL_ADDRESS')
+    return { SigningEnabled: false, Status: 'NOT_STARTED', SigningAttributesOrigin: 'AWS_SES' };
   // With BYODKIM, SES reports the selector in Tokens.
-  if (i.dkimOrigin === 'EXTERNAL') return { SigningEnabled: true, Status: i.verified ? 'SUCCESS' : 'PENDING', Tokens: [i.dkimSelector ?? ''], SigningAttributesOrigin: 'EXTERNAL' };
+  if (i.dkimOrigin === 'EXTERNAL')
+    return {
+      SigningEnabled: true,
+      Status: i.verified ? 'SUCCESS' : 'PENDING',
+      Tokens: [i.dkimSelector ?? ''],
+      SigningAttributesOrigin: 'EXTERNAL',
+    };
   return {
     SigningEnabled: true,
     Status: i.verified ? 'SUCCESS' : 'PENDING',
@@ -211,8 +246,13 @@ export function newIdentity(identity: string, now: Date, verified: boolean): Ses
 }
 
 function createIdentity(ctx: RequestContext, body: unknown): SandboxResponse {
-  const input = (body ?? {}) as { EmailIdentity?: unknown; ConfigurationSetName?: unknown; DkimSigningAttributes?: { DomainSigningSelector?: unknown; DomainSigningPrivateKey?: unknown } };
-  if (typeof input.EmailIdentity !== 'string' || input.EmailIdentity === '') throw badRequest('EmailIdentity is required.');
+  const input = (body ?? {}) as {
+    EmailIdentity?: unknown;
+    ConfigurationSetName?: unknown;
+    DkimSigningAttributes?: { DomainSigningSelector?: unknown; DomainSigningPrivateKey?: unknown };
+  };
+  if (typeof input.EmailIdentity !== 'string' || input.EmailIdentity === '')
+    throw badRequest('EmailIdentity is required.');
   const name = input.EmailIdentity.toLowerCase();
   check(ctx, 'ses:CreateEmailIdentity', identityArn(ctx, name));
   const a = account(ctx);
@@ -222,7 +262,11 @@ function createIdentity(ctx: RequestContext, body: unknown): SandboxResponse {
   const byo = input.DkimSigningAttributes;
   if (byo && (byo.DomainSigningSelector !== undefined || byo.DomainSigningPrivateKey !== undefined)) {
     if (rec.type !== 'DOMAIN') throw badRequest('DKIM signing attributes apply to domain identities only.');
-    if (typeof byo.DomainSigningSelector !== 'string' || !/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i.test(byo.DomainSigningSelector)) throw badRequest('DomainSigningSelector must be a DNS label.');
+    if (
+      typeof byo.DomainSigningSelector !== 'string' ||
+      !/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i.test(byo.DomainSigningSelector)
+    )
+      throw badRequest('DomainSigningSelector must be a DNS label.');
     rec.dkimOrigin = 'EXTERNAL';
     rec.dkimSelector = byo.DomainSigningSelector;
     rec.dkimPublicKey = publicKeyOf(byo.DomainSigningPrivateKey);
@@ -231,7 +275,11 @@ function createIdentity(ctx: RequestContext, body: unknown): SandboxResponse {
   ctx.deps.identities.onCreate(rec);
   a.identities[name] = rec;
   ctx.deps.store.save();
-  return jsonResponse('rest-json', { IdentityType: rec.type, VerifiedForSendingStatus: rec.verified, DkimAttributes: dkimAttributes(rec) }, ctx.requestId);
+  return jsonResponse(
+    'rest-json',
+    { IdentityType: rec.type, VerifiedForSendingStatus: rec.verified, DkimAttributes: dkimAttributes(rec) },
+    ctx.requestId,
+  );
 }
 
 function getIdentity(ctx: RequestContext, id: string): SandboxResponse {
@@ -249,7 +297,9 @@ function getIdentity(ctx: RequestContext, id: string): SandboxResponse {
       DkimAttributes: dkimAttributes(i),
       MailFromAttributes: {
         BehaviorOnMxFailure: i.behaviorOnMxFailure ?? 'USE_DEFAULT_VALUE',
-        ...(i.mailFromDomain ? { MailFromDomain: i.mailFromDomain, MailFromDomainStatus: i.mailFromVerified ? 'SUCCESS' : 'PENDING' } : {}),
+        ...(i.mailFromDomain
+          ? { MailFromDomain: i.mailFromDomain, MailFromDomainStatus: i.mailFromVerified ? 'SUCCESS' : 'PENDING' }
+          : {}),
       },
       Policies: {},
       Tags: [],
@@ -261,7 +311,8 @@ function getIdentity(ctx: RequestContext, id: string): SandboxResponse {
 
 /** The public half of a BYODKIM key (base64 DER, PKCS#8 or PKCS#1), as SES publishes it for the selector. */
 function publicKeyOf(value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0) throw badRequest('DomainSigningPrivateKey must be a base64-encoded RSA private key.');
+  if (typeof value !== 'string' || value.length === 0)
+    throw badRequest('DomainSigningPrivateKey must be a base64-encoded RSA private key.');
   const der = Buffer.from(value.replace(/-----[^-]+-----|\s+/g, ''), 'base64');
   for (const type of ['pkcs8', 'pkcs1'] as const) {
     try {
@@ -284,7 +335,8 @@ function putMailFrom(ctx: RequestContext, id: string, body: unknown): SandboxRes
   if (!i) throw notFound(`Email identity ${id} does not exist.`);
   const input = (body ?? {}) as { MailFromDomain?: unknown; BehaviorOnMxFailure?: unknown };
   const behavior = input.BehaviorOnMxFailure ?? 'USE_DEFAULT_VALUE';
-  if (behavior !== 'USE_DEFAULT_VALUE' && behavior !== 'REJECT_MESSAGE') throw badRequest('BehaviorOnMxFailure must be USE_DEFAULT_VALUE or REJECT_MESSAGE.');
+  if (behavior !== 'USE_DEFAULT_VALUE' && behavior !== 'REJECT_MESSAGE')
+    throw badRequest('BehaviorOnMxFailure must be USE_DEFAULT_VALUE or REJECT_MESSAGE.');
   const domain = typeof input.MailFromDomain === 'string' ? input.MailFromDomain.toLowerCase() : '';
   if (domain === '') {
     delete i.mailFromDomain;
@@ -321,17 +373,31 @@ function listConfigurationSets(ctx: RequestContext): SandboxResponse {
 function createConfigurationSet(ctx: RequestContext, body: unknown): SandboxResponse {
   const input = (body ?? {}) as { ConfigurationSetName?: unknown };
   const name = input.ConfigurationSetName;
-  if (typeof name !== 'string' || !/^[\w-]{1,64}$/.test(name)) throw badRequest('ConfigurationSetName must be 1-64 letters, digits, underscores or hyphens.');
+  if (typeof name !== 'string' || !/^[\w-]{1,64}$/.test(name))
+    throw badRequest('ConfigurationSetName must be 1-64 letters, digits, underscores or hyphens.');
   check(ctx, 'ses:CreateConfigurationSet', `arn:aws:ses:${ctx.region}:${ctx.caller.account}:configuration-set/${name}`);
   const a = account(ctx);
-  if (a.configurationSets[name]) throw new AwsError('AlreadyExistsException', `Configuration set <${name}> already exists.`, 400);
+  if (a.configurationSets[name])
+    throw new AwsError('AlreadyExistsException', `Configuration set <${name}> already exists.`, 400);
   a.configurationSets[name] = { name, createdAt: ctx.now.toISOString() };
   ctx.deps.store.save();
   return jsonResponse('rest-json', {}, ctx.requestId);
 }
 
-const EVENT_TYPES = ['SEND', 'REJECT', 'BOUNCE', 'COMPLAINT', 'DELIVERY', 'OPEN', 'CLICK', 'RENDERING_FAILURE', 'DELIVERY_DELAY', 'SUBSCRIPTION'];
-const configurationSetArn = (ctx: RequestContext, name: string) => `arn:aws:ses:${ctx.region}:${ctx.caller.account}:configuration-set/${name}`;
+const EVENT_TYPES = [
+  'SEND',
+  'REJECT',
+  'BOUNCE',
+  'COMPLAINT',
+  'DELIVERY',
+  'OPEN',
+  'CLICK',
+  'RENDERING_FAILURE',
+  'DELIVERY_DELAY',
+  'SUBSCRIPTION',
+];
+const configurationSetArn = (ctx: RequestContext, name: string) =>
+  `arn:aws:ses:${ctx.region}:${ctx.caller.account}:configuration-set/${name}`;
 
 function configurationSet(ctx: RequestContext, name: string, action: string): ConfigurationSetRecord {
   check(ctx, action, configurationSetArn(ctx, name));
@@ -342,7 +408,17 @@ function configurationSet(ctx: RequestContext, name: string, action: string): Co
 
 function getConfigurationSet(ctx: RequestContext, name: string): SandboxResponse {
   const cs = configurationSet(ctx, name, 'ses:GetConfigurationSet');
-  return jsonResponse('rest-json', { ConfigurationSetName: cs.name, DeliveryOptions: { TlsPolicy: 'OPTIONAL' }, ReputationOptions: { ReputationMetricsEnabled: false }, SendingOptions: { SendingEnabled: true }, Tags: [] }, ctx.requestId);
+  return jsonResponse(
+    'rest-json',
+    {
+      ConfigurationSetName: cs.name,
+      DeliveryOptions: { TlsPolicy: 'OPTIONAL' },
+      ReputationOptions: { ReputationMetricsEnabled: false },
+      SendingOptions: { SendingEnabled: true },
+      Tags: [],
+    },
+    ctx.requestId,
+  );
 }
 
 function deleteConfigurationSet(ctx: RequestContext, name: string): SandboxResponse {
@@ -364,28 +440,58 @@ function getEventDestinations(ctx: RequestContext, name: string): SandboxRespons
 }
 
 /** Create (no destination name in the path) or update an event destination. */
-function putEventDestination(ctx: RequestContext, name: string, destination: string | undefined, body: unknown): SandboxResponse {
+function putEventDestination(
+  ctx: RequestContext,
+  name: string,
+  destination: string | undefined,
+  body: unknown,
+): SandboxResponse {
   const creating = destination === undefined;
-  const cs = configurationSet(ctx, name, creating ? 'ses:CreateConfigurationSetEventDestination' : 'ses:UpdateConfigurationSetEventDestination');
-  const input = (body ?? {}) as { EventDestinationName?: unknown; EventDestination?: { Enabled?: unknown; MatchingEventTypes?: unknown; SnsDestination?: { TopicArn?: unknown } } };
+  const cs = configurationSet(
+    ctx,
+    name,
+    creating ? 'ses:CreateConfigurationSetEventDestination' : 'ses:UpdateConfigurationSetEventDestination',
+  );
+  const input = (body ?? {}) as {
+    EventDestinationName?: unknown;
+    EventDestination?: { Enabled?: unknown; MatchingEventTypes?: unknown; SnsDestination?: { TopicArn?: unknown } };
+  };
   const destName = creating ? input.EventDestinationName : destination;
-  if (typeof destName !== 'string' || !/^[\w-]{1,64}$/.test(destName)) throw badRequest('EventDestinationName must be 1-64 letters, digits, underscores or hyphens.');
+  if (typeof destName !== 'string' || !/^[\w-]{1,64}$/.test(destName))
+    throw badRequest('EventDestinationName must be 1-64 letters, digits, underscores or hyphens.');
   const d = input.EventDestination ?? {};
   const types = d.MatchingEventTypes;
-  if (!Array.isArray(types) || types.length === 0 || types.some((t) => !EVENT_TYPES.includes(String(t)))) throw badRequest(`MatchingEventTypes must list one or more of ${EVENT_TYPES.join(', ')}.`);
+  if (!Array.isArray(types) || types.length === 0 || types.some((t) => !EVENT_TYPES.includes(String(t))))
+    throw badRequest(`MatchingEventTypes must list one or more of ${EVENT_TYPES.join(', ')}.`);
   const topicArn = d.SnsDestination?.TopicArn;
-  if (topicArn !== undefined && (typeof topicArn !== 'string' || !/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]+$/.test(topicArn))) throw badRequest('SnsDestination.TopicArn must be an SNS topic ARN.');
+  if (
+    topicArn !== undefined &&
+    (typeof topicArn !== 'string' || !/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]+$/.test(topicArn))
+  )
+    throw badRequest('SnsDestination.TopicArn must be an SNS topic ARN.');
   const dests = (cs.eventDestinations ??= {});
-  if (creating && dests[destName]) throw new AwsError('AlreadyExistsException', `Event destination ${destName} already exists in configuration set ${name}.`, 400);
-  if (!creating && !dests[destName]) throw notFound(`Event destination ${destName} does not exist in configuration set ${name}.`);
-  dests[destName] = { name: destName, enabled: d.Enabled === true, matchingEventTypes: types.map(String), ...(typeof topicArn === 'string' ? { snsTopicArn: topicArn } : {}) };
+  if (creating && dests[destName])
+    throw new AwsError(
+      'AlreadyExistsException',
+      `Event destination ${destName} already exists in configuration set ${name}.`,
+      400,
+    );
+  if (!creating && !dests[destName])
+    throw notFound(`Event destination ${destName} does not exist in configuration set ${name}.`);
+  dests[destName] = {
+    name: destName,
+    enabled: d.Enabled === true,
+    matchingEventTypes: types.map(String),
+    ...(typeof topicArn === 'string' ? { snsTopicArn: topicArn } : {}),
+  };
   ctx.deps.store.save();
   return jsonResponse('rest-json', {}, ctx.requestId);
 }
 
 function deleteEventDestination(ctx: RequestContext, name: string, destination: string): SandboxResponse {
   const cs = configurationSet(ctx, name, 'ses:DeleteConfigurationSetEventDestination');
-  if (!cs.eventDestinations?.[destination]) throw notFound(`Event destination ${destination} does not exist in configuration set ${name}.`);
+  if (!cs.eventDestinations?.[destination])
+    throw notFound(`Event destination ${destination} does not exist in configuration set ${name}.`);
   delete cs.eventDestinations[destination];
   ctx.deps.store.save();
   return jsonResponse('rest-json', {}, ctx.requestId);
@@ -466,7 +572,7 @@ function sendEmail(ctx: RequestContext, body: unknown): SandboxResponse {
   } else {
     throw badRequest('Content is required: Simple, Raw or Template.');
   }
-  if (!fromHeader) throw badRequest('Missing required header \'From\'.');
+  if (!fromHeader) throw badRequest("Missing required header 'From'.");
   const from = parseAddress(fromHeader);
   const recipients = [...to, ...cc, ...bcc].map(addressOnly);
 
@@ -481,24 +587,47 @@ function sendEmail(ctx: RequestContext, body: unknown): SandboxResponse {
   };
   check(ctx, 'ses:SendEmail', identityArn(ctx, fromIdentity?.identity ?? domainOf(from.address)), sendContext);
   // Authorization comes before request validation, so a caller without permission always hears AccessDenied.
-  if (recipients.length === 0) throw badRequest('Missing final \'@domain\'');
+  if (recipients.length === 0) throw badRequest("Missing final '@domain'");
   if (recipients.length > MAX_RECIPIENTS) throw badRequest(`Recipient count exceeds ${MAX_RECIPIENTS}.`);
   if (input.ConfigurationSetName !== undefined) {
-    check(ctx, 'ses:SendEmail', `arn:aws:ses:${ctx.region}:${ctx.caller.account}:configuration-set/${input.ConfigurationSetName}`, sendContext);
-    if (!a.configurationSets[input.ConfigurationSetName]) throw notFound(`Configuration set <${input.ConfigurationSetName}> does not exist.`);
+    check(
+      ctx,
+      'ses:SendEmail',
+      `arn:aws:ses:${ctx.region}:${ctx.caller.account}:configuration-set/${input.ConfigurationSetName}`,
+      sendContext,
+    );
+    if (!a.configurationSets[input.ConfigurationSetName])
+      throw notFound(`Configuration set <${input.ConfigurationSetName}> does not exist.`);
   }
   if (a.enforcementStatus === 'SHUTDOWN') {
-    throw new AwsError('AccountSuspendedException', "The message can't be sent because the account's ability to send email has been permanently restricted.", 400);
+    throw new AwsError(
+      'AccountSuspendedException',
+      "The message can't be sent because the account's ability to send email has been permanently restricted.",
+      400,
+    );
   }
-  if (!a.sendingEnabled) throw new AwsError('SendingPausedException', "The message can't be sent because the account's ability to send email is currently paused.", 400);
+  if (!a.sendingEnabled)
+    throw new AwsError(
+      'SendingPausedException',
+      "The message can't be sent because the account's ability to send email is currently paused.",
+      400,
+    );
   const regionLabel = ctx.region.toUpperCase();
   if (!fromIdentity) {
-    throw new AwsError('MessageRejected', `Email address is not verified. The following identities failed the check in region ${regionLabel}: ${from.address}`, 400);
+    throw new AwsError(
+      'MessageRejected',
+      `Email address is not verified. The following identities failed the check in region ${regionLabel}: ${from.address}`,
+      400,
+    );
   }
   if (!a.productionAccessEnabled) {
     const unverified = recipients.filter((r) => domainOf(r) !== SIMULATOR_DOMAIN && !coveringIdentity(a, r));
     if (unverified.length) {
-      throw new AwsError('MessageRejected', `Email address is not verified. The following identities failed the check in region ${regionLabel}: ${unverified.join(', ')}`, 400);
+      throw new AwsError(
+        'MessageRejected',
+        `Email address is not verified. The following identities failed the check in region ${regionLabel}: ${unverified.join(', ')}`,
+        400,
+      );
     }
   }
   if (sentLast24Hours(state, a.account, a.region, ctx.now) + recipients.length > a.max24HourSend) {

@@ -12,7 +12,14 @@ import { snsState, type SnsSubscriptionRecord, type SnsTopicRecord } from '../st
  */
 export const SNS_NAMESPACE = 'http://sns.amazonaws.com/doc/2010-03-31/';
 const TOPIC_NAME = /^[A-Za-z0-9_-]{1,256}$/;
-const SETTABLE = new Set(['Policy', 'DisplayName', 'DeliveryPolicy', 'SignatureVersion', 'KmsMasterKeyId', 'TracingConfig']);
+const SETTABLE = new Set([
+  'Policy',
+  'DisplayName',
+  'DeliveryPolicy',
+  'SignatureVersion',
+  'KmsMasterKeyId',
+  'TracingConfig',
+]);
 const MAX_MESSAGE_BYTES = 256 * 1024;
 
 const invalid = (m: string) => new AwsError('InvalidParameter', m, 400);
@@ -24,7 +31,8 @@ export function handleSns(ctx: RequestContext, params: URLSearchParams): Sandbox
   switch (action) {
     case 'CreateTopic':
       // Tagging at creation is also authorised as sns:TagResource.
-      if ([...params.keys()].some((k) => k.startsWith('Tags.member.'))) check(ctx, 'sns:TagResource', `arn:aws:sns:${ctx.region}:${ctx.caller.account}:${p('Name')}`);
+      if ([...params.keys()].some((k) => k.startsWith('Tags.member.')))
+        check(ctx, 'sns:TagResource', `arn:aws:sns:${ctx.region}:${ctx.caller.account}:${p('Name')}`);
       return createTopic(ctx, p('Name'), attributesOf(params));
     case 'GetTopicAttributes':
       return getTopicAttributes(ctx, p('TopicArn'));
@@ -37,7 +45,11 @@ export function handleSns(ctx: RequestContext, params: URLSearchParams): Sandbox
     case 'Subscribe':
       return subscribe(ctx, p('TopicArn'), p('Protocol'), p('Endpoint'), p('ReturnSubscriptionArn') === 'true');
     case 'ConfirmSubscription':
-      return respond(ctx.requestId, 'ConfirmSubscription', xmlEl('SubscriptionArn', confirm(ctx.deps, p('TopicArn'), p('Token')).arn));
+      return respond(
+        ctx.requestId,
+        'ConfirmSubscription',
+        xmlEl('SubscriptionArn', confirm(ctx.deps, p('TopicArn'), p('Token')).arn),
+      );
     case 'ListSubscriptionsByTopic':
       return listSubscriptionsByTopic(ctx, p('TopicArn'));
     case 'Unsubscribe':
@@ -45,7 +57,11 @@ export function handleSns(ctx: RequestContext, params: URLSearchParams): Sandbox
     case 'Publish':
       return publishAction(ctx, p('TopicArn'), p('Message'), params.get('Subject') ?? undefined);
     default:
-      throw new AwsError('InvalidAction', `Could not find operation ${action} for version 2010-03-31 (the Sesame sandbox implements topics, HTTP/S subscriptions and Publish)`, 400);
+      throw new AwsError(
+        'InvalidAction',
+        `Could not find operation ${action} for version 2010-03-31 (the Sesame sandbox implements topics, HTTP/S subscriptions and Publish)`,
+        400,
+      );
   }
 }
 
@@ -53,7 +69,11 @@ export function handleSns(ctx: RequestContext, params: URLSearchParams): Sandbox
  * The SubscribeURL and UnsubscribeURL SNS puts in its messages are plain GETs without a
  * signature: the token (or the subscription ARN) is the proof.
  */
-export function handleAnonymousSns(deps: SandboxDeps, query: URLSearchParams, requestId: string): SandboxResponse | undefined {
+export function handleAnonymousSns(
+  deps: SandboxDeps,
+  query: URLSearchParams,
+  requestId: string,
+): SandboxResponse | undefined {
   const action = query.get('Action');
   if (action === 'ConfirmSubscription') {
     const sub = confirm(deps, query.get('TopicArn') ?? '', query.get('Token') ?? '');
@@ -66,11 +86,27 @@ export function handleAnonymousSns(deps: SandboxDeps, query: URLSearchParams, re
   return undefined;
 }
 
-const respond = (requestId: string, action: string, xml: string) => queryResponse(action, SNS_NAMESPACE, xml, requestId);
+const respond = (requestId: string, action: string, xml: string) =>
+  queryResponse(action, SNS_NAMESPACE, xml, requestId);
 
-function check(ctx: RequestContext, action: string, resource: string, resourceAccount: string = ctx.caller.account): void {
-  const decision = resourceAccount === ctx.caller.account ? identityDecision(ctx.deps.store.state, ctx.caller, action, resource, baseContext(ctx.caller, ctx.now, ctx.region)) : 'implicitDeny';
-  if (decision !== 'allowed') throw new AwsError('AuthorizationError', notAuthorizedMessage(ctx.caller, action, resource), 403);
+function check(
+  ctx: RequestContext,
+  action: string,
+  resource: string,
+  resourceAccount: string = ctx.caller.account,
+): void {
+  const decision =
+    resourceAccount === ctx.caller.account
+      ? identityDecision(
+          ctx.deps.store.state,
+          ctx.caller,
+          action,
+          resource,
+          baseContext(ctx.caller, ctx.now, ctx.region),
+        )
+      : 'implicitDeny';
+  if (decision !== 'allowed')
+    throw new AwsError('AuthorizationError', notAuthorizedMessage(ctx.caller, action, resource), 403);
 }
 
 function attributesOf(params: URLSearchParams): Record<string, string> {
@@ -99,7 +135,8 @@ function topicOf(ctx: RequestContext, arn: string, action: string): SnsTopicReco
 
 function validateAttribute(name: string, value: string): void {
   if (!SETTABLE.has(name)) throw invalid(`Invalid parameter: AttributeName`);
-  if (name === 'SignatureVersion' && value !== '1' && value !== '2') throw invalid('Invalid parameter: SignatureVersion must be 1 or 2');
+  if (name === 'SignatureVersion' && value !== '1' && value !== '2')
+    throw invalid('Invalid parameter: SignatureVersion must be 1 or 2');
   if (name === 'Policy') {
     try {
       JSON.parse(value);
@@ -119,10 +156,19 @@ function createTopic(ctx: RequestContext, name: string, attributes: Record<strin
   if (existing) {
     // CreateTopic is idempotent, but not with different attributes.
     for (const [k, v] of Object.entries(attributes)) {
-      if (existing.attributes[k] !== v) throw invalid('Invalid parameter: Attributes Reason: Topic already exists with different attributes');
+      if (existing.attributes[k] !== v)
+        throw invalid('Invalid parameter: Attributes Reason: Topic already exists with different attributes');
     }
   } else {
-    sns.topics[arn] = { arn, name, account: ctx.caller.account, region: ctx.region, attributes: { ...attributes }, subscriptions: {}, createdAt: ctx.now.toISOString() };
+    sns.topics[arn] = {
+      arn,
+      name,
+      account: ctx.caller.account,
+      region: ctx.region,
+      attributes: { ...attributes },
+      subscriptions: {},
+      createdAt: ctx.now.toISOString(),
+    };
     ctx.deps.store.save();
   }
   return respond(ctx.requestId, 'CreateTopic', xmlEl('TopicArn', arn));
@@ -141,7 +187,9 @@ function getTopicAttributes(ctx: RequestContext, arn: string): SandboxResponse {
     SubscriptionsDeleted: '0',
     ...t.attributes,
   };
-  const entries = Object.entries(attrs).map(([k, v]) => `<entry>${xmlEl('key', k)}${xmlEl('value', v)}</entry>`).join('');
+  const entries = Object.entries(attrs)
+    .map(([k, v]) => `<entry>${xmlEl('key', k)}${xmlEl('value', v)}</entry>`)
+    .join('');
   return respond(ctx.requestId, 'GetTopicAttributes', `<Attributes>${entries}</Attributes>`);
 }
 
@@ -165,32 +213,59 @@ function deleteTopic(ctx: RequestContext, arn: string): SandboxResponse {
 
 function listTopics(ctx: RequestContext): SandboxResponse {
   check(ctx, 'sns:ListTopics', '*');
-  const mine = Object.values(snsState(ctx.deps.store.state).topics).filter((t) => t.account === ctx.caller.account && t.region === ctx.region);
-  return respond(ctx.requestId, 'ListTopics', `<Topics>${mine.map((t) => `<member>${xmlEl('TopicArn', t.arn)}</member>`).join('')}</Topics>`);
+  const mine = Object.values(snsState(ctx.deps.store.state).topics).filter(
+    (t) => t.account === ctx.caller.account && t.region === ctx.region,
+  );
+  return respond(
+    ctx.requestId,
+    'ListTopics',
+    `<Topics>${mine.map((t) => `<member>${xmlEl('TopicArn', t.arn)}</member>`).join('')}</Topics>`,
+  );
 }
 
-function subscribe(ctx: RequestContext, topicArn: string, protocol: string, endpoint: string, returnArn: boolean): SandboxResponse {
+function subscribe(
+  ctx: RequestContext,
+  topicArn: string,
+  protocol: string,
+  endpoint: string,
+  returnArn: boolean,
+): SandboxResponse {
   const t = topicOf(ctx, topicArn, 'sns:Subscribe');
-  if (protocol !== 'http' && protocol !== 'https') throw invalid(`Invalid parameter: Protocol (the Sesame sandbox delivers to http and https endpoints only)`);
+  if (protocol !== 'http' && protocol !== 'https')
+    throw invalid(`Invalid parameter: Protocol (the Sesame sandbox delivers to http and https endpoints only)`);
   let url: URL;
   try {
     url = new URL(endpoint);
   } catch {
     throw invalid('Invalid parameter: Endpoint must be a URL');
   }
-  if (url.protocol !== `${protocol}:`) throw invalid(`Invalid parameter: ${protocol.toUpperCase()} endpoint must start with ${protocol}://`);
+  if (url.protocol !== `${protocol}:`)
+    throw invalid(`Invalid parameter: ${protocol.toUpperCase()} endpoint must start with ${protocol}://`);
   const existing = Object.values(t.subscriptions).find((s) => s.endpoint === endpoint && s.protocol === protocol);
   let sub: SnsSubscriptionRecord;
   if (existing) {
     sub = existing;
   } else {
-    sub = { arn: `${t.arn}:${randomUUID()}`, topicArn: t.arn, protocol, endpoint, owner: ctx.caller.account, token: randomBytes(64).toString('hex'), confirmed: false, createdAt: ctx.now.toISOString() };
+    sub = {
+      arn: `${t.arn}:${randomUUID()}`,
+      topicArn: t.arn,
+      protocol,
+      endpoint,
+      owner: ctx.caller.account,
+      token: randomBytes(64).toString('hex'),
+      confirmed: false,
+      createdAt: ctx.now.toISOString(),
+    };
     t.subscriptions[sub.arn] = sub;
     ctx.deps.store.save();
   }
   // Subscribing again while pending sends the confirmation again.
   if (!sub.confirmed) sendConfirmation(ctx.deps, t, sub);
-  return respond(ctx.requestId, 'Subscribe', xmlEl('SubscriptionArn', sub.confirmed || returnArn ? sub.arn : 'pending confirmation'));
+  return respond(
+    ctx.requestId,
+    'Subscribe',
+    xmlEl('SubscriptionArn', sub.confirmed || returnArn ? sub.arn : 'pending confirmation'),
+  );
 }
 
 function confirm(deps: SandboxDeps, topicArn: string, token: string): SnsSubscriptionRecord {
@@ -208,7 +283,10 @@ function confirm(deps: SandboxDeps, topicArn: string, token: string): SnsSubscri
 function listSubscriptionsByTopic(ctx: RequestContext, arn: string): SandboxResponse {
   const t = topicOf(ctx, arn, 'sns:ListSubscriptionsByTopic');
   const members = Object.values(t.subscriptions)
-    .map((s) => `<member>${xmlEl('SubscriptionArn', s.confirmed ? s.arn : 'PendingConfirmation')}${xmlEl('Owner', s.owner)}${xmlEl('Protocol', s.protocol)}${xmlEl('Endpoint', s.endpoint)}${xmlEl('TopicArn', s.topicArn)}</member>`)
+    .map(
+      (s) =>
+        `<member>${xmlEl('SubscriptionArn', s.confirmed ? s.arn : 'PendingConfirmation')}${xmlEl('Owner', s.owner)}${xmlEl('Protocol', s.protocol)}${xmlEl('Endpoint', s.endpoint)}${xmlEl('TopicArn', s.topicArn)}</member>`,
+    )
     .join('');
   return respond(ctx.requestId, 'ListSubscriptionsByTopic', `<Subscriptions>${members}</Subscriptions>`);
 }
@@ -231,7 +309,12 @@ function unsubscribeAction(ctx: RequestContext, subscriptionArn: string): Sandbo
   return respond(ctx.requestId, 'Unsubscribe', '');
 }
 
-function publishAction(ctx: RequestContext, topicArn: string, message: string, subject: string | undefined): SandboxResponse {
+function publishAction(
+  ctx: RequestContext,
+  topicArn: string,
+  message: string,
+  subject: string | undefined,
+): SandboxResponse {
   const t = topicOf(ctx, topicArn, 'sns:Publish');
   if (message.length === 0) throw invalid('Invalid parameter: Empty message');
   if (Buffer.byteLength(message) > MAX_MESSAGE_BYTES) throw invalid('Invalid parameter: Message too long');

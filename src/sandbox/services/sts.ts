@@ -28,14 +28,23 @@ export function handleSts(ctx: RequestContext, params: URLSearchParams): Sandbox
     case 'AssumeRole':
       return assumeRole(ctx, params);
     default:
-      throw new AwsError('InvalidAction', `Could not find operation ${action} for version 2011-06-15 (Sesame sandbox implements GetCallerIdentity and AssumeRole)`, 400);
+      throw new AwsError(
+        'InvalidAction',
+        `Could not find operation ${action} for version 2011-06-15 (Sesame sandbox implements GetCallerIdentity and AssumeRole)`,
+        400,
+      );
   }
 }
 
 function getCallerIdentity(ctx: RequestContext): SandboxResponse {
   recordCall(ctx, { action: 'GetCallerIdentity', externalIdPresent: false, outcome: 'ok' });
   const c = ctx.caller;
-  return queryResponse('GetCallerIdentity', NAMESPACES.sts, xmlEl('Arn', c.arn) + xmlEl('UserId', c.userId) + xmlEl('Account', c.account), ctx.requestId);
+  return queryResponse(
+    'GetCallerIdentity',
+    NAMESPACES.sts,
+    xmlEl('Arn', c.arn) + xmlEl('UserId', c.userId) + xmlEl('Account', c.account),
+    ctx.requestId,
+  );
 }
 
 function recordCall(ctx: RequestContext, rec: Omit<StsCallRecord, 'at' | 'callerArn'>): void {
@@ -49,7 +58,12 @@ function assumeRole(ctx: RequestContext, params: URLSearchParams): SandboxRespon
   const roleArn = params.get('RoleArn') ?? '';
   const sessionName = params.get('RoleSessionName') ?? '';
   const externalId = params.get('ExternalId') ?? undefined;
-  const base = { action: 'AssumeRole', roleArn, roleSessionName: sessionName, externalIdPresent: externalId !== undefined };
+  const base = {
+    action: 'AssumeRole',
+    roleArn,
+    roleSessionName: sessionName,
+    externalIdPresent: externalId !== undefined,
+  };
   try {
     const out = doAssumeRole(ctx, params, roleArn, sessionName, externalId);
     recordCall(ctx, { ...base, outcome: 'ok' });
@@ -60,7 +74,13 @@ function assumeRole(ctx: RequestContext, params: URLSearchParams): SandboxRespon
   }
 }
 
-function doAssumeRole(ctx: RequestContext, params: URLSearchParams, roleArn: string, sessionName: string, externalId: string | undefined): SandboxResponse {
+function doAssumeRole(
+  ctx: RequestContext,
+  params: URLSearchParams,
+  roleArn: string,
+  sessionName: string,
+  externalId: string | undefined,
+): SandboxResponse {
   const state = ctx.deps.store.state;
   const caller = ctx.caller;
 
@@ -68,7 +88,11 @@ function doAssumeRole(ctx: RequestContext, params: URLSearchParams, roleArn: str
   if (roleArn.length < 20) constraintFail(roleArn, 'roleArn', 'Member must have length greater than or equal to 20');
   if (!SESSION_NAME.test(sessionName)) {
     throw sessionName.length < 2 || sessionName.length > 64
-      ? constraint(sessionName, 'roleSessionName', `Member must have length ${sessionName.length < 2 ? 'greater than or equal to 2' : 'less than or equal to 64'}`)
+      ? constraint(
+          sessionName,
+          'roleSessionName',
+          `Member must have length ${sessionName.length < 2 ? 'greater than or equal to 2' : 'less than or equal to 64'}`,
+        )
       : constraint(sessionName, 'roleSessionName', 'Member must satisfy regular expression pattern: [\\w+=,.@-]*');
   }
   if (externalId !== undefined && !EXTERNAL_ID.test(externalId)) {
@@ -88,14 +112,19 @@ function doAssumeRole(ctx: RequestContext, params: URLSearchParams, roleArn: str
   if (duration !== undefined && (!Number.isInteger(duration) || duration < MIN_DURATION)) {
     throw constraint(String(durationRaw), 'durationSeconds', 'Member must have value greater than or equal to 900');
   }
-  if (duration !== undefined && duration > 43200) throw constraint(String(durationRaw), 'durationSeconds', 'Member must have value less than or equal to 43200');
+  if (duration !== undefined && duration > 43200)
+    throw constraint(String(durationRaw), 'durationSeconds', 'Member must have value less than or equal to 43200');
 
   const policyText = params.get('Policy') ?? undefined;
   let sessionPolicy: PolicyDocument | undefined;
   if (policyText !== undefined) {
     if (policyText.length > SESSION_POLICY_MAX) {
       const pct = Math.round((policyText.length / SESSION_POLICY_MAX) * 100);
-      throw new AwsError('PackedPolicyTooLarge', `Packed policy consumes ${pct}% of allotted space, please use smaller policy for the given session.`, 400);
+      throw new AwsError(
+        'PackedPolicyTooLarge',
+        `Packed policy consumes ${pct}% of allotted space, please use smaller policy for the given session.`,
+        400,
+      );
     }
     let parsed: unknown;
     try {
@@ -110,12 +139,21 @@ function doAssumeRole(ctx: RequestContext, params: URLSearchParams, roleArn: str
   const tags: Record<string, string> = {};
   for (const t of structMembers(params, 'Tags')) {
     const k = t['Key'];
-    if (k === undefined) throw validation("1 validation error detected: Value null at 'tags.member.key' failed to satisfy constraint: Member must not be null");
+    if (k === undefined)
+      throw validation(
+        "1 validation error detected: Value null at 'tags.member.key' failed to satisfy constraint: Member must not be null",
+      );
     tags[k] = t['Value'] ?? '';
   }
-  if (Object.keys(tags).length > 50) throw validation('1 validation error detected: Member must have length less than or equal to 50');
+  if (Object.keys(tags).length > 50)
+    throw validation('1 validation error detected: Member must have length less than or equal to 50');
 
-  const denied = () => new AwsError('AccessDenied', `User: ${caller.arn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, 403);
+  const denied = () =>
+    new AwsError(
+      'AccessDenied',
+      `User: ${caller.arn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`,
+      403,
+    );
   const role = state.roles[roleArn];
   // A missing role is indistinguishable from a refused one: STS does not reveal which roles exist.
   if (!role) throw denied();
@@ -132,31 +170,54 @@ function doAssumeRole(ctx: RequestContext, params: URLSearchParams, roleArn: str
       ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [`aws:RequestTag/${k}`, v])),
     }),
   };
-  const principal = { arn: caller.arn, account: caller.account, ...(caller.session ? { roleArn: caller.session.roleArn } : {}) };
+  const principal = {
+    arn: caller.arn,
+    account: caller.account,
+    ...(caller.session ? { roleArn: caller.session.roleArn } : {}),
+  };
   const trustAllows = (action: string) =>
-    evaluate([role.assumeRolePolicy], { action, resource: role.arn, context: requestContext, principal }, { checkPrincipal: true }).decision;
+    evaluate(
+      [role.assumeRolePolicy],
+      { action, resource: role.arn, context: requestContext, principal },
+      { checkPrincipal: true },
+    ).decision;
   const identityAllows = (action: string) => identityDecision(state, caller, action, role.arn, requestContext);
   const allowed = (action: string) => combineAll(trustAllows(action), identityAllows(action)) === 'allowed';
 
   if (!allowed('sts:AssumeRole')) throw denied();
   if (sourceIdentity !== undefined && !allowed('sts:SetSourceIdentity')) {
-    throw new AwsError('AccessDenied', `User: ${caller.arn} is not authorized to perform: sts:SetSourceIdentity on resource: ${roleArn}`, 403);
+    throw new AwsError(
+      'AccessDenied',
+      `User: ${caller.arn} is not authorized to perform: sts:SetSourceIdentity on resource: ${roleArn}`,
+      403,
+    );
   }
   if (Object.keys(tags).length > 0 && !allowed('sts:TagSession')) {
-    throw new AwsError('AccessDenied', `User: ${caller.arn} is not authorized to perform: sts:TagSession on resource: ${roleArn}`, 403);
+    throw new AwsError(
+      'AccessDenied',
+      `User: ${caller.arn} is not authorized to perform: sts:TagSession on resource: ${roleArn}`,
+      403,
+    );
   }
   // A session that was itself created with a source identity must keep it when chaining.
   const inheritedSource = caller.session?.sourceIdentity;
   if (inheritedSource !== undefined && sourceIdentity !== undefined && sourceIdentity !== inheritedSource) {
-    throw new AwsError('AccessDenied', `User: ${caller.arn} is not authorized to perform: sts:SetSourceIdentity on resource: ${roleArn}`, 403);
+    throw new AwsError(
+      'AccessDenied',
+      `User: ${caller.arn} is not authorized to perform: sts:SetSourceIdentity on resource: ${roleArn}`,
+      403,
+    );
   }
 
   const chaining = caller.kind === 'session';
   const seconds = duration ?? 3600;
   if (chaining && seconds > ROLE_CHAINING_MAX) {
-    throw validation('The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.');
+    throw validation(
+      'The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.',
+    );
   }
-  if (seconds > role.maxSessionDuration) throw validation('The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
+  if (seconds > role.maxSessionDuration)
+    throw validation('The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
 
   const roleName = role.roleName;
   const session: SessionRecord = {
@@ -171,7 +232,7 @@ function doAssumeRole(ctx: RequestContext, params: URLSearchParams, roleArn: str
     issuedAt: ctx.now.toISOString(),
     expiresAt: new Date(ctx.now.getTime() + seconds * 1000).toISOString(),
     ...(sessionPolicy ? { sessionPolicy } : {}),
-    ...(sourceIdentity ?? inheritedSource ? { sourceIdentity: (sourceIdentity ?? inheritedSource)! } : {}),
+    ...((sourceIdentity ?? inheritedSource) ? { sourceIdentity: (sourceIdentity ?? inheritedSource)! } : {}),
     tags,
     callerArn: caller.arn,
   };
@@ -179,7 +240,10 @@ function doAssumeRole(ctx: RequestContext, params: URLSearchParams, roleArn: str
   state.sessions[session.accessKeyId] = session;
   ctx.deps.store.save();
 
-  const packed = policyText === undefined && Object.keys(tags).length === 0 ? undefined : Math.max(1, Math.round(((policyText?.length ?? 0) + JSON.stringify(tags).length) / 20.48));
+  const packed =
+    policyText === undefined && Object.keys(tags).length === 0
+      ? undefined
+      : Math.max(1, Math.round(((policyText?.length ?? 0) + JSON.stringify(tags).length) / 20.48));
   const xml =
     '<Credentials>' +
     xmlEl('AccessKeyId', session.accessKeyId) +
@@ -199,6 +263,6 @@ function constraintFail(value: string, member: string, rule: string): never {
 
 /** Drops sessions expired for more than a day; recent ones stay so their callers get ExpiredToken, not InvalidClientTokenId. */
 function pruneSessions(sessions: Record<string, SessionRecord>, now: Date): void {
-  for (const [k, s] of Object.entries(sessions)) if (Date.parse(s.expiresAt) < now.getTime() - 86_400_000) delete sessions[k];
+  for (const [k, s] of Object.entries(sessions))
+    if (Date.parse(s.expiresAt) < now.getTime() - 86_400_000) delete sessions[k];
 }
-

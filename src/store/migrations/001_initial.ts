@@ -69,7 +69,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'text', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('audit_workspace_time').on('audit_log').columns(['workspace_id', 'created_at']).execute();
-  await db.schema.createIndex('audit_connection_time').on('audit_log').columns(['connection_id', 'created_at']).execute();
+  await db.schema
+    .createIndex('audit_connection_time')
+    .on('audit_log')
+    .columns(['connection_id', 'created_at'])
+    .execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

@@ -37,7 +37,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('email', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('message_recipients_pk', ['message_id', 'email'])
     .execute();
-  await db.schema.createIndex('message_recipients_ws_email').on('message_recipients').columns(['workspace_id', 'email', 'message_id']).execute();
+  await db.schema
+    .createIndex('message_recipients_ws_email')
+    .on('message_recipients')
+    .columns(['workspace_id', 'email', 'message_id'])
+    .execute();
 
   await db.schema
     .createTable('message_tags')
@@ -46,7 +50,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('tag', 'text', (c) => c.notNull()) // name=value
     .addPrimaryKeyConstraint('message_tags_pk', ['message_id', 'tag'])
     .execute();
-  await db.schema.createIndex('message_tags_ws_tag').on('message_tags').columns(['workspace_id', 'tag', 'message_id']).execute();
+  await db.schema
+    .createIndex('message_tags_ws_tag')
+    .on('message_tags')
+    .columns(['workspace_id', 'tag', 'message_id'])
+    .execute();
 
   await db.schema
     .createTable('send_jobs')
@@ -86,9 +94,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('connections').addColumn('paused_at', 'text').execute();
   await db.schema.alterTable('connections').addColumn('configuration_set', 'text').execute();
   await db.schema.alterTable('workspaces').addColumn('default_connection_id', 'text').execute();
-  await db.schema.alterTable('api_keys').addColumn('can_send', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+  await db.schema
+    .alterTable('api_keys')
+    .addColumn('can_send', 'integer', (c) => c.notNull().defaultTo(1))
+    .execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const t of ['suppressions', 'idempotency_keys', 'send_jobs', 'message_tags', 'message_recipients', 'messages']) await db.schema.dropTable(t).execute();
+  for (const t of ['suppressions', 'idempotency_keys', 'send_jobs', 'message_tags', 'message_recipients', 'messages'])
+    await db.schema.dropTable(t).execute();
 }

@@ -16,7 +16,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('next_attempt_at', 'text', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('sns_messages_pending').on('sns_messages').columns(['processed_at', 'next_attempt_at']).execute();
+  await db.schema
+    .createIndex('sns_messages_pending')
+    .on('sns_messages')
+    .columns(['processed_at', 'next_attempt_at'])
+    .execute();
 
   await db.schema
     .createTable('message_events')
@@ -33,11 +37,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addUniqueConstraint('message_events_once', ['sns_message_id', 'kind'])
     .execute();
-  await db.schema.createIndex('message_events_message').on('message_events').columns(['message_id', 'occurred_at']).execute();
+  await db.schema
+    .createIndex('message_events_message')
+    .on('message_events')
+    .columns(['message_id', 'occurred_at'])
+    .execute();
   await db.schema.createIndex('message_events_ses').on('message_events').columns(['ses_message_id']).execute();
   await db.schema.createIndex('messages_ses_id').on('messages').column('ses_message_id').execute();
 
-  await db.schema.alterTable('connections').addColumn('sns_topic_arns', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+  await db.schema
+    .alterTable('connections')
+    .addColumn('sns_topic_arns', 'text', (c) => c.notNull().defaultTo('[]'))
+    .execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

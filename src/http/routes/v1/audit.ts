@@ -3,7 +3,10 @@ import { z } from 'zod';
 import type { Container } from '../../../container.js';
 import { auditEntry } from '../../schemas.js';
 
-const iso = z.string().datetime({ offset: true, message: 'must be an ISO-8601 time such as 2026-01-31T12:00:00Z' }).transform((s) => new Date(s).toISOString());
+const iso = z
+  .string()
+  .datetime({ offset: true, message: 'must be an ISO-8601 time such as 2026-01-31T12:00:00Z' })
+  .transform((s) => new Date(s).toISOString());
 
 export const auditRoutes =
   (c: Pick<Container, 'audit'>): FastifyPluginAsyncZod =>

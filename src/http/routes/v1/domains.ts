@@ -4,9 +4,27 @@ import type { Container } from '../../../container.js';
 import { addDomainInput, addDomainSchema, addEmailSchema } from '../../../modules/domains/schemas.js';
 import { actorOf } from '../../auth.js';
 
-const check = z.object({ status: z.string(), found: z.array(z.string()), message: z.string(), hint: z.string() }).nullable();
-const record = z.object({ purpose: z.string(), required: z.boolean(), name: z.string(), type: z.string(), value: z.string(), priority: z.number().optional(), note: z.string().optional(), check });
-const problem = z.object({ code: z.string(), severity: z.string(), name: z.string(), message: z.string(), hint: z.string(), tag: z.string().optional() });
+const check = z
+  .object({ status: z.string(), found: z.array(z.string()), message: z.string(), hint: z.string() })
+  .nullable();
+const record = z.object({
+  purpose: z.string(),
+  required: z.boolean(),
+  name: z.string(),
+  type: z.string(),
+  value: z.string(),
+  priority: z.number().optional(),
+  note: z.string().optional(),
+  check,
+});
+const problem = z.object({
+  code: z.string(),
+  severity: z.string(),
+  name: z.string(),
+  message: z.string(),
+  hint: z.string(),
+  tag: z.string().optional(),
+});
 const domainView = z.object({
   id: z.string(),
   name: z.string(),
@@ -37,24 +55,56 @@ export const domainRoutes =
           response: { 201: domainView },
         },
       },
-      async (req, reply) => reply.status(201).send(await c.domains.add(req.principal.workspaceId, addDomainInput(req.body), actorOf(req))),
+      async (req, reply) =>
+        reply.status(201).send(await c.domains.add(req.principal.workspaceId, addDomainInput(req.body), actorOf(req))),
     );
 
-    app.post('/v1/identities/email', { schema: { body: addEmailSchema, response: { 201: domainView } } }, async (req, reply) =>
-      reply.status(201).send(await c.domains.addEmail(req.principal.workspaceId, req.body, actorOf(req))),
+    app.post(
+      '/v1/identities/email',
+      { schema: { body: addEmailSchema, response: { 201: domainView } } },
+      async (req, reply) =>
+        reply.status(201).send(await c.domains.addEmail(req.principal.workspaceId, req.body, actorOf(req))),
     );
 
-    app.get('/v1/domains', { schema: { querystring: z.strictObject({ connection: z.string().max(100).optional() }), response: { 200: z.object({ data: z.array(domainView) }) } } }, async (req) => ({
-      data: await c.domains.list(req.principal.workspaceId, req.query.connection ? { connection: req.query.connection } : {}),
-    }));
+    app.get(
+      '/v1/domains',
+      {
+        schema: {
+          querystring: z.strictObject({ connection: z.string().max(100).optional() }),
+          response: { 200: z.object({ data: z.array(domainView) }) },
+        },
+      },
+      async (req) => ({
+        data: await c.domains.list(
+          req.principal.workspaceId,
+          req.query.connection ? { connection: req.query.connection } : {},
+        ),
+      }),
+    );
 
-    app.get('/v1/domains/:id', { schema: { params: idParams, response: { 200: domainView } } }, async (req) => c.domains.get(req.principal.workspaceId, req.params.id));
+    app.get('/v1/domains/:id', { schema: { params: idParams, response: { 200: domainView } } }, async (req) =>
+      c.domains.get(req.principal.workspaceId, req.params.id),
+    );
 
-    app.post('/v1/domains/:id/verify', { schema: { params: idParams, response: { 200: domainView } } }, async (req) => c.domains.verify(req.principal.workspaceId, req.params.id, actorOf(req)));
+    app.post('/v1/domains/:id/verify', { schema: { params: idParams, response: { 200: domainView } } }, async (req) =>
+      c.domains.verify(req.principal.workspaceId, req.params.id, actorOf(req)),
+    );
 
     app.delete(
       '/v1/domains/:id',
-      { schema: { params: idParams, querystring: z.strictObject({ deleteIdentity: z.enum(['true', 'false']).optional() }), response: { 200: z.object({ id: z.string(), deleted: z.literal(true), identityDeleted: z.boolean() }) } } },
-      async (req) => c.domains.remove(req.principal.workspaceId, req.params.id, actorOf(req), req.query.deleteIdentity ? { deleteIdentity: req.query.deleteIdentity === 'true' } : {}),
+      {
+        schema: {
+          params: idParams,
+          querystring: z.strictObject({ deleteIdentity: z.enum(['true', 'false']).optional() }),
+          response: { 200: z.object({ id: z.string(), deleted: z.literal(true), identityDeleted: z.boolean() }) },
+        },
+      },
+      async (req) =>
+        c.domains.remove(
+          req.principal.workspaceId,
+          req.params.id,
+          actorOf(req),
+          req.query.deleteIdentity ? { deleteIdentity: req.query.deleteIdentity === 'true' } : {},
+        ),
     );
   };

@@ -26,7 +26,16 @@ const messageView = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   sentAt: z.string().nullable(),
-  events: z.array(z.object({ kind: z.string(), occurredAt: z.string(), recipients: z.array(z.string()), details: z.record(z.string(), z.unknown()) })).optional(),
+  events: z
+    .array(
+      z.object({
+        kind: z.string(),
+        occurredAt: z.string(),
+        recipients: z.array(z.string()),
+        details: z.record(z.string(), z.unknown()),
+      }),
+    )
+    .optional(),
 });
 
 const iso = z.string().datetime({ offset: true, message: 'must be an ISO-8601 time' });
@@ -41,15 +50,30 @@ export const emailRoutes =
       if (Array.isArray(v)) throw new AppError('idempotency_key_invalid', 'Send one Idempotency-Key header.');
       return typeof v === 'string' ? v : undefined;
     };
-    const submitter = (req: { principal: { workspaceId: string; apiKeyId: string; canSend: boolean } }, actor: string) => ({ workspaceId: req.principal.workspaceId, apiKeyId: req.principal.apiKeyId, canSend: req.principal.canSend, actor });
+    const submitter = (
+      req: { principal: { workspaceId: string; apiKeyId: string; canSend: boolean } },
+      actor: string,
+    ) => ({
+      workspaceId: req.principal.workspaceId,
+      apiKeyId: req.principal.apiKeyId,
+      canSend: req.principal.canSend,
+      actor,
+    });
 
     // The body is validated by the service (the idempotency hash covers the body as sent).
-    app.post('/v1/emails', { bodyLimit: EMAIL_BODY_LIMIT, schema: { response: { 202: z.object({ id: z.string(), status: z.enum(MESSAGE_STATUSES) }) } } }, async (req, reply) => {
-      const key = idempotencyKey(req.headers);
-      const r = await c.messages.submit(submitter(req, actorOf(req)), req.body, key ? { idempotencyKey: key } : {});
-      if (r.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.status(202).send(r.value);
-    });
+    app.post(
+      '/v1/emails',
+      {
+        bodyLimit: EMAIL_BODY_LIMIT,
+        schema: { response: { 202: z.object({ id: z.string(), status: z.enum(MESSAGE_STATUSES) }) } },
+      },
+      async (req, reply) => {
+        const key = idempotencyKey(req.headers);
+        const r = await c.messages.submit(submitter(req, actorOf(req)), req.body, key ? { idempotencyKey: key } : {});
+        if (r.replayed) reply.header('idempotent-replayed', 'true');
+        return reply.status(202).send(r.value);
+      },
+    );
 
     app.post(
       '/v1/emails/batch',
@@ -59,14 +83,25 @@ export const emailRoutes =
           body: z.object({ emails: z.array(z.unknown()).min(1).max(100) }),
           response: {
             200: z.object({
-              data: z.array(z.object({ index: z.number(), id: z.string().optional(), status: z.string().optional(), error: z.object({ code: z.string(), message: z.string(), hint: z.string() }).optional() })),
+              data: z.array(
+                z.object({
+                  index: z.number(),
+                  id: z.string().optional(),
+                  status: z.string().optional(),
+                  error: z.object({ code: z.string(), message: z.string(), hint: z.string() }).optional(),
+                }),
+              ),
             }),
           },
         },
       },
       async (req, reply) => {
         const key = idempotencyKey(req.headers);
-        const r = await c.messages.submitBatch(submitter(req, actorOf(req)), req.body.emails, key ? { idempotencyKey: key } : {});
+        const r = await c.messages.submitBatch(
+          submitter(req, actorOf(req)),
+          req.body.emails,
+          key ? { idempotencyKey: key } : {},
+        );
         if (r.replayed) reply.header('idempotent-replayed', 'true');
         return r.value;
       },
@@ -79,7 +114,11 @@ export const emailRoutes =
           querystring: z.strictObject({
             status: z.enum(MESSAGE_STATUSES).optional(),
             recipient: z.string().max(254).optional(),
-            tag: z.string().max(520).regex(/^[A-Za-z0-9_-]+[=:][A-Za-z0-9_-]+$/, 'must be name=value').optional(),
+            tag: z
+              .string()
+              .max(520)
+              .regex(/^[A-Za-z0-9_-]+[=:][A-Za-z0-9_-]+$/, 'must be name=value')
+              .optional(),
             since: iso.optional(),
             until: iso.optional(),
             limit: z.coerce.number().int().min(1).max(200).optional(),
@@ -102,7 +141,13 @@ export const emailRoutes =
       },
     );
 
-    app.get('/v1/emails/:id', { schema: { params: idParams, response: { 200: messageView } } }, async (req) => c.messages.get(req.principal.workspaceId, req.params.id));
-    app.post('/v1/emails/:id/cancel', { schema: { params: idParams, response: { 200: messageView } } }, async (req) => c.messages.cancel(req.principal.workspaceId, req.params.id, actorOf(req)));
-    app.post('/v1/emails/:id/retry', { schema: { params: idParams, response: { 200: messageView } } }, async (req) => c.messages.retry(submitter(req, actorOf(req)), req.params.id));
+    app.get('/v1/emails/:id', { schema: { params: idParams, response: { 200: messageView } } }, async (req) =>
+      c.messages.get(req.principal.workspaceId, req.params.id),
+    );
+    app.post('/v1/emails/:id/cancel', { schema: { params: idParams, response: { 200: messageView } } }, async (req) =>
+      c.messages.cancel(req.principal.workspaceId, req.params.id, actorOf(req)),
+    );
+    app.post('/v1/emails/:id/retry', { schema: { params: idParams, response: { 200: messageView } } }, async (req) =>
+      c.messages.retry(submitter(req, actorOf(req)), req.params.id),
+    );
   };

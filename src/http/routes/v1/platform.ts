@@ -10,7 +10,13 @@ export const platformRoutes =
       {
         schema: {
           response: {
-            200: z.object({ callerArn: z.string(), account: z.string(), trustedPrincipalArn: z.string(), principalSource: z.string(), roleChaining: z.boolean() }),
+            200: z.object({
+              callerArn: z.string(),
+              account: z.string(),
+              trustedPrincipalArn: z.string(),
+              principalSource: z.string(),
+              roleChaining: z.boolean(),
+            }),
           },
         },
       },

@@ -10,7 +10,9 @@ export const snsRoutes =
   async (app) => {
     // SNS posts JSON as text/plain; take the body as text whatever the content type says.
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: SNS_BODY_LIMIT }, (_req, body, done) => done(null, body));
+    app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: SNS_BODY_LIMIT }, (_req, body, done) =>
+      done(null, body),
+    );
 
     app.post(
       '/v1/sns/:connectionId',
@@ -18,7 +20,9 @@ export const snsRoutes =
         bodyLimit: SNS_BODY_LIMIT,
         schema: {
           params: z.strictObject({ connectionId: z.string().min(1).max(100) }),
-          response: { 200: z.object({ status: z.enum(['stored', 'confirmed', 'unsubscribed']), messageId: z.string() }) },
+          response: {
+            200: z.object({ status: z.enum(['stored', 'confirmed', 'unsubscribed']), messageId: z.string() }),
+          },
         },
       },
       async (req) => c.snsInbox.receive(req.params.connectionId, typeof req.body === 'string' ? req.body : ''),

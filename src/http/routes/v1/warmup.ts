@@ -39,26 +39,52 @@ const plan = z.object({
 export const warmupRoutes =
   (c: Pick<Container, 'warmup'>): FastifyPluginAsyncZod =>
   async (app) => {
-    app.get('/v1/connections/:id/warmup', { schema: { params: idParams, querystring: warmupScopeQuery, response: { 200: z.object({ data: z.array(plan) }) } } }, async (req) => ({
-      data: await c.warmup.list(req.principal.workspaceId, req.params.id, req.query.domain),
-    }));
-
-    app.put('/v1/connections/:id/warmup', { schema: { params: idParams, body: setWarmupSchema, response: { 200: plan, 201: plan } } }, async (req, reply) => {
-      const r = await c.warmup.set(req.principal.workspaceId, req.params.id, req.body, actorOf(req));
-      return reply.status(r.created ? 201 : 200).send(r.plan);
-    });
-
-    app.post('/v1/connections/:id/warmup/pause', { schema: { params: idParams, querystring: warmupScopeQuery, response: { 200: plan } } }, async (req) =>
-      c.warmup.pause(req.principal.workspaceId, req.params.id, req.query.domain, actorOf(req)),
+    app.get(
+      '/v1/connections/:id/warmup',
+      {
+        schema: {
+          params: idParams,
+          querystring: warmupScopeQuery,
+          response: { 200: z.object({ data: z.array(plan) }) },
+        },
+      },
+      async (req) => ({
+        data: await c.warmup.list(req.principal.workspaceId, req.params.id, req.query.domain),
+      }),
     );
 
-    app.post('/v1/connections/:id/warmup/resume', { schema: { params: idParams, querystring: warmupScopeQuery, response: { 200: plan } } }, async (req) =>
-      c.warmup.resume(req.principal.workspaceId, req.params.id, req.query.domain, actorOf(req)),
+    app.put(
+      '/v1/connections/:id/warmup',
+      { schema: { params: idParams, body: setWarmupSchema, response: { 200: plan, 201: plan } } },
+      async (req, reply) => {
+        const r = await c.warmup.set(req.principal.workspaceId, req.params.id, req.body, actorOf(req));
+        return reply.status(r.created ? 201 : 200).send(r.plan);
+      },
+    );
+
+    app.post(
+      '/v1/connections/:id/warmup/pause',
+      { schema: { params: idParams, querystring: warmupScopeQuery, response: { 200: plan } } },
+      async (req) => c.warmup.pause(req.principal.workspaceId, req.params.id, req.query.domain, actorOf(req)),
+    );
+
+    app.post(
+      '/v1/connections/:id/warmup/resume',
+      { schema: { params: idParams, querystring: warmupScopeQuery, response: { 200: plan } } },
+      async (req) => c.warmup.resume(req.principal.workspaceId, req.params.id, req.query.domain, actorOf(req)),
     );
 
     app.delete(
       '/v1/connections/:id/warmup',
-      { schema: { params: idParams, querystring: warmupScopeQuery, response: { 200: z.object({ connectionId: z.string(), domain: z.string().nullable(), deleted: z.literal(true) }) } } },
+      {
+        schema: {
+          params: idParams,
+          querystring: warmupScopeQuery,
+          response: {
+            200: z.object({ connectionId: z.string(), domain: z.string().nullable(), deleted: z.literal(true) }),
+          },
+        },
+      },
       async (req) => c.warmup.remove(req.principal.workspaceId, req.params.id, req.query.domain, actorOf(req)),
     );
   };

@@ -28,7 +28,16 @@ const delivery = z.object({
   lastStatusCode: z.number().nullable(),
   lastError: z.string().nullable(),
   finishedAt: z.string().nullable(),
-  attempts: z.array(z.object({ attempt: z.number(), at: z.string(), durationMs: z.number(), statusCode: z.number().nullable(), error: z.string().nullable(), responseExcerpt: z.string().nullable() })),
+  attempts: z.array(
+    z.object({
+      attempt: z.number(),
+      at: z.string(),
+      durationMs: z.number(),
+      statusCode: z.number().nullable(),
+      error: z.string().nullable(),
+      responseExcerpt: z.string().nullable(),
+    }),
+  ),
 });
 
 const createBody = z.strictObject({
@@ -41,25 +50,44 @@ const createBody = z.strictObject({
 export const webhookRoutes =
   (c: Pick<Container, 'webhooks'>): FastifyPluginAsyncZod =>
   async (app) => {
-    app.post('/v1/webhooks', { schema: { body: createBody, response: { 201: webhook.extend({ secret: z.string() }) } } }, async (req, reply) => {
-      const { webhook: w, secret } = await c.webhooks.create(
-        req.principal.workspaceId,
-        { url: req.body.url, eventTypes: req.body.eventTypes, ...(req.body.description ? { description: req.body.description } : {}), ...(req.body.allowPrivate !== undefined ? { allowPrivate: req.body.allowPrivate } : {}) },
-        actorOf(req),
-      );
-      return reply.status(201).send({ ...w, secret });
-    });
+    app.post(
+      '/v1/webhooks',
+      { schema: { body: createBody, response: { 201: webhook.extend({ secret: z.string() }) } } },
+      async (req, reply) => {
+        const { webhook: w, secret } = await c.webhooks.create(
+          req.principal.workspaceId,
+          {
+            url: req.body.url,
+            eventTypes: req.body.eventTypes,
+            ...(req.body.description ? { description: req.body.description } : {}),
+            ...(req.body.allowPrivate !== undefined ? { allowPrivate: req.body.allowPrivate } : {}),
+          },
+          actorOf(req),
+        );
+        return reply.status(201).send({ ...w, secret });
+      },
+    );
 
-    app.get('/v1/webhooks', { schema: { response: { 200: z.object({ data: z.array(webhook) }) } } }, async (req) => ({ data: await c.webhooks.list(req.principal.workspaceId) }));
+    app.get('/v1/webhooks', { schema: { response: { 200: z.object({ data: z.array(webhook) }) } } }, async (req) => ({
+      data: await c.webhooks.list(req.principal.workspaceId),
+    }));
 
-    app.get('/v1/webhooks/:id', { schema: { params: idParams, response: { 200: webhook.extend({ deliveries: z.array(delivery) }) } } }, async (req) => c.webhooks.get(req.principal.workspaceId, req.params.id));
+    app.get(
+      '/v1/webhooks/:id',
+      { schema: { params: idParams, response: { 200: webhook.extend({ deliveries: z.array(delivery) }) } } },
+      async (req) => c.webhooks.get(req.principal.workspaceId, req.params.id),
+    );
 
     app.get(
       '/v1/webhooks/:id/deliveries',
       {
         schema: {
           params: idParams,
-          querystring: z.strictObject({ status: z.enum(['pending', 'delivered', 'failed']).optional(), limit: z.coerce.number().int().min(1).max(100).optional(), cursor: z.string().max(100).optional() }),
+          querystring: z.strictObject({
+            status: z.enum(['pending', 'delivered', 'failed']).optional(),
+            limit: z.coerce.number().int().min(1).max(100).optional(),
+            cursor: z.string().max(100).optional(),
+          }),
           response: { 200: z.object({ data: z.array(delivery), nextCursor: z.string().nullable() }) },
         },
       },
