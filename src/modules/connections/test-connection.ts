@@ -95,7 +95,9 @@ export function createConnectionTester(deps: TestDeps) {
       } catch (e) {
         const denied = isAppError(e) && e.code === 'aws_trust_policy_denied';
         if (denied && mismatch) {
-          throw new AppError('role_arn_mismatch', `${mismatch} AssumeRole was denied: ${e.message}`);
+          throw new AppError('role_arn_mismatch', `${mismatch} AssumeRole was denied: ${e.message}`, {
+            hint: "Copy the RoleArn output of the stack created from this connection's onboarding link and set it again (sesame aws setup --connection <connection> --role-arn <RoleArn>). If you created this role yourself under another name, check that its trust policy names Sesame's principal and this connection's External ID; a role made moments ago may need a minute before IAM lets it be assumed.",
+          });
         }
         if (!denied || waited >= budget) {
           if (denied && isNew) {
