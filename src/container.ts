@@ -245,7 +245,12 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     audit,
     events: eventWiring,
     ...(opts.sleep ? { sleep: opts.sleep } : {}),
+    onSafetyChanged: (id) => {
+      worker.connectionChanged(id);
+      worker.kick();
+    },
   });
+  connectionsDeps.proveRole = (workspaceId, id, actor) => tester.proveRole(workspaceId, id, actor);
 
   return {
     config,

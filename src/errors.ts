@@ -67,6 +67,10 @@ export const CATALOGUE = {
     status: 409,
     hint: 'Create the stack from the CloudFormation template, then set its RoleArn output with PATCH /v1/connections/:id { roleArn } or `sesame aws setup --role-arn`.',
   },
+  role_arn_mismatch: {
+    status: 409,
+    hint: "Copy the RoleArn output of the stack created from this connection's onboarding link, and set it again (sesame aws setup --connection <connection> --role-arn <RoleArn>).",
+  },
   mode_disabled: {
     status: 403,
     hint: "The default_chain mode sends with Sesame's own host credentials, so the operator must allow it explicitly (SESAME_ALLOW_DEFAULT_CHAIN=true); use the role mode otherwise.",
@@ -99,6 +103,10 @@ export const CATALOGUE = {
   connection_not_ready: {
     status: 422,
     hint: 'Finish the connection first (role ARN set, test passing): sesame aws test <connection>.',
+  },
+  connection_unsafe: {
+    status: 422,
+    hint: "The role can be assumed without this connection's External ID: add the sts:ExternalId condition the message names to its trust policy, then test the connection again (sesame aws test <connection>).",
   },
   from_not_verified: {
     status: 422,

@@ -33,6 +33,50 @@ export interface CredentialSubject {
   /** Decrypts the stored key pair (access_keys mode); called once per cache entry. */
   accessKeys?: () => { accessKeyId: string; secretAccessKey: string };
   secretArn: string | null;
+  /**
+   * Role mode: `proven` once, since the role ARN was last set, AssumeRole with the External ID
+   * succeeded and AssumeRole without it and with a wrong one were both denied; `unsafe` when the
+   * probe found the role assumable without it. Null for the other modes.
+   */
+  roleSafety: RoleSafety | null;
+  /** The connection's name, for messages a person reads. */
+  name?: string;
+}
+
+export type RoleSafety = 'proven' | 'unproven' | 'unsafe';
+
+/** The trust-policy condition that makes a role refuse every caller without this External ID. */
+export const externalIdCondition = (externalId: string): string =>
+  `"Condition": {"StringEquals": {"sts:ExternalId": ${JSON.stringify(externalId)}}}`;
+
+/**
+ * Why a role connection may not be used yet, or null when it may. A role that does not require
+ * its External ID is the confused deputy: any other workspace (or anyone who learns the role ARN)
+ * could point a connection at it and act as its owner, so nothing but the test may mint for it.
+ */
+export function roleNotUsable(
+  subject: Pick<CredentialSubject, 'id' | 'mode' | 'roleArn' | 'externalId' | 'roleSafety' | 'name'>,
+): AppError | null {
+  if (subject.mode !== 'role' || subject.roleSafety === 'proven') return null;
+  const label = subject.name ?? subject.id;
+  if (!subject.roleArn) return new AppError('connection_not_ready', `Connection ${label} has no role ARN yet.`);
+  const test = `sesame aws test ${label} (POST /v1/connections/${subject.id}/test)`;
+  if (subject.roleSafety === 'unsafe') {
+    const condition = externalIdCondition(subject.externalId ?? '');
+    return new AppError(
+      'connection_unsafe',
+      `Connection ${label} is not used: its role ${subject.roleArn} can be assumed without this connection's External ID or with a wrong one, so another Sesame workspace could send as you (confused deputy).`,
+      {
+        hint: `Add ${condition} to the statement of the role's trust policy that allows Sesame's principal to call sts:AssumeRole (re-deploying the Sesame template does this), then test the connection again: ${test}. Queued messages wait and go once the test passes.`,
+        details: { roleArn: subject.roleArn, condition: { StringEquals: { 'sts:ExternalId': subject.externalId } } },
+      },
+    );
+  }
+  return new AppError(
+    'connection_not_ready',
+    `Connection ${label} has not yet proven that its role ${subject.roleArn} requires the External ID: Sesame uses a role only after AssumeRole with the External ID succeeded and AssumeRole without it and with a wrong one were both denied.`,
+    { hint: `Test the connection: ${test}. Queued messages wait until it passes.` },
+  );
 }
 
 export interface SessionEvent {
@@ -223,20 +267,38 @@ export function createCredentialBroker(deps: BrokerDeps) {
     }
   }
 
+  function cached(subject: CredentialSubject, purpose: Purpose): Promise<AwsCredentialIdentityProvider> {
+    const key = `${subject.id}:${purpose}`;
+    const hit = cache.get(key);
+    if (hit && hit.version === subject.version) return hit.provider;
+    // Cache the promise before awaiting anything, so concurrent first callers share one provider
+    // (and so one AssumeRole).
+    const building = build(subject, purpose);
+    cache.set(key, { version: subject.version, provider: building });
+    building.catch(() => {
+      if (cache.get(key)?.provider === building) cache.delete(key);
+    });
+    return building;
+  }
+
   return {
-    /** A memoised provider for (connection, purpose); rebuilt when the connection's version changes. */
+    /**
+     * A memoised provider for (connection, purpose); rebuilt when the connection's version changes.
+     * Every caller (API, CLI, SMTP, worker, domains, event wiring) comes through here, so a role
+     * not proven to require its External ID gets no credentials, cached or new.
+     */
     async provider(subject: CredentialSubject, purpose: Purpose): Promise<AwsCredentialIdentityProvider> {
-      const key = `${subject.id}:${purpose}`;
-      const hit = cache.get(key);
-      if (hit && hit.version === subject.version) return hit.provider;
-      // Cache the promise before awaiting anything, so concurrent first callers share one provider
-      // (and so one AssumeRole).
-      const building = build(subject, purpose);
-      cache.set(key, { version: subject.version, provider: building });
-      building.catch(() => {
-        if (cache.get(key)?.provider === building) cache.delete(key);
-      });
-      return building;
+      const refused = roleNotUsable(subject);
+      if (refused) throw refused;
+      return cached(subject, purpose);
+    },
+
+    /**
+     * The connection test only: it must assume the role to prove (or disprove) that it is safe.
+     * Never cached, so each test really calls STS and nothing it minted is handed to anyone else.
+     */
+    async providerForTest(subject: CredentialSubject, purpose: Purpose): Promise<AwsCredentialIdentityProvider> {
+      return build(subject, purpose);
     },
 
     /**

@@ -50,6 +50,13 @@ export const connectionView = z.object({
       sessionDurationSeconds: z.number().nullable(),
       sourceIdentity: z.boolean(),
       externalIdRotatedAt: z.string().nullable(),
+      safety: z.object({
+        status: z.enum(['proven', 'unproven', 'unsafe']),
+        provenAt: z.string().nullable(),
+        lastProbe: z.string().nullable(),
+        lastProbeAt: z.string().nullable(),
+        condition: z.string().optional(),
+      }),
     })
     .optional(),
   accessKey: z

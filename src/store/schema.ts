@@ -242,6 +242,15 @@ export interface ConnectionTable {
   sns_topic_arns: string;
   created_at: string;
   updated_at: string;
+  /** Role mode: when AssumeRole with the External ID last succeeded while the probe proved it required. */
+  external_id_proven_at: string | null;
+  /** The role ARN that proof was for; the role is used only while it equals role_arn. */
+  external_id_proven_role_arn: string | null;
+  /** The last confused-deputy probe: pass | fail | skip | warn. */
+  external_id_check: string | null;
+  external_id_checked_at: string | null;
+  /** The AWS account the role was last proven in (to tell a role ARN from another account at once). */
+  role_account_id: string | null;
 }
 
 export interface AuditTable {

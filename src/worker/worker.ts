@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import type { CredentialBroker, CredentialSubject } from '../aws/credentials.js';
+import { type CredentialBroker, type CredentialSubject, roleNotUsable } from '../aws/credentials.js';
 import type { AwsGateway } from '../aws/gateway.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
@@ -86,9 +86,28 @@ export function createWorker(deps: WorkerDeps) {
     return row;
   }
 
+  /** Connections whose queue waits: paused, or a role not (or no longer) proven to require its External ID. */
   async function pausedConnections(): Promise<string[]> {
     if (Date.now() - paused.at < 1000) return paused.ids;
-    const rows = await db.selectFrom('connections').select('id').where('paused_reason', 'is not', null).execute();
+    const rows = await db
+      .selectFrom('connections')
+      .select('id')
+      .where((eb) =>
+        eb.or([
+          eb('paused_reason', 'is not', null),
+          eb.and([
+            eb('mode', '=', 'role'),
+            eb.or([
+              eb('status', '=', 'unsafe'),
+              eb('role_arn', 'is', null),
+              eb('external_id_proven_at', 'is', null),
+              eb('external_id_proven_role_arn', 'is', null),
+              eb('external_id_proven_role_arn', '!=', eb.ref('role_arn')),
+            ]),
+          ]),
+        ]),
+      )
+      .execute();
     paused = { at: Date.now(), ids: rows.map((r) => r.id) };
     return paused.ids;
   }
@@ -277,6 +296,9 @@ export function createWorker(deps: WorkerDeps) {
         hint: 'Send the message again through another connection.',
       });
     if (conn.paused_reason) return queue.retryAt(job.messageId, now(), false);
+    const refused = roleNotUsable(deps.subject(conn));
+    if (refused)
+      return hold(job, conn, { kind: 'defer_quota', code: refused.code, message: refused.message, hint: refused.hint });
 
     const pacer = await pacerFor(conn);
     const warm = await warmupAdmit(job, conn, msg, pacer);
@@ -412,11 +434,24 @@ export function createWorker(deps: WorkerDeps) {
     });
   }
 
+  /**
+   * A role connection not proven safe: the message waits, queued, no attempt counted, and the
+   * connection's queue is skipped until a passing test makes it usable (which wakes the worker).
+   */
+  async function hold(job: SendJob, conn: ConnectionTable, v: Verdict): Promise<void> {
+    paused.at = 0;
+    connCache.delete(conn.id);
+    stats.deferred++;
+    await setQueued(job, v, now(), false);
+  }
+
   async function onError(job: SendJob, conn: ConnectionTable, v: Verdict): Promise<void> {
     deps.logger.info(
       { messageId: job.messageId, connectionId: conn.id, code: v.code, kind: v.kind },
       'send did not succeed',
     );
+    // The broker refused: the connection became unsafe (or unproven) after it was read.
+    if (v.code === 'connection_unsafe' || v.code === 'connection_not_ready') return hold(job, conn, v);
     switch (v.kind) {
       case 'retry':
       case 'refresh_credentials':

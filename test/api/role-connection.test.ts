@@ -113,10 +113,14 @@ describe('role connection (keyless)', () => {
       purpose: 'read',
       roleSessionName: expect.stringMatching(/^sesame-conn_.+-read$/),
     });
+    // The probe ran when the role ARN was set, and again on the test.
     expect(audit.filter((a: any) => a.action === 'sts.probe').map((a: any) => a.outcome)).toEqual([
       'AccessDenied',
       'AccessDenied',
+      'AccessDenied',
+      'AccessDenied',
     ]);
+    expect(conn.role.safety).toMatchObject({ status: 'proven', lastProbe: 'pass' });
   });
 
   it('uses session policies: each purpose gets only its own actions', async () => {
@@ -151,7 +155,9 @@ describe('role connection (keyless)', () => {
     expect(probe.message).toMatch(/without an External ID and with a wrong External ID/);
     expect(probe.hint).toMatch(/sts:ExternalId/);
     expect(report.status).toBe('fail');
-    expect((await h.call('GET', `/v1/connections/${id}`)).json.status).toBe('failing');
+    const conn = (await h.call('GET', `/v1/connections/${id}`)).json;
+    expect(conn.status).toBe('unsafe');
+    expect(conn.role.safety.status).toBe('unsafe');
   });
 
   it('explains a trust policy that names another principal', async () => {

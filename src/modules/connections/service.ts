@@ -14,6 +14,7 @@ import type { Db } from '../../store/db.js';
 import type { ConnectionTable } from '../../store/schema.js';
 import type { Audit } from '../audit/audit.js';
 import { createOnboarding } from './onboarding.js';
+import { roleArnAccount, roleSafetyOf } from './safety.js';
 import { type CreateConnectionInput, type UpdateConnectionInput } from './schemas.js';
 import { toView, type ConnectionView } from './view.js';
 
@@ -67,6 +68,8 @@ export interface ConnectionsDeps {
   gateway: Pick<AwsGateway, 'putTemplate' | 'isPubliclyReadable' | 'callerIdentity' | 'getAccount'>;
   /** Bounce and complaint rates over recent sends (the reputation guard). */
   reputation?: { measure(connectionId: string): Promise<NonNullable<ConnectionView['reputation']>> };
+  /** Prove at once that a role just set requires its External ID (the confused-deputy probe). */
+  proveRole?: (workspaceId: string, id: string, actor: string) => Promise<unknown>;
 }
 
 export function createConnections(deps: ConnectionsDeps) {
@@ -99,6 +102,8 @@ export function createConnections(deps: ConnectionsDeps) {
       sessionDurationSeconds: r.session_duration_seconds,
       sourceIdentity: r.source_identity === 1,
       secretArn: r.secret_arn,
+      roleSafety: roleSafetyOf(r),
+      name: r.name,
       ...(r.secret_ciphertext && r.access_key_id
         ? {
             accessKeys: () => ({
@@ -108,6 +113,13 @@ export function createConnections(deps: ConnectionsDeps) {
           }
         : {}),
     };
+  }
+
+  /** Run the probe through the tester; a failure to reach AWS leaves the connection unproven, never the request failed. */
+  async function proveRole(workspaceId: string, r: ConnectionRow, actor: string): Promise<ConnectionRow> {
+    if (r.mode !== 'role' || !r.role_arn || !deps.proveRole) return r;
+    await deps.proveRole(workspaceId, r.id, actor).catch(() => undefined);
+    return row(workspaceId, r.id);
   }
 
   const view = (r: ConnectionRow): ConnectionView =>
@@ -180,6 +192,11 @@ export function createConnections(deps: ConnectionsDeps) {
         sns_topic_arns: '[]',
         created_at: iso,
         updated_at: iso,
+        external_id_proven_at: null,
+        external_id_proven_role_arn: null,
+        external_id_check: null,
+        external_id_checked_at: null,
+        role_account_id: null,
       };
       switch (input.mode) {
         case 'role':
@@ -218,8 +235,9 @@ export function createConnections(deps: ConnectionsDeps) {
           ...(r.access_key_id ? { accessKeyLast4: r.access_key_id.slice(-4) } : {}),
         },
       });
-      const v = view(r);
-      if (input.mode === 'role') v.onboarding = await onboarding.links(r);
+      const fresh = r.role_arn ? await proveRole(workspaceId, r, actor) : r;
+      const v = view(fresh);
+      if (input.mode === 'role') v.onboarding = await onboarding.links(fresh);
       return v;
     },
 
@@ -282,10 +300,15 @@ export function createConnections(deps: ConnectionsDeps) {
         changes.name = input.name;
         changed.push('name');
       }
-      if (input.roleArn !== undefined) {
+      if (input.roleArn !== undefined && input.roleArn !== r.role_arn) {
         changes.role_arn = input.roleArn;
         changes.role_arn_set_at = iso;
         changes.status = 'untested';
+        // A proof holds for the role it was made with only.
+        changes.external_id_proven_at = null;
+        changes.external_id_proven_role_arn = null;
+        changes.external_id_check = null;
+        changes.external_id_checked_at = null;
         changed.push('roleArn');
       }
       if (input.sendDomains !== undefined) checkSessionPolicySize(input.sendDomains);
@@ -327,6 +350,9 @@ export function createConnections(deps: ConnectionsDeps) {
           ...(input.sendDomains ? { sendDomains: input.sendDomains } : {}),
         },
       });
+      // Set again or changed: probe it now, so a role that does not require the External ID is
+      // refused from the start and the answer says so.
+      if (input.roleArn !== undefined) await proveRole(workspaceId, await row(workspaceId, r.id), actor);
       return this.get(workspaceId, r.id);
     },
 
@@ -385,7 +411,8 @@ export function createConnections(deps: ConnectionsDeps) {
           external_id: generateExternalId(),
           external_id_rotated_at: iso,
           updated_at: iso,
-          status: r.role_arn ? 'pending_update' : 'pending_role',
+          // A role found too open stays refused until a test proves otherwise.
+          status: r.status === 'unsafe' ? 'unsafe' : r.role_arn ? 'pending_update' : 'pending_role',
         })
         .where('id', '=', r.id)
         .execute();
@@ -564,6 +591,43 @@ export function createConnections(deps: ConnectionsDeps) {
           .where('id', '=', e.connectionId)
           .execute();
       }
+    },
+
+    /**
+     * The outcome of the External ID proof for the role ARN it was made with (a role ARN changed
+     * meanwhile is left alone): `pass` makes the connection usable, `fail` makes it `unsafe`;
+     * `skip` and `warn` (nothing could be judged) change neither. Returns the safety before and after.
+     */
+    async recordExternalIdCheck(
+      r: ConnectionRow,
+      outcome: 'pass' | 'fail' | 'skip' | 'warn',
+    ): Promise<{ before: ReturnType<typeof roleSafetyOf>; after: ReturnType<typeof roleSafetyOf> }> {
+      const current = await db.selectFrom('connections').selectAll().where('id', '=', r.id).executeTakeFirst();
+      if (!current || current.role_arn !== r.role_arn) {
+        const s = current ? roleSafetyOf(current) : null;
+        return { before: s, after: s };
+      }
+      const iso = clock.now().toISOString();
+      const changes: Partial<ConnectionRow> = { external_id_check: outcome, external_id_checked_at: iso };
+      if (outcome === 'pass') {
+        changes.external_id_proven_at = iso;
+        changes.external_id_proven_role_arn = r.role_arn;
+        changes.role_account_id = roleArnAccount(r.role_arn);
+        if (current.status === 'unsafe') changes.status = 'untested';
+      } else if (outcome === 'fail') {
+        changes.external_id_proven_at = null;
+        changes.external_id_proven_role_arn = null;
+        changes.status = 'unsafe';
+      }
+      await db
+        .updateTable('connections')
+        .set(changes)
+        .where('id', '=', r.id)
+        .where('role_arn', '=', r.role_arn)
+        .execute();
+      // Nothing minted while the role was trusted may be handed out any more.
+      if (outcome === 'fail') broker.drop(r.id);
+      return { before: roleSafetyOf(current), after: roleSafetyOf({ ...current, ...changes }) };
     },
 
     async recordTest(id: string, status: string, connectionStatus: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { roleSessionName } from '../../aws/credentials.js';
+import { externalIdCondition, roleSessionName } from '../../aws/credentials.js';
 import { awsErrorName, translateAwsError } from '../../aws/errors.js';
 import type { AwsGateway, SesAccount } from '../../aws/gateway.js';
 import type { Platform } from '../../aws/platform.js';
@@ -10,6 +10,7 @@ import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { AppError, isAppError } from '../../errors.js';
 import type { Audit } from '../audit/audit.js';
+import { templateMismatch } from './safety.js';
 import type { Connections, ConnectionRow } from './service.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
@@ -42,11 +43,14 @@ export interface TestDeps {
     AwsGateway,
     'callerIdentity' | 'assumeRoleRaw' | 'getAccount' | 'simulate' | 'probeSend' | 'listConfigurationSets'
   >;
-  connections: Pick<Connections, 'row' | 'subject' | 'recordTest'>;
+  connections: Pick<Connections, 'row' | 'subject' | 'recordTest' | 'recordExternalIdCheck'>;
+  /** The test alone may assume a role not yet proven safe: that is how it is proven. */
   broker: {
-    provider: (s: ReturnType<Connections['subject']>, p: Purpose) => Promise<AwsCredentialIdentityProvider>;
+    providerForTest: (s: ReturnType<Connections['subject']>, p: Purpose) => Promise<AwsCredentialIdentityProvider>;
     drop(id: string): void;
   };
+  /** A role connection became usable or stopped being so (the worker holds or releases its queue). */
+  onSafetyChanged?: (connectionId: string) => void;
   audit: Pick<Audit, 'record'>;
   /** The SES → SNS → Sesame wiring check. */
   events?: { check(r: ConnectionRow, readCreds: AwsCredentialIdentityProvider): Promise<Check> };
@@ -73,19 +77,28 @@ export function createConnectionTester(deps: TestDeps) {
     purpose: Purpose,
   ): Promise<{ creds: AwsCredentialIdentityProvider; retried: number; waitedMs: number }> {
     const subject = deps.connections.subject(r);
+    // Another role than the template's was not created moments ago by it: no propagation to wait for.
+    const mismatch = templateMismatch(r);
     const isNew =
-      r.role_arn_set_at !== null && clock.now().getTime() - Date.parse(r.role_arn_set_at) < NEW_ROLE_WINDOW_MS;
+      !mismatch &&
+      r.role_arn_set_at !== null &&
+      clock.now().getTime() - Date.parse(r.role_arn_set_at) < NEW_ROLE_WINDOW_MS;
     const budget = r.mode === 'role' && isNew ? deps.config.propagationRetrySeconds * 1000 : 0;
     let waited = 0;
     let retried = 0;
     let delay = 500;
     for (;;) {
       try {
-        const creds = await deps.broker.provider(subject, purpose);
+        const creds = await deps.broker.providerForTest(subject, purpose);
         await creds();
         return { creds, retried, waitedMs: waited };
       } catch (e) {
         const denied = isAppError(e) && e.code === 'aws_trust_policy_denied';
+        if (denied && mismatch) {
+          throw new AppError('role_arn_mismatch', `${mismatch} AssumeRole was denied: ${e.message}`, {
+            hint: "Copy the RoleArn output of the stack created from this connection's onboarding link and set it again (sesame aws setup --connection <connection> --role-arn <RoleArn>). If you created this role yourself under another name, check that its trust policy names Sesame's principal and this connection's External ID; a role made moments ago may need a minute before IAM lets it be assumed.",
+          });
+        }
         if (!denied || waited >= budget) {
           if (denied && isNew) {
             throw new AppError(
@@ -108,10 +121,8 @@ export function createConnectionTester(deps: TestDeps) {
     }
   }
 
-  async function probeExternalId(
-    r: ConnectionRow,
-    identity: Awaited<ReturnType<Platform['identity']>>,
-  ): Promise<Check> {
+  /** Only meaningful once AssumeRole with the External ID succeeded: otherwise every denial proves nothing. */
+  async function probeExternalId(r: ConnectionRow, trustedPrincipalArn: string | undefined): Promise<Check> {
     const attempts: Array<{ label: string; externalId?: string }> = [
       { label: 'without an External ID' },
       { label: 'with a wrong External ID', externalId: randomBytes(24).toString('hex') },
@@ -167,8 +178,8 @@ export function createConnectionTester(deps: TestDeps) {
       return {
         id: 'external_id_required',
         status: 'fail',
-        message: `The role can be assumed ${accepted.join(' and ')}: it does not require this connection's External ID, so another Sesame customer who learns the role ARN could make Sesame act on your account (confused deputy).`,
-        hint: `Make the trust policy's statement for ${identity.trustedPrincipalArn} carry Condition StringEquals sts:ExternalId = this connection's External ID (re-deploy the Sesame template, which does this).`,
+        message: `The role can be assumed ${accepted.join(' and ')}: it does not require this connection's External ID, so another Sesame customer who learns the role ARN could make Sesame act on your account (confused deputy). Sesame does not use this connection until a test proves otherwise.`,
+        hint: `Add ${externalIdCondition(r.external_id ?? '')} to the trust policy statement that allows ${trustedPrincipalArn ?? "Sesame's principal"} to call sts:AssumeRole (re-deploying the Sesame template does this), then test again.`,
         code: 'aws_trust_policy_too_open',
       };
     }
@@ -307,7 +318,73 @@ export function createConnectionTester(deps: TestDeps) {
     return checks;
   }
 
+  function probeSkipped(r: ConnectionRow, why: string): Check {
+    return {
+      id: 'external_id_required',
+      status: 'skip',
+      message: `Not judged: ${why}, so a refusal without the External ID would prove nothing. Sesame does not use the role until this probe passes.`,
+      hint: templateMismatch(r) ?? 'Fix the role_assumable check first, then test again.',
+    };
+  }
+
+  /** Record what the probe showed; a change of safety is audited with its reason and told to the worker. */
+  async function settle(r: ConnectionRow, probe: Check, actor: string): Promise<void> {
+    const outcome = probe.status;
+    const { before, after } = await deps.connections.recordExternalIdCheck(r, outcome);
+    if (before === after) return;
+    if (after === 'unsafe') {
+      await deps.audit.record({
+        workspaceId: r.workspace_id,
+        connectionId: r.id,
+        actor,
+        action: 'connection.unsafe',
+        outcome: probe.code ?? 'aws_trust_policy_too_open',
+        details: { roleArn: r.role_arn, reason: probe.message },
+      });
+    } else if (after === 'proven') {
+      await deps.audit.record({
+        workspaceId: r.workspace_id,
+        connectionId: r.id,
+        actor,
+        action: 'connection.proven',
+        details: {
+          roleArn: r.role_arn,
+          previously: before,
+          reason:
+            'AssumeRole with the External ID succeeded; without it and with a wrong one it was denied. Sesame now uses this role.',
+        },
+      });
+    }
+    deps.onSafetyChanged?.(r.id);
+  }
+
   return {
+    /**
+     * The probe alone, when a role ARN is set or changed: one AssumeRole with the External ID (no
+     * waiting for IAM propagation: the test does that), then without it and with a wrong one.
+     */
+    async proveRole(workspaceId: string, id: string, actor: string): Promise<Check | undefined> {
+      const r = await deps.connections.row(workspaceId, id);
+      if (r.mode !== 'role' || !r.role_arn) return undefined;
+      let probe: Check;
+      try {
+        await (
+          await deps.broker.providerForTest(deps.connections.subject(r), 'read')
+        )();
+        const trusted = await platform.identity().then(
+          (i) => i.trustedPrincipalArn,
+          () => undefined,
+        );
+        probe = await probeExternalId(r, trusted);
+      } catch (e) {
+        deps.broker.drop(r.id);
+        const err = isAppError(e) ? e : undefined;
+        probe = probeSkipped(r, `the role could not be assumed with the External ID (${err?.code ?? 'error'})`);
+      }
+      await settle(r, probe, actor);
+      return probe;
+    },
+
     async test(workspaceId: string, id: string, actor: string): Promise<TestReport> {
       const r = await deps.connections.row(workspaceId, id);
       const startedAt = clock.now().toISOString();
@@ -369,6 +446,7 @@ export function createConnectionTester(deps: TestDeps) {
 
       // 3. Credentials for `read`, the role assumable with the External ID.
       let readCreds: AwsCredentialIdentityProvider | undefined;
+      let probe: Check | undefined;
       if (r.mode === 'role' && !r.role_arn) {
         checks.push({
           id: 'role_assumable',
@@ -402,8 +480,16 @@ export function createConnectionTester(deps: TestDeps) {
         }
       }
 
-      // 4. Confused-deputy probe (role mode).
-      if (r.mode === 'role' && r.role_arn && identity) checks.push(await probeExternalId(r, identity));
+      // 4. Confused-deputy probe (role mode), only once the role was assumed with the External ID.
+      if (r.mode === 'role') {
+        probe = !r.role_arn
+          ? probeSkipped(r, 'no role ARN is set yet')
+          : readCreds
+            ? await probeExternalId(r, identity?.trustedPrincipalArn)
+            : probeSkipped(r, 'the role could not be assumed with the External ID');
+        checks.push(probe);
+        if (r.role_arn) await settle(r, probe, actor);
+      }
 
       // 5. Who the credentials are.
       let principalArn: string | undefined;
@@ -492,7 +578,10 @@ export function createConnectionTester(deps: TestDeps) {
         : checks.some((c) => c.status === 'warn')
           ? 'warn'
           : 'pass';
-      await deps.connections.recordTest(r.id, status, status === 'fail' ? 'failing' : 'active');
+      // Only a passing probe lifts `unsafe`; one that could not judge leaves it as it was.
+      const unsafe =
+        probe?.status === 'fail' || (probe !== undefined && probe.status !== 'pass' && r.status === 'unsafe');
+      await deps.connections.recordTest(r.id, status, unsafe ? 'unsafe' : status === 'fail' ? 'failing' : 'active');
       await deps.audit.record({
         workspaceId,
         connectionId: r.id,

@@ -1,5 +1,7 @@
+import { externalIdCondition } from '../../aws/credentials.js';
 import type { ConnectionTable } from '../../store/schema.js';
 import type { OnboardingLinks } from './onboarding.js';
+import { roleSafetyOf, templateMismatch } from './safety.js';
 
 /**
  * What the API and CLI show of a connection. Built field by field (an allow-list): a secret
@@ -21,6 +23,17 @@ export interface ConnectionView {
     sessionDurationSeconds: number | null;
     sourceIdentity: boolean;
     externalIdRotatedAt: string | null;
+    /**
+     * Whether the role is proven to require the External ID (the confused-deputy probe): only a
+     * `proven` role is used to send, read or manage; `unsafe` carries the condition to add.
+     */
+    safety: {
+      status: 'proven' | 'unproven' | 'unsafe';
+      provenAt: string | null;
+      lastProbe: string | null;
+      lastProbeAt: string | null;
+      condition?: string;
+    };
   };
   accessKey?: { accessKeyId: string; createdAt: string | null; ageDays: number | null; rotationDue: boolean };
   secretArn?: string | null;
@@ -84,11 +97,30 @@ export function toView(
       sessionDurationSeconds: r.session_duration_seconds,
       sourceIdentity: r.source_identity === 1,
       externalIdRotatedAt: r.external_id_rotated_at,
+      safety: {
+        status: roleSafetyOf(r) ?? 'unproven',
+        provenAt: roleSafetyOf(r) === 'proven' ? r.external_id_proven_at : null,
+        lastProbe: r.external_id_check,
+        lastProbeAt: r.external_id_checked_at,
+      },
     };
+    const safety = v.role.safety;
     if (!r.role_arn)
       warnings.push(
         'Waiting for the role ARN: create the stack from the onboarding links, then set its RoleArn output.',
       );
+    else if (safety.status === 'unsafe') {
+      safety.condition = externalIdCondition(r.external_id ?? '');
+      warnings.push(
+        `Not used: the role can be assumed without this connection's External ID or with a wrong one, so another Sesame workspace could send as you. Add ${safety.condition} to the trust policy statement that trusts Sesame, then test the connection again; queued messages wait until then.`,
+      );
+    } else if (safety.status === 'unproven') {
+      warnings.push(
+        'Not used yet: Sesame sends, reads and manages through a role only after a test proved that it requires the External ID. Run the connection test.',
+      );
+    }
+    const mismatch = safety.status === 'proven' ? null : templateMismatch(r);
+    if (mismatch) warnings.push(mismatch);
   }
   if (r.mode === 'access_keys') {
     const ageDays = r.access_key_created_at

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { isExpiredError } from '../../aws/credentials.js';
+import { isExpiredError, roleNotUsable } from '../../aws/credentials.js';
 import type { Clock } from '../../clock.js';
 import { AppError, isAppError, notFound } from '../../errors.js';
 import { newId } from '../../ids.js';
@@ -123,6 +123,9 @@ export function createMessages(deps: MessagesDeps) {
   async function govern(workspaceId: string, conn: ConnectionTable, draft: Draft): Promise<void> {
     if (conn.mode === 'role' && !conn.role_arn)
       throw new AppError('connection_not_ready', `Connection ${conn.name} has no role ARN yet.`);
+    // Before anything else reaches AWS or the queue: a role not proven to require its External ID is never used.
+    const refused = roleNotUsable(deps.connections.subject(conn));
+    if (refused) throw refused;
     const from = draft.from.address;
     const domains = JSON.parse(conn.send_domains) as string[];
     const fromDomain = from.slice(from.lastIndexOf('@') + 1);
@@ -529,6 +532,9 @@ export function createMessages(deps: MessagesDeps) {
       const { workspaceId, actor } = s;
       const r = await row(workspaceId, id);
       if (r.status !== 'failed') throw new AppError('not_retryable', `Message ${id} is ${r.status}.`);
+      const conn = await db.selectFrom('connections').selectAll().where('id', '=', r.connection_id).executeTakeFirst();
+      const refused = conn ? roleNotUsable(deps.connections.subject(conn)) : null;
+      if (refused) throw refused;
       const now = clock.now().toISOString();
       const requeued = await db.transaction().execute(async (trx) => {
         // Conditional: of two concurrent retries only one re-queues the message.
