@@ -179,6 +179,17 @@ export function asCallerMistake(e: unknown): unknown {
   });
 }
 
+/** AWS refused parameters that came straight from the caller (an identity name, a DKIM key): 422, not 502. */
+export function asCallerInput(e: AppError): AppError {
+  if (e.code !== 'aws_validation') return e;
+  return new AppError('aws_validation', e.message, {
+    status: 422,
+    hint: 'AWS refused a value from your request; the message names it. Fix it and send the request again.',
+    ...(e.details ? { details: e.details } : {}),
+    cause: e,
+  });
+}
+
 /** Run one AWS call; its error comes back translated for people. */
 export async function translated<T>(action: string, region: string, f: () => Promise<T>): Promise<T> {
   try {

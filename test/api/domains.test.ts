@@ -190,6 +190,13 @@ describe('domains', () => {
     expect(other.json.error.code).toBe('identity_exists');
   });
 
+  it('SES refusing the name or key the caller gave answers 422, not an upstream error', async () => {
+    h.sandbox.admin.inject('ses', 'CreateEmailIdentity', 'BadRequestException');
+    const res = await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' });
+    expect(res.status).toBe(422);
+    expect(res.json.error.code).toBe('aws_validation');
+  });
+
   it('stops checking, and says why, an identity that disappeared from SES', async () => {
     const d = (await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' })).json;
     h.sandbox.admin.inject('ses', 'GetEmailIdentity', 'NotFoundException');
