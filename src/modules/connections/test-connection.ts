@@ -327,8 +327,9 @@ export function createConnectionTester(deps: TestDeps) {
     if (readCreds) {
       try {
         const keys = await gateway.listOwnAccessKeys(readCreds, deps.config.region);
-        createdAt = keys.find((k) => k.accessKeyId === r.access_key_id)?.createdAt ?? null;
-        if (!createdAt) why = 'IAM did not list this key for its user';
+        const key = keys.find((k) => k.accessKeyId === r.access_key_id);
+        createdAt = key?.createdAt ?? null;
+        if (!createdAt) why = key ? 'IAM gave no creation date for it' : 'IAM did not list this key for its user';
       } catch (e) {
         why =
           isAppError(e) && e.code === 'aws_access_denied'
