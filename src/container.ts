@@ -156,6 +156,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     broker,
     gateway,
     audit,
+    health: connections,
     warmup: warmupGate,
     subject: (row) => connections.subject(row),
     options: {

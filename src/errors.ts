@@ -236,6 +236,10 @@ export const CATALOGUE = {
     status: 502,
     hint: 'Sesame could not reach the AWS endpoint. Check network access and AWS_ENDPOINT_URL settings.',
   },
+  aws_endpoint_not_aws: {
+    status: 502,
+    hint: 'Something other than AWS answered: check AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> (and any HTTP proxy), fix or unset them, then restart Sesame.',
+  },
   aws_validation: { status: 502, hint: 'AWS refused the request parameters. The message names the parameter.' },
   aws_no_credentials: {
     status: 502,

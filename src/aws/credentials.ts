@@ -11,7 +11,7 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Pluggable } 
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
-import type { ClientFactory } from './clients.js';
+import { notAwsGuard, type ClientFactory } from './clients.js';
 import { awsErrorName, translateAwsError } from './errors.js';
 import type { Platform } from './platform.js';
 import { type Purpose, sessionPolicy } from './policies.js';
@@ -191,7 +191,10 @@ export function createCredentialBroker(deps: BrokerDeps) {
         requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true },
         ...(config.endpoints.sts ? { endpoint: config.endpoints.sts } : {}),
       },
-      clientPlugins: [auditPlugin(subject, purpose, sessionName, () => duration)],
+      clientPlugins: [
+        auditPlugin(subject, purpose, sessionName, () => duration),
+        notAwsGuard('sts', config.endpoints.sts !== undefined),
+      ],
     });
     const translated: AwsCredentialIdentityProvider = async () => {
       try {

@@ -1,4 +1,4 @@
-import { SimulatePrincipalPolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
+import { ListAccessKeysCommand, SimulatePrincipalPolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   GetAccountCommand,
@@ -197,6 +197,26 @@ export function createAwsGateway(deps: { clients: ClientFactory }) {
         }));
       } catch (e) {
         throw translateAwsError(e, { action: 'iam:SimulatePrincipalPolicy', region });
+      }
+    },
+
+    /**
+     * The access keys of the user the credentials belong to (no UserName: IAM takes the signing
+     * key's own user), with the dates IAM created them. Needs iam:ListAccessKeys on that user.
+     */
+    async listOwnAccessKeys(
+      creds: AwsCredentialIdentityProvider,
+      region: string,
+    ): Promise<Array<{ accessKeyId: string; createdAt: string | null; status: string }>> {
+      try {
+        const out = await iam(creds, region).send(new ListAccessKeysCommand({}));
+        return (out.AccessKeyMetadata ?? []).map((k) => ({
+          accessKeyId: k.AccessKeyId ?? '',
+          createdAt: k.CreateDate ? new Date(k.CreateDate).toISOString() : null,
+          status: k.Status ?? 'Unknown',
+        }));
+      } catch (e) {
+        throw translateAwsError(e, { action: 'iam:ListAccessKeys', region });
       }
     },
 

@@ -5,7 +5,7 @@ import {
   PutEmailIdentityMailFromAttributesCommand,
 } from '@aws-sdk/client-sesv2';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { awsErrorName, translateAwsError, translated } from './errors.js';
+import { asCallerInput, awsErrorName, translateAwsError, translated } from './errors.js';
 import type { AwsGateway } from './gateway.js';
 
 export interface SesIdentity {
@@ -43,7 +43,8 @@ export function createIdentityGateway(deps: { ses: AwsGateway['ses'] }) {
         return { tokens: out.DkimAttributes?.Tokens ?? [], alreadyExists: false };
       } catch (e) {
         if (awsErrorName(e) === 'AlreadyExistsException') return { tokens: [], alreadyExists: true };
-        throw translateAwsError(e, { action: 'ses:CreateEmailIdentity', region });
+        // The name and the DKIM key are the caller's own: SES refusing them is a mistake in the request.
+        throw asCallerInput(translateAwsError(e, { action: 'ses:CreateEmailIdentity', region }));
       }
     },
 

@@ -63,7 +63,9 @@ export const connectionView = z.object({
     .object({
       accessKeyId: z.string(),
       createdAt: z.string().nullable(),
+      firstSeenAt: z.string().nullable(),
       ageDays: z.number().nullable(),
+      ageKnown: z.boolean(),
       rotationDue: z.boolean(),
     })
     .optional(),

@@ -108,7 +108,8 @@ export interface SandboxStatus {
 export interface SandboxAdmin {
   status(): SandboxStatus;
   platformCredentials(): Credentials;
-  createUser(input: { account?: string; userName: string; policies?: PolicyDocument[] }): {
+  /** `keyCreatedAt` back-dates the new key's CreateDate (an old key, for key-age checks). */
+  createUser(input: { account?: string; userName: string; policies?: PolicyDocument[]; keyCreatedAt?: string }): {
     arn: string;
     accessKeyId: string;
     secretAccessKey: string;
@@ -289,13 +290,19 @@ export function createAdmin(deps: SandboxDeps, url: () => string | undefined): S
       return { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey, arn: u.arn, account: u.account };
     },
 
-    createUser({ account = CUSTOMER_ACCOUNT, userName, policies }) {
+    createUser({ account = CUSTOMER_ACCOUNT, userName, policies, keyCreatedAt }) {
       if (!/^[\w+=,.@-]{1,64}$/.test(userName ?? ''))
         throw new SandboxError('ValidationError', 'userName must be 1-64 characters of [\\w+=,.@-].');
       for (const p of policies ?? []) checkDoc(p, false);
+      if (keyCreatedAt !== undefined && Number.isNaN(Date.parse(keyCreatedAt)))
+        throw new SandboxError('ValidationError', 'keyCreatedAt must be an ISO-8601 time.');
       const arn = `arn:aws:iam::${account}:user/${userName}`;
       let user = st().users.find((u) => u.arn === arn);
-      const key = { accessKeyId: userAccessKeyId(), secretAccessKey: secretAccessKey() };
+      const key = {
+        accessKeyId: userAccessKeyId(),
+        secretAccessKey: secretAccessKey(),
+        createdAt: new Date(keyCreatedAt ?? now()).toISOString(),
+      };
       if (user) {
         // Existing user: add a key (like CreateAccessKey) and replace its policies if given.
         user.accessKeys.push(key);

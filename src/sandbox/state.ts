@@ -15,12 +15,17 @@ export interface AccessKey {
   secretAccessKey: string;
 }
 
+/** A user's long-term key; createdAt is IAM's CreateDate (absent in state files written before it was kept). */
+export interface UserAccessKey extends AccessKey {
+  createdAt?: string;
+}
+
 export interface UserRecord {
   arn: string;
   account: string;
   userName: string;
   userId: string;
-  accessKeys: AccessKey[];
+  accessKeys: UserAccessKey[];
   /** Absent means administrator of its account (the sandbox's convenience default). */
   policies?: PolicyDocument[];
 }
@@ -244,7 +249,9 @@ export function bootstrapState(now: Date, region: string): SandboxState {
         account: PLATFORM_ACCOUNT,
         userName: 'sesame-platform',
         userId: userId(),
-        accessKeys: [{ accessKeyId: userAccessKeyId(), secretAccessKey: secretAccessKey() }],
+        accessKeys: [
+          { accessKeyId: userAccessKeyId(), secretAccessKey: secretAccessKey(), createdAt: now.toISOString() },
+        ],
       },
     ],
     roles: {},

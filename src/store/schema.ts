@@ -55,6 +55,7 @@ export interface Database {
   domains: DomainTable;
   warmup_plans: WarmupPlanTable;
   warmup_usage: { connection_id: string; domain: string; day: string; used: number };
+  domain_leftovers: DomainLeftoverTable;
 }
 
 export interface WarmupPlanTable {
@@ -207,6 +208,15 @@ export interface ApiKeyTable {
   can_send: Generated<number>;
 }
 
+/** An SES identity Sesame created for a domain add that failed, and could not remove again. */
+export interface DomainLeftoverTable {
+  connection_id: string;
+  name: string;
+  workspace_id: string;
+  reason: string;
+  created_at: string;
+}
+
 export interface ConnectionTable {
   id: string;
   workspace_id: string;
@@ -223,7 +233,8 @@ export interface ConnectionTable {
   source_identity: number; // 0/1
   access_key_id: string | null; // the id is not a secret, but only its last 4 are ever shown
   secret_ciphertext: string | null; // AES-256-GCM envelope (JSON)
-  access_key_created_at: string | null;
+  access_key_created_at: string | null; // when Sesame first saw the key
+  access_key_aws_created_at: string | null; // the key's CreateDate in IAM, once a test could read it
   pending_access_key_id: string | null;
   pending_secret_ciphertext: string | null;
   secret_arn: string | null;

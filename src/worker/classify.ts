@@ -1,3 +1,4 @@
+import { NotAwsResponse, translateAwsError } from '../aws/errors.js';
 import { isAppError } from '../errors.js';
 
 /**
@@ -8,12 +9,35 @@ import { isAppError } from '../errors.js';
 export type Verdict =
   | { kind: 'retry'; code: string; message: string; hint: string; minDelayMs?: number }
   | { kind: 'refresh_credentials'; code: string; message: string; hint: string }
-  | { kind: 'pause_connection'; code: string; message: string; hint: string }
+  | {
+      kind: 'pause_connection';
+      code: string;
+      message: string;
+      hint: string;
+      /** SES may have the message after all: it fails with this instead of waiting to be sent again. */
+      outcomeUnknown?: { code: string; message: string; hint: string };
+    }
   | { kind: 'defer_quota'; code: string; message: string; hint: string }
   | { kind: 'fail'; code: string; message: string; hint: string }
   | { kind: 'unknown'; code: string; message: string; hint: string };
 
+/** Failures that say the connection's credentials or permissions are broken: they mark its health. */
+const AUTH_FAILURES = new Set([
+  'aws_access_denied',
+  'aws_invalid_client_token',
+  'aws_signature_mismatch',
+  'aws_expired_token',
+  'aws_trust_policy_denied',
+  'aws_secret_invalid',
+]);
+export const isAuthFailure = (v: Verdict): boolean => AUTH_FAILURES.has(v.code);
+
 export function classify(e: unknown): Verdict {
+  if (e instanceof NotAwsResponse) return notAws(e);
+  if (isAppError(e) && e.code === 'aws_endpoint_not_aws') {
+    // STS (the broker) answered by something else: a setting to fix, the same for every message.
+    return { kind: 'pause_connection', code: e.code, message: e.message, hint: e.hint };
+  }
   if (isAppError(e)) {
     // Credential errors from the broker: the role or keys are broken; retrying with backoff gives
     // a person time to fix them before messages fail.
@@ -92,6 +116,15 @@ export function classify(e: unknown): Verdict {
         message: `SES refused the custom MAIL FROM domain: ${message}`,
         hint: 'Publish the MAIL FROM MX and SPF records for the domain (GET /v1/domains/:id shows them) and wait for SES to verify them.',
       };
+    case 'InvalidClientTokenId':
+    case 'UnrecognizedClientException':
+    case 'InvalidAccessKeyId':
+      return {
+        kind: 'fail',
+        code: 'aws_invalid_client_token',
+        message: `AWS does not know the access key: ${message}`,
+        hint: 'The key was deleted, deactivated or mistyped; put a working key on the connection (sesame aws rotate-keys) and run sesame aws test.',
+      };
     case 'AccessDenied':
     case 'AccessDeniedException':
       return {
@@ -155,6 +188,24 @@ export function classify(e: unknown): Verdict {
       };
     }
   }
+}
+
+/**
+ * A wrong endpoint is a setting to fix, not a fault to retry: the connection pauses and its
+ * messages wait (none fails for a configuration mistake, none is tried eight times against the
+ * wrong server). A gateway error (502, 504) may come after the gateway passed the request on, so
+ * that one message may have reached SES: at most once, it fails as an unknown outcome.
+ */
+function notAws(e: NotAwsResponse): Verdict {
+  const t = translateAwsError(e, { action: 'ses:SendEmail' });
+  const verdict: Verdict = { kind: 'pause_connection', code: t.code, message: t.message, hint: t.hint };
+  if (e.httpStatus === 502 || e.httpStatus === 504)
+    verdict.outcomeUnknown = {
+      code: 'send_outcome_unknown',
+      message: `${t.message} A gateway answers so after passing a request on, so SES may or may not have accepted this message.`,
+      hint: 'Check whether the recipient got it (SES events carry the X-Sesame-Message-Id header); if not, send it again with POST /v1/emails/:id/retry once the endpoint is fixed.',
+    };
+  return verdict;
 }
 
 /** Exponential backoff with full jitter, capped (the AWS architecture blog's recommendation). */

@@ -11,7 +11,7 @@ import type { SendJob, SendQueue } from '../queue/send-queue.js';
 import type { Db } from '../store/db.js';
 import type { ConnectionTable } from '../store/schema.js';
 import { buildSendRequest } from './build-request.js';
-import { backoffMs, classify, type Verdict } from './classify.js';
+import { backoffMs, classify, isAuthFailure, type Verdict } from './classify.js';
 import { DAILY_RECHECK_MS, Pacer, type Quota } from './pacer.js';
 
 export interface WorkerOptions {
@@ -32,6 +32,16 @@ export interface WorkerDeps {
   gateway: Pick<AwsGateway, 'sendEmail' | 'getAccount'>;
   subject: (row: ConnectionTable) => CredentialSubject;
   audit: Pick<Audit, 'record'>;
+  /** Connection health: a send refused for credentials or permissions marks the connection failing. */
+  health?: {
+    recordSendFailure(e: {
+      connectionId: string;
+      workspaceId: string;
+      code: string;
+      message: string;
+      messageId: string;
+    }): Promise<void>;
+  };
   /** Warmup plans: each day's allowance per connection (and sending domain). */
   warmup?: Pick<WarmupGate, 'admit' | 'noteQuota'>;
   options: WorkerOptions;
@@ -452,6 +462,18 @@ export function createWorker(deps: WorkerDeps) {
     );
     // The broker refused: the connection became unsafe (or unproven) after it was read.
     if (v.code === 'connection_unsafe' || v.code === 'connection_not_ready') return hold(job, conn, v);
+    if (isAuthFailure(v))
+      await deps.health
+        ?.recordSendFailure({
+          connectionId: conn.id,
+          workspaceId: conn.workspace_id,
+          code: v.code,
+          message: v.message,
+          messageId: job.messageId,
+        })
+        .catch((e: unknown) =>
+          deps.logger.error({ err: e, connectionId: conn.id }, 'could not record the connection health'),
+        );
     switch (v.kind) {
       case 'retry':
       case 'refresh_credentials':
@@ -461,6 +483,7 @@ export function createWorker(deps: WorkerDeps) {
         return setQueued(job, v, new Date(now().getTime() + backoffMs(job.attempts, random)), true);
       case 'pause_connection':
         await pause(conn, v.code, v.message);
+        if (v.outcomeUnknown) return fail(job, v.outcomeUnknown);
         return setQueued(job, v, now(), false);
       case 'defer_quota':
         stats.deferred++;

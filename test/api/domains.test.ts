@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type DnsServer, startDnsServer } from '../../src/sandbox/dns-server.js';
 import { connectedRole, type Harness, startHarness } from '../helpers/harness.js';
@@ -153,6 +154,47 @@ describe('domains', () => {
     const again = await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' });
     expect(again.status, again.text).toBe(201);
     expect(again.json.mailFrom.domain).toBe('mail.example.org');
+  });
+
+  it('a failure writing the domain after SES created its identity takes the identity back, so adding again works', async () => {
+    const db = h.container.store.db;
+    await sql`CREATE TRIGGER domains_write_fails BEFORE INSERT ON domains BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`.execute(
+      db,
+    );
+    const failed = await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' });
+    expect(failed.status).toBe(500);
+    await sql`DROP TRIGGER domains_write_fails`.execute(db);
+    const audit = (await h.call('GET', '/v1/audit?action=domain.add_failed')).json.data;
+    expect(audit[0]).toMatchObject({ outcome: 'error', details: { domain: 'example.org', identityRemoved: true } });
+    const again = await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' });
+    expect(again.status, again.text).toBe(201);
+    expect(again.json).toMatchObject({ origin: 'created', mailFrom: { domain: 'mail.example.org' } });
+  });
+
+  it('when SES will not take the identity back either, Sesame notes it and the next add removes it first', async () => {
+    h.sandbox.admin.inject('ses', 'PutEmailIdentityMailFromAttributes', 'AccessDeniedException');
+    h.sandbox.admin.inject('ses', 'DeleteEmailIdentity', 'AccessDeniedException');
+    const failed = await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' });
+    expect(failed.status).toBe(502);
+    expect(failed.json.error).toMatchObject({ code: 'aws_access_denied', details: { identityLeftInSes: true } });
+    expect(failed.json.error.message).toMatch(
+      /SES kept the identity example\.org \(removing it failed: .*\); adding the domain again removes it first\.$/,
+    );
+    expect((await h.call('GET', '/v1/domains')).json.data).toEqual([]);
+    const again = await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' });
+    expect(again.status, again.text).toBe(201);
+    expect(again.json).toMatchObject({ origin: 'created', mailFrom: { domain: 'mail.example.org' } });
+    // Only this connection's own leftover is taken back: elsewhere an existing identity is still refused.
+    await connectedRole(h, 'staging');
+    const other = await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'staging' });
+    expect(other.json.error.code).toBe('identity_exists');
+  });
+
+  it('SES refusing the name or key the caller gave answers 422, not an upstream error', async () => {
+    h.sandbox.admin.inject('ses', 'CreateEmailIdentity', 'BadRequestException');
+    const res = await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' });
+    expect(res.status).toBe(422);
+    expect(res.json.error.code).toBe('aws_validation');
   });
 
   it('stops checking, and says why, an identity that disappeared from SES', async () => {

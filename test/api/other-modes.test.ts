@@ -93,12 +93,12 @@ describe('access_keys mode', () => {
     expect(aged.accessKey).toMatchObject({ ageDays: 91, rotationDue: true });
     expect(aged.warnings.join(' ')).toMatch(/91 days old/);
 
-    // A bad new pair is refused and the old one stays in use.
+    // A bad new pair is the caller's mistake (422, not an upstream 502); the old one stays in use.
     const bad = await h.call('POST', `/v1/connections/${c.id}/access-keys`, {
       accessKeyId: fakeKeyId('unknown'),
       secretAccessKey: 'y'.repeat(40),
     });
-    expect(bad.status).toBe(502);
+    expect(bad.status).toBe(422);
     expect(bad.json.error.code).toBe('aws_invalid_client_token');
     expect((await h.call('GET', `/v1/connections/${c.id}`)).json.accessKey.accessKeyId).toBe(
       `AKIA…${user.accessKeyId.slice(-4)}`,

@@ -1,4 +1,4 @@
-import { GetRoleCommand, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
+import { GetRoleCommand, ListAccessKeysCommand, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -112,6 +112,43 @@ describe('IAM', () => {
         .send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ActionNames: ['ses:SendEmail'] })),
       'AccessDenied',
     );
+  });
+});
+
+describe('IAM ListAccessKeys', () => {
+  test("lists the signing key's own user's keys with their CreateDate; a role session must name the user", async () => {
+    const old = h.sandbox.admin.createUser({ userName: 'old-keys', keyCreatedAt: '2023-01-15T10:00:00.000Z' });
+    const out = await h.iam(old).send(new ListAccessKeysCommand({}));
+    expect(out.AccessKeyMetadata).toEqual([
+      expect.objectContaining({
+        UserName: 'old-keys',
+        AccessKeyId: old.accessKeyId,
+        Status: 'Active',
+        CreateDate: new Date('2023-01-15T10:00:00Z'),
+      }),
+    ]);
+    await rejectsWith(h.iam(role).send(new ListAccessKeysCommand({})), 'ValidationError');
+  });
+
+  test('needs iam:ListAccessKeys on the user', async () => {
+    const ses = {
+      Version: '2012-10-17' as const,
+      Statement: [{ Effect: 'Allow' as const, Action: 'ses:*', Resource: '*' }],
+    };
+    const denied = h.sandbox.admin.createUser({ userName: 'ses-only', policies: [ses] });
+    await rejectsWith(h.iam(denied).send(new ListAccessKeysCommand({})), 'AccessDenied');
+    const allowed = h.sandbox.admin.createUser({
+      userName: 'ses-only',
+      policies: [
+        ses,
+        {
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow' as const, Action: 'iam:ListAccessKeys', Resource: denied.arn }],
+        },
+      ],
+    });
+    const out = await h.iam(allowed).send(new ListAccessKeysCommand({}));
+    expect(out.AccessKeyMetadata?.map((k) => k.AccessKeyId)).toEqual([denied.accessKeyId, allowed.accessKeyId]);
   });
 });
 

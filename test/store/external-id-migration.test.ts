@@ -94,7 +94,7 @@ describe.each(backends())('upgrading role connections to the External ID proof (
       .values([tested('conn_ses', ['ses_enforcement']), tested('conn_open', ['external_id_required'])])
       .execute();
 
-    expect(await migrate(store.db, store.schema)).toEqual(['010_external_id_proof']);
+    expect(await migrate(store.db, store.schema)).toContain('010_external_id_proof');
 
     const rows = await store.db.selectFrom('connections').selectAll().orderBy('id').execute();
     const by = Object.fromEntries(rows.map((r) => [r.id, r]));

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { formatMailbox, parseMailbox } from '../../src/modules/messages/address.js';
 import { isBase64 } from '../../src/modules/messages/input.js';
-import { backoffMs, classify } from '../../src/worker/classify.js';
+import { looksLikeAws, NotAwsResponse } from '../../src/aws/errors.js';
+import { AppError } from '../../src/errors.js';
+import { backoffMs, classify, isAuthFailure } from '../../src/worker/classify.js';
 import { Pacer, WINDOW_MS } from '../../src/worker/pacer.js';
 
 describe('Pacer', () => {
@@ -63,9 +65,47 @@ describe('classify', () => {
     ['MailFromDomainNotVerifiedException', 'fail'],
     ['AccessDeniedException', 'fail'],
     ['BadRequestException', 'fail'],
+    ['InvalidClientTokenId', 'fail'],
+    ['UnrecognizedClientException', 'fail'],
   ])('%s → %s', (name, kind) => {
     expect(classify(err(name)).kind).toBe(kind);
   });
+  it('an answer not from AWS pauses the connection (a setting to fix), and only a gateway error leaves the outcome open', () => {
+    const notAws = (status: number) =>
+      new NotAwsResponse('sesv2', 'https://proxy.example/v2/email/outbound-emails', status, 'text/html', true);
+    const v = classify(notAws(500));
+    expect(v).toMatchObject({ kind: 'pause_connection', code: 'aws_endpoint_not_aws' });
+    expect(v.message).toContain('https://proxy.example/v2/email/outbound-emails answered HTTP 500');
+    expect(v.hint).toContain('AWS_ENDPOINT_URL_SESV2');
+    expect('outcomeUnknown' in v).toBe(false);
+    expect(classify(notAws(504))).toMatchObject({
+      kind: 'pause_connection',
+      outcomeUnknown: { code: 'send_outcome_unknown' },
+    });
+    // STS answered by something else, through the credential broker.
+    expect(classify(new AppError('aws_endpoint_not_aws', 'sts:AssumeRole was not answered by AWS')).kind).toBe(
+      'pause_connection',
+    );
+  });
+
+  it('tells credential and permission refusals apart, as they mark the connection failing', () => {
+    expect(isAuthFailure(classify(err('AccessDeniedException')))).toBe(true);
+    expect(isAuthFailure(classify(err('UnrecognizedClientException')))).toBe(true);
+    expect(isAuthFailure(classify(err('SignatureDoesNotMatch')))).toBe(true);
+    expect(isAuthFailure(classify(new AppError('aws_trust_policy_denied', 'denied')))).toBe(true);
+    expect(isAuthFailure(classify(err('MessageRejected')))).toBe(false);
+    expect(isAuthFailure(classify(err('TooManyRequestsException')))).toBe(false);
+  });
+
+  it('knows an AWS answer by its request id or its XML/JSON, and an HTML page as not one', () => {
+    expect(looksLikeAws({ 'content-type': 'text/xml', 'x-amzn-RequestId': 'r' })).toBe(true);
+    expect(looksLikeAws({ 'x-amz-request-id': 'r' })).toBe(true);
+    expect(looksLikeAws({ 'content-type': 'application/x-amz-json-1.1' })).toBe(true);
+    expect(looksLikeAws({ 'content-type': 'text/html', 'x-amzn-requestid': 'r' })).toBe(false);
+    expect(looksLikeAws({ 'content-type': 'text/plain' })).toBe(false);
+    expect(looksLikeAws({})).toBe(false);
+  });
+
   it('separates the daily quota from throttling, and lost answers from refusals', () => {
     expect(classify(err('TooManyRequestsException', 'Daily message quota exceeded.')).kind).toBe('defer_quota');
     expect(classify(err('InternalFailure', 'boom', 500)).kind).toBe('retry');

@@ -334,8 +334,9 @@ export function sandboxCommand(ctx: Ctx): Command {
     .command('create-user <name>')
     .description('create an IAM user (administrator of its account) and print its access key once')
     .option('--account <id>', 'account (default: the customer account)')
+    .option('--key-created-at <time>', "the access key's CreateDate, ISO-8601 (default: now), to play an old key")
     .action(
-      run(async (out, userName: string, opts: { account?: string }) => {
+      run(async (out, userName: string, opts: { account?: string; keyCreatedAt?: string }) => {
         const res = await connectAdmin(ctx.dataDir()).call<{
           arn: string;
           accessKeyId: string;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { SES_REGIONS } from '../../aws/regions.js';
 import type { ConnectionMode, CredentialBroker, CredentialSubject, SessionEvent } from '../../aws/credentials.js';
+import { asCallerMistake } from '../../aws/errors.js';
 import type { AwsGateway } from '../../aws/gateway.js';
 import type { Platform } from '../../aws/platform.js';
 import { type PolicyDocument, type Purpose, revokeSessionsPolicy, sessionPolicy } from '../../aws/policies.js';
@@ -174,6 +175,7 @@ export function createConnections(deps: ConnectionsDeps) {
         access_key_id: null,
         secret_ciphertext: null,
         access_key_created_at: null,
+        access_key_aws_created_at: null,
         pending_access_key_id: null,
         pending_secret_ciphertext: null,
         secret_arn: null,
@@ -464,7 +466,9 @@ export function createConnections(deps: ConnectionsDeps) {
       });
       try {
         const [newIdentity, oldIdentity] = await Promise.all([
-          deps.gateway.callerIdentity(creds, deps.config.region),
+          deps.gateway.callerIdentity(creds, deps.config.region).catch((e: unknown) => {
+            throw asCallerMistake(e);
+          }),
           deps.gateway
             .callerIdentity(await broker.provider(subject(r), 'read'), deps.config.region)
             .catch(() => undefined),
@@ -483,7 +487,9 @@ export function createConnections(deps: ConnectionsDeps) {
             { hint: 'Create the new key for the same IAM user, or create a new connection for the other account.' },
           );
         }
-        await deps.gateway.getAccount(creds, r.region);
+        await deps.gateway.getAccount(creds, r.region).catch((e: unknown) => {
+          throw asCallerMistake(e);
+        });
       } catch (e) {
         await db
           .updateTable('connections')
@@ -507,6 +513,7 @@ export function createConnections(deps: ConnectionsDeps) {
           access_key_id: input.accessKeyId,
           secret_ciphertext: pendingCipher,
           access_key_created_at: iso,
+          access_key_aws_created_at: null,
           pending_access_key_id: null,
           pending_secret_ciphertext: null,
           updated_at: iso,
@@ -628,6 +635,58 @@ export function createConnections(deps: ConnectionsDeps) {
       // Nothing minted while the role was trusted may be handed out any more.
       if (outcome === 'fail') broker.drop(r.id);
       return { before: roleSafetyOf(current), after: roleSafetyOf({ ...current, ...changes }) };
+    },
+
+    /**
+     * A send refused for the connection's credentials or permissions: the same health a failed test
+     * leaves (status failing, last error), audited when the connection turns failing, not once per
+     * queued message.
+     */
+    async recordSendFailure(e: {
+      connectionId: string;
+      workspaceId: string;
+      code: string;
+      message: string;
+      messageId: string;
+    }): Promise<void> {
+      const before = await db
+        .selectFrom('connections')
+        .select('status')
+        .where('id', '=', e.connectionId)
+        .executeTakeFirst();
+      if (!before) return;
+      const message = e.message.slice(0, 500);
+      await db
+        .updateTable('connections')
+        .set({
+          status: 'failing',
+          last_error_code: e.code,
+          last_error_message: message,
+          last_error_at: clock.now().toISOString(),
+        })
+        .where('id', '=', e.connectionId)
+        // An unsafe role stays unsafe: only a passing test lifts that.
+        .where('status', '!=', 'unsafe')
+        .execute();
+      if (before.status === 'failing' || before.status === 'unsafe') return;
+      await audit.record({
+        workspaceId: e.workspaceId,
+        connectionId: e.connectionId,
+        actor: 'system',
+        action: 'connection.failing',
+        outcome: e.code,
+        details: { source: 'send', messageId: e.messageId, message, previousStatus: before.status },
+      });
+    },
+
+    /** IAM's CreateDate of the key in use, as a test read it (only while that key is still the one in use). */
+    async recordAccessKeyCreated(id: string, accessKeyId: string, createdAt: string): Promise<void> {
+      await db
+        .updateTable('connections')
+        .set({ access_key_aws_created_at: createdAt })
+        .where('id', '=', id)
+        .where('access_key_id', '=', accessKeyId)
+        .execute();
     },
 
     async recordTest(id: string, status: string, connectionStatus: string): Promise<void> {

@@ -42,8 +42,9 @@ export interface TestDeps {
   gateway: Pick<
     AwsGateway,
     'callerIdentity' | 'assumeRoleRaw' | 'getAccount' | 'simulate' | 'probeSend' | 'listConfigurationSets'
-  >;
-  connections: Pick<Connections, 'row' | 'subject' | 'recordTest' | 'recordExternalIdCheck'>;
+  > &
+    Pick<AwsGateway, 'listOwnAccessKeys'>;
+  connections: Pick<Connections, 'row' | 'subject' | 'recordTest' | 'recordExternalIdCheck' | 'recordAccessKeyCreated'>;
   /** The test alone may assume a role not yet proven safe: that is how it is proven. */
   broker: {
     providerForTest: (s: ReturnType<Connections['subject']>, p: Purpose) => Promise<AwsCredentialIdentityProvider>;
@@ -358,6 +359,55 @@ export function createConnectionTester(deps: TestDeps) {
     deps.onSafetyChanged?.(r.id);
   }
 
+  /**
+   * How old the access key is: IAM's CreateDate, read with the key itself (ListAccessKeys without a
+   * user name lists the signing key's own user). Without it only a lower bound is known, the day
+   * Sesame first saw the key, and the check says so rather than calling an old key new.
+   */
+  async function keyAgeCheck(
+    r: ConnectionRow,
+    readCreds: AwsCredentialIdentityProvider | undefined,
+    userArn: string | undefined,
+  ): Promise<Check> {
+    const DAY = 86_400_000;
+    const now = clock.now();
+    const warnDays = deps.config.keyAgeWarnDays;
+    const rotate = 'Rotate it: create a new key in IAM, run `sesame aws rotate-keys`, then deactivate the old key.';
+    let createdAt: string | null = null;
+    let why = 'the credentials did not resolve';
+    if (readCreds) {
+      try {
+        const keys = await gateway.listOwnAccessKeys(readCreds, deps.config.region);
+        const key = keys.find((k) => k.accessKeyId === r.access_key_id);
+        createdAt = key?.createdAt ?? null;
+        if (!createdAt) why = key ? 'IAM gave no creation date for it' : 'IAM did not list this key for its user';
+      } catch (e) {
+        why =
+          isAppError(e) && e.code === 'aws_access_denied'
+            ? 'the key may not call iam:ListAccessKeys on its own user'
+            : `IAM could not be asked: ${e instanceof Error ? e.message : String(e)}`;
+      }
+    }
+    if (createdAt) {
+      await deps.connections.recordAccessKeyCreated(r.id, r.access_key_id!, createdAt);
+      const days = Math.floor((now.getTime() - Date.parse(createdAt)) / DAY);
+      const message = `The access key is ${days} days old (IAM created it on ${createdAt.slice(0, 10)}).`;
+      return days >= warnDays
+        ? { id: 'access_key_age', status: 'warn', message, hint: rotate, code: 'access_key_old' }
+        : ok('access_key_age', message);
+    }
+    const seen = r.access_key_created_at ?? now.toISOString();
+    const days = Math.floor((now.getTime() - Date.parse(seen)) / DAY);
+    const grant = `Grant iam:ListAccessKeys on the user itself (Resource ${userArn ?? 'arn:aws:iam::<account>:user/${aws:username}'}) to see the real age.`;
+    return {
+      id: 'access_key_age',
+      status: 'warn',
+      message: `The access key's real age is unknown (${why}): it is at least ${days} days old, since Sesame first saw it on ${seen.slice(0, 10)}.`,
+      hint: days >= warnDays ? `${rotate} ${grant}` : grant,
+      code: days >= warnDays ? 'access_key_old' : 'access_key_age_unknown',
+    };
+  }
+
   return {
     /**
      * The probe alone, when a role ARN is set or changed: one AssumeRole with the External ID (no
@@ -558,20 +608,7 @@ export function createConnectionTester(deps: TestDeps) {
       }
 
       // 9. Key age (access keys).
-      if (r.mode === 'access_keys' && r.access_key_created_at) {
-        const days = Math.floor((clock.now().getTime() - Date.parse(r.access_key_created_at)) / 86_400_000);
-        checks.push(
-          days >= deps.config.keyAgeWarnDays
-            ? {
-                id: 'access_key_age',
-                status: 'warn',
-                message: `The access key is ${days} days old.`,
-                hint: 'Rotate it: create a new key in IAM, run `sesame aws rotate-keys`, then deactivate the old key.',
-                code: 'access_key_old',
-              }
-            : ok('access_key_age', `The access key is ${days} days old.`),
-        );
-      }
+      if (r.mode === 'access_keys' && r.access_key_id) checks.push(await keyAgeCheck(r, readCreds, principalArn));
 
       const status: TestReport['status'] = checks.some((c) => c.status === 'fail')
         ? 'fail'

@@ -35,7 +35,16 @@ export interface ConnectionView {
       condition?: string;
     };
   };
-  accessKey?: { accessKeyId: string; createdAt: string | null; ageDays: number | null; rotationDue: boolean };
+  accessKey?: {
+    accessKeyId: string;
+    /** IAM's CreateDate, null until a connection test could read it (iam:ListAccessKeys). */
+    createdAt: string | null;
+    firstSeenAt: string | null;
+    /** Days since createdAt; while that is unknown, days since firstSeenAt (a lower bound). */
+    ageDays: number | null;
+    ageKnown: boolean;
+    rotationDue: boolean;
+  };
   secretArn?: string | null;
   secretBinding?: { sesameExternalId: string; instructions: string };
   health: {
@@ -123,14 +132,22 @@ export function toView(
     if (mismatch) warnings.push(mismatch);
   }
   if (r.mode === 'access_keys') {
-    const ageDays = r.access_key_created_at
-      ? Math.floor((ctx.now.getTime() - Date.parse(r.access_key_created_at)) / DAY)
-      : null;
+    // IAM's CreateDate once a test could read it; until then only a lower bound: the day Sesame first saw the key.
+    const known = r.access_key_aws_created_at;
+    const since = known ?? r.access_key_created_at;
+    const ageDays = since ? Math.floor((ctx.now.getTime() - Date.parse(since)) / DAY) : null;
     const rotationDue = ageDays !== null && ageDays >= ctx.keyAgeWarnDays;
-    v.accessKey = { accessKeyId: maskKeyId(r.access_key_id), createdAt: r.access_key_created_at, ageDays, rotationDue };
+    v.accessKey = {
+      accessKeyId: maskKeyId(r.access_key_id),
+      createdAt: known,
+      firstSeenAt: r.access_key_created_at,
+      ageDays,
+      ageKnown: known !== null,
+      rotationDue,
+    };
     if (rotationDue)
       warnings.push(
-        `This access key is ${ageDays} days old (Sesame warns at ${ctx.keyAgeWarnDays}). Rotate it: create a new key in IAM, submit it with \`sesame aws rotate-keys\`, then deactivate the old one.`,
+        `This access key is ${known ? '' : 'at least '}${ageDays} days old (Sesame warns at ${ctx.keyAgeWarnDays}). Rotate it: create a new key in IAM, submit it with \`sesame aws rotate-keys\`, then deactivate the old one.`,
       );
   }
   if (r.mode === 'secrets_manager') {

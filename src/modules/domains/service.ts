@@ -2,7 +2,7 @@ import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { IdentityGateway, SesIdentity } from '../../aws/identities.js';
 import type { Purpose } from '../../aws/policies.js';
 import type { Clock } from '../../clock.js';
-import { AppError, isAppError, notFound } from '../../errors.js';
+import { AppError, isAppError, notFound, type ErrorCode } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { Db } from '../../store/db.js';
@@ -317,6 +317,103 @@ export function createDomains(deps: {
     }
   }
 
+  /**
+   * CreateEmailIdentity, where an identity that exists already is refused (import it instead),
+   * unless it is Sesame's own from an add of this domain that failed half-way and could not be
+   * removed then: that one is removed and created afresh, so adding again needs no import.
+   */
+  async function createIdentity(
+    conn: { id: string; region: string },
+    manage: AwsCredentialIdentityProvider,
+    name: string,
+    byodkim: { selector: string; privateKey: string } | undefined,
+  ): Promise<{ tokens: string[] }> {
+    let created = await deps.identities.create(manage, conn.region, name, byodkim);
+    const leftover = await db
+      .selectFrom('domain_leftovers')
+      .select('created_at')
+      .where('connection_id', '=', conn.id)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    if (created.alreadyExists && leftover) {
+      await deps.identities.remove(manage, conn.region, name);
+      created = await deps.identities.create(manage, conn.region, name, byodkim);
+    }
+    if (leftover && !created.alreadyExists)
+      await db.deleteFrom('domain_leftovers').where('connection_id', '=', conn.id).where('name', '=', name).execute();
+    if (created.alreadyExists)
+      throw new AppError('identity_exists', `${name} already exists in the SES account in ${conn.region}.`);
+    return created;
+  }
+
+  /**
+   * An add failed after SES created the identity. Without this, adding again would meet
+   * identity_exists, and an import would lose what the add was to set up (MAIL FROM). Removed
+   * again, the next add starts afresh; if SES refuses the removal too (throttled, say), it is noted
+   * so the next add of the domain removes it first. Returns the error to report.
+   */
+  async function takeBack(
+    conn: { id: string; workspace_id: string; region: string },
+    manage: AwsCredentialIdentityProvider,
+    name: string,
+    cause: unknown,
+    actor: string,
+    /** Addresses need no note: adding an existing address identity imports it anyway. */
+    opts: { note: boolean } = { note: true },
+  ): Promise<unknown> {
+    let left: string | null = null;
+    try {
+      await deps.identities.remove(manage, conn.region, name);
+    } catch (removeErr) {
+      left = removeErr instanceof Error ? removeErr.message : String(removeErr);
+    }
+    let noted = false;
+    if (left !== null && opts.note) {
+      try {
+        await db
+          .insertInto('domain_leftovers')
+          .values({
+            connection_id: conn.id,
+            name,
+            workspace_id: conn.workspace_id,
+            reason: (cause instanceof Error ? cause.message : String(cause)).slice(0, 500),
+            created_at: clock.now().toISOString(),
+          })
+          .onConflict((oc) => oc.columns(['connection_id', 'name']).doNothing())
+          .execute();
+        noted = true;
+      } catch (noteErr) {
+        deps.logger.error({ domain: name, err: (noteErr as Error).message }, 'could not note a leftover SES identity');
+      }
+    }
+    deps.logger.warn(
+      { domain: name, err: (cause as Error)?.message, identityRemoved: left === null, noted },
+      'adding a domain failed after SES created its identity',
+    );
+    await deps.audit
+      .record({
+        workspaceId: conn.workspace_id,
+        connectionId: conn.id,
+        actor,
+        action: 'domain.add_failed',
+        outcome: isAppError(cause) ? cause.code : 'error',
+        details: { domain: name, identityRemoved: left === null, ...(left !== null ? { identityNoted: noted } : {}) },
+      })
+      .catch(() => undefined);
+    if (left === null || !isAppError(cause)) return cause;
+    const note = noted
+      ? ` SES kept the identity ${name} (removing it failed: ${left}); adding the domain again removes it first.`
+      : opts.note
+        ? ` SES kept the identity ${name} (removing it failed: ${left}); delete it in the SES console, or add the domain with "import": true.`
+        : ` SES kept the identity ${name} (removing it failed: ${left}); adding the address again takes it over.`;
+    return new AppError(cause.code as ErrorCode, `${cause.message}${note}`, {
+      status: cause.status,
+      hint: cause.hint,
+      details: { ...cause.details, identityLeftInSes: true },
+      cause,
+    });
+  }
+
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
 
@@ -354,7 +451,7 @@ export function createDomains(deps: {
       const byo = input.byodkim
         ? { selector: input.byodkim.selector, ...dkimPublicKey(input.byodkim.privateKey) }
         : undefined;
-      let tokens: string[];
+      let tokens: string[] = [];
       let mailFrom: string | null =
         input.mailFromSubdomain === null ? null : `${input.mailFromSubdomain ?? 'mail'}.${name}`;
       let dkimOrigin = input.byodkim ? 'EXTERNAL' : 'AWS_SES';
@@ -368,39 +465,39 @@ export function createDomains(deps: {
         dkimOrigin = existing.dkim.origin === 'EXTERNAL' ? 'EXTERNAL' : 'AWS_SES';
         // Keep the MAIL FROM domain SES already has; an import changes nothing in the account.
         mailFrom = existing.mailFrom.domain;
-      } else {
-        const manage = await deps.credentials(subject, 'manage');
-        const created = await deps.identities.create(
-          manage,
-          conn.region,
-          name,
-          byo ? { selector: byo.selector, privateKey: byo.sesPrivateKey } : undefined,
-        );
-        if (created.alreadyExists)
-          throw new AppError('identity_exists', `${name} already exists in the SES account in ${conn.region}.`);
-        tokens = byo ? [byo.selector] : created.tokens;
-        if (mailFrom) {
-          try {
-            await deps.identities.putMailFrom(manage, conn.region, name, mailFrom);
-          } catch (e) {
-            // Without this, a retry would meet identity_exists, and an import would lose the MAIL FROM domain.
-            await deps.identities.remove(manage, conn.region, name).catch(() => undefined);
-            throw e;
-          }
-        }
       }
+      // Set once SES created the identity for this add: anything failing after that takes it back.
+      let createdWith: AwsCredentialIdentityProvider | undefined;
       const d = newRow(workspaceId, conn.id, name, {
         kind: 'domain',
         origin: input.import ? 'imported' : 'created',
         dkim_origin: dkimOrigin,
-        dkim_tokens: JSON.stringify(tokens),
+        dkim_tokens: '[]',
         dkim_public_key: byo?.publicKey ?? null,
         dkim_status: 'PENDING',
         mail_from_domain: mailFrom,
         mail_from_status: mailFrom ? 'PENDING' : null,
         dmarc_rua: input.dmarcReportEmail ?? null,
       });
-      await db.insertInto('domains').values(d).execute();
+      try {
+        if (!input.import) {
+          const manage = await deps.credentials(subject, 'manage');
+          const created = await createIdentity(
+            conn,
+            manage,
+            name,
+            byo ? { selector: byo.selector, privateKey: byo.sesPrivateKey } : undefined,
+          );
+          createdWith = manage;
+          tokens = byo ? [byo.selector] : created.tokens;
+          if (mailFrom) await deps.identities.putMailFrom(manage, conn.region, name, mailFrom);
+        }
+        d.dkim_tokens = JSON.stringify(tokens);
+        await db.insertInto('domains').values(d).execute();
+      } catch (e) {
+        if (createdWith) throw await takeBack(conn, createdWith, name, e, actor);
+        throw e;
+      }
       await deps.audit.record({
         workspaceId,
         connectionId: conn.id,
@@ -425,11 +522,8 @@ export function createDomains(deps: {
         .where('name', '=', name)
         .executeTakeFirst();
       if (taken) throw new AppError('conflict', `${name} is already an identity of connection ${conn.name}.`);
-      const created = await deps.identities.create(
-        await deps.credentials(deps.connections.subject(conn), 'manage'),
-        conn.region,
-        name,
-      );
+      const manage = await deps.credentials(deps.connections.subject(conn), 'manage');
+      const created = await deps.identities.create(manage, conn.region, name);
       const d = newRow(workspaceId, conn.id, name, {
         kind: 'email',
         origin: created.alreadyExists ? 'imported' : 'created',
@@ -441,7 +535,12 @@ export function createDomains(deps: {
         mail_from_status: null,
         dmarc_rua: null,
       });
-      await db.insertInto('domains').values(d).execute();
+      try {
+        await db.insertInto('domains').values(d).execute();
+      } catch (e) {
+        if (!created.alreadyExists) throw await takeBack(conn, manage, name, e, actor, { note: false });
+        throw e;
+      }
       await deps.audit.record({
         workspaceId,
         connectionId: conn.id,

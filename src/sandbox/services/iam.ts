@@ -12,10 +12,12 @@ export function handleIam(ctx: RequestContext, params: URLSearchParams): Sandbox
       return simulatePrincipalPolicy(ctx, params);
     case 'GetRole':
       return getRole(ctx, params);
+    case 'ListAccessKeys':
+      return listAccessKeys(ctx, params);
     default:
       throw new AwsError(
         'InvalidAction',
-        `Could not find operation ${action} for version 2010-05-08 (Sesame sandbox implements SimulatePrincipalPolicy and GetRole)`,
+        `Could not find operation ${action} for version 2010-05-08 (Sesame sandbox implements SimulatePrincipalPolicy, GetRole and ListAccessKeys)`,
         400,
       );
   }
@@ -141,4 +143,34 @@ function getRole(ctx: RequestContext, params: URLSearchParams): SandboxResponse 
     (tags ? `<Tags>${tags}</Tags>` : '') +
     '</Role>';
   return queryResponse('GetRole', NAMESPACES.iam, xml, ctx.requestId);
+}
+
+/** Without UserName, IAM lists the keys of the user who signed the request; role sessions must name one. */
+function listAccessKeys(ctx: RequestContext, params: URLSearchParams): SandboxResponse {
+  const state = ctx.deps.store.state;
+  const named = params.get('UserName');
+  if (!named && !ctx.caller.user)
+    throw new AwsError('ValidationError', 'Must specify userName when calling with non-User credentials', 400);
+  const userName = named ?? ctx.caller.user!.userName;
+  const user = state.users.find((u) => u.account === ctx.caller.account && u.userName === userName);
+  authorize(state, ctx.caller, {
+    action: 'iam:ListAccessKeys',
+    resource: user?.arn ?? `arn:aws:iam::${ctx.caller.account}:user/${userName}`,
+    context: baseContext(ctx.caller, ctx.now, ctx.region),
+    protocol: 'query',
+  });
+  if (!user) throw new AwsError('NoSuchEntity', `The user with name ${userName} cannot be found.`, 404);
+  const members = user.accessKeys
+    .map(
+      (k) =>
+        '<member>' +
+        xmlEl('UserName', user.userName) +
+        xmlEl('AccessKeyId', k.accessKeyId) +
+        xmlEl('Status', 'Active') +
+        xmlEl('CreateDate', k.createdAt?.replace(/\.\d{3}Z$/, 'Z')) +
+        '</member>',
+    )
+    .join('');
+  const xml = `<AccessKeyMetadata>${members}</AccessKeyMetadata><IsTruncated>false</IsTruncated>`;
+  return queryResponse('ListAccessKeys', NAMESPACES.iam, xml, ctx.requestId);
 }
