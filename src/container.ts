@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import { createEnvelope } from './crypto/envelope.js';
 import { createLogger, type Logger } from './logger.js';
 import { createApiKeys } from './modules/api-keys/api-keys.js';
+import { createAuthFailureLimit } from './modules/api-keys/failure-limit.js';
 import { createAudit } from './modules/audit/audit.js';
 import { createConnections } from './modules/connections/service.js';
 import { createConnectionTester } from './modules/connections/test-connection.js';
@@ -56,6 +57,12 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   const audit = createAudit({ db, clock });
   const workspaces = createWorkspaces({ db, clock, audit });
   const apiKeys = createApiKeys({ db, clock, audit });
+  // One budget for both doors (API and SMTP): guessing through either counts against the address.
+  const authLimit = createAuthFailureLimit({
+    clock,
+    max: config.authFailureLimit,
+    windowMs: config.authFailureWindowSeconds * 1000,
+  });
   const envelope = createEnvelope(config.masterKey);
 
   const clients = createClientFactory(config);
@@ -255,6 +262,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     audit,
     workspaces,
     apiKeys,
+    authLimit,
     connections,
     tester,
     eventWiring,

@@ -173,6 +173,10 @@ export const CATALOGUE = {
     status: 400,
     hint: 'The message is older than SESAME_SNS_MAX_AGE_SECONDS: a replay, or a delivery retried for too long.',
   },
+  auth_failures_limited: {
+    status: 429,
+    hint: 'Too many requests with a wrong API key came from this address. Check the key, then retry after the seconds in Retry-After.',
+  },
   // warmup plans
   warmup_not_found: {
     status: 404,
