@@ -26,6 +26,7 @@ import { createIdentityGateway } from './aws/identities.js';
 import { createDnsChecker } from './modules/domains/dns-check.js';
 import { createDomains } from './modules/domains/service.js';
 import { createSnsInbox } from './modules/events/inbox.js';
+import { createSnsRefusals } from './modules/events/refusals.js';
 import { createEventProcessor } from './modules/events/processor.js';
 import { createReputationGuard } from './modules/events/reputation.js';
 import { createWebhookDelivery } from './modules/webhooks/delivery.js';
@@ -198,7 +199,10 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     clock,
     maxAgeSeconds: config.snsMaxAgeSeconds,
     ...(config.snsCertDir ? { certDir: config.snsCertDir } : {}),
+    ...(config.endpoints.sns ? { snsEndpoint: config.endpoints.sns } : {}),
   });
+  const snsRefusals = createSnsRefusals({ db, clock });
+  connectionsDeps.refusals = snsRefusals;
   const reputation = createReputationGuard({ db, clock, audit, config, onPause: (id) => worker.connectionChanged(id) });
   connectionsDeps.reputation = reputation;
   const webhooks = createWebhooks({ db, clock, config, envelope, audit });
@@ -223,6 +227,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     ...(config.endpoints.sns ? { snsEndpoint: config.endpoints.sns } : {}),
     // Processing happens off the request path.
     onStored: () => events.kick(),
+    refusals: snsRefusals,
   });
   const eventWiring = createEventWiring({
     config,
@@ -230,6 +235,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     connections,
     credentials: (subject, purpose) => broker.provider(subject, purpose),
     audit,
+    refusals: snsRefusals,
   });
   const domains = createDomains({
     db,

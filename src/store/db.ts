@@ -12,6 +12,7 @@ import * as m006 from './migrations/006_webhooks.js';
 import * as m007 from './migrations/007_reputation_index.js';
 import * as m008 from './migrations/008_domains.js';
 import * as m009 from './migrations/009_warmup.js';
+import * as m012 from './migrations/012_sns_refusals.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '007_reputation_index': m007,
   '008_domains': m008,
   '009_warmup': m009,
+  '012_sns_refusals': m012,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

@@ -55,6 +55,14 @@ export interface Database {
   domains: DomainTable;
   warmup_plans: WarmupPlanTable;
   warmup_usage: { connection_id: string; domain: string; day: string; used: number };
+  sns_refusals: {
+    connection_id: string;
+    hour: string;
+    code: string;
+    refused: number;
+    last_at: string;
+    last_topic: string | null;
+  };
 }
 
 export interface WarmupPlanTable {

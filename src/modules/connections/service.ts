@@ -15,7 +15,8 @@ import type { ConnectionTable } from '../../store/schema.js';
 import type { Audit } from '../audit/audit.js';
 import { createOnboarding } from './onboarding.js';
 import { type CreateConnectionInput, type UpdateConnectionInput } from './schemas.js';
-import { toView, type ConnectionView } from './view.js';
+import type { SnsRefusals } from '../events/refusals.js';
+import { addRefusals, toView, type ConnectionView } from './view.js';
 
 export type ConnectionRow = ConnectionTable;
 
@@ -67,6 +68,8 @@ export interface ConnectionsDeps {
   gateway: Pick<AwsGateway, 'putTemplate' | 'isPubliclyReadable' | 'callerIdentity' | 'getAccount'>;
   /** Bounce and complaint rates over recent sends (the reputation guard). */
   reputation?: { measure(connectionId: string): Promise<NonNullable<ConnectionView['reputation']>> };
+  /** SNS deliveries refused lately (why events may have stopped). */
+  refusals?: Pick<SnsRefusals, 'summary'>;
 }
 
 export function createConnections(deps: ConnectionsDeps) {
@@ -243,6 +246,7 @@ export function createConnections(deps: ConnectionsDeps) {
             `Bounce rate ${(v.reputation.bounceRate * 100).toFixed(2)} %, complaint rate ${(v.reputation.complaintRate * 100).toFixed(3)} % over the last ${v.reputation.sample} sends: above the warning line (2 % / 0.05 %). Sesame pauses sending at 4 % / 0.08 %; clean the list before then.`,
           );
       }
+      if (deps.refusals) addRefusals(v, await deps.refusals.summary(r.id));
       if (r.mode === 'role') v.onboarding = await onboarding.links(r);
       return v;
     },
