@@ -61,8 +61,11 @@ describe('SES event wiring', () => {
     const conn = (await h.call('GET', `/v1/connections/${connId}`)).json;
     expect(conn.snsTopicArns).toEqual([topicArn]);
     expect(conn.configurationSet).toBe(`sesame-${connId.toLowerCase()}`);
-    const audit = (await h.call('GET', '/v1/audit?limit=100')).json.data.map((a: { action: string }) => a.action);
-    expect(audit).toEqual(expect.arrayContaining(['connection.events_wired', 'sns.subscription_confirmed']));
+    // SNS has the confirmation once Sesame's request reaches it; Sesame audits it after the answer.
+    await waitFor(async () => {
+      const audit = (await h.call('GET', '/v1/audit?limit=100')).json.data.map((a: { action: string }) => a.action);
+      return audit.includes('connection.events_wired') && audit.includes('sns.subscription_confirmed');
+    }, 'the confirmation in the audit log');
 
     const after = check((await h.call('POST', `/v1/connections/${connId}/test`)).json, 'events');
     expect(after?.status, after?.message).toBe('pass');

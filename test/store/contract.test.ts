@@ -6,6 +6,7 @@ import { createSnsRefusals } from '../../src/modules/events/refusals.js';
 import { createWorkspaces } from '../../src/modules/workspaces/workspaces.js';
 import { migrate, type Store } from '../../src/store/db.js';
 import { backends, testStore } from '../helpers/store.js';
+import { skippable, withoutPostgres } from '../helpers/skip.js';
 
 describe.each(backends())('store contract (%s)', (backend) => {
   let store: Store;
@@ -133,3 +134,8 @@ describe.each(backends())('store contract (%s)', (backend) => {
     ]);
   });
 });
+
+if (withoutPostgres)
+  describe.skip(skippable('store contract (postgres)', withoutPostgres), () => {
+    it('runs every case above on PostgreSQL too', () => undefined);
+  });
