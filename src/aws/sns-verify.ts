@@ -106,6 +106,7 @@ export const MAX_FUTURE_MS = 5 * 60_000;
 /** A certificate that could not be loaded is not tried again for its URL within this time. */
 export const CERT_FAILURE_TTL_MS = 60_000;
 const MAX_CERT_FAILURES_KEPT = 1000;
+const MAX_CERTS_KEPT = 100;
 
 export function createSnsVerifier(opts: SnsVerifierOptions) {
   const cache = new Map<string, Promise<X509Certificate>>();
@@ -141,6 +142,8 @@ export function createSnsVerifier(opts: SnsVerifierOptions) {
             : await fetchCert(url);
         return new X509Certificate(pem);
       })();
+      // SNS signs with a handful of certificates; an emulator may name a new URL per message.
+      if (cache.size >= MAX_CERTS_KEPT) cache.delete(cache.keys().next().value!);
       cache.set(key, pending);
       pending.catch((e: unknown) => {
         cache.delete(key);

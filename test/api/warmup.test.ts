@@ -449,7 +449,6 @@ describe.skipIf(withoutPostgres)(skippable('warmup on PostgreSQL with pg-boss', 
     await waitFor(
       async () => (await plans())[0].waiting === 2 && h.sandbox.admin.mailbox().length === 2,
       'two sent, two held',
-      30_000,
     );
     expect((await plans())[0]).toMatchObject({ sentToday: 2, todayAllowance: 2 });
     const next = new Date((Math.floor(h.clock.now().getTime() / DAY) + 1) * DAY).toISOString();
