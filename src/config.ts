@@ -41,6 +41,50 @@ function isDnsServer(entry: string): boolean {
   return port >= 1 && port <= 65535 && (m[1] !== undefined ? isIP(m[1]) === 6 : isIP(m[2]!) === 4);
 }
 
+/**
+ * Which proxies may tell the client's address (X-Forwarded-For), as Fastify's trustProxy takes it:
+ * `false` (off), `true` (every hop: the left-most forwarded address, which a client can forge), or
+ * a comma-separated list of proxy addresses, CIDR ranges and the names loopback, linklocal,
+ * uniquelocal. A hop count is refused: Fastify 5 ignores it (it trusts no proxy then).
+ */
+const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+const trustProxy = z.union([z.boolean(), z.string()]).transform((v, ctx): boolean | string[] => {
+  if (typeof v === 'boolean') return v;
+  const t = v.trim().toLowerCase();
+  if (t === 'false' || t === 'no' || t === '0') return false;
+  if (t === 'true' || t === 'yes') return true;
+  if (/^\d+$/.test(t)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'a hop count is not supported; list the proxy addresses instead (e.g. loopback or 10.0.0.0/8)',
+    });
+    return z.NEVER;
+  }
+  const list = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (list.length === 0 || !list.every(isProxyEntry)) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'must be true, false, or comma-separated proxy addresses, CIDR ranges, loopback, linklocal or uniquelocal',
+    });
+    return z.NEVER;
+  }
+  return list;
+});
+
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_RANGES.has(entry)) return true;
+  const [ip, bits, extra] = entry.split('/');
+  const family = isIP(ip ?? '');
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d{1,3}$/.test(bits) && n >= 1 && n <= (family === 4 ? 32 : 128);
+}
+
 const SETTINGS = {
   dataDir: { env: 'SESAME_DATA_DIR', schema: z.string().min(1).default('./data') },
   databaseUrl: {
@@ -164,6 +208,15 @@ const SETTINGS = {
       .min(1024)
       .max(40 * 1024 * 1024)
       .default(40 * 1024 * 1024),
+  },
+  trustProxy: { env: 'SESAME_TRUST_PROXY', schema: trustProxy.default(false) },
+  authFailureLimit: {
+    env: 'SESAME_AUTH_FAILURE_LIMIT',
+    schema: z.coerce.number().int().min(1).max(100_000).default(20),
+  },
+  authFailureWindowSeconds: {
+    env: 'SESAME_AUTH_FAILURE_WINDOW_SECONDS',
+    schema: z.coerce.number().int().min(1).max(86_400).default(60),
   },
   production: {
     env: 'NODE_ENV',

@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import { createEnvelope } from './crypto/envelope.js';
 import { createLogger, type Logger } from './logger.js';
 import { createApiKeys } from './modules/api-keys/api-keys.js';
+import { createAuthFailureLimit } from './modules/api-keys/failure-limit.js';
 import { createAudit } from './modules/audit/audit.js';
 import { createConnections } from './modules/connections/service.js';
 import { createConnectionTester } from './modules/connections/test-connection.js';
@@ -25,6 +26,7 @@ import { createIdentityGateway } from './aws/identities.js';
 import { createDnsChecker } from './modules/domains/dns-check.js';
 import { createDomains } from './modules/domains/service.js';
 import { createSnsInbox } from './modules/events/inbox.js';
+import { createSnsRefusals } from './modules/events/refusals.js';
 import { createEventProcessor } from './modules/events/processor.js';
 import { createReputationGuard } from './modules/events/reputation.js';
 import { createWebhookDelivery } from './modules/webhooks/delivery.js';
@@ -56,6 +58,12 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   const audit = createAudit({ db, clock });
   const workspaces = createWorkspaces({ db, clock, audit });
   const apiKeys = createApiKeys({ db, clock, audit });
+  // One budget for both doors (API and SMTP): guessing through either counts against the address.
+  const authLimit = createAuthFailureLimit({
+    clock,
+    max: config.authFailureLimit,
+    windowMs: config.authFailureWindowSeconds * 1000,
+  });
   const envelope = createEnvelope(config.masterKey);
 
   const clients = createClientFactory(config);
@@ -192,7 +200,10 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     clock,
     maxAgeSeconds: config.snsMaxAgeSeconds,
     ...(config.snsCertDir ? { certDir: config.snsCertDir } : {}),
+    ...(config.endpoints.sns ? { snsEndpoint: config.endpoints.sns } : {}),
   });
+  const snsRefusals = createSnsRefusals({ db, clock });
+  connectionsDeps.refusals = snsRefusals;
   const reputation = createReputationGuard({ db, clock, audit, config, onPause: (id) => worker.connectionChanged(id) });
   connectionsDeps.reputation = reputation;
   const webhooks = createWebhooks({ db, clock, config, envelope, audit });
@@ -217,6 +228,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     ...(config.endpoints.sns ? { snsEndpoint: config.endpoints.sns } : {}),
     // Processing happens off the request path.
     onStored: () => events.kick(),
+    refusals: snsRefusals,
   });
   const eventWiring = createEventWiring({
     config,
@@ -224,6 +236,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     connections,
     credentials: (subject, purpose) => broker.provider(subject, purpose),
     audit,
+    refusals: snsRefusals,
   });
   const domains = createDomains({
     db,
@@ -261,6 +274,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     audit,
     workspaces,
     apiKeys,
+    authLimit,
     connections,
     tester,
     eventWiring,

@@ -137,7 +137,7 @@ export const CATALOGUE = {
   },
   sns_cert_url_invalid: {
     status: 400,
-    hint: 'Only certificates served by https://sns.<region>.amazonaws.com are trusted.',
+    hint: 'Only certificates served by https://sns.<region>.amazonaws.com (or by the SNS endpoint set in AWS_ENDPOINT_URL_SNS / AWS_ENDPOINT_URL) are trusted.',
   },
   sns_cert_unavailable: {
     status: 503,
@@ -180,6 +180,14 @@ export const CATALOGUE = {
   sns_stale: {
     status: 400,
     hint: 'The message is older than SESAME_SNS_MAX_AGE_SECONDS: a replay, or a delivery retried for too long.',
+  },
+  sns_future: {
+    status: 400,
+    hint: "The message is dated more than 5 minutes after Sesame's clock: check that this server's clock is right (NTP).",
+  },
+  auth_failures_limited: {
+    status: 429,
+    hint: 'Too many requests with a wrong API key came from this address. Check the key, then retry after the seconds in Retry-After.',
   },
   // warmup plans
   warmup_not_found: {

@@ -45,23 +45,26 @@ export function stringToSign(m: SnsMessage): string {
 /**
  * SNS signs with certificates served from its own regional endpoint only. Anything else (another
  * AWS host, another scheme or port, credentials in the URL, a path that is not a .pem file) is
- * refused before any request is made.
+ * refused before any request is made. Against an emulator, the SNS endpoint the operator
+ * configured (AWS_ENDPOINT_URL_SNS / AWS_ENDPOINT_URL) may serve it too, the same rule as for
+ * SubscribeURLs: exactly that origin, never another host.
  */
 const CERT_HOST = /^sns\.[a-z]{2}(-[a-z]+)+-\d\.amazonaws\.com(\.cn)?$/;
 
-export function checkCertUrl(raw: string): URL {
+export function checkCertUrl(raw: string, configuredEndpoint?: string): URL {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
     throw new AppError('sns_cert_url_invalid', 'SigningCertURL is not a URL.');
   }
+  const host = onConfiguredEndpoint(url, configuredEndpoint)
+    ? true
+    : url.protocol === 'https:' && url.port === '' && CERT_HOST.test(url.hostname);
   if (
-    url.protocol !== 'https:' ||
-    url.port !== '' ||
+    !host ||
     url.username !== '' ||
     url.password !== '' ||
-    !CERT_HOST.test(url.hostname) ||
     !/^\/[\w./-]+\.pem$/.test(url.pathname) ||
     url.pathname.includes('..') ||
     url.search !== '' ||
@@ -75,19 +78,40 @@ export function checkCertUrl(raw: string): URL {
   return url;
 }
 
+/** The URL is on the SNS endpoint the operator configured (an emulator), with no credentials in it. */
+function onConfiguredEndpoint(url: URL, configuredEndpoint: string | undefined): boolean {
+  if (configuredEndpoint === undefined || url.username || url.password) return false;
+  try {
+    return url.origin === new URL(configuredEndpoint).origin;
+  } catch {
+    return false;
+  }
+}
+
 const MAX_CERT_BYTES = 16 * 1024;
 
 export interface SnsVerifierOptions {
   clock: Clock;
   /** Older messages are refused (replays); SNS retries for up to an hour by default. */
   maxAgeSeconds: number;
-  /** Preloaded certificates, named as the URL path (air-gapped installs, tests): then nothing is fetched. */
+  /** Preloaded certificates, named as the URL path (air-gapped installs, tests): then nothing is fetched from AWS. */
   certDir?: string;
+  /** The SNS endpoint the operator configured (an emulator), whose certificates are fetched from it. */
+  snsEndpoint?: string;
   fetchCert?: (url: URL) => Promise<string>;
 }
 
+/** Messages dated further ahead than this are refused: SNS stamps them when it sends them. */
+export const MAX_FUTURE_MS = 5 * 60_000;
+/** A certificate that could not be loaded is not tried again for its URL within this time. */
+export const CERT_FAILURE_TTL_MS = 60_000;
+const MAX_CERT_FAILURES_KEPT = 1000;
+const MAX_CERTS_KEPT = 100;
+
 export function createSnsVerifier(opts: SnsVerifierOptions) {
   const cache = new Map<string, Promise<X509Certificate>>();
+  // Failed loads by URL: a flood of messages naming a missing certificate is not a flood of fetches.
+  const failed = new Map<string, { until: number; reason: string }>();
 
   const fetchCert =
     opts.fetchCert ??
@@ -99,27 +123,38 @@ export function createSnsVerifier(opts: SnsVerifierOptions) {
       return body;
     });
 
+  const unavailable = (reason: string) =>
+    new AppError('sns_cert_unavailable', `The SNS signing certificate could not be loaded: ${reason}.`);
+
   async function loadCert(url: URL): Promise<X509Certificate> {
     const key = url.toString();
+    const now = opts.clock.now().getTime();
+    const miss = failed.get(key);
+    if (miss && now < miss.until) throw unavailable(miss.reason);
+    if (miss) failed.delete(key);
     let pending = cache.get(key);
     if (!pending) {
+      const fromEndpoint = onConfiguredEndpoint(url, opts.snsEndpoint);
       pending = (async () => {
-        const pem = opts.certDir
-          ? await readFile(join(opts.certDir, url.pathname.replace(/^\/+/, '')), 'utf8')
-          : await fetchCert(url);
+        const pem =
+          opts.certDir && !fromEndpoint
+            ? await readFile(join(opts.certDir, url.pathname.replace(/^\/+/, '')), 'utf8')
+            : await fetchCert(url);
         return new X509Certificate(pem);
       })();
+      // SNS signs with a handful of certificates; an emulator may name a new URL per message.
+      if (cache.size >= MAX_CERTS_KEPT) cache.delete(cache.keys().next().value!);
       cache.set(key, pending);
-      // A failed load is not cached: the next message tries again.
-      pending.catch(() => cache.delete(key));
+      pending.catch((e: unknown) => {
+        cache.delete(key);
+        if (failed.size >= MAX_CERT_FAILURES_KEPT) failed.delete(failed.keys().next().value!);
+        failed.set(key, { until: opts.clock.now().getTime() + CERT_FAILURE_TTL_MS, reason: (e as Error).message });
+      });
     }
     try {
       return await pending;
     } catch (e) {
-      throw new AppError(
-        'sns_cert_unavailable',
-        `The SNS signing certificate could not be loaded: ${(e as Error).message}.`,
-      );
+      throw unavailable((e as Error).message);
     }
   }
 
@@ -127,9 +162,14 @@ export function createSnsVerifier(opts: SnsVerifierOptions) {
     /** Parse and verify; throws an AppError (4xx) at the first failure. */
     async verify(input: unknown): Promise<SnsMessage> {
       const m = parse(input);
-      const url = checkCertUrl(m.SigningCertURL);
+      const url = checkCertUrl(m.SigningCertURL, opts.snsEndpoint);
       const age = opts.clock.now().getTime() - Date.parse(m.Timestamp);
       if (Number.isNaN(age)) throw new AppError('sns_invalid', 'Timestamp is not a time.');
+      if (-age > MAX_FUTURE_MS)
+        throw new AppError(
+          'sns_future',
+          `The message is dated ${Math.round(-age / 1000)} s ahead of this server's clock; more than ${MAX_FUTURE_MS / 1000} s ahead is refused.`,
+        );
       if (age > opts.maxAgeSeconds * 1000)
         throw new AppError(
           'sns_stale',

@@ -92,6 +92,15 @@ export const connectionView = z.object({
     .optional(),
   onboarding: onboarding.optional(),
   nextSteps: z.array(z.string()).optional(),
+  refusedDeliveries: z
+    .object({
+      last24h: z.number(),
+      byCode: z.array(
+        z.object({ code: z.string(), count: z.number(), lastAt: z.string(), topicArn: z.string().nullable() }),
+      ),
+      hint: z.string(),
+    })
+    .optional(),
 });
 
 export const testReport = z.object({

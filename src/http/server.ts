@@ -25,6 +25,8 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
     bodyLimit: 1024 * 1024,
     genReqId: () => `req_${randomBytes(9).toString('base64url')}`,
     requestIdHeader: false,
+    // Off by default: X-Forwarded-For is then ignored, so a client cannot pick the address it is counted under.
+    trustProxy: c.config.trustProxy,
     frameworkErrors: (err, req, reply) => {
       const e = new AppError(
         err.code === 'FST_ERR_BAD_URL' ? 'route_not_found' : 'validation_failed',
@@ -45,7 +47,8 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
   await app.register(rateLimit, {
     max: opts.rateLimitPerMinute ?? 1200,
     timeWindow: '1 minute',
-    // Per address: a key is not verified yet when the limit applies, so it cannot pick the bucket.
+    // Per address. Its hook runs per route, after the authentication hook: requests with a wrong
+    // key never reach it, and are limited by the failed-authentication limit (auth.ts) instead.
     keyGenerator: (req) => req.ip,
     allowList: (req) => req.url === '/healthz',
   });
@@ -56,7 +59,7 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
   });
   app.decorate('routeList', routeList);
   installErrorHandling(app as unknown as FastifyInstance);
-  installAuth(app as unknown as FastifyInstance, c.apiKeys);
+  installAuth(app as unknown as FastifyInstance, c.apiKeys, c.authLimit);
 
   app.get('/healthz', async () => {
     await c.store.db.selectFrom('workspaces').select('id').limit(1).execute();

@@ -6,10 +6,12 @@ import {
   type SMTPServerDataStream,
   type SMTPServerSession,
 } from 'smtp-server';
+import { systemClock } from '../clock.js';
 import type { Config } from '../config.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ApiKeys, Principal } from '../modules/api-keys/api-keys.js';
+import { type AuthFailureLimit, createAuthFailureLimit } from '../modules/api-keys/failure-limit.js';
 import { checkAddress } from '../modules/messages/address.js';
 import { MAX_RECIPIENTS } from '../modules/messages/input.js';
 import type { Messages } from '../modules/messages/service.js';
@@ -22,8 +24,20 @@ export const SMTP_USERNAME = 'sesame';
 export const MAX_AUTH_FAILURES = 3;
 
 export interface SmtpRelayDeps {
-  config: Pick<Config, 'smtpPort' | 'smtpHost' | 'smtpTlsCert' | 'smtpTlsKey' | 'smtpRequireTls' | 'smtpMaxBytes'>;
+  config: Pick<
+    Config,
+    | 'smtpPort'
+    | 'smtpHost'
+    | 'smtpTlsCert'
+    | 'smtpTlsKey'
+    | 'smtpRequireTls'
+    | 'smtpMaxBytes'
+    | 'authFailureLimit'
+    | 'authFailureWindowSeconds'
+  >;
   apiKeys: Pick<ApiKeys, 'authenticate'>;
+  /** Failed authentications per address, shared with the API when given (the container's). */
+  authLimit?: Pick<AuthFailureLimit, 'retryAfterMs' | 'fail' | 'max' | 'windowMs'>;
   messages: Pick<Messages, 'submitDraft'>;
   logger: Logger;
 }
@@ -41,6 +55,13 @@ export function createSmtpRelay(deps: SmtpRelayDeps) {
   const maxBytes = config.smtpMaxBytes;
   const failures = new WeakMap<SMTPServerSession, number>();
   const log = logger.child({ component: 'smtp' });
+  const authLimit =
+    deps.authLimit ??
+    createAuthFailureLimit({
+      clock: systemClock,
+      max: config.authFailureLimit,
+      windowMs: config.authFailureWindowSeconds * 1000,
+    });
 
   async function onAuth(
     auth: SMTPServerAuthentication,
@@ -48,9 +69,31 @@ export function createSmtpRelay(deps: SmtpRelayDeps) {
   ): Promise<SMTPServerAuthenticationResponse> {
     // Checked here rather than by smtp-server, which answers the non-standard 538; RFC 3207 says 530.
     if (config.smtpRequireTls && !session.secure) throw reply(530, '5.7.0', 'Must issue a STARTTLS command first');
+    // Reconnecting does not reset this one: it counts per address, across connections (and the API).
+    const wait = authLimit.retryAfterMs(session.remoteAddress);
+    if (wait > 0) {
+      log.info(
+        { session: session.id, remoteAddress: session.remoteAddress },
+        'smtp auth refused: address over the limit',
+      );
+      throw reply(
+        421,
+        '4.7.0',
+        `Too many failed authentications from your address; try again in ${Math.ceil(wait / 1000)} s.`,
+      );
+    }
     const fail = (why: string): SMTPServerAuthenticationResponse => {
       const n = (failures.get(session) ?? 0) + 1;
       failures.set(session, n);
+      if (authLimit.fail(session.remoteAddress).reached)
+        log.warn(
+          {
+            remoteAddress: session.remoteAddress,
+            failures: authLimit.max,
+            windowSeconds: authLimit.windowMs / 1000,
+          },
+          'too many failed SMTP authentications from one address: refusing it until the window ends',
+        );
       // Neither the username nor the password is logged: people paste keys into either field.
       log.info(
         { session: session.id, remoteAddress: session.remoteAddress, method: auth.method, failures: n },

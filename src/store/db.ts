@@ -13,6 +13,7 @@ import * as m007 from './migrations/007_reputation_index.js';
 import * as m008 from './migrations/008_domains.js';
 import * as m009 from './migrations/009_warmup.js';
 import * as m010 from './migrations/010_external_id_proof.js';
+import * as m012 from './migrations/012_sns_refusals.js';
 import * as m013 from './migrations/013_key_age_and_leftovers.js';
 import type { Database } from './schema.js';
 
@@ -39,6 +40,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '008_domains': m008,
   '009_warmup': m009,
   '010_external_id_proof': m010,
+  '012_sns_refusals': m012,
   '013_key_age_and_leftovers': m013,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

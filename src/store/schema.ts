@@ -56,6 +56,14 @@ export interface Database {
   warmup_plans: WarmupPlanTable;
   warmup_usage: { connection_id: string; domain: string; day: string; used: number };
   domain_leftovers: DomainLeftoverTable;
+  sns_refusals: {
+    connection_id: string;
+    hour: string;
+    code: string;
+    refused: number;
+    last_at: string;
+    last_topic: string | null;
+  };
 }
 
 export interface WarmupPlanTable {

@@ -126,8 +126,8 @@ describe('POST /v1/emails: bad input is a clear 4xx and nothing is stored or que
     expect(await stored()).toBe(0);
   });
 
-  it('answers hostile shapes fast and with a 4xx: huge address strings, deep nesting', async () => {
-    const t0 = Date.now();
+  // No timing is asserted: input that made parsing blow up would take minutes, and meet the test's timeout.
+  it('answers hostile shapes with a 4xx: huge address strings, deep nesting', async () => {
     const spaces = await h.call('POST', '/v1/emails', {
       ...base,
       to: [`a${' '.repeat(40_000)}b`],
@@ -143,7 +143,6 @@ describe('POST /v1/emails: bad input is a clear 4xx and nothing is stored or que
       headers: { 'content-type': 'application/json', 'idempotency-key': 'deep' },
     });
     expect(nested.status).toBe(400);
-    expect(Date.now() - t0).toBeLessThan(5000);
   });
 
   it('validates list queries', async () => {

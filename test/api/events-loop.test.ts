@@ -61,8 +61,11 @@ describe('SES event wiring', () => {
     const conn = (await h.call('GET', `/v1/connections/${connId}`)).json;
     expect(conn.snsTopicArns).toEqual([topicArn]);
     expect(conn.configurationSet).toBe(`sesame-${connId.toLowerCase()}`);
-    const audit = (await h.call('GET', '/v1/audit?limit=100')).json.data.map((a: { action: string }) => a.action);
-    expect(audit).toEqual(expect.arrayContaining(['connection.events_wired', 'sns.subscription_confirmed']));
+    // SNS has the confirmation once Sesame's request reaches it; Sesame audits it after the answer.
+    await waitFor(async () => {
+      const audit = (await h.call('GET', '/v1/audit?limit=100')).json.data.map((a: { action: string }) => a.action);
+      return audit.includes('connection.events_wired') && audit.includes('sns.subscription_confirmed');
+    }, 'the confirmation in the audit log');
 
     const after = check((await h.call('POST', `/v1/connections/${connId}/test`)).json, 'events');
     expect(after?.status, after?.message).toBe('pass');
@@ -72,6 +75,39 @@ describe('SES event wiring', () => {
     const again = await h.call('POST', `/v1/connections/${connId}/events`);
     expect(again.json.subscription).toBe('confirmed');
     expect(h.sandbox.admin.snsTopics().find((t) => t.arn === topicArn)!.subscriptions).toHaveLength(1);
+  });
+
+  it('the events check warns with the reason when deliveries were refused, complete wiring notwithstanding', async () => {
+    const { connId, topicArn } = await wired();
+    const post = (m: Record<string, string>) =>
+      h.call('POST', `/v1/sns/${connId}`, undefined, {
+        key: null,
+        rawBody: JSON.stringify(m),
+        headers: { 'content-type': 'text/plain; charset=UTF-8' },
+      });
+    const forged = (id: string, at = h.clock.now()) => ({
+      Type: 'Notification',
+      MessageId: id,
+      TopicArn: topicArn,
+      Message: '{"eventType":"Bounce"}',
+      Timestamp: at.toISOString(),
+      SignatureVersion: '2',
+      Signature: Buffer.from('not a signature').toString('base64'),
+      SigningCertURL: `https://sns.us-east-1.amazonaws.com/${h.sandbox.admin.snsCertificate().certFile}`,
+    });
+    expect((await post(forged('f-1'))).status).toBe(403);
+    expect((await post(forged('f-2'))).status).toBe(403);
+    expect((await post(forged('f-3', new Date(h.clock.now().getTime() - 2 * 3600_000)))).status).toBe(400);
+
+    const c = check((await h.call('POST', `/v1/connections/${connId}/test`)).json, 'events');
+    expect(c).toMatchObject({
+      status: 'warn',
+      code: 'sns_signature_invalid',
+      hint: 'The message was altered or not signed by Amazon SNS.',
+    });
+    expect(c?.message).toMatch(
+      /, confirmed\. But 3 deliveries refused in the last 24 h: sns_signature_invalid ×2 \(last at [^,]+, topic arn:aws:sns:[^)]+\), sns_stale ×1 /,
+    );
   });
 
   it('repairs a setup that failed half-way: the configuration set is made before the connection uses it', async () => {
@@ -119,6 +155,8 @@ describe('SES event wiring', () => {
     const c = check((await h.call('POST', `/v1/connections/${connId}/test`)).json, 'events');
     expect(c).toMatchObject({ status: 'warn' });
     expect(c?.message).toMatch(/not confirmed/);
+    // Why: SNS was told, and so is the person reading the report.
+    expect(c?.message).toMatch(/Also, 3 deliveries refused in the last 24 h: sns_cert_unavailable ×3/);
   });
 });
 

@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Harness, sendingSetup, startHarness, waitFor, waitForStatus } from '../helpers/harness.js';
-import { sesEvent, snsSigner } from '../helpers/sns.js';
+import { CERT_PATH, sesEvent, snsSigner } from '../helpers/sns.js';
 
 const TOPIC = 'arn:aws:sns:us-east-1:222222222222:sesame-events';
 let signer: ReturnType<typeof snsSigner>;
@@ -206,6 +210,12 @@ describe('POST /v1/sns/:connectionId', () => {
         400,
         'sns_stale',
       ],
+      [
+        'dated more than 5 minutes ahead',
+        signer.sign({ TopicArn: TOPIC, Message: 'x', Timestamp: new Date(Date.now() + 10 * 60_000).toISOString() }),
+        400,
+        'sns_future',
+      ],
       ['not JSON', 'hello', 400, 'sns_invalid'],
     ];
     for (const [label, body, status, code] of cases) {
@@ -269,6 +279,105 @@ describe('POST /v1/sns/:connectionId', () => {
     }
     expect(confirmed).toHaveLength(1);
     expect((await h.call('GET', '/v1/audit?action=sns.subscription_confirmed')).json.data).toHaveLength(1);
+  });
+});
+
+describe('refused SNS deliveries', () => {
+  const refusalLogs = () =>
+    h.logs
+      .flatMap((l) => l.split('\n'))
+      .filter((l) => l.includes('SNS delivery refused'))
+      .map((l) => JSON.parse(l) as { level: number; connectionId: string; code: string; topic: string | null });
+
+  it('are logged, counted per connection and shown with the reason in the connection view for 24 hours', async () => {
+    const good = signer.sign({ TopicArn: TOPIC, Message: 'x' });
+    expect((await post({ ...good, Message: 'changed' })).status).toBe(403);
+    expect((await post({ ...good, Message: 'changed again' })).status).toBe(403);
+    const ahead = new Date(Date.now() + 10 * 60_000).toISOString();
+    expect((await post(signer.sign({ TopicArn: TOPIC, Message: 'x', Timestamp: ahead }))).status).toBe(400);
+    const foreign = 'arn:aws:sns:us-east-1:333333333333:other';
+    expect((await post(signer.sign({ TopicArn: foreign, Message: 'x' }))).status).toBe(403);
+    // A replay is SNS delivering again what was stored: not a refusal that explains missing events.
+    expect((await post(good)).status).toBe(200);
+    expect((await post(good)).status).toBe(409);
+    // Nothing is kept for connections that do not exist: anyone can post to any id.
+    expect((await post({ ...good, Message: 'y' }, 'conn_nope')).status).toBe(403);
+    const kept = await h.container.store.db.selectFrom('sns_refusals').select('connection_id').distinct().execute();
+    expect(kept).toEqual([{ connection_id: connId }]);
+
+    const v = (await h.call('GET', `/v1/connections/${connId}`)).json;
+    expect(v.refusedDeliveries).toEqual({
+      last24h: 4,
+      byCode: [
+        { code: 'sns_signature_invalid', count: 2, lastAt: h.clock.now().toISOString(), topicArn: TOPIC },
+        { code: 'sns_future', count: 1, lastAt: h.clock.now().toISOString(), topicArn: TOPIC },
+        { code: 'sns_topic_not_allowed', count: 1, lastAt: h.clock.now().toISOString(), topicArn: foreign },
+      ],
+      hint: 'The message was altered or not signed by Amazon SNS.',
+    });
+    expect(v.warnings).toContainEqual(
+      `SES events: 4 deliveries refused in the last 24 h: sns_signature_invalid ×2 (last at ${h.clock.now().toISOString()}, topic ${TOPIC}), sns_future ×1 (last at ${h.clock.now().toISOString()}, topic ${TOPIC}), sns_topic_not_allowed ×1 (last at ${h.clock.now().toISOString()}, topic ${foreign}). The message was altered or not signed by Amazon SNS.`,
+    );
+    expect(refusalLogs()).toEqual([
+      expect.objectContaining({ level: 40, connectionId: connId, code: 'sns_signature_invalid', topic: TOPIC }),
+      expect.objectContaining({ level: 40, connectionId: connId, code: 'sns_signature_invalid', topic: TOPIC }),
+      expect.objectContaining({ level: 40, connectionId: connId, code: 'sns_future', topic: TOPIC }),
+      expect.objectContaining({ level: 40, connectionId: connId, code: 'sns_topic_not_allowed', topic: foreign }),
+      expect.objectContaining({ level: 40, connectionId: 'conn_nope', code: 'sns_signature_invalid' }),
+    ]);
+    expect(h.logs.join('')).not.toContain('changed again'); // the body is not logged
+
+    // A day later they are history: not shown, and the table keeps no more than the last day.
+    h.clock.advance(24 * 3600_000 + 1);
+    expect((await h.call('GET', `/v1/connections/${connId}`)).json.refusedDeliveries).toBeUndefined();
+    expect((await post('not json')).status).toBe(400);
+    const rows = await h.container.store.db.selectFrom('sns_refusals').selectAll().execute();
+    expect(rows).toEqual([expect.objectContaining({ connection_id: connId, code: 'sns_invalid', refused: 1 })]);
+    expect((await h.call('GET', `/v1/connections/${connId}`)).json.refusedDeliveries).toMatchObject({ last24h: 1 });
+  });
+
+  it('against an emulator, verifies with the certificate the configured SNS endpoint serves, whatever its URL, and never another host', async () => {
+    const pem = readFileSync(join(signer.certDir, CERT_PATH), 'utf8');
+    const served: string[] = [];
+    const emulator = createServer((req, res) => {
+      served.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'application/x-pem-file' }).end(pem);
+    });
+    await new Promise<void>((r) => emulator.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(emulator.address() as AddressInfo).port}`;
+    try {
+      await h.close();
+      h = await startHarness({ env: { SESAME_SNS_CERT_DIR: signer.certDir, AWS_ENDPOINT_URL_SNS: endpoint } });
+      connId = (await sendingSetup(h)).id;
+      await h.call('PATCH', `/v1/connections/${connId}`, { snsTopicArns: [TOPIC] });
+      for (const n of [1, 2]) {
+        const res = await post(
+          signer.sign({
+            TopicArn: TOPIC,
+            Message: 'x',
+            SigningCertURL: `${endpoint}/_aws/sns/SimpleNotificationService-${n}.pem`,
+          }),
+        );
+        expect(res.status, res.text).toBe(200);
+      }
+      expect(served).toEqual([
+        '/_aws/sns/SimpleNotificationService-1.pem',
+        '/_aws/sns/SimpleNotificationService-2.pem',
+      ]);
+      const elsewhere = await post(
+        signer.sign({
+          TopicArn: TOPIC,
+          Message: 'x',
+          SigningCertURL: endpoint.replace('127.0.0.1', 'localhost') + '/SimpleNotificationService-3.pem',
+        }),
+      );
+      expect(elsewhere.status).toBe(400);
+      expect(elsewhere.json.error.code).toBe('sns_cert_url_invalid');
+      expect(served).toHaveLength(2);
+      expect(await stored()).toBe(2);
+    } finally {
+      emulator.close();
+    }
   });
 });
 

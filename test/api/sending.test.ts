@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Harness, sendingSetup, startHarness, waitFor, waitForStatus } from '../helpers/harness.js';
+import { skippable, withoutPostgres } from '../helpers/skip.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -248,7 +249,7 @@ describe('POST /v1/emails', () => {
   });
 });
 
-describe.runIf(process.env.TEST_DATABASE_URL)('on PostgreSQL with pg-boss', () => {
+describe.skipIf(withoutPostgres)(skippable('on PostgreSQL with pg-boss', withoutPostgres), () => {
   it('accepts, queues through pg-boss and delivers', async () => {
     await h.close();
     h = await startHarness({ backend: 'postgres', env: { SESAME_WORKER_POLL_MS: '20' } });
@@ -276,7 +277,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)('on PostgreSQL with pg-boss', () =
     ).json.id;
     expect((await h.call('POST', `/v1/emails/${cancelled}/cancel`)).json.status).toBe('cancelled');
     h.container.worker.start();
-    for (const id of ids) await waitForStatus(h, id, 'sent', 30_000);
+    for (const id of ids) await waitForStatus(h, id, 'sent');
     expect(
       h.sandbox.admin
         .mailbox()

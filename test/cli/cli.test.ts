@@ -28,7 +28,7 @@ function sesameWith(extraEnv: Record<string, string>, ...args: string[]): Promis
   return runCli({ ...env, ...extraEnv }, args);
 }
 
-async function waitUntil(fn: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+async function waitUntil(fn: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await fn())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -40,14 +40,14 @@ let sandbox: Awaited<ReturnType<typeof serveSandbox>> | undefined;
 
 beforeAll(async () => {
   sandbox = await serveSandbox(env);
-}, 60_000);
+});
 
 afterAll(async () => {
   await sandbox?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-describe('sesame CLI', { timeout: 120_000 }, () => {
+describe('sesame CLI', () => {
   it('init creates the workspace, the first key and a master key, once', async () => {
     const first = await sesame('init');
     expect(first.code).toBe(0);

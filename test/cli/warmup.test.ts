@@ -37,13 +37,13 @@ beforeAll(async () => {
   } finally {
     await c.close();
   }
-}, 60_000);
+});
 
 afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-describe('sesame warmup', { timeout: 60_000 }, () => {
+describe('sesame warmup', () => {
   it('set prints the new plan; show lists every plan of the connection in a table', async () => {
     const set = await sesame('warmup', 'set', 'prod', '--domain', 'Example.com', '--schedule', '50, 100,200');
     expect(set.code, set.stderr).toBe(0);

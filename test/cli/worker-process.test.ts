@@ -107,7 +107,7 @@ beforeAll(async () => {
     maxSendRate: 400,
     max24HourSend: 1_000_000,
   });
-}, 60_000);
+});
 
 afterAll(async () => {
   await c?.close();
@@ -116,7 +116,7 @@ afterAll(async () => {
 });
 
 describe('worker process', () => {
-  it('kill -9 mid-run loses nothing and sends nothing twice', { timeout: 120_000 }, async () => {
+  it('kill -9 mid-run loses nothing and sends nothing twice', async () => {
     const ids = await submit(400, 'crash');
     const first = startWorker();
     await waitFor(async () => delivered().size >= 60, 'some messages delivered', 60_000);
@@ -150,7 +150,7 @@ describe('worker process', () => {
     expect(unknown.length).toBeLessThanOrEqual(8);
   });
 
-  it('SIGTERM stops taking jobs, finishes in-flight sends and exits cleanly', { timeout: 120_000 }, async () => {
+  it('SIGTERM stops taking jobs, finishes in-flight sends and exits cleanly', async () => {
     const ids = await submit(300, 'term');
     const w = startWorker();
     await waitFor(async () => ((await statuses(ids)).sent?.length ?? 0) >= 30, 'some sent', 60_000);

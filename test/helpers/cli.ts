@@ -36,7 +36,7 @@ export async function serveSandbox(env: NodeJS.ProcessEnv): Promise<{ url: strin
   });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`sandbox did not start: ${out}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`sandbox did not start: ${out}`)), 60_000);
     proc.stdout!.on('data', (d) => {
       out += String(d);
       const m = /http:\/\/127\.0\.0\.1:\d+/.exec(out);

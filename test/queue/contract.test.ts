@@ -4,6 +4,7 @@ import { createPgBossSendQueue } from '../../src/queue/pg-boss-queue.js';
 import { createSendQueue, type Executor, type SendJob, type SendQueue } from '../../src/queue/send-queue.js';
 import { migrate, type Db, type Store } from '../../src/store/db.js';
 import { testStore } from '../helpers/store.js';
+import { skippable, withoutPostgres } from '../helpers/skip.js';
 
 /**
  * One set of cases for every send queue backend. The table queue decides everything with the `now`
@@ -394,3 +395,8 @@ describe.each(backends)('send queue contract (%s)', (_name, setup) => {
     expect(ids(await lease('w1'))).toEqual(['m2']);
   });
 });
+
+if (withoutPostgres)
+  describe.skip(skippable('send queue contract (table queue, postgres; pg-boss)', withoutPostgres), () => {
+    it('runs every case above on PostgreSQL too', () => undefined);
+  });

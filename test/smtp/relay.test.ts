@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { connectedRole, type Harness, sendingSetup, startHarness, waitForStatus } from '../helpers/harness.js';
 import { b64, dialog, endDialogs } from './dialog.js';
 import { queuedId, smtpError, startRelay } from './setup.js';
@@ -84,6 +84,35 @@ describe('SMTP relay: delivery through the shared pipeline', () => {
       '421 4.7.0 Authentication failed 3 times; closing the connection.',
     );
     await d.closed;
+  });
+
+  it('limits failed AUTHs per client address across connections (and the API), before any key lookup', async () => {
+    const lookups = vi.spyOn(h.container.apiKeys, 'authenticate');
+    let failed = 0;
+    // Reconnecting after each 421 no longer buys fresh guesses: 7 connections reach the 20 allowed.
+    while (failed < 20) {
+      const d = await dialog(r.port);
+      await d.cmd('EHLO client.test');
+      for (let i = 0; i < 3 && failed < 20; i++) {
+        expect(await d.cmd(plainAuth(failed === 19 ? 'admin' : 'sesame', `guess-${failed}`))).toMatch(/^(535|421) /);
+        failed++;
+      }
+      d.end();
+    }
+    expect(lookups).toHaveBeenCalledTimes(19); // the 20th had a wrong username: it counts, with no lookup
+    const d = await dialog(r.port);
+    await d.cmd('EHLO client.test');
+    expect(await d.cmd(plainAuth('sesame', h.key))).toBe(
+      '421 4.7.0 Too many failed authentications from your address; try again in 60 s.',
+    );
+    await d.closed;
+    expect(lookups).toHaveBeenCalledTimes(19);
+    expect(h.logs.join('')).toMatch(/too many failed SMTP authentications from one address/);
+    // One budget for both doors: the API refuses this address too.
+    expect((await h.call('GET', '/v1/workspace')).status).toBe(429);
+    // The window ends (the injected clock moves): the right key is taken again.
+    h.clock.advance(60_000);
+    expect((await r.client().sendMail(mail())).response).toMatch(/^250 /);
   });
 
   it('refuses an unverified sender with 550 from_not_verified and stores nothing', async () => {

@@ -14,6 +14,7 @@ export async function startRelay(h: Harness, config: RelayConfig = {}) {
   const relay = createSmtpRelay({
     config: { ...h.container.config, ...config },
     apiKeys: h.container.apiKeys,
+    authLimit: h.container.authLimit,
     messages: h.container.messages,
     logger: h.container.logger,
   });

@@ -157,3 +157,93 @@ describe('SNS signature verification', () => {
     await expect(later.verify(signed({}))).rejects.toMatchObject({ code: 'sns_cert_expired', status: 400 });
   });
 });
+
+describe('SNS freshness, certificate failures and emulators', () => {
+  it('refuses messages dated more than 5 minutes ahead, with their own code', async () => {
+    const v = verifier();
+    const ahead = (ms: number) => signed({ Timestamp: new Date(now.getTime() + ms).toISOString() });
+    await expect(v.verify(ahead(4 * 60_000))).resolves.toBeTruthy();
+    await expect(v.verify(ahead(6 * 60_000))).rejects.toMatchObject({
+      code: 'sns_future',
+      status: 400,
+      message: expect.stringMatching(/360 s ahead/),
+    });
+  });
+
+  it('does not fetch a certificate that could not be had again for its URL within 60 s', async () => {
+    const clock = manualClock(now);
+    let fetched = 0;
+    let up = false;
+    const v = createSnsVerifier({
+      clock,
+      maxAgeSeconds: 3600,
+      fetchCert: async () => {
+        fetched += 1;
+        if (!up) throw new Error('HTTP 404');
+        return readFileSync(join(dir, 'cert.pem'), 'utf8');
+      },
+    });
+    for (let i = 0; i < 50; i++)
+      await expect(v.verify(signed({}))).rejects.toMatchObject({
+        code: 'sns_cert_unavailable',
+        status: 503,
+        message: expect.stringContaining('HTTP 404'),
+      });
+    expect(fetched).toBe(1);
+    // Another URL is its own matter.
+    await expect(
+      v.verify(signed({ SigningCertURL: 'https://sns.us-east-1.amazonaws.com/SimpleNotificationService-other.pem' })),
+    ).rejects.toMatchObject({ code: 'sns_cert_unavailable' });
+    expect(fetched).toBe(2);
+    up = true;
+    clock.advance(59_000);
+    await expect(v.verify(signed({}))).rejects.toMatchObject({ code: 'sns_cert_unavailable' });
+    expect(fetched).toBe(2);
+    clock.advance(1_000);
+    await expect(v.verify(signed({ Timestamp: clock.now().toISOString() }))).resolves.toBeTruthy();
+    expect(fetched).toBe(3);
+  });
+
+  it('takes the certificate from the configured SNS endpoint (an emulator) and from no other host', async () => {
+    const endpoint = 'http://127.0.0.1:4566';
+    const urls: string[] = [];
+    const v = createSnsVerifier({
+      clock: manualClock(now),
+      maxAgeSeconds: 3600,
+      // Preloaded AWS certificates do not stand in for the emulator's own.
+      certDir: join(dir, 'certs'),
+      snsEndpoint: endpoint,
+      fetchCert: async (u) => (urls.push(u.toString()), readFileSync(join(dir, 'cert.pem'), 'utf8')),
+    });
+    // An emulator may name a new certificate URL in every message.
+    for (const n of [1, 2])
+      await expect(
+        v.verify(signed({ SigningCertURL: `${endpoint}/_aws/sns/SimpleNotificationService-${n}.pem` })),
+      ).resolves.toBeTruthy();
+    expect(urls).toEqual([
+      `${endpoint}/_aws/sns/SimpleNotificationService-1.pem`,
+      `${endpoint}/_aws/sns/SimpleNotificationService-2.pem`,
+    ]);
+    for (const url of [
+      'http://127.0.0.1:4567/SimpleNotificationService-1.pem',
+      'http://localhost:4566/SimpleNotificationService-1.pem',
+      'https://127.0.0.1:4566/SimpleNotificationService-1.pem',
+      'http://user:pw@127.0.0.1:4566/SimpleNotificationService-1.pem',
+      `${endpoint}/SimpleNotificationService-1.pem?x=1`,
+      `${endpoint}/cert.txt`,
+      'https://evil.test/SimpleNotificationService-1.pem',
+    ]) {
+      await expect(v.verify(signed({ SigningCertURL: url })), url).rejects.toMatchObject({
+        code: 'sns_cert_url_invalid',
+      });
+    }
+    expect(urls).toHaveLength(2);
+    // Without a configured endpoint, the emulator's URL is like any other host.
+    expect(() => checkCertUrl(`${endpoint}/SimpleNotificationService-1.pem`)).toThrow(
+      expect.objectContaining({ code: 'sns_cert_url_invalid' }),
+    );
+    // AWS's own certificates still come from the preloaded directory.
+    await expect(v.verify(signed({}))).resolves.toBeTruthy();
+    expect(urls).toHaveLength(2);
+  });
+});

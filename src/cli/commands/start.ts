@@ -50,7 +50,13 @@ export function startCommand(): Command {
           ctx.out.line(`Health: ${address}/healthz. Stop with Ctrl-C.`);
           let smtp: ReturnType<typeof createSmtpRelay> | undefined;
           if (opts.smtp) {
-            smtp = createSmtpRelay({ config: c.config, apiKeys: c.apiKeys, messages: c.messages, logger: c.logger });
+            smtp = createSmtpRelay({
+              config: c.config,
+              apiKeys: c.apiKeys,
+              authLimit: c.authLimit,
+              messages: c.messages,
+              logger: c.logger,
+            });
             const relay = smtp;
             const { port } = await listening(
               'SMTP relay',

@@ -4,6 +4,7 @@ import type { Purpose } from '../../aws/policies.js';
 import type { Config } from '../../config.js';
 import { AppError, isAppError } from '../../errors.js';
 import type { Audit } from '../audit/audit.js';
+import type { SnsRefusals } from '../events/refusals.js';
 import type { Connections } from './service.js';
 import type { Check } from './test-connection.js';
 
@@ -34,6 +35,8 @@ export function createEventWiring(deps: {
     purpose: Purpose,
   ) => Promise<AwsCredentialIdentityProvider>;
   audit: Pick<Audit, 'record'>;
+  /** SNS deliveries refused lately: the wiring can be complete while every event is refused. */
+  refusals?: Pick<SnsRefusals, 'summary'>;
 }) {
   const { gateway } = deps;
 
@@ -112,73 +115,92 @@ export function createEventWiring(deps: {
       return subs.some((s) => s.arn) ? 'confirmed' : subs.length ? 'pending_confirmation' : 'missing';
     },
 
-    /** The `events` check of test connection: complete and confirmed, or what is missing and how to fix it. */
+    /**
+     * The `events` check of test connection: complete and confirmed, or what is missing and how to
+     * fix it; and the deliveries refused in the last 24 hours with the reason, if any were.
+     */
     async check(r: Awaited<ReturnType<Connections['row']>>, readCreds: AwsCredentialIdentityProvider): Promise<Check> {
-      const id = 'events';
-      const fix = `Run \`sesame aws events ${r.name}\` (POST /v1/connections/${r.id}/events) to wire them.`;
-      const warn = (message: string, hint = fix, code = 'events_not_wired'): Check => ({
-        id,
-        status: 'warn',
-        message,
-        hint,
-        code,
-      });
-      if (!r.configuration_set)
-        return warn('SES events are not wired: no configuration set, so bounces and complaints never reach Sesame.');
-      let endpoint: string;
-      try {
-        endpoint = endpointFor(r.id);
-      } catch (e) {
-        return warn(
-          (e as Error).message,
-          'Set SESAME_PUBLIC_URL to the address SNS can reach Sesame at.',
-          'public_url_missing',
-        );
-      }
-      try {
-        const allowed = JSON.parse(r.sns_topic_arns) as string[];
-        const dests = (await gateway.eventDestinations(readCreds, r.region, r.configuration_set)).filter(
-          (d) => d.enabled && d.topicArn && allowed.includes(d.topicArn),
-        );
-        if (dests.length === 0)
-          return warn(
-            `Configuration set ${r.configuration_set} has no enabled SNS event destination to one of this connection's topics.`,
-          );
-        const covered = new Set(dests.flatMap((d) => d.types));
-        const missing = ALL_EVENT_TYPES.filter((t) => !covered.has(t));
-        const topicArn = (dests.find((d) => d.topicArn!.endsWith(`:${topicName(r.id)}`)) ?? dests[0]!).topicArn!;
-        const attrs = await gateway.topicAttributes(readCreds, r.region, topicArn);
-        const subs = (await gateway.subscriptions(readCreds, r.region, topicArn)).filter(
-          (s) => s.endpoint === endpoint,
-        );
-        const problems: string[] = [];
-        if (missing.length) problems.push(`event types not published: ${missing.join(', ')}`);
-        if (attrs.SignatureVersion !== '2')
-          problems.push(`topic ${topicArn} signs with SignatureVersion ${attrs.SignatureVersion ?? '1'} (SHA1), not 2`);
-        if (subs.length === 0) problems.push(`no subscription of ${topicArn} to ${endpoint}`);
-        else if (!subs.some((s) => s.arn))
-          problems.push(
-            `the subscription to ${endpoint} is not confirmed yet (SNS could not reach Sesame, or the confirmation was refused)`,
-          );
-        if (problems.length) return warn(`SES event wiring is incomplete: ${problems.join('; ')}.`);
-        return {
-          id,
-          status: 'pass',
-          message: `SES events (all ${ALL_EVENT_TYPES.length} types) flow from configuration set ${r.configuration_set} through ${topicArn} (SignatureVersion 2) to ${endpoint}, confirmed.`,
-          hint: '',
-        };
-      } catch (e) {
-        const err = isAppError(e) ? e : new AppError('internal_error', e instanceof Error ? e.message : String(e));
-        return {
-          id,
-          status: 'warn',
-          message: `The event wiring could not be read: ${err.message}`,
-          hint: err.hint,
-          code: err.code,
-        };
-      }
+      const c = await wiringCheck(r, readCreds);
+      const refused = await deps.refusals?.summary(r.id);
+      if (!refused) return c;
+      return c.status === 'pass'
+        ? {
+            id: c.id,
+            status: 'warn',
+            message: `${c.message} But ${refused.message}`,
+            hint: refused.hint,
+            code: refused.code,
+          }
+        : { ...c, message: `${c.message} Also, ${refused.message}` };
     },
   };
+
+  async function wiringCheck(
+    r: Awaited<ReturnType<Connections['row']>>,
+    readCreds: AwsCredentialIdentityProvider,
+  ): Promise<Check> {
+    const id = 'events';
+    const fix = `Run \`sesame aws events ${r.name}\` (POST /v1/connections/${r.id}/events) to wire them.`;
+    const warn = (message: string, hint = fix, code = 'events_not_wired'): Check => ({
+      id,
+      status: 'warn',
+      message,
+      hint,
+      code,
+    });
+    if (!r.configuration_set)
+      return warn('SES events are not wired: no configuration set, so bounces and complaints never reach Sesame.');
+    let endpoint: string;
+    try {
+      endpoint = endpointFor(r.id);
+    } catch (e) {
+      return warn(
+        (e as Error).message,
+        'Set SESAME_PUBLIC_URL to the address SNS can reach Sesame at.',
+        'public_url_missing',
+      );
+    }
+    try {
+      const allowed = JSON.parse(r.sns_topic_arns) as string[];
+      const dests = (await gateway.eventDestinations(readCreds, r.region, r.configuration_set)).filter(
+        (d) => d.enabled && d.topicArn && allowed.includes(d.topicArn),
+      );
+      if (dests.length === 0)
+        return warn(
+          `Configuration set ${r.configuration_set} has no enabled SNS event destination to one of this connection's topics.`,
+        );
+      const covered = new Set(dests.flatMap((d) => d.types));
+      const missing = ALL_EVENT_TYPES.filter((t) => !covered.has(t));
+      const topicArn = (dests.find((d) => d.topicArn!.endsWith(`:${topicName(r.id)}`)) ?? dests[0]!).topicArn!;
+      const attrs = await gateway.topicAttributes(readCreds, r.region, topicArn);
+      const subs = (await gateway.subscriptions(readCreds, r.region, topicArn)).filter((s) => s.endpoint === endpoint);
+      const problems: string[] = [];
+      if (missing.length) problems.push(`event types not published: ${missing.join(', ')}`);
+      if (attrs.SignatureVersion !== '2')
+        problems.push(`topic ${topicArn} signs with SignatureVersion ${attrs.SignatureVersion ?? '1'} (SHA1), not 2`);
+      if (subs.length === 0) problems.push(`no subscription of ${topicArn} to ${endpoint}`);
+      else if (!subs.some((s) => s.arn))
+        problems.push(
+          `the subscription to ${endpoint} is not confirmed yet (SNS could not reach Sesame, or the confirmation was refused)`,
+        );
+      if (problems.length) return warn(`SES event wiring is incomplete: ${problems.join('; ')}.`);
+      return {
+        id,
+        status: 'pass',
+        message: `SES events (all ${ALL_EVENT_TYPES.length} types) flow from configuration set ${r.configuration_set} through ${topicArn} (SignatureVersion 2) to ${endpoint}, confirmed.`,
+        hint: '',
+      };
+    } catch (e) {
+      const err = isAppError(e) ? e : new AppError('internal_error', e instanceof Error ? e.message : String(e));
+      return {
+        id,
+        status: 'warn',
+        message: `The event wiring could not be read: ${err.message}`,
+        hint: err.hint,
+        code: err.code,
+      };
+    }
+  }
 }
 
 export type EventWiring = ReturnType<typeof createEventWiring>;

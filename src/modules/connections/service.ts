@@ -17,7 +17,8 @@ import type { Audit } from '../audit/audit.js';
 import { createOnboarding } from './onboarding.js';
 import { roleArnAccount, roleSafetyOf } from './safety.js';
 import { type CreateConnectionInput, type UpdateConnectionInput } from './schemas.js';
-import { toView, type ConnectionView } from './view.js';
+import type { SnsRefusals } from '../events/refusals.js';
+import { addRefusals, toView, type ConnectionView } from './view.js';
 
 export type ConnectionRow = ConnectionTable;
 
@@ -71,6 +72,8 @@ export interface ConnectionsDeps {
   reputation?: { measure(connectionId: string): Promise<NonNullable<ConnectionView['reputation']>> };
   /** Prove at once that a role just set requires its External ID (the confused-deputy probe). */
   proveRole?: (workspaceId: string, id: string, actor: string) => Promise<unknown>;
+  /** SNS deliveries refused lately (why events may have stopped). */
+  refusals?: Pick<SnsRefusals, 'summary'>;
 }
 
 export function createConnections(deps: ConnectionsDeps) {
@@ -263,6 +266,7 @@ export function createConnections(deps: ConnectionsDeps) {
             `Bounce rate ${(v.reputation.bounceRate * 100).toFixed(2)} %, complaint rate ${(v.reputation.complaintRate * 100).toFixed(3)} % over the last ${v.reputation.sample} sends: above the warning line (2 % / 0.05 %). Sesame pauses sending at 4 % / 0.08 %; clean the list before then.`,
           );
       }
+      if (deps.refusals) addRefusals(v, await deps.refusals.summary(r.id));
       if (r.mode === 'role') v.onboarding = await onboarding.links(r);
       return v;
     },

@@ -1,5 +1,6 @@
 import { externalIdCondition } from '../../aws/credentials.js';
 import type { ConnectionTable } from '../../store/schema.js';
+import type { RefusalSummary } from '../events/refusals.js';
 import type { OnboardingLinks } from './onboarding.js';
 import { roleSafetyOf, templateMismatch } from './safety.js';
 
@@ -66,6 +67,12 @@ export interface ConnectionView {
   };
   onboarding?: OnboardingLinks;
   nextSteps?: string[];
+  /** SNS deliveries refused in the last 24 hours, when any were: why SES events may have stopped. */
+  refusedDeliveries?: {
+    last24h: number;
+    byCode: Array<{ code: string; count: number; lastAt: string; topicArn: string | null }>;
+    hint: string;
+  };
 }
 
 const DAY = 86_400_000;
@@ -163,3 +170,11 @@ export function toView(
 
 /** `AKIA…WXYZ`: enough to recognise a key, never enough to use or search for it. */
 export const maskKeyId = (id: string | null): string => (id ? `${id.slice(0, 4)}…${id.slice(-4)}` : '');
+
+/** Refused SNS deliveries: the figures, and a warning with the reason and what to do. */
+export function addRefusals(v: ConnectionView, s: RefusalSummary | null): ConnectionView {
+  if (!s) return v;
+  v.refusedDeliveries = { last24h: s.total, byCode: s.byCode, hint: s.hint };
+  v.warnings.push(`SES events: ${s.message} ${s.hint}`);
+  return v;
+}
