@@ -55,6 +55,7 @@ export interface Database {
   domains: DomainTable;
   warmup_plans: WarmupPlanTable;
   warmup_usage: { connection_id: string; domain: string; day: string; used: number };
+  master_key_check: { id: string; key_id: string; check_value: string; created_at: string };
 }
 
 export interface WarmupPlanTable {
