@@ -130,36 +130,44 @@ export class CliContext {
           }
         : {}),
     });
-    const c = this.container;
+    await this.guardMasterKey(this.container, config, newKey, opts.masterKey);
+    return this.container;
+  }
+
+  /**
+   * Check the master key against the database before anything uses the container. A key made for
+   * this run (`newKey`) is written to its file only once the database is known to hold nothing it
+   * would orphan.
+   */
+  private async guardMasterKey(
+    c: Container,
+    config: Config,
+    newKey: Buffer | undefined,
+    mode: ServicesOptions['masterKey'],
+  ): Promise<void> {
     const deps = { db: c.store.db, clock: c.clock };
     const file = config.masterKeyFile;
-    if (newKey && opts.masterKey === 'create') {
-      // Refused (naming the file) when the database holds anything sealed: a new key would orphan it.
+    if (newKey && mode === 'create')
       await verifyMasterKey({ ...deps, envelope: createEnvelope(undefined), place: { source: 'none', file } });
-    }
     if (newKey) writeKeyFile(file, newKey);
-    this.masterKey = {
-      created: newKey !== undefined,
-      where:
-        config.masterKeySource === 'env'
-          ? 'the SESAME_MASTER_KEY environment variable'
-          : config.masterKeySource === 'file'
-            ? file
-            : 'none',
-    };
+    const where = { env: 'the SESAME_MASTER_KEY environment variable', file, none: 'none' }[config.masterKeySource];
+    this.masterKey = { created: newKey !== undefined, where };
     const envelope = createEnvelope(config.masterKey);
-    if (opts.masterKey === 'replace') {
+    if (mode === 'replace') {
       this.keyReplacement = await replaceMasterKey({ ...deps, envelope });
-      return c;
+      return;
     }
-    const checked = await verifyMasterKey({ ...deps, envelope, place: { source: config.masterKeySource, file } });
-    if (checked.unreadable.length > 0)
+    const { unreadable } = await verifyMasterKey({
+      ...deps,
+      envelope,
+      place: { source: config.masterKeySource, file },
+    });
+    if (unreadable.length > 0)
       this.out.warn(
-        `${checked.unreadable.length} stored secret(s) were sealed under an earlier master key and cannot be decrypted: ${checked.unreadable
+        `${unreadable.length} stored secret(s) were sealed under an earlier master key and cannot be decrypted: ${unreadable
           .map((u) => `${u.kind} ${u.label} (${u.id})`)
           .join(', ')}. Replace them: rotate the access keys of a connection, remove and add a webhook again.`,
       );
-    return c;
   }
 
   /** The workspace a command acts on: --workspace, or the only/default one. */

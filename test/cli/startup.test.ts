@@ -152,7 +152,7 @@ describe('sesame start is all or nothing', { timeout: 90_000 }, () => {
     expect(big.stderr).toMatch(/error \[config_invalid\]: --port \(SESAME_PORT\) is invalid: .*; got 99999\./);
     expect(`${bad.stderr}${big.stderr}`).not.toContain('internal_error');
     const help = await sesame(dataDir, ['start', '--help']);
-    expect(help.stdout).toMatch(/--sandbox-port <port>\s+port of the local AWS sandbox \(default 3566\)/);
+    expect(help.stdout).toMatch(/--sandbox-port <port>\s+port of the local AWS sandbox \(default: 3566\)/);
     expect(help.stdout).not.toContain('4566');
   });
 });

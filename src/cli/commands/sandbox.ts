@@ -105,16 +105,11 @@ export function sandboxCommand(ctx: Ctx): Command {
   cmd
     .command('serve')
     .description('run the sandbox in the foreground until Ctrl-C')
-    .option(
-      '--port <port>',
-      `port to listen on (default ${SANDBOX_PORT}; 0: any free port)`,
-      portFlag('--port'),
-      SANDBOX_PORT,
-    )
+    .option('--port <port>', 'port to listen on (0: any free port)', portFlag('--port'), SANDBOX_PORT)
     .option('--host <host>', 'address to bind (the admin API is unauthenticated: keep it local)', '127.0.0.1')
     .option(
       '--dns-port <port>',
-      'port of the sandbox DNS server on 127.0.0.1, UDP and TCP (default: any free port)',
+      'port of the sandbox DNS server on 127.0.0.1, UDP and TCP (0: any free port)',
       portFlag('--dns-port'),
       SANDBOX_DNS_PORT,
     )

@@ -13,15 +13,10 @@ export function startCommand(): Command {
     .option('--sandbox', 'use the local AWS sandbox (a development stand-in for STS and SES; never production)')
     .option('--port <port>', 'HTTP port (SESAME_PORT, default 3000)')
     .option('--host <host>', 'HTTP address to bind (SESAME_HOST)')
-    .option(
-      '--sandbox-port <port>',
-      `port of the local AWS sandbox (default ${SANDBOX_PORT})`,
-      portFlag('--sandbox-port'),
-      SANDBOX_PORT,
-    )
+    .option('--sandbox-port <port>', 'port of the local AWS sandbox', portFlag('--sandbox-port'), SANDBOX_PORT)
     .option(
       '--sandbox-dns-port <port>',
-      'port of the sandbox DNS server, UDP and TCP (default: any free port)',
+      'port of the sandbox DNS server, UDP and TCP (0: any free port)',
       portFlag('--sandbox-dns-port'),
       SANDBOX_DNS_PORT,
     )
