@@ -247,19 +247,25 @@ export interface Config extends Omit<Raw, 'masterKey' | 'databaseUrl'> {
   masterKey: Buffer | undefined;
   /** Where the master key came from, for messages; never the key itself. */
   masterKeySource: 'env' | 'file' | 'none';
+  /** The master key file of the data directory (read when SESAME_MASTER_KEY is not set), for messages. */
+  masterKeyFile: string;
   /** Explicit endpoints per service; undefined means the SDK's own resolution. */
   endpoints: Partial<Record<AwsService, string>>;
 }
 
 export const masterKeyPath = (dataDir: string): string => join(resolve(dataDir), 'master.key');
 
+export type SettingName = keyof Settings;
+
 /**
  * Build the config from env-like values (strings) plus overrides from flags.
- * A wrong value throws config_invalid naming the setting.
+ * A wrong value throws config_invalid naming the setting, and the flag it came from when `flags`
+ * names one for that override (`--port (SESAME_PORT) is invalid: …`).
  */
 export function loadConfig(
   env: Record<string, string | undefined> = process.env,
   overrides: Partial<Record<keyof Settings, unknown>> = {},
+  flags: Partial<Record<keyof Settings, string>> = {},
 ): Config {
   const raw: Record<string, unknown> = {};
   for (const [key, def] of Object.entries(SETTINGS) as [keyof Settings, Settings[keyof Settings]][]) {
@@ -267,6 +273,11 @@ export function loadConfig(
     const parsed = def.schema.safeParse(input);
     if (!parsed.success) {
       const reason = parsed.error.issues[0]?.message ?? 'invalid value';
+      const flag = overrides[key] !== undefined ? flags[key] : undefined;
+      if (flag)
+        throw new AppError('config_invalid', `${flag} (${def.env}) is invalid: ${reason}; got ${String(input)}.`, {
+          details: { flag, setting: def.env },
+        });
       throw new AppError('config_invalid', `Setting ${def.env} is invalid: ${reason}.`, {
         details: { setting: def.env },
       });
@@ -301,6 +312,7 @@ export function loadConfig(
     databaseUrl: databaseUrl ?? `sqlite:${join(r.dataDir, 'sesame.db')}`,
     masterKey,
     masterKeySource: source,
+    masterKeyFile: masterKeyPath(r.dataDir),
     endpoints,
   };
 }
@@ -311,8 +323,23 @@ function readMasterKey(
 ): { masterKey: Buffer | undefined; source: Config['masterKeySource'] } {
   if (value !== undefined) return { masterKey: decodeMasterKey(value, 'SESAME_MASTER_KEY'), source: 'env' };
   const path = masterKeyPath(dataDir);
-  if (existsSync(path)) return { masterKey: decodeMasterKey(readFileSync(path, 'utf8').trim(), path), source: 'file' };
+  if (existsSync(path)) return { masterKey: decodeMasterKey(readKeyFile(path), path), source: 'file' };
   return { masterKey: undefined, source: 'none' };
+}
+
+function readKeyFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (e) {
+    throw new AppError(
+      'config_invalid',
+      `The master key file ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)}).`,
+      {
+        details: { setting: 'SESAME_MASTER_KEY' },
+        hint: 'Run Sesame as the user that owns the file (it is 0600), or set SESAME_MASTER_KEY to the key.',
+      },
+    );
+  }
 }
 
 export function decodeMasterKey(value: string, where: string): Buffer {

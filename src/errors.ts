@@ -61,6 +61,14 @@ export const CATALOGUE = {
     status: 500,
     hint: 'SESAME_MASTER_KEY is not the key these secrets were encrypted with. Restore the original key.',
   },
+  master_key_mismatch: {
+    status: 500,
+    hint: 'Restore the master key this database was set up with (SESAME_MASTER_KEY or <data dir>/master.key) from your backup.',
+  },
+  port_in_use: {
+    status: 500,
+    hint: 'Stop the program holding each port, or choose another port with the setting named on its line.',
+  },
   // connections
   connection_mode_invalid: { status: 400, hint: 'Use one of: role, access_keys, default_chain, secrets_manager.' },
   role_arn_missing: {

@@ -1,15 +1,30 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig, masterKeyPath, type Config } from '../config.js';
+import { loadConfig, type Config, type SettingName } from '../config.js';
 import { createContainer, type Container } from '../container.js';
+import { createEnvelope } from '../crypto/envelope.js';
+import { replaceMasterKey, verifyMasterKey, type SealedSecret } from '../crypto/key-check.js';
 import { AppError } from '../errors.js';
 import { createLogger } from '../logger.js';
+import { makePrivateDir, tightenDataDir } from '../store/db.js';
 import { createOutput, type Output } from './output.js';
-import { attachSandbox, type SandboxHandle } from './sandbox-env.js';
+import { attachSandbox, type SandboxHandle, type SandboxListen } from './sandbox-env.js';
 import { snsCertDir } from '../sandbox/state.js';
+
+/** Flag names of config overrides, so a wrong value names the flag it came from. */
+export type FlagNames = Partial<Record<SettingName, string>>;
+
+export interface ServicesOptions {
+  flags?: FlagNames;
+  /**
+   * `create`: make a master key when none is configured and the database holds nothing sealed
+   * (init, start). `replace`: make the configured (or a new) key the database's key, after a loss.
+   */
+  masterKey?: 'create' | 'replace';
+}
 
 export interface GlobalOptions {
   json?: boolean;
@@ -26,6 +41,12 @@ export class CliContext {
   private container?: Container;
   private sandboxHandle?: SandboxHandle;
   readonly out: Output;
+  /** Where a sandbox served by this process listens (`start --sandbox`); otherwise any free ports. */
+  sandboxListen?: SandboxListen;
+  /** Where the master key is, once services() ran; `created` when it made the key. */
+  masterKey: { created: boolean; where: string } = { created: false, where: 'none' };
+  /** What `masterKey: 'replace'` did. */
+  keyReplacement?: { previousKeyId: string | undefined; unreadable: SealedSecret[] };
 
   constructor(
     readonly globals: GlobalOptions,
@@ -56,11 +77,18 @@ export class CliContext {
     return resolve(this.globals.dataDir ?? this.env.SESAME_DATA_DIR ?? './data');
   }
 
+  /** Config from env and flags alone: no sandbox attached, nothing opened (for checks before start-up). */
+  settings(overrides: Record<string, unknown> = {}, flags: FlagNames = {}): Config {
+    return loadConfig(this.env, { dataDir: this.dataDir(), ...overrides }, flags);
+  }
+
   /** Config from env and flags; in sandbox mode the standard AWS settings point at the sandbox. */
-  async config(overrides: Record<string, unknown> = {}): Promise<Config> {
+  async config(overrides: Record<string, unknown> = {}, flags: FlagNames = {}): Promise<Config> {
+    // Flag values are checked before a sandbox is started for them.
+    this.settings(overrides, flags);
     const env = { ...this.env };
     if (this.sandboxMode) {
-      this.sandboxHandle ??= await attachSandbox(this.dataDir(), { port: overrides.sandboxPort as number | undefined });
+      this.sandboxHandle ??= await attachSandbox(this.dataDir(), this.sandboxListen);
       const h = this.sandboxHandle;
       env.AWS_ENDPOINT_URL = h.url;
       env.AWS_ACCESS_KEY_ID = h.platform.accessKeyId;
@@ -77,13 +105,19 @@ export class CliContext {
       if (h.dns) env.SESAME_DNS_SERVERS ??= h.dns;
       env.SESAME_PUBLIC_URL ??= `http://127.0.0.1:${String(overrides.port ?? env.SESAME_PORT ?? 3000)}`;
     }
-    const { sandboxPort: _ignored, ...rest } = overrides;
-    return loadConfig(env, { dataDir: this.dataDir(), ...rest });
+    return loadConfig(env, { dataDir: this.dataDir(), ...overrides }, flags);
   }
 
-  async services(overrides: Record<string, unknown> = {}): Promise<Container> {
+  /**
+   * The container, built once per invocation. Before it is handed out, the master key is checked
+   * against the database (see crypto/key-check.ts): a missing or different key is refused here.
+   */
+  async services(overrides: Record<string, unknown> = {}, opts: ServicesOptions = {}): Promise<Container> {
     if (this.container) return this.container;
-    const config = await this.config(overrides);
+    let config = await this.config(overrides, opts.flags);
+    tightenDataDir(config.dataDir);
+    const newKey = opts.masterKey && config.masterKeySource === 'none' ? randomBytes(32) : undefined;
+    if (newKey) config = { ...config, masterKey: newKey, masterKeySource: 'file' };
     const platform = this.sandboxHandle?.platform;
     this.container = await createContainer(config, {
       logger: createLogger(this.env.SESAME_LOG_LEVEL ?? 'warn', process.stderr),
@@ -96,7 +130,44 @@ export class CliContext {
           }
         : {}),
     });
+    await this.guardMasterKey(this.container, config, newKey, opts.masterKey);
     return this.container;
+  }
+
+  /**
+   * Check the master key against the database before anything uses the container. A key made for
+   * this run (`newKey`) is written to its file only once the database is known to hold nothing it
+   * would orphan.
+   */
+  private async guardMasterKey(
+    c: Container,
+    config: Config,
+    newKey: Buffer | undefined,
+    mode: ServicesOptions['masterKey'],
+  ): Promise<void> {
+    const deps = { db: c.store.db, clock: c.clock };
+    const file = config.masterKeyFile;
+    if (newKey && mode === 'create')
+      await verifyMasterKey({ ...deps, envelope: createEnvelope(undefined), place: { source: 'none', file } });
+    if (newKey) writeKeyFile(file, newKey);
+    const where = { env: 'the SESAME_MASTER_KEY environment variable', file, none: 'none' }[config.masterKeySource];
+    this.masterKey = { created: newKey !== undefined, where };
+    const envelope = createEnvelope(config.masterKey);
+    if (mode === 'replace') {
+      this.keyReplacement = await replaceMasterKey({ ...deps, envelope });
+      return;
+    }
+    const { unreadable } = await verifyMasterKey({
+      ...deps,
+      envelope,
+      place: { source: config.masterKeySource, file },
+    });
+    if (unreadable.length > 0)
+      this.out.warn(
+        `${unreadable.length} stored secret(s) were sealed under an earlier master key and cannot be decrypted: ${unreadable
+          .map((u) => `${u.kind} ${u.label} (${u.id})`)
+          .join(', ')}. Replace them: rotate the access keys of a connection, remove and add a webhook again.`,
+      );
   }
 
   /** The workspace a command acts on: --workspace, or the only/default one. */
@@ -116,17 +187,21 @@ export class CliContext {
     await this.sandboxHandle?.close();
     this.sandboxHandle = undefined;
   }
+}
 
-  /** Ensure a master key exists for the embedded setup; returns where it is kept. */
-  ensureMasterKey(): { created: boolean; where: string } {
-    if (this.env.SESAME_MASTER_KEY) return { created: false, where: 'the SESAME_MASTER_KEY environment variable' };
-    const path = masterKeyPath(this.dataDir());
-    if (existsSync(path)) return { created: false, where: path };
-    mkdirSync(this.dataDir(), { recursive: true });
-    writeFileSync(path, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
-    chmodSync(path, 0o600);
-    return { created: true, where: path };
+/** A new master key file, owner-only; never over an existing one (another process may have made it). */
+function writeKeyFile(path: string, key: Buffer): void {
+  makePrivateDir(dirname(path));
+  try {
+    writeFileSync(path, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new AppError('conflict', `The master key file ${path} appeared while this command was starting.`, {
+        hint: 'Another Sesame process created it; run the command again to use it.',
+      });
+    throw e;
   }
+  chmodSync(path, 0o600);
 }
 
 /** Wrap a command action: build the context, print errors as code/message/hint, always close. */

@@ -59,31 +59,6 @@ export function printRecord(o: Output, rec: Record<string, unknown>): void {
   for (const [k, v] of Object.entries(rec)) o.line(`${k.padEnd(width)}  ${formatCell(v)}`);
 }
 
-/**
- * A listener that cannot bind says which setting to change, instead of surfacing as an internal error.
- */
-export async function listening<T>(what: string, port: number, flag: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    const code =
-      (e as NodeJS.ErrnoException).code ??
-      /EADDRINUSE|EACCES|EADDRNOTAVAIL/.exec(String((e as Error).message))?.[0] ??
-      '';
-    if (code === 'EADDRINUSE')
-      throw new AppError('config_invalid', `The ${what} cannot listen on port ${port}: another program uses it.`, {
-        hint: `Stop that program, or choose another port with ${flag}.`,
-        details: { port },
-      });
-    if (code === 'EACCES' || code === 'EADDRNOTAVAIL')
-      throw new AppError('config_invalid', `The ${what} cannot listen on port ${port} (${code}).`, {
-        hint: `Choose another port or address with ${flag}.`,
-        details: { port },
-      });
-    throw e;
-  }
-}
-
 /** Print an error the way users see it: code, message, hint; never a stack trace for an AppError. */
 export function printError(e: unknown, json: boolean, err: NodeJS.WritableStream = process.stderr): number {
   const app: AppError = isAppError(e) ? e : new AppError('internal_error', e instanceof Error ? e.message : String(e));

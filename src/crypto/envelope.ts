@@ -16,6 +16,36 @@ interface Sealed {
 export interface Envelope {
   seal(plaintext: string, context: string): string;
   open(sealed: string, context: string): string;
+  /** Fingerprint of the master key (not the key), to say which key is configured; undefined without one. */
+  readonly keyId: string | undefined;
+}
+
+/** The master key fingerprint a sealed value names, or undefined when it is not an envelope. */
+export function sealedKeyId(sealed: string): string | undefined {
+  try {
+    const kid = (JSON.parse(sealed) as Partial<Sealed>).kid;
+    return typeof kid === 'string' ? kid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/*
+ * The key check value: a known text sealed under the master key and kept in the database, so a
+ * process started with another key (or none) finds out before it touches a stored secret.
+ */
+const CHECK_CONTEXT = 'sesame:master-key-check';
+const CHECK_TEXT = 'sesame master key check v1';
+
+export const sealKeyCheck = (envelope: Envelope): string => envelope.seal(CHECK_TEXT, CHECK_CONTEXT);
+
+/** Whether the envelope's master key is the one `check` was sealed with. */
+export function opensKeyCheck(envelope: Envelope, check: string): boolean {
+  try {
+    return envelope.open(check, CHECK_CONTEXT) === CHECK_TEXT;
+  } catch {
+    return false;
+  }
 }
 
 export function createEnvelope(masterKey: Buffer | undefined): Envelope {
@@ -29,6 +59,7 @@ export function createEnvelope(masterKey: Buffer | undefined): Envelope {
   };
   const kid = masterKey ? createHash('sha256').update(masterKey).digest('hex').slice(0, 12) : '';
   return {
+    keyId: masterKey ? kid : undefined,
     seal(plaintext, context) {
       const mk = requireKey();
       const dataKey = randomBytes(32);

@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import pg from 'pg';
@@ -13,6 +13,7 @@ import * as m007 from './migrations/007_reputation_index.js';
 import * as m008 from './migrations/008_domains.js';
 import * as m009 from './migrations/009_warmup.js';
 import * as m010 from './migrations/010_external_id_proof.js';
+import * as m011 from './migrations/011_master_key_check.js';
 import * as m012 from './migrations/012_sns_refusals.js';
 import * as m013 from './migrations/013_key_age_and_leftovers.js';
 import type { Database } from './schema.js';
@@ -40,6 +41,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '008_domains': m008,
   '009_warmup': m009,
   '010_external_id_proof': m010,
+  '011_master_key_check': m011,
   '012_sns_refusals': m012,
   '013_key_age_and_leftovers': m013,
 };
@@ -63,7 +65,7 @@ export function openStore(url: string, opts: { schema?: string } = {}): Store {
     return { db, dialect: 'postgres', ...(opts.schema ? { schema: opts.schema } : {}), close: () => db.destroy() };
   }
   const path = url.replace(/^(sqlite|file):/, '');
-  if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+  if (path !== ':memory:') createPrivateFile(resolve(path));
   const sqlite = withStatementCache(new SQLite(path));
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
@@ -74,6 +76,49 @@ export function openStore(url: string, opts: { schema?: string } = {}): Store {
   sqlite.pragma('mmap_size = 268435456');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   return { db, dialect: 'sqlite', close: () => db.destroy() };
+}
+
+/*
+ * The database holds sealed secrets, API key hashes and mail: like the master key, it is for the
+ * account Sesame runs as only. Directories 0700, files 0600.
+ */
+
+/** Create a directory (and missing parents) readable by its owner only; an existing one is left as is. */
+export function makePrivateDir(dir: string): void {
+  if (existsSync(dir)) return;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700); // the mode above is filtered by the umask
+}
+
+/**
+ * A data directory made by an older version may be readable by everyone: it is made owner-only when
+ * it evidently is Sesame's (it holds the database or the master key) and belongs to this user.
+ */
+export function tightenDataDir(dir: string): void {
+  if (!['sesame.db', 'master.key'].some((f) => existsSync(join(dir, f)))) return;
+  restrict(dir);
+}
+
+/**
+ * SQLite creates the -wal and -shm files with the mode of the database file, whatever the umask:
+ * a database created (or tightened) to 0600 before it is opened keeps them 0600 too.
+ */
+function createPrivateFile(file: string): void {
+  makePrivateDir(dirname(file));
+  closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) if (existsSync(f)) restrict(f);
+}
+
+/** Take away every group and other permission; the owner's stay. */
+function restrict(path: string): void {
+  try {
+    const st = statSync(path);
+    if ((st.mode & 0o077) === 0) return;
+    if (typeof process.getuid === 'function' && st.uid !== process.getuid()) return;
+    chmodSync(path, st.mode & 0o700);
+  } catch {
+    // Best effort: a file this user cannot change is reported by SQLite itself if it cannot open it.
+  }
 }
 
 /**

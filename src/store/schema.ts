@@ -64,6 +64,7 @@ export interface Database {
     last_at: string;
     last_topic: string | null;
   };
+  master_key_check: { id: string; key_id: string; check_value: string; created_at: string };
 }
 
 export interface WarmupPlanTable {

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { action } from '../context.js';
+import { createEnvelope } from '../../crypto/envelope.js';
 import { printRecord } from '../output.js';
 
 /** Create the database, the default workspace and its first API key (shown once). Idempotent. */
@@ -14,8 +15,8 @@ export async function initialize(
   apiKey?: string;
   databaseUrl: string;
 }> {
-  const masterKey = ctx.ensureMasterKey();
-  const c = await ctx.services();
+  const c = await ctx.services({}, { masterKey: 'create' });
+  const masterKey = ctx.masterKey;
   const name = opts.workspace ?? 'default';
   const existing = (await c.workspaces.list()).find((w) => w.name === name);
   const workspace = existing ?? (await c.workspaces.create(name, ctx.actor));
@@ -48,13 +49,59 @@ export function printInit(ctx: CliContext, r: Awaited<ReturnType<typeof initiali
   });
 }
 
+/**
+ * The master key is lost for good: make the configured key (SESAME_MASTER_KEY, the key file, or a new
+ * file) the database's key, and name the secrets sealed under the old one, which are lost with it.
+ */
+async function replaceLostMasterKey(ctx: CliContext): Promise<void> {
+  const c = await ctx.services({}, { masterKey: 'replace' });
+  const r = ctx.keyReplacement!;
+  const keyId = createEnvelope(c.config.masterKey).keyId!;
+  const changed = r.previousKeyId !== keyId;
+  if (changed)
+    await c.audit.record({
+      workspaceId: null,
+      actor: ctx.actor,
+      action: 'master_key.replaced',
+      details: { previousKeyId: r.previousKeyId ?? null, keyId, unreadableSecrets: r.unreadable.length },
+    });
+  const unreadable = r.unreadable.map((u) => ({ kind: u.kind, id: u.id, name: u.label }));
+  ctx.out.result({ masterKey: ctx.masterKey, keyId, previousKeyId: r.previousKeyId ?? null, unreadable }, () => {
+    printRecord(ctx.out, {
+      'master key': `${ctx.masterKey.where}${ctx.masterKey.created ? ' (created; back it up)' : ''}`,
+      'key id': keyId,
+      'replaced key id': r.previousKeyId ?? '-',
+    });
+    if (!changed && unreadable.length === 0) {
+      ctx.out.line("This is already the database's master key; nothing was replaced.");
+      return;
+    }
+    ctx.out.line();
+    if (unreadable.length === 0) ctx.out.line('No stored secret was sealed under the lost key.');
+    else {
+      ctx.out.line(`${unreadable.length} stored secret(s) were sealed under the lost key and cannot be recovered:`);
+      for (const u of unreadable)
+        ctx.out.line(
+          u.kind === 'connection'
+            ? `  connection ${u.name} (${u.id}): rotate its access keys with \`sesame aws rotate-keys ${u.name}\``
+            : `  webhook ${u.name} (${u.id}): remove it and add it again; give the receiver the new signing secret`,
+        );
+    }
+  });
+}
+
 export function initCommand(): Command {
   return new Command('init')
     .description('create the database, the default workspace, its first API key and (embedded setup) a master key')
     .option('--workspace-name <name>', 'name of the first workspace', 'default')
     .option('--new-key', 'also create a new API key when already initialised')
+    .option(
+      '--replace-lost-master-key',
+      "the master key is lost for good: make the configured key (or a new one) the database's key; secrets sealed under the old key are lost",
+    )
     .action(
-      action(async (ctx, opts: { workspaceName: string; newKey?: boolean }) => {
+      action(async (ctx, opts: { workspaceName: string; newKey?: boolean; replaceLostMasterKey?: boolean }) => {
+        if (opts.replaceLostMasterKey) return replaceLostMasterKey(ctx);
         printInit(
           ctx,
           await initialize(ctx, { workspace: opts.workspaceName, ...(opts.newKey ? { newKey: true } : {}) }),

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { AppError } from '../../errors.js';
 import { createOutput, printError, printRecord, type Output } from '../output.js';
+import { preflight, portError } from '../../main.js';
 import { connectAdmin, runningEndpoint } from '../../sandbox/admin-client.js';
+import { portFlag, SANDBOX_DNS_PORT, SANDBOX_PORT, sandboxPorts } from '../sandbox-env.js';
 import { isSandboxError } from '../../sandbox/errors.js';
 import {
   createSandbox,
@@ -103,9 +105,14 @@ export function sandboxCommand(ctx: Ctx): Command {
   cmd
     .command('serve')
     .description('run the sandbox in the foreground until Ctrl-C')
-    .option('--port <port>', 'port to listen on', int('port'), 4566)
+    .option('--port <port>', 'port to listen on (0: any free port)', portFlag('--port'), SANDBOX_PORT)
     .option('--host <host>', 'address to bind (the admin API is unauthenticated: keep it local)', '127.0.0.1')
-    .option('--dns-port <port>', 'port of the sandbox DNS server on 127.0.0.1 (0: any free port)', int('dns-port'), 0)
+    .option(
+      '--dns-port <port>',
+      'port of the sandbox DNS server on 127.0.0.1, UDP and TCP (0: any free port)',
+      portFlag('--dns-port'),
+      SANDBOX_DNS_PORT,
+    )
     .addOption(
       new Option(
         '--identity-verification <mode>',
@@ -135,13 +142,21 @@ export function sandboxCommand(ctx: Ctx): Command {
               `A sandbox for ${dataDir} already runs at ${other.url} (pid ${other.pid}).`,
               { hint: 'Use that one, or stop it first.' },
             );
+          const ports = sandboxPorts(
+            { port: opts.port, dnsPort: opts.dnsPort },
+            { port: '--port', dnsPort: '--dns-port' },
+          );
+          await preflight([{ ...ports[0]!, host: opts.host, hostSetting: '--host' }, ports[1]!], 'The sandbox');
           const sandbox = createSandbox({
             dataDir,
             serveDns: { port: opts.dnsPort },
             identityVerification: opts.identityVerification,
             ...(opts.quiet ? {} : { log: (l: string) => process.stderr.write(`${l}\n`) }),
           });
-          const url = await sandbox.listen(opts.port, opts.host);
+          const url = await sandbox.listen(opts.port, opts.host).catch(async (e: unknown) => {
+            await sandbox.close().catch(() => undefined);
+            throw portError({ ...ports[0]!, host: opts.host, hostSetting: '--host' }, e);
+          });
           const p = sandbox.admin.platformCredentials();
           out.result(
             { label: SANDBOX_LABEL, url, dns: sandbox.dnsAddress, platform: p, console: `${url}/cloudformation/home` },

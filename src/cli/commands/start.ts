@@ -1,18 +1,25 @@
 import { Command } from 'commander';
-import { buildServer } from '../../http/server.js';
-import { createSmtpRelay } from '../../smtp/relay.js';
-import { action } from '../context.js';
-import { listening } from '../output.js';
+import type { Container } from '../../container.js';
+import { exitIfStuck, runProcess, serverPorts, serverRoles } from '../../main.js';
+import { action, type FlagNames } from '../context.js';
+import { portFlag, SANDBOX_DNS_PORT, SANDBOX_PORT, sandboxPorts, sandboxRunning } from '../sandbox-env.js';
 import { initialize, printInit } from './init.js';
-import { waitForSignal } from './worker.js';
+
+const FLAGS: FlagNames = { port: '--port', host: '--host', smtpPort: '--smtp-port' };
 
 export function startCommand(): Command {
   return new Command('start')
     .description('start the Sesame server (initialises the embedded setup on first run)')
     .option('--sandbox', 'use the local AWS sandbox (a development stand-in for STS and SES; never production)')
-    .option('--port <port>', 'HTTP port (SESAME_PORT)')
+    .option('--port <port>', 'HTTP port (SESAME_PORT, default 3000)')
     .option('--host <host>', 'HTTP address to bind (SESAME_HOST)')
-    .option('--sandbox-port <port>', 'port of the local AWS sandbox', '4566')
+    .option('--sandbox-port <port>', 'port of the local AWS sandbox', portFlag('--sandbox-port'), SANDBOX_PORT)
+    .option(
+      '--sandbox-dns-port <port>',
+      'port of the sandbox DNS server, UDP and TCP (0: any free port)',
+      portFlag('--sandbox-dns-port'),
+      SANDBOX_DNS_PORT,
+    )
     .option('--no-worker', 'do not run the send worker in this process (run `sesame worker` separately)')
     .option('--smtp-port <port>', 'SMTP relay port (SESAME_SMTP_PORT, default 2587)')
     .option('--no-smtp', 'do not run the SMTP relay')
@@ -24,61 +31,52 @@ export function startCommand(): Command {
             sandbox?: boolean;
             port?: string;
             host?: string;
-            sandboxPort: string;
+            sandboxPort: number;
+            sandboxDnsPort: number;
             worker: boolean;
             smtp: boolean;
             smtpPort?: string;
           },
         ) => {
           if (opts.sandbox) ctx.globals.sandbox = true;
-          const overrides: Record<string, unknown> = { sandboxPort: Number(opts.sandboxPort) };
+          const overrides: Record<string, unknown> = {};
           if (opts.port !== undefined) overrides.port = opts.port;
           if (opts.host !== undefined) overrides.host = opts.host;
           if (opts.smtpPort !== undefined) overrides.smtpPort = opts.smtpPort;
-          // The master key must exist before the config is read, or the first run could not encrypt.
-          const masterKey = ctx.ensureMasterKey();
-          const c = await ctx.services(overrides);
-          const first = await initialize(ctx);
-          if (first.created || masterKey.created) printInit(ctx, { ...first, masterKey });
-          const app = await buildServer(c);
-          const address = await listening('API', c.config.port, '--port (SESAME_PORT)', () =>
-            app.listen({ port: c.config.port, host: c.config.host }),
-          );
-          ctx.out.line(
-            `Sesame is listening on ${address}${c.config.sandbox ? ` (AWS: local sandbox at ${c.config.endpoints.sts}; a development stand-in, not AWS)` : ''}`,
-          );
-          ctx.out.line(`Health: ${address}/healthz. Stop with Ctrl-C.`);
-          let smtp: ReturnType<typeof createSmtpRelay> | undefined;
-          if (opts.smtp) {
-            smtp = createSmtpRelay({
-              config: c.config,
-              apiKeys: c.apiKeys,
-              authLimit: c.authLimit,
-              messages: c.messages,
-              logger: c.logger,
+          const settings = ctx.settings(overrides, FLAGS);
+          // A sandbox another process serves for this data directory is used as it is.
+          if (ctx.sandboxMode && !sandboxRunning(ctx.dataDir()))
+            ctx.sandboxListen = { port: opts.sandboxPort, dnsPort: opts.sandboxDnsPort };
+          let c: Container | undefined;
+          try {
+            await runProcess({
+              ports: [
+                ...serverPorts(settings, { smtp: opts.smtp }),
+                ...(ctx.sandboxListen ? sandboxPorts(ctx.sandboxListen) : []),
+              ],
+              prepare: async () => {
+                c = await ctx.services(overrides, { flags: FLAGS, masterKey: 'create' });
+                const first = await initialize(ctx);
+                if (first.created || first.masterKey.created) printInit(ctx, first);
+                return serverRoles(c, { smtp: opts.smtp, worker: opts.worker });
+              },
+              started: (up) => {
+                const config = c!.config;
+                ctx.out.line(
+                  `Sesame is listening on ${up.api}${config.sandbox ? ` (AWS: local sandbox at ${config.endpoints.sts}; a development stand-in, not AWS)` : ''}`,
+                );
+                ctx.out.line(`Health: ${up.api}/healthz. Stop with Ctrl-C.`);
+                if (up.smtp)
+                  ctx.out.line(
+                    `SMTP relay on ${up.smtp} (AUTH PLAIN/LOGIN, user "sesame", an API key as password${config.smtpTlsCert ? ', STARTTLS' : ''}).`,
+                  );
+              },
+              stopping: (signal) =>
+                c?.logger.info({ signal }, 'shutting down: closing listeners, finishing in-flight sends'),
             });
-            const relay = smtp;
-            const { port } = await listening(
-              'SMTP relay',
-              c.config.smtpPort,
-              '--smtp-port (SESAME_SMTP_PORT), or --no-smtp',
-              () => relay.listen(),
-            );
-            ctx.out.line(
-              `SMTP relay on ${c.config.smtpHost}:${port} (AUTH PLAIN/LOGIN, user "sesame", an API key as password${c.config.smtpTlsCert ? ', STARTTLS' : ''}).`,
-            );
+          } finally {
+            exitIfStuck();
           }
-          if (opts.worker) c.worker.start();
-          c.events.start();
-          c.webhookDelivery.start();
-          c.domains.start();
-          const signal = await waitForSignal();
-          c.logger.info({ signal }, 'shutting down: closing listeners, finishing in-flight sends');
-          await Promise.all([app.close(), smtp?.close()]);
-          await c.worker.stop();
-          await c.events.stop();
-          await c.webhookDelivery.stop();
-          await c.domains.stop();
         },
       ),
     );

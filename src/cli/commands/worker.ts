@@ -1,4 +1,6 @@
 import { Command } from 'commander';
+import type { Container } from '../../container.js';
+import { exitIfStuck, runProcess, workerRoles } from '../../main.js';
 import { action } from '../context.js';
 
 /** Run the send worker alone (beside `sesame start --no-worker`, or several for more throughput). */
@@ -8,37 +10,27 @@ export function workerCommand(): Command {
     .option('--concurrency <n>', 'sends in flight at once (SESAME_WORKER_CONCURRENCY)')
     .action(
       action(async (ctx, opts: { concurrency?: string }) => {
-        const c = await ctx.services(opts.concurrency ? { workerConcurrency: opts.concurrency } : {});
-        c.worker.start();
-        c.events.start();
-        c.webhookDelivery.start();
-        c.domains.start();
-        ctx.out.line(
-          `Sesame worker ${c.worker.owner} is running (concurrency ${c.config.workerConcurrency}). Stop with Ctrl-C or SIGTERM: in-flight sends finish first.`,
-        );
-        await waitForSignal();
-        ctx.out.line('Stopping: no new jobs are taken; waiting for in-flight sends…');
-        await c.worker.stop();
-        await c.events.stop();
-        await c.webhookDelivery.stop();
-        await c.domains.stop();
-        ctx.out.line(
-          `Stopped. Sent ${c.worker.stats.sent}, failed ${c.worker.stats.failed}, retried ${c.worker.stats.retried}.`,
-        );
+        let c: Container | undefined;
+        try {
+          await runProcess({
+            ports: [],
+            prepare: async () => {
+              c = await ctx.services(opts.concurrency ? { workerConcurrency: opts.concurrency } : {}, {
+                flags: { workerConcurrency: '--concurrency' },
+              });
+              return workerRoles(c);
+            },
+            started: () =>
+              ctx.out.line(
+                `Sesame worker ${c!.worker.owner} is running (concurrency ${c!.config.workerConcurrency}). Stop with Ctrl-C or SIGTERM: in-flight sends finish first.`,
+              ),
+            stopping: () => ctx.out.line('Stopping: no new jobs are taken; waiting for in-flight sends…'),
+          });
+          const stats = c!.worker.stats;
+          ctx.out.line(`Stopped. Sent ${stats.sent}, failed ${stats.failed}, retried ${stats.retried}.`);
+        } finally {
+          exitIfStuck();
+        }
       }),
     );
-}
-
-export function waitForSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (signal: string) => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-      resolve(signal);
-    };
-    const onInt = () => on('SIGINT');
-    const onTerm = () => on('SIGTERM');
-    process.once('SIGINT', onInt);
-    process.once('SIGTERM', onTerm);
-  });
 }
