@@ -24,7 +24,6 @@ export function buildProgram(): Command {
     .option('--data-dir <dir>', 'data directory (SESAME_DATA_DIR, default ./data)')
     .option('--workspace <name>', 'workspace to act on (default: "default")')
     .option('--sandbox', 'talk to the local AWS sandbox instead of AWS (SESAME_SANDBOX)')
-    .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str) });
   program.addCommand(initCommand());
   program.addCommand(startCommand());
@@ -44,8 +43,24 @@ export function buildProgram(): Command {
       dataDir: () => program.opts<{ dataDir?: string }>().dataDir ?? process.env.SESAME_DATA_DIR ?? './data',
     }),
   );
+  forEachCommand(program, (cmd, path) => {
+    // A mistyped command or option is answered with the nearest one ("Did you mean --status?")
+    // and a pointer to the help, not the whole help page.
+    cmd.showSuggestionAfterError(true).showHelpAfterError(`(see \`${path} --help\`)`);
+  });
   return program;
 }
+
+function forEachCommand(cmd: Command, fn: (cmd: Command, path: string) => void, path = cmd.name()): void {
+  fn(cmd, path);
+  for (const sub of cmd.commands) forEachCommand(sub, fn, `${path} ${sub.name()}`);
+}
+
+// Output piped into `head` and the like: the reader left, so stop quietly instead of crashing.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 
 buildProgram()
   .parseAsync(process.argv)
