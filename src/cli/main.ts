@@ -47,8 +47,27 @@ export function buildProgram(): Command {
     // A mistyped command or option is answered with the nearest one ("Did you mean --status?")
     // and a pointer to the help, not the whole help page.
     cmd.showSuggestionAfterError(true).showHelpAfterError(`(see \`${path} --help\`)`);
+    checkRequiredAfterUnknown(cmd);
   });
   return program;
+}
+
+/**
+ * Commander checks required options before unknown ones, so `--subjct x` would be reported as a
+ * missing --subject. Checked just before the action instead, a typo gets its did-you-mean first.
+ */
+function checkRequiredAfterUnknown(cmd: Command): void {
+  const required = cmd.options.filter((o) => o.mandatory);
+  if (!required.length) return;
+  for (const o of required) o.mandatory = false;
+  cmd.hook('preAction', (_hooked, actionCommand) => {
+    if (actionCommand !== cmd) return;
+    const missing = required.find((o) => cmd.getOptionValue(o.attributeName()) === undefined);
+    if (missing)
+      cmd.error(`error: required option '${missing.flags}' not specified`, {
+        code: 'commander.missingMandatoryOptionValue',
+      });
+  });
 }
 
 function forEachCommand(cmd: Command, fn: (cmd: Command, path: string) => void, path = cmd.name()): void {

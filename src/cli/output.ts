@@ -165,7 +165,12 @@ export function printError(e: unknown, json: boolean, err: NodeJS.WritableStream
     err.write(`error [${app.code}]: ${app.message}\n`);
     const hint = cliHint(app.code, app.hint);
     if (hint) err.write(`hint: ${hint}\n`);
-    if (app.details) err.write(`details: ${JSON.stringify(app.details)}\n`);
+    // Issues the message already lists are not repeated.
+    const details = Object.entries(app.details ?? {}).filter(
+      ([k, v]) =>
+        !(k === 'issues' && Array.isArray(v) && v.every((x) => typeof x === 'string' && app.message.includes(x))),
+    );
+    if (details.length) err.write(`details: ${JSON.stringify(Object.fromEntries(details))}\n`);
   }
   if (!isAppError(e) && process.env.SESAME_DEBUG && e instanceof Error) err.write(`${e.stack}\n`);
   return app.status >= 500 ? 2 : 1;

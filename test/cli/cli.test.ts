@@ -383,7 +383,28 @@ describe('sesame CLI', { timeout: 120_000 }, () => {
 
     const invalid = await sesame('aws', 'setup', '--mode', 'role', '--name', 'x', '--region', 'Europe');
     expect(invalid.code).toBe(1);
-    expect(invalid.stderr).toContain('error [validation_failed]');
+    expect(invalid.stderr).toContain('error [validation_failed]: Invalid input: --region: must look like eu-west-1');
+
+    // A typo in a required option gets its did-you-mean, not "required option not specified".
+    const typo = await sesame(
+      'send',
+      '--from',
+      'a@example.com',
+      '--to',
+      'b@example.com',
+      '--subjct',
+      's',
+      '--text',
+      't',
+    );
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain("unknown option '--subjct'");
+    expect(typo.stderr).toContain('Did you mean --subject?');
+    const typo2 = await sesame('domains', 'add', 'example.info', '--conection', 'prod');
+    expect(typo2.stderr).toContain('Did you mean --connection?');
+    const noSubject = await sesame('send', '--from', 'a@example.com', '--to', 'b@example.com', '--text', 't');
+    expect(noSubject.code).toBe(1);
+    expect(noSubject.stderr).toContain("required option '--subject <text>' not specified");
 
     const noMode = await sesame('aws', 'setup', '--name', 'y');
     expect(noMode.code).toBe(1);

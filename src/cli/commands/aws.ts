@@ -97,7 +97,28 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').trim();
 }
 
-/** Validate one field with the API's own schema so the CLI and the API agree on every rule. */
+/** The flag (or argument) that carries each API field, so an error names what the person typed. */
+const FLAGS: Record<string, string> = {
+  mode: '--mode',
+  name: '--name',
+  region: '--region',
+  roleArn: '--role-arn',
+  roleName: '--role-name',
+  sendDomains: '--send-domain',
+  accessKeyId: '--access-key-id',
+  secretAccessKey: 'the secret access key',
+  secretArn: '--secret-arn',
+  sessionDurationSeconds: '--session-duration',
+  sourceIdentity: '--source-identity',
+  connection: '--connection',
+  domain: '<domain>',
+  email: '<address>',
+  mailFromSubdomain: '--mail-from',
+  dmarcReportEmail: '--dmarc-email',
+  byodkim: '--dkim-selector / --dkim-private-key-file',
+};
+
+/** Validate input with the API's own schema so the CLI and the API agree on every rule. */
 export function parseOrThrow<T>(
   schema: {
     safeParse(
@@ -108,7 +129,10 @@ export function parseOrThrow<T>(
 ): T {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`);
+  const issues = r.error.issues.map((i) => {
+    const field = String(i.path[0] ?? '');
+    return `${FLAGS[field] ?? (i.path.join('.') || 'value')}: ${i.message}`;
+  });
   throw new AppError('validation_failed', `Invalid input: ${issues.join('; ')}`, { details: { issues } });
 }
 
