@@ -17,7 +17,7 @@ const CREATORS = new Set(['init', 'start', 'worker']);
 /** Long-running commands: their log is the only channel for problems, so it includes warnings. */
 const SERVERS = new Set(['start', 'worker']);
 
-/** Ctrl-C at a prompt: the command stops, says so, and exits 130 as a shell does on SIGINT. */
+/** Ctrl-C at a prompt (which says "cancelled"): the command stops and exits 130, as a shell does on SIGINT. */
 export class Cancelled extends Error {
   constructor(readonly note?: string) {
     super('cancelled');
@@ -181,7 +181,8 @@ export function action<A extends unknown[]>(fn: (ctx: CliContext, ...args: A) =>
       await fn(ctx, ...args);
     } catch (e) {
       if (e instanceof Cancelled) {
-        process.stderr.write(`cancelled${e.note ? `: ${e.note}` : ''}\n`);
+        // The prompt already said "cancelled"; add what is left to do, if anything.
+        if (e.note) process.stderr.write(`${e.note}\n`);
         process.exitCode = 130;
         return;
       }

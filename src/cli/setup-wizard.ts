@@ -169,7 +169,7 @@ export async function createWizard() {
       if (p.isCancel(v)) {
         p.cancel('Setup cancelled.');
         throw new Cancelled(
-          `connection ${connection} is saved; finish later with: sesame aws setup --connection ${connection} --role-arn <RoleArn>`,
+          `Connection ${connection} is saved; finish later with: sesame aws setup --connection ${connection} --role-arn <RoleArn>`,
         );
       }
       return v.trim();
