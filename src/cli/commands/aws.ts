@@ -235,7 +235,7 @@ async function setup(ctx: CliContext, opts: SetupOptions): Promise<void> {
       return;
     }
     printOnboarding(ctx, view);
-    const arn = await (wizard ?? (await createWizard())).roleArn(view.name);
+    const arn = await wizard!.roleArn(view.name);
     view = await c.connections.update(ws, view.id, { roleArn: arn }, ctx.actor);
   }
 
