@@ -122,7 +122,7 @@ export const CATALOGUE = {
   },
   from_not_allowed: {
     status: 422,
-    hint: 'The connection is limited to its send domains; send from one of them or add the domain (PATCH /v1/connections/:id { sendDomains }).',
+    hint: 'The connection is limited to its send domains: send from one of them, or list every domain it may use with `sesame aws update <connection> --send-domain <domain>…` (PATCH /v1/connections/:id { sendDomains }).',
   },
   idempotency_conflict: {
     status: 409,

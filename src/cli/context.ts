@@ -1,4 +1,4 @@
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { dirname, resolve } from 'node:path';
@@ -10,6 +10,7 @@ import { replaceMasterKey, verifyMasterKey, type SealedSecret } from '../crypto/
 import { AppError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { makePrivateDir, tightenDataDir } from '../store/db.js';
+import { plainLogDestination } from './log-format.js';
 import { createOutput, type Output } from './output.js';
 import { attachSandbox, type SandboxHandle, type SandboxListen } from './sandbox-env.js';
 import { snsCertDir } from '../sandbox/state.js';
@@ -24,6 +25,18 @@ export interface ServicesOptions {
    * (init, start). `replace`: make the configured (or a new) key the database's key, after a loss.
    */
   masterKey?: 'create' | 'replace';
+}
+
+/** Commands that may create the embedded database; every other command needs one that exists. */
+const CREATORS = new Set(['init', 'start', 'worker']);
+/** Long-running commands: their log is the only channel for problems, so it includes warnings. */
+const SERVERS = new Set(['start', 'worker']);
+
+/** Ctrl-C at a prompt (which says "cancelled"): the command stops and exits 130, as a shell does on SIGINT. */
+export class Cancelled extends Error {
+  constructor(readonly note?: string) {
+    super('cancelled');
+  }
 }
 
 export interface GlobalOptions {
@@ -51,12 +64,16 @@ export class CliContext {
   constructor(
     readonly globals: GlobalOptions,
     private readonly env: Record<string, string | undefined> = process.env,
+    /** The top-level command (`init`, `emails`, …): decides whether a database may be created. */
+    private readonly command?: string,
   ) {
     this.out = createOutput(Boolean(globals.json));
   }
 
   static from(cmd: Command): CliContext {
-    return new CliContext(cmd.optsWithGlobals() as GlobalOptions);
+    let top = cmd;
+    while (top.parent?.parent) top = top.parent;
+    return new CliContext(cmd.optsWithGlobals() as GlobalOptions, process.env, top.name());
   }
 
   get actor(): string {
@@ -114,13 +131,17 @@ export class CliContext {
    */
   async services(overrides: Record<string, unknown> = {}, opts: ServicesOptions = {}): Promise<Container> {
     if (this.container) return this.container;
+    if (!CREATORS.has(this.command ?? '')) this.requireDatabase();
     let config = await this.config(overrides, opts.flags);
     tightenDataDir(config.dataDir);
     const newKey = opts.masterKey && config.masterKeySource === 'none' ? randomBytes(32) : undefined;
     if (newKey) config = { ...config, masterKey: newKey, masterKeySource: 'file' };
     const platform = this.sandboxHandle?.platform;
+    // One-shot commands report their own outcome (a report, an error with its hint): their log shows
+    // errors only. Either way a person reads words, not JSON.
+    const level = this.env.SESAME_LOG_LEVEL ?? (SERVERS.has(this.command ?? '') ? 'warn' : 'error');
     this.container = await createContainer(config, {
-      logger: createLogger(this.env.SESAME_LOG_LEVEL ?? 'warn', process.stderr),
+      logger: createLogger(level, plainLogDestination(process.stderr) as unknown as NodeJS.WritableStream),
       ...(platform
         ? {
             platformCredentials: async () => ({
@@ -170,13 +191,35 @@ export class CliContext {
       );
   }
 
+  /**
+   * The embedded database must exist before anything but init/start/worker opens it: opening
+   * creates it, and a read-only command run in the wrong directory would leave a ./data behind.
+   */
+  private requireDatabase(): void {
+    const url = loadConfig(this.env, { dataDir: this.dataDir() }).databaseUrl;
+    if (!/^(sqlite|file):/.test(url)) return;
+    const path = url.replace(/^(sqlite|file):/, '');
+    if (path === ':memory:' || existsSync(path)) return;
+    throw this.noWorkspace(`There is no Sesame workspace in ${this.dataDir()} (no database at ${resolve(path)}).`);
+  }
+
+  private noWorkspace(message: string): AppError {
+    return new AppError('not_found', message, {
+      hint: 'Run `sesame init` to create one there, or point at another data directory with --data-dir <dir> (or SESAME_DATA_DIR).',
+    });
+  }
+
   /** The workspace a command acts on: --workspace, or the only/default one. */
   async workspaceId(): Promise<string> {
     const c = await this.services();
     if (this.globals.workspace) return (await c.workspaces.get(this.globals.workspace)).id;
     const all = await c.workspaces.list();
     if (all.length === 0)
-      throw new AppError('not_found', 'There is no workspace yet.', { hint: 'Run `sesame init` first.' });
+      throw this.noWorkspace(
+        /^(sqlite|file):/.test(c.config.databaseUrl)
+          ? `There is no workspace yet in ${this.dataDir()}.`
+          : 'There is no workspace yet in the database DATABASE_URL names.',
+      );
     const preferred = all.find((w) => w.name === 'default') ?? all[0]!;
     return preferred.id;
   }
@@ -212,6 +255,12 @@ export function action<A extends unknown[]>(fn: (ctx: CliContext, ...args: A) =>
     try {
       await fn(ctx, ...args);
     } catch (e) {
+      if (e instanceof Cancelled) {
+        // The prompt already said "cancelled"; add what is left to do, if anything.
+        if (e.note) process.stderr.write(`${e.note}\n`);
+        process.exitCode = 130;
+        return;
+      }
       const { printError } = await import('./output.js');
       process.exitCode = printError(e, Boolean(ctx.globals.json));
     } finally {

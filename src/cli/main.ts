@@ -24,7 +24,6 @@ export function buildProgram(): Command {
     .option('--data-dir <dir>', 'data directory (SESAME_DATA_DIR, default ./data)')
     .option('--workspace <name>', 'workspace to act on (default: "default")')
     .option('--sandbox', 'talk to the local AWS sandbox instead of AWS (SESAME_SANDBOX)')
-    .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str) });
   program.addCommand(initCommand());
   program.addCommand(startCommand());
@@ -44,8 +43,43 @@ export function buildProgram(): Command {
       dataDir: () => program.opts<{ dataDir?: string }>().dataDir ?? process.env.SESAME_DATA_DIR ?? './data',
     }),
   );
+  forEachCommand(program, (cmd, path) => {
+    // A mistyped command or option is answered with the nearest one ("Did you mean --status?")
+    // and a pointer to the help, not the whole help page.
+    cmd.showSuggestionAfterError(true).showHelpAfterError(`(see \`${path} --help\`)`);
+    checkRequiredAfterUnknown(cmd);
+  });
   return program;
 }
+
+/**
+ * Commander checks required options before unknown ones, so `--subjct x` would be reported as a
+ * missing --subject. Checked just before the action instead, a typo gets its did-you-mean first.
+ */
+function checkRequiredAfterUnknown(cmd: Command): void {
+  const required = cmd.options.filter((o) => o.mandatory);
+  if (!required.length) return;
+  for (const o of required) o.mandatory = false;
+  cmd.hook('preAction', (_hooked, actionCommand) => {
+    if (actionCommand !== cmd) return;
+    const missing = required.find((o) => cmd.getOptionValue(o.attributeName()) === undefined);
+    if (missing)
+      cmd.error(`error: required option '${missing.flags}' not specified`, {
+        code: 'commander.missingMandatoryOptionValue',
+      });
+  });
+}
+
+function forEachCommand(cmd: Command, fn: (cmd: Command, path: string) => void, path = cmd.name()): void {
+  fn(cmd, path);
+  for (const sub of cmd.commands) forEachCommand(sub, fn, `${path} ${sub.name()}`);
+}
+
+// Output piped into `head` and the like: the reader left, so stop quietly instead of crashing.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 
 buildProgram()
   .parseAsync(process.argv)

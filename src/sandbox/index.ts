@@ -26,6 +26,10 @@ export type { PolicyDocument, Statement } from './policy.js';
 export { SandboxError } from './errors.js';
 export { SANDBOX_LABEL } from './server.js';
 
+/** amazonses.com's own SPF record, as Amazon publishes it (`dig TXT amazonses.com`). */
+export const AMAZONSES_SPF =
+  'v=spf1 ip4:199.255.192.0/22 ip4:199.127.232.0/22 ip4:54.240.0.0/18 ip4:69.169.224.0/20 ip4:23.249.208.0/20 ip4:23.251.224.0/19 ip4:76.223.176.0/20 ip4:54.240.64.0/19 ip4:54.240.96.0/19 ip4:76.223.128.0/19 ip4:216.221.160.0/19 ip4:206.55.144.0/20 -all';
+
 export interface SandboxOptions {
   /** Persist state as JSON under <dataDir>/sandbox/; without it state lives in memory only. */
   dataDir?: string;
@@ -120,6 +124,9 @@ export function createSandbox(opts: SandboxOptions = {}): Sandbox {
       server = s;
       if (opts.serveDns) {
         const dns = await startDnsServer({ host: '127.0.0.1', port: opts.serveDns.port ?? 0 });
+        // The MAIL FROM SPF record SES asks for includes amazonses.com: without its SPF record here,
+        // every domain checked against this DNS would be told its include is broken.
+        dns.add('amazonses.com', 'TXT', AMAZONSES_SPF);
         for (const r of store.state.dnsRecords ?? []) dns.add(r.name, r.type, r.value);
         deps.dns = dns;
         identities.useDns([dns.address]);

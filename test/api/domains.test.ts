@@ -140,8 +140,13 @@ describe('domains', () => {
       h.call('POST', '/v1/emails', { from, to: 'ann@customer.test', subject: 's', text: 't' });
     const d = (await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' })).json;
     expect((await send('app@other.org')).status).toBe(202);
+    expect(d.sendDomainsChanged).toBeUndefined();
     publish(d.records);
-    await h.call('POST', `/v1/domains/${d.id}/verify`);
+    const verified = (await h.call('POST', `/v1/domains/${d.id}/verify`)).json;
+    // The answer says that the connection is now narrowed, and what that means.
+    expect(verified.sendDomainsChanged).toMatchObject({ connection: 'prod', before: [], after: ['example.org'] });
+    expect(verified.sendDomainsChanged.message).toMatch(/may now send only from \*@example\.org/);
+    expect((await h.call('POST', `/v1/domains/${d.id}/verify`)).json.sendDomainsChanged).toBeUndefined();
     const narrowed = await send('app@other.org');
     expect(narrowed.json.error.code).toBe('from_not_allowed');
   });

@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,9 +25,17 @@ const cli = ['--import', 'tsx', join(root, 'src/cli/main.ts')];
 /** Run the CLI as a person would, without blocking the test runner's event loop. */
 const sesame = (...args: string[]) => sesameWith({}, ...args);
 
-function sesameWith(extraEnv: Record<string, string>, ...args: string[]): Promise<CliResult> {
-  return runCli({ ...env, ...extraEnv }, args);
+/** Everything the CLI printed in this file: no JSON log line may appear in any of it. */
+const printed: string[] = [];
+
+async function sesameWith(extraEnv: Record<string, string>, ...args: string[]): Promise<CliResult> {
+  const r = await runCli({ ...env, ...extraEnv }, args);
+  printed.push(r.stdout, r.stderr);
+  return r;
 }
+
+/** Lines of the tables in some output (box-drawing borders). */
+const tableLines = (out: string) => out.split('\n').filter((l) => /^[│┌└├]/.test(l));
 
 async function waitUntil(fn: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -85,6 +94,17 @@ describe('sesame CLI', () => {
     const roleArn = JSON.parse(deploy.stdout).outputs.RoleArn;
     expect(roleArn).toBe('arn:aws:iam::222222222222:role/SesameSES-prod');
 
+    // A second connection: the first stays the workspace's default, so sends naming none still work.
+    const second = JSON.parse(
+      (await sesame('--json', 'aws', 'setup', '--mode', 'role', '--name', 'second', '--region', 'eu-west-1')).stdout,
+    );
+    const secondRole = JSON.parse(
+      (await sesame('--json', 'sandbox', 'deploy', second.onboarding.quickCreateUrl)).stdout,
+    ).outputs.RoleArn;
+    const secondDone = await sesame('aws', 'setup', '--connection', 'second', '--role-arn', secondRole);
+    expect(secondDone.code, secondDone.stderr).toBe(0);
+    expect(secondDone.stdout).not.toContain('is its default');
+
     const finish = await sesame('aws', 'setup', '--connection', 'prod', '--role-arn', roleArn);
     expect(finish.code, finish.stderr).toBe(0);
     expect(finish.stdout).toMatch(/PASS\s+│ external_id_required/);
@@ -94,6 +114,21 @@ describe('sesame CLI', () => {
     const test = await sesame('--json', 'aws', 'test', 'prod');
     expect(test.code).toBe(0);
     expect(JSON.parse(test.stdout).status).toBe('warn');
+
+    // Piped: whole lines, no colour. A forced width (COLUMNS) wraps; FORCE_COLOR colours unless NO_COLOR.
+    const piped = await sesame('aws', 'test', 'prod');
+    expect(piped.stdout).not.toContain('\x1b[');
+    expect(Math.max(...tableLines(piped.stdout).map((l) => l.length))).toBeGreaterThan(80);
+    for (const args of [['aws', 'test', 'prod'], ['audit']]) {
+      const narrow = await sesameWith({ COLUMNS: '80' }, ...args);
+      expect(narrow.code, narrow.stderr).toBe(0);
+      expect(tableLines(narrow.stdout).length).toBeGreaterThan(3);
+      for (const l of tableLines(narrow.stdout)) expect(l.length, l).toBeLessThanOrEqual(80);
+    }
+    expect((await sesameWith({ FORCE_COLOR: '1' }, 'aws', 'test', 'prod')).stdout).toContain('\x1b[32mPASS\x1b[39m');
+    expect((await sesameWith({ FORCE_COLOR: '1', NO_COLOR: '1' }, 'aws', 'test', 'prod')).stdout).not.toContain(
+      '\x1b[',
+    );
 
     const list = await sesame('aws', 'list');
     expect(list.stdout).toMatch(/prod\s+│ role\s+│ eu-west-1\s+│ active/);
@@ -134,6 +169,26 @@ describe('sesame CLI', () => {
     const show = JSON.parse((await sesame('--json', 'emails', 'show', id)).stdout);
     expect(show).toMatchObject({ id, from: '"Acme" <hello@example.com>', subject: 'Report', tags: { kind: 'report' } });
     expect((await sesame('emails', 'cancel', id)).stdout).toMatch(/status\s+cancelled/);
+    for (const st of [
+      'queued',
+      'sending',
+      'sent',
+      'failed',
+      'suppressed',
+      'cancelled',
+      'delayed',
+      'delivered',
+      'bounced',
+      'complained',
+      'rejected',
+    ]) {
+      const listed = await sesame('emails', 'list', '--status', st);
+      expect(listed.code, `${st}: ${listed.stderr}`).toBe(0);
+    }
+    expect((await sesame('emails', 'list', '--status', 'cancelled')).stdout).toContain(id);
+    const typo = await sesame('emails', 'list', '--stauts', 'sent');
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain('Did you mean --status?');
 
     const tooMany = await sesame(
       'send',
@@ -160,6 +215,7 @@ describe('sesame CLI', () => {
       't',
     );
     expect(unverified.stderr).toContain('error [from_not_allowed]'); // the connection may send only from example.com
+    expect(unverified.stderr).toMatch(/hint: .*sesame aws update <connection> --send-domain/);
 
     expect((await sesame('suppressions', 'add', 'gone@customer.test', '--reason', 'bounce')).code).toBe(0);
     const csv = join(dataDir, 'supp.csv');
@@ -188,6 +244,23 @@ describe('sesame CLI', () => {
       ).stdout,
     );
     expect(suppressed.status).toBe('suppressed');
+    const notSent = await sesame(
+      'send',
+      '--from',
+      'hello@example.com',
+      '--to',
+      'gone@customer.test',
+      '--subject',
+      's',
+      '--text',
+      't',
+    );
+    expect(notSent.code).toBe(1);
+    expect(notSent.stderr).toContain(
+      'Not sent: every recipient is on the suppression list: gone@customer.test (bounce).',
+    );
+    expect(notSent.stderr).toContain('sesame suppressions remove gone@customer.test');
+    expect(notSent.stdout).not.toContain('Accepted');
   });
 
   it('wires SES events with `aws events`; a send to the bounce simulator ends bounced, and its recipient suppressed', async () => {
@@ -230,6 +303,12 @@ describe('sesame CLI', () => {
         async () => JSON.parse((await sesame('--json', 'emails', 'show', sent.id)).stdout).status === 'bounced',
         'the bounce to arrive',
       );
+      const shown = await sesame('emails', 'show', sent.id);
+      expect(shown.stdout).toMatch(/status\s+bounced/);
+      expect(shown.stdout).toContain('Events:');
+      expect(shown.stdout).toMatch(
+        /bounce \(Permanent\/General\) bounce@simulator\.amazonses\.com 5\.1\.1: smtp; 550 5\.1\.1 user unknown/,
+      );
       const supp = await sesame('suppressions', 'list');
       expect(supp.stdout).toMatch(/bounce@simulator\.amazonses\.com\s+│ bounce/);
     } finally {
@@ -267,6 +346,19 @@ describe('sesame CLI', () => {
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     expect(verify.stdout).toMatch(/status\s+verified/);
     expect(verify.stdout).not.toContain('MISSING');
+    // The README's own flow ends clean: the sandbox DNS serves amazonses.com's SPF record.
+    expect(verify.stderr).not.toContain('include:amazonses.com');
+    expect(verify.stderr).not.toContain('warning');
+    expect(verify.stdout).toContain('Note: Connection prod may now send from *@example.com, *@example.net.');
+
+    // A connection that could send from any verified identity is narrowed by its first verified domain: it says so.
+    expect((await sesame('domains', 'add', 'example.org', '--connection', 'second')).code).toBe(0);
+    const orgZone = join(dataDir, 'example.org.zone');
+    writeFileSync(orgZone, (await sesame('domains', 'show', 'example.org', '--zone')).stdout);
+    expect((await sesame('sandbox', 'dns', 'load', orgZone)).code).toBe(0);
+    const narrowed = await sesame('domains', 'verify', 'example.org');
+    expect(narrowed.stdout).toContain('Note: Connection second may now send only from *@example.org');
+    expect(JSON.parse((await sesame('--json', 'aws', 'show', 'second')).stdout).sendDomains).toEqual(['example.org']);
     const list = await sesame('domains', 'list');
     expect(list.stdout).toMatch(
       /example\.net\s+│ domain\s+│ verified\s+│ SUCCESS\s+│ mail\.example\.net SUCCESS\s+│ 0/,
@@ -291,11 +383,90 @@ describe('sesame CLI', () => {
 
     const invalid = await sesame('aws', 'setup', '--mode', 'role', '--name', 'x', '--region', 'Europe');
     expect(invalid.code).toBe(1);
-    expect(invalid.stderr).toContain('error [validation_failed]');
+    expect(invalid.stderr).toContain('error [validation_failed]: Invalid input: --region: must look like eu-west-1');
+
+    // A typo in a required option gets its did-you-mean, not "required option not specified".
+    const typo = await sesame(
+      'send',
+      '--from',
+      'a@example.com',
+      '--to',
+      'b@example.com',
+      '--subjct',
+      's',
+      '--text',
+      't',
+    );
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain("unknown option '--subjct'");
+    expect(typo.stderr).toContain('Did you mean --subject?');
+    const typo2 = await sesame('domains', 'add', 'example.info', '--conection', 'prod');
+    expect(typo2.stderr).toContain('Did you mean --connection?');
+    const noSubject = await sesame('send', '--from', 'a@example.com', '--to', 'b@example.com', '--text', 't');
+    expect(noSubject.code).toBe(1);
+    expect(noSubject.stderr).toContain("required option '--subject <text>' not specified");
 
     const noMode = await sesame('aws', 'setup', '--name', 'y');
     expect(noMode.code).toBe(1);
     expect(noMode.stderr).toContain('--mode is required');
+
+    const noKey = await sesame('aws', 'setup', '--mode', 'access_keys', '--name', 'k', '--region', 'eu-west-1');
+    expect(noKey.code).toBe(1);
+    expect(noKey.stderr).toContain('--access-key-id <AKIA…> is required for the access_keys mode');
+    const noSecret = await sesame('aws', 'setup', '--mode', 'secrets_manager', '--name', 's', '--region', 'eu-west-1');
+    expect(noSecret.stderr).toContain('--secret-arn <arn> is required for the secrets_manager mode');
+
+    // A role that does not exist: the report says what failed, in words; no log line in JSON.
+    const broken = await sesame(
+      'aws',
+      'setup',
+      '--mode',
+      'role',
+      '--name',
+      'broken',
+      '--region',
+      'eu-west-1',
+      '--role-arn',
+      'arn:aws:iam::222222222222:role/DoesNotExist',
+    );
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toMatch(/FAIL\s+│ role_assumable/);
+    expect(broken.stderr).not.toContain('{"level"');
+    expect((await sesame('aws', 'disconnect', 'broken')).code).toBe(0);
+  });
+
+  it('never creates a data directory for a read-only command, and names the one it looked in', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'sesame-empty-'));
+    try {
+      const { SESAME_DATA_DIR: _d, SESAME_SANDBOX: _s, ...rest } = env;
+      const r = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          createRequire(join(root, 'package.json')).resolve('tsx'),
+          join(root, 'src/cli/main.ts'),
+          'emails',
+          'list',
+        ],
+        {
+          env: rest,
+          cwd: empty,
+          encoding: 'utf8',
+        },
+      );
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`There is no Sesame workspace in ${join(empty, 'data')}`);
+      expect(r.stderr).toContain('--data-dir');
+      expect(existsSync(join(empty, 'data'))).toBe(false);
+      expect(readdirSync(empty)).toEqual([]);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('printed no JSON log line in any command above', () => {
+    expect(printed.length).toBeGreaterThan(20);
+    for (const out of printed) expect(out).not.toContain('{"level"');
   });
 
   it('rejects a wrong master key with the setting named', async () => {

@@ -132,9 +132,9 @@ describe('SMTP relay: delivery through the shared pipeline', () => {
 
   it('picks the connection named in X-Sesame-Connection and strips the header before SES', async () => {
     const backup = await connectedRole(h, 'backup');
-    // Two connections and no default: without the header the message has nowhere to go.
-    const none = await smtpError(r.client().sendMail(mail()));
-    expect(none.response).toMatch(/^550 5\.7\.1 connection_required: /);
+    // Without the header the message goes through the workspace default: its first connection.
+    const viaDefault = queuedId((await r.client().sendMail(mail())).response);
+    expect((await h.call('GET', `/v1/emails/${viaDefault}`)).json.connectionId).not.toBe(backup.id);
 
     const info = await r.client().sendMail(mail({ headers: { 'X-Sesame-Connection': 'backup' } }));
     const id = queuedId(info.response);

@@ -39,16 +39,25 @@ export function auditCommand(): Command {
             ...(opts.until ? { until: parseTime(opts.until, c.clock.now(), '--until') } : {}),
             ...(opts.cursor ? { cursor: opts.cursor } : {}),
           });
+          // People know connections by name; a deleted one keeps its id.
+          const names = ctx.out.json
+            ? new Map<string, string>()
+            : new Map((await c.connections.list(workspaceId)).map((x) => [x.id, x.name]));
           ctx.out.result(page, () => {
             ctx.out.table(
-              page.entries.map((e) => ({ ...e, summary: summarize(e.details) })),
+              page.entries.map((e) => ({
+                ...e,
+                time: e.createdAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+                connection: e.connectionId ? (names.get(e.connectionId) ?? e.connectionId) : null,
+                summary: summarize(e.details),
+              })),
               [
-                { key: 'createdAt', label: 'TIME' },
+                { key: 'time', label: 'TIME (UTC)' },
                 { key: 'action', label: 'ACTION' },
-                { key: 'outcome', label: 'OUTCOME' },
-                { key: 'connectionId', label: 'CONNECTION' },
+                { key: 'outcome', label: 'OUTCOME', tone: (v) => (v === 'ok' ? 'pass' : 'warn') },
+                { key: 'connection', label: 'CONNECTION' },
                 { key: 'actor', label: 'ACTOR' },
-                { key: 'summary', label: 'DETAILS' },
+                { key: 'summary', label: 'DETAILS', below: true },
               ],
             );
             if (page.nextCursor) ctx.out.line(`More: sesame audit --cursor ${page.nextCursor}`);
@@ -59,11 +68,11 @@ export function auditCommand(): Command {
 }
 
 function summarize(d: Record<string, unknown>): string {
-  return Object.entries(d)
+  const s = Object.entries(d)
     .filter(([, v]) => v !== undefined && v !== null)
     .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
-    .join(' ')
-    .slice(0, 120);
+    .join(' ');
+  return s.length > 160 ? `${s.slice(0, 159)}…` : s;
 }
 
 export function parseTime(v: string, now: Date, flag: string): string {

@@ -3,30 +3,46 @@ import { AppError } from '../../errors.js';
 import {
   MODES,
   createConnectionSchema,
-  roleArn as roleArnSchema,
   rotateKeysSchema,
   updateConnectionSchema,
 } from '../../modules/connections/schemas.js';
-import type { TestReport } from '../../modules/connections/test-connection.js';
+import type { PropagationProgress, TestReport } from '../../modules/connections/test-connection.js';
 import type { ConnectionView } from '../../modules/connections/view.js';
-import { action, type CliContext } from '../context.js';
+import { action, Cancelled, type CliContext } from '../context.js';
+import { cliHint } from '../hints.js';
 import { printRecord } from '../output.js';
+import type { Tone } from '../style.js';
+import { createWizard } from '../setup-wizard.js';
 
 const MARK: Record<string, string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skip: 'SKIP' };
+const TONE: Record<string, Tone> = { PASS: 'pass', WARN: 'warn', FAIL: 'fail', SKIP: 'muted' };
 
-export function printReport(ctx: CliContext, report: TestReport): void {
+export function printReport(ctx: CliContext, report: TestReport, connection?: string): void {
   ctx.out.result(report, () => {
     ctx.out.table(
-      report.checks.map((c) => ({ status: MARK[c.status], id: c.id, message: c.message, hint: c.hint || '' })),
+      report.checks.map((c) => ({
+        status: MARK[c.status],
+        id: c.id,
+        message: c.message,
+        hint: cliHint(c.code, c.hint, connection ? { connection } : {}),
+      })),
       [
-        { key: 'status', label: 'STATUS' },
+        { key: 'status', label: 'STATUS', tone: (v) => TONE[v] },
         { key: 'id', label: 'CHECK' },
         { key: 'message', label: 'RESULT' },
-        { key: 'hint', label: 'WHAT TO DO' },
+        { key: 'hint', label: 'WHAT TO DO', below: true },
       ],
     );
-    ctx.out.line(`Overall: ${MARK[report.status]}`);
+    ctx.out.line(`Overall: ${ctx.out.tone(TONE[MARK[report.status]!], MARK[report.status]!)}`);
   });
+}
+
+/** While IAM propagates a new role, the test retries AssumeRole: say so, or the wait looks like a hang. */
+function propagationProgress(ctx: CliContext): PropagationProgress {
+  return ({ retry, of, waitMs }) =>
+    ctx.out.progress(
+      `AssumeRole denied, IAM may still be propagating the new role: retry ${retry} of ${of} in ${(waitMs / 1000).toFixed(1)} s`,
+    );
 }
 
 function printConnection(ctx: CliContext, v: ConnectionView): void {
@@ -81,7 +97,28 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').trim();
 }
 
-/** Validate one field with the API's own schema so the CLI and the API agree on every rule. */
+/** The flag (or argument) that carries each API field, so an error names what the person typed. */
+const FLAGS: Record<string, string> = {
+  mode: '--mode',
+  name: '--name',
+  region: '--region',
+  roleArn: '--role-arn',
+  roleName: '--role-name',
+  sendDomains: '--send-domain',
+  accessKeyId: '--access-key-id',
+  secretAccessKey: 'the secret access key',
+  secretArn: '--secret-arn',
+  sessionDurationSeconds: '--session-duration',
+  sourceIdentity: '--source-identity',
+  connection: '--connection',
+  domain: '<domain>',
+  email: '<address>',
+  mailFromSubdomain: '--mail-from',
+  dmarcReportEmail: '--dmarc-email',
+  byodkim: '--dkim-selector / --dkim-private-key-file',
+};
+
+/** Validate input with the API's own schema so the CLI and the API agree on every rule. */
 export function parseOrThrow<T>(
   schema: {
     safeParse(
@@ -92,7 +129,10 @@ export function parseOrThrow<T>(
 ): T {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`);
+  const issues = r.error.issues.map((i) => {
+    const field = String(i.path[0] ?? '');
+    return `${FLAGS[field] ?? (i.path.join('.') || 'value')}: ${i.message}`;
+  });
   throw new AppError('validation_failed', `Invalid input: ${issues.join('; ')}`, { details: { issues } });
 }
 
@@ -112,50 +152,38 @@ interface SetupOptions {
   interactive?: boolean;
 }
 
+const missing = (flag: string, mode: string): AppError =>
+  new AppError('validation_failed', `${flag} is required for the ${mode} mode when not interactive.`, {
+    hint: `Give ${flag}, or run \`sesame aws setup\` on a terminal to be asked.`,
+  });
+
 async function setup(ctx: CliContext, opts: SetupOptions): Promise<void> {
   const c = await ctx.services();
   const ws = await ctx.workspaceId();
   const interactive = opts.interactive !== false && process.stdin.isTTY && process.stdout.isTTY && !ctx.globals.json;
+  const wizard = interactive ? await createWizard() : undefined;
   let view: ConnectionView;
 
   if (opts.connection) {
     view = await c.connections.get(ws, opts.connection);
   } else {
-    let mode = opts.mode;
-    let name = opts.name;
-    let region = opts.region ?? c.config.region;
-    if (interactive && (!mode || !name)) {
-      const p = await import('@clack/prompts');
-      p.intro('Connect an AWS account to Sesame');
-      const picked = await p.select({
-        message: 'How should Sesame reach your AWS account?',
-        options: [
-          { value: 'role', label: 'IAM role + External ID (recommended: no keys leave your account)' },
-          { value: 'access_keys', label: 'Access keys (long-lived, encrypted at rest)' },
-          { value: 'default_chain', label: "Sesame host's own credentials (self-hosted in your account)" },
-          { value: 'secrets_manager', label: 'Access keys kept in AWS Secrets Manager' },
-        ],
-        initialValue: mode ?? 'role',
-      });
-      if (p.isCancel(picked)) throw new AppError('validation_failed', 'Setup cancelled.');
-      mode = String(picked);
-      const n = await p.text({
-        message: 'Connection name',
-        initialValue: name ?? 'production',
-        validate: (v) =>
-          v && /^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$/.test(v) ? undefined : 'letters, digits, space, _ . -',
-      });
-      if (p.isCancel(n)) throw new AppError('validation_failed', 'Setup cancelled.');
-      name = String(n);
-      const rg = await p.text({ message: 'SES region', initialValue: region });
-      if (p.isCancel(rg)) throw new AppError('validation_failed', 'Setup cancelled.');
-      region = String(rg);
-    }
+    // A mode the server refuses is not offered.
+    const allowed = MODES.filter((m) => m !== 'default_chain' || c.config.allowDefaultChain);
+    // Flags given for mode and name mean a script: nothing more is asked unless it cannot go on without.
+    const asking = Boolean(wizard && (!opts.mode || !opts.name));
+    if (asking) wizard!.intro('Connect an AWS account to Sesame');
+    const mode = opts.mode ?? (wizard ? await wizard.mode(allowed) : undefined);
     if (!mode)
       throw new AppError('validation_failed', '--mode is required when not interactive.', {
-        hint: `Use one of: ${MODES.join(', ')}.`,
+        hint: `Use one of: ${allowed.join(', ')}.`,
       });
-    if (!name) throw new AppError('validation_failed', '--name is required when not interactive.');
+    const taken = wizard ? (await c.connections.list(ws)).map((x) => x.name) : [];
+    const name = opts.name ?? (wizard ? await wizard.name(taken) : undefined);
+    if (!name)
+      throw new AppError('validation_failed', '--name is required when not interactive.', {
+        hint: 'Name the connection with --name, for example --name production.',
+      });
+    const region = opts.region ?? (asking ? await wizard!.region(c.config.region) : c.config.region);
     const input: Record<string, unknown> = { mode, name, region };
     if (opts.sendDomain?.length) input.sendDomains = opts.sendDomain;
     if (mode === 'role') {
@@ -169,17 +197,23 @@ async function setup(ctx: CliContext, opts: SetupOptions): Promise<void> {
         ctx.out.warn(
           '--secret-access-key leaves the secret in your shell history and process list; prefer --secret-access-key-stdin.',
         );
-      if (!secret && interactive) {
-        const p = await import('@clack/prompts');
-        const s = await p.password({ message: 'Secret access key' });
-        if (p.isCancel(s)) throw new AppError('validation_failed', 'Setup cancelled.');
-        secret = String(s);
-      }
-      input.accessKeyId = opts.accessKeyId;
+      const keyId = opts.accessKeyId ?? (await wizard?.accessKeyId());
+      if (!keyId) throw missing('--access-key-id <AKIA…>', 'access_keys');
+      if (!secret && wizard) secret = await wizard.secretAccessKey();
+      if (!secret) throw missing('--secret-access-key-stdin (the secret on standard input)', 'access_keys');
+      input.accessKeyId = keyId;
       input.secretAccessKey = secret;
     }
-    if (mode === 'secrets_manager') input.secretArn = opts.secretArn;
+    if (mode === 'secrets_manager') {
+      const arn = opts.secretArn ?? (await wizard?.secretArn());
+      if (!arn) throw missing('--secret-arn <arn>', 'secrets_manager');
+      input.secretArn = arn;
+    }
     view = await c.connections.create(ws, parseOrThrow(createConnectionSchema, input), ctx.actor);
+    if (!ctx.globals.json && (await c.connections.list(ws)).length === 1)
+      ctx.out.line(
+        `${view.name} is the workspace's first connection, so it is its default: sends that name none use it.`,
+      );
   }
 
   if (view.mode === 'role' && opts.roleArn && view.role?.roleArn !== opts.roleArn) {
@@ -200,20 +234,9 @@ async function setup(ctx: CliContext, opts: SetupOptions): Promise<void> {
         );
       return;
     }
-    const p = await import('@clack/prompts');
     printOnboarding(ctx, view);
-    const arn = await p.text({
-      message: 'Paste the RoleArn output of the stack',
-      validate: (v) =>
-        roleArnSchema.safeParse(v).success
-          ? undefined
-          : 'an IAM role ARN such as arn:aws:iam::123456789012:role/SesameSES-production',
-    });
-    if (p.isCancel(arn)) {
-      ctx.out.line(`Stopped. Finish later with: sesame aws setup --connection ${view.name} --role-arn <RoleArn>`);
-      return;
-    }
-    view = await c.connections.update(ws, view.id, { roleArn: String(arn) }, ctx.actor);
+    const arn = await wizard!.roleArn(view.name);
+    view = await c.connections.update(ws, view.id, { roleArn: arn }, ctx.actor);
   }
 
   if (!opts.test) {
@@ -221,11 +244,11 @@ async function setup(ctx: CliContext, opts: SetupOptions): Promise<void> {
     return;
   }
   if (!ctx.globals.json) ctx.out.line(`Testing connection ${view.name}…`);
-  const report = await c.tester.test(ws, view.id, ctx.actor);
+  const report = await c.tester.test(ws, view.id, ctx.actor, { onPropagationRetry: propagationProgress(ctx) });
   if (ctx.globals.json) {
     ctx.out.result({ connection: await c.connections.get(ws, view.id), report });
   } else {
-    printReport(ctx, report);
+    printReport(ctx, report, view.name);
     ctx.out.line(
       report.status === 'fail'
         ? `Connection ${view.name} is not usable yet; fix the failures above and run \`sesame aws test ${view.name}\`.`
@@ -320,8 +343,10 @@ export function awsCommand(): Command {
     .action(
       action(async (ctx, id: string) => {
         const c = await ctx.services();
-        const report = await c.tester.test(await ctx.workspaceId(), id, ctx.actor);
-        printReport(ctx, report);
+        const report = await c.tester.test(await ctx.workspaceId(), id, ctx.actor, {
+          onPropagationRetry: propagationProgress(ctx),
+        });
+        printReport(ctx, report, id);
         if (report.status === 'fail') process.exitCode = 1;
       }),
     );
@@ -340,11 +365,19 @@ export function awsCommand(): Command {
         let subscription: string = w.subscription;
         if (subscription !== 'confirmed' && opts.wait) {
           // SNS posts the confirmation to the running server, which confirms it: watch for that.
-          ctx.out.progress(`Waiting for SNS to confirm the subscription to ${w.endpoint} …`);
-          const deadline = Date.now() + 20_000;
-          while (subscription !== 'confirmed' && Date.now() < deadline) {
+          const waitMs = 20_000;
+          ctx.out.progress(`Waiting for SNS to confirm the subscription to ${w.endpoint} (up to ${waitMs / 1000} s)…`);
+          const started = Date.now();
+          let told = started;
+          while (subscription !== 'confirmed' && Date.now() - started < waitMs) {
             await new Promise((r) => setTimeout(r, 500));
             subscription = await c.eventWiring.subscriptionState(ws, id);
+            if (subscription !== 'confirmed' && Date.now() - told >= 5000) {
+              told = Date.now();
+              ctx.out.progress(
+                `Still waiting for SNS to confirm (${Math.round((told - started) / 1000)} s of ${waitMs / 1000} s): Sesame must be running and reachable at ${w.endpoint}.`,
+              );
+            }
           }
         }
         const result = { ...w, subscription };
@@ -475,7 +508,10 @@ export function awsCommand(): Command {
         if (process.stdin.isTTY) {
           const p = await import('@clack/prompts');
           const s = await p.password({ message: 'New secret access key' });
-          if (p.isCancel(s)) throw new AppError('validation_failed', 'Rotation cancelled.');
+          if (p.isCancel(s)) {
+            p.cancel('Rotation cancelled.');
+            throw new Cancelled();
+          }
           secret = String(s);
         } else secret = await readStdin();
         const input = parseOrThrow(rotateKeysSchema, { accessKeyId: opts.accessKeyId.trim(), secretAccessKey: secret });

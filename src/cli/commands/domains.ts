@@ -4,6 +4,7 @@ import type { DomainView } from '../../modules/domains/service.js';
 import { addDomainInput, addDomainSchema, addEmailSchema } from '../../modules/domains/schemas.js';
 import { action, type CliContext } from '../context.js';
 import { printRecord } from '../output.js';
+import type { Tone } from '../style.js';
 import { parseOrThrow } from './aws.js';
 
 const CHECK: Record<string, string> = {
@@ -12,55 +13,66 @@ const CHECK: Record<string, string> = {
   missing: 'MISSING',
   lookup_failed: 'LOOKUP FAILED',
 };
+const CHECK_TONE: Record<string, Tone> = { OK: 'pass', DIFFERENT: 'fail', MISSING: 'fail', 'LOOKUP FAILED': 'warn' };
 
 function printDomain(ctx: CliContext, d: DomainView): void {
   ctx.out.result(d, () => {
-    printRecord(ctx.out, {
-      id: d.id,
-      [d.kind === 'email' ? 'address' : 'domain']: d.name,
-      status: d.status,
-      DKIM:
-        d.kind === 'domain'
-          ? `${d.dkim.status} (${d.dkim.origin === 'EXTERNAL' ? 'your own key' : 'Easy DKIM'})`
-          : null,
-      'MAIL FROM': d.mailFrom.domain ? `${d.mailFrom.domain} (${d.mailFrom.status})` : null,
-      origin: d.origin,
-      'last checked': d.checkedAt,
-      'next check': d.nextCheckAt,
-    });
-    if (d.kind === 'email') {
-      if (d.status !== 'verified')
+    printDomainHuman(ctx, d);
+    if (d.sendDomainsChanged) {
+      ctx.out.line();
+      ctx.out.line(`Note: ${d.sendDomainsChanged.message}`);
+      if (d.sendDomainsChanged.before.length === 0)
         ctx.out.line(
-          `SES sent a verification email to ${d.name}: click its link, then run \`sesame domains verify ${d.name}\`.`,
+          `To allow more domains, add and verify them too (sesame domains add <domain> --connection ${d.sendDomainsChanged.connection}).`,
         );
-      return;
     }
-    ctx.out.line();
-    ctx.out.table(
-      d.records.map((r) => ({
-        check: r.check ? (CHECK[r.check.status] ?? r.check.status) : '-',
-        type: r.type,
-        name: r.name,
-        value: r.type === 'MX' ? `${r.priority} ${r.value}` : r.value,
-        found: r.check && r.check.status !== 'ok' && r.check.found.length ? r.check.found.join(' | ') : '',
-        need: r.required ? 'required' : 'recommended',
-      })),
-      [
-        { key: 'check', label: 'CHECK' },
-        { key: 'type', label: 'TYPE' },
-        { key: 'name', label: 'NAME' },
-        { key: 'value', label: 'VALUE TO PUBLISH' },
-        { key: 'found', label: 'FOUND INSTEAD' },
-        { key: 'need', label: '' },
-      ],
-    );
-    for (const p of d.problems) ctx.out.warn(`${p.name}: ${p.message} ${p.hint}`.trim());
-    const dmarc = d.records.find((r) => r.purpose === 'dmarc');
-    if (dmarc?.note) ctx.out.line(`DMARC: ${dmarc.note}`);
-    ctx.out.line();
-    ctx.out.line('As a zone-file snippet, ready to paste:');
-    ctx.out.line(d.zone.trimEnd());
   });
+}
+
+function printDomainHuman(ctx: CliContext, d: DomainView): void {
+  printRecord(ctx.out, {
+    id: d.id,
+    [d.kind === 'email' ? 'address' : 'domain']: d.name,
+    status: d.status,
+    DKIM:
+      d.kind === 'domain' ? `${d.dkim.status} (${d.dkim.origin === 'EXTERNAL' ? 'your own key' : 'Easy DKIM'})` : null,
+    'MAIL FROM': d.mailFrom.domain ? `${d.mailFrom.domain} (${d.mailFrom.status})` : null,
+    origin: d.origin,
+    'last checked': d.checkedAt,
+    'next check': d.nextCheckAt,
+  });
+  if (d.kind === 'email') {
+    if (d.status !== 'verified')
+      ctx.out.line(
+        `SES sent a verification email to ${d.name}: click its link, then run \`sesame domains verify ${d.name}\`.`,
+      );
+    return;
+  }
+  ctx.out.line();
+  ctx.out.table(
+    d.records.map((r) => ({
+      check: r.check ? (CHECK[r.check.status] ?? r.check.status) : '-',
+      type: r.type,
+      name: r.name,
+      value: r.type === 'MX' ? `${r.priority} ${r.value}` : r.value,
+      found: r.check && r.check.status !== 'ok' && r.check.found.length ? r.check.found.join(' | ') : '',
+      need: r.required ? 'required' : 'recommended',
+    })),
+    [
+      { key: 'check', label: 'CHECK', tone: (v) => CHECK_TONE[v] },
+      { key: 'type', label: 'TYPE' },
+      { key: 'name', label: 'NAME' },
+      { key: 'value', label: 'VALUE TO PUBLISH' },
+      { key: 'found', label: 'FOUND INSTEAD' },
+      { key: 'need', label: '' },
+    ],
+  );
+  for (const p of d.problems) ctx.out.warn(`${p.name}: ${p.message} ${p.hint}`.trim());
+  const dmarc = d.records.find((r) => r.purpose === 'dmarc');
+  if (dmarc?.note) ctx.out.line(`DMARC: ${dmarc.note}`);
+  ctx.out.line();
+  ctx.out.line('As a zone-file snippet, ready to paste:');
+  ctx.out.line(d.zone.trimEnd());
 }
 
 export function domainsCommand(): Command {

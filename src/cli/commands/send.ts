@@ -2,9 +2,11 @@ import { readFileSync, statSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { Command } from 'commander';
 import { AppError } from '../../errors.js';
-import type { MessageView } from '../../modules/messages/service.js';
+import { MESSAGE_STATUSES, type MessageView } from '../../modules/messages/service.js';
 import { action, type CliContext } from '../context.js';
+import { cliHint } from '../hints.js';
 import { printRecord } from '../output.js';
+import type { Tone } from '../style.js';
 
 const TYPES: Record<string, string> = {
   '.pdf': 'application/pdf',
@@ -30,11 +32,46 @@ function readFile(path: string, what: string): Buffer {
   }
 }
 
+const STATUS_TONE: Partial<Record<string, Tone>> = {
+  sent: 'pass',
+  delivered: 'pass',
+  delayed: 'warn',
+  suppressed: 'warn',
+  cancelled: 'muted',
+  failed: 'fail',
+  bounced: 'fail',
+  complained: 'fail',
+  rejected: 'fail',
+};
+
+const EVENT_LABEL: Record<string, string> = { delivery_delay: 'delayed', rendering_failure: 'rendering failure' };
+
+/** One line per SES event: what happened, to whom, and for a bounce what the receiving server said. */
+function describeEvent(e: NonNullable<MessageView['events']>[number]): string[] {
+  const d = e.details;
+  const head = `${e.occurredAt}  ${EVENT_LABEL[e.kind] ?? e.kind}`;
+  if (e.kind === 'bounce') {
+    const kind = [d.type, d.subType].filter(Boolean).join('/');
+    const rcpts = (d.recipients as Array<{ email: string; status: string | null; diagnostic: string | null }>) ?? [];
+    if (!rcpts.length) return [`${head} (${kind}) ${e.recipients.join(', ')}`];
+    return rcpts.map(
+      (r) => `${head} (${kind}) ${r.email}${r.status ? ` ${r.status}` : ''}${r.diagnostic ? `: ${r.diagnostic}` : ''}`,
+    );
+  }
+  const why =
+    (d.feedbackType as string | undefined) ??
+    (d.reason as string | undefined) ??
+    (d.errorMessage as string | undefined) ??
+    (d.link as string | undefined) ??
+    (d.type as string | undefined);
+  return [`${head}${e.recipients.length ? ` ${e.recipients.join(', ')}` : ''}${why ? ` (${why})` : ''}`];
+}
+
 function printMessage(ctx: CliContext, m: MessageView): void {
-  ctx.out.result(m, () =>
+  ctx.out.result(m, () => {
     printRecord(ctx.out, {
       id: m.id,
-      status: m.status,
+      status: ctx.out.tone(STATUS_TONE[m.status], m.status),
       from: m.from,
       to: m.to.join(', '),
       ...(m.cc.length ? { cc: m.cc.join(', ') } : {}),
@@ -45,12 +82,21 @@ function printMessage(ctx: CliContext, m: MessageView): void {
       'SES message id': m.sesMessageId,
       attempts: m.attempts,
       'last error': m.lastError ? `${m.lastError.code}: ${m.lastError.message ?? ''}` : null,
-      'what to do': m.lastError?.hint ?? null,
+      'what to do': m.lastError
+        ? cliHint(m.lastError.code, m.lastError.hint, { id: m.id, email: m.suppressed[0]?.email ?? '<email>' }) || null
+        : null,
       suppressed: m.suppressed.length ? m.suppressed.map((s) => `${s.email} (${s.reason})`).join(', ') : null,
       created: m.createdAt,
       sent: m.sentAt,
-    }),
-  );
+    });
+    if (m.events?.length) {
+      ctx.out.line();
+      ctx.out.line('Events:');
+      for (const e of m.events)
+        for (const l of describeEvent(e))
+          ctx.out.line(`  ${e.kind === 'bounce' || e.kind === 'complaint' ? ctx.out.tone('fail', l) : l}`);
+    }
+  });
 }
 
 export function sendCommand(): Command {
@@ -120,6 +166,20 @@ export function sendCommand(): Command {
             body,
             { ...(o.idempotencyKey ? { idempotencyKey: o.idempotencyKey } : {}), source: 'cli' },
           );
+          if (r.value.status === 'suppressed') {
+            // Stored for the record, but nothing goes out: a failure for whoever ran the command.
+            const m = await c.messages.get(await ctx.workspaceId(), r.value.id);
+            ctx.out.result(r.value, () => {
+              process.stderr.write(
+                `Not sent: every recipient is on the suppression list: ${m.suppressed.map((x) => `${x.email} (${x.reason})`).join(', ')}.\n`,
+              );
+              process.stderr.write(
+                `Only if you are sure an address accepts mail again: ${m.suppressed.map((x) => `sesame suppressions remove ${x.email}`).join('; ')}; then send again. The message is ${m.id}.\n`,
+              );
+            });
+            process.exitCode = 1;
+            return;
+          }
           ctx.out.result(r.value, () =>
             ctx.out.line(
               `${r.replayed ? 'Already accepted' : 'Accepted'}: ${r.value.id} (${r.value.status}). Follow it with: sesame emails show ${r.value.id}`,
@@ -137,7 +197,7 @@ export function emailsCommand(): Command {
   cmd
     .command('list')
     .description('messages, newest first')
-    .option('--status <status>', 'queued, sending, sent, failed, suppressed or cancelled')
+    .option('--status <status>', MESSAGE_STATUSES.join(', '))
     .option('--recipient <address>', 'only messages to this address')
     .option('--tag <name=value>', 'only messages with this tag')
     .option('--limit <n>', 'rows (1-200)', '50')
@@ -147,8 +207,10 @@ export function emailsCommand(): Command {
         const limit = Number(o.limit);
         if (!Number.isInteger(limit) || limit < 1 || limit > 200)
           throw new AppError('validation_failed', '--limit must be a whole number from 1 to 200.');
-        if (o.status && !['queued', 'sending', 'sent', 'failed', 'suppressed', 'cancelled'].includes(o.status))
-          throw new AppError('validation_failed', `--status ${o.status} is not a message status.`);
+        if (o.status && !(MESSAGE_STATUSES as readonly string[]).includes(o.status))
+          throw new AppError('validation_failed', `--status ${o.status} is not a message status.`, {
+            hint: `Use one of: ${MESSAGE_STATUSES.join(', ')}.`,
+          });
         const c = await ctx.services();
         const page = await c.messages.list(await ctx.workspaceId(), {
           limit,
@@ -166,7 +228,7 @@ export function emailsCommand(): Command {
             })),
             [
               { key: 'id', label: 'ID' },
-              { key: 'status', label: 'STATUS' },
+              { key: 'status', label: 'STATUS', tone: (v) => STATUS_TONE[v] },
               { key: 'recipients', label: 'TO' },
               { key: 'subject', label: 'SUBJECT' },
               { key: 'createdAt', label: 'CREATED' },
@@ -179,7 +241,7 @@ export function emailsCommand(): Command {
     );
   cmd
     .command('show <id>')
-    .description('one message, with its status and last error')
+    .description('one message: its status, last error and SES events (bounce diagnostics included)')
     .action(
       action(async (ctx, id: string) =>
         printMessage(ctx, await (await ctx.services()).messages.get(await ctx.workspaceId(), id)),

@@ -227,6 +227,19 @@ export function createConnections(deps: ConnectionsDeps) {
           break;
       }
       await db.insertInto('connections').values(r).execute();
+      // The first connection of a workspace (or the first after its default was deleted) becomes
+      // its default, so a send that names none works.
+      await db
+        .updateTable('workspaces')
+        .set({ default_connection_id: id })
+        .where('id', '=', workspaceId)
+        .where((eb) =>
+          eb.or([
+            eb('default_connection_id', 'is', null),
+            eb('default_connection_id', 'not in', eb.selectFrom('connections').select('connections.id')),
+          ]),
+        )
+        .execute();
       await audit.record({
         workspaceId,
         connectionId: id,

@@ -32,6 +32,17 @@ export interface TestReport {
   account?: SesAccount;
 }
 
+/** Told before each wait while AccessDenied may be IAM propagating a new role. */
+export type PropagationProgress = (p: { retry: number; of: number; waitMs: number }) => void;
+
+/** How many waits the propagation budget allows (500 ms doubling to 8 s), to say "retry 3 of 7". */
+export function propagationRetries(budgetMs: number): number {
+  let n = 0;
+  for (let waited = 0, delay = 500; waited < budgetMs; n++, delay = Math.min(delay * 2, 8000))
+    waited += Math.min(delay, budgetMs - waited);
+  return n;
+}
+
 /** How long a role counts as new: AccessDenied then may be IAM propagation, not a wrong policy. */
 const NEW_ROLE_WINDOW_MS = 10 * 60_000;
 
@@ -76,6 +87,7 @@ export function createConnectionTester(deps: TestDeps) {
   async function credentialsWithPropagation(
     r: ConnectionRow,
     purpose: Purpose,
+    onRetry?: PropagationProgress,
   ): Promise<{ creds: AwsCredentialIdentityProvider; retried: number; waitedMs: number }> {
     const subject = deps.connections.subject(r);
     // Another role than the template's was not created moments ago by it: no propagation to wait for.
@@ -114,6 +126,7 @@ export function createConnectionTester(deps: TestDeps) {
         }
         deps.broker.drop(r.id);
         const step = Math.min(delay, budget - waited);
+        onRetry?.({ retry: retried + 1, of: propagationRetries(budget), waitMs: step });
         await sleep(step);
         waited += step;
         retried++;
@@ -435,7 +448,12 @@ export function createConnectionTester(deps: TestDeps) {
       return probe;
     },
 
-    async test(workspaceId: string, id: string, actor: string): Promise<TestReport> {
+    async test(
+      workspaceId: string,
+      id: string,
+      actor: string,
+      opts: { onPropagationRetry?: PropagationProgress } = {},
+    ): Promise<TestReport> {
       const r = await deps.connections.row(workspaceId, id);
       const startedAt = clock.now().toISOString();
       const checks: Check[] = [];
@@ -507,7 +525,7 @@ export function createConnectionTester(deps: TestDeps) {
         });
       } else {
         try {
-          const got = await credentialsWithPropagation(r, 'read');
+          const got = await credentialsWithPropagation(r, 'read', opts.onPropagationRetry);
           readCreds = got.creds;
           const label = r.mode === 'role' ? 'role_assumable' : 'credentials';
           const retryNote = got.retried

@@ -39,6 +39,15 @@ export interface DomainView {
   nextCheckAt: string | null;
   verifiedAt: string | null;
   createdAt: string;
+  /** Present when this answer's check verified the identity and so changed the connection's send domains. */
+  sendDomainsChanged?: SendDomainsChange;
+}
+
+export interface SendDomainsChange {
+  connection: string;
+  before: string[];
+  after: string[];
+  message: string;
 }
 
 export interface AddDomainInput {
@@ -58,6 +67,9 @@ const SPF = 'v=spf1 include:amazonses.com ~all';
 const GIVE_UP_MS = 72 * 3_600_000;
 const MAX_BACKOFF_MS = 6 * 3_600_000;
 const FIRST_BACKOFF_MS = 60_000;
+
+const withChange = (v: DomainView, note: { sendDomains?: SendDomainsChange }): DomainView =>
+  note.sendDomains ? { ...v, sendDomainsChanged: note.sendDomains } : v;
 
 /** The send domain an identity narrows its connection to: the domain itself, or an address's domain. */
 const sendDomainOf = (d: Pick<DomainRow, 'name' | 'kind'>): string =>
@@ -242,17 +254,28 @@ export function createDomains(deps: {
     add: string | null,
     remove: string | null,
     actor: string,
-  ): Promise<void> {
+  ): Promise<SendDomainsChange | undefined> {
     const c = await deps.connections.row(workspaceId, connectionId);
     const current = JSON.parse(c.send_domains) as string[];
     let next = current;
     if (add && !current.includes(add)) next = [...current, add];
     if (remove) next = next.filter((x) => x !== remove);
-    if (next !== current) await deps.connections.update(workspaceId, connectionId, { sendDomains: next }, actor);
+    if (next === current) return undefined;
+    await deps.connections.update(workspaceId, connectionId, { sendDomains: next }, actor);
+    const list = next.map((x) => `*@${x}`).join(', ');
+    return {
+      connection: c.name,
+      before: current,
+      after: next,
+      message:
+        current.length === 0
+          ? `Connection ${c.name} may now send only from ${list}: a verified domain narrows its send domains, so a From on any other domain is refused from now on (from_not_allowed).`
+          : `Connection ${c.name} may now send from ${list || 'any verified identity'}.`,
+    };
   }
 
   /** Ask SES and DNS again; record what changed. */
-  async function refresh(d: DomainRow, actor: string): Promise<DomainRow> {
+  async function refresh(d: DomainRow, actor: string, note?: { sendDomains?: SendDomainsChange }): Promise<DomainRow> {
     const conn = await deps.connections.row(d.workspace_id, d.connection_id);
     const now = clock.now();
     const ses = await deps.identities.get(
@@ -289,8 +312,10 @@ export function createDomains(deps: {
     await db.updateTable('domains').set(changes).where('id', '=', d.id).execute();
     // Only a verified identity narrows the connection's send sessions: a pending one would stop
     // every other verified sender at once. An address narrows to its domain (SES still checks the address).
-    if (status === 'verified' && d.status !== 'verified')
-      await syncSendDomains(d.workspace_id, d.connection_id, sendDomainOf(d), null, actor);
+    if (status === 'verified' && d.status !== 'verified') {
+      const change = await syncSendDomains(d.workspace_id, d.connection_id, sendDomainOf(d), null, actor);
+      if (note && change) note.sendDomains = change;
+    }
     if (status !== d.status || ses.mailFrom.status !== d.mail_from_status) {
       await deps.audit.record({
         workspaceId: d.workspace_id,
@@ -305,9 +330,13 @@ export function createDomains(deps: {
   }
 
   /** Right after adding: a failed look (throttling, say) leaves the identity pending for the background check. */
-  async function firstCheck(d: DomainRow, actor: string): Promise<DomainRow> {
+  async function firstCheck(
+    d: DomainRow,
+    actor: string,
+    note?: { sendDomains?: SendDomainsChange },
+  ): Promise<DomainRow> {
     try {
-      return await refresh(d, actor);
+      return await refresh(d, actor, note);
     } catch (err) {
       deps.logger.warn(
         { domain: d.name, err: (err as Error).message },
@@ -505,7 +534,8 @@ export function createDomains(deps: {
         action: input.import ? 'domain.imported' : 'domain.created',
         details: { domain: name, mailFrom, dkim: dkimOrigin },
       });
-      return view(await firstCheck(d, actor), conn.region);
+      const note: { sendDomains?: SendDomainsChange } = {};
+      return withChange(view(await firstCheck(d, actor, note), conn.region), note);
     },
 
     async addEmail(
@@ -548,7 +578,8 @@ export function createDomains(deps: {
         action: 'domain.created',
         details: { email: name },
       });
-      return view(await firstCheck(d, actor), conn.region);
+      const note: { sendDomains?: SendDomainsChange } = {};
+      return withChange(view(await firstCheck(d, actor, note), conn.region), note);
     },
 
     async list(workspaceId: string, opts: { connection?: string } = {}): Promise<DomainView[]> {
@@ -573,7 +604,8 @@ export function createDomains(deps: {
     /** Check now: SES's verification state and every DNS record. */
     async verify(workspaceId: string, id: string, actor: string): Promise<DomainView> {
       const d = await row(workspaceId, id);
-      return view(await refresh(d, actor), await regionOf(d));
+      const note: { sendDomains?: SendDomainsChange } = {};
+      return withChange(view(await refresh(d, actor, note), await regionOf(d)), note);
     },
 
     /** Forget the domain; delete the SES identity too when Sesame created it (or when asked). */

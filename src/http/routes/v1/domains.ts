@@ -41,6 +41,9 @@ const domainView = z.object({
   nextCheckAt: z.string().nullable(),
   verifiedAt: z.string().nullable(),
   createdAt: z.string(),
+  sendDomainsChanged: z
+    .object({ connection: z.string(), before: z.array(z.string()), after: z.array(z.string()), message: z.string() })
+    .optional(),
 });
 const idParams = z.strictObject({ id: z.string().min(1).max(254) });
 
