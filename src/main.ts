@@ -26,6 +26,19 @@ export interface PortClaim {
   hostSetting?: string;
   /** Also UDP on the same port (DNS). */
   udp?: boolean;
+  /**
+   * A development default (sandbox mode, no flag or variable given): when busy, any free port is
+   * taken instead and said, so a first run works beside other programs. A port a person chose is
+   * never moved.
+   */
+  movable?: boolean;
+}
+
+/** A development default that was busy, and the port used instead. */
+export interface PortMove {
+  what: string;
+  from: number;
+  to: number;
 }
 
 /**
@@ -144,8 +157,13 @@ function smtpRole(c: Container): Role {
 }
 
 export interface RunOptions {
-  /** Every port the process will bind; checked before `prepare`, all conflicts reported together. */
+  /**
+   * Every port the process will bind; checked before `prepare`, all conflicts reported together.
+   * A movable claim that was busy has its port changed in place before `prepare` runs.
+   */
   ports: PortClaim[];
+  /** Development defaults that were busy and moved (said before anything else). */
+  moved?(moves: PortMove[]): void;
   /** Opens what the roles share (database, sandbox) and returns the roles to run. */
   prepare(): Promise<Role[]>;
   /** Every role is up: what each reported (its address), by role name. */
@@ -159,7 +177,8 @@ export interface RunOptions {
  * `prepare` opened.
  */
 export async function runProcess(opts: RunOptions): Promise<void> {
-  await preflight(opts.ports);
+  const moves = await preflight(opts.ports);
+  if (moves.length > 0) opts.moved?.(moves);
   const signals = watchSignals();
   try {
     const roles = await opts.prepare();
@@ -240,8 +259,9 @@ function watchSignals(): { readonly received: boolean; next: Promise<string>; di
  * Try every claimed port (binding and releasing it at once) before anything opens, and report every
  * conflict in one error, each with the setting to change.
  */
-export async function preflight(claims: PortClaim[], who = 'Sesame'): Promise<void> {
+export async function preflight(claims: PortClaim[], who = 'Sesame'): Promise<PortMove[]> {
   const conflicts: Array<PortClaim & { reason: string }> = [];
+  const moves: PortMove[] = [];
   const fixed = claims.filter((c) => c.port !== 0);
   for (const [i, c] of fixed.entries()) {
     const earlier = fixed.slice(0, i).find((o) => o.port === c.port && sameAddress(o.host, c.host));
@@ -250,9 +270,13 @@ export async function preflight(claims: PortClaim[], who = 'Sesame'): Promise<vo
       continue;
     }
     const reason = await tryBind(c);
-    if (reason) conflicts.push({ ...c, reason });
+    if (reason && c.movable && /in use/.test(reason)) {
+      const to = await freePortFor(c);
+      moves.push({ what: c.what, from: c.port, to });
+      c.port = to;
+    } else if (reason) conflicts.push({ ...c, reason });
   }
-  if (conflicts.length === 0) return;
+  if (conflicts.length === 0) return moves;
   const lines = conflicts.map((c) => `  - ${conflictLine(c, c.reason)}`);
   const count = conflicts.length === 1 ? '1 port is' : `${conflicts.length} ports are`;
   throw new AppError('port_in_use', `${who} did not start: ${count} not available.\n${lines.join('\n')}`, {
@@ -313,6 +337,29 @@ function bindReason(e: unknown, c: PortClaim): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** A port free on TCP (and UDP when the claim needs both), found by letting the system choose. */
+async function freePortFor(c: PortClaim): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen({ port: 0, host: c.host, exclusive: true }, () => {
+        const a = server.address();
+        server.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+      });
+    });
+    if (!c.udp) return port;
+    if (
+      await bindUdp(c.host, port).then(
+        () => true,
+        () => false,
+      )
+    )
+      return port;
+  }
+  throw new AppError('port_in_use', `No free port was found for ${c.what} on ${c.host}.`);
 }
 
 function bindTcp(host: string, port: number): Promise<void> {

@@ -11,6 +11,7 @@ import { AppError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { makePrivateDir, tightenDataDir } from '../store/db.js';
 import { plainLogDestination } from './log-format.js';
+import { readLocalServer } from './local-server.js';
 import { createOutput, type Output } from './output.js';
 import { attachSandbox, type SandboxHandle, type SandboxListen } from './sandbox-env.js';
 import { snsCertDir } from '../sandbox/state.js';
@@ -120,7 +121,12 @@ export class CliContext {
       env.SESAME_SNS_CERT_DIR ??= snsCertDir(this.dataDir());
       // Domains are checked against the records published in the sandbox DNS.
       if (h.dns) env.SESAME_DNS_SERVERS ??= h.dns;
-      env.SESAME_PUBLIC_URL ??= `http://127.0.0.1:${String(overrides.port ?? env.SESAME_PORT ?? 3000)}`;
+      // Where SNS reaches this Sesame: the port this process listens on, or the server already
+      // running for this data directory (a command in a second terminal).
+      env.SESAME_PUBLIC_URL ??=
+        overrides.port !== undefined || env.SESAME_PORT
+          ? `http://127.0.0.1:${String(overrides.port ?? env.SESAME_PORT)}`
+          : (readLocalServer(this.dataDir())?.api ?? 'http://127.0.0.1:3000');
     }
     return loadConfig(env, { dataDir: this.dataDir(), ...overrides }, flags);
   }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createContainer } from '../../src/container.js';
 import { createLogger } from '../../src/logger.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, startServer } from '../helpers/cli.js';
 import { fakeKeyId } from '../helpers/fake-keys.js';
 import { freePort } from '../helpers/net.js';
 
@@ -38,7 +38,10 @@ const held: Server[] = [];
 async function hold(port?: number): Promise<number> {
   const p = port ?? (await freePort());
   const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(p, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(p, '127.0.0.1', resolve);
+  });
   held.push(srv);
   return p;
 }
@@ -125,6 +128,26 @@ describe('sesame start is all or nothing', { timeout: 90_000 }, () => {
     ])
       expect(r.stderr).toContain(line);
     expect(r.stdout).toBe('');
+  });
+
+  it('in sandbox mode, busy default ports move to free ones (said at once); the second terminal finds the server', async () => {
+    const dataDir = newDataDir();
+    // Another program on each default (if one already holds it, that serves as well).
+    for (const p of [3000, 2587, 3566]) await hold(p).catch(() => undefined);
+    const server = await startServer({ ...base, SESAME_DATA_DIR: dataDir }, ['--sandbox']);
+    try {
+      const out = server.stdout();
+      expect(out).toMatch(/Port 3000 is in use by another program: the API uses \d+ instead\./);
+      expect(out).toMatch(/Port 2587 is in use by another program: the SMTP relay uses \d+ instead\./);
+      expect(out).toMatch(/Port 3566 is in use by another program: the local AWS sandbox uses \d+ instead\./);
+      expect(server.api).not.toBe('http://127.0.0.1:3000');
+      expect((await fetch(`${server.api}/healthz`)).status).toBe(200);
+      const file = JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')) as { api: string };
+      expect(file.api).toBe(server.api);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+    expect(existsSync(join(dataDir, 'server.json'))).toBe(false);
   });
 
   it('a failure after the API opened closes it again and exits non-zero', async () => {

@@ -57,3 +57,40 @@ export async function serveSandbox(env: NodeJS.ProcessEnv): Promise<{ url: strin
     },
   };
 }
+
+/** `sesame start …` as its own process, until it prints its health address; stop() sends SIGTERM and waits. */
+export async function startServer(
+  env: NodeJS.ProcessEnv,
+  args: string[],
+): Promise<{ stdout: () => string; stderr: () => string; api: string; stop(): Promise<number | null> }> {
+  const proc: ChildProcess = spawn(process.execPath, [...cliArgs, 'start', ...args], {
+    env,
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stderr!.on('data', (d) => (err += String(d)));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const api = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`sesame start did not come up: ${out}\n${err}`)), 120_000);
+    void exited.then(() => reject(new Error(`sesame start exited: ${out}\n${err}`)));
+    proc.stdout!.on('data', (d) => {
+      out += String(d);
+      const m = /Health: (http:\/\/[^/\s]+)\/healthz/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+  });
+  return {
+    stdout: () => out,
+    stderr: () => err,
+    api,
+    async stop() {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+  };
+}

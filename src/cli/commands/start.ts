@@ -4,6 +4,7 @@ import { exitIfStuck, runProcess, serverPorts, serverRoles } from '../../main.js
 import { action, type FlagNames } from '../context.js';
 import { portFlag, SANDBOX_DNS_PORT, SANDBOX_PORT, sandboxPorts, sandboxRunning } from '../sandbox-env.js';
 import { initialize, printInit } from './init.js';
+import { removeLocalServer, writeLocalServer } from '../local-server.js';
 
 const FLAGS: FlagNames = { port: '--port', host: '--host', smtpPort: '--smtp-port' };
 
@@ -47,14 +48,32 @@ export function startCommand(): Command {
           // A sandbox another process serves for this data directory is used as it is.
           if (ctx.sandboxMode && !sandboxRunning(ctx.dataDir()))
             ctx.sandboxListen = { port: opts.sandboxPort, dnsPort: opts.sandboxDnsPort };
+          // In sandbox mode a default port that is busy moves to a free one (said at once), so a first
+          // run works beside other programs; a port given by flag or variable is never moved.
+          const env = process.env;
+          const movable = {
+            api: ctx.sandboxMode && opts.port === undefined && !env.SESAME_PORT,
+            smtp: ctx.sandboxMode && opts.smtpPort === undefined && !env.SESAME_SMTP_PORT,
+            sandbox: opts.sandboxPort === SANDBOX_PORT,
+          };
+          const [api, smtp] = serverPorts(settings, { smtp: opts.smtp });
+          api!.movable = movable.api;
+          if (smtp) smtp.movable = movable.smtp;
+          const sandboxClaims = ctx.sandboxListen ? sandboxPorts(ctx.sandboxListen) : [];
+          if (sandboxClaims[0]) sandboxClaims[0].movable = movable.sandbox;
           let c: Container | undefined;
           try {
             await runProcess({
-              ports: [
-                ...serverPorts(settings, { smtp: opts.smtp }),
-                ...(ctx.sandboxListen ? sandboxPorts(ctx.sandboxListen) : []),
-              ],
+              ports: [api!, ...(smtp ? [smtp] : []), ...sandboxClaims],
+              moved: (moves) => {
+                for (const m of moves)
+                  ctx.out.line(`Port ${m.from} is in use by another program: ${m.what} uses ${m.to} instead.`);
+              },
               prepare: async () => {
+                // The ports as the start-up check left them (a busy development default moved).
+                if (api!.port !== settings.port) overrides.port = api!.port;
+                if (smtp && smtp.port !== settings.smtpPort) overrides.smtpPort = smtp.port;
+                if (ctx.sandboxListen && sandboxClaims[0]) ctx.sandboxListen.port = sandboxClaims[0].port;
                 c = await ctx.services(overrides, { flags: FLAGS, masterKey: 'create' });
                 const first = await initialize(ctx);
                 if (first.created || first.masterKey.created) printInit(ctx, first);
@@ -62,6 +81,7 @@ export function startCommand(): Command {
               },
               started: (up) => {
                 const config = c!.config;
+                writeLocalServer(ctx.dataDir(), { api: up.api!, ...(up.smtp ? { smtp: up.smtp } : {}) });
                 ctx.out.line(
                   `Sesame is listening on ${up.api}${config.sandbox ? ` (AWS: local sandbox at ${config.endpoints.sts}; a development stand-in, not AWS)` : ''}`,
                 );
@@ -75,6 +95,7 @@ export function startCommand(): Command {
                 c?.logger.info({ signal }, 'shutting down: closing listeners, finishing in-flight sends'),
             });
           } finally {
+            removeLocalServer(ctx.dataDir());
             exitIfStuck();
           }
         },
