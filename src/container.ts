@@ -36,6 +36,7 @@ import { createRamp } from './modules/warmup/ramp.js';
 import { createWarmup } from './modules/warmup/service.js';
 import { createWarmupUsage } from './modules/warmup/usage.js';
 import { migrate, openStore, type Store } from './store/db.js';
+import { createRepositories } from './store/repos.js';
 
 export interface ContainerOptions {
   clock?: Clock;
@@ -54,6 +55,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   const store = opts.store ?? openStore(config.databaseUrl);
   await migrate(store.db, store.schema ?? (store.dialect === 'postgres' ? 'public' : undefined));
   const { db } = store;
+  const repos = createRepositories(store);
 
   const audit = createAudit({ db, clock });
   const workspaces = createWorkspaces({ db, clock, audit });
@@ -141,7 +143,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
           onError: (err) => logger.error({ err }, 'pg-boss'),
         })
       : createSendQueue({ db, dialect: store.dialect });
-  const suppressions = createSuppressions({ db, clock, audit });
+  const suppressions = createSuppressions({ repo: repos.suppressions, clock, audit });
   const identities = createIdentityCache({ clock, gateway });
   // Warmup: the ramp reads the reputation guard, built below (called only once everything is up).
   const warmupRamp = createRamp({ db, clock, reputation: { measure: (id) => reputation.measure(id) } });

@@ -1,7 +1,15 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  type Transaction,
+  PostgresDialect,
+  SqliteDialect,
+  type Migration,
+  type MigrationProvider,
+} from 'kysely';
 import pg from 'pg';
 import * as m001 from './migrations/001_initial.js';
 import * as m002 from './migrations/002_sending.js';
@@ -16,9 +24,12 @@ import * as m010 from './migrations/010_external_id_proof.js';
 import * as m011 from './migrations/011_master_key_check.js';
 import * as m012 from './migrations/012_sns_refusals.js';
 import * as m013 from './migrations/013_key_age_and_leftovers.js';
+import * as m014 from './migrations/014_jobs.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
+/** The database itself or a transaction: what a repository runs its statements on. */
+export type Executor = Db | Transaction<Database>;
 export type Dialect = 'sqlite' | 'postgres';
 
 export interface Store {
@@ -44,6 +55,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '011_master_key_check': m011,
   '012_sns_refusals': m012,
   '013_key_age_and_leftovers': m013,
+  '014_jobs': m014,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

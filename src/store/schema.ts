@@ -5,6 +5,7 @@ import type { Generated } from 'kysely';
  * booleans are 0/1 integers and structured values are JSON text, so both dialects share every query.
  */
 export interface Database {
+  jobs: JobTable;
   workspaces: WorkspaceTable;
   api_keys: ApiKeyTable;
   connections: ConnectionTable;
@@ -282,4 +283,15 @@ export interface AuditTable {
   outcome: string;
   details: string; // JSON object, never secrets
   created_at: string;
+}
+
+export interface JobTable {
+  queue: string;
+  id: string;
+  group_key: string;
+  run_at: string;
+  attempts: number;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  in_flight_since: string | null;
 }

@@ -1,6 +1,6 @@
 import type { Clock } from '../../clock.js';
 import { AppError, notFound } from '../../errors.js';
-import type { Db } from '../../store/db.js';
+import type { SuppressionRow, SuppressionsRepo } from '../../store/suppressions.js';
 import type { Audit } from '../audit/audit.js';
 import { checkAddress } from '../messages/address.js';
 
@@ -20,13 +20,17 @@ const normalise = (email: string): string => {
 };
 
 /** The workspace suppression list: addresses Sesame will not send to until a person removes them. */
-export function createSuppressions(deps: { db: Db; clock: Clock; audit: Pick<Audit, 'record'> }) {
-  const { db, clock, audit } = deps;
-  const view = (r: { email: string; reason: string; source: string; created_at: string }): Suppression => ({
+export function createSuppressions(deps: {
+  repo: Pick<SuppressionsRepo, 'find' | 'insert' | 'insertMany' | 'delete' | 'page' | 'all'>;
+  clock: Clock;
+  audit: Pick<Audit, 'record'>;
+}) {
+  const { repo, clock, audit } = deps;
+  const view = (r: SuppressionRow): Suppression => ({
     email: r.email,
     reason: r.reason,
     source: r.source,
-    createdAt: r.created_at,
+    createdAt: r.createdAt,
   });
 
   return {
@@ -34,13 +38,7 @@ export function createSuppressions(deps: { db: Db; clock: Clock; audit: Pick<Aud
 
     /** Which of these addresses are suppressed (lowercased addresses in, map of hits out). */
     async check(workspaceId: string, emails: string[]): Promise<Map<string, Suppression>> {
-      if (emails.length === 0) return new Map();
-      const rows = await db
-        .selectFrom('suppressions')
-        .selectAll()
-        .where('workspace_id', '=', workspaceId)
-        .where('email', 'in', emails)
-        .execute();
+      const rows = await repo.find(workspaceId, emails);
       return new Map(rows.map((r) => [r.email, view(r)]));
     },
 
@@ -50,43 +48,32 @@ export function createSuppressions(deps: { db: Db; clock: Clock; audit: Pick<Aud
       actor: string,
     ): Promise<{ suppression: Suppression; created: boolean }> {
       const email = normalise(input.email);
-      const reason = (input.reason ?? 'manual').slice(0, 200);
-      const existing = await db
-        .selectFrom('suppressions')
-        .selectAll()
-        .where('workspace_id', '=', workspaceId)
-        .where('email', '=', email)
-        .executeTakeFirst();
+      const [existing] = await repo.find(workspaceId, [email]);
       if (existing) return { suppression: view(existing), created: false };
-      const row = {
-        workspace_id: workspaceId,
+      const row: SuppressionRow = {
+        workspaceId,
         email,
-        reason,
+        reason: (input.reason ?? 'manual').slice(0, 200),
         source: input.source ?? 'api',
-        created_at: clock.now().toISOString(),
+        createdAt: clock.now().toISOString(),
       };
-      await db
-        .insertInto('suppressions')
-        .values(row)
-        .onConflict((oc) => oc.columns(['workspace_id', 'email']).doNothing())
-        .execute();
+      if (!(await repo.insert(row))) {
+        // Added meanwhile by another request: report that one.
+        const [now] = await repo.find(workspaceId, [email]);
+        return { suppression: view(now ?? row), created: false };
+      }
       await audit.record({
         workspaceId,
         actor,
         action: 'suppression.added',
-        details: { email, reason, source: row.source },
+        details: { email, reason: row.reason, source: row.source },
       });
       return { suppression: view(row), created: true };
     },
 
     async remove(workspaceId: string, email: string, actor: string): Promise<void> {
       const e = normalise(email);
-      const res = await db
-        .deleteFrom('suppressions')
-        .where('workspace_id', '=', workspaceId)
-        .where('email', '=', e)
-        .executeTakeFirst();
-      if (Number(res.numDeletedRows) === 0) throw notFound(`Suppression for ${e}`);
+      if (!(await repo.delete(workspaceId, e))) throw notFound(`Suppression for ${e}`);
       await audit.record({ workspaceId, actor, action: 'suppression.removed', details: { email: e } });
     },
 
@@ -95,13 +82,11 @@ export function createSuppressions(deps: { db: Db; clock: Clock; audit: Pick<Aud
       q: { email?: string; limit?: number; cursor?: string } = {},
     ): Promise<{ data: Suppression[]; nextCursor: string | null }> {
       const limit = Math.min(Math.max(q.limit ?? 100, 1), 1000);
-      let query = db.selectFrom('suppressions').selectAll().where('workspace_id', '=', workspaceId);
-      if (q.email) query = query.where('email', 'like', `%${q.email.toLowerCase().replace(/[%_]/g, '')}%`);
-      if (q.cursor) query = query.where('email', '>', q.cursor);
-      const rows = await query
-        .orderBy('email')
-        .limit(limit + 1)
-        .execute();
+      const rows = await repo.page(workspaceId, {
+        ...(q.email ? { contains: q.email.toLowerCase() } : {}),
+        ...(q.cursor ? { after: q.cursor } : {}),
+        limit: limit + 1,
+      });
       const page = rows.slice(0, limit).map(view);
       return { data: page, nextCursor: rows.length > limit ? page[page.length - 1]!.email : null };
     },
@@ -121,39 +106,27 @@ export function createSuppressions(deps: { db: Db; clock: Clock; audit: Pick<Aud
           'The CSV needs a header row with an "email" column (and optionally "reason").',
         );
       const reasonCol = header.indexOf('reason');
-      let imported = 0;
-      let existing = 0;
       const errors: Array<{ line: number; message: string }> = [];
       const now = clock.now().toISOString();
-      const batch: Array<{ workspace_id: string; email: string; reason: string; source: string; created_at: string }> =
-        [];
+      const batch: SuppressionRow[] = [];
       for (let i = 1; i < lines.length; i++) {
         if (!lines[i]!.trim()) continue;
         const cells = parseCsvLine(lines[i]!);
         try {
           const email = normalise(cells[emailCol] ?? '');
           batch.push({
-            workspace_id: workspaceId,
+            workspaceId,
             email,
             reason: (reasonCol >= 0 ? cells[reasonCol] : undefined)?.slice(0, 200) || 'import',
             source: 'import',
-            created_at: now,
+            createdAt: now,
           });
         } catch (e) {
           if (errors.length < 100) errors.push({ line: i + 1, message: e instanceof Error ? e.message : String(e) });
         }
       }
-      for (let i = 0; i < batch.length; i += 500) {
-        const chunk = batch.slice(i, i + 500);
-        const res = await db
-          .insertInto('suppressions')
-          .values(chunk)
-          .onConflict((oc) => oc.columns(['workspace_id', 'email']).doNothing())
-          .executeTakeFirst();
-        const n = Number(res.numInsertedOrUpdatedRows ?? 0);
-        imported += n;
-        existing += chunk.length - n;
-      }
+      const imported = await repo.insertMany(batch);
+      const existing = batch.length - imported;
       await audit.record({
         workspaceId,
         actor,
@@ -164,16 +137,11 @@ export function createSuppressions(deps: { db: Db; clock: Clock; audit: Pick<Aud
     },
 
     async exportCsv(workspaceId: string): Promise<string> {
-      const rows = await db
-        .selectFrom('suppressions')
-        .selectAll()
-        .where('workspace_id', '=', workspaceId)
-        .orderBy('email')
-        .execute();
+      const rows = await repo.all(workspaceId);
       return (
         [
           'email,reason,source,created_at',
-          ...rows.map((r) => [r.email, r.reason, r.source, r.created_at].map(csvCell).join(',')),
+          ...rows.map((r) => [r.email, r.reason, r.source, r.createdAt].map(csvCell).join(',')),
         ].join('\n') + '\n'
       );
     },

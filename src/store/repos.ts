@@ -1,0 +1,39 @@
+import type { Dialect, Executor, Store } from './db.js';
+import { createJobs } from './jobs.js';
+import { createSuppressionsRepo } from './suppressions.js';
+
+/**
+ * Every repository, each the only writer of its tables. Services take the few methods they use
+ * (`Pick<SuppressionsRepo, 'find'>`) and, where writes must commit together, `transaction`.
+ */
+const FACTORIES = {
+  jobs: (db: Executor, dialect: Dialect) => createJobs(db, dialect),
+  suppressions: (db: Executor) => createSuppressionsRepo(db),
+} as const;
+
+export type Repos = { readonly [K in keyof typeof FACTORIES]: ReturnType<(typeof FACTORIES)[K]> };
+
+/** Run `fn` with repositories bound to one transaction: all its writes commit together or none do. */
+export type Transaction = <T>(fn: (r: Repos) => Promise<T>) => Promise<T>;
+
+export interface Repositories extends Repos {
+  transaction: Transaction;
+}
+
+/** Repositories on `db`, each built on first use, so a transaction only builds the ones it touches. */
+function bind(db: Executor, dialect: Dialect): Repos {
+  const out = {} as Record<string, unknown>;
+  for (const [name, make] of Object.entries(FACTORIES)) {
+    let built: unknown;
+    Object.defineProperty(out, name, { enumerable: true, get: () => (built ??= make(db, dialect)) });
+  }
+  return out as Repos;
+}
+
+export function createRepositories(store: Pick<Store, 'db' | 'dialect'>): Repositories {
+  const repos = bind(store.db, store.dialect);
+  return Object.assign(Object.create(null) as object, repos, {
+    transaction: <T>(fn: (r: Repos) => Promise<T>) =>
+      store.db.transaction().execute((trx) => fn(bind(trx, store.dialect))),
+  }) as Repositories;
+}
