@@ -37,6 +37,7 @@ import { createWarmup } from './modules/warmup/service.js';
 import { createWarmupUsage } from './modules/warmup/usage.js';
 import { migrate, openStore, type Store } from './store/db.js';
 import { createRepositories } from './store/repos.js';
+import { createRunner } from './runner.js';
 
 export interface ContainerOptions {
   clock?: Clock;
@@ -56,6 +57,8 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   await migrate(store.db, store.schema ?? (store.dialect === 'postgres' ? 'public' : undefined));
   const { db } = store;
   const repos = createRepositories(store);
+  // Every background loop of the process runs on this one runner (main.ts starts the ones a role needs).
+  const runner = createRunner({ clock, logger });
 
   const audit = createAudit({ db, clock });
   const workspaces = createWorkspaces({ db, clock, audit });
@@ -271,6 +274,8 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   return {
     config,
     clock,
+    runner,
+    repos,
     logger,
     store,
     audit,
@@ -296,6 +301,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     platform,
     gateway,
     async close(): Promise<void> {
+      await runner.stop();
       await worker.stop();
       await events.stop();
       await domains.stop();

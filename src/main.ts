@@ -82,12 +82,28 @@ export function serverRoles(c: Container, opts: { smtp: boolean; worker: boolean
     ...(opts.smtp ? [smtpRole(c)] : []),
     ...(opts.worker ? [loop('worker', c.worker)] : []),
     ...backgroundLoops(c),
+    runnerRole(c, opts.worker ? [] : SENDING_LOOPS),
   ];
 }
 
 /** What `sesame worker` runs: the send worker and the background loops, no listener. */
 export function workerRoles(c: Container): Role[] {
-  return [loop('worker', c.worker), ...backgroundLoops(c)];
+  return [loop('worker', c.worker), ...backgroundLoops(c), runnerRole(c, [])];
+}
+
+/** Loops that only a process running the send worker runs (`start --no-worker` leaves them out). */
+const SENDING_LOOPS = ['send'];
+
+/** The loops registered on the container's runner, but those left out; stopped after the listeners. */
+function runnerRole(c: Container, leaveOut: readonly string[]): Role {
+  return {
+    name: 'loops',
+    start: async () => {
+      c.runner.start(c.runner.names().filter((n) => !leaveOut.includes(n)));
+      return undefined;
+    },
+    stop: () => c.runner.stop(),
+  };
 }
 
 /** Every process that sends also keeps these going; one line each. */

@@ -1,5 +1,6 @@
 import type { Dialect, Executor, Store } from './db.js';
 import { createJobs } from './jobs.js';
+import { createMessagesRepo } from './messages.js';
 import { createSuppressionsRepo } from './suppressions.js';
 
 /**
@@ -8,6 +9,7 @@ import { createSuppressionsRepo } from './suppressions.js';
  */
 const FACTORIES = {
   jobs: (db: Executor, dialect: Dialect) => createJobs(db, dialect),
+  messages: (db: Executor) => createMessagesRepo(db),
   suppressions: (db: Executor) => createSuppressionsRepo(db),
 } as const;
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { manualClock } from '../../src/clock.js';
+import { manualClock, systemClock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createContainer, type Container } from '../../src/container.js';
 import { buildServer } from '../../src/http/server.js';
@@ -19,6 +19,8 @@ export interface Harness {
   container: Container;
   app: FastifyInstance;
   clock: ReturnType<typeof manualClock>;
+  /** Run every background loop until none has work due now (time does not move). */
+  drain(): Promise<void>;
   key: string;
   workspaceId: string;
   /** When pacing let each message go (injected clock), in order. */
@@ -56,9 +58,15 @@ export interface HarnessOptions {
  * against the real clock.
  */
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
-  const manual = manualClock(new Date());
+  // Sleeps (pacing, retry backoff, IAM propagation) move the clock instead of waiting.
+  const manual = manualClock(new Date(), { autoAdvanceSleeps: true });
   const clock = opts.realClock
-    ? Object.assign(Object.create(manual) as typeof manual, { now: () => new Date() })
+    ? Object.assign(Object.create(manual) as typeof manual, {
+        now: () => new Date(),
+        ms: () => Date.now(),
+        setTimer: systemClock.setTimer,
+        sleep: systemClock.sleep,
+      })
     : manual;
   const sandbox = createSandbox({
     clock,
@@ -121,6 +129,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     logs,
     bodies,
     admitted,
+    drain: () => container.runner.drainOnce(),
     async call(method, url, body, o = {}) {
       const headers: Record<string, string> = { ...(o.headers ?? {}) };
       const k = o.key === undefined ? key : o.key;
