@@ -149,11 +149,15 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   const suppressions = createSuppressions({ repo: repos.suppressions, clock, audit });
   const identities = createIdentityCache({ clock, gateway });
   // Warmup: the ramp reads the reputation guard, built below (called only once everything is up).
-  const warmupRamp = createRamp({ db, clock, reputation: { measure: (id) => reputation.measure(id) } });
-  const warmupUsage = createWarmupUsage({ db });
-  const warmupGate = createWarmupGate({ db, clock, ramp: warmupRamp, usage: warmupUsage });
+  const warmupRamp = createRamp({
+    repo: repos.warmup,
+    clock,
+    reputation: { measure: (id) => reputation.measure(id) },
+  });
+  const warmupUsage = createWarmupUsage({ repo: repos.warmup });
+  const warmupGate = createWarmupGate({ repo: repos.warmup, clock, ramp: warmupRamp, usage: warmupUsage });
   const warmup = createWarmup({
-    db,
+    repo: repos.warmup,
     clock,
     audit,
     connections,
@@ -244,7 +248,9 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     refusals: snsRefusals,
   });
   const domains = createDomains({
-    db,
+    repo: repos.domains,
+    transaction: repos.transaction,
+    jobs: repos.jobs,
     clock,
     logger,
     audit,
@@ -254,6 +260,8 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     dns: createDnsChecker({ ...(config.dnsServers ? { servers: config.dnsServers } : {}), clock }),
     onIdentitiesChanged: (id) => identities.forget(id),
   });
+  // Pending domains are looked at again on this beat (each still waits for its own backoff).
+  runner.add({ name: 'domains', everyMs: 30_000, pass: async () => (await domains.checkDue()) > 0 });
   const tester = createConnectionTester({
     clock,
     config,
@@ -304,7 +312,6 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       await runner.stop();
       await worker.stop();
       await events.stop();
-      await domains.stop();
       await webhookDelivery.stop();
       await queue.stop?.();
       await store.close();

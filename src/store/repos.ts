@@ -1,7 +1,9 @@
 import type { Dialect, Executor, Store } from './db.js';
+import { createDomainsRepo } from './domains.js';
 import { createJobs } from './jobs.js';
 import { createMessagesRepo } from './messages.js';
 import { createSuppressionsRepo } from './suppressions.js';
+import { createWarmupRepo } from './warmup.js';
 
 /**
  * Every repository, each the only writer of its tables. Services take the few methods they use
@@ -11,6 +13,8 @@ const FACTORIES = {
   jobs: (db: Executor, dialect: Dialect) => createJobs(db, dialect),
   messages: (db: Executor) => createMessagesRepo(db),
   suppressions: (db: Executor) => createSuppressionsRepo(db),
+  domains: (db: Executor) => createDomainsRepo(db),
+  warmup: (db: Executor) => createWarmupRepo(db),
 } as const;
 
 export type Repos = { readonly [K in keyof typeof FACTORIES]: ReturnType<(typeof FACTORIES)[K]> };

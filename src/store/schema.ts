@@ -104,7 +104,6 @@ export interface DomainTable {
   checks: string;
   checked_at: string | null;
   check_attempts: number;
-  next_check_at: string | null;
   verified_at: string | null;
   created_at: string;
   updated_at: string;

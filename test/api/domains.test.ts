@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { sql } from 'kysely';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type DnsServer, startDnsServer } from '../../src/sandbox/dns-server.js';
 import { connectedRole, type Harness, startHarness } from '../helpers/harness.js';
 
@@ -33,6 +33,7 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await h.close();
+  vi.useRealTimers();
 });
 
 type Rec = {
@@ -206,10 +207,15 @@ describe('domains', () => {
     const d = (await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' })).json;
     h.sandbox.admin.inject('ses', 'GetEmailIdentity', 'NotFoundException');
     h.clock.advance(61_000);
-    expect(await h.container.domains.refreshDue()).toBe(1);
+    await h.drain();
     const v = (await h.call('GET', `/v1/domains/${d.id}`)).json;
     expect(v).toMatchObject({ status: 'failed', nextCheckAt: null });
     expect(v.problems[0].message).toMatch(/has no identity example\.org/);
+    // Given up: a day later it has not been looked at again.
+    h.clock.advance(86_400_000);
+    await h.drain();
+    expect((await h.call('GET', `/v1/domains/${d.id}`)).json).toMatchObject({ status: 'failed', nextCheckAt: null });
+    expect(await h.container.repos.jobs.depth('domain_check')).toBe(0);
   });
 
   it('a name on two connections must be named by id; an imported own-key identity shows no DKIM value it cannot know', async () => {
@@ -257,14 +263,62 @@ describe('domains', () => {
 
   it('refreshes pending domains in the background with backoff until verified', async () => {
     const d = (await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' })).json;
-    expect(await h.container.domains.refreshDue()).toBe(0); // the next look is a minute away
+    expect(Date.parse(d.nextCheckAt) - Date.parse(d.checkedAt)).toBe(60_000);
     publish(d.records);
+    await h.drain();
+    // The next look is a minute away: nothing looked yet.
+    expect((await h.call('GET', `/v1/domains/${d.id}`)).json).toMatchObject({
+      status: 'pending',
+      checkedAt: d.checkedAt,
+    });
     h.clock.advance(61_000);
-    expect(await h.container.domains.refreshDue()).toBe(1);
+    await h.drain();
     const v = (await h.call('GET', `/v1/domains/${d.id}`)).json;
     expect(v).toMatchObject({ status: 'verified', nextCheckAt: null });
+    expect(v.checkedAt).not.toBe(d.checkedAt);
+    expect((await h.call('GET', '/v1/audit?action=domain.status_changed')).json.data[0]).toMatchObject({
+      actor: 'system',
+      details: { from: 'pending', to: 'verified' },
+    });
     h.clock.advance(86_400_000);
-    expect(await h.container.domains.refreshDue()).toBe(0); // verified: no more looks
+    await h.drain();
+    // Verified: no more looks.
+    expect((await h.call('GET', `/v1/domains/${d.id}`)).json.checkedAt).toBe(v.checkedAt);
+  });
+
+  it('backs off 1 minute doubling to 6 hours between looks, and gives up after 72 hours as SES does', async () => {
+    // Days pass: the AWS SDK, which judges its credentials by the system time, must see them pass too.
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+    const d = (await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' })).json;
+    const gaps: number[] = [];
+    let v = d;
+    for (let i = 0; v.nextCheckAt && i < 40; i++) {
+      gaps.push(Date.parse(v.nextCheckAt) - Date.parse(v.checkedAt));
+      h.clock.set(new Date(v.nextCheckAt));
+      vi.setSystemTime(Date.parse(v.nextCheckAt));
+      await h.drain();
+      v = (await h.call('GET', `/v1/domains/${d.id}`)).json;
+      expect(v.status).toBe('pending');
+    }
+    expect(v.nextCheckAt).toBeNull();
+    const minutes = gaps.map((g) => g / 60_000);
+    expect(minutes.slice(0, 10)).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256, 360]);
+    expect(minutes.slice(9).every((m) => m === 360)).toBe(true);
+    // The last look is the first past 72 hours after the add; after it, none is planned.
+    expect(Date.parse(v.checkedAt) - Date.parse(d.createdAt)).toBeGreaterThan(72 * 3_600_000);
+    expect(Date.parse(v.checkedAt) - Date.parse(d.createdAt)).toBeLessThanOrEqual(78 * 3_600_000);
+    h.clock.advance(7 * 86_400_000);
+    await h.drain();
+    expect((await h.call('GET', `/v1/domains/${d.id}`)).json.checkedAt).toBe(v.checkedAt);
+  });
+
+  it('a domain whose first check failed is looked at by the background check right away', async () => {
+    h.sandbox.admin.inject('ses', 'GetEmailIdentity', 'AccessDeniedException');
+    const d = (await h.call('POST', '/v1/domains', { domain: 'example.org', connection: 'prod' })).json;
+    expect(d).toMatchObject({ status: 'pending', checkedAt: null, nextCheckAt: d.createdAt });
+    publish(d.records);
+    await h.drain();
+    expect((await h.call('GET', `/v1/domains/${d.id}`)).json).toMatchObject({ status: 'verified', nextCheckAt: null });
   });
 
   it('imports an identity already verified in SES, and removing it leaves the identity in SES', async () => {

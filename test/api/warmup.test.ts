@@ -390,11 +390,7 @@ describe('warmup plans', () => {
     await start();
     await put({ schedule: [5] });
     // A worker read Max24HourSend 2 earlier; this one cannot read it (its guess would be the SES sandbox's 200).
-    await h.container.store.db
-      .updateTable('warmup_plans')
-      .set({ account_quota: 2 })
-      .where('connection_id', '=', connId)
-      .execute();
+    await h.container.repos.warmup.noteQuota(connId, 2);
     h.sandbox.admin.inject('ses', 'GetAccount', 'AccessDeniedException', 1000);
     expect((await plans())[0]).toMatchObject({ accountQuota: 2, todayAllowance: 2 });
     for (let i = 0; i < 3; i++) await send(`q${i}@customer.test`);

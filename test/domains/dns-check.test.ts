@@ -90,7 +90,7 @@ describe('CNAME records', () => {
 
   it('is lookup_failed when no server answers in time', async () => {
     const port = await closedPort();
-    const nobody = createDnsChecker({ servers: [`127.0.0.1:${port}`], timeoutMs: 100, tries: 1 });
+    const nobody = createDnsChecker({ servers: [`127.0.0.1:${port}`], timeoutMs: 100, tries: 1, clock });
     const r = await nobody.checkRecord(rec);
     expect(r.status).toBe('lookup_failed');
     // A closed loopback port may be reported as refused (ICMP) or as a timeout, depending on the platform.
@@ -443,7 +443,7 @@ describe('SESAME_DNS_SERVERS', () => {
   });
 
   it('the checker refuses servers the resolver cannot use', () => {
-    expect(() => createDnsChecker({ servers: ['not-an-ip'] })).toThrow(
+    expect(() => createDnsChecker({ servers: ['not-an-ip'], clock })).toThrow(
       expect.objectContaining({ code: 'config_invalid' }),
     );
   });

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import type { DomainView } from '../../modules/domains/service.js';
-import { addDomainInput, addDomainSchema, addEmailSchema } from '../../modules/domains/schemas.js';
+import { addDomainInput, addDomainSchema, addEmailSchema, type DomainView } from '../../modules/domains/schemas.js';
 import { action, type CliContext } from '../context.js';
 import { printRecord } from '../output.js';
 import type { Tone } from '../style.js';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { WarmupView } from '../../modules/warmup/service.js';
+import type { WarmupView } from '../../modules/warmup/schemas.js';
 import { action, type CliContext } from '../context.js';
 import { printRecord } from '../output.js';
 

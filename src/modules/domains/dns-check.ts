@@ -44,7 +44,7 @@ export interface DnsCheckerOptions {
   /** Tries per server before a lookup fails (default 2). */
   tries?: number;
   /** Stamps `checkedAt`. */
-  clock?: Clock;
+  clock: Pick<Clock, 'now'>;
 }
 
 export type DomainProblemCode = LintCode | 'apex_cname' | 'domain_not_found' | 'lookup_failed';
@@ -107,10 +107,10 @@ async function attempt<T>(run: () => Promise<T>): Promise<Lookup<T>> {
   }
 }
 
-export function createDnsChecker(opts: DnsCheckerOptions = {}) {
+export function createDnsChecker(opts: DnsCheckerOptions) {
   const timeout = opts.timeoutMs ?? 2000;
   const tries = opts.tries ?? 2;
-  const clock = opts.clock ?? { now: () => new Date() };
+  const { clock } = opts;
   const servers = opts.servers ? [...opts.servers] : undefined;
 
   // A fresh resolver per check: a person who just fixed a record and checks again must not get an answer cached from the previous check.

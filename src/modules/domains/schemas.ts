@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DKIM_ORIGINS, DOMAIN_KINDS, DOMAIN_ORIGINS, DOMAIN_STATUSES, SES_STATUSES } from '../../store/domains.js';
 import { domain as domainName } from '../connections/schemas.js';
 import { checkAddress } from '../messages/address.js';
 
@@ -33,3 +34,70 @@ export function addDomainInput(body: AddDomainBody) {
     ...(dmarcReportEmail ? { dmarcReportEmail } : {}),
   };
 }
+
+// Views: the answer of every domain route, an allow-list (nothing outside it can leak), and the
+// type the CLI reads.
+
+const recordCheckView = z
+  .object({
+    status: z.enum(['ok', 'mismatch', 'missing', 'lookup_failed']),
+    found: z.array(z.string()),
+    message: z.string(),
+    hint: z.string(),
+  })
+  .nullable();
+
+export const publishRecordView = z.object({
+  purpose: z.enum(['dkim', 'mail_from_mx', 'mail_from_spf', 'dmarc']),
+  /** DMARC is a recommendation: SES verifies without it, mailbox providers increasingly do not. */
+  required: z.boolean(),
+  name: z.string(),
+  type: z.enum(['CNAME', 'MX', 'TXT']),
+  value: z.string(),
+  priority: z.number().optional(),
+  note: z.string().optional(),
+  check: recordCheckView,
+});
+
+const problemView = z.object({
+  code: z.string(),
+  severity: z.enum(['error', 'warning']),
+  name: z.string(),
+  message: z.string(),
+  hint: z.string(),
+  tag: z.string().optional(),
+});
+
+export const sendDomainsChangeView = z.object({
+  connection: z.string(),
+  before: z.array(z.string()),
+  after: z.array(z.string()),
+  message: z.string(),
+});
+
+export const domainView = z.object({
+  id: z.string(),
+  name: z.string(),
+  kind: z.enum(DOMAIN_KINDS),
+  connectionId: z.string(),
+  origin: z.enum(DOMAIN_ORIGINS),
+  status: z.enum(DOMAIN_STATUSES),
+  dkim: z.object({ origin: z.enum(DKIM_ORIGINS), status: z.enum(SES_STATUSES) }),
+  mailFrom: z.object({ domain: z.string().nullable(), status: z.enum(SES_STATUSES).nullable() }),
+  records: z.array(publishRecordView),
+  problems: z.array(problemView),
+  zone: z.string(),
+  checkedAt: z.string().nullable(),
+  /** When Sesame looks again by itself; null once verified, failed or given up. */
+  nextCheckAt: z.string().nullable(),
+  verifiedAt: z.string().nullable(),
+  createdAt: z.string(),
+  /** Present when this answer's check verified the identity and so changed the connection's send domains. */
+  sendDomainsChanged: sendDomainsChangeView.optional(),
+});
+
+export const domainDeletedView = z.object({ id: z.string(), deleted: z.literal(true), identityDeleted: z.boolean() });
+
+export type DomainView = z.infer<typeof domainView>;
+export type PublishRecordView = z.infer<typeof publishRecordView>;
+export type SendDomainsChange = z.infer<typeof sendDomainsChangeView>;

@@ -1,54 +1,33 @@
-import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import type { CredentialProvider } from '../../aws/credentials.js';
 import type { IdentityGateway, SesIdentity } from '../../aws/identities.js';
 import type { Purpose } from '../../aws/policies.js';
+import { backoffMs } from '../../backoff.js';
 import type { Clock } from '../../clock.js';
 import { AppError, isAppError, notFound, type ErrorCode } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
-import type { Db } from '../../store/db.js';
-import type { DomainTable } from '../../store/schema.js';
+import type { JobQueue } from '../../queue/job-queue.js';
+import {
+  type Domain,
+  type DomainCheckResult,
+  type DomainRecord,
+  type DomainStatus,
+  type DomainsRepo,
+  SES_STATUSES,
+  type SesStatus,
+} from '../../store/domains.js';
+import type { Repos, Transaction } from '../../store/repos.js';
 import type { Audit } from '../audit/audit.js';
 import type { Connections } from '../connections/service.js';
-import type { DnsChecker, DomainCheck, DomainProblem } from './dns-check.js';
-import type { ExpectedRecord, RecordCheck } from './match.js';
+import type { DnsChecker, DomainProblem } from './dns-check.js';
 import { dkimPublicKey } from './dkim.js';
+import type { DomainView, PublishRecordView, SendDomainsChange } from './schemas.js';
 import { renderZone } from './zone.js';
 
-export type DomainRow = DomainTable;
+export type { DomainView, SendDomainsChange } from './schemas.js';
 
-export interface PublishRecord extends ExpectedRecord {
-  purpose: 'dkim' | 'mail_from_mx' | 'mail_from_spf' | 'dmarc';
-  /** DMARC is a recommendation: SES verifies without it, mailbox providers increasingly do not. */
-  required: boolean;
-  note?: string;
-}
-
-export interface DomainView {
-  id: string;
-  name: string;
-  kind: 'domain' | 'email';
-  connectionId: string;
-  origin: 'created' | 'imported';
-  status: 'pending' | 'verified' | 'failed' | 'temporary_failure';
-  dkim: { origin: string; status: string };
-  mailFrom: { domain: string | null; status: string | null };
-  records: Array<PublishRecord & { check: Pick<RecordCheck, 'status' | 'found' | 'message' | 'hint'> | null }>;
-  problems: DomainProblem[];
-  zone: string;
-  checkedAt: string | null;
-  nextCheckAt: string | null;
-  verifiedAt: string | null;
-  createdAt: string;
-  /** Present when this answer's check verified the identity and so changed the connection's send domains. */
-  sendDomainsChanged?: SendDomainsChange;
-}
-
-export interface SendDomainsChange {
-  connection: string;
-  before: string[];
-  after: string[];
-  message: string;
-}
+/** A record a person publishes (the view's record without its check). */
+export type PublishRecord = Omit<PublishRecordView, 'check'>;
 
 export interface AddDomainInput {
   domain: string;
@@ -65,72 +44,77 @@ export interface AddDomainInput {
 const SPF = 'v=spf1 include:amazonses.com ~all';
 /** SES gives up on a pending domain after 72 hours; so does the background check. */
 const GIVE_UP_MS = 72 * 3_600_000;
-const MAX_BACKOFF_MS = 6 * 3_600_000;
-const FIRST_BACKOFF_MS = 60_000;
+/** The background check's wait after each look: 1 minute, doubling, at most 6 hours. */
+const CHECK_BACKOFF = { baseMs: 60_000, capMs: 6 * 3_600_000, jitter: 'none' } as const;
+/** Domains looked at per pass of the background check. */
+const CHECK_BATCH = 20;
+/** Long enough for a batch of slow DNS answers; a process that dies leaves its batch to another then. */
+const CHECK_LEASE_MS = 5 * 60_000;
+const QUEUE = 'domain_check';
 
 const withChange = (v: DomainView, note: { sendDomains?: SendDomainsChange }): DomainView =>
   note.sendDomains ? { ...v, sendDomainsChanged: note.sendDomains } : v;
 
 /** The send domain an identity narrows its connection to: the domain itself, or an address's domain. */
-const sendDomainOf = (d: Pick<DomainRow, 'name' | 'kind'>): string =>
+const sendDomainOf = (d: Pick<Domain, 'name' | 'kind'>): string =>
   d.kind === 'email' ? d.name.slice(d.name.lastIndexOf('@') + 1) : d.name;
 
-const STATUS: Record<string, DomainView['status']> = {
+const STATUS: Record<string, DomainStatus> = {
   SUCCESS: 'verified',
   FAILED: 'failed',
   TEMPORARY_FAILURE: 'temporary_failure',
 };
-const statusOf = (i: SesIdentity): DomainView['status'] =>
+const statusOf = (i: SesIdentity): DomainStatus =>
   STATUS[i.verificationStatus] ?? (i.verifiedForSending ? 'verified' : 'pending');
+
+/** SES's DKIM and MAIL FROM states; one SES adds later reads as pending until Sesame knows it. */
+const sesStatus = (s: string): SesStatus =>
+  (SES_STATUSES as readonly string[]).includes(s) ? (s as SesStatus) : 'PENDING';
 
 /** The records a person publishes for a domain identity, in the order a DNS console wants them. */
 export function recordsFor(
-  d: Pick<
-    DomainRow,
-    'name' | 'kind' | 'dkim_origin' | 'dkim_tokens' | 'dkim_public_key' | 'mail_from_domain' | 'dmarc_rua'
-  >,
+  d: Pick<Domain, 'name' | 'kind' | 'dkimOrigin' | 'dkimTokens' | 'dkimPublicKey' | 'mailFromDomain' | 'dmarcRua'>,
   region: string,
 ): PublishRecord[] {
   if (d.kind !== 'domain') return [];
-  const tokens = JSON.parse(d.dkim_tokens) as string[];
   const out: PublishRecord[] =
-    d.dkim_origin === 'EXTERNAL'
+    d.dkimOrigin === 'EXTERNAL'
       ? // An imported identity with its own key: Sesame never saw the key, so it cannot say (or check) the value.
-        d.dkim_public_key
+        d.dkimPublicKey
         ? [
             {
               purpose: 'dkim',
               required: true,
-              name: `${tokens[0]}._domainkey.${d.name}`,
+              name: `${d.dkimTokens[0]}._domainkey.${d.name}`,
               type: 'TXT',
-              value: `v=DKIM1; k=rsa; p=${d.dkim_public_key}`,
+              value: `v=DKIM1; k=rsa; p=${d.dkimPublicKey}`,
             },
           ]
         : []
-      : tokens.map((t) => ({
+      : d.dkimTokens.map((t) => ({
           purpose: 'dkim' as const,
           required: true,
           name: `${t}._domainkey.${d.name}`,
           type: 'CNAME' as const,
           value: `${t}.dkim.amazonses.com`,
         }));
-  if (d.mail_from_domain) {
+  if (d.mailFromDomain) {
     out.push({
       purpose: 'mail_from_mx',
       required: true,
-      name: d.mail_from_domain,
+      name: d.mailFromDomain,
       type: 'MX',
       value: `feedback-smtp.${region}.amazonses.com`,
       priority: 10,
     });
-    out.push({ purpose: 'mail_from_spf', required: true, name: d.mail_from_domain, type: 'TXT', value: SPF });
+    out.push({ purpose: 'mail_from_spf', required: true, name: d.mailFromDomain, type: 'TXT', value: SPF });
   }
   out.push({
     purpose: 'dmarc',
     required: false,
     name: `_dmarc.${d.name}`,
     type: 'TXT',
-    value: `v=DMARC1; p=none;${d.dmarc_rua ? ` rua=mailto:${d.dmarc_rua};` : ''}`,
+    value: `v=DMARC1; p=none;${d.dmarcRua ? ` rua=mailto:${d.dmarcRua};` : ''}`,
     note: 'Start at p=none and read the aggregate reports; once every legitimate source passes SPF or DKIM alignment, move to p=quarantine, then p=reject.',
   });
   return out;
@@ -138,42 +122,35 @@ export function recordsFor(
 
 /**
  * Sending domains and addresses: the SES identity (created with `manage` credentials, or
- * imported), the DNS records to publish, Sesame's own look-up of each, and a background
- * refresh until SES says verified. Verified domains narrow the connection's `send` sessions.
+ * imported), the DNS records to publish, Sesame's own look-up of each, and a background check
+ * (a `domain_check` job per domain, on its own backoff) until SES says verified. Verified domains
+ * narrow the connection's `send` sessions.
  */
 export function createDomains(deps: {
-  db: Db;
+  repo: Pick<
+    DomainsRepo,
+    'byId' | 'byName' | 'byIds' | 'exists' | 'list' | 'verifiedOf' | 'leftover' | 'noteLeftover' | 'forgetLeftover'
+  >;
+  /** Writes a domain and its check job together. */
+  transaction: Transaction;
+  jobs: Pick<JobQueue, 'lease' | 'finish'>;
   clock: Clock;
   logger: Logger;
   audit: Pick<Audit, 'record'>;
   connections: Pick<Connections, 'row' | 'subject' | 'update'>;
-  credentials: (
-    subject: ReturnType<Connections['subject']>,
-    purpose: Purpose,
-  ) => Promise<AwsCredentialIdentityProvider>;
+  credentials: (subject: ReturnType<Connections['subject']>, purpose: Purpose) => Promise<CredentialProvider>;
   identities: IdentityGateway;
   dns: Pick<DnsChecker, 'checkDomain'>;
   /** Verified identities are cached for sending: forget them when one changes. */
   onIdentitiesChanged?: (connectionId: string) => void;
 }) {
-  const { db, clock } = deps;
+  const { repo, clock } = deps;
 
   /** By id, or by name when only one connection of the workspace has that name. */
-  async function row(workspaceId: string, id: string): Promise<DomainRow> {
-    const byId = await db
-      .selectFrom('domains')
-      .selectAll()
-      .where('workspace_id', '=', workspaceId)
-      .where('id', '=', id)
-      .executeTakeFirst();
+  async function row(workspaceId: string, id: string): Promise<DomainRecord> {
+    const byId = await repo.byId(workspaceId, id);
     if (byId) return byId;
-    const byName = await db
-      .selectFrom('domains')
-      .selectAll()
-      .where('workspace_id', '=', workspaceId)
-      .where('name', '=', id.toLowerCase())
-      .limit(2)
-      .execute();
+    const byName = await repo.byName(workspaceId, id.toLowerCase(), 2);
     if (byName.length > 1)
       throw new AppError('conflict', `${id} belongs to more than one connection.`, {
         hint: 'Name the domain by its id (dom_…), shown by `sesame domains list --json` or GET /v1/domains.',
@@ -182,69 +159,93 @@ export function createDomains(deps: {
     return byName[0];
   }
 
-  async function regionOf(d: DomainRow): Promise<string> {
-    return (await deps.connections.row(d.workspace_id, d.connection_id)).region;
+  async function regionOf(d: Domain): Promise<string> {
+    return (await deps.connections.row(d.workspaceId, d.connectionId)).region;
   }
 
-  function view(d: DomainRow, region: string): DomainView {
-    const checks = JSON.parse(d.checks) as Partial<DomainCheck>;
+  function view(d: DomainRecord, region: string): DomainView {
     const records = recordsFor(d, region).map((rec) => {
-      const c = checks.records?.find((x) => x.name === rec.name.toLowerCase() && x.type === rec.type);
+      const c = d.checks.records?.find((x) => x.name === rec.name.toLowerCase() && x.type === rec.type);
       return { ...rec, check: c ? { status: c.status, found: c.found, message: c.message, hint: c.hint } : null };
     });
     return {
       id: d.id,
       name: d.name,
-      kind: d.kind as DomainView['kind'],
-      connectionId: d.connection_id,
-      origin: d.origin as DomainView['origin'],
-      status: d.status as DomainView['status'],
-      dkim: { origin: d.dkim_origin, status: d.dkim_status },
-      mailFrom: { domain: d.mail_from_domain, status: d.mail_from_status },
+      kind: d.kind,
+      connectionId: d.connectionId,
+      origin: d.origin,
+      status: d.status,
+      dkim: { origin: d.dkimOrigin, status: d.dkimStatus },
+      mailFrom: { domain: d.mailFromDomain, status: d.mailFromStatus },
       records,
-      problems: checks.problems ?? [],
+      problems: d.checks.problems ?? [],
       zone: renderZone(records),
-      checkedAt: d.checked_at,
-      nextCheckAt: d.next_check_at,
-      verifiedAt: d.verified_at,
-      createdAt: d.created_at,
+      checkedAt: d.checkedAt,
+      nextCheckAt: d.nextCheckAt,
+      verifiedAt: d.verifiedAt,
+      createdAt: d.createdAt,
     };
   }
 
-  /** A new identity row: pending, to be checked at once. */
-  function newRow(
+  /** A new identity: pending, to be checked at once. */
+  function newDomain(
     workspaceId: string,
     connectionId: string,
     name: string,
     identity: Pick<
-      DomainRow,
+      Domain,
       | 'kind'
       | 'origin'
-      | 'dkim_origin'
-      | 'dkim_tokens'
-      | 'dkim_public_key'
-      | 'dkim_status'
-      | 'mail_from_domain'
-      | 'mail_from_status'
-      | 'dmarc_rua'
+      | 'dkimOrigin'
+      | 'dkimTokens'
+      | 'dkimPublicKey'
+      | 'dkimStatus'
+      | 'mailFromDomain'
+      | 'mailFromStatus'
+      | 'dmarcRua'
     >,
-  ): DomainRow {
+  ): DomainRecord {
     const iso = clock.now().toISOString();
     return {
-      id: newId('dom'),
-      workspace_id: workspaceId,
-      connection_id: connectionId,
+      id: newId('dom', clock.ms()),
+      workspaceId,
+      connectionId,
       name,
       status: 'pending',
       ...identity,
-      checks: '{}',
-      checked_at: null,
-      check_attempts: 0,
-      next_check_at: iso,
-      verified_at: null,
-      created_at: iso,
-      updated_at: iso,
+      checks: {},
+      checkedAt: null,
+      checkAttempts: 0,
+      nextCheckAt: iso,
+      verifiedAt: null,
+      createdAt: iso,
+      updatedAt: iso,
     };
+  }
+
+  /** Store a new identity with its first check due now, together. */
+  async function insert(d: DomainRecord): Promise<void> {
+    await deps.transaction(async (r) => {
+      await r.domains.insert(d);
+      await r.jobs.enqueue(QUEUE, { id: d.id, group: d.connectionId, runAt: d.nextCheckAt ?? d.createdAt });
+    });
+  }
+
+  /** When to look again after `attempts` looks; null when there is nothing more to wait for. */
+  function nextCheck(d: Pick<Domain, 'createdAt'>, status: DomainStatus | null, attempts: number): string | null {
+    const now = clock.ms();
+    if (status === 'verified' || status === 'failed' || now - Date.parse(d.createdAt) > GIVE_UP_MS) return null;
+    return new Date(now + backoffMs(attempts - 1, CHECK_BACKOFF)).toISOString();
+  }
+
+  /** Move the domain's check job to `next`, or drop it when there is no next look. */
+  async function rescheduleIn(
+    r: Pick<Repos, 'jobs'>,
+    d: Pick<Domain, 'id' | 'connectionId'>,
+    next: string | null,
+  ): Promise<void> {
+    if (next) await r.jobs.schedule(QUEUE, { id: d.id, group: d.connectionId, runAt: next });
+    else await r.jobs.finish(QUEUE, d.id);
   }
 
   /** Keep the connection's send domains (the session policy's ses:FromAddress) in step with its domains. */
@@ -256,7 +257,7 @@ export function createDomains(deps: {
     actor: string,
   ): Promise<SendDomainsChange | undefined> {
     const c = await deps.connections.row(workspaceId, connectionId);
-    const current = JSON.parse(c.send_domains) as string[];
+    const current = [...deps.connections.subject(c).sendDomains];
     let next = current;
     if (add && !current.includes(add)) next = [...current, add];
     if (remove) next = next.filter((x) => x !== remove);
@@ -274,10 +275,13 @@ export function createDomains(deps: {
     };
   }
 
-  /** Ask SES and DNS again; record what changed. */
-  async function refresh(d: DomainRow, actor: string, note?: { sendDomains?: SendDomainsChange }): Promise<DomainRow> {
-    const conn = await deps.connections.row(d.workspace_id, d.connection_id);
-    const now = clock.now();
+  /** Ask SES and DNS again; record what changed and when to look next. */
+  async function refresh(
+    d: DomainRecord,
+    actor: string,
+    note?: { sendDomains?: SendDomainsChange },
+  ): Promise<DomainRecord> {
+    const conn = await deps.connections.row(d.workspaceId, d.connectionId);
     const ses = await deps.identities.get(
       await deps.credentials(deps.connections.subject(conn), 'read'),
       conn.region,
@@ -289,52 +293,73 @@ export function createDomains(deps: {
       d.kind === 'domain'
         ? await deps.dns.checkDomain(d.name, {
             records: recordsFor(d, conn.region),
-            ...(d.mail_from_domain ? { mailFromDomain: d.mail_from_domain } : {}),
+            ...(d.mailFromDomain ? { mailFromDomain: d.mailFromDomain } : {}),
           })
         : undefined;
-    const attempts = d.check_attempts + 1;
-    const givenUp = now.getTime() - Date.parse(d.created_at) > GIVE_UP_MS;
-    const next =
-      status === 'verified' || status === 'failed' || givenUp
-        ? null
-        : new Date(now.getTime() + Math.min(FIRST_BACKOFF_MS * 2 ** (attempts - 1), MAX_BACKOFF_MS)).toISOString();
-    const changes = {
+    const now = clock.now().toISOString();
+    const mailFromStatus = ses.mailFrom.status === null ? null : sesStatus(ses.mailFrom.status);
+    const changes: DomainCheckResult = {
       status,
-      dkim_status: ses.dkim.status,
-      mail_from_status: ses.mailFrom.status,
-      checks: check ? JSON.stringify({ records: check.records, problems: check.problems }) : d.checks,
-      checked_at: now.toISOString(),
-      check_attempts: attempts,
-      next_check_at: next,
-      verified_at: status === 'verified' ? (d.verified_at ?? now.toISOString()) : d.verified_at,
-      updated_at: now.toISOString(),
+      dkimStatus: sesStatus(ses.dkim.status),
+      mailFromStatus,
+      checks: check ? { records: check.records, problems: check.problems } : d.checks,
+      checkedAt: now,
+      checkAttempts: d.checkAttempts + 1,
+      verifiedAt: status === 'verified' ? (d.verifiedAt ?? now) : d.verifiedAt,
+      updatedAt: now,
     };
-    await db.updateTable('domains').set(changes).where('id', '=', d.id).execute();
+    const next = nextCheck(d, status, changes.checkAttempts);
+    await deps.transaction(async (r) => {
+      await r.domains.recordCheck(d.id, changes);
+      await rescheduleIn(r, d, next);
+    });
     // Only a verified identity narrows the connection's send sessions: a pending one would stop
     // every other verified sender at once. An address narrows to its domain (SES still checks the address).
     if (status === 'verified' && d.status !== 'verified') {
-      const change = await syncSendDomains(d.workspace_id, d.connection_id, sendDomainOf(d), null, actor);
+      const change = await syncSendDomains(d.workspaceId, d.connectionId, sendDomainOf(d), null, actor);
       if (note && change) note.sendDomains = change;
     }
-    if (status !== d.status || ses.mailFrom.status !== d.mail_from_status) {
+    if (status !== d.status || mailFromStatus !== d.mailFromStatus) {
       await deps.audit.record({
-        workspaceId: d.workspace_id,
-        connectionId: d.connection_id,
+        workspaceId: d.workspaceId,
+        connectionId: d.connectionId,
         actor,
         action: 'domain.status_changed',
         details: { domain: d.name, from: d.status, to: status, dkim: ses.dkim.status, mailFrom: ses.mailFrom.status },
       });
-      deps.onIdentitiesChanged?.(d.connection_id);
+      deps.onIdentitiesChanged?.(d.connectionId);
     }
-    return { ...d, ...changes };
+    return { ...d, ...changes, nextCheckAt: next };
+  }
+
+  /** A background look that failed: count it and back off; an identity gone from SES is failed for good. */
+  async function lookFailed(d: DomainRecord, err: unknown): Promise<void> {
+    deps.logger.warn({ domain: d.name, err: (err as Error).message }, 'refreshing a domain failed');
+    const attempts = d.checkAttempts + 1;
+    const missing = isAppError(err) && err.code === 'identity_missing';
+    const problem: DomainProblem = {
+      code: 'lookup_failed',
+      severity: 'error',
+      name: d.name,
+      message: (err as Error).message,
+      hint: isAppError(err) ? err.hint : 'Sesame checks again later; `sesame domains verify` checks now.',
+    };
+    await deps.transaction(async (r) => {
+      await r.domains.recordFailedLook(d.id, {
+        checkAttempts: attempts,
+        updatedAt: clock.now().toISOString(),
+        ...(missing ? { failed: { checks: { ...d.checks, problems: [problem] } } } : {}),
+      });
+      await rescheduleIn(r, d, nextCheck(d, missing ? 'failed' : null, attempts));
+    });
   }
 
   /** Right after adding: a failed look (throttling, say) leaves the identity pending for the background check. */
   async function firstCheck(
-    d: DomainRow,
+    d: DomainRecord,
     actor: string,
     note?: { sendDomains?: SendDomainsChange },
-  ): Promise<DomainRow> {
+  ): Promise<DomainRecord> {
     try {
       return await refresh(d, actor, note);
     } catch (err) {
@@ -353,23 +378,17 @@ export function createDomains(deps: {
    */
   async function createIdentity(
     conn: { id: string; region: string },
-    manage: AwsCredentialIdentityProvider,
+    manage: CredentialProvider,
     name: string,
     byodkim: { selector: string; privateKey: string } | undefined,
   ): Promise<{ tokens: string[] }> {
     let created = await deps.identities.create(manage, conn.region, name, byodkim);
-    const leftover = await db
-      .selectFrom('domain_leftovers')
-      .select('created_at')
-      .where('connection_id', '=', conn.id)
-      .where('name', '=', name)
-      .executeTakeFirst();
+    const leftover = await repo.leftover(conn.id, name);
     if (created.alreadyExists && leftover) {
       await deps.identities.remove(manage, conn.region, name);
       created = await deps.identities.create(manage, conn.region, name, byodkim);
     }
-    if (leftover && !created.alreadyExists)
-      await db.deleteFrom('domain_leftovers').where('connection_id', '=', conn.id).where('name', '=', name).execute();
+    if (leftover && !created.alreadyExists) await repo.forgetLeftover(conn.id, name);
     if (created.alreadyExists)
       throw new AppError('identity_exists', `${name} already exists in the SES account in ${conn.region}.`);
     return created;
@@ -383,7 +402,7 @@ export function createDomains(deps: {
    */
   async function takeBack(
     conn: { id: string; workspace_id: string; region: string },
-    manage: AwsCredentialIdentityProvider,
+    manage: CredentialProvider,
     name: string,
     cause: unknown,
     actor: string,
@@ -399,17 +418,13 @@ export function createDomains(deps: {
     let noted = false;
     if (left !== null && opts.note) {
       try {
-        await db
-          .insertInto('domain_leftovers')
-          .values({
-            connection_id: conn.id,
-            name,
-            workspace_id: conn.workspace_id,
-            reason: (cause instanceof Error ? cause.message : String(cause)).slice(0, 500),
-            created_at: clock.now().toISOString(),
-          })
-          .onConflict((oc) => oc.columns(['connection_id', 'name']).doNothing())
-          .execute();
+        await repo.noteLeftover({
+          connectionId: conn.id,
+          name,
+          workspaceId: conn.workspace_id,
+          reason: (cause instanceof Error ? cause.message : String(cause)).slice(0, 500),
+          createdAt: clock.now().toISOString(),
+        });
         noted = true;
       } catch (noteErr) {
         deps.logger.error({ domain: name, err: (noteErr as Error).message }, 'could not note a leftover SES identity');
@@ -443,39 +458,12 @@ export function createDomains(deps: {
     });
   }
 
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
-
   return {
-    recordsFor,
-
-    /** Pending domains are looked at again on this beat (each still waits for its own backoff). */
-    start(intervalMs = 30_000): void {
-      timer ??= setInterval(() => {
-        running ??= this.refreshDue()
-          .catch((err) => deps.logger.error({ err }, 'refreshing domains failed'))
-          .finally(() => {
-            running = undefined;
-          });
-      }, intervalMs);
-      timer.unref();
-    },
-    async stop(): Promise<void> {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      await running;
-    },
-
     async add(workspaceId: string, input: AddDomainInput, actor: string): Promise<DomainView> {
       const conn = await deps.connections.row(workspaceId, input.connection);
       const name = input.domain.toLowerCase();
-      const taken = await db
-        .selectFrom('domains')
-        .select('id')
-        .where('connection_id', '=', conn.id)
-        .where('name', '=', name)
-        .executeTakeFirst();
-      if (taken) throw new AppError('conflict', `${name} is already a domain of connection ${conn.name}.`);
+      if (await repo.exists(conn.id, name))
+        throw new AppError('conflict', `${name} is already a domain of connection ${conn.name}.`);
       const subject = deps.connections.subject(conn);
       const byo = input.byodkim
         ? { selector: input.byodkim.selector, ...dkimPublicKey(input.byodkim.privateKey) }
@@ -483,7 +471,7 @@ export function createDomains(deps: {
       let tokens: string[] = [];
       let mailFrom: string | null =
         input.mailFromSubdomain === null ? null : `${input.mailFromSubdomain ?? 'mail'}.${name}`;
-      let dkimOrigin = input.byodkim ? 'EXTERNAL' : 'AWS_SES';
+      let dkimOrigin: Domain['dkimOrigin'] = input.byodkim ? 'EXTERNAL' : 'AWS_SES';
       if (input.import) {
         const existing = await deps.identities.get(await deps.credentials(subject, 'read'), conn.region, name);
         if (!existing)
@@ -496,17 +484,17 @@ export function createDomains(deps: {
         mailFrom = existing.mailFrom.domain;
       }
       // Set once SES created the identity for this add: anything failing after that takes it back.
-      let createdWith: AwsCredentialIdentityProvider | undefined;
-      const d = newRow(workspaceId, conn.id, name, {
+      let createdWith: CredentialProvider | undefined;
+      const d = newDomain(workspaceId, conn.id, name, {
         kind: 'domain',
         origin: input.import ? 'imported' : 'created',
-        dkim_origin: dkimOrigin,
-        dkim_tokens: '[]',
-        dkim_public_key: byo?.publicKey ?? null,
-        dkim_status: 'PENDING',
-        mail_from_domain: mailFrom,
-        mail_from_status: mailFrom ? 'PENDING' : null,
-        dmarc_rua: input.dmarcReportEmail ?? null,
+        dkimOrigin,
+        dkimTokens: [],
+        dkimPublicKey: byo?.publicKey ?? null,
+        dkimStatus: 'PENDING',
+        mailFromDomain: mailFrom,
+        mailFromStatus: mailFrom ? 'PENDING' : null,
+        dmarcRua: input.dmarcReportEmail ?? null,
       });
       try {
         if (!input.import) {
@@ -521,8 +509,8 @@ export function createDomains(deps: {
           tokens = byo ? [byo.selector] : created.tokens;
           if (mailFrom) await deps.identities.putMailFrom(manage, conn.region, name, mailFrom);
         }
-        d.dkim_tokens = JSON.stringify(tokens);
-        await db.insertInto('domains').values(d).execute();
+        d.dkimTokens = tokens;
+        await insert(d);
       } catch (e) {
         if (createdWith) throw await takeBack(conn, createdWith, name, e, actor);
         throw e;
@@ -545,28 +533,23 @@ export function createDomains(deps: {
     ): Promise<DomainView> {
       const conn = await deps.connections.row(workspaceId, input.connection);
       const name = input.email.toLowerCase();
-      const taken = await db
-        .selectFrom('domains')
-        .select('id')
-        .where('connection_id', '=', conn.id)
-        .where('name', '=', name)
-        .executeTakeFirst();
-      if (taken) throw new AppError('conflict', `${name} is already an identity of connection ${conn.name}.`);
+      if (await repo.exists(conn.id, name))
+        throw new AppError('conflict', `${name} is already an identity of connection ${conn.name}.`);
       const manage = await deps.credentials(deps.connections.subject(conn), 'manage');
       const created = await deps.identities.create(manage, conn.region, name);
-      const d = newRow(workspaceId, conn.id, name, {
+      const d = newDomain(workspaceId, conn.id, name, {
         kind: 'email',
         origin: created.alreadyExists ? 'imported' : 'created',
-        dkim_origin: 'AWS_SES',
-        dkim_tokens: '[]',
-        dkim_public_key: null,
-        dkim_status: 'NOT_STARTED',
-        mail_from_domain: null,
-        mail_from_status: null,
-        dmarc_rua: null,
+        dkimOrigin: 'AWS_SES',
+        dkimTokens: [],
+        dkimPublicKey: null,
+        dkimStatus: 'NOT_STARTED',
+        mailFromDomain: null,
+        mailFromStatus: null,
+        dmarcRua: null,
       });
       try {
-        await db.insertInto('domains').values(d).execute();
+        await insert(d);
       } catch (e) {
         if (!created.alreadyExists) throw await takeBack(conn, manage, name, e, actor, { note: false });
         throw e;
@@ -583,15 +566,13 @@ export function createDomains(deps: {
     },
 
     async list(workspaceId: string, opts: { connection?: string } = {}): Promise<DomainView[]> {
-      let q = db.selectFrom('domains').selectAll().where('workspace_id', '=', workspaceId);
-      if (opts.connection)
-        q = q.where('connection_id', '=', (await deps.connections.row(workspaceId, opts.connection)).id);
-      const rows = await q.orderBy('name').execute();
+      const connectionId = opts.connection ? (await deps.connections.row(workspaceId, opts.connection)).id : undefined;
+      const rows = await repo.list(workspaceId, connectionId);
       const regions = new Map<string, string>();
       const out: DomainView[] = [];
       for (const d of rows) {
-        if (!regions.has(d.connection_id)) regions.set(d.connection_id, await regionOf(d));
-        out.push(view(d, regions.get(d.connection_id)!));
+        if (!regions.has(d.connectionId)) regions.set(d.connectionId, await regionOf(d));
+        out.push(view(d, regions.get(d.connectionId)!));
       }
       return out;
     },
@@ -616,7 +597,7 @@ export function createDomains(deps: {
       opts: { deleteIdentity?: boolean } = {},
     ): Promise<{ id: string; deleted: true; identityDeleted: boolean }> {
       const d = await row(workspaceId, id);
-      const conn = await deps.connections.row(workspaceId, d.connection_id);
+      const conn = await deps.connections.row(workspaceId, d.connectionId);
       const deleteIdentity = opts.deleteIdentity ?? d.origin === 'created';
       if (deleteIdentity)
         await deps.identities.remove(
@@ -624,14 +605,12 @@ export function createDomains(deps: {
           conn.region,
           d.name,
         );
-      await db.deleteFrom('domains').where('id', '=', d.id).execute();
+      await deps.transaction(async (r) => {
+        await r.domains.delete(d.id);
+        await r.jobs.cancel(QUEUE, d.id, clock.now());
+      });
       // The send domain goes when no other identity of the connection still needs it.
-      const others = await db
-        .selectFrom('domains')
-        .select(['name', 'kind'])
-        .where('connection_id', '=', conn.id)
-        .where('status', '=', 'verified')
-        .execute();
+      const others = await repo.verifiedOf(conn.id);
       const gone = sendDomainOf(d);
       if (d.status === 'verified' && !others.some((o) => sendDomainOf(o) === gone))
         await syncSendDomains(workspaceId, conn.id, null, gone, actor);
@@ -646,54 +625,36 @@ export function createDomains(deps: {
       return { id: d.id, deleted: true, identityDeleted: deleteIdentity };
     },
 
-    /** Background: re-check domains still waiting for verification, each on its own backoff. */
-    async refreshDue(limit = 20): Promise<number> {
-      const due = await db
-        .selectFrom('domains')
-        .selectAll()
-        .where('next_check_at', 'is not', null)
-        .where('next_check_at', '<=', clock.now().toISOString())
-        .orderBy('next_check_at')
-        .limit(limit)
-        .execute();
-      for (const d of due) {
+    /**
+     * One pass of the background check (the `domains` loop): look again at the domains whose check
+     * job is due, each then waiting for its own backoff. Returns how many it looked at.
+     */
+    async checkDue(): Promise<number> {
+      const jobs = await deps.jobs.lease(QUEUE, {
+        owner: newId('chk', clock.ms()),
+        limit: CHECK_BATCH,
+        now: clock.now(),
+        leaseMs: CHECK_LEASE_MS,
+      });
+      if (jobs.length === 0) return 0;
+      const found = new Map((await repo.byIds(jobs.map((j) => j.id))).map((d) => [d.id, d]));
+      for (const job of jobs) {
+        const d = found.get(job.id);
         try {
+          if (!d) {
+            // Removed meanwhile: nothing left to check.
+            await deps.jobs.finish(QUEUE, job.id);
+            continue;
+          }
           await refresh(d, 'system');
         } catch (err) {
-          deps.logger.warn({ domain: d.name, err: (err as Error).message }, 'refreshing a domain failed');
-          const attempts = d.check_attempts + 1;
-          const now = clock.now();
-          const missing = isAppError(err) && err.code === 'identity_missing';
-          const over = missing || now.getTime() - Date.parse(d.created_at) > GIVE_UP_MS;
-          const problem: DomainProblem = {
-            code: 'lookup_failed',
-            severity: 'error',
-            name: d.name,
-            message: (err as Error).message,
-            hint: isAppError(err) ? err.hint : 'Sesame checks again later; `sesame domains verify` checks now.',
-          };
-          await db
-            .updateTable('domains')
-            .set({
-              check_attempts: attempts,
-              next_check_at: over
-                ? null
-                : new Date(
-                    now.getTime() + Math.min(FIRST_BACKOFF_MS * 2 ** (attempts - 1), MAX_BACKOFF_MS),
-                  ).toISOString(),
-              ...(missing
-                ? {
-                    status: 'failed',
-                    checks: JSON.stringify({ ...(JSON.parse(d.checks) as object), problems: [problem] }),
-                  }
-                : {}),
-              updated_at: now.toISOString(),
-            })
-            .where('id', '=', d.id)
-            .execute();
+          if (d)
+            await lookFailed(d, err).catch((e: unknown) =>
+              deps.logger.error({ err: e }, 'recording a failed domain check failed'),
+            );
         }
       }
-      return due.length;
+      return jobs.length;
     },
   };
 }

@@ -1,6 +1,5 @@
 import type { Clock } from '../../clock.js';
-import type { Db } from '../../store/db.js';
-import type { WarmupPlanTable } from '../../store/schema.js';
+import type { WarmupPlan, WarmupRepo } from '../../store/warmup.js';
 import { allowanceOf, dayIndex, domainOfFrom, nextDayStart, stepOn, stepVolume, utcDay } from './plan.js';
 import { planShape, type Ramp } from './ramp.js';
 import { type UsageKey, WARMUP_HELD, type WarmupUsage } from './usage.js';
@@ -21,23 +20,24 @@ const PLANS_TTL_MS = 2000;
  * not failed and not counted as an attempt.
  */
 export function createWarmupGate(deps: {
-  db: Db;
+  repo: Pick<WarmupRepo, 'plansOf' | 'noteQuota'>;
   clock: Clock;
   ramp: Pick<Ramp, 'roll'>;
   usage: Pick<WarmupUsage, 'take' | 'giveBack'>;
 }) {
-  const { db, clock, usage } = deps;
-  const cache = new Map<string, { at: number; plans: WarmupPlanTable[] }>();
+  const { repo, clock, usage } = deps;
+  const cache = new Map<string, { at: number; plans: WarmupPlan[] }>();
 
-  async function plansOf(connectionId: string): Promise<WarmupPlanTable[]> {
+  async function plansOf(connectionId: string): Promise<WarmupPlan[]> {
     const hit = cache.get(connectionId);
-    if (hit && Date.now() - hit.at < PLANS_TTL_MS) return hit.plans;
-    const plans = await db.selectFrom('warmup_plans').selectAll().where('connection_id', '=', connectionId).execute();
-    cache.set(connectionId, { at: Date.now(), plans });
+    if (hit && clock.ms() - hit.at < PLANS_TTL_MS) return hit.plans;
+    const at = clock.ms();
+    const plans = await repo.plansOf(connectionId);
+    cache.set(connectionId, { at, plans });
     return plans;
   }
 
-  function remember(connectionId: string, p: WarmupPlanTable): void {
+  function remember(connectionId: string, p: WarmupPlan): void {
     const hit = cache.get(connectionId);
     if (hit) hit.plans = hit.plans.map((x) => (x.id === p.id ? p : x));
   }
@@ -70,7 +70,7 @@ export function createWarmupGate(deps: {
         if (p !== before) remember(m.connectionId, p);
         const shape = planShape(p);
         const step = stepOn(shape, today);
-        const allowance = allowanceOf(stepVolume(shape, step), m.quota ?? p.account_quota);
+        const allowance = allowanceOf(stepVolume(shape, step), m.quota ?? p.accountQuota);
         const key = { connectionId: m.connectionId, domain: p.domain, day: today };
         if (await usage.take(key, m.recipients, allowance)) {
           taken.push(key);
@@ -95,13 +95,7 @@ export function createWarmupGate(deps: {
     /** The worker read the SES quota: plans show it, and the default ramp stops at it. */
     async noteQuota(connectionId: string, max24HourSend: number): Promise<void> {
       // SES answers a double; the column is an integer on PostgreSQL.
-      const quota = Math.floor(max24HourSend);
-      await db
-        .updateTable('warmup_plans')
-        .set({ account_quota: quota })
-        .where('connection_id', '=', connectionId)
-        .where((eb) => eb.or([eb('account_quota', 'is', null), eb('account_quota', '!=', quota)]))
-        .execute();
+      await repo.noteQuota(connectionId, Math.floor(max24HourSend));
     },
 
     /** A plan was set, paused, resumed or removed in this process: read it again. */

@@ -38,3 +38,47 @@ export const setWarmupSchema = z
 export type SetWarmupInput = z.infer<typeof setWarmupSchema>;
 
 export const warmupScopeQuery = z.strictObject({ domain: warmupDomain.optional() });
+
+/** A plan as the API answers it and the CLI reads it: an allow-list, like every response schema. */
+export const warmupPlanView = z.object({
+  id: z.string(),
+  connectionId: z.string(),
+  /** null: the plan covers every message of the connection. */
+  domain: z.string().nullable(),
+  mode: z.enum(['ramp', 'custom']),
+  /** Daily volumes, step by step (the default ramp: as far as the account quota). */
+  schedule: z.array(z.number()),
+  startVolume: z.number().nullable(),
+  doublingDays: z.number().nullable(),
+  startedAt: z.string(),
+  started: z.boolean(),
+  /** Days since the start (0 on the first day). */
+  currentDay: z.number(),
+  /** Index into schedule: the day's step, behind currentDay by the days the ramp was held. */
+  currentStep: z.number(),
+  heldDays: z.number(),
+  stepVolume: z.number(),
+  accountQuota: z.number().nullable(),
+  todayAllowance: z.number(),
+  sentToday: z.number(),
+  remainingToday: z.number(),
+  /** Queued messages of this plan's scope held by warmup for a later day (the connection's plan counts those its domain plans hold too). */
+  waiting: z.number(),
+  /** True when the ramp did not advance today, or will not while paused. */
+  held: z.boolean(),
+  holdReason: z.string().nullable(),
+  paused: z.boolean(),
+  pausedAt: z.string().nullable(),
+  rampComplete: z.boolean(),
+  nextDayAt: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export const warmupDeletedView = z.object({
+  connectionId: z.string(),
+  domain: z.string().nullable(),
+  deleted: z.literal(true),
+});
+
+export type WarmupView = z.infer<typeof warmupPlanView>;

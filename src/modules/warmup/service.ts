@@ -1,10 +1,9 @@
 import type { Clock } from '../../clock.js';
 import { AppError } from '../../errors.js';
 import { newId } from '../../ids.js';
-import type { Db } from '../../store/db.js';
-import type { ConnectionTable, WarmupPlanTable } from '../../store/schema.js';
+import type { WarmupPlan, WarmupRepo } from '../../store/warmup.js';
 import type { Audit } from '../audit/audit.js';
-import type { Connections } from '../connections/service.js';
+import type { ConnectionRow, Connections } from '../connections/service.js';
 import {
   allowanceOf,
   DEFAULT_DOUBLING_DAYS,
@@ -19,43 +18,10 @@ import {
   utcDay,
 } from './plan.js';
 import { planShape, type Ramp } from './ramp.js';
-import { setWarmupSchema, warmupDomain } from './schemas.js';
+import { setWarmupSchema, warmupDomain, type WarmupView } from './schemas.js';
 import type { WarmupUsage } from './usage.js';
 
-export interface WarmupView {
-  id: string;
-  connectionId: string;
-  /** null: the plan covers every message of the connection. */
-  domain: string | null;
-  mode: 'ramp' | 'custom';
-  /** Daily volumes, step by step (the default ramp: as far as the account quota). */
-  schedule: number[];
-  startVolume: number | null;
-  doublingDays: number | null;
-  startedAt: string;
-  started: boolean;
-  /** Days since the start (0 on the first day). */
-  currentDay: number;
-  /** Index into schedule: the day's step, behind currentDay by the days the ramp was held. */
-  currentStep: number;
-  heldDays: number;
-  stepVolume: number;
-  accountQuota: number | null;
-  todayAllowance: number;
-  sentToday: number;
-  remainingToday: number;
-  /** Queued messages of this plan's scope held by warmup for a later day (the connection's plan counts those its domain plans hold too). */
-  waiting: number;
-  /** True when the ramp did not advance today, or will not while paused. */
-  held: boolean;
-  holdReason: string | null;
-  paused: boolean;
-  pausedAt: string | null;
-  rampComplete: boolean;
-  nextDayAt: string;
-  createdAt: string;
-  updatedAt: string;
-}
+export type { WarmupView } from './schemas.js';
 
 /** The longest a start date may lie in the past or future. */
 const MAX_START_OFFSET_DAYS = 366;
@@ -66,57 +32,57 @@ const MAX_START_OFFSET_DAYS = 366;
  * from the next day. The worker enforces the plans through the warmup gate.
  */
 export function createWarmup(deps: {
-  db: Db;
+  repo: Pick<WarmupRepo, 'plan' | 'plansOf' | 'upsert' | 'setPaused' | 'delete'>;
   clock: Clock;
   audit: Pick<Audit, 'record'>;
-  connections: Pick<Connections, 'row'>;
+  connections: Pick<Connections, 'row' | 'subject'>;
   ramp: Pick<Ramp, 'roll'>;
   usage: Pick<WarmupUsage, 'used' | 'waiting'>;
   /** A plan changed: a worker in this process should not wait for its cache to expire. */
   onChange?: (connectionId: string) => void;
 }) {
-  const { db, clock, audit } = deps;
+  const { repo, clock, audit } = deps;
 
-  async function view(r: WarmupPlanTable): Promise<WarmupView> {
+  async function view(r: WarmupPlan): Promise<WarmupView> {
     const p = await deps.ramp.roll(r);
     const now = clock.now();
     const today = utcDay(now);
     const shape = planShape(p);
     const step = stepOn(shape, today);
     const volume = stepVolume(shape, step);
-    const allowance = allowanceOf(volume, p.account_quota);
-    const sentToday = await deps.usage.used({ connectionId: p.connection_id, domain: p.domain, day: today });
+    const allowance = allowanceOf(volume, p.accountQuota);
+    const sentToday = await deps.usage.used({ connectionId: p.connectionId, domain: p.domain, day: today });
     const index = dayIndex(shape, today);
     // A pause decided today's step; once resumed, that is no longer a reason to show (the ramp advances from tomorrow).
     const heldToday =
-      p.hold_reason !== null && p.rolled_on === today && !(p.paused_at === null && p.hold_reason === 'paused');
+      p.holdReason !== null && p.rolledOn === today && !(p.pausedAt === null && p.holdReason === 'paused');
     return {
       id: p.id,
-      connectionId: p.connection_id,
+      connectionId: p.connectionId,
       domain: p.domain || null,
       mode: shape.schedule ? 'custom' : 'ramp',
-      schedule: scheduleOf(shape, p.account_quota),
-      startVolume: shape.schedule ? null : p.start_volume,
-      doublingDays: shape.schedule ? null : p.doubling_days,
-      startedAt: `${p.start_date}T00:00:00.000Z`,
+      schedule: scheduleOf(shape, p.accountQuota),
+      startVolume: shape.schedule ? null : p.startVolume,
+      doublingDays: shape.schedule ? null : p.doublingDays,
+      startedAt: `${p.startDate}T00:00:00.000Z`,
       started: index >= 0,
       currentDay: Math.max(0, index),
       currentStep: step,
-      heldDays: p.held_days,
+      heldDays: p.heldDays,
       stepVolume: volume,
-      accountQuota: p.account_quota,
+      accountQuota: p.accountQuota,
       todayAllowance: allowance,
       sentToday,
       remainingToday: Math.max(0, allowance - sentToday),
-      waiting: await deps.usage.waiting(p.connection_id, p.domain),
-      held: p.paused_at !== null || heldToday,
-      holdReason: p.paused_at !== null ? 'paused' : heldToday ? p.hold_reason : null,
-      paused: p.paused_at !== null,
-      pausedAt: p.paused_at,
-      rampComplete: rampComplete(shape, step, p.account_quota),
+      waiting: await deps.usage.waiting(p.connectionId, p.domain),
+      held: p.pausedAt !== null || heldToday,
+      holdReason: p.pausedAt !== null ? 'paused' : heldToday ? p.holdReason : null,
+      paused: p.pausedAt !== null,
+      pausedAt: p.pausedAt,
+      rampComplete: rampComplete(shape, step, p.accountQuota),
       nextDayAt: nextDayStart(now).toISOString(),
-      createdAt: p.created_at,
-      updatedAt: p.updated_at,
+      createdAt: p.createdAt,
+      updatedAt: p.updatedAt,
     };
   }
 
@@ -130,21 +96,16 @@ export function createWarmup(deps: {
     return parsed.data;
   }
 
-  async function plan(conn: ConnectionTable, domain: string): Promise<WarmupPlanTable> {
-    const r = await db
-      .selectFrom('warmup_plans')
-      .selectAll()
-      .where('connection_id', '=', conn.id)
-      .where('domain', '=', domain)
-      .executeTakeFirst();
-    if (r) return r;
-    const others = await db.selectFrom('warmup_plans').select('domain').where('connection_id', '=', conn.id).execute();
+  async function plan(conn: Pick<ConnectionRow, 'id' | 'name'>, domain: string): Promise<WarmupPlan> {
+    const p = await repo.plan(conn.id, domain);
+    if (p) return p;
+    const others = (await repo.plansOf(conn.id)).map((o) => o.domain);
     const what = domain ? `for ${domain}` : 'for the whole connection';
     throw new AppError('warmup_not_found', `Connection ${conn.name} has no warmup plan ${what}.`, {
-      details: { plans: others.map((o) => o.domain || '(whole connection)') },
+      details: { plans: others.map((o) => o || '(whole connection)') },
       ...(others.length
         ? {
-            hint: `Its plans: ${others.map((o) => o.domain || '(whole connection, no domain)').join(', ')}. Name one with domain (--domain), or create this one with PUT /v1/connections/:id/warmup (sesame warmup set).`,
+            hint: `Its plans: ${others.map((o) => o || '(whole connection, no domain)').join(', ')}. Name one with domain (--domain), or create this one with PUT /v1/connections/:id/warmup (sesame warmup set).`,
           }
         : {}),
     });
@@ -173,18 +134,14 @@ export function createWarmup(deps: {
     // and the days a plan was paused stay held when it resumes.
     const p = await deps.ramp.roll(await plan(conn, scopeOf(domain)));
     const now = clock.now().toISOString();
-    await db
-      .updateTable('warmup_plans')
-      .set({ paused_at: paused ? (p.paused_at ?? now) : null, updated_at: now })
-      .where('id', '=', p.id)
-      .execute();
+    await repo.setPaused(p.id, paused ? (p.pausedAt ?? now) : null, now);
     deps.onChange?.(conn.id);
     await audit.record({
       workspaceId,
       connectionId: conn.id,
       actor,
       action: paused ? 'warmup.paused' : 'warmup.resumed',
-      outcome: (p.paused_at !== null) === paused ? 'unchanged' : 'ok',
+      outcome: (p.pausedAt !== null) === paused ? 'unchanged' : 'ok',
       details: { planId: p.id, domain: p.domain || null },
     });
     return view(await plan(conn, p.domain));
@@ -195,14 +152,8 @@ export function createWarmup(deps: {
     async list(workspaceId: string, ref: string, domain?: string): Promise<WarmupView[]> {
       const conn = await deps.connections.row(workspaceId, ref);
       if (domain !== undefined) return [await view(await plan(conn, scopeOf(domain)))];
-      const rows = await db
-        .selectFrom('warmup_plans')
-        .selectAll()
-        .where('connection_id', '=', conn.id)
-        .orderBy('domain')
-        .execute();
       const out: WarmupView[] = [];
-      for (const r of rows) out.push(await view(r));
+      for (const p of await repo.plansOf(conn.id)) out.push(await view(p));
       return out;
     },
 
@@ -216,7 +167,7 @@ export function createWarmup(deps: {
       const input = parseInput(body);
       const conn = await deps.connections.row(workspaceId, ref);
       const domain = input.domain ?? '';
-      const sendDomains = JSON.parse(conn.send_domains) as string[];
+      const sendDomains = deps.connections.subject(conn).sendDomains;
       if (domain && sendDomains.length && !sendDomains.includes(domain)) {
         throw new AppError(
           'validation_failed',
@@ -239,44 +190,27 @@ export function createWarmup(deps: {
           },
         );
       }
-      const values = {
-        schedule: input.schedule ? JSON.stringify(input.schedule) : null,
-        start_volume: input.schedule ? input.schedule[0]! : (input.startVolume ?? DEFAULT_START_VOLUME),
-        doubling_days: input.schedule ? 1 : (input.doublingDays ?? DEFAULT_DOUBLING_DAYS),
-        start_date: startDate,
-        held_days: 0,
+      const settings = {
+        schedule: input.schedule ?? null,
+        startVolume: input.schedule ? input.schedule[0]! : (input.startVolume ?? DEFAULT_START_VOLUME),
+        doublingDays: input.schedule ? 1 : (input.doublingDays ?? DEFAULT_DOUBLING_DAYS),
+        startDate,
+        heldDays: 0,
         // A plan starting later is decided from its first day; one started earlier from today.
-        rolled_on: startDate > today ? startDate : today,
-        hold_reason: null,
-        paused_at: null,
-        updated_at: iso,
+        rolledOn: startDate > today ? startDate : today,
+        holdReason: null,
+        pausedAt: null,
+        updatedAt: iso,
       };
-      // The quota another plan of the connection already knows, so a new one shows it at once.
-      const known = await db
-        .selectFrom('warmup_plans')
-        .select('account_quota')
-        .where('connection_id', '=', conn.id)
-        .where('account_quota', 'is not', null)
-        .executeTakeFirst();
-      // One statement, so two requests setting the same plan at once cannot both insert: the
-      // connection-wide plan's domain is '' (not NULL), so the unique key holds on both dialects.
       // A replaced plan keeps its id: a different id back means this call created it.
-      const id = newId('wup', now.getTime());
-      const saved = await db
-        .insertInto('warmup_plans')
-        .values({
-          id,
-          workspace_id: workspaceId,
-          connection_id: conn.id,
-          domain,
-          account_quota: known?.account_quota ?? null,
-          created_at: iso,
-          ...values,
-        })
-        .onConflict((oc) => oc.columns(['connection_id', 'domain']).doUpdateSet(values))
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      const created = saved.id === id;
+      const { created } = await repo.upsert({
+        id: newId('wup', now.getTime()),
+        workspaceId,
+        connectionId: conn.id,
+        domain,
+        createdAt: iso,
+        ...settings,
+      });
       deps.onChange?.(conn.id);
       await audit.record({
         workspaceId,
@@ -289,7 +223,7 @@ export function createWarmup(deps: {
           startDate,
           ...(input.schedule
             ? { schedule: input.schedule }
-            : { startVolume: values.start_volume, doublingDays: values.doubling_days }),
+            : { startVolume: settings.startVolume, doublingDays: settings.doublingDays }),
         },
       });
       return { created, plan: await view(await plan(conn, domain)) };
@@ -309,7 +243,7 @@ export function createWarmup(deps: {
     ): Promise<{ connectionId: string; domain: string | null; deleted: true }> {
       const conn = await deps.connections.row(workspaceId, ref);
       const p = await plan(conn, scopeOf(domain));
-      await db.deleteFrom('warmup_plans').where('id', '=', p.id).execute();
+      await repo.delete(p.id);
       deps.onChange?.(conn.id);
       await audit.record({
         workspaceId,

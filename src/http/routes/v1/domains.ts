@@ -1,50 +1,15 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Container } from '../../../container.js';
-import { addDomainInput, addDomainSchema, addEmailSchema } from '../../../modules/domains/schemas.js';
+import {
+  addDomainInput,
+  addDomainSchema,
+  addEmailSchema,
+  domainDeletedView,
+  domainView,
+} from '../../../modules/domains/schemas.js';
 import { actorOf } from '../../auth.js';
 
-const check = z
-  .object({ status: z.string(), found: z.array(z.string()), message: z.string(), hint: z.string() })
-  .nullable();
-const record = z.object({
-  purpose: z.string(),
-  required: z.boolean(),
-  name: z.string(),
-  type: z.string(),
-  value: z.string(),
-  priority: z.number().optional(),
-  note: z.string().optional(),
-  check,
-});
-const problem = z.object({
-  code: z.string(),
-  severity: z.string(),
-  name: z.string(),
-  message: z.string(),
-  hint: z.string(),
-  tag: z.string().optional(),
-});
-const domainView = z.object({
-  id: z.string(),
-  name: z.string(),
-  kind: z.string(),
-  connectionId: z.string(),
-  origin: z.string(),
-  status: z.string(),
-  dkim: z.object({ origin: z.string(), status: z.string() }),
-  mailFrom: z.object({ domain: z.string().nullable(), status: z.string().nullable() }),
-  records: z.array(record),
-  problems: z.array(problem),
-  zone: z.string(),
-  checkedAt: z.string().nullable(),
-  nextCheckAt: z.string().nullable(),
-  verifiedAt: z.string().nullable(),
-  createdAt: z.string(),
-  sendDomainsChanged: z
-    .object({ connection: z.string(), before: z.array(z.string()), after: z.array(z.string()), message: z.string() })
-    .optional(),
-});
 const idParams = z.strictObject({ id: z.string().min(1).max(254) });
 
 export const domainRoutes =
@@ -99,7 +64,7 @@ export const domainRoutes =
         schema: {
           params: idParams,
           querystring: z.strictObject({ deleteIdentity: z.enum(['true', 'false']).optional() }),
-          response: { 200: z.object({ id: z.string(), deleted: z.literal(true), identityDeleted: z.boolean() }) },
+          response: { 200: domainDeletedView },
         },
       },
       async (req) =>

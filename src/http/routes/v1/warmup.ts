@@ -1,39 +1,14 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Container } from '../../../container.js';
-import { setWarmupSchema, warmupScopeQuery } from '../../../modules/warmup/schemas.js';
+import {
+  setWarmupSchema,
+  warmupDeletedView,
+  warmupPlanView as plan,
+  warmupScopeQuery,
+} from '../../../modules/warmup/schemas.js';
 import { actorOf } from '../../auth.js';
 import { idParams } from '../../schemas.js';
-
-// An allow-list, like every response schema.
-const plan = z.object({
-  id: z.string(),
-  connectionId: z.string(),
-  domain: z.string().nullable(),
-  mode: z.enum(['ramp', 'custom']),
-  schedule: z.array(z.number()),
-  startVolume: z.number().nullable(),
-  doublingDays: z.number().nullable(),
-  startedAt: z.string(),
-  started: z.boolean(),
-  currentDay: z.number(),
-  currentStep: z.number(),
-  heldDays: z.number(),
-  stepVolume: z.number(),
-  accountQuota: z.number().nullable(),
-  todayAllowance: z.number(),
-  sentToday: z.number(),
-  remainingToday: z.number(),
-  waiting: z.number(),
-  held: z.boolean(),
-  holdReason: z.string().nullable(),
-  paused: z.boolean(),
-  pausedAt: z.string().nullable(),
-  rampComplete: z.boolean(),
-  nextDayAt: z.string(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
 
 /** Warmup plans of a connection: `?domain=` names a domain's plan; without it, the connection's own. */
 export const warmupRoutes =
@@ -80,9 +55,7 @@ export const warmupRoutes =
         schema: {
           params: idParams,
           querystring: warmupScopeQuery,
-          response: {
-            200: z.object({ connectionId: z.string(), domain: z.string().nullable(), deleted: z.literal(true) }),
-          },
+          response: { 200: warmupDeletedView },
         },
       },
       async (req) => c.warmup.remove(req.principal.workspaceId, req.params.id, req.query.domain, actorOf(req)),
