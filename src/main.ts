@@ -108,7 +108,7 @@ function runnerRole(c: Container, leaveOut: readonly string[]): Role {
 
 /** Every process that sends also keeps these going; one line each. */
 export function backgroundLoops(c: Container): Role[] {
-  return [loop('events', c.events), loop('webhooks', c.webhookDelivery), loop('domains', c.domains)];
+  return [loop('domains', c.domains)];
 }
 
 function loop(name: string, l: { start(): void; stop(): Promise<void> }): Role {

@@ -1,7 +1,9 @@
 import type { Dialect, Executor, Store } from './db.js';
+import { createMessageEventsRepo, createSnsMessagesRepo, createSnsRefusalsRepo } from './events.js';
 import { createJobs } from './jobs.js';
 import { createMessagesRepo } from './messages.js';
 import { createSuppressionsRepo } from './suppressions.js';
+import { createWebhooksRepo } from './webhooks.js';
 
 /**
  * Every repository, each the only writer of its tables. Services take the few methods they use
@@ -11,6 +13,10 @@ const FACTORIES = {
   jobs: (db: Executor, dialect: Dialect) => createJobs(db, dialect),
   messages: (db: Executor) => createMessagesRepo(db),
   suppressions: (db: Executor) => createSuppressionsRepo(db),
+  snsMessages: (db: Executor) => createSnsMessagesRepo(db),
+  messageEvents: (db: Executor) => createMessageEventsRepo(db),
+  snsRefusals: (db: Executor) => createSnsRefusalsRepo(db),
+  webhooks: (db: Executor) => createWebhooksRepo(db),
 } as const;
 
 export type Repos = { readonly [K in keyof typeof FACTORIES]: ReturnType<(typeof FACTORIES)[K]> };
