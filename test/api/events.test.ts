@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { connectedRole, type Harness, sendingSetup, startHarness, waitForStatus } from '../helpers/harness.js';
+import { serverRoles, workerRoles } from '../../src/main.js';
 import { CERT_PATH, sesEvent, snsSigner } from '../helpers/sns.js';
 
 const TOPIC = 'arn:aws:sns:us-east-1:222222222222:sesame-events';
@@ -296,6 +297,20 @@ describe('POST /v1/sns/:connectionId', () => {
     }
     expect(confirmed).toHaveLength(1);
     expect((await h.call('GET', '/v1/audit?action=sns.subscription_confirmed')).json.data).toHaveLength(1);
+  });
+});
+
+describe('the events and webhooks loops', () => {
+  it('run on the one runner, as a server starts it: a stored notification kicks the events loop', async () => {
+    const { id, ses } = await sentMessage('gone@customer.test');
+    expect(h.container.runner.names()).toEqual(expect.arrayContaining(['events', 'webhooks']));
+    for (const roles of [serverRoles(h.container, { smtp: false, worker: true }), workerRoles(h.container)])
+      expect(roles.map((r) => r.name).filter((n) => n === 'events' || n === 'webhooks')).toEqual([]);
+    h.container.runner.start(['events', 'webhooks']);
+    await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', ses, id, 'gone@customer.test') }));
+    // The kick waits a few milliseconds, on the clock, to gather notifications arriving together.
+    h.clock.advance(5);
+    await waitForStatus(h, id, 'bounced');
   });
 });
 
