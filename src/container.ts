@@ -61,36 +61,6 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   const runner = createRunner({ clock, logger });
 
   const audit = createAudit({ db, clock });
-  // SES events need two things of a connection that the connections module does not offer yet on
-  // its own: a lookup by id alone (the SNS endpoint has no workspace) and pause(). Until it does,
-  // these do what the events code did itself.
-  const connectionForEvents = async (id: string) => {
-    const r = await db
-      .selectFrom('connections')
-      .select(['workspace_id', 'sns_topic_arns'])
-      .where('id', '=', id)
-      .executeTakeFirst();
-    return r && { workspaceId: r.workspace_id, snsTopicArns: JSON.parse(r.sns_topic_arns) as string[] };
-  };
-  const pauseConnection = async (id: string, code: string, reason: string): Promise<boolean> => {
-    const paused = await db
-      .updateTable('connections')
-      .set({ paused_reason: `${code}: ${reason}`.slice(0, 500), paused_at: clock.now().toISOString() })
-      .where('id', '=', id)
-      .where('paused_reason', 'is', null)
-      .returning('workspace_id')
-      .executeTakeFirst();
-    if (!paused) return false;
-    await audit.record({
-      workspaceId: paused.workspace_id,
-      connectionId: id,
-      actor: 'system',
-      action: 'connection.paused',
-      outcome: code,
-      details: { reason },
-    });
-    return true;
-  };
   const workspaces = createWorkspaces({ db, clock, audit });
   const apiKeys = createApiKeys({ db, clock, audit });
   // One budget for both doors (API and SMTP): guessing through either counts against the address.
@@ -237,6 +207,36 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     ...(config.snsCertDir ? { certDir: config.snsCertDir } : {}),
     ...(config.endpoints.sns ? { snsEndpoint: config.endpoints.sns } : {}),
   });
+  // SES events need two things of a connection that the connections module does not offer yet on
+  // its own: a lookup by id alone (the SNS endpoint has no workspace) and pause(). Until it does,
+  // these do what the events code did itself.
+  const connectionForEvents = async (id: string) => {
+    const r = await db
+      .selectFrom('connections')
+      .select(['workspace_id', 'sns_topic_arns'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return r && { workspaceId: r.workspace_id, snsTopicArns: JSON.parse(r.sns_topic_arns) as string[] };
+  };
+  const pauseConnection = async (id: string, code: string, reason: string): Promise<boolean> => {
+    const paused = await db
+      .updateTable('connections')
+      .set({ paused_reason: `${code}: ${reason}`.slice(0, 500), paused_at: clock.now().toISOString() })
+      .where('id', '=', id)
+      .where('paused_reason', 'is', null)
+      .returning('workspace_id')
+      .executeTakeFirst();
+    if (!paused) return false;
+    await audit.record({
+      workspaceId: paused.workspace_id,
+      connectionId: id,
+      actor: 'system',
+      action: 'connection.paused',
+      outcome: code,
+      details: { reason },
+    });
+    return true;
+  };
   const snsRefusals = createSnsRefusals({ repo: repos.snsRefusals, clock });
   connectionsDeps.refusals = snsRefusals;
   const reputation = createReputationGuard({
@@ -268,15 +268,13 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     events: repos.messageEvents,
     // The event's writes and their audit rows (suppressions it adds) commit together.
     transaction: (fn) =>
-      store.db
-        .transaction()
-        .execute((trx) =>
-          fn(
-            Object.assign(createRepositories({ db: trx, dialect: store.dialect }), {
-              audit: createAudit({ db: trx, clock }),
-            }),
-          ),
+      store.db.transaction().execute((trx) =>
+        fn(
+          Object.assign(createRepositories({ db: trx, dialect: store.dialect }), {
+            audit: createAudit({ db: trx, clock }),
+          }),
         ),
+      ),
     suppressions,
     clock,
     logger,

@@ -6,17 +6,17 @@ import type { SnsMessagesRepo } from '../../store/events.js';
 import type { Audit } from '../audit/audit.js';
 import type { SnsRefusals } from './refusals.js';
 
-/**
- * The public SNS endpoint's logic. The signature is the authentication, so every check runs
- * before anything is stored: signature, the connection's topic allow-list, age, replay. A
- * notification is stored raw and processed off the request path.
- */
 /** What the inbox needs of a connection: its workspace and the topics it takes events from. */
 export interface EventConnection {
   workspaceId: string;
   snsTopicArns: string[];
 }
 
+/**
+ * The public SNS endpoint's logic. The signature is the authentication, so every check runs
+ * before anything is stored: signature, the connection's topic allow-list, age, replay. A
+ * notification is stored raw and processed off the request path.
+ */
 export function createSnsInbox(deps: {
   notifications: Pick<SnsMessagesRepo, 'insert'>;
   connection: (id: string) => Promise<EventConnection | undefined>;
