@@ -56,7 +56,7 @@ for (let i = 0; i < N; i += 500) {
 }
 const app = await buildServer(c, { rateLimitPerMinute: 10_000_000 });
 const url = await app.listen({ port: 0, host: '127.0.0.1' });
-c.events.start();
+c.runner.start(['events', 'webhooks']);
 process.stdout.write(JSON.stringify({ url, connectionId: conn.id }) + '\n');
 process.once('SIGTERM', () => {
   void Promise.all([app.close(), c.close()]).then(() => process.exit(0));

@@ -211,32 +211,96 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     ...(config.snsCertDir ? { certDir: config.snsCertDir } : {}),
     ...(config.endpoints.sns ? { snsEndpoint: config.endpoints.sns } : {}),
   });
-  const snsRefusals = createSnsRefusals({ db, clock });
+  // SES events need two things of a connection that the connections module does not offer yet on
+  // its own: a lookup by id alone (the SNS endpoint has no workspace) and pause(). Until it does,
+  // these do what the events code did itself.
+  const connectionForEvents = async (id: string) => {
+    const r = await db
+      .selectFrom('connections')
+      .select(['workspace_id', 'sns_topic_arns'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return r && { workspaceId: r.workspace_id, snsTopicArns: JSON.parse(r.sns_topic_arns) as string[] };
+  };
+  const pauseConnection = async (id: string, code: string, reason: string): Promise<boolean> => {
+    const paused = await db
+      .updateTable('connections')
+      .set({ paused_reason: `${code}: ${reason}`.slice(0, 500), paused_at: clock.now().toISOString() })
+      .where('id', '=', id)
+      .where('paused_reason', 'is', null)
+      .returning('workspace_id')
+      .executeTakeFirst();
+    if (!paused) return false;
+    await audit.record({
+      workspaceId: paused.workspace_id,
+      connectionId: id,
+      actor: 'system',
+      action: 'connection.paused',
+      outcome: code,
+      details: { reason },
+    });
+    return true;
+  };
+  const snsRefusals = createSnsRefusals({ repo: repos.snsRefusals, clock });
   connectionsDeps.refusals = snsRefusals;
-  const reputation = createReputationGuard({ db, clock, audit, config, onPause: (id) => worker.connectionChanged(id) });
+  const reputation = createReputationGuard({
+    messages: repos.messages,
+    config,
+    pause: pauseConnection,
+    onPause: (id) => worker.connectionChanged(id),
+  });
   connectionsDeps.reputation = reputation;
-  const webhooks = createWebhooks({ db, clock, config, envelope, audit });
-  const webhookDelivery = createWebhookDelivery({ db, clock, logger, config, envelope });
+  const webhooks = createWebhooks({
+    repo: repos.webhooks,
+    transaction: repos.transaction,
+    clock,
+    config,
+    envelope,
+    audit,
+  });
+  const webhookDelivery = createWebhookDelivery({
+    webhooks: repos.webhooks,
+    jobs: repos.jobs,
+    transaction: repos.transaction,
+    clock,
+    logger,
+    config,
+    envelope,
+  });
   const events = createEventProcessor({
-    db,
+    notifications: repos.snsMessages,
+    events: repos.messageEvents,
+    // The event's writes and their audit rows (suppressions it adds) commit together.
+    transaction: (fn) =>
+      store.db.transaction().execute((trx) =>
+        fn(
+          Object.assign(createRepositories({ db: trx, dialect: store.dialect }), {
+            audit: createAudit({ db: trx, clock }),
+          }),
+        ),
+      ),
+    suppressions,
     clock,
     logger,
     config,
     onReputationEvent: (id) => reputation.check(id),
-    onEvent: (trx, e) => webhooks.enqueue(trx, e).then(() => undefined),
+    onEvent: (tx, e) => webhooks.enqueue(tx, e).then(() => undefined),
     // Webhook deliveries the events enqueued are committed with them: start delivering.
-    onApplied: () => webhookDelivery.kick(),
+    onApplied: () => webhooksLoop.kick(),
   });
   eventsRef = events;
+  const eventsLoop = runner.add(events.loop);
+  const webhooksLoop = runner.add(webhookDelivery.loop);
   const snsInbox = createSnsInbox({
-    db,
+    notifications: repos.snsMessages,
+    connection: connectionForEvents,
     clock,
     verifier: snsVerifier,
     audit,
     logger,
     ...(config.endpoints.sns ? { snsEndpoint: config.endpoints.sns } : {}),
     // Processing happens off the request path.
-    onStored: () => events.kick(),
+    onStored: () => eventsLoop.kick(),
     refusals: snsRefusals,
   });
   const eventWiring = createEventWiring({
@@ -311,8 +375,6 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     async close(): Promise<void> {
       await runner.stop();
       await worker.stop();
-      await events.stop();
-      await webhookDelivery.stop();
       await queue.stop?.();
       await store.close();
     },

@@ -81,14 +81,13 @@ export function serverRoles(c: Container, opts: { smtp: boolean; worker: boolean
     apiRole(c),
     ...(opts.smtp ? [smtpRole(c)] : []),
     ...(opts.worker ? [loop('worker', c.worker)] : []),
-    ...backgroundLoops(c),
     runnerRole(c, opts.worker ? [] : SENDING_LOOPS),
   ];
 }
 
 /** What `sesame worker` runs: the send worker and the background loops, no listener. */
 export function workerRoles(c: Container): Role[] {
-  return [loop('worker', c.worker), ...backgroundLoops(c), runnerRole(c, [])];
+  return [loop('worker', c.worker), runnerRole(c, [])];
 }
 
 /** Loops that only a process running the send worker runs (`start --no-worker` leaves them out). */
@@ -104,11 +103,6 @@ function runnerRole(c: Container, leaveOut: readonly string[]): Role {
     },
     stop: () => c.runner.stop(),
   };
-}
-
-/** Every process that sends also keeps these going; one line each. */
-export function backgroundLoops(c: Container): Role[] {
-  return [loop('events', c.events), loop('webhooks', c.webhookDelivery)];
 }
 
 function loop(name: string, l: { start(): void; stop(): Promise<void> }): Role {

@@ -89,6 +89,15 @@ function onConfiguredEndpoint(url: URL, configuredEndpoint: string | undefined):
 }
 
 const MAX_CERT_BYTES = 16 * 1024;
+/** How long a certificate fetch or a subscription confirmation may take. */
+const FETCH_TIMEOUT_MS = 5000;
+
+/** A signal that aborts once `ms` have passed on `clock`; release() drops the timer when done first. */
+function timeoutSignal(clock: Pick<Clock, 'setTimer'>, ms: number): { signal: AbortSignal; release(): void } {
+  const ac = new AbortController();
+  const timer = clock.setTimer(ms, () => ac.abort(new Error(`timed out after ${ms} ms`)));
+  return { signal: ac.signal, release: () => timer.cancel() };
+}
 
 export interface SnsVerifierOptions {
   clock: Clock;
@@ -116,11 +125,16 @@ export function createSnsVerifier(opts: SnsVerifierOptions) {
   const fetchCert =
     opts.fetchCert ??
     (async (url: URL): Promise<string> => {
-      const res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(5000) });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const body = await res.text();
-      if (body.length > MAX_CERT_BYTES) throw new Error('certificate too large');
-      return body;
+      const deadline = timeoutSignal(opts.clock, FETCH_TIMEOUT_MS);
+      try {
+        const res = await fetch(url, { redirect: 'error', signal: deadline.signal });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        const body = await res.text();
+        if (body.length > MAX_CERT_BYTES) throw new Error('certificate too large');
+        return body;
+      } finally {
+        deadline.release();
+      }
     });
 
   const unavailable = (reason: string) =>
@@ -259,7 +273,12 @@ export function subscribeUrl(raw: string, configuredEndpoint?: string): URL {
 }
 
 /** Confirm a subscription by following its (checked) SubscribeURL, as SNS expects. */
-export async function confirmSubscription(url: URL): Promise<void> {
-  const res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(5000) });
-  if (!res.ok) throw new Error(`SNS answered ${res.status}`);
+export async function confirmSubscription(url: URL, clock: Pick<Clock, 'setTimer'>): Promise<void> {
+  const deadline = timeoutSignal(clock, FETCH_TIMEOUT_MS);
+  try {
+    const res = await fetch(url, { redirect: 'error', signal: deadline.signal });
+    if (!res.ok) throw new Error(`SNS answered ${res.status}`);
+  } finally {
+    deadline.release();
+  }
 }

@@ -4,6 +4,8 @@ import { createJobs } from './jobs.js';
 import { createMessagesRepo } from './messages.js';
 import { createSuppressionsRepo } from './suppressions.js';
 import { createWarmupRepo } from './warmup.js';
+import { createMessageEventsRepo, createSnsMessagesRepo, createSnsRefusalsRepo } from './events.js';
+import { createWebhooksRepo } from './webhooks.js';
 
 /**
  * Every repository, each the only writer of its tables. Services take the few methods they use
@@ -15,6 +17,10 @@ const FACTORIES = {
   suppressions: (db: Executor) => createSuppressionsRepo(db),
   domains: (db: Executor) => createDomainsRepo(db),
   warmup: (db: Executor) => createWarmupRepo(db),
+  snsMessages: (db: Executor) => createSnsMessagesRepo(db),
+  messageEvents: (db: Executor) => createMessageEventsRepo(db),
+  snsRefusals: (db: Executor) => createSnsRefusalsRepo(db),
+  webhooks: (db: Executor) => createWebhooksRepo(db),
 } as const;
 
 export type Repos = { readonly [K in keyof typeof FACTORIES]: ReturnType<(typeof FACTORIES)[K]> };

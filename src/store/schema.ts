@@ -130,7 +130,6 @@ export interface WebhookDeliveryTable {
   payload: string;
   status: string;
   attempts: number;
-  next_attempt_at: string;
   expires_at: string;
   last_attempt_at: string | null;
   last_status_code: number | null;

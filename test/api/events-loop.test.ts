@@ -35,6 +35,14 @@ async function send(to: string): Promise<string> {
   return res.json.id as string;
 }
 
+/** Once the message is sent, SNS delivers its events to Sesame; then they are applied. */
+async function outcome(id: string): Promise<any> {
+  await waitForStatus(h, id, ['sent', 'delivered', 'delayed', 'bounced', 'complained', 'rejected']);
+  await h.sandbox.admin.snsSettled();
+  await h.drain();
+  return (await h.call('GET', `/v1/emails/${id}`)).json;
+}
+
 describe('SES event wiring', () => {
   it('provisions a SignatureVersion 2 topic, a configuration set for every event type and a confirmed subscription; aws test checks it', async () => {
     h = await startHarness({ listen: true });
@@ -128,7 +136,7 @@ describe('SES event wiring', () => {
       })
     ).json.id;
     h.container.worker.start();
-    await waitForStatus(h, id, 'delivered');
+    expect((await outcome(id)).status).toBe('delivered');
   });
 
   it('says what to set when Sesame has no public URL', async () => {
@@ -164,7 +172,8 @@ describe('the mailbox simulator through the sandbox SNS', () => {
   it('bounce@ → bounce event → recipient suppressed → the next send to it is suppressed', async () => {
     await wired();
     const id = await send('bounce@simulator.amazonses.com');
-    const m = await waitForStatus(h, id, 'bounced');
+    const m = await outcome(id);
+    expect(m.status).toBe('bounced');
     expect(m.events.map((e: { kind: string }) => e.kind).sort()).toEqual(['bounce', 'send']);
     expect(m.events.find((e: { kind: string }) => e.kind === 'bounce')).toMatchObject({
       recipients: ['bounce@simulator.amazonses.com'],
@@ -186,10 +195,12 @@ describe('the mailbox simulator through the sandbox SNS', () => {
     const ok = await send('success@simulator.amazonses.com');
     const complaint = await send('complaint@simulator.amazonses.com');
     const listed = await send('suppressionlist@simulator.amazonses.com');
-    await waitForStatus(h, ok, 'delivered');
-    const c = await waitForStatus(h, complaint, 'complained');
+    expect((await outcome(ok)).status).toBe('delivered');
+    const c = await outcome(complaint);
+    expect(c.status).toBe('complained');
     expect(c.events.map((e: { kind: string }) => e.kind).sort()).toEqual(['complaint', 'delivery', 'send']);
-    const l = await waitForStatus(h, listed, 'bounced');
+    const l = await outcome(listed);
+    expect(l.status).toBe('bounced');
     expect(l.events.find((e: { kind: string }) => e.kind === 'bounce').details).toMatchObject({
       subType: 'OnAccountSuppressionList',
     });

@@ -3,7 +3,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Harness, sendingSetup, startHarness, waitFor, waitForStatus } from '../helpers/harness.js';
+import { connectedRole, type Harness, sendingSetup, startHarness, waitForStatus } from '../helpers/harness.js';
+import { serverRoles, workerRoles } from '../../src/main.js';
 import { CERT_PATH, sesEvent, snsSigner } from '../helpers/sns.js';
 
 const TOPIC = 'arn:aws:sns:us-east-1:222222222222:sesame-events';
@@ -55,7 +56,9 @@ describe('POST /v1/sns/:connectionId', () => {
     );
     expect(res.status).toBe(200);
     expect(res.json.status).toBe('stored');
-    const m = await waitForStatus(h, id, 'bounced');
+    await h.drain();
+    const m = (await h.call('GET', `/v1/emails/${id}`)).json;
+    expect(m.status).toBe('bounced');
     expect(m.events).toEqual([
       expect.objectContaining({
         kind: 'bounce',
@@ -76,18 +79,43 @@ describe('POST /v1/sns/:connectionId', () => {
     expect(next.json.status).toBe('suppressed');
   });
 
+  it('audits every address a bounce or complaint suppresses, once, with the event as its source', async () => {
+    const { id, ses } = await sentMessage('gone@customer.test');
+    const bounce = () =>
+      post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', ses, id, 'gone@customer.test') }));
+    await bounce();
+    await h.drain();
+    const audited = async () => (await h.call('GET', '/v1/audit?action=suppression.added')).json.data;
+    expect(await audited()).toEqual([
+      expect.objectContaining({
+        actor: 'system',
+        action: 'suppression.added',
+        details: { email: 'gone@customer.test', reason: 'bounce', source: 'event', sesMessageId: ses },
+      }),
+    ]);
+    // SES reporting the address again (a second bounce, then a complaint) adds nothing and audits nothing.
+    await bounce();
+    await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Complaint', ses, id, 'gone@customer.test') }));
+    await h.drain();
+    expect(await audited()).toHaveLength(1);
+    expect((await h.call('GET', '/v1/suppressions?email=gone')).json.data).toHaveLength(1);
+  });
+
   it('accepts SignatureVersion 1 and 2; complaints suppress; events apply in any order', async () => {
     const a = await sentMessage('a@customer.test');
     await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Complaint', a.ses, null, 'a@customer.test') }, '1'));
     await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Delivery', a.ses, null, 'a@customer.test') }, '2'));
-    await waitFor(async () => (await h.call('GET', `/v1/emails/${a.id}`)).json.events?.length === 2, 'two events');
+    await h.drain();
+    expect((await h.call('GET', `/v1/emails/${a.id}`)).json.events).toHaveLength(2);
     expect((await h.call('GET', `/v1/emails/${a.id}`)).json.status).toBe('complained'); // the delivery that came later does not undo it
     expect((await h.call('GET', '/v1/suppressions?email=a@customer')).json.data[0].reason).toBe('complaint');
     const b = await sentMessage('b@customer.test');
     await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('DeliveryDelay', b.ses, null, 'b@customer.test') }));
-    await waitForStatus(h, b.id, 'delayed');
+    await h.drain();
+    expect((await h.call('GET', `/v1/emails/${b.id}`)).json.status).toBe('delayed');
     await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Delivery', b.ses, null, 'b@customer.test') }));
-    await waitForStatus(h, b.id, 'delivered');
+    await h.drain();
+    expect((await h.call('GET', `/v1/emails/${b.id}`)).json.status).toBe('delivered');
   });
 
   it('keeps events of messages it does not know, and stores a non-SES notification as such', async () => {
@@ -99,17 +127,7 @@ describe('POST /v1/sns/:connectionId', () => {
       ).status,
     ).toBe(200);
     expect((await post(signer.sign({ TopicArn: TOPIC, Message: 'hello, not SES' }))).status).toBe(200);
-    await waitFor(
-      async () =>
-        (
-          await h.container.store.db
-            .selectFrom('sns_messages')
-            .select('outcome')
-            .where('processed_at', 'is not', null)
-            .execute()
-        ).length === 2,
-      'both processed',
-    );
+    await h.drain();
     const events = await h.container.store.db.selectFrom('message_events').selectAll().execute();
     expect(events).toEqual([
       expect.objectContaining({ message_id: null, ses_message_id: 'unknown-ses-id', kind: 'delivery' }),
@@ -132,7 +150,8 @@ describe('POST /v1/sns/:connectionId', () => {
           }),
         }),
       );
-    await waitFor(async () => (await h.call('GET', `/v1/emails/${id}`)).json.events?.length === 2, 'two bounces');
+    await h.drain();
+    expect((await h.call('GET', `/v1/emails/${id}`)).json.events).toHaveLength(2);
     expect((await h.call('GET', '/v1/suppressions?email=full')).json.data).toEqual([]);
     await post(
       signer.sign({
@@ -143,10 +162,8 @@ describe('POST /v1/sns/:connectionId', () => {
         }),
       }),
     );
-    await waitFor(
-      async () => (await h.call('GET', '/v1/suppressions?email=full')).json.data.length === 1,
-      'suppressed after the third',
-    );
+    await h.drain();
+    expect((await h.call('GET', '/v1/suppressions?email=full')).json.data).toHaveLength(1);
   });
 
   it("counts only the address's own transient bounces: `_` in an address matches nothing else", async () => {
@@ -171,8 +188,8 @@ describe('POST /v1/sns/:connectionId', () => {
         }),
       }),
     );
-    await waitFor(async () => (await h.call('GET', `/v1/emails/${mine.id}`)).json.events?.length === 1, 'the bounce');
-    await h.container.events.drain();
+    await h.drain();
+    expect((await h.call('GET', `/v1/emails/${mine.id}`)).json.events).toHaveLength(1);
     expect((await h.call('GET', '/v1/suppressions?email=a_b')).json.data).toEqual([]);
   });
 
@@ -236,7 +253,8 @@ describe('POST /v1/sns/:connectionId', () => {
     const confirmed: string[] = [];
     const { createSnsInbox } = await import('../../src/modules/events/inbox.js');
     const inbox = createSnsInbox({
-      db: h.container.store.db,
+      notifications: h.container.repos.snsMessages,
+      connection: async (id) => (id === connId ? { workspaceId: h.workspaceId, snsTopicArns: [TOPIC] } : undefined),
       clock: h.clock,
       verifier: { verify: async (b) => JSON.parse(String(b)) },
       audit: h.container.audit,
@@ -279,6 +297,20 @@ describe('POST /v1/sns/:connectionId', () => {
     }
     expect(confirmed).toHaveLength(1);
     expect((await h.call('GET', '/v1/audit?action=sns.subscription_confirmed')).json.data).toHaveLength(1);
+  });
+});
+
+describe('the events and webhooks loops', () => {
+  it('run on the one runner, as a server starts it: a stored notification kicks the events loop', async () => {
+    const { id, ses } = await sentMessage('gone@customer.test');
+    expect(h.container.runner.names()).toEqual(expect.arrayContaining(['events', 'webhooks']));
+    for (const roles of [serverRoles(h.container, { smtp: false, worker: true }), workerRoles(h.container)])
+      expect(roles.map((r) => r.name).filter((n) => n === 'events' || n === 'webhooks')).toEqual([]);
+    h.container.runner.start(['events', 'webhooks']);
+    await post(signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', ses, id, 'gone@customer.test') }));
+    // The kick waits a few milliseconds, on the clock, to gather notifications arriving together.
+    h.clock.advance(5);
+    await waitForStatus(h, id, 'bounced');
   });
 });
 
@@ -412,7 +444,8 @@ describe('reputation guard', () => {
     await post(
       signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', sent[0]!.ses, sent[0]!.id, 'r0@customer.test') }),
     );
-    await waitForStatus(h, sent[0]!.id, 'bounced');
+    await h.drain();
+    expect((await h.call('GET', `/v1/emails/${sent[0]!.id}`)).json.status).toBe('bounced');
     const warned = (await h.call('GET', `/v1/connections/${connId}`)).json;
     expect(warned.reputation.level).toBe('warn');
     expect(warned.warnings.join(' ')).toMatch(/above the warning line/);
@@ -422,11 +455,23 @@ describe('reputation guard', () => {
     await post(
       signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', sent[1]!.ses, sent[1]!.id, 'r1@customer.test') }),
     );
-    const paused = await waitFor(async () => (await h.call('GET', `/v1/connections/${connId}`)).json.paused, 'paused');
+    await h.drain();
+    const paused = (await h.call('GET', `/v1/connections/${connId}`)).json.paused;
     expect(paused.reason).toMatch(/^reputation_guard: over the last 40 sends, bounces 5\.00 %/);
-    expect((await h.call('GET', '/v1/audit?action=connection.paused')).json.data[0]).toMatchObject({
-      outcome: 'reputation_guard',
-    });
+    const audited = (await h.call('GET', '/v1/audit?action=connection.paused')).json.data;
+    expect(audited).toEqual([
+      expect.objectContaining({
+        connectionId: connId,
+        outcome: 'reputation_guard',
+        details: { reason: paused.reason.replace(/^reputation_guard: /, '') },
+      }),
+    ]);
+    // A third bounce finds the queue paused already: no second pause, no second audit row.
+    await post(
+      signer.sign({ TopicArn: TOPIC, Message: sesEvent('Bounce', sent[2]!.ses, sent[2]!.id, 'r2@customer.test') }),
+    );
+    await h.drain();
+    expect((await h.call('GET', '/v1/audit?action=connection.paused')).json.data).toHaveLength(1);
     const held = (
       await h.call('POST', '/v1/emails', {
         from: 'app@example.com',
@@ -435,7 +480,19 @@ describe('reputation guard', () => {
         text: 't',
       })
     ).json.id;
-    await new Promise((r) => setTimeout(r, 300));
+    // The worker takes the oldest due sends first: once a later one on another connection is sent,
+    // it has passed over the held one.
+    const other = await connectedRole(h, 'other');
+    const later = (
+      await h.call('POST', '/v1/emails', {
+        from: 'app@example.com',
+        to: 'other@customer.test',
+        subject: 's',
+        text: 't',
+        connection: other.id,
+      })
+    ).json.id;
+    await waitForStatus(h, later, 'sent');
     expect((await h.call('GET', `/v1/emails/${held}`)).json.status).toBe('queued');
     await h.call('POST', `/v1/connections/${connId}/resume`);
     h.container.worker.kick();

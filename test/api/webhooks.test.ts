@@ -72,10 +72,7 @@ const postSns = (message: string) =>
   });
 
 /** Apply stored SNS notifications, then send the webhook deliveries that are due. */
-async function pump(): Promise<void> {
-  await h.container.events.drain();
-  await h.container.webhookDelivery.drain();
-}
+const pump = () => h.drain();
 
 async function sentMessage(to: string): Promise<{ id: string; ses: string }> {
   const id = (await h.call('POST', '/v1/emails', { from: 'app@example.com', to, subject: 's', text: 't' })).json.id;
@@ -372,10 +369,10 @@ describe('webhook delivery', () => {
     expect(wait).toBeGreaterThanOrEqual(15_000); // 30 s, half of it jitter
     expect(wait).toBeLessThanOrEqual(30_000);
 
-    await h.container.webhookDelivery.drain();
+    await h.drain();
     expect(r.got).toHaveLength(1); // not due yet
     h.clock.advance(30_000);
-    await h.container.webhookDelivery.drain();
+    await h.drain();
     expect(r.got).toHaveLength(2);
     // The same delivery id and body, a fresh timestamp and signature.
     expect(r.got[1]!.headers['sesame-webhook-id']).toBe(r.got[0]!.headers['sesame-webhook-id']);
@@ -434,7 +431,7 @@ describe('webhook delivery', () => {
       const d = (await h.call('GET', `/v1/webhooks/${hook.id}/deliveries`)).json.data[0];
       if (d.status !== 'pending') break;
       h.clock.advance(30 * 60_000);
-      await h.container.webhookDelivery.drain();
+      await h.drain();
     }
     const d = (await h.call('GET', `/v1/webhooks/${hook.id}/deliveries?status=failed`)).json.data[0];
     expect(d).toMatchObject({
@@ -453,7 +450,7 @@ describe('webhook delivery', () => {
     expect(at[at.length - 1] - at[at.length - 2]).toBeGreaterThan(at[1] - at[0]);
     // Nothing more is sent once it failed.
     h.clock.advance(48 * 3600_000);
-    await h.container.webhookDelivery.drain();
+    await h.drain();
     expect(r.got).toHaveLength(d.attemptCount);
   });
 
@@ -461,11 +458,13 @@ describe('webhook delivery', () => {
     await start(true);
     const r = await receiver();
     const { db } = h.container.store;
+    const { repos } = h.container;
     const envelope = (await import('../../src/crypto/envelope.js')).createEnvelope(h.container.config.masterKey);
     const dns: Record<string, string> = { 'hooks.customer.test': '93.184.215.14' };
     const resolve = async (host: string) => (dns[host] ? [{ address: dns[host]!, family: 4 as const }] : []);
     const webhooks = createWebhooks({
-      db,
+      repo: repos.webhooks,
+      transaction: repos.transaction,
       clock: h.clock,
       config: { webhooksAllowPrivate: false },
       envelope,
@@ -477,32 +476,38 @@ describe('webhook delivery', () => {
       { url: `https://hooks.customer.test:${r.port}/hook`, eventTypes: ['*'] },
       'test',
     );
-    // Enqueued directly: the container's own delivery loop (real DNS) must not race this one.
+    // Enqueued directly, and sent by deliverers that resolve with the names above (the container's
+    // own uses real DNS, and runs only when a test drains it).
     const now = h.clock.now().toISOString();
-    await webhooks.enqueue(db, {
-      id: 'evt_rebind',
-      workspaceId: h.workspaceId,
-      connectionId: connId,
-      messageId: null,
-      sesMessageId: 'ses-4',
-      kind: 'delivery',
-      occurredAt: now,
-      recipients: ['x@customer.test'],
-      details: {},
-      createdAt: now,
-    });
+    await repos.transaction((tx) =>
+      webhooks.enqueue(tx, {
+        id: 'evt_rebind',
+        workspaceId: h.workspaceId,
+        connectionId: connId,
+        messageId: null,
+        sesMessageId: 'ses-4',
+        kind: 'delivery',
+        occurredAt: now,
+        recipients: ['x@customer.test'],
+        details: {},
+        createdAt: now,
+      }),
+    );
+    const deliverer = (allowPrivate: boolean) =>
+      createWebhookDelivery({
+        webhooks: repos.webhooks,
+        jobs: repos.jobs,
+        transaction: repos.transaction,
+        clock: h.clock,
+        logger: h.container.logger,
+        config: { webhooksAllowPrivate: allowPrivate },
+        envelope,
+        resolve,
+      });
 
     // The name now points at loopback (DNS rebinding): the attempt is refused before connecting.
     dns['hooks.customer.test'] = '127.0.0.1';
-    const delivery = createWebhookDelivery({
-      db,
-      clock: h.clock,
-      logger: h.container.logger,
-      config: { webhooksAllowPrivate: false },
-      envelope,
-      resolve,
-    });
-    await delivery.drain();
+    await deliverer(false).pass();
     expect(r.got).toHaveLength(0);
     let d = (await webhooks.deliveries(h.workspaceId, webhook.id)).data[0]!;
     expect(d).toMatchObject({
@@ -519,14 +524,7 @@ describe('webhook delivery', () => {
       .where('id', '=', webhook.id)
       .execute();
     h.clock.advance(60_000);
-    await createWebhookDelivery({
-      db,
-      clock: h.clock,
-      logger: h.container.logger,
-      config: { webhooksAllowPrivate: true },
-      envelope,
-      resolve,
-    }).drain();
+    await deliverer(true).pass();
     expect(r.got).toHaveLength(1);
     expect(r.got[0]!.headers.host).toBe(`hooks.customer.test:${r.port}`);
     d = (await webhooks.deliveries(h.workspaceId, webhook.id)).data[0]!;
@@ -542,9 +540,52 @@ describe('webhook delivery', () => {
     expect(r.got).toHaveLength(1);
     expect((await h.call('DELETE', `/v1/webhooks/${hook.id}`)).status).toBe(204);
     h.clock.advance(3600_000);
-    await h.container.webhookDelivery.drain();
+    await h.drain();
     expect(r.got).toHaveLength(1);
     expect(await h.container.store.db.selectFrom('webhook_deliveries').select('id').execute()).toEqual([]);
     expect(await h.container.store.db.selectFrom('webhook_attempts').select('id').execute()).toEqual([]);
+    expect(await h.container.repos.jobs.depth('webhook')).toBe(0);
+  });
+
+  it("each pending delivery is a job of the one queue: its retry time is the job's, and a delivered one leaves none", async () => {
+    await start(true);
+    const r = await receiver((n) => (n === 1 ? 500 : 200));
+    const hook = (await h.call('POST', '/v1/webhooks', { url: r.url, eventTypes: ['*'], allowPrivate: true })).json;
+    await postSns(sesEvent('Delivery', 'ses-unknown-6', null, 'x@customer.test'));
+    await pump();
+    const d = (await h.call('GET', `/v1/webhooks/${hook.id}/deliveries`)).json.data[0];
+    expect(d).toMatchObject({ status: 'pending', attemptCount: 1 });
+    expect(await h.container.repos.jobs.depth('webhook')).toBe(1);
+    expect(await h.container.repos.jobs.nextDue('webhook')).toBe(d.nextAttemptAt);
+    h.clock.advance(30_000);
+    await h.drain();
+    expect((await h.call('GET', `/v1/webhooks/${hook.id}/deliveries`)).json.data[0]).toMatchObject({
+      status: 'delivered',
+      attemptCount: 2,
+    });
+    expect(await h.container.repos.jobs.depth('webhook')).toBe(0);
+  });
+
+  it('an attempt cut short by a process that died is made again once its lease runs out', async () => {
+    await start(true);
+    const r = await receiver();
+    const hook = (await h.call('POST', '/v1/webhooks', { url: r.url, eventTypes: ['*'], allowPrivate: true })).json;
+    await postSns(sesEvent('Delivery', 'ses-unknown-7', null, 'x@customer.test'));
+    // Events applied, the delivery queued; another process takes it and dies while sending.
+    await h.container.events.pass();
+    const { jobs } = h.container.repos;
+    const [job] = await jobs.lease('webhook', { owner: 'dead', limit: 10, now: h.clock.now(), leaseMs: 5 * 60_000 });
+    expect(await jobs.claim('webhook', job!.id, 'dead', h.clock.now(), 5 * 60_000)).toBe(true);
+    await h.drain();
+    expect(r.got).toHaveLength(0);
+    h.clock.advance(5 * 60_000 + 1);
+    await h.drain();
+    expect(r.got).toHaveLength(1);
+    expect(r.got[0]!.headers['sesame-webhook-id']).toBe(job!.id);
+    expect((await h.call('GET', `/v1/webhooks/${hook.id}/deliveries`)).json.data[0]).toMatchObject({
+      status: 'delivered',
+      attemptCount: 1,
+    });
+    expect(await jobs.depth('webhook')).toBe(0);
   });
 });

@@ -5,6 +5,7 @@ import { createAudit } from '../../src/modules/audit/audit.js';
 import { createSnsRefusals } from '../../src/modules/events/refusals.js';
 import { createWorkspaces } from '../../src/modules/workspaces/workspaces.js';
 import { migrate, type Store } from '../../src/store/db.js';
+import { createSnsRefusalsRepo } from '../../src/store/events.js';
 import { backends, testStore } from '../helpers/store.js';
 import { skippable, withoutPostgres } from '../helpers/skip.js';
 
@@ -112,7 +113,7 @@ describe.each(backends())('store contract (%s)', (backend) => {
 
   it('counts refused SNS deliveries per hour and code, concurrently, and keeps only the last day', async () => {
     const t = manualClock(new Date('2026-03-01T10:59:00Z'));
-    const refusals = createSnsRefusals({ db: store.db, clock: t });
+    const refusals = createSnsRefusals({ repo: createSnsRefusalsRepo(store.db), clock: t });
     await Promise.all(Array.from({ length: 10 }, (_, i) => refusals.record('conn_1', 'sns_stale', `topic-${i}`)));
     t.advance(2 * 60_000); // the next hour
     await refusals.record('conn_1', 'sns_stale', 'topic-last');

@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { createSign } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -245,5 +247,30 @@ describe('SNS freshness, certificate failures and emulators', () => {
     // AWS's own certificates still come from the preloaded directory.
     await expect(v.verify(signed({}))).resolves.toBeTruthy();
     expect(urls).toHaveLength(2);
+  });
+  it('gives up on a certificate that does not arrive once 5 s have passed on its clock', async () => {
+    let asked!: () => void;
+    const arrived = new Promise<void>((r) => (asked = r));
+    const silent = createServer(() => asked()); // takes the request and never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const clock = manualClock(now);
+      const v = createSnsVerifier({ clock, maxAgeSeconds: 3600, snsEndpoint: endpoint });
+      const verified = v.verify(signed({ SigningCertURL: `${endpoint}/SimpleNotificationService-9.pem` }));
+      const outcome = verified.catch((e: unknown) => e);
+      await arrived;
+      clock.advance(4_999);
+      expect(clock.pending()).toBe(1);
+      clock.advance(1);
+      expect(await outcome).toMatchObject({
+        code: 'sns_cert_unavailable',
+        message: expect.stringContaining('timed out after 5000 ms'),
+      });
+      expect(clock.pending()).toBe(0);
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
   });
 });

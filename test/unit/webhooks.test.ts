@@ -1,8 +1,11 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { manualClock } from '../../src/clock.js';
 import { classifyAddress } from '../../src/modules/webhooks/address.js';
 import { retryDelayMs } from '../../src/modules/webhooks/delivery.js';
 import { sign, verify } from '../../src/modules/webhooks/signature.js';
-import { pinnedLookup } from '../../src/modules/webhooks/transport.js';
+import { pinnedLookup, postWebhook } from '../../src/modules/webhooks/transport.js';
 
 describe('classifyAddress', () => {
   it.each([
@@ -109,5 +112,51 @@ describe('signature', () => {
         nowSeconds: 1_700_000_000,
       }),
     ).toBe(true);
+  });
+});
+
+describe('postWebhook', () => {
+  it('gives up on a receiver that does not answer once the timeout has passed on its clock', async () => {
+    let asked!: () => void;
+    const arrived = new Promise<void>((r) => (asked = r));
+    const silent = createServer(() => asked());
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const clock = manualClock();
+      const result = postWebhook(
+        { url: new URL(`http://127.0.0.1:${port}/hook`), addresses: [{ address: '127.0.0.1', family: 4 }] },
+        '{}',
+        {},
+        { timeoutMs: 10_000, maxResponseBytes: 1024, clock },
+      );
+      await arrived;
+      clock.advance(9_999);
+      expect(clock.pending()).toBe(1);
+      clock.advance(1);
+      expect(await result).toEqual({ statusCode: null, error: 'timed out after 10000 ms', excerpt: null });
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
+  });
+
+  it('leaves no timer behind once the receiver has answered', async () => {
+    const server = createServer((_req, res) => res.writeHead(204).end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const clock = manualClock();
+      const result = await postWebhook(
+        { url: new URL(`http://127.0.0.1:${port}/hook`), addresses: [{ address: '127.0.0.1', family: 4 }] },
+        '{}',
+        {},
+        { timeoutMs: 10_000, maxResponseBytes: 1024, clock },
+      );
+      expect(result).toEqual({ statusCode: 204, error: null, excerpt: null });
+      expect(clock.pending()).toBe(0);
+    } finally {
+      server.close();
+    }
   });
 });

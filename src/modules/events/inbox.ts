@@ -2,9 +2,15 @@ import { confirmSubscription, type SnsVerifier, subscribeUrl } from '../../aws/s
 import type { Clock } from '../../clock.js';
 import { AppError, isAppError, notFound } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import type { Db } from '../../store/db.js';
+import type { SnsMessagesRepo } from '../../store/events.js';
 import type { Audit } from '../audit/audit.js';
 import type { SnsRefusals } from './refusals.js';
+
+/** What the inbox needs of a connection: its workspace and the topics it takes events from. */
+export interface EventConnection {
+  workspaceId: string;
+  snsTopicArns: string[];
+}
 
 /**
  * The public SNS endpoint's logic. The signature is the authentication, so every check runs
@@ -12,7 +18,8 @@ import type { SnsRefusals } from './refusals.js';
  * notification is stored raw and processed off the request path.
  */
 export function createSnsInbox(deps: {
-  db: Db;
+  notifications: Pick<SnsMessagesRepo, 'insert'>;
+  connection: (id: string) => Promise<EventConnection | undefined>;
   clock: Clock;
   verifier: Pick<SnsVerifier, 'verify'>;
   audit: Pick<Audit, 'record'>;
@@ -25,8 +32,8 @@ export function createSnsInbox(deps: {
   /** Where refused deliveries are counted, so the connection view can say why events stopped. */
   refusals?: Pick<SnsRefusals, 'record'>;
 }) {
-  const { db, clock } = deps;
-  const confirm = deps.confirm ?? confirmSubscription;
+  const { clock } = deps;
+  const confirm = deps.confirm ?? ((url: URL) => confirmSubscription(url, clock));
 
   /**
    * SNS gets the reason in its answer and keeps none, so a refusal is logged and counted here.
@@ -39,8 +46,7 @@ export function createSnsInbox(deps: {
     if (!deps.refusals || e.code === 'not_found') return;
     try {
       // Only for a connection that exists: anyone can post, and unknown ids would fill the table.
-      const conn = await db.selectFrom('connections').select('id').where('id', '=', connectionId).executeTakeFirst();
-      if (conn) await deps.refusals.record(connectionId, e.code, topic);
+      if (await deps.connection(connectionId)) await deps.refusals.record(connectionId, e.code, topic);
     } catch (err) {
       deps.logger.error({ err, connectionId }, 'a refused SNS delivery could not be counted');
     }
@@ -51,14 +57,9 @@ export function createSnsInbox(deps: {
     body: string,
   ): Promise<{ status: 'stored' | 'confirmed' | 'unsubscribed'; messageId: string }> {
     const m = await deps.verifier.verify(body);
-    const conn = await db
-      .selectFrom('connections')
-      .select(['id', 'workspace_id', 'sns_topic_arns'])
-      .where('id', '=', connectionId)
-      .executeTakeFirst();
+    const conn = await deps.connection(connectionId);
     if (!conn) throw notFound(`Connection ${connectionId}`);
-    const allowed = JSON.parse(conn.sns_topic_arns) as string[];
-    if (!allowed.includes(m.TopicArn)) {
+    if (!conn.snsTopicArns.includes(m.TopicArn)) {
       throw new AppError('sns_topic_not_allowed', `Topic ${m.TopicArn} is not one of this connection's topics.`);
     }
     if (m.Type === 'SubscriptionConfirmation') {
@@ -70,7 +71,7 @@ export function createSnsInbox(deps: {
         );
       });
       await deps.audit.record({
-        workspaceId: conn.workspace_id,
+        workspaceId: conn.workspaceId,
         connectionId,
         actor: 'sns',
         action: 'sns.subscription_confirmed',
@@ -78,29 +79,16 @@ export function createSnsInbox(deps: {
       });
       return { status: 'confirmed', messageId: m.MessageId };
     }
-    const now = clock.now().toISOString();
-    const inserted = await db
-      .insertInto('sns_messages')
-      .values({
-        id: m.MessageId,
-        connection_id: connectionId,
-        workspace_id: conn.workspace_id,
-        topic_arn: m.TopicArn,
-        type: m.Type,
-        body: JSON.stringify(m),
-        received_at: now,
-        processed_at: null,
-        outcome: null,
-        attempts: 0,
-        next_attempt_at: now,
-      })
-      .onConflict((oc) => oc.column('id').doNothing())
-      .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0)
-      throw new AppError('sns_duplicate', `SNS message ${m.MessageId} was already received.`);
+    const stored = await deps.notifications.insert({
+      connectionId,
+      workspaceId: conn.workspaceId,
+      body: m,
+      receivedAt: clock.now().toISOString(),
+    });
+    if (!stored) throw new AppError('sns_duplicate', `SNS message ${m.MessageId} was already received.`);
     if (m.Type === 'UnsubscribeConfirmation') {
       await deps.audit.record({
-        workspaceId: conn.workspace_id,
+        workspaceId: conn.workspaceId,
         connectionId,
         actor: 'sns',
         action: 'sns.unsubscribed',

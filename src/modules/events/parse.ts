@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import type { EventKind } from '../../store/events.js';
+
+export type { EventKind };
 
 /**
  * SES event records, in both formats SES uses: configuration-set event publishing (`eventType`)
@@ -72,18 +75,6 @@ const subscription = z.object({
   newTopicPreferences: z.unknown().optional(),
   oldTopicPreferences: z.unknown().optional(),
 });
-
-export type EventKind =
-  | 'send'
-  | 'delivery'
-  | 'bounce'
-  | 'complaint'
-  | 'reject'
-  | 'delivery_delay'
-  | 'rendering_failure'
-  | 'open'
-  | 'click'
-  | 'subscription';
 
 export interface SesEvent {
   kind: EventKind;

@@ -1,11 +1,21 @@
-import { sql } from 'kysely';
-import type { SnsMessage } from '../../aws/sns-verify.js';
+import { backoffMs } from '../../backoff.js';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
-import type { Executor } from '../../queue/send-queue.js';
-import type { Db } from '../../store/db.js';
+import type { LoopSpec } from '../../runner.js';
+import type {
+  EventDetails,
+  MessageEvent,
+  MessageEventsRepo,
+  NotificationOutcome,
+  SnsMessagesRepo,
+  StoredNotification,
+} from '../../store/events.js';
+import type { MessageStatus } from '../../store/messages.js';
+import type { Repos } from '../../store/repos.js';
+import type { Audit } from '../audit/audit.js';
+import type { Suppressions } from '../suppressions/suppressions.js';
 import { type EventKind, parseSesEvent, type SesEvent } from './parse.js';
 
 /**
@@ -15,7 +25,7 @@ import { type EventKind, parseSesEvent, type SesEvent } from './parse.js';
  */
 
 /** Where an event takes a message; a status only ever moves to a higher rank. */
-const STATUS_OF: Partial<Record<EventKind, { status: string; rank: number }>> = {
+const STATUS_OF: Partial<Record<EventKind, { status: MessageStatus; rank: number }>> = {
   delivery_delay: { status: 'delayed', rank: 1 },
   delivery: { status: 'delivered', rank: 2 },
   bounce: { status: 'bounced', rank: 3 },
@@ -23,7 +33,7 @@ const STATUS_OF: Partial<Record<EventKind, { status: string; rank: number }>> = 
   reject: { status: 'rejected', rank: 5 },
   rendering_failure: { status: 'rejected', rank: 5 },
 };
-const RANK: Record<string, number> = {
+const RANK: Partial<Record<MessageStatus, number>> = {
   sending: 0,
   sent: 0,
   delayed: 1,
@@ -33,213 +43,110 @@ const RANK: Record<string, number> = {
   rejected: 5,
 };
 
-const RETRY_MS = [1_000, 5_000, 30_000, 120_000, 600_000];
-const KICK_DELAY_MS = 5;
+/** A failed application is tried again 5 s later, doubling up to 10 minutes, 10 times in all. */
+const RETRY = { baseMs: 5_000, capMs: 600_000 } as const;
 const MAX_ATTEMPTS = 10;
+const BATCH = 200;
+/** Retries of failed applications fall due on this beat. */
+const BEAT_MS = 2000;
+/** Notifications arriving together are applied in one batch: a kick waits this long. */
+const KICK_DELAY_MS = 5;
 
 /** An event as it joined the timeline (the message_events row), for whoever listens to events. */
-export interface RecordedEvent {
-  id: string;
-  workspaceId: string;
-  connectionId: string;
-  messageId: string | null;
-  sesMessageId: string;
-  kind: EventKind;
-  occurredAt: string;
-  recipients: string[];
-  details: Record<string, unknown>;
-  createdAt: string;
-}
+export type RecordedEvent = MessageEvent;
+
+/** The repositories of one transaction, and the audit log written in it. */
+export type EventTx = Repos & { audit: Pick<Audit, 'record'> };
 
 export function createEventProcessor(deps: {
-  db: Db;
+  notifications: Pick<SnsMessagesRepo, 'due' | 'retryAt' | 'markProcessed'>;
+  events: Pick<MessageEventsRepo, 'timeline'>;
+  /** Runs `fn` in one transaction: the event, its effects and their audit rows commit together. */
+  transaction: <T>(fn: (tx: EventTx) => Promise<T>) => Promise<T>;
+  suppressions: Pick<Suppressions, 'addFromEvent'>;
   clock: Clock;
   logger: Logger;
   config: Pick<Config, 'transientBounceLimit' | 'transientBounceWindowDays'>;
   /** Bounces and complaints are weighed against the connection's recent sends. */
   onReputationEvent?: (connectionId: string) => Promise<unknown>;
   /** Runs in the transaction that records a new event, so work it enqueues (webhooks) is as durable as the event. */
-  onEvent?: (trx: Executor, event: RecordedEvent) => Promise<void>;
+  onEvent?: (tx: EventTx, event: RecordedEvent) => Promise<void>;
   /** After each committed batch (work the events enqueued, such as webhook deliveries, can start). */
   onApplied?: () => Promise<void> | void;
 }) {
-  const { db, clock } = deps;
-  let running: Promise<number> | undefined;
+  const { clock } = deps;
 
-  /** Apply one stored notification inside `trx`; bounces and complaints name their connection in `touched`. */
-  async function apply(
-    trx: Executor,
-    row: { id: string; workspace_id: string; connection_id: string; body: string },
-    touched: Set<string>,
-  ): Promise<string> {
-    const sns = JSON.parse(row.body) as SnsMessage;
-    const parsed = parseSesEvent(sns.Message);
+  /** Apply one stored notification inside `tx`; bounces and complaints name their connection in `touched`. */
+  async function apply(tx: EventTx, n: StoredNotification, touched: Set<string>): Promise<NotificationOutcome> {
+    const parsed = parseSesEvent(n.body.Message);
     if (!parsed.ok) return parsed.reason;
     const e = parsed.event;
     const now = clock.now().toISOString();
-    {
-      // By SES message id; else by our own header (the send may not be recorded yet).
-      let msg = await trx
-        .selectFrom('messages')
-        .select(['id', 'status'])
-        .where('workspace_id', '=', row.workspace_id)
-        .where('ses_message_id', '=', e.sesMessageId)
-        .executeTakeFirst();
-      if (!msg && e.sesameMessageId)
-        msg = await trx
-          .selectFrom('messages')
-          .select(['id', 'status'])
-          .where('workspace_id', '=', row.workspace_id)
-          .where('id', '=', e.sesameMessageId)
-          .executeTakeFirst();
-      const recorded: RecordedEvent = {
-        id: newId('evt'),
-        workspaceId: row.workspace_id,
-        connectionId: row.connection_id,
-        messageId: msg?.id ?? null,
-        sesMessageId: e.sesMessageId,
-        kind: e.kind,
-        occurredAt: new Date(Date.parse(e.occurredAt) || clock.now().getTime()).toISOString(),
-        recipients: e.recipients,
-        details: details(e),
-        createdAt: now,
-      };
-      const inserted = await trx
-        .insertInto('message_events')
-        .values({
-          id: recorded.id,
-          workspace_id: recorded.workspaceId,
-          connection_id: recorded.connectionId,
-          message_id: recorded.messageId,
-          ses_message_id: recorded.sesMessageId,
-          sns_message_id: row.id,
-          kind: recorded.kind,
-          occurred_at: recorded.occurredAt,
-          recipients: JSON.stringify(recorded.recipients),
-          details: JSON.stringify(recorded.details),
-          created_at: now,
-        })
-        .onConflict((oc) => oc.columns(['sns_message_id', 'kind']).doNothing())
-        .executeTakeFirst();
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return 'applied'; // applied before
-      const next = STATUS_OF[e.kind];
-      if (msg && next && (RANK[msg.status] ?? 99) < next.rank) {
-        await trx
-          .updateTable('messages')
-          .set({ status: next.status, updated_at: now })
-          .where('id', '=', msg.id)
-          .where('status', '=', msg.status)
-          .execute();
-      }
-      await suppress(trx, row.workspace_id, e, now);
-      await deps.onEvent?.(trx, recorded);
-    }
-    if (e.kind === 'bounce' || e.kind === 'complaint') touched.add(row.connection_id);
+    // By SES message id; else by our own header (the send may not be recorded yet).
+    const msg = await tx.messages.findForEvent(n.workspaceId, e.sesMessageId, e.sesameMessageId ?? undefined);
+    const recorded: RecordedEvent = {
+      id: newId('evt', clock.ms()),
+      workspaceId: n.workspaceId,
+      connectionId: n.connectionId,
+      messageId: msg?.id ?? null,
+      sesMessageId: e.sesMessageId,
+      kind: e.kind,
+      occurredAt: new Date(Date.parse(e.occurredAt) || clock.ms()).toISOString(),
+      recipients: e.recipients,
+      details: details(e),
+      createdAt: now,
+    };
+    if (!(await tx.messageEvents.insert(recorded, n.id))) return 'applied'; // applied before
+    const next = STATUS_OF[e.kind];
+    if (msg && next && (RANK[msg.status] ?? 99) < next.rank)
+      await tx.messages.moveStatus(msg.id, msg.status, next.status, now);
+    await suppress(tx, n.workspaceId, e);
+    await deps.onEvent?.(tx, recorded);
+    if (e.kind === 'bounce' || e.kind === 'complaint') touched.add(n.connectionId);
     return 'applied';
   }
 
-  async function suppress(trx: Executor, workspaceId: string, e: SesEvent, now: string): Promise<void> {
-    const add = async (emails: string[], reason: string) => {
-      if (!emails.length) return;
-      await trx
-        .insertInto('suppressions')
-        .values(
-          emails.map((email) => ({
-            workspace_id: workspaceId,
-            email,
-            reason,
-            source: `ses:${e.sesMessageId}`.slice(0, 200),
-            created_at: now,
-          })),
-        )
-        .onConflict((oc) => oc.columns(['workspace_id', 'email']).doNothing())
-        .execute();
-    };
-    if (e.kind === 'complaint') return add(e.recipients, 'complaint');
+  /** Through the suppression list's owner, so every address added is audited, in this transaction. */
+  async function suppress(tx: EventTx, workspaceId: string, e: SesEvent): Promise<void> {
+    const add = (emails: string[], reason: string) =>
+      emails.length
+        ? deps.suppressions.addFromEvent(tx, workspaceId, { emails, reason, sesMessageId: e.sesMessageId })
+        : undefined;
+    if (e.kind === 'complaint') return void (await add(e.recipients, 'complaint'));
     if (e.kind !== 'bounce' || !e.bounce) return;
-    if (e.bounce.type === 'Permanent') return add(e.recipients, 'bounce');
+    if (e.bounce.type === 'Permanent') return void (await add(e.recipients, 'bounce'));
     if (e.bounce.type !== 'Transient') return;
     // Transient bounces suppress only when they repeat within the window.
-    const since = new Date(clock.now().getTime() - deps.config.transientBounceWindowDays * 86_400_000).toISOString();
+    const { transientBounceLimit: limit, transientBounceWindowDays: days } = deps.config;
+    const since = new Date(clock.ms() - days * 86_400_000).toISOString();
     const repeated: string[] = [];
-    for (const email of e.recipients) {
-      const n = await trx
-        .selectFrom('message_events')
-        .select((eb) => eb.fn.countAll().as('n'))
-        .where('workspace_id', '=', workspaceId)
-        .where('kind', '=', 'bounce')
-        .where('occurred_at', '>=', since)
-        // `_` and `%` are common in addresses; escaped, they match only themselves.
-        .where(
-          sql<boolean>`recipients like ${`%${JSON.stringify(email).replace(/[\\%_]/g, (c) => `\\${c}`)}%`} escape '\\'`,
-        )
-        .where('details', 'like', '%"type":"Transient"%')
-        .executeTakeFirstOrThrow();
-      if (Number(n.n) >= deps.config.transientBounceLimit) repeated.push(email);
-    }
-    await add(
-      repeated,
-      `repeated transient bounces (${deps.config.transientBounceLimit} in ${deps.config.transientBounceWindowDays} days)`,
-    );
+    for (const email of e.recipients)
+      if ((await tx.messageEvents.transientBounces(workspaceId, email, since)) >= limit) repeated.push(email);
+    await add(repeated, `repeated transient bounces (${limit} in ${days} days)`);
   }
 
-  const markProcessed = (trx: Executor, id: string, outcome: string, attempts: number) =>
-    trx
-      .updateTable('sns_messages')
-      .set({ processed_at: clock.now().toISOString(), outcome, attempts })
-      .where('id', '=', id)
-      .execute();
-
   /**
-   * One pass over what is due. A batch is applied in one transaction (one commit instead of one
-   * per notification); if any notification in it fails, the batch is rolled back and applied
-   * one by one, so a bad notification is retried alone and never holds back the others.
+   * One batch of what is due. It is applied in one transaction (one commit instead of one per
+   * notification); if any notification in it fails, the batch is rolled back and applied one by
+   * one, so a bad notification is retried alone and never holds back the others.
    */
-  async function drain(limit = 200): Promise<number> {
-    const now = clock.now();
-    const rows = await db
-      .selectFrom('sns_messages')
-      .select(['id', 'workspace_id', 'connection_id', 'body', 'attempts'])
-      .where('processed_at', 'is', null)
-      .where('next_attempt_at', '<=', now.toISOString())
-      .orderBy('received_at')
-      .limit(limit)
-      .execute();
-    if (rows.length === 0) return 0;
+  async function pass(): Promise<boolean> {
+    const rows = await deps.notifications.due(clock.now(), BATCH);
+    if (rows.length === 0) return false;
     const touched = new Set<string>();
+    const processed = async (tx: EventTx, n: StoredNotification) =>
+      tx.snsMessages.markProcessed(n.id, await apply(tx, n, touched), n.attempts + 1, clock.now().toISOString());
     try {
-      await db.transaction().execute(async (trx) => {
-        for (const row of rows) await markProcessed(trx, row.id, await apply(trx, row, touched), row.attempts + 1);
+      await deps.transaction(async (tx) => {
+        for (const n of rows) await processed(tx, n);
       });
     } catch {
       touched.clear();
-      for (const row of rows) {
+      for (const n of rows) {
         try {
-          await db
-            .transaction()
-            .execute(async (trx) => markProcessed(trx, row.id, await apply(trx, row, touched), row.attempts + 1));
+          await deps.transaction((tx) => processed(tx, n));
         } catch (err) {
-          const attempts = row.attempts + 1;
-          deps.logger.warn(
-            { snsMessageId: row.id, attempts, err: (err as Error).message },
-            'applying an SES event failed',
-          );
-          await db
-            .updateTable('sns_messages')
-            .set({
-              attempts,
-              next_attempt_at: new Date(
-                clock.now().getTime() + RETRY_MS[Math.min(attempts - 1, RETRY_MS.length - 1)]!,
-              ).toISOString(),
-              ...(attempts >= MAX_ATTEMPTS
-                ? {
-                    processed_at: clock.now().toISOString(),
-                    outcome: `failed: ${(err as Error).message}`.slice(0, 300),
-                  }
-                : {}),
-            })
-            .where('id', '=', row.id)
-            .execute();
+          await failed(n, err);
         }
       }
     }
@@ -253,88 +160,36 @@ export function createEventProcessor(deps: {
     } finally {
       await deps.onApplied?.();
     }
-    return rows.length;
+    return true;
   }
 
-  let timer: NodeJS.Timeout | undefined;
-  let soon: NodeJS.Timeout | undefined;
-  let again = false;
-  const passes = async (): Promise<number> => {
-    let total = 0;
-    try {
-      do {
-        again = false;
-        for (let n = await drain(); n > 0; n = await drain()) total += n;
-      } while (again);
-    } finally {
-      // Cleared in the same turn as the last look, so a kick cannot fall between the two.
-      running = undefined;
-    }
-    return total;
-  };
-  const run = (): Promise<number> => {
-    if (running) {
-      // Notifications stored during a pass that already looked: look once more at its end.
-      again = true;
-      return running;
-    }
-    running = passes();
-    return running;
-  };
-  const report = (err: unknown) => deps.logger.error({ err }, 'processing SES events failed');
+  async function failed(n: StoredNotification, err: unknown): Promise<void> {
+    const attempts = n.attempts + 1;
+    const message = (err as Error).message;
+    deps.logger.warn({ snsMessageId: n.id, attempts, err: message }, 'applying an SES event failed');
+    if (attempts >= MAX_ATTEMPTS)
+      return deps.notifications.markProcessed(n.id, `failed: ${message}`, attempts, clock.now().toISOString());
+    const wait = backoffMs(attempts - 1, { ...RETRY, jitter: 'none' });
+    await deps.notifications.retryAt(n.id, attempts, new Date(clock.ms() + wait).toISOString());
+  }
 
   return {
-    /** Retries of failed applications happen on this beat. */
-    start(intervalMs = 2000): void {
-      timer ??= setInterval(() => void run().catch(report), intervalMs);
-      timer.unref();
-    },
-    async stop(): Promise<void> {
-      if (timer) clearInterval(timer);
-      if (soon) clearTimeout(soon);
-      timer = soon = undefined;
-      await running;
-    },
-    /** Apply what is due now; concurrent calls share one pass. */
-    drain: run,
-    /**
-     * A notification was stored: apply it shortly. Waiting a few milliseconds lets notifications
-     * that arrive together be applied in one batch.
-     */
-    kick(): void {
-      if (running) {
-        again = true;
-        return;
-      }
-      soon ??= setTimeout(() => {
-        soon = undefined;
-        void run().catch(report);
-      }, KICK_DELAY_MS);
-    },
+    /** Apply what is due now; true when there was something (more may be due). */
+    pass,
+    /** The `events` loop: kicked when a notification is stored; retries fall due on its beat. */
+    loop: { name: 'events', everyMs: BEAT_MS, kickDelayMs: KICK_DELAY_MS, pass } satisfies LoopSpec,
     /** The timeline of one message. */
     async timeline(
       messageId: string,
-    ): Promise<Array<{ kind: string; occurredAt: string; recipients: string[]; details: Record<string, unknown> }>> {
-      const rows = await db
-        .selectFrom('message_events')
-        .select(['kind', 'occurred_at', 'recipients', 'details'])
-        .where('message_id', '=', messageId)
-        .orderBy('occurred_at')
-        .orderBy('id')
-        .execute();
-      return rows.map((r) => ({
-        kind: r.kind,
-        occurredAt: r.occurred_at,
-        recipients: JSON.parse(r.recipients) as string[],
-        details: JSON.parse(r.details) as Record<string, unknown>,
-      }));
+    ): Promise<Array<{ kind: string; occurredAt: string; recipients: string[]; details: EventDetails }>> {
+      return deps.events.timeline(messageId);
     },
   };
 }
 
 export type EventProcessor = ReturnType<typeof createEventProcessor>;
 
-function details(e: SesEvent): Record<string, unknown> {
+function details(e: SesEvent): EventDetails {
   if (e.bounce) return { type: e.bounce.type, subType: e.bounce.subType, recipients: e.bounce.recipients };
   if (e.complaint) return { feedbackType: e.complaint.feedbackType };
   if (e.reject) return { reason: e.reject.reason };

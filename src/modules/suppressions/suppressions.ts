@@ -145,6 +145,33 @@ export function createSuppressions(deps: {
         ].join('\n') + '\n'
       );
     },
+
+    /**
+     * Addresses an SES bounce or complaint puts on the list, in the event's own transaction (`tx`):
+     * each address this adds is audited there too (`suppression.added`, source `event`); one
+     * already listed gets neither a row nor an audit entry. Returns the addresses added.
+     */
+    async addFromEvent(
+      tx: { suppressions: Pick<SuppressionsRepo, 'insert'>; audit: Pick<Audit, 'record'> },
+      workspaceId: string,
+      input: { emails: readonly string[]; reason: string; sesMessageId: string },
+    ): Promise<string[]> {
+      const createdAt = clock.now().toISOString();
+      const reason = input.reason.slice(0, 200);
+      const source = `ses:${input.sesMessageId}`.slice(0, 200);
+      const added: string[] = [];
+      for (const email of input.emails) {
+        if (!(await tx.suppressions.insert({ workspaceId, email, reason, source, createdAt }))) continue;
+        added.push(email);
+        await tx.audit.record({
+          workspaceId,
+          actor: 'system',
+          action: 'suppression.added',
+          details: { email, reason, source: 'event', sesMessageId: input.sesMessageId },
+        });
+      }
+      return added;
+    },
   };
 }
 

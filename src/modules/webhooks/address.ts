@@ -1,4 +1,9 @@
 import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
+
+const { IPv4, IPv6 } = ipaddr;
+type IPv4 = ipaddr.IPv4;
+type IPv6 = ipaddr.IPv6;
 
 /**
  * Which addresses a webhook may reach. Sesame runs next to its own AWS credentials and private
@@ -13,20 +18,13 @@ import { isIP } from 'node:net';
 export type AddressClass = { kind: 'public' } | { kind: 'private' | 'never'; range: string };
 
 interface Range {
-  bytes: number[];
-  bits: number;
+  net: [IPv4 | IPv6, number];
   kind: 'private' | 'never';
   range: string;
 }
 
-const v4 = (cidr: string, kind: Range['kind'], range: string): Range => {
-  const [addr, bits] = cidr.split('/') as [string, string];
-  return { bytes: parseV4(addr)!, bits: Number(bits), kind, range };
-};
-const v6 = (cidr: string, kind: Range['kind'], range: string): Range => {
-  const [addr, bits] = cidr.split('/') as [string, string];
-  return { bytes: parseV6(addr)!, bits: Number(bits), kind, range };
-};
+const v4 = (cidr: string, kind: Range['kind'], range: string): Range => ({ net: IPv4.parseCIDR(cidr), kind, range });
+const v6 = (cidr: string, kind: Range['kind'], range: string): Range => ({ net: IPv6.parseCIDR(cidr), kind, range });
 
 // Most specific first: the metadata hosts sit inside link-local and CGNAT.
 const V4_RANGES: Range[] = [
@@ -83,61 +81,24 @@ const V4_IN_V6: Array<[Range, number]> = [
 export function classifyAddress(address: string): AddressClass {
   const ip = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
   const family = isIP(ip);
-  if (family === 4) return match(parseV4(ip)!, V4_RANGES);
+  if (family === 4) return match(IPv4.parse(ip), V4_RANGES);
   if (family !== 6) throw new Error(`not an IP address: ${address}`);
-  const bytes = parseV6(ip)!;
+  // ipaddr.js reads the deprecated `::1.2.3.4` as `::ffff:1.2.3.4`; the URL parser's canonical form
+  // (hexadecimal groups) keeps an IPv4-compatible address what it is.
+  const addr = IPv6.parse(new URL(`http://[${ip}]/`).hostname.slice(1, -1));
   // ::1 and :: lie inside the IPv4-compatible prefix; their own entries decide.
-  const direct = match(bytes, V6_RANGES);
+  const direct = match(addr, V6_RANGES);
   if (direct.kind !== 'public') return direct;
   for (const [prefix, offset] of V4_IN_V6) {
-    if (inRange(bytes, prefix)) {
-      const inner = match(bytes.slice(offset, offset + 4), V4_RANGES);
+    if (addr.match(prefix.net)) {
+      const inner = match(ipaddr.fromByteArray(addr.toByteArray().slice(offset, offset + 4)), V4_RANGES);
       return inner.kind === 'public' ? inner : { kind: inner.kind, range: `${inner.range} (${prefix.range})` };
     }
   }
   return direct;
 }
 
-function match(bytes: number[], ranges: Range[]): AddressClass {
-  for (const r of ranges) if (inRange(bytes, r)) return { kind: r.kind, range: r.range };
+function match(addr: IPv4 | IPv6, ranges: Range[]): AddressClass {
+  for (const r of ranges) if (addr.match(r.net)) return { kind: r.kind, range: r.range };
   return { kind: 'public' };
-}
-
-function inRange(bytes: number[], r: Range): boolean {
-  for (let bit = 0; bit < r.bits; bit += 8) {
-    const n = Math.min(8, r.bits - bit);
-    const mask = (0xff << (8 - n)) & 0xff;
-    if (((bytes[bit / 8] ?? 0) & mask) !== ((r.bytes[bit / 8] ?? 0) & mask)) return false;
-  }
-  return true;
-}
-
-function parseV4(s: string): number[] | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
-  return parts.map(Number);
-}
-
-function parseV6(s: string): number[] | undefined {
-  let text = s;
-  let tail: number[] = [];
-  // A trailing dotted quad (::ffff:1.2.3.4) stands for the last two groups.
-  const lastColon = text.lastIndexOf(':');
-  if (text.slice(lastColon + 1).includes('.')) {
-    const quad = parseV4(text.slice(lastColon + 1));
-    if (!quad) return undefined;
-    tail = quad;
-    text = text.slice(0, lastColon + 1);
-    if (!text.endsWith('::')) text = text.slice(0, -1);
-  }
-  const groupsWanted = 8 - tail.length / 2;
-  const [head, rest] = text.includes('::') ? (text.split('::') as [string, string]) : [text, undefined];
-  const split = (p: string) => (p === '' ? [] : p.split(':'));
-  const h = split(head);
-  const r = rest === undefined ? [] : split(rest);
-  const fill = rest === undefined ? 0 : groupsWanted - h.length - r.length;
-  if (fill < 0 || (rest === undefined && h.length !== groupsWanted)) return undefined;
-  const groups = [...h, ...Array<string>(fill).fill('0'), ...r];
-  if (!groups.every((g) => /^[0-9a-f]{1,4}$/i.test(g))) return undefined;
-  return [...groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]), ...tail];
 }

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
+import type { Clock } from '../../clock.js';
 import type { ResolvedAddress } from './url-policy.js';
 
 export interface PostResult {
@@ -15,7 +16,7 @@ export type PostWebhook = (
   target: { url: URL; addresses: ResolvedAddress[] },
   body: string,
   headers: Record<string, string>,
-  opts: { timeoutMs: number; maxResponseBytes: number },
+  opts: { timeoutMs: number; maxResponseBytes: number; clock: Pick<Clock, 'setTimer'> },
 ) => Promise<PostResult>;
 
 /**
@@ -62,7 +63,7 @@ export const postWebhook: PostWebhook = (target, body, headers, opts) =>
     const done = (error: string | null) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      deadline.cancel();
       resolve({ statusCode, error, excerpt: excerpt() });
       req.destroy();
     };
@@ -91,9 +92,9 @@ export const postWebhook: PostWebhook = (target, body, headers, opts) =>
         res.on('error', () => done(null));
       },
     );
-    const timer = setTimeout(
-      () => done(statusCode === null ? `timed out after ${opts.timeoutMs} ms` : null),
-      opts.timeoutMs,
+    // On the injected clock, like every other deadline.
+    const deadline = opts.clock.setTimer(opts.timeoutMs, () =>
+      done(statusCode === null ? `timed out after ${opts.timeoutMs} ms` : null),
     );
     req.on('error', (e: NodeJS.ErrnoException) => done(`${e.code ? `${e.code}: ` : ''}${e.message}`.slice(0, 300)));
     req.end(body);

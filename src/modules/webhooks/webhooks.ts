@@ -3,8 +3,17 @@ import type { Config } from '../../config.js';
 import type { Envelope } from '../../crypto/envelope.js';
 import { AppError, notFound } from '../../errors.js';
 import { newId } from '../../ids.js';
-import type { Executor } from '../../queue/send-queue.js';
-import type { Db } from '../../store/db.js';
+import type { JobWriter } from '../../queue/job-queue.js';
+import type { Transaction } from '../../store/repos.js';
+import type {
+  Attempt,
+  Delivery,
+  DeliveryStatus,
+  Webhook,
+  WebhookEventType,
+  WebhookPayload,
+  WebhooksRepo,
+} from '../../store/webhooks.js';
 import type { Audit } from '../audit/audit.js';
 import type { EventKind } from '../events/parse.js';
 import type { RecordedEvent } from '../events/processor.js';
@@ -31,7 +40,7 @@ const KINDS: Record<EventKind, true> = {
   subscription: true,
 };
 export const WEBHOOK_EVENT_TYPES = ['*', ...(Object.keys(KINDS) as EventKind[])] as const;
-export type WebhookEventType = EventKind | '*';
+export type { WebhookEventType };
 
 /** Deliveries are retried for this long after the event was recorded, then marked failed. */
 export const DELIVERY_WINDOW_MS = 24 * 3600_000;
@@ -60,8 +69,8 @@ export interface AttemptView {
 export interface DeliveryView {
   id: string;
   eventId: string;
-  type: string;
-  status: 'pending' | 'delivered' | 'failed';
+  type: EventKind;
+  status: DeliveryStatus;
   attemptCount: number;
   createdAt: string;
   nextAttemptAt: string | null;
@@ -72,129 +81,72 @@ export interface DeliveryView {
   attempts: AttemptView[];
 }
 
-type WebhookRow = {
-  id: string;
-  url: string;
-  description: string | null;
-  event_types: string;
-  allow_private: number;
-  created_at: string;
-  updated_at: string;
-};
-
-const view = (r: WebhookRow): WebhookView => ({
-  id: r.id,
-  url: r.url,
-  description: r.description,
-  eventTypes: JSON.parse(r.event_types) as WebhookEventType[],
-  allowPrivate: r.allow_private === 1,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
+const view = (w: Webhook): WebhookView => ({
+  id: w.id,
+  url: w.url,
+  description: w.description,
+  eventTypes: w.eventTypes,
+  allowPrivate: w.allowPrivate,
+  createdAt: w.createdAt,
+  updatedAt: w.updatedAt,
 });
 
-const VIEW_COLUMNS = ['id', 'url', 'description', 'event_types', 'allow_private', 'created_at', 'updated_at'] as const;
+const deliveryView = (d: Delivery, attempts: Attempt[]): DeliveryView => ({
+  id: d.id,
+  eventId: d.eventId,
+  type: d.eventType,
+  status: d.status,
+  attemptCount: d.attempts,
+  createdAt: d.createdAt,
+  nextAttemptAt: d.nextAttemptAt,
+  expiresAt: d.expiresAt,
+  lastStatusCode: d.lastStatusCode,
+  lastError: d.lastError,
+  finishedAt: d.finishedAt,
+  attempts: attempts
+    .filter((a) => a.deliveryId === d.id)
+    .map((a) => ({
+      attempt: a.attempt,
+      at: a.at,
+      durationMs: a.durationMs,
+      statusCode: a.statusCode,
+      error: a.error,
+      responseExcerpt: a.responseExcerpt,
+    })),
+});
 
 export function createWebhooks(deps: {
-  db: Db;
+  repo: Pick<WebhooksRepo, 'insert' | 'find' | 'list' | 'deliveries' | 'attempts'>;
+  /** Removal takes the webhook's queued deliveries with it, in one transaction. */
+  transaction: Transaction;
   clock: Clock;
   config: Pick<Config, 'webhooksAllowPrivate'>;
   envelope: Pick<Envelope, 'seal'>;
   audit: Pick<Audit, 'record'>;
   resolve?: Resolve;
 }) {
-  const { db, clock } = deps;
+  const { repo, clock } = deps;
   const resolve = deps.resolve ?? systemResolve;
 
-  async function row(workspaceId: string, id: string): Promise<WebhookRow> {
-    const r = await db
-      .selectFrom('webhooks')
-      .select(VIEW_COLUMNS)
-      .where('workspace_id', '=', workspaceId)
-      .where('id', '=', id)
-      .executeTakeFirst();
-    if (!r) throw notFound(`Webhook ${id}`);
-    return r;
-  }
-
-  async function deliveryViews(
-    rows: Array<{
-      id: string;
-      event_id: string;
-      event_type: string;
-      status: string;
-      attempts: number;
-      created_at: string;
-      next_attempt_at: string;
-      expires_at: string;
-      last_status_code: number | null;
-      last_error: string | null;
-      finished_at: string | null;
-    }>,
-  ): Promise<DeliveryView[]> {
-    const ids = rows.map((r) => r.id);
-    const attempts = ids.length
-      ? await db.selectFrom('webhook_attempts').selectAll().where('delivery_id', 'in', ids).orderBy('attempt').execute()
-      : [];
-    return rows.map((r) => ({
-      id: r.id,
-      eventId: r.event_id,
-      type: r.event_type,
-      status: r.status as DeliveryView['status'],
-      attemptCount: r.attempts,
-      createdAt: r.created_at,
-      nextAttemptAt: r.status === 'pending' ? r.next_attempt_at : null,
-      expiresAt: r.expires_at,
-      lastStatusCode: r.last_status_code,
-      lastError: r.last_error,
-      finishedAt: r.finished_at,
-      attempts: attempts
-        .filter((a) => a.delivery_id === r.id)
-        .map((a) => ({
-          attempt: a.attempt,
-          at: a.at,
-          durationMs: a.duration_ms,
-          statusCode: a.status_code,
-          error: a.error,
-          responseExcerpt: a.response_excerpt,
-        })),
-    }));
+  async function find(workspaceId: string, id: string): Promise<Webhook> {
+    const w = await repo.find(workspaceId, id);
+    if (!w) throw notFound(`Webhook ${id}`);
+    return w;
   }
 
   async function deliveries(
     workspaceId: string,
     webhookId: string,
-    q: { limit?: number; cursor?: string; status?: DeliveryView['status'] } = {},
+    q: { limit?: number; cursor?: string; status?: DeliveryStatus } = {},
   ): Promise<{ data: DeliveryView[]; nextCursor: string | null }> {
-    await row(workspaceId, webhookId);
-    const limit = Math.min(Math.max(q.limit ?? 20, 1), 100);
-    let query = db
-      .selectFrom('webhook_deliveries')
-      .select([
-        'id',
-        'event_id',
-        'event_type',
-        'status',
-        'attempts',
-        'created_at',
-        'next_attempt_at',
-        'expires_at',
-        'last_status_code',
-        'last_error',
-        'finished_at',
-      ])
-      .where('workspace_id', '=', workspaceId)
-      .where('webhook_id', '=', webhookId);
-    if (q.status) query = query.where('status', '=', q.status);
-    if (q.cursor) query = query.where('id', '<', q.cursor);
-    const rows = await query
-      .orderBy('id', 'desc')
-      .limit(limit + 1)
-      .execute();
-    const page = rows.slice(0, limit);
-    return {
-      data: await deliveryViews(page),
-      nextCursor: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null,
-    };
+    await find(workspaceId, webhookId);
+    const page = await repo.deliveries(workspaceId, webhookId, {
+      limit: Math.min(Math.max(q.limit ?? 20, 1), 100),
+      ...(q.status ? { status: q.status } : {}),
+      ...(q.cursor ? { cursor: q.cursor } : {}),
+    });
+    const attempts = await repo.attempts(page.data.map((d) => d.id));
+    return { data: page.data.map((d) => deliveryView(d, attempts)), nextCursor: page.nextCursor };
   }
 
   return {
@@ -216,78 +168,66 @@ export function createWebhooks(deps: {
       const allowPrivate = Boolean(input.allowPrivate);
       const { url } = await checkWebhookUrl(input.url, allowPrivate, resolve);
       const eventTypes: WebhookEventType[] = input.eventTypes.includes('*') ? ['*'] : [...new Set(input.eventTypes)];
-      const id = newId('wh', clock.now().getTime());
+      const id = newId('wh', clock.ms());
       const secret = newWebhookSecret();
       const now = clock.now().toISOString();
-      const r: WebhookRow = {
+      const w: Webhook = {
         id,
+        workspaceId,
         url: url.toString(),
         description: input.description ?? null,
-        event_types: JSON.stringify(eventTypes),
-        allow_private: allowPrivate ? 1 : 0,
-        created_at: now,
-        updated_at: now,
+        eventTypes,
+        allowPrivate,
+        createdAt: now,
+        updatedAt: now,
       };
-      await db
-        .insertInto('webhooks')
-        .values({ ...r, workspace_id: workspaceId, secret_ciphertext: deps.envelope.seal(secret, secretContext(id)) })
-        .execute();
+      await repo.insert({ ...w, secretCiphertext: deps.envelope.seal(secret, secretContext(id)) });
       await deps.audit.record({
         workspaceId,
         actor,
         action: 'webhook.created',
         details: { webhookId: id, url: displayUrl(url), eventTypes, allowPrivate },
       });
-      return { webhook: view(r), secret };
+      return { webhook: view(w), secret };
     },
 
     async list(workspaceId: string): Promise<WebhookView[]> {
-      const rows = await db
-        .selectFrom('webhooks')
-        .select(VIEW_COLUMNS)
-        .where('workspace_id', '=', workspaceId)
-        .orderBy('id')
-        .execute();
-      return rows.map(view);
+      return (await repo.list(workspaceId)).map(view);
     },
 
     /** One webhook with its most recent deliveries and their attempts. */
     async get(workspaceId: string, id: string): Promise<WebhookView & { deliveries: DeliveryView[] }> {
-      const r = await row(workspaceId, id);
-      return { ...view(r), deliveries: (await deliveries(workspaceId, id, { limit: 10 })).data };
+      const w = await find(workspaceId, id);
+      return { ...view(w), deliveries: (await deliveries(workspaceId, id, { limit: 10 })).data };
     },
 
     deliveries,
 
     /** Pending deliveries go with it: nobody is left to receive them. */
     async remove(workspaceId: string, id: string, actor: string): Promise<void> {
-      const r = await row(workspaceId, id);
-      await db.transaction().execute(async (trx) => {
-        await trx.deleteFrom('webhook_attempts').where('webhook_id', '=', id).execute();
-        await trx.deleteFrom('webhook_deliveries').where('webhook_id', '=', id).execute();
-        await trx.deleteFrom('webhooks').where('id', '=', id).where('workspace_id', '=', workspaceId).execute();
+      const w = await find(workspaceId, id);
+      const now = clock.now();
+      await deps.transaction(async (r) => {
+        // One being sent right now stays queued until its attempt ends; it then finds nothing to record.
+        for (const d of await r.webhooks.pendingDeliveryIds(id)) await r.jobs.cancel('webhook', d, now);
+        await r.webhooks.remove(workspaceId, id);
       });
       await deps.audit.record({
         workspaceId,
         actor,
         action: 'webhook.deleted',
-        details: { webhookId: id, url: displayUrl(new URL(r.url)) },
+        details: { webhookId: id, url: displayUrl(new URL(w.url)) },
       });
     },
 
-    /** In the event's own transaction: one delivery per matching webhook, due at once. */
-    async enqueue(trx: Executor, e: RecordedEvent): Promise<number> {
-      const hooks = await trx
-        .selectFrom('webhooks')
-        .select(['id', 'event_types'])
-        .where('workspace_id', '=', e.workspaceId)
-        .execute();
-      const matching = hooks.filter((h) => {
-        const types = JSON.parse(h.event_types) as string[];
-        return types.includes('*') || types.includes(e.kind);
-      });
-      if (matching.length === 0) return 0;
-      const payload = JSON.stringify({
+    /** In the event's own transaction: one delivery per matching webhook, queued to go at once. */
+    async enqueue(
+      tx: { webhooks: Pick<WebhooksRepo, 'subscribed' | 'addDeliveries'>; jobs: Pick<JobWriter, 'enqueue'> },
+      e: RecordedEvent,
+    ): Promise<number> {
+      const hooks = await tx.webhooks.subscribed(e.workspaceId, e.kind);
+      if (hooks.length === 0) return 0;
+      const payload: WebhookPayload = {
         id: e.id,
         type: e.kind,
         createdAt: e.createdAt,
@@ -299,32 +239,22 @@ export function createWebhooks(deps: {
           occurredAt: e.occurredAt,
           details: e.details,
         },
-      });
+      };
       const created = Date.parse(e.createdAt);
-      await trx
-        .insertInto('webhook_deliveries')
-        .values(
-          matching.map((h) => ({
-            id: newId('whd', created),
-            webhook_id: h.id,
-            workspace_id: e.workspaceId,
-            event_id: e.id,
-            event_type: e.kind,
-            payload,
-            status: 'pending',
-            attempts: 0,
-            next_attempt_at: e.createdAt,
-            expires_at: new Date(created + DELIVERY_WINDOW_MS).toISOString(),
-            last_attempt_at: null,
-            last_status_code: null,
-            last_error: null,
-            finished_at: null,
-            created_at: e.createdAt,
-          })),
-        )
-        .onConflict((oc) => oc.columns(['webhook_id', 'event_id']).doNothing())
-        .execute();
-      return matching.length;
+      const rows = hooks.map((h) => ({
+        id: newId('whd', created),
+        webhookId: h.id,
+        workspaceId: e.workspaceId,
+        eventId: e.id,
+        eventType: e.kind,
+        payload,
+        expiresAt: new Date(created + DELIVERY_WINDOW_MS).toISOString(),
+        createdAt: e.createdAt,
+      }));
+      const added = new Set(await tx.webhooks.addDeliveries(rows));
+      for (const d of rows)
+        if (added.has(d.id)) await tx.jobs.enqueue('webhook', { id: d.id, group: d.webhookId, runAt: e.createdAt });
+      return added.size;
     },
   };
 }
