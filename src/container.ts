@@ -36,6 +36,7 @@ import { createRamp } from './modules/warmup/ramp.js';
 import { createWarmup } from './modules/warmup/service.js';
 import { createWarmupUsage } from './modules/warmup/usage.js';
 import { migrate, openStore, type Store } from './store/db.js';
+import { toConnection } from './store/connections.js';
 import { createRepositories } from './store/repos.js';
 import { createRunner } from './runner.js';
 
@@ -60,9 +61,9 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   // Every background loop of the process runs on this one runner (main.ts starts the ones a role needs).
   const runner = createRunner({ clock, logger });
 
-  const audit = createAudit({ db, clock });
-  const workspaces = createWorkspaces({ db, clock, audit });
-  const apiKeys = createApiKeys({ db, clock, audit });
+  const audit = createAudit({ repo: repos.audit, clock });
+  const workspaces = createWorkspaces({ repo: repos.workspaces, clock, audit });
+  const apiKeys = createApiKeys({ repo: repos.apiKeys, clock, audit });
   // One budget for both doors (API and SMTP): guessing through either counts against the address.
   const authLimit = createAuthFailureLimit({
     clock,
@@ -125,7 +126,9 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     },
   });
   const connectionsDeps: Parameters<typeof createConnections>[0] = {
-    db,
+    repo: repos.connections,
+    workspaces: repos.workspaces,
+    transaction: repos.transaction,
     clock,
     config,
     audit,
@@ -171,7 +174,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     audit,
     health: connections,
     warmup: warmupGate,
-    subject: (row) => connections.subject(row),
+    subject: (row) => connections.subject(toConnection(row)),
     options: {
       concurrency: config.workerConcurrency,
       leaseMs: config.workerLeaseSeconds * 1000,
@@ -263,7 +266,6 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     broker,
     audit,
     events: eventWiring,
-    ...(opts.sleep ? { sleep: opts.sleep } : {}),
     onSafetyChanged: (id) => {
       worker.connectionChanged(id);
       worker.kick();

@@ -16,6 +16,8 @@ import { awsErrorName, translateAwsError } from './errors.js';
 import type { Platform } from './platform.js';
 import { type Purpose, sessionPolicy } from './policies.js';
 
+export type CredentialProvider = AwsCredentialIdentityProvider;
+
 export type ConnectionMode = 'role' | 'access_keys' | 'default_chain' | 'secrets_manager';
 
 /** What the broker needs to know about a connection; `version` changes whenever credentials must be rebuilt. */

@@ -1,7 +1,11 @@
 import type { Dialect, Executor, Store } from './db.js';
+import { createAuditRepo } from './audit.js';
+import { createConnectionsRepo } from './connections.js';
 import { createJobs } from './jobs.js';
+import { createKeyCheckRepo } from './key-check.js';
 import { createMessagesRepo } from './messages.js';
 import { createSuppressionsRepo } from './suppressions.js';
+import { createApiKeysRepo, createWorkspacesRepo } from './workspaces.js';
 
 /**
  * Every repository, each the only writer of its tables. Services take the few methods they use
@@ -11,6 +15,11 @@ const FACTORIES = {
   jobs: (db: Executor, dialect: Dialect) => createJobs(db, dialect),
   messages: (db: Executor) => createMessagesRepo(db),
   suppressions: (db: Executor) => createSuppressionsRepo(db),
+  workspaces: (db: Executor) => createWorkspacesRepo(db),
+  apiKeys: (db: Executor) => createApiKeysRepo(db),
+  connections: (db: Executor) => createConnectionsRepo(db),
+  audit: (db: Executor) => createAuditRepo(db),
+  keyCheck: (db: Executor) => createKeyCheckRepo(db),
 } as const;
 
 export type Repos = { readonly [K in keyof typeof FACTORIES]: ReturnType<(typeof FACTORIES)[K]> };

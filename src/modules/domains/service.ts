@@ -256,7 +256,7 @@ export function createDomains(deps: {
     actor: string,
   ): Promise<SendDomainsChange | undefined> {
     const c = await deps.connections.row(workspaceId, connectionId);
-    const current = JSON.parse(c.send_domains) as string[];
+    const current = c.sendDomains;
     let next = current;
     if (add && !current.includes(add)) next = [...current, add];
     if (remove) next = next.filter((x) => x !== remove);
@@ -382,7 +382,7 @@ export function createDomains(deps: {
    * so the next add of the domain removes it first. Returns the error to report.
    */
   async function takeBack(
-    conn: { id: string; workspace_id: string; region: string },
+    conn: { id: string; workspaceId: string; region: string },
     manage: AwsCredentialIdentityProvider,
     name: string,
     cause: unknown,
@@ -404,7 +404,7 @@ export function createDomains(deps: {
           .values({
             connection_id: conn.id,
             name,
-            workspace_id: conn.workspace_id,
+            workspace_id: conn.workspaceId,
             reason: (cause instanceof Error ? cause.message : String(cause)).slice(0, 500),
             created_at: clock.now().toISOString(),
           })
@@ -421,7 +421,7 @@ export function createDomains(deps: {
     );
     await deps.audit
       .record({
-        workspaceId: conn.workspace_id,
+        workspaceId: conn.workspaceId,
         connectionId: conn.id,
         actor,
         action: 'domain.add_failed',

@@ -2,7 +2,8 @@ import type { Clock } from '../../clock.js';
 import { AppError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { Db } from '../../store/db.js';
-import type { ConnectionTable, WarmupPlanTable } from '../../store/schema.js';
+import type { Connection } from '../../store/connections.js';
+import type { WarmupPlanTable } from '../../store/schema.js';
 import type { Audit } from '../audit/audit.js';
 import type { Connections } from '../connections/service.js';
 import {
@@ -130,7 +131,7 @@ export function createWarmup(deps: {
     return parsed.data;
   }
 
-  async function plan(conn: ConnectionTable, domain: string): Promise<WarmupPlanTable> {
+  async function plan(conn: Pick<Connection, 'id' | 'name'>, domain: string): Promise<WarmupPlanTable> {
     const r = await db
       .selectFrom('warmup_plans')
       .selectAll()
@@ -216,7 +217,7 @@ export function createWarmup(deps: {
       const input = parseInput(body);
       const conn = await deps.connections.row(workspaceId, ref);
       const domain = input.domain ?? '';
-      const sendDomains = JSON.parse(conn.send_domains) as string[];
+      const sendDomains = conn.sendDomains;
       if (domain && sendDomains.length && !sendDomains.includes(domain)) {
         throw new AppError(
           'validation_failed',
