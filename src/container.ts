@@ -27,7 +27,7 @@ import { createDnsChecker } from './modules/domains/dns-check.js';
 import { createDomains } from './modules/domains/service.js';
 import { createSnsInbox } from './modules/events/inbox.js';
 import { createSnsRefusals } from './modules/events/refusals.js';
-import { createEventProcessor } from './modules/events/processor.js';
+import { createEventProcessor, type EventTx } from './modules/events/processor.js';
 import { createReputationGuard } from './modules/events/reputation.js';
 import { createWebhookDelivery } from './modules/webhooks/delivery.js';
 import { createWebhooks } from './modules/webhooks/webhooks.js';
@@ -36,6 +36,7 @@ import { createRamp } from './modules/warmup/ramp.js';
 import { createWarmup } from './modules/warmup/service.js';
 import { createWarmupUsage } from './modules/warmup/usage.js';
 import { migrate, openStore, type Store } from './store/db.js';
+import { toConnection } from './store/connections.js';
 import { createRepositories } from './store/repos.js';
 import { createRunner } from './runner.js';
 
@@ -60,9 +61,9 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   // Every background loop of the process runs on this one runner (main.ts starts the ones a role needs).
   const runner = createRunner({ clock, logger });
 
-  const audit = createAudit({ db, clock });
-  const workspaces = createWorkspaces({ db, clock, audit });
-  const apiKeys = createApiKeys({ db, clock, audit });
+  const audit = createAudit({ repo: repos.audit, clock });
+  const workspaces = createWorkspaces({ repo: repos.workspaces, clock, audit });
+  const apiKeys = createApiKeys({ repo: repos.apiKeys, clock, audit });
   // One budget for both doors (API and SMTP): guessing through either counts against the address.
   const authLimit = createAuthFailureLimit({
     clock,
@@ -125,7 +126,9 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     },
   });
   const connectionsDeps: Parameters<typeof createConnections>[0] = {
-    db,
+    repo: repos.connections,
+    workspaces: repos.workspaces,
+    transaction: repos.transaction,
     clock,
     config,
     audit,
@@ -175,7 +178,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     audit,
     health: connections,
     warmup: warmupGate,
-    subject: (row) => connections.subject(row),
+    subject: (row) => connections.subject(toConnection(row)),
     options: {
       concurrency: config.workerConcurrency,
       leaseMs: config.workerLeaseSeconds * 1000,
@@ -211,42 +214,17 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     ...(config.snsCertDir ? { certDir: config.snsCertDir } : {}),
     ...(config.endpoints.sns ? { snsEndpoint: config.endpoints.sns } : {}),
   });
-  // SES events need two things of a connection that the connections module does not offer yet on
-  // its own: a lookup by id alone (the SNS endpoint has no workspace) and pause(). Until it does,
-  // these do what the events code did itself.
+  // The SNS endpoint has no workspace: it finds the connection by id alone.
   const connectionForEvents = async (id: string) => {
-    const r = await db
-      .selectFrom('connections')
-      .select(['workspace_id', 'sns_topic_arns'])
-      .where('id', '=', id)
-      .executeTakeFirst();
-    return r && { workspaceId: r.workspace_id, snsTopicArns: JSON.parse(r.sns_topic_arns) as string[] };
-  };
-  const pauseConnection = async (id: string, code: string, reason: string): Promise<boolean> => {
-    const paused = await db
-      .updateTable('connections')
-      .set({ paused_reason: `${code}: ${reason}`.slice(0, 500), paused_at: clock.now().toISOString() })
-      .where('id', '=', id)
-      .where('paused_reason', 'is', null)
-      .returning('workspace_id')
-      .executeTakeFirst();
-    if (!paused) return false;
-    await audit.record({
-      workspaceId: paused.workspace_id,
-      connectionId: id,
-      actor: 'system',
-      action: 'connection.paused',
-      outcome: code,
-      details: { reason },
-    });
-    return true;
+    const r = await repos.connections.byId(id);
+    return r && { workspaceId: r.workspaceId, snsTopicArns: r.snsTopicArns };
   };
   const snsRefusals = createSnsRefusals({ repo: repos.snsRefusals, clock });
   connectionsDeps.refusals = snsRefusals;
   const reputation = createReputationGuard({
     messages: repos.messages,
     config,
-    pause: pauseConnection,
+    pause: (id, code, reason) => connections.pause(id, code, reason),
     onPause: (id) => worker.connectionChanged(id),
   });
   connectionsDeps.reputation = reputation;
@@ -272,12 +250,8 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     events: repos.messageEvents,
     // The event's writes and their audit rows (suppressions it adds) commit together.
     transaction: (fn) =>
-      store.db.transaction().execute((trx) =>
-        fn(
-          Object.assign(createRepositories({ db: trx, dialect: store.dialect }), {
-            audit: createAudit({ db: trx, clock }),
-          }),
-        ),
+      repos.transaction((r) =>
+        fn(Object.create(r, { auditLog: { value: createAudit({ repo: r.audit, clock }) } }) as EventTx),
       ),
     suppressions,
     clock,
@@ -335,7 +309,6 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     broker,
     audit,
     events: eventWiring,
-    ...(opts.sleep ? { sleep: opts.sleep } : {}),
     onSafetyChanged: (id) => {
       worker.connectionChanged(id);
       worker.kick();

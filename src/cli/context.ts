@@ -172,7 +172,7 @@ export class CliContext {
     newKey: Buffer | undefined,
     mode: ServicesOptions['masterKey'],
   ): Promise<void> {
-    const deps = { db: c.store.db, clock: c.clock };
+    const deps = { repo: c.repos.keyCheck, clock: c.clock };
     const file = config.masterKeyFile;
     if (newKey && mode === 'create')
       await verifyMasterKey({ ...deps, envelope: createEnvelope(undefined), place: { source: 'none', file } });

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
-import type { Db } from '../store/db.js';
+import type { KeyCheckRepo, SealedColumn } from '../store/key-check.js';
 import { type Envelope, opensKeyCheck, sealedKeyId, sealKeyCheck } from './envelope.js';
 
 /**
@@ -18,7 +18,7 @@ export interface KeyPlace {
 }
 
 export interface KeyCheckDeps {
-  db: Db;
+  repo: Pick<KeyCheckRepo, 'read' | 'recordIfAbsent' | 'replace' | 'sealedValues'>;
   clock: Clock;
   /** An envelope under the configured master key (or under none). */
   envelope: Envelope;
@@ -34,8 +34,6 @@ export interface SealedSecret {
   context: string;
 }
 
-const CHECK_ID = 'master';
-
 /**
  * Check the configured master key against the database. With a check value: the key must open it.
  * Without one (a new database, or one from a version before the check): stored secrets, if any, must
@@ -44,31 +42,26 @@ const CHECK_ID = 'master';
  */
 export async function verifyMasterKey(deps: KeyCheckDeps): Promise<{ recorded: boolean; unreadable: SealedSecret[] }> {
   const { envelope, place } = deps;
-  const check = await readCheck(deps.db);
+  const check = await deps.repo.read();
   if (check) {
-    if (!envelope.keyId) throw keyMissing(place, check.key_id);
-    if (!opensKeyCheck(envelope, check.check_value)) throw keyMismatch(place, check.key_id, envelope.keyId);
+    if (!envelope.keyId) throw keyMissing(place, check.keyId);
+    if (!opensKeyCheck(envelope, check.checkValue)) throw keyMismatch(place, check.keyId, envelope.keyId);
     return { recorded: false, unreadable: [] };
   }
-  const secrets = await sealedSecrets(deps.db);
+  const secrets = await sealedSecrets(deps.repo);
   if (secrets.length > 0 && !envelope.keyId) throw keyMissing(place, sealedKeyId(secrets[0]!.sealed));
   if (!envelope.keyId) return { recorded: false, unreadable: [] }; // nothing sealed, no key: nothing to protect
   const unreadable = secrets.filter((s) => !opens(envelope, s));
   if (secrets.length > 0 && unreadable.length === secrets.length)
     throw keyMismatch(place, sealedKeyId(secrets[0]!.sealed), envelope.keyId);
-  await deps.db
-    .insertInto('master_key_check')
-    .values({
-      id: CHECK_ID,
-      key_id: envelope.keyId,
-      check_value: sealKeyCheck(envelope),
-      created_at: deps.clock.now().toISOString(),
-    })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
+  await deps.repo.recordIfAbsent({
+    keyId: envelope.keyId,
+    checkValue: sealKeyCheck(envelope),
+    createdAt: deps.clock.now().toISOString(),
+  });
   // Another process may have recorded its key first: whichever won, this key must match it.
-  const recorded = (await readCheck(deps.db))!;
-  if (!opensKeyCheck(envelope, recorded.check_value)) throw keyMismatch(place, recorded.key_id, envelope.keyId);
+  const recorded = (await deps.repo.read())!;
+  if (!opensKeyCheck(envelope, recorded.checkValue)) throw keyMismatch(place, recorded.keyId, envelope.keyId);
   return { recorded: true, unreadable };
 }
 
@@ -81,27 +74,14 @@ export async function replaceMasterKey(
 ): Promise<{ previousKeyId: string | undefined; unreadable: SealedSecret[] }> {
   const { envelope } = deps;
   if (!envelope.keyId) throw new AppError('master_key_missing', 'No master key is configured to replace the lost one.');
-  const previous = await readCheck(deps.db);
-  const unreadable = (await sealedSecrets(deps.db)).filter((s) => !opens(envelope, s));
-  const row = {
-    key_id: envelope.keyId,
-    check_value: sealKeyCheck(envelope),
-    created_at: deps.clock.now().toISOString(),
-  };
-  await deps.db
-    .insertInto('master_key_check')
-    .values({ id: CHECK_ID, ...row })
-    .onConflict((oc) => oc.column('id').doUpdateSet(row))
-    .execute();
-  return { previousKeyId: previous?.key_id, unreadable };
-}
-
-function readCheck(db: Db) {
-  return db
-    .selectFrom('master_key_check')
-    .select(['key_id', 'check_value'])
-    .where('id', '=', CHECK_ID)
-    .executeTakeFirst();
+  const previous = await deps.repo.read();
+  const unreadable = (await sealedSecrets(deps.repo)).filter((s) => !opens(envelope, s));
+  await deps.repo.replace({
+    keyId: envelope.keyId,
+    checkValue: sealKeyCheck(envelope),
+    createdAt: deps.clock.now().toISOString(),
+  });
+  return { previousKeyId: previous?.keyId, unreadable };
 }
 
 function opens(envelope: Envelope, s: SealedSecret): boolean {
@@ -113,38 +93,24 @@ function opens(envelope: Envelope, s: SealedSecret): boolean {
   }
 }
 
+/** The context each module binds its sealed values to (connections/service.ts and webhooks/webhooks.ts). */
+const CONTEXTS: Record<SealedColumn['kind'], (id: string) => string> = {
+  connection: (id) => `connection:${id}:secret_access_key`,
+  webhook: (id) => `webhook:${id}:secret`,
+};
+
 /**
- * Every stored secret, with the context its module binds it to (connections/service.ts and
- * webhooks/webhooks.ts): a change there is caught by the tests that start on an older database.
+ * Every stored secret, with the context its module binds it to: a change there is caught by the
+ * tests that start on an older database.
  */
-async function sealedSecrets(db: Db): Promise<SealedSecret[]> {
-  const connections = await db
-    .selectFrom('connections')
-    .select(['id', 'name', 'secret_ciphertext', 'pending_secret_ciphertext'])
-    .where((eb) => eb.or([eb('secret_ciphertext', 'is not', null), eb('pending_secret_ciphertext', 'is not', null)]))
-    .orderBy('id')
-    .execute();
-  const webhooks = await db.selectFrom('webhooks').select(['id', 'url', 'secret_ciphertext']).orderBy('id').execute();
-  const out: SealedSecret[] = [];
-  for (const c of connections)
-    for (const sealed of [c.secret_ciphertext, c.pending_secret_ciphertext])
-      if (sealed)
-        out.push({
-          kind: 'connection',
-          id: c.id,
-          label: c.name,
-          sealed,
-          context: `connection:${c.id}:secret_access_key`,
-        });
-  for (const w of webhooks)
-    out.push({
-      kind: 'webhook',
-      id: w.id,
-      label: w.url,
-      sealed: w.secret_ciphertext,
-      context: `webhook:${w.id}:secret`,
-    });
-  return out;
+async function sealedSecrets(repo: Pick<KeyCheckRepo, 'sealedValues'>): Promise<SealedSecret[]> {
+  return (await repo.sealedValues()).map((v) => ({
+    kind: v.kind,
+    id: v.id,
+    label: v.label,
+    sealed: v.sealed,
+    context: CONTEXTS[v.kind](v.id),
+  }));
 }
 
 const fingerprint = (kid: string | undefined): string => (kid ? ` ${kid}` : '');

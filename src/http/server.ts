@@ -62,7 +62,7 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
   installAuth(app as unknown as FastifyInstance, c.apiKeys, c.authLimit);
 
   app.get('/healthz', async () => {
-    await c.store.db.selectFrom('workspaces').select('id').limit(1).execute();
+    await c.repos.workspaces.ping();
     return { status: 'ok' };
   });
 

@@ -1,11 +1,15 @@
 import type { Dialect, Executor, Store } from './db.js';
 import { createDomainsRepo } from './domains.js';
+import { createAuditRepo } from './audit.js';
+import { createConnectionsRepo } from './connections.js';
 import { createJobs } from './jobs.js';
+import { createKeyCheckRepo } from './key-check.js';
 import { createMessagesRepo } from './messages.js';
 import { createSuppressionsRepo } from './suppressions.js';
 import { createWarmupRepo } from './warmup.js';
 import { createMessageEventsRepo, createSnsMessagesRepo, createSnsRefusalsRepo } from './events.js';
 import { createWebhooksRepo } from './webhooks.js';
+import { createApiKeysRepo, createWorkspacesRepo } from './workspaces.js';
 
 /**
  * Every repository, each the only writer of its tables. Services take the few methods they use
@@ -21,6 +25,11 @@ const FACTORIES = {
   messageEvents: (db: Executor) => createMessageEventsRepo(db),
   snsRefusals: (db: Executor) => createSnsRefusalsRepo(db),
   webhooks: (db: Executor) => createWebhooksRepo(db),
+  workspaces: (db: Executor) => createWorkspacesRepo(db),
+  apiKeys: (db: Executor) => createApiKeysRepo(db),
+  connections: (db: Executor) => createConnectionsRepo(db),
+  audit: (db: Executor) => createAuditRepo(db),
+  keyCheck: (db: Executor) => createKeyCheckRepo(db),
 } as const;
 
 export type Repos = { readonly [K in keyof typeof FACTORIES]: ReturnType<(typeof FACTORIES)[K]> };

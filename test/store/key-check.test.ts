@@ -5,6 +5,7 @@ import { createEnvelope, type Envelope } from '../../src/crypto/envelope.js';
 import { replaceMasterKey, verifyMasterKey, type KeyPlace } from '../../src/crypto/key-check.js';
 import { secretContext } from '../../src/modules/webhooks/webhooks.js';
 import { migrate, type Store } from '../../src/store/db.js';
+import { createKeyCheckRepo } from '../../src/store/key-check.js';
 import { backends, testStore } from '../helpers/store.js';
 
 /** The master key check value on every backend: recorded once, then every other key (or none) refused. */
@@ -16,7 +17,7 @@ describe.each(backends())('master key check (%s)', (backend) => {
   const keyB = createEnvelope(randomBytes(32));
   const none = createEnvelope(undefined);
   const verify = (envelope: Envelope, p: KeyPlace = place) =>
-    verifyMasterKey({ db: store.db, clock, envelope, place: p });
+    verifyMasterKey({ repo: createKeyCheckRepo(store.db), clock, envelope, place: p });
 
   beforeEach(async () => {
     store = await testStore(backend);
@@ -81,7 +82,7 @@ describe.each(backends())('master key check (%s)', (backend) => {
     expect(r.recorded).toBe(true);
     expect(r.unreadable.map((u) => [u.kind, u.id])).toEqual([['webhook', 'wh_1']]);
 
-    const replaced = await replaceMasterKey({ db: store.db, clock, envelope: keyA });
+    const replaced = await replaceMasterKey({ repo: createKeyCheckRepo(store.db), clock, envelope: keyA });
     expect(replaced.previousKeyId).toBe(keyB.keyId);
     expect(replaced.unreadable.map((u) => u.id)).toEqual(['wh_2']);
     expect(await verify(keyA)).toEqual({ recorded: false, unreadable: [] });

@@ -367,13 +367,13 @@ export function awsCommand(): Command {
           // SNS posts the confirmation to the running server, which confirms it: watch for that.
           const waitMs = 20_000;
           ctx.out.progress(`Waiting for SNS to confirm the subscription to ${w.endpoint} (up to ${waitMs / 1000} s)…`);
-          const started = Date.now();
+          const started = c.clock.ms();
           let told = started;
-          while (subscription !== 'confirmed' && Date.now() - started < waitMs) {
-            await new Promise((r) => setTimeout(r, 500));
+          while (subscription !== 'confirmed' && c.clock.ms() - started < waitMs) {
+            await c.clock.sleep(500);
             subscription = await c.eventWiring.subscriptionState(ws, id);
-            if (subscription !== 'confirmed' && Date.now() - told >= 5000) {
-              told = Date.now();
+            if (subscription !== 'confirmed' && c.clock.ms() - told >= 5000) {
+              told = c.clock.ms();
               ctx.out.progress(
                 `Still waiting for SNS to confirm (${Math.round((told - started) / 1000)} s of ${waitMs / 1000} s): Sesame must be running and reachable at ${w.endpoint}.`,
               );

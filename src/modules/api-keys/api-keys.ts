@@ -1,21 +1,14 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { AppError, notFound } from '../../errors.js';
 import { newId, randomAlnum } from '../../ids.js';
-import type { Db } from '../../store/db.js';
+import type { ApiKeyRow, ApiKeysRepo } from '../../store/workspaces.js';
+import type { z } from 'zod';
 import type { Audit } from '../audit/audit.js';
+import type { apiKeyInfo } from './schemas.js';
 
-export interface ApiKeyInfo {
-  id: string;
-  workspaceId: string;
-  name: string;
-  prefix: string;
-  last4: string;
-  createdAt: string;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-  canSend: boolean;
-}
+/** What the API and CLI show of a key (the response schema), and its workspace. */
+export type ApiKeyInfo = z.infer<typeof apiKeyInfo> & { workspaceId: string };
 
 export interface Principal {
   workspaceId: string;
@@ -33,29 +26,23 @@ const LAST_USED_RESOLUTION_MS = 60_000;
  */
 const hashKey = (key: string): string => createHash('sha256').update(key, 'utf8').digest('hex');
 
-export function createApiKeys(deps: { db: Db; clock: Clock; audit: Pick<Audit, 'record'> }) {
-  const { db, clock, audit } = deps;
+export function createApiKeys(deps: {
+  repo: Pick<ApiKeysRepo, 'insert' | 'list' | 'find' | 'byHash' | 'revoke' | 'touch'>;
+  clock: Clock;
+  audit: Pick<Audit, 'record'>;
+}) {
+  const { repo, clock, audit } = deps;
 
-  const toInfo = (r: {
-    id: string;
-    workspace_id: string;
-    name: string;
-    prefix: string;
-    last4: string;
-    created_at: string;
-    last_used_at: string | null;
-    revoked_at: string | null;
-    can_send?: number;
-  }): ApiKeyInfo => ({
+  const toInfo = (r: ApiKeyRow): ApiKeyInfo => ({
     id: r.id,
-    workspaceId: r.workspace_id,
+    workspaceId: r.workspaceId,
     name: r.name,
     prefix: r.prefix,
     last4: r.last4,
-    createdAt: r.created_at,
-    lastUsedAt: r.last_used_at,
-    revokedAt: r.revoked_at,
-    canSend: r.can_send !== 0,
+    createdAt: r.createdAt,
+    lastUsedAt: r.lastUsedAt,
+    revokedAt: r.revokedAt,
+    canSend: r.canSend,
   });
 
   return {
@@ -71,74 +58,59 @@ export function createApiKeys(deps: { db: Db; clock: Clock; audit: Pick<Audit, '
         throw new AppError('validation_failed', 'API key name must be 1-100 characters.');
       const key = `ses_${randomAlnum(8)}_${randomAlnum(40)}`;
       const now = clock.now();
-      const row = {
+      const row: ApiKeyRow = {
         id: newId('key', now.getTime()),
-        workspace_id: workspaceId,
+        workspaceId,
         name: trimmed,
         prefix: key.slice(0, 12),
         last4: key.slice(-4),
         hash: hashKey(key),
-        created_at: now.toISOString(),
-        last_used_at: null,
-        revoked_at: null,
-        can_send: opts.canSend === false ? 0 : 1,
+        createdAt: now.toISOString(),
+        lastUsedAt: null,
+        revokedAt: null,
+        canSend: opts.canSend !== false,
       };
-      await db.insertInto('api_keys').values(row).execute();
+      await repo.insert(row);
       await audit.record({
         workspaceId,
         actor,
         action: 'api_key.created',
-        details: { apiKeyId: row.id, name: trimmed, prefix: row.prefix, canSend: row.can_send === 1 },
+        details: { apiKeyId: row.id, name: trimmed, prefix: row.prefix, canSend: row.canSend },
       });
       return { key, info: toInfo(row) };
     },
 
     async list(workspaceId: string): Promise<ApiKeyInfo[]> {
-      const rows = await db
-        .selectFrom('api_keys')
-        .selectAll()
-        .where('workspace_id', '=', workspaceId)
-        .orderBy('id')
-        .execute();
-      return rows.map(toInfo);
+      return (await repo.list(workspaceId)).map(toInfo);
     },
 
     async revoke(workspaceId: string, id: string, actor: string): Promise<ApiKeyInfo> {
-      const row = await db
-        .selectFrom('api_keys')
-        .selectAll()
-        .where('workspace_id', '=', workspaceId)
-        .where('id', '=', id)
-        .executeTakeFirst();
+      const row = await repo.find(workspaceId, id);
       if (!row) throw notFound(`API key ${id}`);
-      if (row.revoked_at) return toInfo(row);
+      if (row.revokedAt) return toInfo(row);
       const revokedAt = clock.now().toISOString();
-      await db.updateTable('api_keys').set({ revoked_at: revokedAt }).where('id', '=', id).execute();
+      // Of two revocations at once, one records it; the other reports the key as it now is.
+      if (!(await repo.revoke(workspaceId, id, revokedAt))) return toInfo((await repo.find(workspaceId, id)) ?? row);
       await audit.record({
         workspaceId,
         actor,
         action: 'api_key.revoked',
         details: { apiKeyId: id, prefix: row.prefix },
       });
-      return toInfo({ ...row, revoked_at: revokedAt });
+      return toInfo({ ...row, revokedAt });
     },
 
     /** Resolve a presented key to its workspace, or throw unauthorized (same error for every failure). */
     async authenticate(presented: string | undefined): Promise<Principal> {
       const fail = () => new AppError('unauthorized', 'A valid API key is required.');
       if (!presented || !KEY_SHAPE.test(presented)) throw fail();
-      const hash = hashKey(presented);
-      const row = await db
-        .selectFrom('api_keys')
-        .select(['id', 'workspace_id', 'hash', 'revoked_at', 'last_used_at', 'can_send'])
-        .where('hash', '=', hash)
-        .executeTakeFirst();
-      if (!row || row.revoked_at || !timingSafeEqual(Buffer.from(row.hash), Buffer.from(hash))) throw fail();
-      const now = clock.now();
-      if (!row.last_used_at || now.getTime() - Date.parse(row.last_used_at) > LAST_USED_RESOLUTION_MS) {
-        await db.updateTable('api_keys').set({ last_used_at: now.toISOString() }).where('id', '=', row.id).execute();
+      const row = await repo.byHash(hashKey(presented));
+      if (!row || row.revokedAt) throw fail();
+      const now = clock.ms();
+      if (!row.lastUsedAt || now - Date.parse(row.lastUsedAt) > LAST_USED_RESOLUTION_MS) {
+        await repo.touch(row.id, new Date(now).toISOString(), new Date(now - LAST_USED_RESOLUTION_MS).toISOString());
       }
-      return { workspaceId: row.workspace_id, apiKeyId: row.id, canSend: row.can_send !== 0 };
+      return { workspaceId: row.workspaceId, apiKeyId: row.id, canSend: row.canSend };
     },
   };
 }

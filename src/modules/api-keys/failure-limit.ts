@@ -40,13 +40,13 @@ export function createAuthFailureLimit(deps: { clock: Clock; max: number; window
     windowMs,
     /** Milliseconds until this address may authenticate again; 0 when it may now. */
     retryAfterMs(address: string): number {
-      const now = clock.now().getTime();
+      const now = clock.ms();
       const w = live(clientKey(address), now);
       return w && w.count >= max ? Math.max(1, w.start + windowMs - now) : 0;
     },
     /** Count a failure; `reached` is true for the one failure that reaches the limit (log it once). */
     fail(address: string): { count: number; reached: boolean } {
-      const now = clock.now().getTime();
+      const now = clock.ms();
       const key = clientKey(address);
       let w = live(key, now);
       if (!w) {

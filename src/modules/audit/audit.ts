@@ -1,18 +1,12 @@
 import type { Clock } from '../../clock.js';
 import { AppError } from '../../errors.js';
 import { newId } from '../../ids.js';
-import type { Db } from '../../store/db.js';
+import type { AuditRepo } from '../../store/audit.js';
+import type { z } from 'zod';
+import type { auditEntry } from './schemas.js';
 
-export interface AuditEntry {
-  id: string;
-  workspaceId: string | null;
-  connectionId: string | null;
-  actor: string;
-  action: string;
-  outcome: string;
-  details: Record<string, unknown>;
-  createdAt: string;
-}
+/** What the API and CLI show of an entry (the response schema), and the workspace it belongs to. */
+export type AuditEntry = z.infer<typeof auditEntry> & { workspaceId: string | null };
 
 export interface AuditInput {
   workspaceId: string | null;
@@ -52,57 +46,38 @@ export function scrub(details: Record<string, unknown>): Record<string, unknown>
 }
 
 /** The audit log: every AWS session and every change, with its actor; never a secret. */
-export function createAudit(deps: { db: Db; clock: Clock }) {
-  const { db, clock } = deps;
+export function createAudit(deps: { repo: Pick<AuditRepo, 'insert' | 'page'>; clock: Clock }) {
+  const { repo, clock } = deps;
   return {
     async record(input: AuditInput): Promise<void> {
       const now = clock.now();
-      await db
-        .insertInto('audit_log')
-        .values({
-          id: newId('aud', now.getTime()),
-          workspace_id: input.workspaceId,
-          connection_id: input.connectionId ?? null,
-          actor: input.actor,
-          action: input.action,
-          outcome: input.outcome ?? 'ok',
-          details: JSON.stringify(scrub(input.details ?? {})),
-          created_at: now.toISOString(),
-        })
-        .execute();
+      await repo.insert({
+        id: newId('aud', now.getTime()),
+        workspaceId: input.workspaceId,
+        connectionId: input.connectionId ?? null,
+        actor: input.actor,
+        action: input.action,
+        outcome: input.outcome ?? 'ok',
+        details: scrub(input.details ?? {}),
+        createdAt: now.toISOString(),
+      });
     },
 
     /** Newest first; `cursor` is the id of the last row of the previous page. */
     async list(q: AuditQuery): Promise<{ entries: AuditEntry[]; nextCursor: string | null }> {
       const limit = Math.min(Math.max(q.limit ?? 50, 1), 200);
-      let query = db.selectFrom('audit_log').selectAll().where('workspace_id', '=', q.workspaceId);
-      if (q.connectionId) query = query.where('connection_id', '=', q.connectionId);
-      if (q.action)
-        query = q.action.endsWith('*')
-          ? query.where('action', 'like', `${q.action.slice(0, -1)}%`)
-          : query.where('action', '=', q.action);
-      // Stored times are toISOString() text; normalise bounds so they compare as times.
-      if (q.since) query = query.where('created_at', '>=', normaliseTime(q.since));
-      if (q.until) query = query.where('created_at', '<', normaliseTime(q.until));
-      if (q.cursor) query = query.where('id', '<', q.cursor);
-      const rows = await query
-        .orderBy('id', 'desc')
-        .limit(limit + 1)
-        .execute();
+      const rows = await repo.page({
+        workspaceId: q.workspaceId,
+        ...(q.connectionId ? { connectionId: q.connectionId } : {}),
+        ...(q.action ? { action: q.action } : {}),
+        // Stored times are toISOString() text; normalise bounds so they compare as times.
+        ...(q.since ? { since: normaliseTime(q.since) } : {}),
+        ...(q.until ? { until: normaliseTime(q.until) } : {}),
+        ...(q.cursor ? { before: q.cursor } : {}),
+        limit: limit + 1,
+      });
       const page = rows.slice(0, limit);
-      return {
-        entries: page.map((r) => ({
-          id: r.id,
-          workspaceId: r.workspace_id,
-          connectionId: r.connection_id,
-          actor: r.actor,
-          action: r.action,
-          outcome: r.outcome,
-          details: JSON.parse(r.details) as Record<string, unknown>,
-          createdAt: r.created_at,
-        })),
-        nextCursor: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null,
-      };
+      return { entries: page, nextCursor: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null };
     },
   };
 }

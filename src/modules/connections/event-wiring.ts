@@ -1,25 +1,19 @@
-import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import type { CredentialProvider } from '../../aws/credentials.js';
 import { ALL_EVENT_TYPES, type EventWiringGateway } from '../../aws/event-wiring.js';
 import type { Purpose } from '../../aws/policies.js';
 import type { Config } from '../../config.js';
 import { AppError, isAppError } from '../../errors.js';
 import type { Audit } from '../audit/audit.js';
 import type { SnsRefusals } from '../events/refusals.js';
-import type { Connections } from './service.js';
-import type { Check } from './test-connection.js';
+import type { Connection, Connections } from './service.js';
+import type { Check, WiringResult } from './schemas.js';
 
 /** Names under the `sesame-` prefix that the role template's SNS grant is scoped to. */
 export const topicName = (connectionId: string): string => `sesame-events-${connectionId.toLowerCase()}`;
 export const configurationSetName = (connectionId: string): string => `sesame-${connectionId.toLowerCase()}`;
 const DESTINATION = 'sesame-sns';
 
-export interface WiringResult {
-  topicArn: string;
-  configurationSet: string;
-  endpoint: string;
-  subscription: 'confirmed' | 'pending_confirmation';
-  notes: string[];
-}
+export type { WiringResult };
 
 /**
  * SES events reach Sesame through an SNS topic, a configuration-set event destination for every
@@ -30,10 +24,7 @@ export function createEventWiring(deps: {
   config: Pick<Config, 'publicUrl'>;
   gateway: EventWiringGateway;
   connections: Pick<Connections, 'row' | 'subject' | 'update'>;
-  credentials: (
-    subject: ReturnType<Connections['subject']>,
-    purpose: Purpose,
-  ) => Promise<AwsCredentialIdentityProvider>;
+  credentials: (subject: ReturnType<Connections['subject']>, purpose: Purpose) => Promise<CredentialProvider>;
   audit: Pick<Audit, 'record'>;
   /** SNS deliveries refused lately: the wiring can be complete while every event is refused. */
   refusals?: Pick<SnsRefusals, 'summary'>;
@@ -56,7 +47,7 @@ export function createEventWiring(deps: {
       const creds = await deps.credentials(deps.connections.subject(r), 'manage');
       const notes: string[] = [];
       const topicArn = await gateway.ensureTopic(creds, r.region, topicName(r.id));
-      const configurationSet = r.configuration_set ?? configurationSetName(r.id);
+      const configurationSet = r.configurationSet ?? configurationSetName(r.id);
       // Ours (by name) is made sure of every time, so a setup that failed half-way is repaired;
       // a configuration set the person chose is theirs and only gains the event destination.
       if (configurationSet === configurationSetName(r.id))
@@ -64,8 +55,8 @@ export function createEventWiring(deps: {
       else notes.push(`Events are added to the connection's own configuration set ${configurationSet}.`);
       // Only now does the connection send with it (a set that does not exist would fail every send),
       // and the topic is on the allow-list before subscribing: SNS posts the confirmation at once.
-      const topics = JSON.parse(r.sns_topic_arns) as string[];
-      if (!topics.includes(topicArn) || r.configuration_set !== configurationSet) {
+      const topics = r.snsTopicArns;
+      if (!topics.includes(topicArn) || r.configurationSet !== configurationSet) {
         await deps.connections.update(
           workspaceId,
           r.id,
@@ -109,7 +100,7 @@ export function createEventWiring(deps: {
       const r = await deps.connections.row(workspaceId, id);
       const endpoint = endpointFor(r.id);
       const creds = await deps.credentials(deps.connections.subject(r), 'manage');
-      const topicArn = (JSON.parse(r.sns_topic_arns) as string[]).find((t) => t.endsWith(`:${topicName(r.id)}`));
+      const topicArn = r.snsTopicArns.find((t) => t.endsWith(`:${topicName(r.id)}`));
       if (!topicArn) return 'missing';
       const subs = (await gateway.subscriptions(creds, r.region, topicArn)).filter((s) => s.endpoint === endpoint);
       return subs.some((s) => s.arn) ? 'confirmed' : subs.length ? 'pending_confirmation' : 'missing';
@@ -119,7 +110,7 @@ export function createEventWiring(deps: {
      * The `events` check of test connection: complete and confirmed, or what is missing and how to
      * fix it; and the deliveries refused in the last 24 hours with the reason, if any were.
      */
-    async check(r: Awaited<ReturnType<Connections['row']>>, readCreds: AwsCredentialIdentityProvider): Promise<Check> {
+    async check(r: Connection, readCreds: CredentialProvider): Promise<Check> {
       const c = await wiringCheck(r, readCreds);
       const refused = await deps.refusals?.summary(r.id);
       if (!refused) return c;
@@ -135,10 +126,7 @@ export function createEventWiring(deps: {
     },
   };
 
-  async function wiringCheck(
-    r: Awaited<ReturnType<Connections['row']>>,
-    readCreds: AwsCredentialIdentityProvider,
-  ): Promise<Check> {
+  async function wiringCheck(r: Connection, readCreds: CredentialProvider): Promise<Check> {
     const id = 'events';
     const fix = `Run \`sesame aws events ${r.name}\` (POST /v1/connections/${r.id}/events) to wire them.`;
     const warn = (message: string, hint = fix, code = 'events_not_wired'): Check => ({
@@ -148,7 +136,7 @@ export function createEventWiring(deps: {
       hint,
       code,
     });
-    if (!r.configuration_set)
+    if (!r.configurationSet)
       return warn('SES events are not wired: no configuration set, so bounces and complaints never reach Sesame.');
     let endpoint: string;
     try {
@@ -161,13 +149,13 @@ export function createEventWiring(deps: {
       );
     }
     try {
-      const allowed = JSON.parse(r.sns_topic_arns) as string[];
-      const dests = (await gateway.eventDestinations(readCreds, r.region, r.configuration_set)).filter(
+      const allowed = r.snsTopicArns;
+      const dests = (await gateway.eventDestinations(readCreds, r.region, r.configurationSet)).filter(
         (d) => d.enabled && d.topicArn && allowed.includes(d.topicArn),
       );
       if (dests.length === 0)
         return warn(
-          `Configuration set ${r.configuration_set} has no enabled SNS event destination to one of this connection's topics.`,
+          `Configuration set ${r.configurationSet} has no enabled SNS event destination to one of this connection's topics.`,
         );
       const covered = new Set(dests.flatMap((d) => d.types));
       const missing = ALL_EVENT_TYPES.filter((t) => !covered.has(t));
@@ -187,7 +175,7 @@ export function createEventWiring(deps: {
       return {
         id,
         status: 'pass',
-        message: `SES events (all ${ALL_EVENT_TYPES.length} types) flow from configuration set ${r.configuration_set} through ${topicArn} (SignatureVersion 2) to ${endpoint}, confirmed.`,
+        message: `SES events (all ${ALL_EVENT_TYPES.length} types) flow from configuration set ${r.configurationSet} through ${topicArn} (SignatureVersion 2) to ${endpoint}, confirmed.`,
         hint: '',
       };
     } catch (e) {

@@ -12,23 +12,10 @@ import type { AwsGateway } from '../../aws/gateway.js';
 import type { Platform } from '../../aws/platform.js';
 import type { Config } from '../../config.js';
 import { AppError, isAppError } from '../../errors.js';
-import type { ConnectionTable } from '../../store/schema.js';
+import type { Connection } from '../../store/connections.js';
+import type { OnboardingLinks } from './schemas.js';
 
-export interface OnboardingLinks {
-  externalId: string;
-  trustedPrincipalArn: string;
-  stackName: string;
-  roleName: string;
-  /** One click: the console's quick-create page with every parameter filled in. Null without a template bucket. */
-  quickCreateUrl: string | null;
-  templateUrl: string | null;
-  quickCreateUnavailable?: { code: string; message: string; hint: string };
-  /** Without a bucket: download the template and upload it in the console with these values. */
-  manual: { consoleUrl: string; steps: string[]; parameters: Record<string, string> };
-  templatePath: string;
-  terraformPath: string;
-  awsCliPath: string;
-}
+export type { OnboardingLinks };
 
 /** Onboarding artifacts for role connections, with the template uploaded to the operator's bucket. */
 export function createOnboarding(deps: {
@@ -55,14 +42,14 @@ export function createOnboarding(deps: {
     return config.platformPrincipalArn ?? (await deps.platform.identity()).trustedPrincipalArn;
   }
 
-  async function spec(r: ConnectionTable): Promise<RoleSpec> {
+  async function spec(r: Connection): Promise<RoleSpec> {
     return {
-      externalId: r.external_id ?? '',
+      externalId: r.externalId ?? '',
       trustedPrincipalArn: await trustedPrincipal(),
-      roleName: r.role_name ?? defaultRoleName(r),
-      maxSessionDuration: Math.max(3600, r.session_duration_seconds ?? config.sessionDurationSeconds),
-      sendDomains: JSON.parse(r.send_domains) as string[],
-      sourceIdentity: r.source_identity === 1,
+      roleName: r.roleName ?? defaultRoleName(r),
+      maxSessionDuration: Math.max(3600, r.sessionDurationSeconds ?? config.sessionDurationSeconds),
+      sendDomains: r.sendDomains,
+      sourceIdentity: r.sourceIdentity,
     };
   }
 
@@ -102,7 +89,7 @@ export function createOnboarding(deps: {
   return {
     spec,
 
-    async links(r: ConnectionTable): Promise<OnboardingLinks> {
+    async links(r: Connection): Promise<OnboardingLinks> {
       const s = await spec(r);
       const stack = stackName(r.name);
       const base = `/v1/connections/${r.id}`;
@@ -153,20 +140,20 @@ export function createOnboarding(deps: {
       return links;
     },
 
-    async template(r: ConnectionTable): Promise<string> {
+    async template(r: Connection): Promise<string> {
       return roleTemplate(await spec(r));
     },
-    async terraform(r: ConnectionTable): Promise<string> {
+    async terraform(r: Connection): Promise<string> {
       return terraform(await spec(r));
     },
-    async awsCli(r: ConnectionTable): Promise<string> {
+    async awsCli(r: Connection): Promise<string> {
       return awsCliCommands(await spec(r));
     },
   };
 }
 
 /** Role names are per account: include the connection name so several connections can coexist. */
-export function defaultRoleName(r: Pick<ConnectionTable, 'name'>): string {
+export function defaultRoleName(r: Pick<Connection, 'name'>): string {
   const cleaned = r.name.replace(/[^\w+=,.@-]+/g, '-').slice(0, 40);
   return `SesameSES-${cleaned}`;
 }

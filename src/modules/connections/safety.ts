@@ -1,11 +1,8 @@
 import type { RoleSafety } from '../../aws/credentials.js';
-import type { ConnectionTable } from '../../store/schema.js';
+import type { Connection } from '../../store/connections.js';
 import { defaultRoleName } from './onboarding.js';
 
-type Row = Pick<
-  ConnectionTable,
-  'mode' | 'status' | 'role_arn' | 'external_id_proven_role_arn' | 'external_id_proven_at' | 'role_account_id'
->;
+type Row = Pick<Connection, 'mode' | 'status' | 'roleArn' | 'externalIdProvenRoleArn' | 'externalIdProvenAt'>;
 
 /**
  * Whether a role connection may be used: only once, for its current role ARN, AssumeRole with the
@@ -14,7 +11,7 @@ type Row = Pick<
 export function roleSafetyOf(r: Row): RoleSafety | null {
   if (r.mode !== 'role') return null;
   if (r.status === 'unsafe') return 'unsafe';
-  return r.role_arn && r.external_id_proven_at && r.external_id_proven_role_arn === r.role_arn ? 'proven' : 'unproven';
+  return r.roleArn && r.externalIdProvenAt && r.externalIdProvenRoleArn === r.roleArn ? 'proven' : 'unproven';
 }
 
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(.+)$/;
@@ -27,19 +24,19 @@ export const roleArnAccount = (arn: string | null): string | null => (arn ? (ROL
  * proven in. Such a denial is no IAM propagation delay, so it is said at once instead of retried.
  */
 export function templateMismatch(
-  r: Pick<ConnectionTable, 'mode' | 'role_arn' | 'role_name' | 'name' | 'role_account_id'>,
+  r: Pick<Connection, 'mode' | 'roleArn' | 'roleName' | 'name' | 'roleAccountId'>,
 ): string | null {
-  if (r.mode !== 'role' || !r.role_arn) return null;
-  const m = ROLE_ARN.exec(r.role_arn);
+  if (r.mode !== 'role' || !r.roleArn) return null;
+  const m = ROLE_ARN.exec(r.roleArn);
   if (!m) return null;
   const [, account, resource] = m;
-  const expected = r.role_name ?? defaultRoleName(r);
+  const expected = r.roleName ?? defaultRoleName(r);
   const problems: string[] = [];
   if (resource !== expected)
     problems.push(`it names the role "${resource}", but this connection's template creates "${expected}"`);
-  if (r.role_account_id && account !== r.role_account_id)
-    problems.push(`it is in account ${account}, but this connection's role was proven in account ${r.role_account_id}`);
+  if (r.roleAccountId && account !== r.roleAccountId)
+    problems.push(`it is in account ${account}, but this connection's role was proven in account ${r.roleAccountId}`);
   return problems.length
-    ? `The role ARN ${r.role_arn} is not the role this connection's template creates: ${problems.join('; ')}.`
+    ? `The role ARN ${r.roleArn} is not the role this connection's template creates: ${problems.join('; ')}.`
     : null;
 }

@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { SES_REGIONS } from '../../aws/regions.js';
-import type { ConnectionMode, CredentialBroker, CredentialSubject, SessionEvent } from '../../aws/credentials.js';
+import type {
+  ConnectionMode,
+  CredentialBroker,
+  CredentialProvider,
+  CredentialSubject,
+  SessionEvent,
+} from '../../aws/credentials.js';
 import { asCallerMistake } from '../../aws/errors.js';
 import type { AwsGateway } from '../../aws/gateway.js';
 import type { Platform } from '../../aws/platform.js';
@@ -11,8 +16,15 @@ import type { Config } from '../../config.js';
 import type { Envelope } from '../../crypto/envelope.js';
 import { AppError, notFound } from '../../errors.js';
 import { newId } from '../../ids.js';
-import type { Db } from '../../store/db.js';
-import type { ConnectionTable } from '../../store/schema.js';
+import type {
+  Connection,
+  ConnectionPatch,
+  ConnectionStatus,
+  ConnectionsRepo,
+  TestStatus,
+} from '../../store/connections.js';
+import type { Repos } from '../../store/repos.js';
+import type { WorkspacesRepo } from '../../store/workspaces.js';
 import type { Audit } from '../audit/audit.js';
 import { createOnboarding } from './onboarding.js';
 import { roleArnAccount, roleSafetyOf } from './safety.js';
@@ -20,7 +32,7 @@ import { type CreateConnectionInput, type UpdateConnectionInput } from './schema
 import type { SnsRefusals } from '../events/refusals.js';
 import { addRefusals, toView, type ConnectionView } from './view.js';
 
-export type ConnectionRow = ConnectionTable;
+export type { Connection };
 
 /** The STS alphabet ([\w+=,.@:/-]); we draw from its alphanumerics only, 48 of them (~285 bits). */
 const EXTERNAL_ID_LENGTH = 48;
@@ -48,7 +60,10 @@ export const MODE_WARNINGS: Record<ConnectionMode, string | null> = {
 };
 
 export interface ConnectionsDeps {
-  db: Db;
+  repo: Pick<ConnectionsRepo, 'find' | 'byId' | 'list' | 'nameTaken' | 'defaultCandidates' | 'update' | 'delete'>;
+  workspaces: Pick<WorkspacesRepo, 'setDefaultConnection'>;
+  /** A new connection and the workspace default it may become are written together. */
+  transaction: <T>(fn: (r: Pick<Repos, 'connections' | 'workspaces'>) => Promise<T>) => Promise<T>;
   clock: Clock;
   config: Pick<
     Config,
@@ -77,42 +92,39 @@ export interface ConnectionsDeps {
 }
 
 export function createConnections(deps: ConnectionsDeps) {
-  const { db, clock, audit, envelope, broker } = deps;
+  const { repo, clock, audit, envelope, broker } = deps;
   const onboarding = createOnboarding(deps);
 
   const secretContext = (id: string, field: string) => `connection:${id}:${field}`;
 
-  async function row(workspaceId: string, id: string): Promise<ConnectionRow> {
-    const r = await db
-      .selectFrom('connections')
-      .selectAll()
-      .where('workspace_id', '=', workspaceId)
-      .where((eb) => eb.or([eb('id', '=', id), eb('name', '=', id)]))
-      .executeTakeFirst();
+  /** By id or name within the workspace, or not_found. */
+  async function row(workspaceId: string, id: string): Promise<Connection> {
+    const r = await repo.find(workspaceId, id);
     if (!r) throw notFound(`Connection ${id}`);
     return r;
   }
 
-  function subject(r: ConnectionRow): CredentialSubject {
+  function subject(r: Connection): CredentialSubject {
+    const { accessKeyId, secretCiphertext } = r;
     return {
       id: r.id,
-      workspaceId: r.workspace_id,
+      workspaceId: r.workspaceId,
       region: r.region,
-      mode: r.mode as ConnectionMode,
-      version: r.updated_at,
-      roleArn: r.role_arn,
-      externalId: r.external_id,
-      sendDomains: JSON.parse(r.send_domains) as string[],
-      sessionDurationSeconds: r.session_duration_seconds,
-      sourceIdentity: r.source_identity === 1,
-      secretArn: r.secret_arn,
+      mode: r.mode,
+      version: r.updatedAt,
+      roleArn: r.roleArn,
+      externalId: r.externalId,
+      sendDomains: r.sendDomains,
+      sessionDurationSeconds: r.sessionDurationSeconds,
+      sourceIdentity: r.sourceIdentity,
+      secretArn: r.secretArn,
       roleSafety: roleSafetyOf(r),
       name: r.name,
-      ...(r.secret_ciphertext && r.access_key_id
+      ...(secretCiphertext && accessKeyId
         ? {
             accessKeys: () => ({
-              accessKeyId: r.access_key_id!,
-              secretAccessKey: envelope.open(r.secret_ciphertext!, secretContext(r.id, 'secret_access_key')),
+              accessKeyId,
+              secretAccessKey: envelope.open(secretCiphertext, secretContext(r.id, 'secret_access_key')),
             }),
           }
         : {}),
@@ -120,18 +132,14 @@ export function createConnections(deps: ConnectionsDeps) {
   }
 
   /** Run the probe through the tester; a failure to reach AWS leaves the connection unproven, never the request failed. */
-  async function proveRole(workspaceId: string, r: ConnectionRow, actor: string): Promise<ConnectionRow> {
-    if (r.mode !== 'role' || !r.role_arn || !deps.proveRole) return r;
+  async function proveRole(workspaceId: string, r: Connection, actor: string): Promise<Connection> {
+    if (r.mode !== 'role' || !r.roleArn || !deps.proveRole) return r;
     await deps.proveRole(workspaceId, r.id, actor).catch(() => undefined);
     return row(workspaceId, r.id);
   }
 
-  const view = (r: ConnectionRow): ConnectionView =>
-    toView(r, {
-      now: clock.now(),
-      keyAgeWarnDays: deps.config.keyAgeWarnDays,
-      warning: MODE_WARNINGS[r.mode as ConnectionMode],
-    });
+  const view = (r: Connection): ConnectionView =>
+    toView(r, { now: clock.now(), keyAgeWarnDays: deps.config.keyAgeWarnDays, warning: MODE_WARNINGS[r.mode] });
 
   function checkRegion(region: string): void {
     if (!SES_REGIONS.has(region))
@@ -151,95 +159,82 @@ export function createConnections(deps: ConnectionsDeps) {
       if (input.mode === 'default_chain' && !deps.config.allowDefaultChain)
         throw new AppError('mode_disabled', 'The default_chain mode is turned off on this Sesame.');
       checkSessionPolicySize(input.sendDomains ?? []);
-      const taken = await db
-        .selectFrom('connections')
-        .select('id')
-        .where('workspace_id', '=', workspaceId)
-        .where('name', '=', input.name)
-        .executeTakeFirst();
-      if (taken) throw new AppError('conflict', `A connection named "${input.name}" already exists in this workspace.`);
+      if (await repo.nameTaken(workspaceId, input.name))
+        throw new AppError('conflict', `A connection named "${input.name}" already exists in this workspace.`);
       const now = clock.now();
       const iso = now.toISOString();
       const id = newId('conn', now.getTime());
-      const r: ConnectionRow = {
+      const r: Connection = {
         id,
-        workspace_id: workspaceId,
+        workspaceId,
         name: input.name,
         region: input.region,
         mode: input.mode,
         status: 'untested',
-        external_id: null,
-        role_arn: null,
-        role_arn_set_at: null,
-        role_name: null,
-        send_domains: JSON.stringify(input.sendDomains ?? []),
-        session_duration_seconds: input.sessionDurationSeconds ?? null,
-        source_identity: 0,
-        access_key_id: null,
-        secret_ciphertext: null,
-        access_key_created_at: null,
-        access_key_aws_created_at: null,
-        pending_access_key_id: null,
-        pending_secret_ciphertext: null,
-        secret_arn: null,
-        last_assumed_at: null,
-        credentials_expire_at: null,
-        assumed_role_id: null,
-        last_error_code: null,
-        last_error_message: null,
-        last_error_at: null,
-        last_tested_at: null,
-        last_test_status: null,
-        external_id_rotated_at: null,
-        paused_reason: null,
-        paused_at: null,
-        configuration_set: null,
-        sns_topic_arns: '[]',
-        created_at: iso,
-        updated_at: iso,
-        external_id_proven_at: null,
-        external_id_proven_role_arn: null,
-        external_id_check: null,
-        external_id_checked_at: null,
-        role_account_id: null,
+        externalId: null,
+        roleArn: null,
+        roleArnSetAt: null,
+        roleName: null,
+        sendDomains: input.sendDomains ?? [],
+        sessionDurationSeconds: input.sessionDurationSeconds ?? null,
+        sourceIdentity: false,
+        accessKeyId: null,
+        secretCiphertext: null,
+        accessKeyCreatedAt: null,
+        accessKeyAwsCreatedAt: null,
+        pendingAccessKeyId: null,
+        pendingSecretCiphertext: null,
+        secretArn: null,
+        lastAssumedAt: null,
+        credentialsExpireAt: null,
+        assumedRoleId: null,
+        lastErrorCode: null,
+        lastErrorMessage: null,
+        lastErrorAt: null,
+        lastTestedAt: null,
+        lastTestStatus: null,
+        externalIdRotatedAt: null,
+        pausedReason: null,
+        pausedAt: null,
+        configurationSet: null,
+        snsTopicArns: [],
+        createdAt: iso,
+        updatedAt: iso,
+        externalIdProvenAt: null,
+        externalIdProvenRoleArn: null,
+        externalIdCheck: null,
+        externalIdCheckedAt: null,
+        roleAccountId: null,
       };
       switch (input.mode) {
         case 'role':
-          r.external_id = generateExternalId();
-          r.source_identity = input.sourceIdentity === false ? 0 : 1;
-          r.role_arn = input.roleArn ?? null;
-          r.role_arn_set_at = input.roleArn ? iso : null;
+          r.externalId = generateExternalId();
+          r.sourceIdentity = input.sourceIdentity !== false;
+          r.roleArn = input.roleArn ?? null;
+          r.roleArnSetAt = input.roleArn ? iso : null;
           r.status = input.roleArn ? 'untested' : 'pending_role';
-          r.role_name = input.roleName ?? null;
+          r.roleName = input.roleName ?? null;
           break;
         case 'access_keys':
-          r.access_key_id = input.accessKeyId;
-          r.secret_ciphertext = envelope.seal(input.secretAccessKey, secretContext(id, 'secret_access_key'));
-          r.access_key_created_at = iso;
+          r.accessKeyId = input.accessKeyId;
+          r.secretCiphertext = envelope.seal(input.secretAccessKey, secretContext(id, 'secret_access_key'));
+          r.accessKeyCreatedAt = iso;
           break;
         case 'secrets_manager':
-          r.secret_arn = input.secretArn;
+          r.secretArn = input.secretArn;
           // The secret must carry this value: a secret ARN is no secret, and without the binding
           // another workspace could point Sesame at someone else's secret.
-          r.external_id = generateExternalId();
+          r.externalId = generateExternalId();
           break;
         case 'default_chain':
           break;
       }
-      await db.insertInto('connections').values(r).execute();
-      // The first connection of a workspace (or the first after its default was deleted) becomes
-      // its default, so a send that names none works.
-      await db
-        .updateTable('workspaces')
-        .set({ default_connection_id: id })
-        .where('id', '=', workspaceId)
-        .where((eb) =>
-          eb.or([
-            eb('default_connection_id', 'is', null),
-            eb('default_connection_id', 'not in', eb.selectFrom('connections').select('connections.id')),
-          ]),
-        )
-        .execute();
+      await deps.transaction(async (t) => {
+        await t.connections.insert(r);
+        // The first connection of a workspace (or the first after its default was deleted) becomes
+        // its default, so a send that names none works.
+        await t.workspaces.adoptDefaultConnection(workspaceId, id);
+      });
       await audit.record({
         workspaceId,
         connectionId: id,
@@ -249,24 +244,18 @@ export function createConnections(deps: ConnectionsDeps) {
           name: r.name,
           mode: r.mode,
           region: r.region,
-          ...(r.role_arn ? { roleArn: r.role_arn } : {}),
-          ...(r.access_key_id ? { accessKeyLast4: r.access_key_id.slice(-4) } : {}),
+          ...(r.roleArn ? { roleArn: r.roleArn } : {}),
+          ...(r.accessKeyId ? { accessKeyLast4: r.accessKeyId.slice(-4) } : {}),
         },
       });
-      const fresh = r.role_arn ? await proveRole(workspaceId, r, actor) : r;
+      const fresh = r.roleArn ? await proveRole(workspaceId, r, actor) : r;
       const v = view(fresh);
       if (input.mode === 'role') v.onboarding = await onboarding.links(fresh);
       return v;
     },
 
     async list(workspaceId: string): Promise<ConnectionView[]> {
-      const rows = await db
-        .selectFrom('connections')
-        .selectAll()
-        .where('workspace_id', '=', workspaceId)
-        .orderBy('id')
-        .execute();
-      return rows.map(view);
+      return (await repo.list(workspaceId)).map(view);
     },
 
     async get(workspaceId: string, id: string): Promise<ConnectionView> {
@@ -301,62 +290,54 @@ export function createConnections(deps: ConnectionsDeps) {
           details: { mode: r.mode },
         });
       }
-      if (input.name && input.name !== r.name) {
-        const taken = await db
-          .selectFrom('connections')
-          .select('id')
-          .where('workspace_id', '=', workspaceId)
-          .where('name', '=', input.name)
-          .executeTakeFirst();
-        if (taken)
-          throw new AppError('conflict', `A connection named "${input.name}" already exists in this workspace.`);
-      }
+      if (input.name && input.name !== r.name && (await repo.nameTaken(workspaceId, input.name)))
+        throw new AppError('conflict', `A connection named "${input.name}" already exists in this workspace.`);
       if (Object.values(input).every((v) => v === undefined)) return this.get(workspaceId, r.id);
-      const iso = nextStamp(r.updated_at, clock.now());
-      const changes: Partial<ConnectionRow> = { updated_at: iso };
+      const iso = nextStamp(r.updatedAt, clock.now());
+      const changes: ConnectionPatch = { updatedAt: iso };
       const changed: string[] = [];
       if (input.name !== undefined) {
         changes.name = input.name;
         changed.push('name');
       }
-      if (input.roleArn !== undefined && input.roleArn !== r.role_arn) {
-        changes.role_arn = input.roleArn;
-        changes.role_arn_set_at = iso;
+      if (input.roleArn !== undefined && input.roleArn !== r.roleArn) {
+        changes.roleArn = input.roleArn;
+        changes.roleArnSetAt = iso;
         changes.status = 'untested';
         // A proof holds for the role it was made with only.
-        changes.external_id_proven_at = null;
-        changes.external_id_proven_role_arn = null;
-        changes.external_id_check = null;
-        changes.external_id_checked_at = null;
+        changes.externalIdProvenAt = null;
+        changes.externalIdProvenRoleArn = null;
+        changes.externalIdCheck = null;
+        changes.externalIdCheckedAt = null;
         changed.push('roleArn');
       }
       if (input.sendDomains !== undefined) checkSessionPolicySize(input.sendDomains);
       if (input.sendDomains !== undefined) {
-        changes.send_domains = JSON.stringify(input.sendDomains);
+        changes.sendDomains = input.sendDomains;
         changed.push('sendDomains');
       }
       if (input.sessionDurationSeconds !== undefined) {
-        changes.session_duration_seconds = input.sessionDurationSeconds;
+        changes.sessionDurationSeconds = input.sessionDurationSeconds;
         changed.push('sessionDurationSeconds');
       }
       if (input.sourceIdentity !== undefined) {
-        changes.source_identity = input.sourceIdentity ? 1 : 0;
+        changes.sourceIdentity = input.sourceIdentity;
         changed.push('sourceIdentity');
       }
       if (input.secretArn !== undefined) {
-        changes.secret_arn = input.secretArn;
+        changes.secretArn = input.secretArn;
         changes.status = 'untested';
         changed.push('secretArn');
       }
       if (input.configurationSet !== undefined) {
-        changes.configuration_set = input.configurationSet;
+        changes.configurationSet = input.configurationSet;
         changed.push('configurationSet');
       }
       if (input.snsTopicArns !== undefined) {
-        changes.sns_topic_arns = JSON.stringify([...new Set(input.snsTopicArns)]);
+        changes.snsTopicArns = [...new Set(input.snsTopicArns)];
         changed.push('snsTopicArns');
       }
-      await db.updateTable('connections').set(changes).where('id', '=', r.id).execute();
+      await repo.update(r.id, changes);
       broker.drop(r.id);
       await audit.record({
         workspaceId,
@@ -383,7 +364,7 @@ export function createConnections(deps: ConnectionsDeps) {
     ): Promise<{ id: string; deleted: true; revokeSessionsPolicy: PolicyDocument | null; instructions: string }> {
       const r = await row(workspaceId, id);
       broker.drop(r.id);
-      await db.deleteFrom('connections').where('id', '=', r.id).execute();
+      await repo.delete(r.id);
       const now = clock.now();
       await audit.record({
         workspaceId,
@@ -397,7 +378,7 @@ export function createConnections(deps: ConnectionsDeps) {
           id: r.id,
           deleted: true,
           revokeSessionsPolicy: revokeSessionsPolicy(now),
-          instructions: `Sesame dropped its cached credentials. Sessions it was issued stay valid until they expire (at most ${r.session_duration_seconds ?? deps.config.sessionDurationSeconds} s). To end them now, add this policy inline to ${r.role_arn ?? 'the role'} (IAM console: Roles > the role > Revoke active sessions does the same), then delete the CloudFormation stack to remove the role.`,
+          instructions: `Sesame dropped its cached credentials. Sessions it was issued stay valid until they expire (at most ${r.sessionDurationSeconds ?? deps.config.sessionDurationSeconds} s). To end them now, add this policy inline to ${r.roleArn ?? 'the role'} (IAM console: Roles > the role > Revoke active sessions does the same), then delete the CloudFormation stack to remove the role.`,
         };
       }
       if (r.mode === 'access_keys') {
@@ -405,7 +386,7 @@ export function createConnections(deps: ConnectionsDeps) {
           id: r.id,
           deleted: true,
           revokeSessionsPolicy: null,
-          instructions: `Sesame deleted its encrypted copy of access key AKIA…${r.access_key_id?.slice(-4)}. Deactivate and delete that key in IAM: it still works for anyone else who has it.`,
+          instructions: `Sesame deleted its encrypted copy of access key AKIA…${r.accessKeyId?.slice(-4)}. Deactivate and delete that key in IAM: it still works for anyone else who has it.`,
         };
       }
       return {
@@ -423,25 +404,21 @@ export function createConnections(deps: ConnectionsDeps) {
         throw new AppError('validation_failed', 'Only role connections have an External ID.', {
           details: { mode: r.mode },
         });
-      const iso = nextStamp(r.updated_at, clock.now());
-      await db
-        .updateTable('connections')
-        .set({
-          external_id: generateExternalId(),
-          external_id_rotated_at: iso,
-          updated_at: iso,
-          // A role found too open stays refused until a test proves otherwise.
-          status: r.status === 'unsafe' ? 'unsafe' : r.role_arn ? 'pending_update' : 'pending_role',
-        })
-        .where('id', '=', r.id)
-        .execute();
+      const iso = nextStamp(r.updatedAt, clock.now());
+      await repo.update(r.id, {
+        externalId: generateExternalId(),
+        externalIdRotatedAt: iso,
+        updatedAt: iso,
+        // A role found too open stays refused until a test proves otherwise.
+        status: r.status === 'unsafe' ? 'unsafe' : r.roleArn ? 'pending_update' : 'pending_role',
+      });
       broker.drop(r.id);
       await audit.record({
         workspaceId,
         connectionId: r.id,
         actor,
         action: 'connection.external_id_rotated',
-        details: { roleArn: r.role_arn },
+        details: { roleArn: r.roleArn },
       });
       const v = await this.get(workspaceId, r.id);
       v.nextSteps = [
@@ -466,18 +443,14 @@ export function createConnections(deps: ConnectionsDeps) {
         throw new AppError('validation_failed', 'Only access_keys connections have keys to rotate.', {
           details: { mode: r.mode },
         });
-      if (input.accessKeyId === r.access_key_id)
+      if (input.accessKeyId === r.accessKeyId)
         throw new AppError(
           'validation_failed',
           'That is the key already in use; create a new access key in IAM first.',
         );
       const pendingCipher = envelope.seal(input.secretAccessKey, secretContext(r.id, 'secret_access_key'));
-      await db
-        .updateTable('connections')
-        .set({ pending_access_key_id: input.accessKeyId, pending_secret_ciphertext: pendingCipher })
-        .where('id', '=', r.id)
-        .execute();
-      const creds: AwsCredentialIdentityProvider = async () => ({
+      await repo.update(r.id, { pendingAccessKeyId: input.accessKeyId, pendingSecretCiphertext: pendingCipher });
+      const creds: CredentialProvider = async () => ({
         accessKeyId: input.accessKeyId,
         secretAccessKey: input.secretAccessKey,
       });
@@ -508,11 +481,7 @@ export function createConnections(deps: ConnectionsDeps) {
           throw asCallerMistake(e);
         });
       } catch (e) {
-        await db
-          .updateTable('connections')
-          .set({ pending_access_key_id: null, pending_secret_ciphertext: null })
-          .where('id', '=', r.id)
-          .execute();
+        await repo.update(r.id, { pendingAccessKeyId: null, pendingSecretCiphertext: null });
         await audit.record({
           workspaceId,
           connectionId: r.id,
@@ -523,59 +492,81 @@ export function createConnections(deps: ConnectionsDeps) {
         });
         throw e;
       }
-      const iso = nextStamp(r.updated_at, clock.now());
-      await db
-        .updateTable('connections')
-        .set({
-          access_key_id: input.accessKeyId,
-          secret_ciphertext: pendingCipher,
-          access_key_created_at: iso,
-          access_key_aws_created_at: null,
-          pending_access_key_id: null,
-          pending_secret_ciphertext: null,
-          updated_at: iso,
-          status: 'untested',
-        })
-        .where('id', '=', r.id)
-        .execute();
+      const iso = nextStamp(r.updatedAt, clock.now());
+      await repo.update(r.id, {
+        accessKeyId: input.accessKeyId,
+        secretCiphertext: pendingCipher,
+        accessKeyCreatedAt: iso,
+        accessKeyAwsCreatedAt: null,
+        pendingAccessKeyId: null,
+        pendingSecretCiphertext: null,
+        updatedAt: iso,
+        status: 'untested',
+      });
       broker.drop(r.id);
       await audit.record({
         workspaceId,
         connectionId: r.id,
         actor,
         action: 'connection.access_keys_rotated',
-        details: { oldKeyLast4: r.access_key_id?.slice(-4), newKeyLast4: input.accessKeyId.slice(-4) },
+        details: { oldKeyLast4: r.accessKeyId?.slice(-4), newKeyLast4: input.accessKeyId.slice(-4) },
       });
       const v = await this.get(workspaceId, r.id);
       v.nextSteps = [
-        `Sesame now uses AKIA…${input.accessKeyId.slice(-4)}. Deactivate the old key AKIA…${r.access_key_id?.slice(-4)} in IAM (aws iam update-access-key --access-key-id <old key id> --status Inactive), watch for errors for a day, then delete it.`,
+        `Sesame now uses AKIA…${input.accessKeyId.slice(-4)}. Deactivate the old key AKIA…${r.accessKeyId?.slice(-4)} in IAM (aws iam update-access-key --access-key-id <old key id> --status Inactive), watch for errors for a day, then delete it.`,
       ];
       return v;
     },
 
-    /** A person resumes a queue that Sesame paused (SES paused sending, reputation guard). */
+    /**
+     * Sesame stops sending through a connection until a person resumes it (SES paused sending, the
+     * endpoint is not AWS, the reputation guard). Only a connection not already paused is paused,
+     * and only that call audits it: true when this call paused it. Nothing else about the
+     * connection changes (its credentials, status and queue stay as they are).
+     */
+    async pause(
+      connectionId: string,
+      code: string,
+      reason: string,
+      details: Record<string, unknown> = {},
+    ): Promise<boolean> {
+      const paused = await repo.update(
+        connectionId,
+        { pausedReason: `${code}: ${reason}`.slice(0, 500), pausedAt: clock.now().toISOString() },
+        { paused: false },
+      );
+      if (!paused) return false;
+      const r = await repo.byId(connectionId);
+      await audit.record({
+        workspaceId: r?.workspaceId ?? null,
+        connectionId,
+        actor: 'system',
+        action: 'connection.paused',
+        outcome: code,
+        details: { ...details, reason },
+      });
+      return true;
+    },
+
+    /** A person resumes a queue that Sesame paused; of two resumes at once, one is audited. */
     async resume(workspaceId: string, id: string, actor: string): Promise<ConnectionView> {
       const r = await row(workspaceId, id);
-      if (!r.paused_reason) return this.get(workspaceId, r.id);
-      await db
-        .updateTable('connections')
-        .set({ paused_reason: null, paused_at: null })
-        .where('id', '=', r.id)
-        .execute();
-      await audit.record({
-        workspaceId,
-        connectionId: r.id,
-        actor,
-        action: 'connection.resumed',
-        details: { pausedReason: r.paused_reason, pausedAt: r.paused_at },
-      });
+      if (r.pausedReason && (await repo.update(r.id, { pausedReason: null, pausedAt: null }, { paused: true }))) {
+        await audit.record({
+          workspaceId,
+          connectionId: r.id,
+          actor,
+          action: 'connection.resumed',
+          details: { pausedReason: r.pausedReason, pausedAt: r.pausedAt },
+        });
+      }
       return this.get(workspaceId, r.id);
     },
 
     /** Messages without a `connection` go through the workspace's default connection. */
     async makeDefault(workspaceId: string, id: string, actor: string): Promise<ConnectionView> {
       const r = await row(workspaceId, id);
-      await db.updateTable('workspaces').set({ default_connection_id: r.id }).where('id', '=', workspaceId).execute();
+      await deps.workspaces.setDefaultConnection(workspaceId, r.id);
       await audit.record({
         workspaceId,
         connectionId: r.id,
@@ -586,8 +577,28 @@ export function createConnections(deps: ConnectionsDeps) {
       return this.get(workspaceId, r.id);
     },
 
-    async credentials(workspaceId: string, id: string, purpose: Purpose): Promise<AwsCredentialIdentityProvider> {
+    async credentials(workspaceId: string, id: string, purpose: Purpose): Promise<CredentialProvider> {
       return broker.provider(subject(await row(workspaceId, id)), purpose);
+    },
+
+    /** By id or name within the workspace; undefined when there is none (deleted meanwhile). */
+    find: (workspaceId: string, id: string): Promise<Connection | undefined> => repo.find(workspaceId, id),
+
+    /**
+     * The connection a send goes through: the one it names, else the workspace's default, else
+     * the workspace's only connection.
+     */
+    async resolve(workspaceId: string, ref: string | undefined): Promise<Connection> {
+      if (ref) return row(workspaceId, ref);
+      const all = await repo.defaultCandidates(workspaceId);
+      const first = all[0];
+      if (first && (first.isDefault || all.length === 1)) return first.connection;
+      throw new AppError(
+        'connection_required',
+        all.length === 0
+          ? 'The workspace has no connection to send through.'
+          : 'The workspace has several connections and no default.',
+      );
     },
 
     onboarding,
@@ -595,26 +606,19 @@ export function createConnections(deps: ConnectionsDeps) {
     /** Connection health, written on every STS call; never touches updated_at (the cache version). */
     async recordSession(e: SessionEvent): Promise<void> {
       const iso = clock.now().toISOString();
-      if (e.outcome === 'ok') {
-        await db
-          .updateTable('connections')
-          .set({
-            last_assumed_at: iso,
-            credentials_expire_at: e.expiresAt ?? null,
-            assumed_role_id: e.assumedRoleId ?? null,
-            last_error_code: null,
-            last_error_message: null,
-            last_error_at: null,
-          })
-          .where('id', '=', e.connectionId)
-          .execute();
-      } else {
-        await db
-          .updateTable('connections')
-          .set({ last_error_code: e.outcome, last_error_message: e.errorMessage ?? null, last_error_at: iso })
-          .where('id', '=', e.connectionId)
-          .execute();
-      }
+      await repo.update(
+        e.connectionId,
+        e.outcome === 'ok'
+          ? {
+              lastAssumedAt: iso,
+              credentialsExpireAt: e.expiresAt ?? null,
+              assumedRoleId: e.assumedRoleId ?? null,
+              lastErrorCode: null,
+              lastErrorMessage: null,
+              lastErrorAt: null,
+            }
+          : { lastErrorCode: e.outcome, lastErrorMessage: e.errorMessage ?? null, lastErrorAt: iso },
+      );
     },
 
     /**
@@ -623,32 +627,27 @@ export function createConnections(deps: ConnectionsDeps) {
      * `skip` and `warn` (nothing could be judged) change neither. Returns the safety before and after.
      */
     async recordExternalIdCheck(
-      r: ConnectionRow,
+      r: Connection,
       outcome: 'pass' | 'fail' | 'skip' | 'warn',
     ): Promise<{ before: ReturnType<typeof roleSafetyOf>; after: ReturnType<typeof roleSafetyOf> }> {
-      const current = await db.selectFrom('connections').selectAll().where('id', '=', r.id).executeTakeFirst();
-      if (!current || current.role_arn !== r.role_arn) {
+      const current = await repo.byId(r.id);
+      if (!current || current.roleArn !== r.roleArn) {
         const s = current ? roleSafetyOf(current) : null;
         return { before: s, after: s };
       }
       const iso = clock.now().toISOString();
-      const changes: Partial<ConnectionRow> = { external_id_check: outcome, external_id_checked_at: iso };
+      const changes: ConnectionPatch = { externalIdCheck: outcome, externalIdCheckedAt: iso };
       if (outcome === 'pass') {
-        changes.external_id_proven_at = iso;
-        changes.external_id_proven_role_arn = r.role_arn;
-        changes.role_account_id = roleArnAccount(r.role_arn);
+        changes.externalIdProvenAt = iso;
+        changes.externalIdProvenRoleArn = r.roleArn;
+        changes.roleAccountId = roleArnAccount(r.roleArn);
         if (current.status === 'unsafe') changes.status = 'untested';
       } else if (outcome === 'fail') {
-        changes.external_id_proven_at = null;
-        changes.external_id_proven_role_arn = null;
+        changes.externalIdProvenAt = null;
+        changes.externalIdProvenRoleArn = null;
         changes.status = 'unsafe';
       }
-      await db
-        .updateTable('connections')
-        .set(changes)
-        .where('id', '=', r.id)
-        .where('role_arn', '=', r.role_arn)
-        .execute();
+      await repo.update(r.id, changes, { roleArn: r.roleArn });
       // Nothing minted while the role was trusted may be handed out any more.
       if (outcome === 'fail') broker.drop(r.id);
       return { before: roleSafetyOf(current), after: roleSafetyOf({ ...current, ...changes }) };
@@ -656,8 +655,8 @@ export function createConnections(deps: ConnectionsDeps) {
 
     /**
      * A send refused for the connection's credentials or permissions: the same health a failed test
-     * leaves (status failing, last error), audited when the connection turns failing, not once per
-     * queued message.
+     * leaves (status failing, last error), audited by the one call that turned the connection
+     * failing, not once per queued message. An unsafe role stays unsafe: only a passing test lifts that.
      */
     async recordSendFailure(e: {
       connectionId: string;
@@ -666,26 +665,19 @@ export function createConnections(deps: ConnectionsDeps) {
       message: string;
       messageId: string;
     }): Promise<void> {
-      const before = await db
-        .selectFrom('connections')
-        .select('status')
-        .where('id', '=', e.connectionId)
-        .executeTakeFirst();
+      const before = await repo.byId(e.connectionId);
       if (!before) return;
       const message = e.message.slice(0, 500);
-      await db
-        .updateTable('connections')
-        .set({
-          status: 'failing',
-          last_error_code: e.code,
-          last_error_message: message,
-          last_error_at: clock.now().toISOString(),
-        })
-        .where('id', '=', e.connectionId)
-        // An unsafe role stays unsafe: only a passing test lifts that.
-        .where('status', '!=', 'unsafe')
-        .execute();
-      if (before.status === 'failing' || before.status === 'unsafe') return;
+      const error = { lastErrorCode: e.code, lastErrorMessage: message, lastErrorAt: clock.now().toISOString() };
+      const turned = await repo.update(
+        e.connectionId,
+        { status: 'failing', ...error },
+        { statusNotIn: ['failing', 'unsafe'] },
+      );
+      if (!turned) {
+        await repo.update(e.connectionId, error, { statusIn: ['failing'] });
+        return;
+      }
       await audit.record({
         workspaceId: e.workspaceId,
         connectionId: e.connectionId,
@@ -698,20 +690,15 @@ export function createConnections(deps: ConnectionsDeps) {
 
     /** IAM's CreateDate of the key in use, as a test read it (only while that key is still the one in use). */
     async recordAccessKeyCreated(id: string, accessKeyId: string, createdAt: string): Promise<void> {
-      await db
-        .updateTable('connections')
-        .set({ access_key_aws_created_at: createdAt })
-        .where('id', '=', id)
-        .where('access_key_id', '=', accessKeyId)
-        .execute();
+      await repo.update(id, { accessKeyAwsCreatedAt: createdAt }, { accessKeyId });
     },
 
-    async recordTest(id: string, status: string, connectionStatus: string): Promise<void> {
-      await db
-        .updateTable('connections')
-        .set({ last_tested_at: clock.now().toISOString(), last_test_status: status, status: connectionStatus })
-        .where('id', '=', id)
-        .execute();
+    async recordTest(id: string, status: TestStatus, connectionStatus: ConnectionStatus): Promise<void> {
+      await repo.update(id, {
+        lastTestedAt: clock.now().toISOString(),
+        lastTestStatus: status,
+        status: connectionStatus,
+      });
     },
   };
 }

@@ -1,45 +1,35 @@
 import { randomBytes } from 'node:crypto';
-import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { externalIdCondition, roleSessionName } from '../../aws/credentials.js';
+import { type CredentialProvider, externalIdCondition, roleSessionName } from '../../aws/credentials.js';
 import { awsErrorName, translateAwsError } from '../../aws/errors.js';
 import type { AwsGateway, SesAccount } from '../../aws/gateway.js';
 import type { Platform } from '../../aws/platform.js';
 import { PURPOSE_ACTIONS, PURPOSES, type Purpose } from '../../aws/policies.js';
 import { SES_REGIONS } from '../../aws/regions.js';
+import { backoffMs } from '../../backoff.js';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { AppError, isAppError } from '../../errors.js';
 import type { Audit } from '../audit/audit.js';
 import { templateMismatch } from './safety.js';
-import type { Connections, ConnectionRow } from './service.js';
+import type { Check, TestReport } from './schemas.js';
+import type { Connection, Connections } from './service.js';
 
-export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
-
-export interface Check {
-  id: string;
-  status: CheckStatus;
-  message: string;
-  hint: string;
-  code?: string;
-}
-
-export interface TestReport {
-  connectionId: string;
-  status: 'pass' | 'warn' | 'fail';
-  startedAt: string;
-  finishedAt: string;
-  checks: Check[];
-  account?: SesAccount;
-}
+export type { Check, CheckStatus, TestReport } from './schemas.js';
 
 /** Told before each wait while AccessDenied may be IAM propagating a new role. */
 export type PropagationProgress = (p: { retry: number; of: number; waitMs: number }) => void;
 
-/** How many waits the propagation budget allows (500 ms doubling to 8 s), to say "retry 3 of 7". */
+/** Waits while IAM may be propagating a new role: 500 ms doubling to 8 s, no jitter (a person watches them). */
+const PROPAGATION_BACKOFF = { baseMs: 500, capMs: 8000, jitter: 'none' } as const;
+
+/** The wait before propagation retry `retry` (0-based), cut short where the budget ends. */
+const propagationWait = (retry: number, waitedMs: number, budgetMs: number): number =>
+  Math.min(backoffMs(retry, PROPAGATION_BACKOFF), budgetMs - waitedMs);
+
+/** How many waits the propagation budget allows, to say "retry 3 of 7". */
 export function propagationRetries(budgetMs: number): number {
   let n = 0;
-  for (let waited = 0, delay = 500; waited < budgetMs; n++, delay = Math.min(delay * 2, 8000))
-    waited += Math.min(delay, budgetMs - waited);
+  for (let waited = 0; waited < budgetMs; n++) waited += propagationWait(n, waited, budgetMs);
   return n;
 }
 
@@ -58,15 +48,14 @@ export interface TestDeps {
   connections: Pick<Connections, 'row' | 'subject' | 'recordTest' | 'recordExternalIdCheck' | 'recordAccessKeyCreated'>;
   /** The test alone may assume a role not yet proven safe: that is how it is proven. */
   broker: {
-    providerForTest: (s: ReturnType<Connections['subject']>, p: Purpose) => Promise<AwsCredentialIdentityProvider>;
+    providerForTest: (s: ReturnType<Connections['subject']>, p: Purpose) => Promise<CredentialProvider>;
     drop(id: string): void;
   };
   /** A role connection became usable or stopped being so (the worker holds or releases its queue). */
   onSafetyChanged?: (connectionId: string) => void;
   audit: Pick<Audit, 'record'>;
   /** The SES → SNS → Sesame wiring check. */
-  events?: { check(r: ConnectionRow, readCreds: AwsCredentialIdentityProvider): Promise<Check> };
-  sleep?: (ms: number) => Promise<void>;
+  events?: { check(r: Connection, readCreds: CredentialProvider): Promise<Check> };
 }
 
 const ok = (id: string, message: string): Check => ({ id, status: 'pass', message, hint: '' });
@@ -81,25 +70,20 @@ const fromError = (id: string, e: unknown, prefix = ''): Check => {
  */
 export function createConnectionTester(deps: TestDeps) {
   const { clock, gateway, platform } = deps;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
 
   /** Resolve credentials, retrying AccessDenied with backoff while a new role may still be propagating. */
   async function credentialsWithPropagation(
-    r: ConnectionRow,
+    r: Connection,
     purpose: Purpose,
     onRetry?: PropagationProgress,
-  ): Promise<{ creds: AwsCredentialIdentityProvider; retried: number; waitedMs: number }> {
+  ): Promise<{ creds: CredentialProvider; retried: number; waitedMs: number }> {
     const subject = deps.connections.subject(r);
     // Another role than the template's was not created moments ago by it: no propagation to wait for.
     const mismatch = templateMismatch(r);
-    const isNew =
-      !mismatch &&
-      r.role_arn_set_at !== null &&
-      clock.now().getTime() - Date.parse(r.role_arn_set_at) < NEW_ROLE_WINDOW_MS;
+    const isNew = !mismatch && r.roleArnSetAt !== null && clock.ms() - Date.parse(r.roleArnSetAt) < NEW_ROLE_WINDOW_MS;
     const budget = r.mode === 'role' && isNew ? deps.config.propagationRetrySeconds * 1000 : 0;
     let waited = 0;
     let retried = 0;
-    let delay = 500;
     for (;;) {
       try {
         const creds = await deps.broker.providerForTest(subject, purpose);
@@ -116,7 +100,7 @@ export function createConnectionTester(deps: TestDeps) {
           if (denied && isNew) {
             throw new AppError(
               'aws_role_propagating',
-              `${e instanceof Error ? e.message : ''} (still denied after ${retried} retries over ${Math.round(waited / 1000)} s; the role ARN was set ${Math.round((clock.now().getTime() - Date.parse(r.role_arn_set_at!)) / 1000)} s ago, so IAM may still be propagating it, or the trust policy is wrong)`,
+              `${e instanceof Error ? e.message : ''} (still denied after ${retried} retries over ${Math.round(waited / 1000)} s; the role ARN was set ${Math.round((clock.ms() - Date.parse(r.roleArnSetAt!)) / 1000)} s ago, so IAM may still be propagating it, or the trust policy is wrong)`,
               {
                 hint: "Wait a minute and test again. If it still fails, check that the trust policy names the principal shown by `sesame aws whoami` and this connection's External ID.",
               },
@@ -125,18 +109,17 @@ export function createConnectionTester(deps: TestDeps) {
           throw e;
         }
         deps.broker.drop(r.id);
-        const step = Math.min(delay, budget - waited);
+        const step = propagationWait(retried, waited, budget);
         onRetry?.({ retry: retried + 1, of: propagationRetries(budget), waitMs: step });
-        await sleep(step);
+        await clock.sleep(step);
         waited += step;
         retried++;
-        delay = Math.min(delay * 2, 8000);
       }
     }
   }
 
   /** Only meaningful once AssumeRole with the External ID succeeded: otherwise every denial proves nothing. */
-  async function probeExternalId(r: ConnectionRow, trustedPrincipalArn: string | undefined): Promise<Check> {
+  async function probeExternalId(r: Connection, trustedPrincipalArn: string | undefined): Promise<Check> {
     const attempts: Array<{ label: string; externalId?: string }> = [
       { label: 'without an External ID' },
       { label: 'with a wrong External ID', externalId: randomBytes(24).toString('hex') },
@@ -146,21 +129,21 @@ export function createConnectionTester(deps: TestDeps) {
       const sessionName = roleSessionName(r.id, 'probe');
       try {
         const got = await gateway.assumeRoleRaw(platform.credentials, deps.config.region, {
-          RoleArn: r.role_arn!,
+          RoleArn: r.roleArn!,
           RoleSessionName: sessionName,
           DurationSeconds: 900,
           ...(a.externalId ? { ExternalId: a.externalId } : {}),
         });
         accepted.push(a.label);
         await deps.audit.record({
-          workspaceId: r.workspace_id,
+          workspaceId: r.workspaceId,
           connectionId: r.id,
           actor: 'system',
           action: 'sts.probe',
           outcome: 'assumed',
           details: {
             probe: a.label,
-            roleArn: r.role_arn,
+            roleArn: r.roleArn,
             roleSessionName: sessionName,
             assumedRoleId: got.assumedRoleId,
             expiresAt: got.expiresAt,
@@ -169,15 +152,15 @@ export function createConnectionTester(deps: TestDeps) {
       } catch (e) {
         const name = awsErrorName(e);
         await deps.audit.record({
-          workspaceId: r.workspace_id,
+          workspaceId: r.workspaceId,
           connectionId: r.id,
           actor: 'system',
           action: 'sts.probe',
           outcome: name ?? 'error',
-          details: { probe: a.label, roleArn: r.role_arn, roleSessionName: sessionName },
+          details: { probe: a.label, roleArn: r.roleArn, roleSessionName: sessionName },
         });
         if (name !== 'AccessDenied') {
-          const t = translateAwsError(e, { action: 'sts:AssumeRole', region: r.region, roleArn: r.role_arn! });
+          const t = translateAwsError(e, { action: 'sts:AssumeRole', region: r.region, roleArn: r.roleArn! });
           return {
             id: 'external_id_required',
             status: 'warn',
@@ -193,7 +176,7 @@ export function createConnectionTester(deps: TestDeps) {
         id: 'external_id_required',
         status: 'fail',
         message: `The role can be assumed ${accepted.join(' and ')}: it does not require this connection's External ID, so another Sesame customer who learns the role ARN could make Sesame act on your account (confused deputy). Sesame does not use this connection until a test proves otherwise.`,
-        hint: `Add ${externalIdCondition(r.external_id ?? '')} to the trust policy statement that allows ${trustedPrincipalArn ?? "Sesame's principal"} to call sts:AssumeRole (re-deploying the Sesame template does this), then test again.`,
+        hint: `Add ${externalIdCondition(r.externalId ?? '')} to the trust policy statement that allows ${trustedPrincipalArn ?? "Sesame's principal"} to call sts:AssumeRole (re-deploying the Sesame template does this), then test again.`,
         code: 'aws_trust_policy_too_open',
       };
     }
@@ -204,8 +187,8 @@ export function createConnectionTester(deps: TestDeps) {
   }
 
   async function permissionChecks(
-    r: ConnectionRow,
-    readCreds: AwsCredentialIdentityProvider,
+    r: Connection,
+    readCreds: CredentialProvider,
     principalArn: string | undefined,
     domains: string[],
   ): Promise<Check[]> {
@@ -332,7 +315,7 @@ export function createConnectionTester(deps: TestDeps) {
     return checks;
   }
 
-  function probeSkipped(r: ConnectionRow, why: string): Check {
+  function probeSkipped(r: Connection, why: string): Check {
     return {
       id: 'external_id_required',
       status: 'skip',
@@ -342,27 +325,27 @@ export function createConnectionTester(deps: TestDeps) {
   }
 
   /** Record what the probe showed; a change of safety is audited with its reason and told to the worker. */
-  async function settle(r: ConnectionRow, probe: Check, actor: string): Promise<void> {
+  async function settle(r: Connection, probe: Check, actor: string): Promise<void> {
     const outcome = probe.status;
     const { before, after } = await deps.connections.recordExternalIdCheck(r, outcome);
     if (before === after) return;
     if (after === 'unsafe') {
       await deps.audit.record({
-        workspaceId: r.workspace_id,
+        workspaceId: r.workspaceId,
         connectionId: r.id,
         actor,
         action: 'connection.unsafe',
         outcome: probe.code ?? 'aws_trust_policy_too_open',
-        details: { roleArn: r.role_arn, reason: probe.message },
+        details: { roleArn: r.roleArn, reason: probe.message },
       });
     } else if (after === 'proven') {
       await deps.audit.record({
-        workspaceId: r.workspace_id,
+        workspaceId: r.workspaceId,
         connectionId: r.id,
         actor,
         action: 'connection.proven',
         details: {
-          roleArn: r.role_arn,
+          roleArn: r.roleArn,
           previously: before,
           reason:
             'AssumeRole with the External ID succeeded; without it and with a wrong one it was denied. Sesame now uses this role.',
@@ -378,8 +361,8 @@ export function createConnectionTester(deps: TestDeps) {
    * Sesame first saw the key, and the check says so rather than calling an old key new.
    */
   async function keyAgeCheck(
-    r: ConnectionRow,
-    readCreds: AwsCredentialIdentityProvider | undefined,
+    r: Connection,
+    readCreds: CredentialProvider | undefined,
     userArn: string | undefined,
   ): Promise<Check> {
     const DAY = 86_400_000;
@@ -391,7 +374,7 @@ export function createConnectionTester(deps: TestDeps) {
     if (readCreds) {
       try {
         const keys = await gateway.listOwnAccessKeys(readCreds, deps.config.region);
-        const key = keys.find((k) => k.accessKeyId === r.access_key_id);
+        const key = keys.find((k) => k.accessKeyId === r.accessKeyId);
         createdAt = key?.createdAt ?? null;
         if (!createdAt) why = key ? 'IAM gave no creation date for it' : 'IAM did not list this key for its user';
       } catch (e) {
@@ -402,14 +385,14 @@ export function createConnectionTester(deps: TestDeps) {
       }
     }
     if (createdAt) {
-      await deps.connections.recordAccessKeyCreated(r.id, r.access_key_id!, createdAt);
+      await deps.connections.recordAccessKeyCreated(r.id, r.accessKeyId!, createdAt);
       const days = Math.floor((now.getTime() - Date.parse(createdAt)) / DAY);
       const message = `The access key is ${days} days old (IAM created it on ${createdAt.slice(0, 10)}).`;
       return days >= warnDays
         ? { id: 'access_key_age', status: 'warn', message, hint: rotate, code: 'access_key_old' }
         : ok('access_key_age', message);
     }
-    const seen = r.access_key_created_at ?? now.toISOString();
+    const seen = r.accessKeyCreatedAt ?? now.toISOString();
     const days = Math.floor((now.getTime() - Date.parse(seen)) / DAY);
     const grant = `Grant iam:ListAccessKeys on the user itself (Resource ${userArn ?? 'arn:aws:iam::<account>:user/${aws:username}'}) to see the real age.`;
     return {
@@ -428,7 +411,7 @@ export function createConnectionTester(deps: TestDeps) {
      */
     async proveRole(workspaceId: string, id: string, actor: string): Promise<Check | undefined> {
       const r = await deps.connections.row(workspaceId, id);
-      if (r.mode !== 'role' || !r.role_arn) return undefined;
+      if (r.mode !== 'role' || !r.roleArn) return undefined;
       let probe: Check;
       try {
         await (
@@ -457,7 +440,7 @@ export function createConnectionTester(deps: TestDeps) {
       const r = await deps.connections.row(workspaceId, id);
       const startedAt = clock.now().toISOString();
       const checks: Check[] = [];
-      const domains = JSON.parse(r.send_domains) as string[];
+      const domains = r.sendDomains;
 
       // 1. Sesame's own principal.
       let identity: Awaited<ReturnType<Platform['identity']>> | undefined;
@@ -513,9 +496,9 @@ export function createConnectionTester(deps: TestDeps) {
       );
 
       // 3. Credentials for `read`, the role assumable with the External ID.
-      let readCreds: AwsCredentialIdentityProvider | undefined;
+      let readCreds: CredentialProvider | undefined;
       let probe: Check | undefined;
-      if (r.mode === 'role' && !r.role_arn) {
+      if (r.mode === 'role' && !r.roleArn) {
         checks.push({
           id: 'role_assumable',
           status: 'fail',
@@ -535,13 +518,13 @@ export function createConnectionTester(deps: TestDeps) {
             ok(
               label,
               r.mode === 'role'
-                ? `Assumed ${r.role_arn} with the External ID${retryNote}.`
+                ? `Assumed ${r.roleArn} with the External ID${retryNote}.`
                 : `Credentials resolved for mode ${r.mode}.`,
             ),
           );
         } catch (e) {
           let c = fromError(r.mode === 'role' ? 'role_assumable' : 'credentials', e);
-          if (r.mode === 'role' && isAppError(e) && e.code === 'aws_trust_policy_denied' && r.source_identity === 1) {
+          if (r.mode === 'role' && isAppError(e) && e.code === 'aws_trust_policy_denied' && r.sourceIdentity) {
             c = await diagnoseSourceIdentity(r, c);
           }
           checks.push(c);
@@ -550,13 +533,13 @@ export function createConnectionTester(deps: TestDeps) {
 
       // 4. Confused-deputy probe (role mode), only once the role was assumed with the External ID.
       if (r.mode === 'role') {
-        probe = !r.role_arn
+        probe = !r.roleArn
           ? probeSkipped(r, 'no role ARN is set yet')
           : readCreds
             ? await probeExternalId(r, identity?.trustedPrincipalArn)
             : probeSkipped(r, 'the role could not be assumed with the External ID');
         checks.push(probe);
-        if (r.role_arn) await settle(r, probe, actor);
+        if (r.roleArn) await settle(r, probe, actor);
       }
 
       // 5. Who the credentials are.
@@ -566,14 +549,14 @@ export function createConnectionTester(deps: TestDeps) {
         try {
           const who = await gateway.callerIdentity(readCreds, deps.config.region);
           await deps.audit.record({
-            workspaceId: r.workspace_id,
+            workspaceId: r.workspaceId,
             connectionId: r.id,
             actor: 'system',
             action: 'sts.get_caller_identity',
             details: { purpose: 'read', arn: who.arn, account: who.account },
           });
           if (r.mode === 'role') {
-            const expectedAccount = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(r.role_arn ?? '');
+            const expectedAccount = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(r.roleArn ?? '');
             const matches =
               expectedAccount &&
               who.account === expectedAccount[1] &&
@@ -584,12 +567,12 @@ export function createConnectionTester(deps: TestDeps) {
                 : {
                     id: 'caller_identity',
                     status: 'fail',
-                    message: `Calls run as ${who.arn}, not as the role ${r.role_arn}.`,
+                    message: `Calls run as ${who.arn}, not as the role ${r.roleArn}.`,
                     hint: 'Check the role ARN given to Sesame.',
                     code: 'caller_mismatch',
                   },
             );
-            principalArn = r.role_arn ?? undefined;
+            principalArn = r.roleArn ?? undefined;
           } else {
             const root = /:root$/.test(who.arn);
             checks.push(
@@ -626,7 +609,7 @@ export function createConnectionTester(deps: TestDeps) {
       }
 
       // 9. Key age (access keys).
-      if (r.mode === 'access_keys' && r.access_key_id) checks.push(await keyAgeCheck(r, readCreds, principalArn));
+      if (r.mode === 'access_keys' && r.accessKeyId) checks.push(await keyAgeCheck(r, readCreds, principalArn));
 
       const status: TestReport['status'] = checks.some((c) => c.status === 'fail')
         ? 'fail'
@@ -660,21 +643,21 @@ export function createConnectionTester(deps: TestDeps) {
   };
 
   /** If AssumeRole works without SourceIdentity, the trust policy lacks sts:SetSourceIdentity: say exactly that. */
-  async function diagnoseSourceIdentity(r: ConnectionRow, original: Check): Promise<Check> {
+  async function diagnoseSourceIdentity(r: Connection, original: Check): Promise<Check> {
     try {
       await gateway.assumeRoleRaw(platform.credentials, deps.config.region, {
-        RoleArn: r.role_arn!,
+        RoleArn: r.roleArn!,
         RoleSessionName: roleSessionName(r.id, 'test'),
-        ExternalId: r.external_id!,
+        ExternalId: r.externalId!,
         DurationSeconds: 900,
       });
       await deps.audit.record({
-        workspaceId: r.workspace_id,
+        workspaceId: r.workspaceId,
         connectionId: r.id,
         actor: 'system',
         action: 'sts.probe',
         outcome: 'assumed',
-        details: { probe: 'without source identity', roleArn: r.role_arn },
+        details: { probe: 'without source identity', roleArn: r.roleArn },
       });
       return {
         ...original,

@@ -401,7 +401,7 @@ export function createDomains(deps: {
    * so the next add of the domain removes it first. Returns the error to report.
    */
   async function takeBack(
-    conn: { id: string; workspace_id: string; region: string },
+    conn: { id: string; workspaceId: string; region: string },
     manage: CredentialProvider,
     name: string,
     cause: unknown,
@@ -421,7 +421,7 @@ export function createDomains(deps: {
         await repo.noteLeftover({
           connectionId: conn.id,
           name,
-          workspaceId: conn.workspace_id,
+          workspaceId: conn.workspaceId,
           reason: (cause instanceof Error ? cause.message : String(cause)).slice(0, 500),
           createdAt: clock.now().toISOString(),
         });
@@ -436,7 +436,7 @@ export function createDomains(deps: {
     );
     await deps.audit
       .record({
-        workspaceId: conn.workspace_id,
+        workspaceId: conn.workspaceId,
         connectionId: conn.id,
         actor,
         action: 'domain.add_failed',

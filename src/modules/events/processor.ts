@@ -56,7 +56,7 @@ const KICK_DELAY_MS = 5;
 export type RecordedEvent = MessageEvent;
 
 /** The repositories of one transaction, and the audit log written in it. */
-export type EventTx = Repos & { audit: Pick<Audit, 'record'> };
+export type EventTx = Repos & { auditLog: Pick<Audit, 'record'> };
 
 export function createEventProcessor(deps: {
   notifications: Pick<SnsMessagesRepo, 'due' | 'retryAt' | 'markProcessed'>;

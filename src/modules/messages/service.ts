@@ -6,7 +6,8 @@ import { AppError, isAppError, notFound } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { SendQueue } from '../../queue/send-queue.js';
 import type { Db } from '../../store/db.js';
-import type { ConnectionTable, MessageTable } from '../../store/schema.js';
+import type { Connection } from '../../store/connections.js';
+import type { MessageTable } from '../../store/schema.js';
 import type { Audit } from '../audit/audit.js';
 import type { Connections } from '../connections/service.js';
 import type { Suppressions } from '../suppressions/suppressions.js';
@@ -69,9 +70,9 @@ export interface MessagesDeps {
   clock: Clock;
   queue: Pick<SendQueue, 'enqueue' | 'cancel'>;
   suppressions: Pick<Suppressions, 'check'>;
-  connections: Pick<Connections, 'row' | 'subject'>;
+  connections: Pick<Connections, 'resolve' | 'find' | 'subject'>;
   identities: Pick<IdentityCache, 'covers'>;
-  credentials: (conn: ConnectionTable) => Promise<AwsCredentialIdentityProvider>;
+  credentials: (conn: Connection) => Promise<AwsCredentialIdentityProvider>;
   audit: Pick<Audit, 'record'>;
   dropCredentials?: (connectionId: string) => void;
   /** The message's SES events, oldest first. */
@@ -87,47 +88,14 @@ export interface MessagesDeps {
 export function createMessages(deps: MessagesDeps) {
   const { db, clock } = deps;
 
-  async function resolveConnection(workspaceId: string, ref: string | undefined): Promise<ConnectionTable> {
-    if (ref) return deps.connections.row(workspaceId, ref);
-    // One query: the default connection first, then whatever else exists (to tell "only one").
-    const all = await db
-      .selectFrom('connections')
-      .innerJoin('workspaces', 'workspaces.id', 'connections.workspace_id')
-      .selectAll('connections')
-      .select((eb) =>
-        eb
-          .case()
-          .when('connections.id', '=', eb.ref('workspaces.default_connection_id'))
-          .then(1)
-          .else(0)
-          .end()
-          .as('is_default'),
-      )
-      .where('connections.workspace_id', '=', workspaceId)
-      .orderBy('is_default', 'desc')
-      .limit(2)
-      .execute();
-    const first = all[0];
-    if (first && (first.is_default === 1 || all.length === 1)) {
-      const { is_default: _d, ...row } = first;
-      return row as ConnectionTable;
-    }
-    throw new AppError(
-      'connection_required',
-      all.length === 0
-        ? 'The workspace has no connection to send through.'
-        : 'The workspace has several connections and no default.',
-    );
-  }
-
-  async function govern(workspaceId: string, conn: ConnectionTable, draft: Draft): Promise<void> {
-    if (conn.mode === 'role' && !conn.role_arn)
+  async function govern(workspaceId: string, conn: Connection, draft: Draft): Promise<void> {
+    if (conn.mode === 'role' && !conn.roleArn)
       throw new AppError('connection_not_ready', `Connection ${conn.name} has no role ARN yet.`);
     // Before anything else reaches AWS or the queue: a role not proven to require its External ID is never used.
     const refused = roleNotUsable(deps.connections.subject(conn));
     if (refused) throw refused;
     const from = draft.from.address;
-    const domains = JSON.parse(conn.send_domains) as string[];
+    const domains = conn.sendDomains;
     const fromDomain = from.slice(from.lastIndexOf('@') + 1);
     if (domains.length && !domains.includes(fromDomain)) {
       throw new AppError(
@@ -182,14 +150,14 @@ export function createMessages(deps: MessagesDeps) {
   ): Promise<{ id: string; status: MessageStatus }> {
     const now = clock.now();
     const { draft, scheduledAt, sizeBytes } = toDraft(input, now);
-    const conn = await resolveConnection(s.workspaceId, input.connection);
+    const conn = await deps.connections.resolve(s.workspaceId, input.connection);
     await govern(s.workspaceId, conn, draft);
     return store(s, conn, draft, { scheduledAt, sizeBytes, source, ...(idem ? { idem } : {}) });
   }
 
   async function store(
     s: Submitter,
-    conn: ConnectionTable,
+    conn: Connection,
     draft: Draft,
     o: {
       scheduledAt: string | null;
@@ -446,7 +414,7 @@ export function createMessages(deps: MessagesDeps) {
       connectionRef?: string,
     ): Promise<{ id: string; status: MessageStatus }> {
       await requireSendPermission(s);
-      const conn = await resolveConnection(s.workspaceId, connectionRef);
+      const conn = await deps.connections.resolve(s.workspaceId, connectionRef);
       await govern(s.workspaceId, conn, draft);
       return store(s, conn, draft, { scheduledAt: null, sizeBytes, source: 'smtp' });
     },
@@ -532,7 +500,7 @@ export function createMessages(deps: MessagesDeps) {
       const { workspaceId, actor } = s;
       const r = await row(workspaceId, id);
       if (r.status !== 'failed') throw new AppError('not_retryable', `Message ${id} is ${r.status}.`);
-      const conn = await db.selectFrom('connections').selectAll().where('id', '=', r.connection_id).executeTakeFirst();
+      const conn = await deps.connections.find(workspaceId, r.connection_id);
       const refused = conn ? roleNotUsable(deps.connections.subject(conn)) : null;
       if (refused) throw refused;
       const now = clock.now().toISOString();

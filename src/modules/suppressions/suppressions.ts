@@ -152,7 +152,7 @@ export function createSuppressions(deps: {
      * already listed gets neither a row nor an audit entry. Returns the addresses added.
      */
     async addFromEvent(
-      tx: { suppressions: Pick<SuppressionsRepo, 'insert'>; audit: Pick<Audit, 'record'> },
+      tx: { suppressions: Pick<SuppressionsRepo, 'insert'>; auditLog: Pick<Audit, 'record'> },
       workspaceId: string,
       input: { emails: readonly string[]; reason: string; sesMessageId: string },
     ): Promise<string[]> {
@@ -163,7 +163,7 @@ export function createSuppressions(deps: {
       for (const email of input.emails) {
         if (!(await tx.suppressions.insert({ workspaceId, email, reason, source, createdAt }))) continue;
         added.push(email);
-        await tx.audit.record({
+        await tx.auditLog.record({
           workspaceId,
           actor: 'system',
           action: 'suppression.added',

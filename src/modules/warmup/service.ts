@@ -3,7 +3,7 @@ import { AppError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { WarmupPlan, WarmupRepo } from '../../store/warmup.js';
 import type { Audit } from '../audit/audit.js';
-import type { ConnectionRow, Connections } from '../connections/service.js';
+import type { Connection as ConnectionRow, Connections } from '../connections/service.js';
 import {
   allowanceOf,
   DEFAULT_DOUBLING_DAYS,

@@ -1,7 +1,7 @@
 import type { Clock } from '../../clock.js';
 import { AppError, notFound } from '../../errors.js';
 import { newId } from '../../ids.js';
-import type { Db } from '../../store/db.js';
+import type { WorkspaceRow, WorkspacesRepo } from '../../store/workspaces.js';
 import type { Audit } from '../audit/audit.js';
 
 export interface Workspace {
@@ -12,13 +12,13 @@ export interface Workspace {
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
-export function createWorkspaces(deps: { db: Db; clock: Clock; audit: Pick<Audit, 'record'> }) {
-  const { db, clock, audit } = deps;
-  const toWorkspace = (r: { id: string; name: string; created_at: string }): Workspace => ({
-    id: r.id,
-    name: r.name,
-    createdAt: r.created_at,
-  });
+export function createWorkspaces(deps: {
+  repo: Pick<WorkspacesRepo, 'insert' | 'list' | 'find'>;
+  clock: Clock;
+  audit: Pick<Audit, 'record'>;
+}) {
+  const { repo, clock, audit } = deps;
+  const toWorkspace = (r: WorkspaceRow): Workspace => ({ id: r.id, name: r.name, createdAt: r.createdAt });
 
   return {
     async create(name: string, actor: string): Promise<Workspace> {
@@ -27,26 +27,25 @@ export function createWorkspaces(deps: { db: Db; clock: Clock; audit: Pick<Audit
           hint: 'Use 1-63 lowercase letters, digits, "-" or "_", starting with a letter or digit.',
         });
       }
-      const existing = await db.selectFrom('workspaces').select('id').where('name', '=', name).executeTakeFirst();
-      if (existing) throw new AppError('conflict', `A workspace named "${name}" already exists.`);
       const now = clock.now();
-      const row = { id: newId('ws', now.getTime()), name, created_at: now.toISOString(), default_connection_id: null };
-      await db.insertInto('workspaces').values(row).execute();
+      const row: WorkspaceRow = {
+        id: newId('ws', now.getTime()),
+        name,
+        createdAt: now.toISOString(),
+        defaultConnectionId: null,
+      };
+      if (!(await repo.insert(row))) throw new AppError('conflict', `A workspace named "${name}" already exists.`);
       await audit.record({ workspaceId: row.id, actor, action: 'workspace.created', details: { name } });
       return toWorkspace(row);
     },
 
     async list(): Promise<Workspace[]> {
-      return (await db.selectFrom('workspaces').selectAll().orderBy('id').execute()).map(toWorkspace);
+      return (await repo.list()).map(toWorkspace);
     },
 
     /** By id or name. */
     async get(idOrName: string): Promise<Workspace> {
-      const r = await db
-        .selectFrom('workspaces')
-        .selectAll()
-        .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
-        .executeTakeFirst();
+      const r = await repo.find(idOrName);
       if (!r) throw notFound(`Workspace ${idOrName}`);
       return toWorkspace(r);
     },

@@ -7,7 +7,7 @@ import {
   updateConnectionSchema,
 } from '../../../modules/connections/schemas.js';
 import { actorOf } from '../../auth.js';
-import { connectionView, idParams, testReport } from '../../schemas.js';
+import { connectionView, idParams, testReport, wiringResult } from '../../schemas.js';
 
 type Deps = Pick<Container, 'connections' | 'tester' | 'eventWiring'>;
 
@@ -69,15 +69,7 @@ export const connectionRoutes =
       {
         schema: {
           params: idParams,
-          response: {
-            200: z.object({
-              topicArn: z.string(),
-              configurationSet: z.string(),
-              endpoint: z.string(),
-              subscription: z.enum(['confirmed', 'pending_confirmation']),
-              notes: z.array(z.string()),
-            }),
-          },
+          response: { 200: wiringResult },
         },
       },
       async (req) => c.eventWiring.setup(req.principal.workspaceId, req.params.id, actorOf(req)),
