@@ -16,9 +16,7 @@ import { createWorkspaces } from './modules/workspaces/workspaces.js';
 import { createIdentityCache } from './modules/messages/identities.js';
 import { createMessages } from './modules/messages/service.js';
 import { createSuppressions } from './modules/suppressions/suppressions.js';
-import { createPgBossSendQueue } from './queue/pg-boss-queue.js';
-import { createSendQueue, type SendQueue } from './queue/send-queue.js';
-import { createWorker } from './worker/worker.js';
+import { createSending } from './sending/sending.js';
 import { createSnsVerifier } from './aws/sns-verify.js';
 import { createEventWiringGateway } from './aws/event-wiring.js';
 import { createEventWiring } from './modules/connections/event-wiring.js';
@@ -37,6 +35,7 @@ import { createWarmup } from './modules/warmup/service.js';
 import { createWarmupUsage } from './modules/warmup/usage.js';
 import { migrate, openStore, type Store } from './store/db.js';
 import { createRepositories } from './store/repos.js';
+import { createSendingLookups } from './store/sending-lookups.js';
 import { createRunner } from './runner.js';
 
 export interface ContainerOptions {
@@ -46,6 +45,7 @@ export interface ContainerOptions {
   platformCredentials?: AwsCredentialIdentityProvider;
   store?: Store;
   sleep?: (ms: number) => Promise<void>;
+  /** Called when pacing lets a message go (tests read the pacing windows from it). */
   onAdmit?: (e: { connectionId: string; recipients: number; at: number }) => void;
 }
 
@@ -136,16 +136,6 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   };
   const connections = createConnections(connectionsDeps);
   connectionsHolder.ref = connections;
-  // PostgreSQL: pg-boss schedules and leases the jobs; SQLite: the job table beside the messages.
-  const queue: SendQueue & { stop?: () => Promise<void> } =
-    store.dialect === 'postgres'
-      ? await createPgBossSendQueue({
-          db,
-          connectionString: config.databaseUrl,
-          ...(store.schema ? { schema: `${store.schema}_pgboss` } : {}),
-          onError: (err) => logger.error({ err }, 'pg-boss'),
-        })
-      : createSendQueue({ db, dialect: store.dialect });
   const suppressions = createSuppressions({ repo: repos.suppressions, clock, audit });
   const identities = createIdentityCache({ clock, gateway });
   // Warmup: the ramp reads the reputation guard, built below (called only once everything is up).
@@ -161,17 +151,47 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     usage: warmupUsage,
     onChange: (id) => warmupGate.forget(id),
   });
-  const worker = createWorker({
-    db,
+  const lookups = createSendingLookups(db);
+  // The connections service will own this write (pause(connectionId, code, reason)); until it
+  // does, the same conditional update and audit as before.
+  const pauseConnection = async (connectionId: string, code: string, reason: string): Promise<boolean> => {
+    const at = clock.now().toISOString();
+    if (!(await lookups.pauseConnection(connectionId, `${code}: ${reason}`.slice(0, 500), at))) return false;
+    const row = await lookups.connection(connectionId);
+    await audit.record({
+      workspaceId: row?.workspace_id ?? null,
+      connectionId,
+      actor: 'system',
+      action: 'connection.paused',
+      outcome: code,
+      details: { reason },
+    });
+    return true;
+  };
+  const sending = createSending({
     clock,
     logger,
-    queue,
+    runner,
+    repos,
     broker,
     gateway,
-    audit,
+    connection: async (id) => {
+      const row = await lookups.connection(id);
+      return (
+        row && {
+          id: row.id,
+          workspaceId: row.workspace_id,
+          region: row.region,
+          configurationSet: row.configuration_set,
+          paused: row.paused_reason !== null,
+          subject: connections.subject(row),
+        }
+      );
+    },
+    heldConnections: () => lookups.heldConnections(),
+    pause: pauseConnection,
     health: connections,
     warmup: warmupGate,
-    subject: (row) => connections.subject(row),
     options: {
       concurrency: config.workerConcurrency,
       leaseMs: config.workerLeaseSeconds * 1000,
@@ -179,7 +199,6 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       maxAttempts: config.sendMaxAttempts,
       quotaRefreshMs: config.quotaRefreshSeconds * 1000,
     },
-    ...(opts.sleep ? { sleep: opts.sleep } : {}),
     ...(opts.onAdmit ? { onAdmit: opts.onAdmit } : {}),
   });
   // The timeline comes from the event processor, built just below.
@@ -189,9 +208,11 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     ) => Promise<Array<{ kind: string; occurredAt: string; recipients: string[]; details: Record<string, unknown> }>>;
   } = { timeline: async () => [] };
   const messages = createMessages({
-    db,
     clock,
-    queue,
+    messages: repos.messages,
+    idempotency: repos.idempotency,
+    transaction: repos.transaction,
+    lookups,
     suppressions,
     connections,
     identities,
@@ -199,7 +220,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     credentials: (row) => broker.provider(connections.subject(row), 'read'),
     dropCredentials: (id) => broker.drop(id),
     timeline: (id) => eventsRef.timeline(id),
-    onQueued: () => worker.kick(),
+    onQueued: () => sending.kick(),
   });
   const snsVerifier = createSnsVerifier({
     clock,
@@ -209,7 +230,13 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   });
   const snsRefusals = createSnsRefusals({ db, clock });
   connectionsDeps.refusals = snsRefusals;
-  const reputation = createReputationGuard({ db, clock, audit, config, onPause: (id) => worker.connectionChanged(id) });
+  const reputation = createReputationGuard({
+    db,
+    clock,
+    audit,
+    config,
+    onPause: (id) => sending.connectionChanged(id),
+  });
   connectionsDeps.reputation = reputation;
   const webhooks = createWebhooks({ db, clock, config, envelope, audit });
   const webhookDelivery = createWebhookDelivery({ db, clock, logger, config, envelope });
@@ -265,8 +292,8 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     events: eventWiring,
     ...(opts.sleep ? { sleep: opts.sleep } : {}),
     onSafetyChanged: (id) => {
-      worker.connectionChanged(id);
-      worker.kick();
+      sending.connectionChanged(id);
+      sending.kick();
     },
   });
   connectionsDeps.proveRole = (workspaceId, id, actor) => tester.proveRole(workspaceId, id, actor);
@@ -286,11 +313,10 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     tester,
     eventWiring,
     domains,
-    queue,
     suppressions,
     identities,
     messages,
-    worker,
+    sending,
     events,
     snsInbox,
     reputation,
@@ -301,12 +327,12 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     platform,
     gateway,
     async close(): Promise<void> {
+      sending.stopTaking();
       await runner.stop();
-      await worker.stop();
+      await sending.close();
       await events.stop();
       await domains.stop();
       await webhookDelivery.stop();
-      await queue.stop?.();
       await store.close();
     },
   };

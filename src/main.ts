@@ -80,7 +80,6 @@ export function serverRoles(c: Container, opts: { smtp: boolean; worker: boolean
   return [
     apiRole(c),
     ...(opts.smtp ? [smtpRole(c)] : []),
-    ...(opts.worker ? [loop('worker', c.worker)] : []),
     ...backgroundLoops(c),
     runnerRole(c, opts.worker ? [] : SENDING_LOOPS),
   ];
@@ -88,7 +87,7 @@ export function serverRoles(c: Container, opts: { smtp: boolean; worker: boolean
 
 /** What `sesame worker` runs: the send worker and the background loops, no listener. */
 export function workerRoles(c: Container): Role[] {
-  return [loop('worker', c.worker), ...backgroundLoops(c), runnerRole(c, [])];
+  return [...backgroundLoops(c), runnerRole(c, [])];
 }
 
 /** Loops that only a process running the send worker runs (`start --no-worker` leaves them out). */
@@ -102,7 +101,11 @@ function runnerRole(c: Container, leaveOut: readonly string[]): Role {
       c.runner.start(c.runner.names().filter((n) => !leaveOut.includes(n)));
       return undefined;
     },
-    stop: () => c.runner.stop(),
+    stop: async () => {
+      // Sends waiting for their pacing window give their job back instead of holding the stop.
+      c.sending.stopTaking();
+      await c.runner.stop();
+    },
   };
 }
 

@@ -25,6 +25,7 @@ import * as m011 from './migrations/011_master_key_check.js';
 import * as m012 from './migrations/012_sns_refusals.js';
 import * as m013 from './migrations/013_key_age_and_leftovers.js';
 import * as m014 from './migrations/014_jobs.js';
+import * as m015 from './migrations/015_sends_on_jobs.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -56,6 +57,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '012_sns_refusals': m012,
   '013_key_age_and_leftovers': m013,
   '014_jobs': m014,
+  '015_sends_on_jobs': m015,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

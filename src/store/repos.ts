@@ -1,7 +1,9 @@
 import type { Dialect, Executor, Store } from './db.js';
+import { createIdempotencyRepo } from './idempotency.js';
 import { createJobs } from './jobs.js';
 import { createMessagesRepo } from './messages.js';
 import { createSuppressionsRepo } from './suppressions.js';
+import { createWorkersRepo } from './workers.js';
 
 /**
  * Every repository, each the only writer of its tables. Services take the few methods they use
@@ -11,6 +13,8 @@ const FACTORIES = {
   jobs: (db: Executor, dialect: Dialect) => createJobs(db, dialect),
   messages: (db: Executor) => createMessagesRepo(db),
   suppressions: (db: Executor) => createSuppressionsRepo(db),
+  idempotency: (db: Executor) => createIdempotencyRepo(db),
+  workers: (db: Executor) => createWorkersRepo(db),
 } as const;
 
 export type Repos = { readonly [K in keyof typeof FACTORIES]: ReturnType<(typeof FACTORIES)[K]> };

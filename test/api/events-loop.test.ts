@@ -31,7 +31,6 @@ async function wired(env: Record<string, string> = {}): Promise<{ connId: string
 async function send(to: string): Promise<string> {
   const res = await h.call('POST', '/v1/emails', { from: 'app@example.com', to, subject: 'hello', text: 'hi' });
   expect(res.status, res.text).toBe(202);
-  h.container.worker.start();
   return res.json.id as string;
 }
 
@@ -127,7 +126,6 @@ describe('SES event wiring', () => {
         text: 't',
       })
     ).json.id;
-    h.container.worker.start();
     await waitForStatus(h, id, 'delivered');
   });
 

@@ -79,7 +79,6 @@ async function pump(): Promise<void> {
 
 async function sentMessage(to: string): Promise<{ id: string; ses: string }> {
   const id = (await h.call('POST', '/v1/emails', { from: 'app@example.com', to, subject: 's', text: 't' })).json.id;
-  h.container.worker.start();
   const m = await waitForStatus(h, id, 'sent');
   return { id, ses: m.sesMessageId };
 }

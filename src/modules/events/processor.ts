@@ -4,7 +4,7 @@ import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
-import type { Executor } from '../../queue/send-queue.js';
+import type { Executor } from '../../store/db.js';
 import type { Db } from '../../store/db.js';
 import { type EventKind, parseSesEvent, type SesEvent } from './parse.js';
 

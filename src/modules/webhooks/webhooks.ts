@@ -3,7 +3,7 @@ import type { Config } from '../../config.js';
 import type { Envelope } from '../../crypto/envelope.js';
 import { AppError, notFound } from '../../errors.js';
 import { newId } from '../../ids.js';
-import type { Executor } from '../../queue/send-queue.js';
+import type { Executor } from '../../store/db.js';
 import type { Db } from '../../store/db.js';
 import type { Audit } from '../audit/audit.js';
 import type { EventKind } from '../events/parse.js';
