@@ -81,9 +81,5 @@ export function createLeaseLoop(deps: {
     stop(): void {
       stopping = true;
     },
-
-    inFlight: () => inFlight.size,
   };
 }
-
-export type LeaseLoop = ReturnType<typeof createLeaseLoop>;

@@ -44,7 +44,6 @@ export function createRecovery(deps: {
   }
 
   return {
-    recoverAbandoned,
     /** One housekeeping pass; true when it changed anything. */
     async pass(): Promise<boolean> {
       const recovered = await recoverAbandoned();
@@ -53,5 +52,3 @@ export function createRecovery(deps: {
     },
   };
 }
-
-export type Recovery = ReturnType<typeof createRecovery>;

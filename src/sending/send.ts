@@ -213,5 +213,3 @@ export function createSend(deps: SendDeps) {
     }
   };
 }
-
-export type Send = ReturnType<typeof createSend>;

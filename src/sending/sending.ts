@@ -125,9 +125,5 @@ export function createSending(deps: SendingDeps) {
     async close(): Promise<void> {
       await heartbeat.leave().catch((e: unknown) => logger.warn({ err: e }, 'could not leave the workers list'));
     },
-    recoverAbandoned: () => recovery.recoverAbandoned(),
-    inFlight: () => leaseLoop.inFlight(),
   };
 }
-
-export type Sending = ReturnType<typeof createSending>;

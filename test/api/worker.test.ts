@@ -193,3 +193,47 @@ describe('worker: pacing', () => {
     expect((await drained(ids[2]!)).status).toBe('sent');
   });
 });
+
+describe('housekeeping', () => {
+  it('a send abandoned in flight fails as send_outcome_unknown once its lease runs out, and is never sent again on its own', async () => {
+    h = await start({ SESAME_WORKER_LEASE_SECONDS: '30' });
+    await sendingSetup(h);
+    const id = await send();
+    // A worker takes the job, marks it in flight and dies before SES answers.
+    const { jobs, messages } = h.container.repos;
+    expect(await jobs.lease('send', { owner: 'dead', limit: 1, now: h.clock.now(), leaseMs: 30_000 })).toHaveLength(1);
+    expect(await jobs.claim('send', id, 'dead', h.clock.now(), 30_000)).toBe(true);
+    await messages.markSending(id, 1, h.clock.now().toISOString());
+
+    // Within the lease nobody can tell it is dead: nothing happens.
+    h.clock.advance(29_000);
+    expect(await drained(id)).toMatchObject({ status: 'sending', lastError: null });
+    h.clock.advance(2000);
+    const m = await drained(id);
+    expect(m).toMatchObject({ status: 'failed', lastError: { code: 'send_outcome_unknown' } });
+    expect(m.lastError.hint).toMatch(/X-Sesame-Message-Id/);
+    // Nor later (the sandbox refuses a signature 15 minutes off its clock: stay within that).
+    h.clock.advance(10 * 60_000);
+    await h.drain();
+    expect(h.sandbox.admin.mailbox()).toHaveLength(0);
+
+    // A person checks and sends it again.
+    expect((await h.call('POST', `/v1/emails/${id}/retry`)).json.status).toBe('queued');
+    expect(await drained(id)).toMatchObject({ status: 'sent', lastError: null });
+    expect(h.sandbox.admin.mailbox()).toHaveLength(1);
+  });
+
+  it('forgets idempotency keys after 24 hours, through housekeeping', async () => {
+    h = await start();
+    await sendingSetup(h);
+    const body = { from: 'app@example.com', to: 'x@customer.test', subject: 's', text: 't' };
+    await h.call('POST', '/v1/emails', body, { headers: { 'idempotency-key': 'once' } });
+    const stored = () => h.container.repos.idempotency.find(h.workspaceId, 'once');
+    h.clock.advance(23 * 3600_000);
+    await h.drain();
+    expect(await stored()).toBeDefined();
+    h.clock.advance(2 * 3600_000);
+    await h.drain();
+    expect(await stored()).toBeUndefined();
+  });
+});
