@@ -93,7 +93,7 @@ describe('worker: SES errors', () => {
     expect((await h.call('GET', '/v1/audit?action=connection.paused')).json.data).toHaveLength(1);
     h.sandbox.admin.setAccount({ account: '222222222222', region: 'us-east-1', sendingEnabled: true });
     expect((await h.call('POST', `/v1/connections/${connId}/resume`)).json.paused).toBeNull();
-    // Another process resumed it: this one sees it once its cached view of the connection expires.
+    // Sending sees the resume once its cached view of the connection expires.
     h.clock.advance(2000);
     expect((await drained(a)).status).toBe('sent');
     expect((await message(b)).status).toBe('sent');
