@@ -32,7 +32,7 @@ const stack = await admin('POST', 'stacks', {
 await c.connections.update(ws.id, conn.id, { roleArn: stack.outputs.RoleArn }, 'bench');
 const app = await buildServer(c, { rateLimitPerMinute: 10_000_000 });
 const url = await app.listen({ port: 0, host: '127.0.0.1' });
-c.worker.start();
+c.runner.start();
 process.stdout.write(
   JSON.stringify({
     url,
@@ -44,5 +44,5 @@ process.stdout.write(
   }) + '\n',
 );
 process.once('SIGTERM', () => {
-  void Promise.all([app.close(), c.worker.stop()]).then(() => process.exit(0));
+  void Promise.all([app.close(), c.close()]).then(() => process.exit(0));
 });

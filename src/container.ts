@@ -16,9 +16,7 @@ import { createWorkspaces } from './modules/workspaces/workspaces.js';
 import { createIdentityCache } from './modules/messages/identities.js';
 import { createMessages } from './modules/messages/service.js';
 import { createSuppressions } from './modules/suppressions/suppressions.js';
-import { createPgBossSendQueue } from './queue/pg-boss-queue.js';
-import { createSendQueue, type SendQueue } from './queue/send-queue.js';
-import { createWorker } from './worker/worker.js';
+import { createSending } from './sending/sending.js';
 import { createSnsVerifier } from './aws/sns-verify.js';
 import { createEventWiringGateway } from './aws/event-wiring.js';
 import { createEventWiring } from './modules/connections/event-wiring.js';
@@ -36,7 +34,6 @@ import { createRamp } from './modules/warmup/ramp.js';
 import { createWarmup } from './modules/warmup/service.js';
 import { createWarmupUsage } from './modules/warmup/usage.js';
 import { migrate, openStore, type Store } from './store/db.js';
-import { toConnection } from './store/connections.js';
 import { createRepositories } from './store/repos.js';
 import { createRunner } from './runner.js';
 
@@ -47,6 +44,7 @@ export interface ContainerOptions {
   platformCredentials?: AwsCredentialIdentityProvider;
   store?: Store;
   sleep?: (ms: number) => Promise<void>;
+  /** Called when pacing lets a message go (tests read the pacing windows from it). */
   onAdmit?: (e: { connectionId: string; recipients: number; at: number }) => void;
 }
 
@@ -56,7 +54,6 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const store = opts.store ?? openStore(config.databaseUrl);
   await migrate(store.db, store.schema ?? (store.dialect === 'postgres' ? 'public' : undefined));
-  const { db } = store;
   const repos = createRepositories(store);
   // Every background loop of the process runs on this one runner (main.ts starts the ones a role needs).
   const runner = createRunner({ clock, logger });
@@ -139,16 +136,6 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   };
   const connections = createConnections(connectionsDeps);
   connectionsHolder.ref = connections;
-  // PostgreSQL: pg-boss schedules and leases the jobs; SQLite: the job table beside the messages.
-  const queue: SendQueue & { stop?: () => Promise<void> } =
-    store.dialect === 'postgres'
-      ? await createPgBossSendQueue({
-          db,
-          connectionString: config.databaseUrl,
-          ...(store.schema ? { schema: `${store.schema}_pgboss` } : {}),
-          onError: (err) => logger.error({ err }, 'pg-boss'),
-        })
-      : createSendQueue({ db, dialect: store.dialect });
   const suppressions = createSuppressions({ repo: repos.suppressions, clock, audit });
   const identities = createIdentityCache({ clock, gateway });
   // Warmup: the ramp reads the reputation guard, built below (called only once everything is up).
@@ -168,17 +155,30 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     usage: warmupUsage,
     onChange: (id) => warmupGate.forget(id),
   });
-  const worker = createWorker({
-    db,
+  const sending = createSending({
     clock,
     logger,
-    queue,
+    runner,
+    repos,
     broker,
     gateway,
-    audit,
+    connection: async (id) => {
+      const row = await repos.connections.byId(id);
+      return (
+        row && {
+          id: row.id,
+          workspaceId: row.workspaceId,
+          region: row.region,
+          configurationSet: row.configurationSet,
+          paused: row.pausedReason !== null,
+          subject: connections.subject(row),
+        }
+      );
+    },
+    heldConnections: () => repos.connections.heldIds(),
+    pause: (id, code, reason) => connections.pause(id, code, reason),
     health: connections,
     warmup: warmupGate,
-    subject: (row) => connections.subject(toConnection(row)),
     options: {
       concurrency: config.workerConcurrency,
       leaseMs: config.workerLeaseSeconds * 1000,
@@ -186,7 +186,6 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       maxAttempts: config.sendMaxAttempts,
       quotaRefreshMs: config.quotaRefreshSeconds * 1000,
     },
-    ...(opts.sleep ? { sleep: opts.sleep } : {}),
     ...(opts.onAdmit ? { onAdmit: opts.onAdmit } : {}),
   });
   // The timeline comes from the event processor, built just below.
@@ -196,9 +195,11 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     ) => Promise<Array<{ kind: string; occurredAt: string; recipients: string[]; details: Record<string, unknown> }>>;
   } = { timeline: async () => [] };
   const messages = createMessages({
-    db,
     clock,
-    queue,
+    messages: repos.messages,
+    idempotency: repos.idempotency,
+    transaction: repos.transaction,
+    apiKeys: repos.apiKeys,
     suppressions,
     connections,
     identities,
@@ -206,7 +207,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     credentials: (row) => broker.provider(connections.subject(row), 'read'),
     dropCredentials: (id) => broker.drop(id),
     timeline: (id) => eventsRef.timeline(id),
-    onQueued: () => worker.kick(),
+    onQueued: () => sending.kick(),
   });
   const snsVerifier = createSnsVerifier({
     clock,
@@ -225,7 +226,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     messages: repos.messages,
     config,
     pause: (id, code, reason) => connections.pause(id, code, reason),
-    onPause: (id) => worker.connectionChanged(id),
+    onPause: (id) => sending.connectionChanged(id),
   });
   connectionsDeps.reputation = reputation;
   const webhooks = createWebhooks({
@@ -310,8 +311,8 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     audit,
     events: eventWiring,
     onSafetyChanged: (id) => {
-      worker.connectionChanged(id);
-      worker.kick();
+      sending.connectionChanged(id);
+      sending.kick();
     },
   });
   connectionsDeps.proveRole = (workspaceId, id, actor) => tester.proveRole(workspaceId, id, actor);
@@ -331,11 +332,10 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     tester,
     eventWiring,
     domains,
-    queue,
     suppressions,
     identities,
     messages,
-    worker,
+    sending,
     events,
     snsInbox,
     reputation,
@@ -346,9 +346,9 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     platform,
     gateway,
     async close(): Promise<void> {
+      sending.stopTaking();
       await runner.stop();
-      await worker.stop();
-      await queue.stop?.();
+      await sending.close();
       await store.close();
     },
   };

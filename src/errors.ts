@@ -263,6 +263,61 @@ export const CATALOGUE = {
   },
   aws_secret_invalid: { status: 502, hint: 'The secret must be JSON with accessKeyId and secretAccessKey strings.' },
   aws_error: { status: 502, hint: 'AWS returned an error; the message has its code.' },
+  // A message's last error (GET /v1/emails/:id lastError): what the sending part recorded.
+  recipients_suppressed: {
+    status: 422,
+    hint: 'Remove the addresses from the suppression list (DELETE /v1/suppressions/:email) only if you are sure they accept mail again.',
+  },
+  warmup_held: {
+    status: 429,
+    hint: 'Not a failure: the message is sent when the plan allows. See the plan with GET /v1/connections/:id/warmup or `sesame warmup show <connection>`; change it with PUT /v1/connections/:id/warmup or `sesame warmup set`.',
+  },
+  connection_deleted: { status: 409, hint: 'Send the message again through another connection.' },
+  message_unreadable: {
+    status: 500,
+    hint: 'The stored message could not be read back (the database row was changed by hand or damaged); send it again.',
+  },
+  send_outcome_unknown: {
+    status: 502,
+    hint: 'Check whether the recipient got it (SES events carry the X-Sesame-Message-Id header); if not, send it again with POST /v1/emails/:id/retry.',
+  },
+  ses_throttled: {
+    status: 503,
+    hint: "Sesame retries with backoff. If this persists, the account's MaxSendRate is lower than the traffic.",
+  },
+  ses_daily_quota: {
+    status: 429,
+    hint: 'The account reached its 24-hour sending quota; messages wait until it frees up. Ask AWS for a higher quota if this repeats.',
+  },
+  ses_unavailable: { status: 503, hint: 'Sesame retries with backoff.' },
+  ses_sending_paused: {
+    status: 503,
+    hint: 'Read the notice in the SES console (Reputation metrics), fix the cause, re-enable sending, then resume the connection: sesame aws resume <connection>.',
+  },
+  ses_message_rejected: {
+    status: 422,
+    hint: 'Check the reason: an unverified sender or, in the SES sandbox, an unverified recipient; a virus in an attachment; or an invalid header.',
+  },
+  ses_mail_from_not_verified: {
+    status: 422,
+    hint: 'Publish the MAIL FROM MX and SPF records for the domain (GET /v1/domains/:id shows them) and wait for SES to verify them.',
+  },
+  ses_configuration_set_missing: {
+    status: 502,
+    hint: "Create the connection's configuration set in SES (or clear it: PATCH /v1/connections/:id { configurationSet: null }), then resume the connection.",
+  },
+  ses_bad_request: {
+    status: 422,
+    hint: 'The message or its configuration set is not acceptable to SES; the message says which part.',
+  },
+  ses_error: {
+    status: 502,
+    hint: 'See the AWS error message; fix the cause and retry the message (POST /v1/emails/:id/retry).',
+  },
+  clock_skew: {
+    status: 502,
+    hint: "Sesame's host clock is off; keep it synchronised (NTP). Sesame retries with a corrected offset.",
+  },
 } as const satisfies Record<string, { status: number; hint: string }>;
 
 export type ErrorCode = keyof typeof CATALOGUE;

@@ -77,17 +77,12 @@ const smtpPort = (config: Pick<Config, 'smtpHost' | 'smtpPort'>): PortClaim => (
 
 /** What `sesame start` runs. */
 export function serverRoles(c: Container, opts: { smtp: boolean; worker: boolean }): Role[] {
-  return [
-    apiRole(c),
-    ...(opts.smtp ? [smtpRole(c)] : []),
-    ...(opts.worker ? [loop('worker', c.worker)] : []),
-    runnerRole(c, opts.worker ? [] : SENDING_LOOPS),
-  ];
+  return [apiRole(c), ...(opts.smtp ? [smtpRole(c)] : []), runnerRole(c, opts.worker ? [] : SENDING_LOOPS)];
 }
 
 /** What `sesame worker` runs: the send worker and the background loops, no listener. */
 export function workerRoles(c: Container): Role[] {
-  return [loop('worker', c.worker), runnerRole(c, [])];
+  return [runnerRole(c, [])];
 }
 
 /** Loops that only a process running the send worker runs (`start --no-worker` leaves them out). */
@@ -101,18 +96,11 @@ function runnerRole(c: Container, leaveOut: readonly string[]): Role {
       c.runner.start(c.runner.names().filter((n) => !leaveOut.includes(n)));
       return undefined;
     },
-    stop: () => c.runner.stop(),
-  };
-}
-
-function loop(name: string, l: { start(): void; stop(): Promise<void> }): Role {
-  return {
-    name,
-    start: async () => {
-      l.start();
-      return undefined;
+    stop: async () => {
+      // Sends waiting for their pacing window give their job back instead of holding the stop.
+      c.sending.stopTaking();
+      await c.runner.stop();
     },
-    stop: () => l.stop(),
   };
 }
 

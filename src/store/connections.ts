@@ -215,6 +215,30 @@ export function createConnectionsRepo(db: Executor) {
       return r && toConnection(r);
     },
 
+    /** Connections whose queue waits: paused, or a role not (or no longer) proven to require its External ID. */
+    async heldIds(): Promise<string[]> {
+      const rows = await db
+        .selectFrom('connections')
+        .select('id')
+        .where((eb) =>
+          eb.or([
+            eb('paused_reason', 'is not', null),
+            eb.and([
+              eb('mode', '=', 'role'),
+              eb.or([
+                eb('status', '=', 'unsafe'),
+                eb('role_arn', 'is', null),
+                eb('external_id_proven_at', 'is', null),
+                eb('external_id_proven_role_arn', 'is', null),
+                eb('external_id_proven_role_arn', '!=', eb.ref('role_arn')),
+              ]),
+            ]),
+          ]),
+        )
+        .execute();
+      return rows.map((r) => r.id);
+    },
+
     /** By id alone, for background work that already holds an id it was given by a workspace. */
     async byId(id: string): Promise<Connection | undefined> {
       const r = await select().where('id', '=', id).executeTakeFirst();

@@ -27,6 +27,7 @@ import * as m013 from './migrations/013_key_age_and_leftovers.js';
 import * as m014 from './migrations/014_jobs.js';
 import * as m016 from './migrations/016_domain_checks_on_jobs.js';
 import * as m017 from './migrations/017_webhook_jobs.js';
+import * as m015 from './migrations/015_sends_on_jobs.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -60,6 +61,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '014_jobs': m014,
   '016_domain_checks_on_jobs': m016,
   '017_webhook_jobs': m017,
+  '015_sends_on_jobs': m015,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

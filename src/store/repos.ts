@@ -2,6 +2,7 @@ import type { Dialect, Executor, Store } from './db.js';
 import { createDomainsRepo } from './domains.js';
 import { createAuditRepo } from './audit.js';
 import { createConnectionsRepo } from './connections.js';
+import { createIdempotencyRepo } from './idempotency.js';
 import { createJobs } from './jobs.js';
 import { createKeyCheckRepo } from './key-check.js';
 import { createMessagesRepo } from './messages.js';
@@ -10,6 +11,7 @@ import { createWarmupRepo } from './warmup.js';
 import { createMessageEventsRepo, createSnsMessagesRepo, createSnsRefusalsRepo } from './events.js';
 import { createWebhooksRepo } from './webhooks.js';
 import { createApiKeysRepo, createWorkspacesRepo } from './workspaces.js';
+import { createWorkersRepo } from './workers.js';
 
 /**
  * Every repository, each the only writer of its tables. Services take the few methods they use
@@ -30,6 +32,8 @@ const FACTORIES = {
   connections: (db: Executor) => createConnectionsRepo(db),
   audit: (db: Executor) => createAuditRepo(db),
   keyCheck: (db: Executor) => createKeyCheckRepo(db),
+  idempotency: (db: Executor) => createIdempotencyRepo(db),
+  workers: (db: Executor) => createWorkersRepo(db),
 } as const;
 
 export type Repos = { readonly [K in keyof typeof FACTORIES]: ReturnType<(typeof FACTORIES)[K]> };

@@ -13,7 +13,6 @@ export interface Database {
   messages: MessageTable;
   message_recipients: { message_id: string; workspace_id: string; email: string };
   message_tags: { message_id: string; workspace_id: string; tag: string };
-  send_jobs: SendJobTable;
   idempotency_keys: {
     workspace_id: string;
     key: string;
@@ -175,17 +174,6 @@ export interface MessageTable {
   created_at: string;
   updated_at: string;
   sent_at: string | null;
-}
-
-export interface SendJobTable {
-  message_id: string;
-  connection_id: string;
-  run_at: string;
-  attempts: number;
-  lease_owner: string | null;
-  lease_expires_at: string | null;
-  in_flight_since: string | null;
-  created_at: string;
 }
 
 export interface SuppressionTable {

@@ -20,7 +20,7 @@ const stored = async () =>
         .executeTakeFirstOrThrow()
     ).n,
   );
-const jobs = async () => h.container.queue.depth();
+const jobs = async () => h.container.repos.jobs.depth('send');
 
 describe('POST /v1/emails: bad input is a clear 4xx and nothing is stored or queued', () => {
   const cases: Array<[string, unknown, number, string]> = [

@@ -31,7 +31,6 @@ async function wired(env: Record<string, string> = {}): Promise<{ connId: string
 async function send(to: string): Promise<string> {
   const res = await h.call('POST', '/v1/emails', { from: 'app@example.com', to, subject: 'hello', text: 'hi' });
   expect(res.status, res.text).toBe(202);
-  h.container.worker.start();
   return res.json.id as string;
 }
 
@@ -135,8 +134,7 @@ describe('SES event wiring', () => {
         text: 't',
       })
     ).json.id;
-    h.container.worker.start();
-    expect((await outcome(id)).status).toBe('delivered');
+    await waitForStatus(h, id, 'delivered');
   });
 
   it('says what to set when Sesame has no public URL', async () => {

@@ -2,7 +2,7 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createContainer } from '../../src/container.js';
 import { createLogger } from '../../src/logger.js';
-import { check, connectedRole, type Harness, startHarness, waitForStatus } from '../helpers/harness.js';
+import { check, connectedRole, type Harness, startHarness } from '../helpers/harness.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -39,7 +39,7 @@ describe('credential broker, cold', () => {
     );
     expect(new Set(keys).size).toBe(1);
     expect(assumeCalls('-send') - before).toBe(1);
-    await cold.worker.stop();
+    await cold.runner.stop();
   });
 
   it('mints a new session after disconnect-style drop, and only then', async () => {
@@ -122,7 +122,7 @@ Outputs:
     // …and STS accepts it (asking for 7200 s while chaining would be refused).
     const creds = await (await chained.broker.provider(subject, 'read'))();
     expect(creds.expiration!.getTime() - h.clock.now().getTime()).toBeLessThanOrEqual(3600_000 + 5000);
-    await chained.worker.stop();
+    await chained.runner.stop();
   });
 });
 
@@ -150,8 +150,8 @@ describe('test connection: more checks', () => {
       subject: 's',
       text: 't',
     });
-    h.container.worker.start();
-    await waitForStatus(h, sent.json.id, 'sent');
+    await h.drain();
+    expect((await h.call('GET', `/v1/emails/${sent.json.id}`)).json.status).toBe('sent');
     const report = (await h.call('POST', `/v1/connections/${id}/test`)).json;
     expect(check(report, 'ses_quota')).toMatchObject({ status: 'warn' });
     expect(check(report, 'ses_quota')!.message).toContain('0 left');

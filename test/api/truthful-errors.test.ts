@@ -69,7 +69,7 @@ describe('answers that do not come from AWS', () => {
     const { id: connId } = await sendingSetup(harness);
     fake.answer('/v2/email/outbound-emails', 500);
     const id = (await send(harness)).json.id as string;
-    harness.container.worker.start();
+    await harness.drain();
     const m = await waitFor(async () => {
       const v = (await harness.call('GET', `/v1/emails/${id}`)).json;
       return v.lastError ? v : undefined;
@@ -86,7 +86,8 @@ describe('answers that do not come from AWS', () => {
     // The setting fixed, a person resumes the connection and the message goes.
     fake.answer('/v2/email/outbound-emails', null);
     expect((await harness.call('POST', `/v1/connections/${connId}/resume`)).json.paused).toBeNull();
-    harness.container.worker.kick();
+    // Sending sees the resume once its cached view of the connection expires.
+    harness.clock.advance(2000);
     await waitForStatus(harness, id, 'sent');
     expect(harness.sandbox.admin.mailbox()).toHaveLength(1);
   });
@@ -97,7 +98,6 @@ describe('answers that do not come from AWS', () => {
     const { id: connId } = await sendingSetup(harness);
     fake.answer('/v2/email/outbound-emails', 504);
     const id = (await send(harness)).json.id as string;
-    harness.container.worker.start();
     const m = await waitForStatus(harness, id, 'failed');
     expect(m.lastError.code).toBe('send_outcome_unknown');
     expect(m.lastError.message).toContain(`${fake.url}/v2/email/outbound-emails answered HTTP 504`);
@@ -120,11 +120,11 @@ describe('send-time credential failures mark the connection health', () => {
     await harness.call('POST', `/v1/connections/${connId}/test`);
     expect((await harness.call('GET', `/v1/connections/${connId}`)).json.status).toBe('active');
     harness.sandbox.admin.inject('ses', 'SendEmail', fault, times * 2);
-    harness.container.worker.start();
     const ids: string[] = [];
     for (let i = 0; i < 2; i++) {
       const id = (await send(harness)).json.id as string;
       ids.push(id);
+      await harness.drain();
       await waitFor(async () => {
         const v = (await harness.call('GET', `/v1/emails/${id}`)).json;
         return v.status === messageStatus && v.lastError?.code === code ? v : undefined;

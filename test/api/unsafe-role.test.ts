@@ -76,7 +76,7 @@ describe('a role that can be assumed without the External ID is never used', () 
 
     // Nothing was queued or stored, and not even the sender check minted credentials.
     expect((await h.call('GET', '/v1/emails')).json.data).toEqual([]);
-    expect(await h.container.queue.depth()).toBe(0);
+    expect(await h.container.repos.jobs.depth('send')).toBe(0);
     expect(assumeRoleCalls(roleArn).length).toBe(before);
   });
 
@@ -99,7 +99,6 @@ describe('a role that can be assumed without the External ID is never used', () 
     // The worker sends for the other connection, and the waiting message stays queued with no attempt.
     const sendsBefore = assumeRoleCalls(roleArn).filter((c) => c.roleSessionName?.endsWith('-send')).length;
     const through = (await h.call('POST', '/v1/emails', mail({ connection: 'other' }))).json.id;
-    h.container.worker.start();
     await waitForStatus(h, through, 'sent');
     const held = (await h.call('GET', `/v1/emails/${waiting}`)).json;
     expect(held).toMatchObject({ status: 'queued', attempts: 0, connectionId: id });
@@ -161,7 +160,6 @@ describe('a role that can be assumed without the External ID is never used', () 
     });
     const viaKeys = await h.call('POST', '/v1/emails', mail({ connection: 'keys' }));
     expect(viaKeys.status).toBe(202);
-    h.container.worker.start();
     await waitForStatus(h, viaKeys.json.id, 'sent');
 
     // The test proves the role, and from then on it is used.

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { newId } from '../../src/ids.js';
-import { type Harness, sendingSetup, startHarness, waitFor, waitForStatus } from '../helpers/harness.js';
+import { type Harness, sendingSetup, startHarness } from '../helpers/harness.js';
 import { skippable, withoutPostgres } from '../helpers/skip.js';
 
 const DAY = 86_400_000;
@@ -31,15 +31,13 @@ async function start(
   h = await startHarness({ backend, env: { SESAME_WORKER_POLL_MS: '20', ...env } });
   const now = h.clock.now().getTime();
   const noon = Math.floor(now / DAY) * DAY + DAY / 2;
-  // pg-boss decides due-ness by the database's clock: there, stay at the real time.
-  if (backend === 'sqlite') setTime(noon > now ? noon : noon + DAY);
+  setTime(noon > now ? noon : noon + DAY);
   connId = (await sendingSetup(h, setup)).id;
 }
 
-/** To one second past the start of the next UTC day, and let the worker look at once. */
+/** To one second past the start of the next UTC day. */
 function nextDay(): void {
   setTime((Math.floor(h.clock.now().getTime() / DAY) + 1) * DAY + 1000);
-  h.container.worker.kick();
 }
 
 const send = async (to: string, from = 'app@example.com') => {
@@ -49,11 +47,17 @@ const send = async (to: string, from = 'app@example.com') => {
 };
 const plans = async (query = '') => (await h.call('GET', `/v1/connections/${connId}/warmup${query}`)).json.data;
 const put = (body: unknown) => h.call('PUT', `/v1/connections/${connId}/warmup`, body);
-const heldByWarmup = (id: string) =>
-  waitFor(async () => {
-    const m = (await h.call('GET', `/v1/emails/${id}`)).json;
-    return m.lastError?.code === 'warmup_held' ? m : undefined;
-  }, `message ${id} held by warmup`);
+const message = async (id: string) => (await h.call('GET', `/v1/emails/${id}`)).json;
+const heldByWarmup = async (id: string) => {
+  const m = await message(id);
+  expect(m.lastError?.code, `message ${id} held by warmup`).toBe('warmup_held');
+  return m;
+};
+/** Send what is due now, then read the message. */
+const drained = async (id: string) => {
+  await h.drain();
+  return message(id);
+};
 
 describe('warmup plans', () => {
   it("holds messages over the day's allowance until the next warmup day, then sends them", async () => {
@@ -75,9 +79,9 @@ describe('warmup plans', () => {
 
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(await send(`r${i}@customer.test`));
-    h.container.worker.start();
-    await waitFor(async () => h.sandbox.admin.mailbox().length === 3, 'three sent');
-    // The three that went are `sending` or `sent`; the other two wait, still `queued`.
+    await h.drain();
+    expect(h.sandbox.admin.mailbox()).toHaveLength(3);
+    // The three that went are `sent`; the other two wait, still `queued`.
     const now = await Promise.all(ids.map(async (id) => (await h.call('GET', `/v1/emails/${id}`)).json));
     const waiting = await Promise.all(now.filter((m) => m.status === 'queued').map((m) => heldByWarmup(m.id)));
     expect(waiting).toHaveLength(2);
@@ -98,13 +102,14 @@ describe('warmup plans', () => {
     });
     // Time within the day does not release them.
     setTime(h.clock.now().getTime() + 3 * 3600_000);
-    h.container.worker.kick();
-    await new Promise((r) => setTimeout(r, 200));
+    await h.drain();
     expect(h.sandbox.admin.mailbox()).toHaveLength(3);
 
     nextDay();
+    await h.drain();
     for (const m of waiting) {
-      const sent = await waitForStatus(h, m.id, 'sent');
+      const sent = await message(m.id);
+      expect(sent.status).toBe('sent');
       expect(sent.lastError).toBeNull();
       expect(sent.attempts).toBe(1);
     }
@@ -138,18 +143,14 @@ describe('warmup plans', () => {
     });
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) ids.push(await send(`t${i}@customer.test`));
-    second.worker.start();
-    h.container.worker.start();
     try {
-      await waitFor(
-        async () => (await plans())[0].waiting === 13 && h.sandbox.admin.mailbox().length === 7,
-        '7 sent, 13 held',
-      );
-      await new Promise((r) => setTimeout(r, 200));
+      // Both send at once, each with its own cache and pacing.
+      await Promise.all([h.drain(), second.runner.drainOnce()]);
       expect(h.sandbox.admin.mailbox()).toHaveLength(7);
       expect((await plans())[0]).toMatchObject({ sentToday: 7, waiting: 13 });
     } finally {
-      await second.worker.stop();
+      await second.runner.stop();
+      await second.sending.close();
     }
   });
 
@@ -171,9 +172,8 @@ describe('warmup plans', () => {
     expect(slow.json.schedule.slice(0, 5)).toEqual([10, 10, 20, 20, 40]);
 
     // Once a worker has read the SES quota (Max24HourSend 150), the ramp stops there.
-    h.container.worker.start();
-    await waitForStatus(h, await send('q@customer.test'), 'sent');
-    await waitFor(async () => (await plans())[0].accountQuota === 150, 'quota noted');
+    expect((await drained(await send('q@customer.test'))).status).toBe('sent');
+    expect((await plans())[0].accountQuota).toBe(150);
     nextDay();
     let [own, other] = await plans();
     expect(own).toMatchObject({
@@ -205,9 +205,9 @@ describe('warmup plans', () => {
       await send('a2@customer.test', 'shop@EXAMPLE.com'),
     ];
     const b = [await send('b1@customer.test', 'app@other.com'), await send('b2@customer.test', 'app@other.com')];
-    h.container.worker.start();
-    for (const id of b) await waitForStatus(h, id, 'sent');
-    await waitFor(async () => h.sandbox.admin.mailbox().length === 3, 'one of example.com sent');
+    await h.drain();
+    for (const id of b) expect((await message(id)).status).toBe('sent');
+    expect(h.sandbox.admin.mailbox()).toHaveLength(3);
     const statuses = await Promise.all(a.map(async (id) => (await h.call('GET', `/v1/emails/${id}`)).json));
     const queued = statuses.filter((m) => m.status === 'queued');
     expect(queued).toHaveLength(1);
@@ -220,8 +220,7 @@ describe('warmup plans', () => {
   it('bounces at the warning level hold the ramp at its step; it advances again once rates are fine', async () => {
     await start({ SESAME_REPUTATION_MIN_SENDS: '20' });
     await put({ schedule: [3, 6, 12] });
-    h.container.worker.start();
-    for (let i = 0; i < 3; i++) await waitForStatus(h, await send(`r${i}@customer.test`), 'sent');
+    for (let i = 0; i < 3; i++) expect((await drained(await send(`r${i}@customer.test`))).status).toBe('sent');
     // Earlier sends: one bounce in 43 (2.3 %) is above the warning line (2 %), below the pause line.
     const bounced = await pastSends(40, 1);
     nextDay();
@@ -269,8 +268,7 @@ describe('warmup plans', () => {
       paused: true,
     });
     // Paused is not stopped: today's allowance still sends.
-    h.container.worker.start();
-    await waitForStatus(h, await send('p@customer.test'), 'sent');
+    expect((await drained(await send('p@customer.test'))).status).toBe('sent');
     const resumed = await h.call('POST', `/v1/connections/${connId}/warmup/resume`);
     // Today's step stays where the pause left it, but the plan is no longer held.
     expect(resumed.json).toMatchObject({
@@ -394,11 +392,9 @@ describe('warmup plans', () => {
     h.sandbox.admin.inject('ses', 'GetAccount', 'AccessDeniedException', 1000);
     expect((await plans())[0]).toMatchObject({ accountQuota: 2, todayAllowance: 2 });
     for (let i = 0; i < 3; i++) await send(`q${i}@customer.test`);
-    h.container.worker.start();
-    await waitFor(
-      async () => (await plans())[0].waiting === 1 && h.sandbox.admin.mailbox().length === 2,
-      'two sent, one held',
-    );
+    await h.drain();
+    expect(h.sandbox.admin.mailbox()).toHaveLength(2);
+    expect((await plans())[0].waiting).toBe(1);
     const held = (await h.call('GET', '/v1/emails?status=queued')).json.data;
     expect(held).toHaveLength(1);
     expect((await heldByWarmup(held[0].id)).lastError.message).toMatch(/allowance of 2 recipients/);
@@ -409,8 +405,7 @@ describe('warmup plans', () => {
     await put({ schedule: [1] });
     const id = await send('corrupt@customer.test');
     await h.container.store.db.updateTable('messages').set({ payload: '{not json' }).where('id', '=', id).execute();
-    h.container.worker.start();
-    await waitFor(async () => h.logs.some((l) => l.includes('send handling failed')), 'the send failed');
+    expect((await drained(id)).lastError.code).toBe('message_unreadable');
     expect((await plans())[0]).toMatchObject({ sentToday: 0, remainingToday: 1 });
   });
 
@@ -428,7 +423,7 @@ describe('warmup plans', () => {
   });
 });
 
-describe.skipIf(withoutPostgres)(skippable('warmup on PostgreSQL with pg-boss', withoutPostgres), () => {
+describe.skipIf(withoutPostgres)(skippable('warmup on PostgreSQL', withoutPostgres), () => {
   it('two requests setting the same plan at once: one creates it, the other replaces it', async () => {
     await start({}, {}, 'postgres');
     const rs = await Promise.all([put({ schedule: [3] }), put({ schedule: [4] }), put({ schedule: [5] })]);
@@ -436,28 +431,22 @@ describe.skipIf(withoutPostgres)(skippable('warmup on PostgreSQL with pg-boss', 
     expect(await plans()).toHaveLength(1);
   });
 
-  it('holds messages over the allowance: their pg-boss jobs wait for the next warmup day', async () => {
+  it('holds messages over the allowance: their jobs wait for the next warmup day', async () => {
     await start({}, {}, 'postgres');
     await put({ domain: 'example.com', schedule: [2] });
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push(await send(`pg${i}@customer.test`));
-    h.container.worker.start();
-    await waitFor(
-      async () => (await plans())[0].waiting === 2 && h.sandbox.admin.mailbox().length === 2,
-      'two sent, two held',
-    );
-    expect((await plans())[0]).toMatchObject({ sentToday: 2, todayAllowance: 2 });
+    await h.drain();
+    expect(h.sandbox.admin.mailbox()).toHaveLength(2);
+    expect((await plans())[0]).toMatchObject({ sentToday: 2, todayAllowance: 2, waiting: 2 });
     const next = new Date((Math.floor(h.clock.now().getTime() / DAY) + 1) * DAY).toISOString();
-    const side = h.container.store.db.withTables<{ send_jobs_pgboss: { message_id: string; run_at: string } }>();
-    // The two that went leave the queue once their outcome is written; the two held stay, for tomorrow.
-    const jobs = await waitFor(async () => {
-      const rows = await side
-        .selectFrom('send_jobs_pgboss')
-        .select(['message_id', 'run_at'])
-        .where('message_id', 'in', ids)
-        .execute();
-      return rows.length === 2 ? rows : undefined;
-    }, 'the sent jobs finished');
+    // The two that went left the queue once their outcome was written; the two held stay, for tomorrow.
+    const jobs = await h.container.store.db
+      .selectFrom('jobs')
+      .select(['id', 'run_at'])
+      .where('queue', '=', 'send')
+      .where('id', 'in', ids)
+      .execute();
     expect(jobs.map((j) => j.run_at)).toEqual([next, next]);
   });
 });

@@ -76,7 +76,6 @@ const pump = () => h.drain();
 
 async function sentMessage(to: string): Promise<{ id: string; ses: string }> {
   const id = (await h.call('POST', '/v1/emails', { from: 'app@example.com', to, subject: 's', text: 't' })).json.id;
-  h.container.worker.start();
   const m = await waitForStatus(h, id, 'sent');
   return { id, ses: m.sesMessageId };
 }

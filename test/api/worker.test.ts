@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Harness, sendingSetup, startHarness, waitFor, waitForStatus } from '../helpers/harness.js';
+import { type Harness, sendingSetup, startHarness, waitFor } from '../helpers/harness.js';
 
 let h: Harness;
 afterEach(async () => {
@@ -11,18 +11,22 @@ const start = (env: Record<string, string> = {}, realClock = false) =>
 const send = async (to: string | string[] = 'x@customer.test', extra: Record<string, unknown> = {}) =>
   (await h.call('POST', '/v1/emails', { from: 'app@example.com', to, subject: 's', text: 't', ...extra })).json
     .id as string;
-/** Make retried jobs due now (backoff is measured on the injected clock). */
-const pump = async (ms = 15 * 60_000) => {
-  h.clock.advance(ms);
-  h.container.worker.kick();
+const message = async (id: string) => (await h.call('GET', `/v1/emails/${id}`)).json;
+/** Send what is due now, then read the message. */
+const drained = async (id: string) => {
+  await h.drain();
+  return message(id);
 };
-/** Move time past each backoff until the message reaches `status`. */
-const pumpUntil = (id: string, status: string) =>
-  waitFor(async () => {
-    await pump(60_000);
-    const v = (await h.call('GET', `/v1/emails/${id}`)).json;
-    return v.status === status ? v : undefined;
-  }, `message ${status}`);
+/** Move time past each backoff (measured on the injected clock) until the message reaches `status`. */
+const pumpUntil = async (id: string, status: string) => {
+  let m = await drained(id);
+  for (let i = 0; i < 20 && m.status !== status; i++) {
+    h.clock.advance(60_000);
+    m = await drained(id);
+  }
+  expect(m.status).toBe(status);
+  return m;
+};
 
 describe('worker: SES errors', () => {
   it('retries throttling with backoff, then sends', async () => {
@@ -30,7 +34,6 @@ describe('worker: SES errors', () => {
     await sendingSetup(h);
     h.sandbox.admin.inject('ses', 'SendEmail', 'TooManyRequestsException', 2);
     const id = await send();
-    h.container.worker.start();
     const m = await pumpUntil(id, 'sent');
     expect(m.attempts).toBe(3);
     expect(m.lastError).toBeNull();
@@ -42,7 +45,6 @@ describe('worker: SES errors', () => {
     await sendingSetup(h);
     h.sandbox.admin.inject('ses', 'SendEmail', 'ServiceUnavailable', 100);
     const id = await send();
-    h.container.worker.start();
     const m = await pumpUntil(id, 'failed');
     expect(m.attempts).toBe(3);
     expect(m.lastError.code).toBe('ses_unavailable');
@@ -53,8 +55,8 @@ describe('worker: SES errors', () => {
     h = await start();
     await sendingSetup(h, { production: false });
     const id = await send('unverified@customer.test');
-    h.container.worker.start();
-    const m = await waitForStatus(h, id, 'failed');
+    const m = await drained(id);
+    expect(m.status).toBe('failed');
     expect(m.attempts).toBe(1);
     expect(m.lastError.code).toBe('ses_message_rejected');
     expect(m.lastError.message).toMatch(/not verified/);
@@ -64,35 +66,37 @@ describe('worker: SES errors', () => {
   it('refreshes expired credentials once and sends', async () => {
     h = await start();
     await sendingSetup(h);
-    h.container.worker.start();
-    await waitForStatus(h, await send(), 'sent');
+    expect((await drained(await send())).status).toBe('sent');
     const before = h.sandbox.admin.stsCalls().filter((c) => c.roleSessionName?.endsWith('-send')).length;
     // AWS now refuses the cached session as expired (revoked, or the host clock is off).
     h.sandbox.admin.inject('ses', 'SendEmail', 'ExpiredTokenException', 1);
-    const m = await waitForStatus(h, await send(), 'sent');
-    expect(m.attempts).toBe(1);
+    const m = await drained(await send());
+    expect(m).toMatchObject({ status: 'sent', attempts: 1 });
     expect(h.sandbox.admin.stsCalls().filter((c) => c.roleSessionName?.endsWith('-send')).length).toBe(before + 1);
   });
 
   it('pauses the connection when SES pauses sending, instead of burning through the queue', async () => {
     h = await start({ SESAME_QUOTA_REFRESH_SECONDS: '3600' });
     const { id: connId } = await sendingSetup(h);
-    h.container.worker.start();
-    await waitForStatus(h, await send(), 'sent');
+    expect((await drained(await send())).status).toBe('sent');
     h.sandbox.admin.setAccount({ account: '222222222222', region: 'us-east-1', sendingEnabled: false });
     const a = await send('a@customer.test');
     const b = await send('b@customer.test');
-    await waitFor(async () => (await h.call('GET', `/v1/connections/${connId}`)).json.paused, 'connection paused');
-    await new Promise((r) => setTimeout(r, 200));
-    for (const id of [a, b]) expect((await h.call('GET', `/v1/emails/${id}`)).json.status).toBe('queued');
+    await h.drain();
+    // Time passes: the paused queue is skipped, nothing more is tried.
+    h.clock.advance(60_000);
+    await h.drain();
+    for (const id of [a, b]) expect((await message(id)).status).toBe('queued');
+    expect(h.sandbox.admin.mailbox()).toHaveLength(1);
     const conn = (await h.call('GET', `/v1/connections/${connId}`)).json;
     expect(conn.paused.reason).toMatch(/^ses_sending_paused/);
     expect((await h.call('GET', '/v1/audit?action=connection.paused')).json.data).toHaveLength(1);
     h.sandbox.admin.setAccount({ account: '222222222222', region: 'us-east-1', sendingEnabled: true });
     expect((await h.call('POST', `/v1/connections/${connId}/resume`)).json.paused).toBeNull();
-    h.container.worker.kick();
-    await waitForStatus(h, a, 'sent');
-    await waitForStatus(h, b, 'sent');
+    // Sending sees the resume once its cached view of the connection expires.
+    h.clock.advance(2000);
+    expect((await drained(a)).status).toBe('sent');
+    expect((await message(b)).status).toBe('sent');
   });
 });
 
@@ -122,8 +126,8 @@ describe('worker: pacing', () => {
         'g@customer.test',
       ] as never),
     );
-    h.container.worker.start();
-    for (const id of ids) await waitForStatus(h, id, 'sent');
+    await h.drain();
+    for (const id of ids) expect((await message(id)).status).toBe('sent');
     expect(h.admitted.reduce((n, a) => n + a.recipients, 0)).toBe(37);
     expect(worstWindow(h.admitted)).toBeLessThanOrEqual(7); // the 7-recipient message goes alone
     const singles = h.admitted.filter((a) => a.recipients === 1);
@@ -150,8 +154,8 @@ describe('worker: pacing', () => {
       }),
       onAdmit: (e) => h.admitted.push(e),
     });
-    second.worker.start();
-    h.container.worker.start();
+    second.runner.start();
+    h.container.runner.start();
     // Both have announced themselves, and each has counted the other since: a heartbeat after both rows exist.
     const workers = () => h.container.store.db.selectFrom('workers').select('heartbeat_at').execute();
     await waitFor(async () => (await workers()).length === 2, 'both workers to announce themselves');
@@ -162,8 +166,10 @@ describe('worker: pacing', () => {
     );
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) ids.push(await send(`w${i}@customer.test`));
-    for (const id of ids) await waitForStatus(h, id, 'sent');
-    await second.worker.stop();
+    for (const id of ids) await waitFor(async () => (await message(id)).status === 'sent', `message ${id} sent`);
+    second.sending.stopTaking();
+    await second.runner.stop();
+    await second.sending.close();
     expect(h.admitted).toHaveLength(12);
     expect(worstWindow(h.admitted)).toBeLessThanOrEqual(4);
   });
@@ -172,15 +178,62 @@ describe('worker: pacing', () => {
     h = await start({ SESAME_QUOTA_REFRESH_SECONDS: '1' });
     await sendingSetup(h, { max24HourSend: 2 });
     const ids = [await send('a@customer.test'), await send('b@customer.test'), await send('c@customer.test')];
-    h.container.worker.start();
-    await waitForStatus(h, ids[0]!, 'sent');
-    await waitForStatus(h, ids[1]!, 'sent');
-    await new Promise((r) => setTimeout(r, 300));
-    expect((await h.call('GET', `/v1/emails/${ids[2]}`)).json.status).toBe('queued');
+    await h.drain();
+    expect((await message(ids[0]!)).status).toBe('sent');
+    expect((await message(ids[1]!)).status).toBe('sent');
+    expect((await message(ids[2]!)).status).toBe('queued');
     expect(h.sandbox.admin.mailbox()).toHaveLength(2);
+    // Within the recheck period nothing changes.
+    h.clock.advance(500);
+    await h.drain();
+    expect((await message(ids[2]!)).status).toBe('queued');
     // When the 24-hour count drops (here: the sandbox forgets what it sent), the quota read next frees the message.
     h.sandbox.admin.clearMailbox();
-    await pump(2000);
-    await waitForStatus(h, ids[2]!, 'sent');
+    h.clock.advance(2000);
+    expect((await drained(ids[2]!)).status).toBe('sent');
+  });
+});
+
+describe('housekeeping', () => {
+  it('a send abandoned in flight fails as send_outcome_unknown once its lease runs out, and is never sent again on its own', async () => {
+    h = await start({ SESAME_WORKER_LEASE_SECONDS: '30' });
+    await sendingSetup(h);
+    const id = await send();
+    // A worker takes the job, marks it in flight and dies before SES answers.
+    const { jobs, messages } = h.container.repos;
+    expect(await jobs.lease('send', { owner: 'dead', limit: 1, now: h.clock.now(), leaseMs: 30_000 })).toHaveLength(1);
+    expect(await jobs.claim('send', id, 'dead', h.clock.now(), 30_000)).toBe(true);
+    await messages.markSending(id, 1, h.clock.now().toISOString());
+
+    // Within the lease nobody can tell it is dead: nothing happens.
+    h.clock.advance(29_000);
+    expect(await drained(id)).toMatchObject({ status: 'sending', lastError: null });
+    h.clock.advance(2000);
+    const m = await drained(id);
+    expect(m).toMatchObject({ status: 'failed', lastError: { code: 'send_outcome_unknown' } });
+    expect(m.lastError.hint).toMatch(/X-Sesame-Message-Id/);
+    // Nor later (the sandbox refuses a signature 15 minutes off its clock: stay within that).
+    h.clock.advance(10 * 60_000);
+    await h.drain();
+    expect(h.sandbox.admin.mailbox()).toHaveLength(0);
+
+    // A person checks and sends it again.
+    expect((await h.call('POST', `/v1/emails/${id}/retry`)).json.status).toBe('queued');
+    expect(await drained(id)).toMatchObject({ status: 'sent', lastError: null });
+    expect(h.sandbox.admin.mailbox()).toHaveLength(1);
+  });
+
+  it('forgets idempotency keys after 24 hours, through housekeeping', async () => {
+    h = await start();
+    await sendingSetup(h);
+    const body = { from: 'app@example.com', to: 'x@customer.test', subject: 's', text: 't' };
+    await h.call('POST', '/v1/emails', body, { headers: { 'idempotency-key': 'once' } });
+    const stored = () => h.container.repos.idempotency.find(h.workspaceId, 'once');
+    h.clock.advance(23 * 3600_000);
+    await h.drain();
+    expect(await stored()).toBeDefined();
+    h.clock.advance(2 * 3600_000);
+    await h.drain();
+    expect(await stored()).toBeUndefined();
   });
 });

@@ -161,8 +161,9 @@ describe('worker process', () => {
     expect(Object.keys(s).filter((k) => k.startsWith('failed'))).toEqual([]);
     expect(s.queued?.length ?? 0).toBeGreaterThan(0);
     const inFlight = await c.store.db
-      .selectFrom('send_jobs')
-      .select('message_id')
+      .selectFrom('jobs')
+      .select('id')
+      .where('queue', '=', 'send')
       .where('in_flight_since', 'is not', null)
       .execute();
     expect(inFlight).toEqual([]);

@@ -270,6 +270,9 @@ export async function waitForStatus(
   const want = Array.isArray(status) ? status : [status];
   return waitFor(
     async () => {
+      // Sending is a runner loop: do what is due now; only what arrives from outside (SES events
+      // over HTTP) is waited for.
+      await h.drain();
       const m = (await h.call('GET', `/v1/emails/${id}`)).json;
       return want.includes(m.status) ? m : undefined;
     },

@@ -163,6 +163,56 @@ describe.each(backends())('job queue contract (%s)', (backend) => {
     expect(await q.depth('send')).toBe(0);
   });
 
+  it('finishes in the caller transaction; a finished job, in flight or not, never comes back', async () => {
+    await add('m1', at(-1000));
+    await add('m2', at(-1000));
+    await add('m3', at(-1000));
+    await lease('w1');
+    expect(await claim('m1', 'w1')).toBe(true);
+    await expect(
+      store.db.transaction().execute(async (trx) => {
+        await createJobs(trx, store.dialect).finish('send', 'm3');
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    await store.db.transaction().execute(async (trx) => {
+      const jobs = createJobs(trx, store.dialect);
+      await jobs.finish('send', 'm1');
+      await jobs.finish('send', 'm2'); // leased, not in flight (its message was cancelled)
+    });
+    expect(await q.depth('send')).toBe(1);
+    t += PAST_LEASE;
+    expect(await q.takeAbandoned('send', now())).toEqual([]);
+    expect(ids(await lease('w2'))).toEqual(['m3']);
+  });
+
+  it('counts every job still to be done: queued, leased, in flight and not yet due', async () => {
+    await add('m1', at(-2000));
+    await add('m2', at(-1000));
+    await add('m3', at(60_000));
+    await add('w1', at(-1000), 'wh_1', 'webhook');
+    expect(await q.depth('send')).toBe(3);
+    await lease('w1', 1);
+    await claim('m1', 'w1');
+    await lease('w1', 1);
+    expect(await q.depth('send')).toBe(3);
+    await q.finish('send', 'm1');
+    expect(await q.depth('send')).toBe(2);
+    expect(await q.depth('webhook')).toBe(1);
+  });
+
+  it('a retry of a job that is gone does nothing; an abandoned job cancelled is not recovered', async () => {
+    await q.retryAt('send', 'gone', now(), true);
+    expect(await q.depth('send')).toBe(0);
+    await add('flying', at(-1000));
+    await lease('w1');
+    expect(await claim('flying', 'w1')).toBe(true);
+    t += PAST_LEASE;
+    expect(await q.cancel('send', 'flying', now())).toBe(true);
+    expect(await q.takeAbandoned('send', now())).toEqual([]);
+    expect(await lease('w2')).toEqual([]);
+  });
+
   it('enqueue leaves an existing job alone; schedule moves it (not while in flight)', async () => {
     await add('d1', at(10_000), 'conn_a', 'domain_check');
     await q.enqueue('domain_check', { id: 'd1', group: 'conn_a', runAt: at(-1000) });

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { connectedRole, type Harness, sendingSetup, startHarness, waitForStatus } from '../helpers/harness.js';
+import { connectedRole, type Harness, sendingSetup, startHarness } from '../helpers/harness.js';
 import { b64, dialog, endDialogs } from './dialog.js';
-import { queuedId, smtpError, startRelay } from './setup.js';
+import { queuedId, sentMessage, smtpError, startRelay } from './setup.js';
 
 let h: Harness;
 let r: Awaited<ReturnType<typeof startRelay>>;
@@ -37,8 +37,7 @@ describe('SMTP relay: delivery through the shared pipeline', () => {
       const id = queuedId(info.response);
       expect(info.accepted).toEqual(['ann@customer.test', 'carol@customer.test', 'dave@customer.test']);
 
-      h.container.worker.start();
-      const sent = await waitForStatus(h, id, 'sent');
+      const sent = await sentMessage(h, id);
       expect(sent).toMatchObject({
         source: 'smtp',
         from: '"Acme Billing" <billing@example.com>',
@@ -138,8 +137,7 @@ describe('SMTP relay: delivery through the shared pipeline', () => {
 
     const info = await r.client().sendMail(mail({ headers: { 'X-Sesame-Connection': 'backup' } }));
     const id = queuedId(info.response);
-    h.container.worker.start();
-    const sent = await waitForStatus(h, id, 'sent');
+    const sent = await sentMessage(h, id);
     expect(sent.connectionId).toBe(backup.id);
     const got = h.sandbox.admin.mailbox().find((m) => m.messageId === sent.sesMessageId)!;
     expect(got.principalArn).toContain('SesameSES-backup');
@@ -179,8 +177,7 @@ describe('SMTP relay: delivery through the shared pipeline', () => {
       await d.raw('From: billing@example.com\nTo: x@customer.test\nSubject: unix\n\nline one\n..dot-stuffed\r\n.\r\n'),
     );
     d.end();
-    h.container.worker.start();
-    const sent = await waitForStatus(h, id, 'sent');
+    const sent = await sentMessage(h, id);
     const got = h.sandbox.admin.mailbox().find((m) => m.messageId === sent.sesMessageId)!;
     expect(got.raw).toBe(
       `X-Sesame-Message-Id: ${id}\r\nFrom: billing@example.com\r\nTo: x@customer.test\r\nSubject: unix\r\n\r\nline one\r\n.dot-stuffed\r\n`,

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
+import { expect } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { createSmtpRelay } from '../../src/smtp/relay.js';
 import type { Harness } from '../helpers/harness.js';
@@ -44,6 +45,14 @@ export async function startRelay(h: Harness, config: RelayConfig = {}) {
       await relay.close();
     },
   };
+}
+
+/** Send what is due, then the message as the API shows it: sent. */
+export async function sentMessage(h: Harness, id: string): Promise<any> {
+  await h.drain();
+  const m = (await h.call('GET', `/v1/emails/${id}`)).json;
+  expect(m.status, JSON.stringify(m.lastError)).toBe('sent');
+  return m;
 }
 
 /** A throwaway self-signed certificate for localhost (openssl is part of the base system). */

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, sendingSetup, startHarness, waitForStatus } from '../helpers/harness.js';
-import { queuedId, selfSignedCert, startRelay } from './setup.js';
+import { type Harness, sendingSetup, startHarness } from '../helpers/harness.js';
+import { queuedId, selfSignedCert, sentMessage, startRelay } from './setup.js';
 
 // swaks is Debian's command-line SMTP test client (apt-get install -y swaks); a different client
 // from nodemailer, so the relay is checked against more than one implementation when it is there.
@@ -70,8 +70,7 @@ suite(
       const line = /<~ {1,2}(250 2\.0\.0 Ok: queued as \S+)/.exec(out)?.[1];
       expect(line, out).toBeTruthy();
       const id = queuedId(line!);
-      h.container.worker.start();
-      const sent = await waitForStatus(h, id, 'sent');
+      const sent = await sentMessage(h, id);
       expect(sent).toMatchObject({ subject: 'via swaks', tags: { via: 'swaks' } });
       const got = h.sandbox.admin.mailbox().find((m) => m.messageId === sent.sesMessageId)!;
       expect(got.raw).toContain('hello from swaks');

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { formatMailbox, parseMailbox } from '../../src/modules/messages/address.js';
 import { isBase64 } from '../../src/modules/messages/input.js';
 import { looksLikeAws, NotAwsResponse } from '../../src/aws/errors.js';
-import { AppError } from '../../src/errors.js';
-import { backoffMs, classify, isAuthFailure } from '../../src/worker/classify.js';
-import { Pacer, WINDOW_MS } from '../../src/worker/pacer.js';
+import { classifySendError as classify, isAuthFailure } from '../../src/aws/send-errors.js';
+import { AppError, CATALOGUE } from '../../src/errors.js';
+import { Pacer, WINDOW_MS } from '../../src/sending/pacer.js';
 
 describe('Pacer', () => {
   it('never lets more than the rate through in any window, and waits exactly long enough', () => {
@@ -118,11 +118,30 @@ describe('classify', () => {
       'fail',
     );
   });
-  it('backs off exponentially with jitter, capped', () => {
-    expect(backoffMs(0, () => 0.999)).toBeLessThanOrEqual(1000);
-    expect(backoffMs(5, () => 0.999)).toBeLessThanOrEqual(32_000);
-    expect(backoffMs(50, () => 0.999)).toBeLessThanOrEqual(600_000);
-    expect(backoffMs(3, () => 0)).toBe(500);
+
+  it('gives every verdict a catalogue code, with the catalogue hint unless it knows a more precise one', () => {
+    const cases: unknown[] = [
+      err('TooManyRequestsException'),
+      err('TooManyRequestsException', 'Daily message quota exceeded.'),
+      err('ServiceUnavailable', 'down', 503),
+      err('SendingPausedException'),
+      err('MessageRejected'),
+      err('MailFromDomainNotVerifiedException'),
+      err('NotFoundException'),
+      err('BadRequestException'),
+      err('RequestTimeTooSkewed'),
+      err('SomethingNew'),
+      Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+      new NotAwsResponse('sesv2', 'https://proxy.example/', 504, 'text/html', true),
+    ];
+    for (const e of cases) {
+      const v = classify(e);
+      expect(Object.keys(CATALOGUE), v.code).toContain(v.code);
+      expect(v.hint.length, v.code).toBeGreaterThan(0);
+      if ('outcomeUnknown' in v && v.outcomeUnknown) expect(Object.keys(CATALOGUE)).toContain(v.outcomeUnknown.code);
+    }
+    expect(classify(err('MessageRejected')).hint).toBe(CATALOGUE.ses_message_rejected.hint);
+    expect(classify(err('TooManyRequestsException')).hint).toBe(CATALOGUE.ses_throttled.hint);
   });
 });
 

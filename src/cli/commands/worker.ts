@@ -22,11 +22,11 @@ export function workerCommand(): Command {
             },
             started: () =>
               ctx.out.line(
-                `Sesame worker ${c!.worker.owner} is running (concurrency ${c!.config.workerConcurrency}). Stop with Ctrl-C or SIGTERM: in-flight sends finish first.`,
+                `Sesame worker ${c!.sending.owner} is running (concurrency ${c!.config.workerConcurrency}). Stop with Ctrl-C or SIGTERM: in-flight sends finish first.`,
               ),
             stopping: () => ctx.out.line('Stopping: no new jobs are taken; waiting for in-flight sends…'),
           });
-          const stats = c!.worker.stats;
+          const stats = c!.sending.stats;
           ctx.out.line(`Stopped. Sent ${stats.sent}, failed ${stats.failed}, retried ${stats.retried}.`);
         } finally {
           exitIfStuck();

@@ -2,12 +2,19 @@ import { createHash } from 'node:crypto';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { isExpiredError, roleNotUsable } from '../../aws/credentials.js';
 import type { Clock } from '../../clock.js';
-import { AppError, isAppError, notFound } from '../../errors.js';
+import { AppError, CATALOGUE, isAppError, notFound } from '../../errors.js';
 import { newId } from '../../ids.js';
-import type { SendQueue } from '../../queue/send-queue.js';
-import type { Db } from '../../store/db.js';
+import type { JobWriter } from '../../queue/job-queue.js';
+import { IdempotencyKeyTaken, type IdempotencyRepo } from '../../store/idempotency.js';
+import {
+  MESSAGE_STATUSES,
+  type Message,
+  type MessageSource,
+  type MessageStatus,
+  type MessagesRepo,
+} from '../../store/messages.js';
 import type { Connection } from '../../store/connections.js';
-import type { MessageTable } from '../../store/schema.js';
+import type { ApiKeysRepo } from '../../store/workspaces.js';
 import type { Audit } from '../audit/audit.js';
 import type { Connections } from '../connections/service.js';
 import type { Suppressions } from '../suppressions/suppressions.js';
@@ -15,20 +22,7 @@ import { formatMailbox } from './address.js';
 import type { IdentityCache } from './identities.js';
 import { type Draft, type EmailInput, emailInputSchema, recipientsOf, toDraft } from './input.js';
 
-export const MESSAGE_STATUSES = [
-  'queued',
-  'sending',
-  'sent',
-  'failed',
-  'suppressed',
-  'cancelled',
-  'delayed',
-  'delivered',
-  'bounced',
-  'complained',
-  'rejected',
-] as const;
-export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+export { MESSAGE_STATUSES, type MessageStatus } from '../../store/messages.js';
 
 export interface Submitter {
   workspaceId: string;
@@ -40,7 +34,7 @@ export interface Submitter {
 
 export interface MessageView {
   id: string;
-  status: string;
+  status: MessageStatus;
   connectionId: string;
   from: string;
   to: string[];
@@ -62,13 +56,21 @@ export interface MessageView {
 }
 
 const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
-const PENDING = '{"pending":true}';
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
+/** The repositories a message is written with, bound to one transaction. */
+export interface MessageRepos {
+  messages: Pick<MessagesRepo, 'insert' | 'moveStatus' | 'requeueFailed'>;
+  jobs: Pick<JobWriter, 'enqueue' | 'cancel'>;
+  idempotency: Pick<IdempotencyRepo, 'insert'>;
+}
+
 export interface MessagesDeps {
-  db: Db;
   clock: Clock;
-  queue: Pick<SendQueue, 'enqueue' | 'cancel'>;
+  messages: Pick<MessagesRepo, 'get' | 'list'>;
+  idempotency: Pick<IdempotencyRepo, 'find' | 'insert' | 'complete' | 'forget'>;
+  transaction: <T>(fn: (r: MessageRepos) => Promise<T>) => Promise<T>;
+  apiKeys: Pick<ApiKeysRepo, 'find'>;
   suppressions: Pick<Suppressions, 'check'>;
   connections: Pick<Connections, 'resolve' | 'find' | 'subject'>;
   identities: Pick<IdentityCache, 'covers'>;
@@ -77,8 +79,32 @@ export interface MessagesDeps {
   dropCredentials?: (connectionId: string) => void;
   /** The message's SES events, oldest first. */
   timeline?: (messageId: string) => Promise<NonNullable<MessageView['events']>>;
-  /** Called after a message is queued, so a worker in this process can pick it up at once. */
+  /** Called after a message is queued, so sending in this process can pick it up at once. */
   onQueued?: () => void;
+}
+
+function view(m: Message): MessageView {
+  return {
+    id: m.id,
+    status: m.status,
+    connectionId: m.connectionId,
+    from: m.from,
+    to: m.recipients.to,
+    cc: m.recipients.cc,
+    bcc: m.recipients.bcc,
+    subject: m.subject,
+    tags: m.tags,
+    source: m.source,
+    scheduledAt: m.scheduledAt,
+    sesMessageId: m.sesMessageId,
+    attempts: m.attempts,
+    lastError: m.lastError,
+    suppressed: m.suppressed,
+    sizeBytes: m.sizeBytes,
+    createdAt: m.createdAt,
+    updatedAt: m.updatedAt,
+    sentAt: m.sentAt,
+  };
 }
 
 /**
@@ -86,13 +112,14 @@ export interface MessagesDeps {
  * API key permission), idempotency, and a durable write of message + send job in one transaction.
  */
 export function createMessages(deps: MessagesDeps) {
-  const { db, clock } = deps;
+  const { clock } = deps;
 
-  async function govern(workspaceId: string, conn: Connection, draft: Draft): Promise<void> {
+  async function govern(conn: Connection, draft: Draft): Promise<void> {
     if (conn.mode === 'role' && !conn.roleArn)
       throw new AppError('connection_not_ready', `Connection ${conn.name} has no role ARN yet.`);
     // Before anything else reaches AWS or the queue: a role not proven to require its External ID is never used.
-    const refused = roleNotUsable(deps.connections.subject(conn));
+    const subject = deps.connections.subject(conn);
+    const refused = roleNotUsable(subject);
     if (refused) throw refused;
     const from = draft.from.address;
     const domains = conn.sendDomains;
@@ -119,21 +146,16 @@ export function createMessages(deps: MessagesDeps) {
         'from_not_verified',
         `${from} is not a verified identity (address or domain) in the SES account of connection ${conn.name} (${conn.region}).`,
       );
-    void workspaceId;
   }
 
   async function requireSendPermission(s: Submitter): Promise<void> {
     if (!s.apiKeyId) return;
+    // Long-lived sessions (SMTP) authenticated earlier: the key may have been revoked since.
     let canSend = s.canSend;
     if (canSend === undefined) {
-      // Long-lived sessions (SMTP) authenticated earlier: the key may have been revoked since.
-      const k = await db
-        .selectFrom('api_keys')
-        .select(['can_send', 'revoked_at'])
-        .where('id', '=', s.apiKeyId)
-        .executeTakeFirst();
-      if (!k || k.revoked_at) throw new AppError('unauthorized', 'The API key was revoked.');
-      canSend = k.can_send !== 0;
+      const key = await deps.apiKeys.find(s.workspaceId, s.apiKeyId);
+      if (!key || key.revokedAt) throw new AppError('unauthorized', 'The API key was revoked.');
+      canSend = key.canSend;
     }
     if (!canSend)
       throw new AppError('forbidden', 'This API key may not send email.', {
@@ -145,13 +167,12 @@ export function createMessages(deps: MessagesDeps) {
   async function accept(
     s: Submitter,
     input: EmailInput,
-    source: string,
+    source: MessageSource,
     idem?: { key: string; hash: string },
   ): Promise<{ id: string; status: MessageStatus }> {
-    const now = clock.now();
-    const { draft, scheduledAt, sizeBytes } = toDraft(input, now);
+    const { draft, scheduledAt, sizeBytes } = toDraft(input, clock.now());
     const conn = await deps.connections.resolve(s.workspaceId, input.connection);
-    await govern(s.workspaceId, conn, draft);
+    await govern(conn, draft);
     return store(s, conn, draft, { scheduledAt, sizeBytes, source, ...(idem ? { idem } : {}) });
   }
 
@@ -159,13 +180,7 @@ export function createMessages(deps: MessagesDeps) {
     s: Submitter,
     conn: Connection,
     draft: Draft,
-    o: {
-      scheduledAt: string | null;
-      sizeBytes: number;
-      source: string;
-      idem?: { key: string; hash: string };
-      responseFor?: (id: string, status: MessageStatus) => unknown;
-    },
+    o: { scheduledAt: string | null; sizeBytes: number; source: MessageSource; idem?: { key: string; hash: string } },
   ): Promise<{ id: string; status: MessageStatus }> {
     const now = clock.now();
     const iso = now.toISOString();
@@ -180,69 +195,49 @@ export function createMessages(deps: MessagesDeps) {
     const remaining = recipientsOf(sendDraft).length;
     const status: MessageStatus = remaining === 0 ? 'suppressed' : 'queued';
     const id = newId('msg', now.getTime());
-    const row: MessageTable = {
-      id,
-      workspace_id: s.workspaceId,
-      connection_id: conn.id,
-      api_key_id: s.apiKeyId,
-      source: o.source,
-      status,
-      from_address: formatMailbox(draft.from),
-      subject: draft.subject,
-      recipients: JSON.stringify({
-        to: draft.to.map(formatMailbox),
-        cc: draft.cc.map(formatMailbox),
-        bcc: draft.bcc.map(formatMailbox),
-      }),
-      recipient_count: remaining,
-      tags: JSON.stringify(draft.tags),
-      payload: JSON.stringify(sendDraft),
-      size_bytes: o.sizeBytes,
-      scheduled_at: o.scheduledAt,
-      ses_message_id: null,
-      attempts: 0,
-      last_error_code: status === 'suppressed' ? 'recipients_suppressed' : null,
-      last_error_message:
-        status === 'suppressed'
-          ? `Every recipient is on the suppression list: ${suppressed.map((x) => `${x.email} (${x.reason})`).join(', ')}.`
-          : null,
-      last_error_hint:
-        status === 'suppressed'
-          ? 'Remove the addresses from the suppression list (DELETE /v1/suppressions/:email) only if you are sure they accept mail again.'
-          : null,
-      suppressed: suppressed.length ? JSON.stringify(suppressed) : null,
-      created_at: iso,
-      updated_at: iso,
-      sent_at: null,
-    };
     const response = { id, status };
-    await db.transaction().execute(async (trx) => {
-      await trx.insertInto('messages').values(row).execute();
-      await trx
-        .insertInto('message_recipients')
-        .values(recipients.map((email) => ({ message_id: id, workspace_id: s.workspaceId, email })))
-        .execute();
-      const tags = Object.entries(draft.tags).map(([k, v]) => ({
-        message_id: id,
-        workspace_id: s.workspaceId,
-        tag: `${k}=${v}`,
-      }));
-      if (tags.length) await trx.insertInto('message_tags').values(tags).execute();
-      if (status === 'queued')
-        await deps.queue.enqueue(trx, { messageId: id, connectionId: conn.id, runAt: o.scheduledAt ?? iso, now: iso });
-      if (o.idem) {
-        await trx
-          .insertInto('idempotency_keys')
-          .values({
-            workspace_id: s.workspaceId,
-            key: o.idem.key,
-            request_hash: o.idem.hash,
-            response: JSON.stringify({ status: 202, body: response }),
-            created_at: iso,
-            expires_at: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString(),
-          })
-          .execute();
-      }
+    await deps.transaction(async (r) => {
+      await r.messages.insert({
+        id,
+        workspaceId: s.workspaceId,
+        connectionId: conn.id,
+        apiKeyId: s.apiKeyId,
+        source: o.source,
+        status,
+        from: formatMailbox(draft.from),
+        subject: draft.subject,
+        recipients: {
+          to: draft.to.map(formatMailbox),
+          cc: draft.cc.map(formatMailbox),
+          bcc: draft.bcc.map(formatMailbox),
+        },
+        recipientEmails: recipients,
+        recipientCount: remaining,
+        tags: draft.tags,
+        draft: sendDraft,
+        sizeBytes: o.sizeBytes,
+        scheduledAt: o.scheduledAt,
+        lastError:
+          status === 'suppressed'
+            ? {
+                code: 'recipients_suppressed',
+                message: `Every recipient is on the suppression list: ${suppressed.map((x) => `${x.email} (${x.reason})`).join(', ')}.`,
+                hint: CATALOGUE.recipients_suppressed.hint,
+              }
+            : null,
+        suppressed,
+        createdAt: iso,
+      });
+      if (status === 'queued') await r.jobs.enqueue('send', { id, group: conn.id, runAt: o.scheduledAt ?? iso });
+      if (o.idem)
+        await r.idempotency.insert({
+          workspaceId: s.workspaceId,
+          key: o.idem.key,
+          requestHash: o.idem.hash,
+          response: { status: 202, body: response },
+          createdAt: iso,
+          expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString(),
+        });
     });
     if (status === 'queued') deps.onQueued?.();
     return response;
@@ -262,27 +257,18 @@ export function createMessages(deps: MessagesDeps) {
         'The Idempotency-Key header is not 1-255 printable ASCII characters.',
       );
     const hash = createHash('sha256').update(canonicalJson(body)).digest('hex');
-    const lookup = async () => {
-      const row = await db
-        .selectFrom('idempotency_keys')
-        .selectAll()
-        .where('workspace_id', '=', workspaceId)
-        .where('key', '=', key)
-        .executeTakeFirst();
-      if (!row) return undefined;
-      if (row.expires_at <= clock.now().toISOString()) {
-        await db
-          .deleteFrom('idempotency_keys')
-          .where('workspace_id', '=', workspaceId)
-          .where('key', '=', key)
-          .execute();
+    const lookup = async (): Promise<T | undefined> => {
+      const rec = await deps.idempotency.find(workspaceId, key);
+      if (!rec) return undefined;
+      if (rec.expiresAt <= clock.now().toISOString()) {
+        await deps.idempotency.forget(workspaceId, key);
         return undefined;
       }
-      if (row.request_hash !== hash)
+      if (rec.requestHash !== hash)
         throw new AppError('idempotency_conflict', 'This Idempotency-Key was used with a different request.');
-      if (row.response === PENDING)
+      if (rec.response.pending)
         throw new AppError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed.');
-      return (JSON.parse(row.response) as { body: T }).body;
+      return rec.response.body as T;
     };
     const prior = await lookup();
     if (prior !== undefined) return { replayed: true, value: prior };
@@ -290,59 +276,26 @@ export function createMessages(deps: MessagesDeps) {
       return { replayed: false, value: await run({ key, hash }) };
     } catch (e) {
       // Two requests with one key raced: the loser answers with the winner's result.
-      if (!isAppError(e) && /unique|duplicate|constraint/i.test(String((e as Error)?.message))) {
+      if (e instanceof IdempotencyKeyTaken) {
         const winner = await lookup();
         if (winner !== undefined) return { replayed: true, value: winner };
+        throw new AppError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed.');
       }
       throw e;
     }
   }
 
-  function view(r: MessageTable): MessageView {
-    const rec = JSON.parse(r.recipients) as { to: string[]; cc: string[]; bcc: string[] };
-    return {
-      id: r.id,
-      status: r.status,
-      connectionId: r.connection_id,
-      from: r.from_address,
-      to: rec.to,
-      cc: rec.cc,
-      bcc: rec.bcc,
-      subject: r.subject,
-      tags: JSON.parse(r.tags) as Record<string, string>,
-      source: r.source,
-      scheduledAt: r.scheduled_at,
-      sesMessageId: r.ses_message_id,
-      attempts: r.attempts,
-      lastError: r.last_error_code
-        ? { code: r.last_error_code, message: r.last_error_message, hint: r.last_error_hint }
-        : null,
-      suppressed: r.suppressed ? (JSON.parse(r.suppressed) as Array<{ email: string; reason: string }>) : [],
-      sizeBytes: r.size_bytes,
-      createdAt: r.created_at,
-      updatedAt: r.updated_at,
-      sentAt: r.sent_at,
-    };
-  }
-
-  async function row(workspaceId: string, id: string): Promise<MessageTable> {
-    const r = await db
-      .selectFrom('messages')
-      .selectAll()
-      .where('workspace_id', '=', workspaceId)
-      .where('id', '=', id)
-      .executeTakeFirst();
-    if (!r) throw notFound(`Message ${id}`);
-    return r;
+  async function get(workspaceId: string, id: string): Promise<Message> {
+    const m = await deps.messages.get(workspaceId, id);
+    if (!m) throw notFound(`Message ${id}`);
+    return m;
   }
 
   return {
-    view,
-
     async submit(
       s: Submitter,
       body: unknown,
-      opts: { idempotencyKey?: string; source?: string } = {},
+      opts: { idempotencyKey?: string; source?: MessageSource } = {},
     ): Promise<{ replayed: boolean; value: { id: string; status: MessageStatus } }> {
       await requireSendPermission(s);
       return withIdempotency(s.workspaceId, opts.idempotencyKey, body, (idem) =>
@@ -357,19 +310,15 @@ export function createMessages(deps: MessagesDeps) {
         // A batch spans many transactions: claim the key first, so a concurrent retry with the same
         // key waits for this answer instead of storing the messages a second time.
         const now = clock.now();
-        if (idem) {
-          await db
-            .insertInto('idempotency_keys')
-            .values({
-              workspace_id: s.workspaceId,
-              key: idem.key,
-              request_hash: idem.hash,
-              response: PENDING,
-              created_at: now.toISOString(),
-              expires_at: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString(),
-            })
-            .execute();
-        }
+        if (idem)
+          await deps.idempotency.insert({
+            workspaceId: s.workspaceId,
+            key: idem.key,
+            requestHash: idem.hash,
+            response: { pending: true },
+            createdAt: now.toISOString(),
+            expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString(),
+          });
         try {
           const results: Array<{
             index: number;
@@ -386,21 +335,10 @@ export function createMessages(deps: MessagesDeps) {
             }
           }
           const value = { data: results };
-          if (idem)
-            await db
-              .updateTable('idempotency_keys')
-              .set({ response: JSON.stringify({ status: 200, body: value }) })
-              .where('workspace_id', '=', s.workspaceId)
-              .where('key', '=', idem.key)
-              .execute();
+          if (idem) await deps.idempotency.complete(s.workspaceId, idem.key, { status: 200, body: value });
           return value;
         } catch (e) {
-          if (idem)
-            await db
-              .deleteFrom('idempotency_keys')
-              .where('workspace_id', '=', s.workspaceId)
-              .where('key', '=', idem.key)
-              .execute();
+          if (idem) await deps.idempotency.forget(s.workspaceId, idem.key);
           throw e;
         }
       });
@@ -415,12 +353,12 @@ export function createMessages(deps: MessagesDeps) {
     ): Promise<{ id: string; status: MessageStatus }> {
       await requireSendPermission(s);
       const conn = await deps.connections.resolve(s.workspaceId, connectionRef);
-      await govern(s.workspaceId, conn, draft);
+      await govern(conn, draft);
       return store(s, conn, draft, { scheduledAt: null, sizeBytes, source: 'smtp' });
     },
 
     async get(workspaceId: string, id: string): Promise<MessageView> {
-      const v = view(await row(workspaceId, id));
+      const v = view(await get(workspaceId, id));
       if (deps.timeline) v.events = await deps.timeline(v.id);
       return v;
     },
@@ -437,89 +375,45 @@ export function createMessages(deps: MessagesDeps) {
         cursor?: string;
       },
     ): Promise<{ data: MessageView[]; nextCursor: string | null }> {
-      const limit = Math.min(Math.max(q.limit ?? 50, 1), 200);
-      let query = db.selectFrom('messages').selectAll().where('workspace_id', '=', workspaceId);
-      if (q.status) query = query.where('status', '=', q.status);
-      if (q.since) query = query.where('created_at', '>=', new Date(q.since).toISOString());
-      if (q.until) query = query.where('created_at', '<', new Date(q.until).toISOString());
-      if (q.cursor) query = query.where('id', '<', q.cursor);
-      if (q.recipient) {
-        const email = q.recipient.toLowerCase();
-        query = query.where(
-          'id',
-          'in',
-          db
-            .selectFrom('message_recipients')
-            .select('message_id')
-            .where('workspace_id', '=', workspaceId)
-            .where('email', '=', email),
-        );
-      }
-      if (q.tag) {
-        const tag = q.tag.includes('=') ? q.tag : q.tag.replace(':', '=');
-        query = query.where(
-          'id',
-          'in',
-          db
-            .selectFrom('message_tags')
-            .select('message_id')
-            .where('workspace_id', '=', workspaceId)
-            .where('tag', '=', tag),
-        );
-      }
-      const rows = await query
-        .orderBy('id', 'desc')
-        .limit(limit + 1)
-        .execute();
-      const page = rows.slice(0, limit);
-      return { data: page.map(view), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
+      const page = await deps.messages.list(workspaceId, {
+        limit: Math.min(Math.max(q.limit ?? 50, 1), 200),
+        ...(q.status ? { status: messageStatus(q.status) } : {}),
+        ...(q.recipient ? { recipient: q.recipient.toLowerCase() } : {}),
+        ...(q.tag ? { tag: q.tag.includes('=') ? q.tag : q.tag.replace(':', '=') } : {}),
+        ...(q.since ? { since: new Date(q.since).toISOString() } : {}),
+        ...(q.until ? { until: new Date(q.until).toISOString() } : {}),
+        ...(q.cursor ? { cursor: q.cursor } : {}),
+      });
+      return { data: page.data.map(view), nextCursor: page.nextCursor };
     },
 
     async cancel(workspaceId: string, id: string, actor: string): Promise<MessageView> {
-      const r = await row(workspaceId, id);
-      if (r.status !== 'queued') throw new AppError('not_cancellable', `Message ${id} is ${r.status}.`);
+      const m = await get(workspaceId, id);
+      if (m.status !== 'queued') throw new AppError('not_cancellable', `Message ${id} is ${m.status}.`);
       const now = clock.now();
-      const cancelled = await db.transaction().execute(async (trx) => {
-        if (!(await deps.queue.cancel(trx, id, now))) return false;
-        const res = await trx
-          .updateTable('messages')
-          .set({ status: 'cancelled', updated_at: now.toISOString() })
-          .where('id', '=', id)
-          .where('status', '=', 'queued')
-          .executeTakeFirst();
-        return Number(res.numUpdatedRows) === 1;
+      const cancelled = await deps.transaction(async (r) => {
+        if (!(await r.jobs.cancel('send', id, now))) return false;
+        return r.messages.moveStatus(id, 'queued', 'cancelled', now.toISOString());
       });
       if (!cancelled) throw new AppError('not_cancellable', `Message ${id} is being sent right now.`);
       await deps.audit.record({ workspaceId, actor, action: 'message.cancelled', details: { messageId: id } });
-      return view(await row(workspaceId, id));
+      return view(await get(workspaceId, id));
     },
 
     /** A person decides to send a failed message again (for example one whose outcome was unknown). */
     async retry(s: Submitter, id: string): Promise<MessageView> {
       await requireSendPermission(s);
       const { workspaceId, actor } = s;
-      const r = await row(workspaceId, id);
-      if (r.status !== 'failed') throw new AppError('not_retryable', `Message ${id} is ${r.status}.`);
-      const conn = await deps.connections.find(workspaceId, r.connection_id);
+      const m = await get(workspaceId, id);
+      if (m.status !== 'failed') throw new AppError('not_retryable', `Message ${id} is ${m.status}.`);
+      const conn = await deps.connections.find(workspaceId, m.connectionId);
       const refused = conn ? roleNotUsable(deps.connections.subject(conn)) : null;
       if (refused) throw refused;
       const now = clock.now().toISOString();
-      const requeued = await db.transaction().execute(async (trx) => {
-        // Conditional: of two concurrent retries only one re-queues the message.
-        const res = await trx
-          .updateTable('messages')
-          .set({
-            status: 'queued',
-            last_error_code: null,
-            last_error_message: null,
-            last_error_hint: null,
-            updated_at: now,
-          })
-          .where('id', '=', id)
-          .where('status', '=', 'failed')
-          .executeTakeFirst();
-        if (Number(res.numUpdatedRows) !== 1) return false;
-        await deps.queue.enqueue(trx, { messageId: id, connectionId: r.connection_id, runAt: now, now });
+      // Conditional: of two concurrent retries only one re-queues the message.
+      const requeued = await deps.transaction(async (r) => {
+        if (!(await r.messages.requeueFailed(id, now))) return false;
+        await r.jobs.enqueue('send', { id, group: m.connectionId, runAt: now });
         return true;
       });
       if (!requeued) throw new AppError('not_retryable', `Message ${id} is no longer failed.`);
@@ -527,15 +421,24 @@ export function createMessages(deps: MessagesDeps) {
         workspaceId,
         actor,
         action: 'message.retried',
-        details: { messageId: id, previousError: r.last_error_code },
+        details: { messageId: id, previousError: m.lastError?.code ?? null },
       });
       deps.onQueued?.();
-      return view(await row(workspaceId, id));
+      return view(await get(workspaceId, id));
     },
   };
 }
 
 export type Messages = ReturnType<typeof createMessages>;
+
+function messageStatus(s: string): MessageStatus {
+  const known = MESSAGE_STATUSES.find((x) => x === s);
+  if (!known)
+    throw new AppError('validation_failed', `${s} is not a message status.`, {
+      hint: `Use one of: ${MESSAGE_STATUSES.join(', ')}.`,
+    });
+  return known;
+}
 
 export function parseEmail(body: unknown): EmailInput {
   const parsed = emailInputSchema.safeParse(body);
