@@ -1,6 +1,39 @@
-// Lint rules, including the import boundaries of ../shared/DESIGN.md's layout.
+// Lint rules, including the import boundaries of the layout in ../shared/DESIGN.md.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+
+/** Imports a part of the tree may not make, with the reason shown on a violation. */
+const kysely = { group: ['kysely'], message: 'SQL lives in src/store/: use (or add) a repository method.' };
+const awsSdk = {
+  group: ['@aws-sdk/*', '@smithy/*'],
+  message: 'Every AWS call and AWS type lives in src/aws/: use (or add) a gateway there.',
+};
+const sandbox = {
+  group: ['**/sandbox/*', '**/sandbox/**'],
+  message:
+    'Only the CLI, src/main.ts and tests reach the local AWS sandbox; everything else talks to AWS through the SDK settings.',
+};
+const outerLayers = {
+  group: ['**/http/*', '**/cli/*', '**/web/*', 'fastify', 'fastify-*', '@fastify/*', 'commander'],
+  message:
+    'Domain logic (src/modules/) knows nothing of HTTP, the CLI or the console: return values and throw AppError.',
+};
+
+/** The clock is the one source of time: nothing else reads it or sets a timer. */
+const time = [
+  {
+    selector: "MemberExpression[object.name='Date'][property.name='now']",
+    message: 'Read the time from the injected clock (src/clock.ts).',
+  },
+  {
+    selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+    message: 'Read the time from the injected clock (src/clock.ts).',
+  },
+  {
+    selector: 'CallExpression[callee.name=/^(setTimeout|setInterval|setImmediate)$/]',
+    message: 'Set timers through the injected clock (clock.setTimer / clock.sleep) or a runner loop.',
+  },
+];
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/'] },
@@ -23,6 +56,38 @@ export default tseslint.config(
       'no-control-regex': 'off',
       eqeqeq: ['error', 'always', { null: 'ignore' }],
     },
+  },
+  // The layout's arrows. Each block lists every restriction that applies to its files, because a
+  // later block's no-restricted-imports replaces an earlier one for the same file.
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/store/**', 'src/aws/**', 'src/sandbox/**', 'src/cli/**', 'src/main.ts', 'src/modules/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [kysely, awsSdk, sandbox] }] },
+  },
+  {
+    files: ['src/modules/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [kysely, awsSdk, sandbox, outerLayers] }] },
+  },
+  {
+    files: ['src/store/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [awsSdk, sandbox] }] },
+  },
+  {
+    files: ['src/aws/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [kysely, sandbox] }] },
+  },
+  {
+    files: ['src/cli/**/*.ts', 'src/main.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [kysely, awsSdk] }] },
+  },
+  {
+    files: ['src/sandbox/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [kysely] }] },
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/clock.ts', 'src/sandbox/**'],
+    rules: { 'no-restricted-syntax': ['error', ...time] },
   },
   {
     files: ['test/**', 'bench/**'],

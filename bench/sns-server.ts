@@ -28,7 +28,7 @@ await c.connections.update(ws.id, conn.id, { snsTopicArns: [TOPIC] }, 'bench');
 const now = new Date().toISOString();
 for (let i = 0; i < N; i += 500) {
   const rows = Array.from({ length: Math.min(500, N - i) }, (_, k) => ({
-    id: newId('msg'),
+    id: newId('msg', Date.now()),
     workspace_id: ws.id,
     connection_id: conn.id,
     api_key_id: null,

@@ -10,8 +10,11 @@ export interface Clock {
   now(): Date;
   /** Milliseconds since the epoch; the same instant as now(). */
   ms(): number;
-  /** Call `fn` once `ms` have passed on this clock. */
-  setTimer(ms: number, fn: () => void): Timer;
+  /**
+   * Call `fn` once `ms` have passed on this clock. A `background` timer does not keep the process
+   * alive by itself (a last-resort exit, say).
+   */
+  setTimer(ms: number, fn: () => void, opts?: { background?: boolean }): Timer;
   /** Resolve once `ms` have passed on this clock. */
   sleep(ms: number): Promise<void>;
 }
@@ -19,8 +22,9 @@ export interface Clock {
 export const systemClock: Clock = {
   now: () => new Date(),
   ms: () => Date.now(),
-  setTimer(ms, fn) {
+  setTimer(ms, fn, opts) {
     const t = setTimeout(fn, Math.max(0, ms));
+    if (opts?.background) t.unref();
     return { cancel: () => clearTimeout(t) };
   },
   sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms))),

@@ -1,4 +1,4 @@
-import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import type { CredentialProvider as AwsCredentialIdentityProvider } from './aws/credentials.js';
 import { createClientFactory } from './aws/clients.js';
 import { createCredentialBroker } from './aws/credentials.js';
 import { createAwsGateway } from './aws/gateway.js';

@@ -8,7 +8,7 @@ let lastRandom: Buffer = Buffer.alloc(10);
  * Time-ordered ids (ULID layout, lowercase, with a type prefix): sorting by id sorts by creation,
  * which keeps pagination cursors stable. Monotonic within one millisecond in this process.
  */
-export function newId(prefix: string, now: number = Date.now()): string {
+export function newId(prefix: string, now: number): string {
   let rand: Buffer;
   if (now <= lastTime) {
     now = lastTime;

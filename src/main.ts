@@ -1,6 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { createServer, isIPv6 } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { systemClock } from './clock.js';
 import type { Config } from './config.js';
 import type { Container } from './container.js';
 import { AppError } from './errors.js';
@@ -220,10 +221,14 @@ async function stopRoles(roles: Role[]): Promise<void> {
  * a pool), end it anyway rather than leave a process that no supervisor would restart.
  */
 export function exitIfStuck(ms = 10_000): void {
-  setTimeout(() => {
-    process.stderr.write('Sesame stopped, but something kept the process alive; exiting.\n');
-    process.exit(Number(process.exitCode ?? 0));
-  }, ms).unref();
+  systemClock.setTimer(
+    ms,
+    () => {
+      process.stderr.write('Sesame stopped, but something kept the process alive; exiting.\n');
+      process.exit(Number(process.exitCode ?? 0));
+    },
+    { background: true },
+  );
 }
 
 /** The first SIGTERM/SIGINT stops in order; a second one ends the process at once. */

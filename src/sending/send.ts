@@ -6,7 +6,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Job, JobQueue } from '../queue/job-queue.js';
 import type { LastError, MessagesRepo, SendableMessage } from '../store/messages.js';
-import { buildSendRequest } from './build-request.js';
+import { buildSendRequest } from '../aws/send-request.js';
 import type { ConnectionCache } from './connections.js';
 import type { Outcomes } from './outcome.js';
 import type { Pacers } from './quota.js';

@@ -459,7 +459,7 @@ function verifyOther(): void {
 async function pastSends(n: number, bounces: number): Promise<string> {
   const at = new Date(h.clock.now().getTime() - DAY).toISOString();
   const rows = Array.from({ length: n }, (_, i) => ({
-    id: newId('msg'),
+    id: newId('msg', h.clock.ms()),
     workspace_id: h.workspaceId,
     connection_id: connId,
     api_key_id: null,

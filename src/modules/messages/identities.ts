@@ -1,4 +1,4 @@
-import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import type { CredentialProvider as AwsCredentialIdentityProvider } from '../../aws/credentials.js';
 import type { AwsGateway } from '../../aws/gateway.js';
 import type { Clock } from '../../clock.js';
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import type { CredentialProvider as AwsCredentialIdentityProvider } from '../../aws/credentials.js';
 import { isExpiredError, roleNotUsable } from '../../aws/credentials.js';
 import type { Clock } from '../../clock.js';
 import { AppError, CATALOGUE, isAppError, notFound } from '../../errors.js';

@@ -1,3 +1,4 @@
+import { systemClock } from '../../clock.js';
 import type { Kysely } from 'kysely';
 import { newId } from '../../ids.js';
 
@@ -70,11 +71,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         .set({ status: 'unsafe', external_id_check: 'fail', external_id_checked_at: r.last_tested_at })
         .where('id', '=', r.id)
         .execute();
-      const now = new Date().toISOString();
+      const now = systemClock.now().toISOString();
       await q
         .insertInto('audit_log')
         .values({
-          id: newId('aud'),
+          id: newId('aud', systemClock.ms()),
           workspace_id: r.workspace_id,
           connection_id: r.id,
           actor: 'system',
