@@ -1,3 +1,4 @@
+import libmime from 'libmime';
 import { AppError } from '../errors.js';
 import { type Mailbox, parseMailbox } from '../modules/messages/address.js';
 
@@ -65,33 +66,16 @@ export function splitMessage(raw: Buffer): SplitMessage {
 export const joinMessage = (fields: HeaderField[], body: string): Buffer =>
   Buffer.from(`${fields.map((f) => f.text).join('')}\r\n${body}`, 'latin1');
 
-/** Header bytes as text: raw UTF-8 (SMTPUTF8) is decoded, then RFC 2047 encoded words. */
+/** Header bytes as text: raw UTF-8 (SMTPUTF8) is decoded, then RFC 2047 encoded words (libmime). */
 export function decodeHeader(latin1: string): string {
   const utf8 = Buffer.from(latin1, 'latin1').toString('utf8');
-  return utf8
-    .replace(/(=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=)\s+(?==\?[^?\s]+\?[BbQq]\?[^?\s]*\?=)/g, '$1') // whitespace between encoded words is not text
-    .replace(/=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=/g, (whole, charset: string, enc: string, data: string) => {
-      try {
-        const bytes = enc.toUpperCase() === 'B' ? Buffer.from(data, 'base64') : qBytes(data);
-        return new TextDecoder(charset.replace(/\*.*$/, '')).decode(bytes);
-      } catch {
-        return whole; // unknown charset: show it as received rather than refuse the message
-      }
-    })
-    .replace(/[\0-\x08\x0b-\x1f\x7f]/g, ' ');
-}
-
-function qBytes(data: string): Buffer {
-  const out: number[] = [];
-  for (let i = 0; i < data.length; i++) {
-    const c = data[i]!;
-    if (c === '_') out.push(0x20);
-    else if (c === '=' && /^[0-9A-Fa-f]{2}$/.test(data.slice(i + 1, i + 3))) {
-      out.push(parseInt(data.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else out.push(c.charCodeAt(0) & 0xff);
+  let text: string;
+  try {
+    text = libmime.decodeWords(utf8);
+  } catch {
+    text = utf8; // an encoded word libmime cannot read: show it as received rather than refuse the message
   }
-  return Buffer.from(out);
+  return text.replace(/[\0-\x08\x0b-\x1f\x7f]/g, ' ');
 }
 
 /** Split an address list on commas outside quotes, angle brackets and comments. */
