@@ -19,6 +19,8 @@ import type { Audit } from '../audit/audit.js';
 import type { Connections } from '../connections/service.js';
 import type { Suppressions } from '../suppressions/suppressions.js';
 import { formatMailbox } from './address.js';
+import type { MessageView } from './schemas.js';
+export type { MessageView } from './schemas.js';
 import type { IdentityCache } from './identities.js';
 import { type Draft, type EmailInput, emailInputSchema, recipientsOf, toDraft } from './input.js';
 
@@ -30,29 +32,6 @@ export interface Submitter {
   actor: string;
   /** Known when the key was just authenticated; otherwise read from the key. */
   canSend?: boolean;
-}
-
-export interface MessageView {
-  id: string;
-  status: MessageStatus;
-  connectionId: string;
-  from: string;
-  to: string[];
-  cc: string[];
-  bcc: string[];
-  subject: string;
-  tags: Record<string, string>;
-  source: string;
-  scheduledAt: string | null;
-  sesMessageId: string | null;
-  attempts: number;
-  lastError: { code: string; message: string | null; hint: string | null } | null;
-  suppressed: Array<{ email: string; reason: string }>;
-  sizeBytes: number;
-  createdAt: string;
-  updatedAt: string;
-  sentAt: string | null;
-  events?: Array<{ kind: string; occurredAt: string; recipients: string[]; details: Record<string, unknown> }>;
 }
 
 const IDEMPOTENCY_TTL_MS = 24 * 3600_000;

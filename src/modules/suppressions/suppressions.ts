@@ -1,15 +1,11 @@
+import type { Suppression } from './schemas.js';
 import type { Clock } from '../../clock.js';
 import { AppError, notFound } from '../../errors.js';
 import type { SuppressionRow, SuppressionsRepo } from '../../store/suppressions.js';
 import type { Audit } from '../audit/audit.js';
 import { checkAddress } from '../messages/address.js';
 
-export interface Suppression {
-  email: string;
-  reason: string;
-  source: string;
-  createdAt: string;
-}
+export type { Suppression } from './schemas.js';
 
 export const SUPPRESSION_REASONS = ['bounce', 'complaint', 'manual', 'unsubscribe', 'import'] as const;
 

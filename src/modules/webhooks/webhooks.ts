@@ -15,6 +15,7 @@ import type {
   WebhooksRepo,
 } from '../../store/webhooks.js';
 import type { Audit } from '../audit/audit.js';
+import type { DeliveryView, WebhookView } from './schemas.js';
 import type { EventKind } from '../events/parse.js';
 import type { RecordedEvent } from '../events/processor.js';
 import { newWebhookSecret } from './signature.js';
@@ -46,40 +47,6 @@ export type { WebhookEventType };
 export const DELIVERY_WINDOW_MS = 24 * 3600_000;
 
 export const secretContext = (webhookId: string): string => `webhook:${webhookId}:secret`;
-
-export interface WebhookView {
-  id: string;
-  url: string;
-  description: string | null;
-  eventTypes: WebhookEventType[];
-  allowPrivate: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface AttemptView {
-  attempt: number;
-  at: string;
-  durationMs: number;
-  statusCode: number | null;
-  error: string | null;
-  responseExcerpt: string | null;
-}
-
-export interface DeliveryView {
-  id: string;
-  eventId: string;
-  type: EventKind;
-  status: DeliveryStatus;
-  attemptCount: number;
-  createdAt: string;
-  nextAttemptAt: string | null;
-  expiresAt: string;
-  lastStatusCode: number | null;
-  lastError: string | null;
-  finishedAt: string | null;
-  attempts: AttemptView[];
-}
 
 const view = (w: Webhook): WebhookView => ({
   id: w.id,

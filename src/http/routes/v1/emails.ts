@@ -3,40 +3,9 @@ import { z } from 'zod';
 import type { Container } from '../../../container.js';
 import { AppError } from '../../../errors.js';
 import { MESSAGE_STATUSES } from '../../../modules/messages/service.js';
+import { messageView } from '../../../modules/messages/schemas.js';
 import { actorOf } from '../../auth.js';
 import { idParams } from '../../schemas.js';
-
-const messageView = z.object({
-  id: z.string(),
-  status: z.string(),
-  connectionId: z.string(),
-  from: z.string(),
-  to: z.array(z.string()),
-  cc: z.array(z.string()),
-  bcc: z.array(z.string()),
-  subject: z.string(),
-  tags: z.record(z.string(), z.string()),
-  source: z.string(),
-  scheduledAt: z.string().nullable(),
-  sesMessageId: z.string().nullable(),
-  attempts: z.number(),
-  lastError: z.object({ code: z.string(), message: z.string().nullable(), hint: z.string().nullable() }).nullable(),
-  suppressed: z.array(z.object({ email: z.string(), reason: z.string() })),
-  sizeBytes: z.number(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-  sentAt: z.string().nullable(),
-  events: z
-    .array(
-      z.object({
-        kind: z.string(),
-        occurredAt: z.string(),
-        recipients: z.array(z.string()),
-        details: z.record(z.string(), z.unknown()),
-      }),
-    )
-    .optional(),
-});
 
 const iso = z.string().datetime({ offset: true, message: 'must be an ISO-8601 time' });
 /** Base64 attachments make JSON bodies about a third larger than the 40 MB message limit. */

@@ -2,8 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Container } from '../../../container.js';
 import { actorOf } from '../../auth.js';
-
-const suppression = z.object({ email: z.string(), reason: z.string(), source: z.string(), createdAt: z.string() });
+import { suppressionView } from '../../../modules/suppressions/schemas.js';
 
 export const suppressionRoutes =
   (c: Pick<Container, 'suppressions'>): FastifyPluginAsyncZod =>
@@ -24,7 +23,7 @@ export const suppressionRoutes =
             limit: z.coerce.number().int().min(1).max(1000).optional(),
             cursor: z.string().max(254).optional(),
           }),
-          response: { 200: z.object({ data: z.array(suppression), nextCursor: z.string().nullable() }) },
+          response: { 200: z.object({ data: z.array(suppressionView), nextCursor: z.string().nullable() }) },
         },
       },
       async (req) =>
@@ -40,7 +39,7 @@ export const suppressionRoutes =
       {
         schema: {
           body: z.strictObject({ email: z.string().max(254), reason: z.string().max(200).optional() }),
-          response: { 200: suppression, 201: suppression },
+          response: { 200: suppressionView, 201: suppressionView },
         },
       },
       async (req, reply) => {

@@ -2,43 +2,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Container } from '../../../container.js';
 import { WEBHOOK_EVENT_TYPES } from '../../../modules/webhooks/webhooks.js';
+import { deliveryView, webhookView } from '../../../modules/webhooks/schemas.js';
 import { actorOf } from '../../auth.js';
 import { idParams } from '../../schemas.js';
-
-// Allow-lists: no schema here names the secret except the creation answer's.
-const webhook = z.object({
-  id: z.string(),
-  url: z.string(),
-  description: z.string().nullable(),
-  eventTypes: z.array(z.string()),
-  allowPrivate: z.boolean(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
-
-const delivery = z.object({
-  id: z.string(),
-  eventId: z.string(),
-  type: z.string(),
-  status: z.enum(['pending', 'delivered', 'failed']),
-  attemptCount: z.number(),
-  createdAt: z.string(),
-  nextAttemptAt: z.string().nullable(),
-  expiresAt: z.string(),
-  lastStatusCode: z.number().nullable(),
-  lastError: z.string().nullable(),
-  finishedAt: z.string().nullable(),
-  attempts: z.array(
-    z.object({
-      attempt: z.number(),
-      at: z.string(),
-      durationMs: z.number(),
-      statusCode: z.number().nullable(),
-      error: z.string().nullable(),
-      responseExcerpt: z.string().nullable(),
-    }),
-  ),
-});
 
 const createBody = z.strictObject({
   url: z.string().trim().min(1).max(2048),
@@ -52,7 +18,7 @@ export const webhookRoutes =
   async (app) => {
     app.post(
       '/v1/webhooks',
-      { schema: { body: createBody, response: { 201: webhook.extend({ secret: z.string() }) } } },
+      { schema: { body: createBody, response: { 201: webhookView.extend({ secret: z.string() }) } } },
       async (req, reply) => {
         const { webhook: w, secret } = await c.webhooks.create(
           req.principal.workspaceId,
@@ -68,13 +34,17 @@ export const webhookRoutes =
       },
     );
 
-    app.get('/v1/webhooks', { schema: { response: { 200: z.object({ data: z.array(webhook) }) } } }, async (req) => ({
-      data: await c.webhooks.list(req.principal.workspaceId),
-    }));
+    app.get(
+      '/v1/webhooks',
+      { schema: { response: { 200: z.object({ data: z.array(webhookView) }) } } },
+      async (req) => ({
+        data: await c.webhooks.list(req.principal.workspaceId),
+      }),
+    );
 
     app.get(
       '/v1/webhooks/:id',
-      { schema: { params: idParams, response: { 200: webhook.extend({ deliveries: z.array(delivery) }) } } },
+      { schema: { params: idParams, response: { 200: webhookView.extend({ deliveries: z.array(deliveryView) }) } } },
       async (req) => c.webhooks.get(req.principal.workspaceId, req.params.id),
     );
 
@@ -88,7 +58,7 @@ export const webhookRoutes =
             limit: z.coerce.number().int().min(1).max(100).optional(),
             cursor: z.string().max(100).optional(),
           }),
-          response: { 200: z.object({ data: z.array(delivery), nextCursor: z.string().nullable() }) },
+          response: { 200: z.object({ data: z.array(deliveryView), nextCursor: z.string().nullable() }) },
         },
       },
       async (req) =>
