@@ -30,6 +30,9 @@ export const systemClock: Clock = {
   sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms))),
 };
 
+/** How far `clock` is ahead of the system's time, in seconds (for libraries that read the system time). */
+export const systemOffsetSeconds = (clock: Clock): number => Math.round((clock.ms() - Date.now()) / 1000);
+
 export interface ManualClock extends Clock {
   /** Move time forward, firing every timer that falls due, in time order. */
   advance(ms: number): void;

@@ -14,6 +14,34 @@ const bool = z
 
 const url = z.string().url();
 
+const commaList = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== ''),
+);
+
+const ROLE_NAMES = ['owner', 'admin', 'developer', 'viewer'] as const;
+/** `value=role` or `value=workspace:role` entries, comma-separated. */
+const roleMap = z.string().transform((v, ctx) => {
+  const out: Array<{ value: string; workspace: string | null; role: (typeof ROLE_NAMES)[number] }> = [];
+  for (const entry of v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')) {
+    const m = /^([^=]+)=(?:([a-z0-9][a-z0-9_-]*):)?(owner|admin|developer|viewer)$/.exec(entry);
+    if (!m) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${entry}" is not value=role or value=workspace:role (roles: ${ROLE_NAMES.join(', ')})`,
+      });
+      return z.NEVER;
+    }
+    out.push({ value: m[1]!.trim(), workspace: m[2] ?? null, role: m[3] as (typeof ROLE_NAMES)[number] });
+  }
+  return out;
+});
+
 /**
  * DNS servers for the domain checks, as `ip`, `ip:port`, `ipv6` or `[ipv6]:port`, comma-separated:
  * the forms node:dns Resolver#setServers takes. Host names are refused, since resolving them
@@ -218,6 +246,36 @@ const SETTINGS = {
     env: 'SESAME_AUTH_FAILURE_WINDOW_SECONDS',
     schema: z.coerce.number().int().min(1).max(86_400).default(60),
   },
+  sessionMaxHours: {
+    env: 'SESAME_SESSION_MAX_HOURS',
+    schema: z.coerce
+      .number()
+      .min(0.1)
+      .max(24 * 30)
+      .default(12),
+  },
+  sessionIdleMinutes: {
+    env: 'SESAME_SESSION_IDLE_MINUTES',
+    schema: z.coerce
+      .number()
+      .min(1)
+      .max(24 * 60 * 30)
+      .default(60),
+  },
+  cliSessionDays: {
+    env: 'SESAME_CLI_SESSION_DAYS',
+    schema: z.coerce.number().min(0.01).max(365).default(30),
+  },
+  oidcIssuer: { env: 'SESAME_OIDC_ISSUER', schema: url.optional() },
+  oidcClientId: { env: 'SESAME_OIDC_CLIENT_ID', schema: z.string().min(1).optional() },
+  oidcClientSecret: { env: 'SESAME_OIDC_CLIENT_SECRET', schema: z.string().min(1).optional() },
+  /** The provider's name on the sign-in button. */
+  oidcName: { env: 'SESAME_OIDC_NAME', schema: z.string().min(1).max(60).default('your identity provider') },
+  oidcAllowedDomains: { env: 'SESAME_OIDC_ALLOWED_DOMAINS', schema: commaList.optional() },
+  /** A claim whose values give roles, e.g. `groups`. */
+  oidcRoleClaim: { env: 'SESAME_OIDC_ROLE_CLAIM', schema: z.string().min(1).optional() },
+  /** `value=role` or `value=workspace:role`, comma-separated, e.g. `sesame-admins=admin,ops=prod:owner`. */
+  oidcRoleMap: { env: 'SESAME_OIDC_ROLE_MAP', schema: roleMap.optional() },
   production: {
     env: 'NODE_ENV',
     schema: z

@@ -9,6 +9,9 @@ import { createEnvelope } from './crypto/envelope.js';
 import { createLogger, type Logger } from './logger.js';
 import { createApiKeys } from './modules/api-keys/api-keys.js';
 import { createAuthFailureLimit } from './modules/api-keys/failure-limit.js';
+import { createMembers } from './modules/operators/members.js';
+import { createSessions } from './modules/operators/sessions.js';
+import { createSignIn } from './modules/operators/sign-in.js';
 import { createAudit } from './modules/audit/audit.js';
 import { createConnections } from './modules/connections/service.js';
 import { createConnectionTester } from './modules/connections/test-connection.js';
@@ -60,7 +63,34 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
 
   const audit = createAudit({ repo: repos.audit, clock });
   const workspaces = createWorkspaces({ repo: repos.workspaces, clock, audit });
-  const apiKeys = createApiKeys({ repo: repos.apiKeys, clock, audit });
+  const apiKeys = createApiKeys({
+    repo: repos.apiKeys,
+    clock,
+    audit,
+    connectionId: async (workspaceId, ref) => (await repos.connections.find(workspaceId, ref))?.id,
+  });
+  const sessions = createSessions({
+    repo: repos.sessions,
+    users: repos.members,
+    clock,
+    policy: {
+      maxMs: config.sessionMaxHours * 3600_000,
+      idleMs: config.sessionIdleMinutes * 60_000,
+      cliMaxMs: config.cliSessionDays * 86_400_000,
+    },
+  });
+  const members = createMembers({ repo: repos.members, invitations: repos.invitations, sessions, clock, audit });
+  const signIn = createSignIn({
+    config,
+    grants: repos.signInGrants,
+    workspaces: repos.workspaces,
+    users: repos.members,
+    members,
+    sessions,
+    clock,
+    audit,
+    logger,
+  });
   // One budget for both doors (API and SMTP): guessing through either counts against the address.
   const authLimit = createAuthFailureLimit({
     clock,
@@ -327,6 +357,9 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     audit,
     workspaces,
     apiKeys,
+    sessions,
+    members,
+    signIn,
     authLimit,
     connections,
     tester,

@@ -50,7 +50,40 @@ export const CATALOGUE = {
     status: 401,
     hint: 'Send Authorization: Bearer <api key>. Create a key with `sesame api-keys create`.',
   },
-  forbidden: { status: 403, hint: 'This API key is not allowed to do that.' },
+  forbidden: {
+    status: 403,
+    hint: "Your role or the API key's scopes do not include this permission; ask an owner or admin, or use a key with the scope named in details.",
+  },
+  session_expired: { status: 401, hint: 'Sign in again (the browser sign-in page, or `sesame login`).' },
+  csrf_failed: {
+    status: 403,
+    hint: 'Reload the page and try again; requests made with the session cookie must carry the sesame-csrf header from GET /v1/session and come from this origin.',
+  },
+  last_owner: { status: 409, hint: 'Make another member an owner first, then change or remove this one.' },
+  not_a_member: {
+    status: 403,
+    hint: 'Ask an owner or admin of the workspace to invite this email address (sesame members invite <email> --role <role>).',
+  },
+  sign_in_link_invalid: {
+    status: 400,
+    hint: 'Ask for a new link: `sesame admin sign-in-link <email>` on the server, or sign in through your identity provider.',
+  },
+  oidc_not_configured: {
+    status: 404,
+    hint: 'Set SESAME_OIDC_ISSUER, SESAME_OIDC_CLIENT_ID and SESAME_OIDC_CLIENT_SECRET (see the README), or use a one-time sign-in link.',
+  },
+  oidc_failed: {
+    status: 401,
+    hint: 'Start the sign-in again from the sign-in page; if it keeps failing, check the server log and the provider settings.',
+  },
+  oidc_email_unverified: {
+    status: 403,
+    hint: 'Verify the email address at your identity provider (or ask its administrator), then sign in again.',
+  },
+  oidc_domain_not_allowed: {
+    status: 403,
+    hint: 'Sign in with an account of an allowed domain (SESAME_OIDC_ALLOWED_DOMAINS).',
+  },
   // configuration
   config_invalid: { status: 500, hint: 'Fix the named setting (environment variable or flag) and start again.' },
   master_key_missing: {

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { adminCommand } from './commands/admin.js';
 import { apiKeysCommand } from './commands/api-keys.js';
 import { auditCommand } from './commands/audit.js';
 import { awsCommand } from './commands/aws.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   program.addCommand(warmupCommand());
   program.addCommand(domainsCommand());
   program.addCommand(auditCommand());
+  program.addCommand(adminCommand());
   program.addCommand(
     sandboxCommand({
       dataDir: () => program.opts<{ dataDir?: string }>().dataDir ?? process.env.SESAME_DATA_DIR ?? './data',

@@ -5,7 +5,11 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Container } from '../container.js';
 import { AppError } from '../errors.js';
-import { installAuth } from './auth.js';
+import cookie from '@fastify/cookie';
+import { access, installAuth } from './auth.js';
+import { pageRoutes } from './pages.js';
+import { memberRoutes } from './routes/v1/members.js';
+import { sessionRoutes } from './routes/v1/session.js';
 import { installErrorHandling } from './errors.js';
 import { apiKeyRoutes } from './routes/v1/api-keys.js';
 import { auditRoutes } from './routes/v1/audit.js';
@@ -53,20 +57,32 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
     allowList: (req) => req.url === '/healthz',
   });
   // The route table, for tests that must cover every route.
-  const routeList: Array<{ method: string; url: string }> = [];
+  const routeList: Array<{ method: string; url: string; access: string | undefined }> = [];
   app.addHook('onRoute', (r) => {
-    for (const m of [r.method].flat()) if (m !== 'HEAD') routeList.push({ method: m, url: r.url });
+    const declared = (r.config as { access?: string } | undefined)?.access;
+    for (const m of [r.method].flat()) if (m !== 'HEAD') routeList.push({ method: m, url: r.url, access: declared });
   });
   app.decorate('routeList', routeList);
   installErrorHandling(app as unknown as FastifyInstance);
-  installAuth(app as unknown as FastifyInstance, c.apiKeys, c.authLimit);
+  await app.register(cookie);
+  installAuth(app as unknown as FastifyInstance, {
+    apiKeys: c.apiKeys,
+    sessions: c.sessions,
+    members: c.members,
+    limit: c.authLimit,
+    connectionId: async (workspaceId, ref) => (await c.repos.connections.find(workspaceId, ref))?.id,
+    publicUrl: c.config.publicUrl,
+  });
 
-  app.get('/healthz', async () => {
+  app.get('/healthz', { config: access.public }, async () => {
     await c.repos.workspaces.ping();
     return { status: 'ok' };
   });
 
   await app.register(apiKeyRoutes(c));
+  await app.register(sessionRoutes(c));
+  await app.register(memberRoutes(c));
+  await app.register(pageRoutes(c));
   await app.register(connectionRoutes(c));
   await app.register(auditRoutes(c));
   await app.register(platformRoutes(c));

@@ -10,7 +10,7 @@ import { systemClock } from '../clock.js';
 import type { Config } from '../config.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ApiKeys, Principal } from '../modules/api-keys/api-keys.js';
+import type { ApiKeys, KeyPrincipal as Principal } from '../modules/api-keys/api-keys.js';
 import { type AuthFailureLimit, createAuthFailureLimit } from '../modules/api-keys/failure-limit.js';
 import { checkAddress } from '../modules/messages/address.js';
 import { MAX_RECIPIENTS } from '../modules/messages/input.js';
@@ -126,7 +126,8 @@ export function createSmtpRelay(deps: SmtpRelayDeps) {
       return c.ok ? c.address : r.address;
     });
     const parsed = parseSmtpMessage(raw, recipients);
-    const submitter = { workspaceId: user.workspaceId, apiKeyId: user.apiKeyId, actor: `api_key:${user.apiKeyId}` };
+    // The key's scopes are read again for each message: a change or revocation applies at once.
+    const submitter = { workspaceId: user.workspaceId, apiKeyId: user.apiKeyId, actor: `api_key:${user.prefix}` };
     const r = await deps.messages.submitDraft(submitter, parsed.draft, parsed.sizeBytes, parsed.connectionRef);
     log.info(
       {

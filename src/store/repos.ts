@@ -12,6 +12,7 @@ import { createMessageEventsRepo, createSnsMessagesRepo, createSnsRefusalsRepo }
 import { createWebhooksRepo } from './webhooks.js';
 import { createApiKeysRepo, createWorkspacesRepo } from './workspaces.js';
 import { createWorkersRepo } from './workers.js';
+import { createInvitationsRepo, createMembersRepo, createSessionsRepo, createSignInGrantsRepo } from './operators.js';
 
 /**
  * Every repository, each the only writer of its tables. Services take the few methods they use
@@ -34,6 +35,10 @@ const FACTORIES = {
   keyCheck: (db: Executor) => createKeyCheckRepo(db),
   idempotency: (db: Executor) => createIdempotencyRepo(db),
   workers: (db: Executor) => createWorkersRepo(db),
+  members: (db: Executor) => createMembersRepo(db),
+  invitations: (db: Executor) => createInvitationsRepo(db),
+  sessions: (db: Executor) => createSessionsRepo(db),
+  signInGrants: (db: Executor) => createSignInGrantsRepo(db),
 } as const;
 
 export type Repos = { readonly [K in keyof typeof FACTORIES]: ReturnType<(typeof FACTORIES)[K]> };

@@ -1,5 +1,3 @@
-import type { Generated } from 'kysely';
-
 /**
  * One schema for SQLite and PostgreSQL. Timestamps are ISO-8601 UTC strings (they sort as text),
  * booleans are 0/1 integers and structured values are JSON text, so both dialects share every query.
@@ -8,6 +6,11 @@ export interface Database {
   jobs: JobTable;
   workspaces: WorkspaceTable;
   api_keys: ApiKeyTable;
+  users: UserTable;
+  members: MemberTable;
+  invitations: InvitationTable;
+  sessions: SessionTable;
+  sign_in_grants: SignInGrantTable;
   connections: ConnectionTable;
   audit_log: AuditTable;
   messages: MessageTable;
@@ -201,7 +204,10 @@ export interface ApiKeyTable {
   created_at: string;
   last_used_at: string | null;
   revoked_at: string | null;
-  can_send: Generated<number>;
+  /** JSON array of scopes. */
+  scopes: string;
+  /** JSON array of connection ids the key may use; null: all. */
+  connection_ids: string | null;
 }
 
 /** An SES identity Sesame created for a domain add that failed, and could not remove again. */
@@ -280,4 +286,54 @@ export interface JobTable {
   lease_owner: string | null;
   lease_expires_at: string | null;
   in_flight_since: string | null;
+}
+
+export interface UserTable {
+  id: string;
+  email: string;
+  created_at: string;
+  last_sign_in_at: string | null;
+}
+
+export interface MemberTable {
+  workspace_id: string;
+  user_id: string;
+  role: string;
+  source: string;
+  created_at: string;
+}
+
+export interface InvitationTable {
+  id: string;
+  workspace_id: string;
+  email: string;
+  role: string;
+  invited_by: string;
+  created_at: string;
+  expires_at: string;
+  accepted_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface SessionTable {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  kind: string;
+  csrf_token: string;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+  idle_seconds: number;
+  ended_at: string | null;
+  ended_reason: string | null;
+}
+
+export interface SignInGrantTable {
+  hash: string;
+  kind: string;
+  data: string;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
 }

@@ -1,4 +1,5 @@
 import type { Executor } from './db.js';
+import type { Scope } from './operators.js';
 import type { ApiKeyTable, WorkspaceTable } from './schema.js';
 
 export interface WorkspaceRow {
@@ -90,10 +91,12 @@ export interface ApiKeyRow {
   createdAt: string;
   lastUsedAt: string | null;
   revokedAt: string | null;
-  canSend: boolean;
+  scopes: Scope[];
+  /** The connections the key may use; null: all of the workspace's. */
+  connectionIds: string[] | null;
 }
 
-const toApiKey = (r: Omit<ApiKeyTable, 'can_send'> & { can_send: number }): ApiKeyRow => ({
+const toApiKey = (r: ApiKeyTable): ApiKeyRow => ({
   id: r.id,
   workspaceId: r.workspace_id,
   name: r.name,
@@ -103,7 +106,8 @@ const toApiKey = (r: Omit<ApiKeyTable, 'can_send'> & { can_send: number }): ApiK
   createdAt: r.created_at,
   lastUsedAt: r.last_used_at,
   revokedAt: r.revoked_at,
-  canSend: r.can_send !== 0,
+  scopes: JSON.parse(r.scopes) as Scope[],
+  connectionIds: r.connection_ids === null ? null : (JSON.parse(r.connection_ids) as string[]),
 });
 
 /** API keys: the only writer of `api_keys`. The key itself is never stored, only its hash. */
@@ -122,7 +126,8 @@ export function createApiKeysRepo(db: Executor) {
           created_at: k.createdAt,
           last_used_at: k.lastUsedAt,
           revoked_at: k.revokedAt,
-          can_send: k.canSend ? 1 : 0,
+          scopes: JSON.stringify(k.scopes),
+          connection_ids: k.connectionIds === null ? null : JSON.stringify(k.connectionIds),
         })
         .execute();
     },
@@ -158,6 +163,25 @@ export function createApiKeysRepo(db: Executor) {
       const res = await db
         .updateTable('api_keys')
         .set({ revoked_at: at })
+        .where('workspace_id', '=', workspaceId)
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return Number(res.numUpdatedRows) > 0;
+    },
+
+    async setAccess(
+      workspaceId: string,
+      id: string,
+      scopes: Scope[],
+      connectionIds: string[] | null,
+    ): Promise<boolean> {
+      const res = await db
+        .updateTable('api_keys')
+        .set({
+          scopes: JSON.stringify(scopes),
+          connection_ids: connectionIds === null ? null : JSON.stringify(connectionIds),
+        })
         .where('workspace_id', '=', workspaceId)
         .where('id', '=', id)
         .where('revoked_at', 'is', null)

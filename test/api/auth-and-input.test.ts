@@ -34,7 +34,7 @@ describe('API keys and workspaces', () => {
   });
 
   it('shows a key once, lists only prefix and last 4, and refuses it once revoked', async () => {
-    const created = await h.call('POST', '/v1/api-keys', { name: 'deploy bot' });
+    const created = await h.call('POST', '/v1/api-keys', { name: 'deploy bot', scopes: ['admin'] });
     expect(created.status).toBe(201);
     const key: string = created.json.key;
     expect(key).toMatch(/^ses_[A-Za-z0-9]{8}_[A-Za-z0-9]{40}$/);
@@ -61,7 +61,7 @@ describe('API keys and workspaces', () => {
 
   it('never lets one workspace see another workspace’s data', async () => {
     const other = await h.container.workspaces.create('globex', 'test');
-    const otherKey = (await h.container.apiKeys.create(other.id, 'k', 'test')).key;
+    const otherKey = (await h.container.apiKeys.create(other.id, 'k', 'test', { scopes: ['admin'] })).key;
     const mine = (await h.call('POST', '/v1/connections', { name: 'prod', region: 'us-east-1', mode: 'role' })).json;
     for (const [method, path] of [
       ['GET', `/v1/connections/${mine.id}`],

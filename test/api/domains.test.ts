@@ -414,7 +414,7 @@ describe('domains', () => {
       'conflict',
     );
     const other = await h.container.workspaces.create('other', 'test');
-    const { key } = await h.container.apiKeys.create(other.id, 'k', 'test');
+    const { key } = await h.container.apiKeys.create(other.id, 'k', 'test', { scopes: ['admin'] });
     expect((await h.call('GET', `/v1/domains/${d.id}`, undefined, { key })).status).toBe(404);
     expect((await h.call('DELETE', `/v1/domains/${d.id}`, undefined, { key })).status).toBe(404);
     expect((await h.call('GET', '/v1/domains', undefined, { key })).json.data).toEqual([]);

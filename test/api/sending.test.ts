@@ -194,9 +194,9 @@ describe('POST /v1/emails', () => {
     expect(mail[0]!.to).toEqual(['ok@customer.test']);
   });
 
-  it('refuses an API key that may not send, and will not let it mint one that may', async () => {
+  it('refuses an API key without the send scope, and will not let it mint one that has it', async () => {
     await sendingSetup(h);
-    const key = (await h.call('POST', '/v1/api-keys', { name: 'reader', canSend: false })).json.key;
+    const key = (await h.call('POST', '/v1/api-keys', { name: 'reader', scopes: ['read', 'manage'] })).json.key;
     const res = await h.call(
       'POST',
       '/v1/emails',
@@ -204,10 +204,11 @@ describe('POST /v1/emails', () => {
       { key },
     );
     expect(res.status).toBe(403);
-    expect(res.json.error.code).toBe('forbidden');
-    const escalate = await h.call('POST', '/v1/api-keys', { name: 'sneaky' }, { key });
+    expect(res.json.error).toMatchObject({ code: 'forbidden', details: { permission: 'emails.send', scope: 'send' } });
+    // Making keys needs the admin scope, which this key lacks.
+    const escalate = await h.call('POST', '/v1/api-keys', { name: 'sneaky', scopes: ['send'] }, { key });
     expect(escalate.status).toBe(403);
-    expect((await h.call('POST', '/v1/api-keys', { name: 'reader 2', canSend: false }, { key })).status).toBe(201);
+    expect(escalate.json.error.details).toMatchObject({ permission: 'api_keys.manage', scope: 'admin' });
     const failed = (
       await h.call('POST', '/v1/emails', { from: 'a@example.com', to: 'x@customer.test', subject: 's', text: 't' })
     ).json.id;

@@ -353,7 +353,7 @@ describe('warmup plans', () => {
 
     // Another workspace sees nothing of it.
     const ws = await h.container.workspaces.create('other', 'test');
-    const { key } = await h.container.apiKeys.create(ws.id, 'other', 'test');
+    const { key } = await h.container.apiKeys.create(ws.id, 'other', 'test', { scopes: ['admin'] });
     for (const [method, path] of [
       ['GET', ''],
       ['PUT', ''],

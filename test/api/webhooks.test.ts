@@ -258,7 +258,7 @@ describe('webhook registration', () => {
     await start(false);
     const id = (await h.call('POST', '/v1/webhooks', { url: PUBLIC_URL, eventTypes: ['*'] })).json.id;
     const other = await h.container.workspaces.create('globex', 'test');
-    const key = (await h.container.apiKeys.create(other.id, 'k', 'test')).key;
+    const key = (await h.container.apiKeys.create(other.id, 'k', 'test', { scopes: ['admin'] })).key;
     expect((await h.call('GET', '/v1/webhooks', undefined, { key })).json.data).toEqual([]);
     for (const [method, url] of [
       ['GET', `/v1/webhooks/${id}`],

@@ -115,7 +115,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const app = await buildServer(container);
   if (opts.listen) await app.listen({ port, host: '127.0.0.1' });
   const ws = await container.workspaces.create('acme', 'test');
-  const { key } = await container.apiKeys.create(ws.id, 'test', 'test');
+  const { key } = await container.apiKeys.create(ws.id, 'test', 'test', { scopes: ['admin'] });
   const bodies: string[] = [];
 
   return {

@@ -78,15 +78,28 @@ describe.each(backends())('workspaces and API keys (%s)', (backend) => {
   it('finds a key by the hash of the whole key only; a revoked key no longer authenticates', async () => {
     const { workspaces, keys } = services();
     const a = await workspaces.create('acme', 'test');
-    const { key, info } = await keys.create(a.id, 'k', 'test', { canSend: false });
-    expect(info).toMatchObject({ workspaceId: a.id, prefix: key.slice(0, 12), last4: key.slice(-4), canSend: false });
-    expect(await keys.authenticate(key)).toEqual({ workspaceId: a.id, apiKeyId: info.id, canSend: false });
+    const { key, info } = await keys.create(a.id, 'k', 'test', { scopes: ['read', 'manage'] });
+    expect(info).toMatchObject({
+      workspaceId: a.id,
+      prefix: key.slice(0, 12),
+      last4: key.slice(-4),
+      scopes: ['read', 'manage'],
+      connectionIds: null,
+    });
+    expect(await keys.authenticate(key)).toEqual({
+      workspaceId: a.id,
+      apiKeyId: info.id,
+      prefix: key.slice(0, 12),
+      name: 'k',
+      scopes: ['read', 'manage'],
+      connectionIds: null,
+    });
     // Same prefix and shape, another secret: not that key.
     await expect(keys.authenticate(key.slice(0, -1) + (key.endsWith('A') ? 'B' : 'A'))).rejects.toMatchObject({
       code: 'unauthorized',
     });
     const stored = await repos.apiKeys.find(a.id, info.id);
-    expect(stored).toMatchObject({ prefix: key.slice(0, 12), canSend: false });
+    expect(stored).toMatchObject({ prefix: key.slice(0, 12), scopes: ['read', 'manage'] });
     expect(stored!.hash).not.toContain(key.slice(13));
     expect(await repos.apiKeys.byHash(stored!.hash)).toEqual(stored);
 

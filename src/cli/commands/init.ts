@@ -2,14 +2,17 @@ import { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { action } from '../context.js';
 import { createEnvelope } from '../../crypto/envelope.js';
+import { readLocalServer } from '../local-server.js';
 import { printRecord } from '../output.js';
 
 /** Create the database, the default workspace and its first API key (shown once). Idempotent. */
 export async function initialize(
   ctx: CliContext,
-  opts: { workspace?: string; newKey?: boolean } = {},
+  opts: { workspace?: string; newKey?: boolean; ownerEmail?: string } = {},
 ): Promise<{
   created: boolean;
+  /** A one-time sign-in link for the owner named with --owner-email. */
+  signInLink?: { email: string; url: string; expiresAt: string };
   masterKey: { created: boolean; where: string };
   workspace: { id: string; name: string };
   apiKey?: string;
@@ -22,15 +25,32 @@ export async function initialize(
   const workspace = existing ?? (await c.workspaces.create(name, ctx.actor));
   let apiKey: string | undefined;
   if (!existing || opts.newKey)
-    apiKey = (await c.apiKeys.create(workspace.id, existing ? 'cli' : 'first key', ctx.actor)).key;
+    apiKey = (await c.apiKeys.create(workspace.id, existing ? 'cli' : 'first key', ctx.actor, { scopes: ['admin'] }))
+      .key;
+  let signInLink: { email: string; url: string; expiresAt: string } | undefined;
+  if (opts.ownerEmail) {
+    const owner = await c.members.addOwner(workspace.id, opts.ownerEmail, ctx.actor);
+    signInLink = { email: owner.email, ...(await signInLinkFor(ctx, owner.email)) };
+  }
   const databaseUrl = c.config.databaseUrl.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@');
   return {
     created: !existing,
     masterKey,
     workspace: { id: workspace.id, name: workspace.name },
     ...(apiKey ? { apiKey } : {}),
+    ...(signInLink ? { signInLink } : {}),
     databaseUrl,
   };
+}
+
+/** A one-time sign-in link on the server of this data directory (the running one, if any). */
+export async function signInLinkFor(ctx: CliContext, email: string): Promise<{ url: string; expiresAt: string }> {
+  const c = await ctx.services();
+  const link = await c.signIn.createLink(email, ctx.actor);
+  const running = readLocalServer(ctx.dataDir());
+  if (!running) return link;
+  const u = new URL(link.url);
+  return { ...link, url: `${running.api.replace(/\/$/, '')}${u.pathname}${u.search}` };
 }
 
 export function printInit(ctx: CliContext, r: Awaited<ReturnType<typeof initialize>>): void {
@@ -40,6 +60,12 @@ export function printInit(ctx: CliContext, r: Awaited<ReturnType<typeof initiali
       workspace: `${r.workspace.name} (${r.workspace.id})`,
       'master key': `${r.masterKey.where}${r.masterKey.created ? ' (created; back it up: without it stored secrets cannot be decrypted)' : ''}`,
     });
+    if (r.signInLink) {
+      ctx.out.line();
+      ctx.out.line(
+        `Sign in as ${r.signInLink.email} (one-time link, until ${r.signInLink.expiresAt}): ${r.signInLink.url}`,
+      );
+    }
     if (r.apiKey) {
       ctx.out.line();
       ctx.out.line(`API key (shown once, store it now): ${r.apiKey}`);
@@ -95,17 +121,27 @@ export function initCommand(): Command {
     .description('create the database, the default workspace, its first API key and (embedded setup) a master key')
     .option('--workspace-name <name>', 'name of the first workspace', 'default')
     .option('--new-key', 'also create a new API key when already initialised')
+    .option('--owner-email <email>', 'make this person an owner and print a one-time sign-in link for them')
     .option(
       '--replace-lost-master-key',
       "the master key is lost for good: make the configured key (or a new one) the database's key; secrets sealed under the old key are lost",
     )
     .action(
-      action(async (ctx, opts: { workspaceName: string; newKey?: boolean; replaceLostMasterKey?: boolean }) => {
-        if (opts.replaceLostMasterKey) return replaceLostMasterKey(ctx);
-        printInit(
+      action(
+        async (
           ctx,
-          await initialize(ctx, { workspace: opts.workspaceName, ...(opts.newKey ? { newKey: true } : {}) }),
-        );
-      }),
+          opts: { workspaceName: string; newKey?: boolean; ownerEmail?: string; replaceLostMasterKey?: boolean },
+        ) => {
+          if (opts.replaceLostMasterKey) return replaceLostMasterKey(ctx);
+          printInit(
+            ctx,
+            await initialize(ctx, {
+              workspace: opts.workspaceName,
+              ...(opts.newKey ? { newKey: true } : {}),
+              ...(opts.ownerEmail ? { ownerEmail: opts.ownerEmail } : {}),
+            }),
+          );
+        },
+      ),
     );
 }

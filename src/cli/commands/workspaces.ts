@@ -26,7 +26,7 @@ export function workspacesCommand(): Command {
       action(async (ctx, name: string) => {
         const c = await ctx.services();
         const ws = await c.workspaces.create(name, ctx.actor);
-        const { key } = await c.apiKeys.create(ws.id, 'first key', ctx.actor);
+        const { key } = await c.apiKeys.create(ws.id, 'first key', ctx.actor, { scopes: ['admin'] });
         ctx.out.result({ ...ws, apiKey: key }, () => {
           ctx.out.line(`Created workspace ${ws.name} (${ws.id}).`);
           ctx.out.line(`API key (shown once, store it now): ${key}`);

@@ -3,6 +3,7 @@ import type { Clock } from '../../clock.js';
 import { AppError, notFound } from '../../errors.js';
 import { newId, randomAlnum } from '../../ids.js';
 import type { ApiKeyRow, ApiKeysRepo } from '../../store/workspaces.js';
+import { SCOPES, type Scope } from '../../store/operators.js';
 import type { z } from 'zod';
 import type { Audit } from '../audit/audit.js';
 import type { apiKeyInfo } from './schemas.js';
@@ -10,11 +11,22 @@ import type { apiKeyInfo } from './schemas.js';
 /** What the API and CLI show of a key (the response schema), and its workspace. */
 export type ApiKeyInfo = z.infer<typeof apiKeyInfo> & { workspaceId: string };
 
-export interface Principal {
+/** What an API key may do: its scopes, and the connections it may use (null: all). */
+export interface KeyAccess {
+  scopes: Scope[];
+  connectionIds: string[] | null;
+}
+
+/** Who an authenticated API key is. */
+export interface KeyPrincipal extends KeyAccess {
   workspaceId: string;
   apiKeyId: string;
-  canSend: boolean;
+  prefix: string;
+  name: string;
 }
+
+/** Scopes a new key gets when none are asked for: sending and reading, nothing that changes settings. */
+export const DEFAULT_SCOPES: Scope[] = ['send', 'read'];
 
 const KEY_SHAPE = /^ses_[A-Za-z0-9]{8}_[A-Za-z0-9]{40}$/;
 /** Last-used is written at most this often per key, so authentication stays a read. */
@@ -27,11 +39,29 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 const hashKey = (key: string): string => createHash('sha256').update(key, 'utf8').digest('hex');
 
 export function createApiKeys(deps: {
-  repo: Pick<ApiKeysRepo, 'insert' | 'list' | 'find' | 'byHash' | 'revoke' | 'touch'>;
+  repo: Pick<ApiKeysRepo, 'insert' | 'list' | 'find' | 'byHash' | 'revoke' | 'touch' | 'setAccess'>;
   clock: Clock;
   audit: Pick<Audit, 'record'>;
+  /** The id of the workspace's connection with this id or name, if there is one. */
+  connectionId?: (workspaceId: string, idOrName: string) => Promise<string | undefined>;
 }) {
   const { repo, clock, audit } = deps;
+
+  /** Connection ids or names, resolved to ids of this workspace's connections; null stays null (all). */
+  const checkConnections = async (workspaceId: string, refs: string[] | null): Promise<string[] | null> => {
+    if (refs === null) return null;
+    const ids: string[] = [];
+    for (const ref of refs) {
+      const id = deps.connectionId ? await deps.connectionId(workspaceId, ref) : ref;
+      if (!id)
+        throw new AppError('validation_failed', `There is no connection "${ref}" in this workspace.`, {
+          hint: 'List the connections with GET /v1/connections (sesame aws list) and name them by id or name.',
+          details: { field: 'connectionIds' },
+        });
+      if (!ids.includes(id)) ids.push(id);
+    }
+    return ids;
+  };
 
   const toInfo = (r: ApiKeyRow): ApiKeyInfo => ({
     id: r.id,
@@ -42,8 +72,23 @@ export function createApiKeys(deps: {
     createdAt: r.createdAt,
     lastUsedAt: r.lastUsedAt,
     revokedAt: r.revokedAt,
-    canSend: r.canSend,
+    scopes: r.scopes,
+    connectionIds: r.connectionIds,
   });
+
+  /** Scopes as stored: known ones, each once, in catalogue order. */
+  const normalise = (scopes: readonly string[]): Scope[] => {
+    const unknown = scopes.filter((x) => !(SCOPES as readonly string[]).includes(x));
+    if (unknown.length)
+      throw new AppError('validation_failed', `Unknown scope ${unknown.map((u) => `"${u}"`).join(', ')}.`, {
+        hint: `Scopes are ${SCOPES.join(', ')}.`,
+      });
+    if (scopes.length === 0)
+      throw new AppError('validation_failed', 'A key needs at least one scope.', {
+        hint: `Scopes are ${SCOPES.join(', ')}.`,
+      });
+    return SCOPES.filter((x) => scopes.includes(x));
+  };
 
   return {
     /** Returns the key in full exactly once; it cannot be recovered afterwards. */
@@ -51,7 +96,7 @@ export function createApiKeys(deps: {
       workspaceId: string,
       name: string,
       actor: string,
-      opts: { canSend?: boolean } = {},
+      opts: { scopes?: readonly string[]; connectionIds?: string[] | null } = {},
     ): Promise<{ key: string; info: ApiKeyInfo }> {
       const trimmed = name.trim();
       if (trimmed.length < 1 || trimmed.length > 100)
@@ -68,16 +113,59 @@ export function createApiKeys(deps: {
         createdAt: now.toISOString(),
         lastUsedAt: null,
         revokedAt: null,
-        canSend: opts.canSend !== false,
+        scopes: normalise(opts.scopes ?? DEFAULT_SCOPES),
+        connectionIds: await checkConnections(workspaceId, opts.connectionIds ?? null),
       };
       await repo.insert(row);
       await audit.record({
         workspaceId,
         actor,
         action: 'api_key.created',
-        details: { apiKeyId: row.id, name: trimmed, prefix: row.prefix, canSend: row.canSend },
+        details: {
+          apiKeyId: row.id,
+          name: trimmed,
+          prefix: row.prefix,
+          scopes: row.scopes,
+          connectionIds: row.connectionIds,
+        },
       });
       return { key, info: toInfo(row) };
+    },
+
+    /** Change what a key may do (its scopes, its connections); audited with before and after. */
+    async setAccess(
+      workspaceId: string,
+      id: string,
+      change: { scopes?: readonly string[]; connectionIds?: string[] | null },
+      actor: string,
+    ): Promise<ApiKeyInfo> {
+      const row = await repo.find(workspaceId, id);
+      if (!row) throw notFound(`API key ${id}`);
+      if (row.revokedAt)
+        throw new AppError('conflict', `API key ${row.prefix}… is revoked.`, { hint: 'Create a new key instead.' });
+      const scopes = change.scopes === undefined ? row.scopes : normalise(change.scopes);
+      const connectionIds =
+        change.connectionIds === undefined
+          ? row.connectionIds
+          : await checkConnections(workspaceId, change.connectionIds);
+      await repo.setAccess(workspaceId, id, scopes, connectionIds);
+      await audit.record({
+        workspaceId,
+        actor,
+        action: 'api_key.access_changed',
+        details: {
+          apiKeyId: id,
+          prefix: row.prefix,
+          before: { scopes: row.scopes, connectionIds: row.connectionIds },
+          after: { scopes, connectionIds },
+        },
+      });
+      return toInfo({ ...row, scopes, connectionIds });
+    },
+
+    async find(workspaceId: string, id: string): Promise<ApiKeyInfo | undefined> {
+      const r = await repo.find(workspaceId, id);
+      return r && toInfo(r);
     },
 
     async list(workspaceId: string): Promise<ApiKeyInfo[]> {
@@ -101,7 +189,7 @@ export function createApiKeys(deps: {
     },
 
     /** Resolve a presented key to its workspace, or throw unauthorized (same error for every failure). */
-    async authenticate(presented: string | undefined): Promise<Principal> {
+    async authenticate(presented: string | undefined): Promise<KeyPrincipal> {
       const fail = () => new AppError('unauthorized', 'A valid API key is required.');
       if (!presented || !KEY_SHAPE.test(presented)) throw fail();
       const row = await repo.byHash(hashKey(presented));
@@ -110,7 +198,14 @@ export function createApiKeys(deps: {
       if (!row.lastUsedAt || now - Date.parse(row.lastUsedAt) > LAST_USED_RESOLUTION_MS) {
         await repo.touch(row.id, new Date(now).toISOString(), new Date(now - LAST_USED_RESOLUTION_MS).toISOString());
       }
-      return { workspaceId: row.workspaceId, apiKeyId: row.id, canSend: row.canSend };
+      return {
+        workspaceId: row.workspaceId,
+        apiKeyId: row.id,
+        prefix: row.prefix,
+        name: row.name,
+        scopes: row.scopes,
+        connectionIds: row.connectionIds,
+      };
     },
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SCOPES } from '../../store/operators.js';
 
 /** An API key as the API shows it: prefix and last 4 characters, never the key or its hash. */
 export const apiKeyInfo = z.object({
@@ -9,5 +10,7 @@ export const apiKeyInfo = z.object({
   createdAt: z.string(),
   lastUsedAt: z.string().nullable(),
   revokedAt: z.string().nullable(),
-  canSend: z.boolean(),
+  scopes: z.array(z.enum(SCOPES)),
+  /** The connections the key may use; null: all of the workspace's. */
+  connectionIds: z.array(z.string()).nullable(),
 });

@@ -15,6 +15,7 @@ import {
 } from '../../store/messages.js';
 import type { Connection } from '../../store/connections.js';
 import type { ApiKeysRepo } from '../../store/workspaces.js';
+import type { KeyAccess } from '../api-keys/api-keys.js';
 import type { Audit } from '../audit/audit.js';
 import type { Connections } from '../connections/service.js';
 import type { Suppressions } from '../suppressions/suppressions.js';
@@ -30,8 +31,8 @@ export interface Submitter {
   workspaceId: string;
   apiKeyId: string | null;
   actor: string;
-  /** Known when the key was just authenticated; otherwise read from the key. */
-  canSend?: boolean;
+  /** What the key may do, when it was just authenticated; otherwise read from the key. */
+  access?: KeyAccess;
 }
 
 const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
@@ -127,19 +128,33 @@ export function createMessages(deps: MessagesDeps) {
       );
   }
 
-  async function requireSendPermission(s: Submitter): Promise<void> {
-    if (!s.apiKeyId) return;
-    // Long-lived sessions (SMTP) authenticated earlier: the key may have been revoked since.
-    let canSend = s.canSend;
-    if (canSend === undefined) {
+  /**
+   * A key must have the `send` scope (people are checked by role before they get here), and may
+   * use only its connections. Returns the connections it may use (null: all).
+   */
+  async function requireSendPermission(s: Submitter): Promise<string[] | null> {
+    if (!s.apiKeyId) return null;
+    // Long-lived sessions (SMTP) authenticated earlier: the key may have been revoked or changed since.
+    let access = s.access;
+    if (access === undefined) {
       const key = await deps.apiKeys.find(s.workspaceId, s.apiKeyId);
       if (!key || key.revokedAt) throw new AppError('unauthorized', 'The API key was revoked.');
-      canSend = key.canSend;
+      access = key;
     }
-    if (!canSend)
-      throw new AppError('forbidden', 'This API key may not send email.', {
-        hint: 'Use a key created with sending allowed (sesame api-keys create --can-send).',
+    if (!access.scopes.includes('send') && !access.scopes.includes('admin'))
+      throw new AppError('forbidden', 'This API key may not send email (it lacks the send scope).', {
+        hint: 'Use a key with the send scope, or add it: PATCH /v1/api-keys/:id { "scopes": [...] } (sesame api-keys update).',
+        details: { permission: 'emails.send', scope: 'send' },
       });
+    return access.connectionIds;
+  }
+
+  function requireConnectionAllowed(allowed: string[] | null, conn: Connection): void {
+    if (allowed === null || allowed.includes(conn.id)) return;
+    throw new AppError('forbidden', `This API key may not use connection ${conn.name}.`, {
+      hint: 'Send through one of the key\'s connections, or add this one to the key (PATCH /v1/api-keys/:id { "connectionIds": [...] }).',
+      details: { connectionId: conn.id },
+    });
   }
 
   /** Validate, govern and store one message; returns what the API answers. */
@@ -148,9 +163,11 @@ export function createMessages(deps: MessagesDeps) {
     input: EmailInput,
     source: MessageSource,
     idem?: { key: string; hash: string },
+    allowed: string[] | null = null,
   ): Promise<{ id: string; status: MessageStatus }> {
     const { draft, scheduledAt, sizeBytes } = toDraft(input, clock.now());
     const conn = await deps.connections.resolve(s.workspaceId, input.connection);
+    requireConnectionAllowed(allowed, conn);
     await govern(conn, draft);
     return store(s, conn, draft, { scheduledAt, sizeBytes, source, ...(idem ? { idem } : {}) });
   }
@@ -276,15 +293,15 @@ export function createMessages(deps: MessagesDeps) {
       body: unknown,
       opts: { idempotencyKey?: string; source?: MessageSource } = {},
     ): Promise<{ replayed: boolean; value: { id: string; status: MessageStatus } }> {
-      await requireSendPermission(s);
+      const allowed = await requireSendPermission(s);
       return withIdempotency(s.workspaceId, opts.idempotencyKey, body, (idem) =>
-        accept(s, parseEmail(body), opts.source ?? 'api', idem),
+        accept(s, parseEmail(body), opts.source ?? 'api', idem, allowed),
       );
     },
 
     /** Up to 100 messages, each validated and stored on its own; one result per input, in order. */
     async submitBatch(s: Submitter, bodies: unknown[], opts: { idempotencyKey?: string } = {}) {
-      await requireSendPermission(s);
+      const allowed = await requireSendPermission(s);
       return withIdempotency(s.workspaceId, opts.idempotencyKey, bodies, async (idem) => {
         // A batch spans many transactions: claim the key first, so a concurrent retry with the same
         // key waits for this answer instead of storing the messages a second time.
@@ -307,7 +324,7 @@ export function createMessages(deps: MessagesDeps) {
           }> = [];
           for (let i = 0; i < bodies.length; i++) {
             try {
-              results.push({ index: i, ...(await accept(s, parseEmail(bodies[i]), 'batch')) });
+              results.push({ index: i, ...(await accept(s, parseEmail(bodies[i]), 'batch', undefined, allowed)) });
             } catch (e) {
               const err = isAppError(e) ? e : new AppError('internal_error', 'The message could not be stored.');
               results.push({ index: i, error: { code: err.code, message: err.message, hint: err.hint } });
@@ -330,8 +347,9 @@ export function createMessages(deps: MessagesDeps) {
       sizeBytes: number,
       connectionRef?: string,
     ): Promise<{ id: string; status: MessageStatus }> {
-      await requireSendPermission(s);
+      const allowed = await requireSendPermission(s);
       const conn = await deps.connections.resolve(s.workspaceId, connectionRef);
+      requireConnectionAllowed(allowed, conn);
       await govern(conn, draft);
       return store(s, conn, draft, { scheduledAt: null, sizeBytes, source: 'smtp' });
     },
@@ -381,11 +399,12 @@ export function createMessages(deps: MessagesDeps) {
 
     /** A person decides to send a failed message again (for example one whose outcome was unknown). */
     async retry(s: Submitter, id: string): Promise<MessageView> {
-      await requireSendPermission(s);
+      const allowed = await requireSendPermission(s);
       const { workspaceId, actor } = s;
       const m = await get(workspaceId, id);
       if (m.status !== 'failed') throw new AppError('not_retryable', `Message ${id} is ${m.status}.`);
       const conn = await deps.connections.find(workspaceId, m.connectionId);
+      if (conn) requireConnectionAllowed(allowed, conn);
       const refused = conn ? roleNotUsable(deps.connections.subject(conn)) : null;
       if (refused) throw refused;
       const now = clock.now().toISOString();

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { access } from '../../auth.js';
 import type { Container } from '../../../container.js';
 import { auditEntry } from '../../schemas.js';
 
@@ -14,6 +15,7 @@ export const auditRoutes =
     app.get(
       '/v1/audit',
       {
+        config: access.to('audit.read'),
         schema: {
           querystring: z.strictObject({
             connection: z.string().max(100).optional(),

@@ -6,7 +6,7 @@ import {
   rotateKeysSchema,
   updateConnectionSchema,
 } from '../../../modules/connections/schemas.js';
-import { actorOf } from '../../auth.js';
+import { access, actorOf } from '../../auth.js';
 import { connectionView, idParams, testReport, wiringResult } from '../../schemas.js';
 
 type Deps = Pick<Container, 'connections' | 'tester' | 'eventWiring'>;
@@ -16,7 +16,10 @@ export const connectionRoutes =
   async (app) => {
     app.post(
       '/v1/connections',
-      { schema: { body: createConnectionSchema, response: { 201: connectionView } } },
+      {
+        config: access.to('connections.manage'),
+        schema: { body: createConnectionSchema, response: { 201: connectionView } },
+      },
       async (req, reply) => {
         const v = await c.connections.create(req.principal.workspaceId, req.body, actorOf(req));
         // The External ID is also top level in role mode: it is what a person copies first.
@@ -26,23 +29,32 @@ export const connectionRoutes =
 
     app.get(
       '/v1/connections',
-      { schema: { response: { 200: z.object({ data: z.array(connectionView) }) } } },
+      {
+        config: access.to('connections.read'),
+        schema: { response: { 200: z.object({ data: z.array(connectionView) }) } },
+      },
       async (req) => ({ data: await c.connections.list(req.principal.workspaceId) }),
     );
 
-    app.get('/v1/connections/:id', { schema: { params: idParams, response: { 200: connectionView } } }, async (req) =>
-      c.connections.get(req.principal.workspaceId, req.params.id),
+    app.get(
+      '/v1/connections/:id',
+      { config: access.to('connections.read'), schema: { params: idParams, response: { 200: connectionView } } },
+      async (req) => c.connections.get(req.principal.workspaceId, req.params.id),
     );
 
     app.patch(
       '/v1/connections/:id',
-      { schema: { params: idParams, body: updateConnectionSchema, response: { 200: connectionView } } },
+      {
+        config: access.to('connections.manage'),
+        schema: { params: idParams, body: updateConnectionSchema, response: { 200: connectionView } },
+      },
       async (req) => c.connections.update(req.principal.workspaceId, req.params.id, req.body, actorOf(req)),
     );
 
     app.delete(
       '/v1/connections/:id',
       {
+        config: access.to('connections.manage'),
         schema: {
           params: idParams,
           response: {
@@ -60,13 +72,16 @@ export const connectionRoutes =
       async (req) => c.connections.remove(req.principal.workspaceId, req.params.id, actorOf(req)),
     );
 
-    app.post('/v1/connections/:id/test', { schema: { params: idParams, response: { 200: testReport } } }, async (req) =>
-      c.tester.test(req.principal.workspaceId, req.params.id, actorOf(req)),
+    app.post(
+      '/v1/connections/:id/test',
+      { config: access.to('connections.manage'), schema: { params: idParams, response: { 200: testReport } } },
+      async (req) => c.tester.test(req.principal.workspaceId, req.params.id, actorOf(req)),
     );
 
     app.post(
       '/v1/connections/:id/events',
       {
+        config: access.to('connections.manage'),
         schema: {
           params: idParams,
           response: { 200: wiringResult },
@@ -77,24 +92,27 @@ export const connectionRoutes =
 
     app.post(
       '/v1/connections/:id/rotate-external-id',
-      { schema: { params: idParams, response: { 200: connectionView } } },
+      { config: access.to('connections.manage'), schema: { params: idParams, response: { 200: connectionView } } },
       async (req) => c.connections.rotateExternalId(req.principal.workspaceId, req.params.id, actorOf(req)),
     );
 
     app.post(
       '/v1/connections/:id/resume',
-      { schema: { params: idParams, response: { 200: connectionView } } },
+      { config: access.to('connections.manage'), schema: { params: idParams, response: { 200: connectionView } } },
       async (req) => c.connections.resume(req.principal.workspaceId, req.params.id, actorOf(req)),
     );
     app.post(
       '/v1/connections/:id/default',
-      { schema: { params: idParams, response: { 200: connectionView } } },
+      { config: access.to('connections.manage'), schema: { params: idParams, response: { 200: connectionView } } },
       async (req) => c.connections.makeDefault(req.principal.workspaceId, req.params.id, actorOf(req)),
     );
 
     app.post(
       '/v1/connections/:id/access-keys',
-      { schema: { params: idParams, body: rotateKeysSchema, response: { 200: connectionView } } },
+      {
+        config: access.to('connections.manage'),
+        schema: { params: idParams, body: rotateKeysSchema, response: { 200: connectionView } },
+      },
       async (req) => c.connections.rotateAccessKeys(req.principal.workspaceId, req.params.id, req.body, actorOf(req)),
     );
 
@@ -118,17 +136,17 @@ export const connectionRoutes =
       };
     app.get(
       '/v1/connections/:id/cloudformation',
-      { schema: { params: idParams } },
+      { config: access.to('connections.read'), schema: { params: idParams } },
       artifact('template', 'application/x-yaml; charset=utf-8', 'sesame-role.yaml'),
     );
     app.get(
       '/v1/connections/:id/terraform',
-      { schema: { params: idParams } },
+      { config: access.to('connections.read'), schema: { params: idParams } },
       artifact('terraform', 'text/plain; charset=utf-8', 'sesame-role.tf'),
     );
     app.get(
       '/v1/connections/:id/aws-cli',
-      { schema: { params: idParams } },
+      { config: access.to('connections.read'), schema: { params: idParams } },
       artifact('awsCli', 'text/x-shellscript; charset=utf-8', 'sesame-role.sh'),
     );
   };

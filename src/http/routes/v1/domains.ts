@@ -8,7 +8,7 @@ import {
   domainDeletedView,
   domainView,
 } from '../../../modules/domains/schemas.js';
-import { actorOf } from '../../auth.js';
+import { access, actorOf } from '../../auth.js';
 
 const idParams = z.strictObject({ id: z.string().min(1).max(254) });
 
@@ -18,6 +18,7 @@ export const domainRoutes =
     app.post(
       '/v1/domains',
       {
+        config: access.to('domains.manage'),
         schema: {
           body: addDomainSchema,
           response: { 201: domainView },
@@ -29,7 +30,7 @@ export const domainRoutes =
 
     app.post(
       '/v1/identities/email',
-      { schema: { body: addEmailSchema, response: { 201: domainView } } },
+      { config: access.to('domains.manage'), schema: { body: addEmailSchema, response: { 201: domainView } } },
       async (req, reply) =>
         reply.status(201).send(await c.domains.addEmail(req.principal.workspaceId, req.body, actorOf(req))),
     );
@@ -37,6 +38,7 @@ export const domainRoutes =
     app.get(
       '/v1/domains',
       {
+        config: access.to('domains.read'),
         schema: {
           querystring: z.strictObject({ connection: z.string().max(100).optional() }),
           response: { 200: z.object({ data: z.array(domainView) }) },
@@ -50,17 +52,22 @@ export const domainRoutes =
       }),
     );
 
-    app.get('/v1/domains/:id', { schema: { params: idParams, response: { 200: domainView } } }, async (req) =>
-      c.domains.get(req.principal.workspaceId, req.params.id),
+    app.get(
+      '/v1/domains/:id',
+      { config: access.to('domains.read'), schema: { params: idParams, response: { 200: domainView } } },
+      async (req) => c.domains.get(req.principal.workspaceId, req.params.id),
     );
 
-    app.post('/v1/domains/:id/verify', { schema: { params: idParams, response: { 200: domainView } } }, async (req) =>
-      c.domains.verify(req.principal.workspaceId, req.params.id, actorOf(req)),
+    app.post(
+      '/v1/domains/:id/verify',
+      { config: access.to('domains.manage'), schema: { params: idParams, response: { 200: domainView } } },
+      async (req) => c.domains.verify(req.principal.workspaceId, req.params.id, actorOf(req)),
     );
 
     app.delete(
       '/v1/domains/:id',
       {
+        config: access.to('domains.manage'),
         schema: {
           params: idParams,
           querystring: z.strictObject({ deleteIdentity: z.enum(['true', 'false']).optional() }),

@@ -4,7 +4,8 @@ import type { Container } from '../../../container.js';
 import { AppError } from '../../../errors.js';
 import { MESSAGE_STATUSES } from '../../../modules/messages/service.js';
 import { messageView } from '../../../modules/messages/schemas.js';
-import { actorOf } from '../../auth.js';
+import { access, actorOf, type Principal } from '../../auth.js';
+import type { Submitter } from '../../../modules/messages/service.js';
 import { idParams } from '../../schemas.js';
 
 const iso = z.string().datetime({ offset: true, message: 'must be an ISO-8601 time' });
@@ -19,20 +20,17 @@ export const emailRoutes =
       if (Array.isArray(v)) throw new AppError('idempotency_key_invalid', 'Send one Idempotency-Key header.');
       return typeof v === 'string' ? v : undefined;
     };
-    const submitter = (
-      req: { principal: { workspaceId: string; apiKeyId: string; canSend: boolean } },
-      actor: string,
-    ) => ({
-      workspaceId: req.principal.workspaceId,
-      apiKeyId: req.principal.apiKeyId,
-      canSend: req.principal.canSend,
-      actor,
-    });
+    // People were checked by role already; a key's scopes and connections go to the service.
+    const submitter = (req: { principal: Principal }, actor: string): Submitter =>
+      req.principal.kind === 'api_key'
+        ? { workspaceId: req.principal.workspaceId, apiKeyId: req.principal.apiKeyId, access: req.principal, actor }
+        : { workspaceId: req.principal.workspaceId, apiKeyId: null, actor };
 
     // The body is validated by the service (the idempotency hash covers the body as sent).
     app.post(
       '/v1/emails',
       {
+        config: access.to('emails.send'),
         bodyLimit: EMAIL_BODY_LIMIT,
         schema: { response: { 202: z.object({ id: z.string(), status: z.enum(MESSAGE_STATUSES) }) } },
       },
@@ -47,6 +45,7 @@ export const emailRoutes =
     app.post(
       '/v1/emails/batch',
       {
+        config: access.to('emails.send'),
         bodyLimit: EMAIL_BODY_LIMIT,
         schema: {
           body: z.object({ emails: z.array(z.unknown()).min(1).max(100) }),
@@ -79,6 +78,7 @@ export const emailRoutes =
     app.get(
       '/v1/emails',
       {
+        config: access.to('emails.read'),
         schema: {
           querystring: z.strictObject({
             status: z.enum(MESSAGE_STATUSES).optional(),
@@ -110,13 +110,19 @@ export const emailRoutes =
       },
     );
 
-    app.get('/v1/emails/:id', { schema: { params: idParams, response: { 200: messageView } } }, async (req) =>
-      c.messages.get(req.principal.workspaceId, req.params.id),
+    app.get(
+      '/v1/emails/:id',
+      { config: access.to('emails.read'), schema: { params: idParams, response: { 200: messageView } } },
+      async (req) => c.messages.get(req.principal.workspaceId, req.params.id),
     );
-    app.post('/v1/emails/:id/cancel', { schema: { params: idParams, response: { 200: messageView } } }, async (req) =>
-      c.messages.cancel(req.principal.workspaceId, req.params.id, actorOf(req)),
+    app.post(
+      '/v1/emails/:id/cancel',
+      { config: access.to('emails.manage'), schema: { params: idParams, response: { 200: messageView } } },
+      async (req) => c.messages.cancel(req.principal.workspaceId, req.params.id, actorOf(req)),
     );
-    app.post('/v1/emails/:id/retry', { schema: { params: idParams, response: { 200: messageView } } }, async (req) =>
-      c.messages.retry(submitter(req, actorOf(req)), req.params.id),
+    app.post(
+      '/v1/emails/:id/retry',
+      { config: access.to('emails.send'), schema: { params: idParams, response: { 200: messageView } } },
+      async (req) => c.messages.retry(submitter(req, actorOf(req)), req.params.id),
     );
   };

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { access } from '../../auth.js';
 import type { Container } from '../../../container.js';
 
 export const platformRoutes =
@@ -8,6 +9,7 @@ export const platformRoutes =
     app.get(
       '/v1/platform',
       {
+        config: access.to('connections.read'),
         schema: {
           response: {
             200: z.object({

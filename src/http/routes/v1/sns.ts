@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { access } from '../../auth.js';
 import type { Container } from '../../../container.js';
 
 /** SNS notifications are small (256 KB at most); anything larger is not one. */
@@ -17,6 +18,7 @@ export const snsRoutes =
     app.post(
       '/v1/sns/:connectionId',
       {
+        config: access.sns,
         bodyLimit: SNS_BODY_LIMIT,
         schema: {
           params: z.strictObject({ connectionId: z.string().min(1).max(100) }),

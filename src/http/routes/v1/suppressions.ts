@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Container } from '../../../container.js';
-import { actorOf } from '../../auth.js';
+import { access, actorOf } from '../../auth.js';
 import { suppressionView } from '../../../modules/suppressions/schemas.js';
 
 export const suppressionRoutes =
@@ -17,6 +17,7 @@ export const suppressionRoutes =
     app.get(
       '/v1/suppressions',
       {
+        config: access.to('suppressions.read'),
         schema: {
           querystring: z.strictObject({
             email: z.string().max(254).optional(),
@@ -37,6 +38,7 @@ export const suppressionRoutes =
     app.post(
       '/v1/suppressions',
       {
+        config: access.to('suppressions.manage'),
         schema: {
           body: z.strictObject({ email: z.string().max(254), reason: z.string().max(200).optional() }),
           response: { 200: suppressionView, 201: suppressionView },
@@ -54,7 +56,7 @@ export const suppressionRoutes =
 
     app.delete(
       '/v1/suppressions/:email',
-      { schema: { params: z.strictObject({ email: z.string().max(254) }) } },
+      { config: access.to('suppressions.manage'), schema: { params: z.strictObject({ email: z.string().max(254) }) } },
       async (req, reply) => {
         await c.suppressions.remove(req.principal.workspaceId, req.params.email, actorOf(req));
         return reply.status(204).send();
@@ -64,6 +66,7 @@ export const suppressionRoutes =
     app.post(
       '/v1/suppressions/import',
       {
+        config: access.to('suppressions.manage'),
         schema: {
           body: z.string().max(20 * 1024 * 1024),
           response: {
@@ -78,7 +81,7 @@ export const suppressionRoutes =
       async (req) => c.suppressions.importCsv(req.principal.workspaceId, req.body, actorOf(req)),
     );
 
-    app.get('/v1/suppressions/export', async (req, reply) => {
+    app.get('/v1/suppressions/export', { config: access.to('suppressions.read') }, async (req, reply) => {
       reply.header('content-type', 'text/csv; charset=utf-8');
       reply.header('content-disposition', 'attachment; filename="suppressions.csv"');
       return reply.send(await c.suppressions.exportCsv(req.principal.workspaceId));

@@ -7,7 +7,7 @@ import {
   warmupPlanView as plan,
   warmupScopeQuery,
 } from '../../../modules/warmup/schemas.js';
-import { actorOf } from '../../auth.js';
+import { access, actorOf } from '../../auth.js';
 import { idParams } from '../../schemas.js';
 
 /** Warmup plans of a connection: `?domain=` names a domain's plan; without it, the connection's own. */
@@ -17,6 +17,7 @@ export const warmupRoutes =
     app.get(
       '/v1/connections/:id/warmup',
       {
+        config: access.to('warmup.read'),
         schema: {
           params: idParams,
           querystring: warmupScopeQuery,
@@ -30,7 +31,10 @@ export const warmupRoutes =
 
     app.put(
       '/v1/connections/:id/warmup',
-      { schema: { params: idParams, body: setWarmupSchema, response: { 200: plan, 201: plan } } },
+      {
+        config: access.to('warmup.manage'),
+        schema: { params: idParams, body: setWarmupSchema, response: { 200: plan, 201: plan } },
+      },
       async (req, reply) => {
         const r = await c.warmup.set(req.principal.workspaceId, req.params.id, req.body, actorOf(req));
         return reply.status(r.created ? 201 : 200).send(r.plan);
@@ -39,19 +43,26 @@ export const warmupRoutes =
 
     app.post(
       '/v1/connections/:id/warmup/pause',
-      { schema: { params: idParams, querystring: warmupScopeQuery, response: { 200: plan } } },
+      {
+        config: access.to('warmup.manage'),
+        schema: { params: idParams, querystring: warmupScopeQuery, response: { 200: plan } },
+      },
       async (req) => c.warmup.pause(req.principal.workspaceId, req.params.id, req.query.domain, actorOf(req)),
     );
 
     app.post(
       '/v1/connections/:id/warmup/resume',
-      { schema: { params: idParams, querystring: warmupScopeQuery, response: { 200: plan } } },
+      {
+        config: access.to('warmup.manage'),
+        schema: { params: idParams, querystring: warmupScopeQuery, response: { 200: plan } },
+      },
       async (req) => c.warmup.resume(req.principal.workspaceId, req.params.id, req.query.domain, actorOf(req)),
     );
 
     app.delete(
       '/v1/connections/:id/warmup',
       {
+        config: access.to('warmup.manage'),
         schema: {
           params: idParams,
           querystring: warmupScopeQuery,

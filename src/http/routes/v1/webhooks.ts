@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Container } from '../../../container.js';
 import { WEBHOOK_EVENT_TYPES } from '../../../modules/webhooks/webhooks.js';
 import { deliveryView, webhookView } from '../../../modules/webhooks/schemas.js';
-import { actorOf } from '../../auth.js';
+import { access, actorOf } from '../../auth.js';
 import { idParams } from '../../schemas.js';
 
 const createBody = z.strictObject({
@@ -18,7 +18,10 @@ export const webhookRoutes =
   async (app) => {
     app.post(
       '/v1/webhooks',
-      { schema: { body: createBody, response: { 201: webhookView.extend({ secret: z.string() }) } } },
+      {
+        config: access.to('webhooks.manage'),
+        schema: { body: createBody, response: { 201: webhookView.extend({ secret: z.string() }) } },
+      },
       async (req, reply) => {
         const { webhook: w, secret } = await c.webhooks.create(
           req.principal.workspaceId,
@@ -36,7 +39,7 @@ export const webhookRoutes =
 
     app.get(
       '/v1/webhooks',
-      { schema: { response: { 200: z.object({ data: z.array(webhookView) }) } } },
+      { config: access.to('webhooks.read'), schema: { response: { 200: z.object({ data: z.array(webhookView) }) } } },
       async (req) => ({
         data: await c.webhooks.list(req.principal.workspaceId),
       }),
@@ -44,13 +47,17 @@ export const webhookRoutes =
 
     app.get(
       '/v1/webhooks/:id',
-      { schema: { params: idParams, response: { 200: webhookView.extend({ deliveries: z.array(deliveryView) }) } } },
+      {
+        config: access.to('webhooks.read'),
+        schema: { params: idParams, response: { 200: webhookView.extend({ deliveries: z.array(deliveryView) }) } },
+      },
       async (req) => c.webhooks.get(req.principal.workspaceId, req.params.id),
     );
 
     app.get(
       '/v1/webhooks/:id/deliveries',
       {
+        config: access.to('webhooks.read'),
         schema: {
           params: idParams,
           querystring: z.strictObject({
@@ -69,8 +76,12 @@ export const webhookRoutes =
         }),
     );
 
-    app.delete('/v1/webhooks/:id', { schema: { params: idParams } }, async (req, reply) => {
-      await c.webhooks.remove(req.principal.workspaceId, req.params.id, actorOf(req));
-      return reply.status(204).send();
-    });
+    app.delete(
+      '/v1/webhooks/:id',
+      { config: access.to('webhooks.manage'), schema: { params: idParams } },
+      async (req, reply) => {
+        await c.webhooks.remove(req.principal.workspaceId, req.params.id, actorOf(req));
+        return reply.status(204).send();
+      },
+    );
   };
