@@ -160,12 +160,10 @@ export async function startOidcProvider(opts: StartOidcProviderOptions = {}): Pr
   }
 
   // The signing key is made here so the helper holds the private half and can re-sign a token.
-  const kid = randomUUID();
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { privateKey, kid } = rsaKey('provider');
   const privateJwk = { ...privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
   const { kty, n, e } = privateJwk;
   const publicJwks = { keys: [{ kty, n, e, kid, alg: 'RS256', use: 'sig' }] };
-  let foreignKey: KeyObject | undefined;
 
   function clientsMetadata(): Map<string, ClientMetadata> {
     const common = {
@@ -230,7 +228,19 @@ export async function startOidcProvider(opts: StartOidcProviderOptions = {}): Pr
     },
     features: {
       devInteractions: { enabled: false },
-      rpInitiatedLogout: { enabled: true },
+      // end_session_endpoint, as Okta, Entra ID and Keycloak publish: one page with one button.
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx: KoaContextWithOIDC, form: string) => {
+          ctx.body = page(
+            'Sign out',
+            `${form}<button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out</button>`,
+          );
+        },
+        postLogoutSuccessSource: (ctx: KoaContextWithOIDC) => {
+          ctx.body = page('Signed out', '<p>You are signed out of the test identity provider.</p>');
+        },
+      },
     },
     cookies: {
       keys: [randomBytes(32).toString('base64url')],
@@ -286,8 +296,7 @@ export async function startOidcProvider(opts: StartOidcProviderOptions = {}): Pr
         claims.iss = 'https://another-provider.invalid';
         break;
       case 'signature':
-        foreignKey ??= generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-        key = foreignKey;
+        key = rsaKey('foreign').privateKey;
         break;
       case null:
         break;
@@ -420,6 +429,21 @@ export async function startOidcProvider(opts: StartOidcProviderOptions = {}): Pr
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+const rsaKeys = new Map<string, { privateKey: KeyObject; kid: string }>();
+
+/**
+ * RSA keys made once per test process: a 2048-bit key takes up to a second on a busy machine, and
+ * providers in one process may share one (each has its own issuer).
+ */
+function rsaKey(purpose: 'provider' | 'foreign'): { privateKey: KeyObject; kid: string } {
+  let key = rsaKeys.get(purpose);
+  if (!key) {
+    key = { privateKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, kid: randomUUID() };
+    rsaKeys.set(purpose, key);
+  }
+  return key;
 }
 
 function toProviderAccount(account: OidcAccount): Account {
