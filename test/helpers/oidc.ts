@@ -198,7 +198,8 @@ export async function startOidcProvider(opts: StartOidcProviderOptions = {}): Pr
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { port } = server.address() as AddressInfo;
+  const issuer = `http://127.0.0.1:${port}`;
 
   const provider = new Provider(issuer, {
     adapter: memoryAdapter(clientsMetadata),
@@ -243,6 +244,9 @@ export async function startOidcProvider(opts: StartOidcProviderOptions = {}): Pr
       },
     },
     cookies: {
+      // Browsers share cookies across the ports of one host: names of its own keep this provider's
+      // apart from the relying party's and from another test provider's on 127.0.0.1.
+      names: { session: `idp${port}_session`, interaction: `idp${port}_interaction`, resume: `idp${port}_resume` },
       keys: [randomBytes(32).toString('base64url')],
       // Lax, not the default None: browsers drop SameSite=None cookies that are not Secure, and this
       // provider speaks plain HTTP on loopback.

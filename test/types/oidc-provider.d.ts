@@ -61,6 +61,7 @@ declare module 'oidc-provider' {
     scopes?: string[];
     jwks?: { keys: Record<string, unknown>[] };
     cookies?: {
+      names?: { session?: string; interaction?: string; resume?: string };
       keys?: string[];
       long?: Record<string, unknown>;
       short?: Record<string, unknown>;
