@@ -3,7 +3,8 @@
  * serves discovery, JWKS, the authorization and token endpoints over node:http on 127.0.0.1, shows a
  * minimal login page a browser can click through, and can be told to hand out ID tokens whose one
  * claim is wrong (nonce, expiry, audience, issuer) but whose signature is its own, so a relying party
- * that accepts them is shown not to validate that claim.
+ * that accepts them is shown not to validate that claim (or whose claims are right and signature is
+ * not, for a relying party that checks signatures).
  */
 import { type KeyObject, generateKeyPairSync, randomBytes, randomUUID, sign as signBytes } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
