@@ -85,6 +85,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     grants: repos.signInGrants,
     workspaces: repos.workspaces,
     users: repos.members,
+    invitations: repos.invitations,
     members,
     sessions,
     clock,

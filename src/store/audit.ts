@@ -14,7 +14,8 @@ export interface AuditRow {
 }
 
 export interface AuditFilter {
-  workspaceId: string;
+  /** null: entries of no workspace (platform calls, refused sign-ins of unknown people). */
+  workspaceId: string | null;
   connectionId?: string;
   /** One action, or with a trailing `*` every action starting with what comes before it. */
   action?: string;
@@ -68,7 +69,10 @@ export function createAuditRepo(db: Executor) {
 
     /** Newest first (ids are time-ordered). */
     async page(f: AuditFilter): Promise<AuditRow[]> {
-      let q = db.selectFrom('audit_log').selectAll().where('workspace_id', '=', f.workspaceId);
+      let q =
+        f.workspaceId === null
+          ? db.selectFrom('audit_log').selectAll().where('workspace_id', 'is', null)
+          : db.selectFrom('audit_log').selectAll().where('workspace_id', '=', f.workspaceId);
       if (f.connectionId) q = q.where('connection_id', '=', f.connectionId);
       if (f.action?.endsWith('*')) {
         // A literal prefix: with LIKE, the "_" of action names would match any character.

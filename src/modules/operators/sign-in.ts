@@ -4,7 +4,14 @@ import { systemOffsetSeconds, type Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import type { MembersRepo, MembershipRow, Role, SignInGrantsRepo, UserRow } from '../../store/operators.js';
+import type {
+  InvitationsRepo,
+  MembersRepo,
+  MembershipRow,
+  Role,
+  SignInGrantsRepo,
+  UserRow,
+} from '../../store/operators.js';
 import type { WorkspacesRepo } from '../../store/workspaces.js';
 import type { Audit } from '../audit/audit.js';
 import { normaliseEmail, type Members } from './members.js';
@@ -84,6 +91,7 @@ export function createSignIn(deps: {
   grants: Pick<SignInGrantsRepo, 'insert' | 'take' | 'find' | 'purge'>;
   workspaces: Pick<WorkspacesRepo, 'find'>;
   users: Pick<MembersRepo, 'userByEmail'>;
+  invitations: Pick<InvitationsRepo, 'pendingFor'>;
   members: Pick<Members, 'settle' | 'recordSignIn' | 'memberships'>;
   sessions: Pick<Sessions, 'start'>;
   clock: Clock;
@@ -121,7 +129,7 @@ export function createSignIn(deps: {
     email: string | null,
     reason: string,
   ): Promise<never> {
-    const workspaces = email ? await knownWorkspaces(email) : [];
+    const workspaces = email ? await concernedWorkspaces(email) : [];
     for (const w of workspaces.length ? workspaces : [null])
       await audit.record({
         workspaceId: w,
@@ -133,9 +141,16 @@ export function createSignIn(deps: {
     throw new AppError(code, message);
   }
 
+  /** Workspaces the person belongs to. */
   async function knownWorkspaces(email: string): Promise<string[]> {
     const u = await deps.users.userByEmail(normaliseEmail(email));
     return u ? (await deps.members.memberships(u.id)).map((m) => m.workspaceId) : [];
+  }
+
+  /** Workspaces that know the person: members, or invited. */
+  async function concernedWorkspaces(email: string): Promise<string[]> {
+    const invited = await deps.invitations.pendingFor(normaliseEmail(email), clock.now().toISOString());
+    return [...new Set([...(await knownWorkspaces(email)), ...invited.map((i) => i.workspaceId)])];
   }
 
   async function finish(
@@ -165,34 +180,52 @@ export function createSignIn(deps: {
     return { token, user, memberships, expiresAt: session.expiresAt };
   }
 
-  async function oidcConfig(): Promise<oidc.Configuration> {
+  const clientAuth = (): oidc.ClientAuth =>
+    config.oidcClientSecret ? oidc.ClientSecretBasic(config.oidcClientSecret) : oidc.None();
+  // Plain http only for a provider on this machine (a development or test IdP).
+  const localIssuer = (): boolean => ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(config.oidcIssuer!).hostname);
+
+  /** The provider's metadata, discovered once per process (again after a failure). */
+  async function discover(): Promise<oidc.Configuration> {
     if (!oidcEnabled())
       throw new AppError('oidc_not_configured', 'No identity provider is configured for this Sesame.');
-    discovered ??= (async () => {
-      const issuer = new URL(config.oidcIssuer!);
-      // Plain http only for a provider on this machine (a development or test IdP).
-      const local = ['127.0.0.1', 'localhost', '[::1]'].includes(issuer.hostname);
-      const metadata: Partial<oidc.ClientMetadata> = {
-        [oidc.clockSkew]: systemOffsetSeconds(clock),
-      };
-      return oidc.discovery(
-        issuer,
+    discovered ??= oidc
+      .discovery(
+        new URL(config.oidcIssuer!),
         config.oidcClientId!,
-        metadata,
-        config.oidcClientSecret ? oidc.ClientSecretBasic(config.oidcClientSecret) : oidc.None(),
-        local ? { execute: [oidc.allowInsecureRequests] } : undefined,
-      );
-    })().catch((e: unknown) => {
-      discovered = undefined;
-      throw new AppError(
-        'oidc_failed',
-        `The identity provider at ${config.oidcIssuer} could not be reached: ${String((e as Error).message ?? e)}.`,
-        {
-          hint: 'Check SESAME_OIDC_ISSUER (it must serve /.well-known/openid-configuration) and that this server can reach it.',
-        },
-      );
-    });
+        undefined,
+        clientAuth(),
+        localIssuer() ? { execute: [oidc.allowInsecureRequests] } : undefined,
+      )
+      .catch((e: unknown) => {
+        discovered = undefined;
+        throw new AppError(
+          'oidc_failed',
+          `The identity provider at ${config.oidcIssuer} could not be reached: ${e instanceof Error ? e.message : String(e)}.`,
+          {
+            hint: 'Check SESAME_OIDC_ISSUER (it must serve /.well-known/openid-configuration) and that this server can reach it.',
+          },
+        );
+      });
     return discovered;
+  }
+
+  /**
+   * The configuration a callback is validated with: the ID token's signature is checked against
+   * the provider's published keys (openid-client skips that by default for the code flow), and
+   * its times against this process's clock as it is now.
+   */
+  async function validating(): Promise<oidc.Configuration> {
+    const base = await discover();
+    const cfg = new oidc.Configuration(
+      base.serverMetadata(),
+      config.oidcClientId!,
+      { [oidc.clockSkew]: systemOffsetSeconds(clock) },
+      clientAuth(),
+    );
+    if (localIssuer()) oidc.allowInsecureRequests(cfg);
+    oidc.enableNonRepudiationChecks(cfg);
+    return cfg;
   }
 
   /** Roles from the provider's claim, per workspace; null when no claim is configured. */
@@ -254,7 +287,7 @@ export function createSignIn(deps: {
 
     /** Begin an OIDC sign-in: where to send the browser, and the state to bind to it (a cookie). */
     async oidcStart(next: string | undefined): Promise<{ url: string; state: string }> {
-      const cfg = await oidcConfig();
+      const cfg = await discover();
       const state = oidc.randomState();
       const nonce = oidc.randomNonce();
       const verifier = oidc.randomPKCECodeVerifier();
@@ -303,7 +336,7 @@ export function createSignIn(deps: {
           null,
           'login expired or replayed',
         );
-      const cfg = await oidcConfig();
+      const cfg = await validating();
       let claims: Record<string, unknown>;
       try {
         const tokens = await oidc.authorizationCodeGrant(cfg, new URL(`${callbackUrl()}${currentUrl.search}`), {
