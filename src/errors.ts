@@ -57,7 +57,7 @@ export const CATALOGUE = {
   session_expired: { status: 401, hint: 'Sign in again (the browser sign-in page, or `sesame login`).' },
   csrf_failed: {
     status: 403,
-    hint: 'Reload the page and try again; requests made with the session cookie must carry the sesame-csrf header from GET /v1/session and come from this origin.',
+    hint: 'Reload the page and try again: a change made in the browser must come from the Sesame page itself (its sesame-csrf token and origin).',
   },
   last_owner: { status: 409, hint: 'Make another member an owner first, then change or remove this one.' },
   not_a_member: {

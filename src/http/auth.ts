@@ -183,7 +183,7 @@ export function installAuth(
         if (reached)
           req.log.warn(
             { ip: req.ip, failures: limit.max, windowSeconds: limit.windowMs / 1000 },
-            'too many failed authentications from one address: refusing it until the window ends',
+            'too many failed API authentications from one address: refusing it until the window ends',
           );
       }
       throw e;
