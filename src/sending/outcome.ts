@@ -2,6 +2,7 @@ import { backoffMs } from '../backoff.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Job, JobQueue } from '../queue/job-queue.js';
+import type { AnalyticsRepo } from '../store/analytics.js';
 import type { LastError, MessagesRepo } from '../store/messages.js';
 import type { SendStats } from './types.js';
 
@@ -9,6 +10,7 @@ import type { SendStats } from './types.js';
 export interface OutcomeRepos {
   jobs: Pick<JobQueue, 'finish' | 'retryAt'>;
   messages: Pick<MessagesRepo, 'markSent' | 'fail' | 'requeue'>;
+  analytics: Pick<AnalyticsRepo, 'addMessages'>;
 }
 
 /** Successes written in one transaction at most. */
@@ -53,6 +55,11 @@ export function createOutcomes(deps: {
       await withRetries(() =>
         transaction(async (r) => {
           await r.messages.markSent(batch);
+          await r.analytics.addMessages(
+            'sent',
+            batch.map((b) => b.id),
+            batch[0]!.at,
+          );
           for (const b of batch) await r.jobs.finish('send', b.id);
         }),
       );
@@ -87,7 +94,8 @@ export function createOutcomes(deps: {
     /** The message fails for good (only one still on its way); its job is done. */
     async fail(job: Job, why: LastError): Promise<void> {
       await transaction(async (r) => {
-        await r.messages.fail(job.id, why, clock.now().toISOString());
+        const at = clock.now().toISOString();
+        if (await r.messages.fail(job.id, why, at)) await r.analytics.addMessages('failed', [job.id], at);
         await r.jobs.finish('send', job.id);
       });
       stats.failed++;

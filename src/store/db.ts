@@ -28,6 +28,7 @@ import * as m014 from './migrations/014_jobs.js';
 import * as m016 from './migrations/016_domain_checks_on_jobs.js';
 import * as m017 from './migrations/017_webhook_jobs.js';
 import * as m015 from './migrations/015_sends_on_jobs.js';
+import * as m019 from './migrations/019_analytics.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -62,6 +63,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '016_domain_checks_on_jobs': m016,
   '017_webhook_jobs': m017,
   '015_sends_on_jobs': m015,
+  '019_analytics': m019,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

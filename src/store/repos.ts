@@ -12,6 +12,7 @@ import { createMessageEventsRepo, createSnsMessagesRepo, createSnsRefusalsRepo }
 import { createWebhooksRepo } from './webhooks.js';
 import { createApiKeysRepo, createWorkspacesRepo } from './workspaces.js';
 import { createWorkersRepo } from './workers.js';
+import { createAnalyticsRepo } from './analytics.js';
 
 /**
  * Every repository, each the only writer of its tables. Services take the few methods they use
@@ -34,6 +35,7 @@ const FACTORIES = {
   keyCheck: (db: Executor) => createKeyCheckRepo(db),
   idempotency: (db: Executor) => createIdempotencyRepo(db),
   workers: (db: Executor) => createWorkersRepo(db),
+  analytics: (db: Executor) => createAnalyticsRepo(db),
 } as const;
 
 export type Repos = { readonly [K in keyof typeof FACTORIES]: ReturnType<(typeof FACTORIES)[K]> };

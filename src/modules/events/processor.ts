@@ -15,6 +15,7 @@ import type {
 import type { MessageStatus } from '../../store/messages.js';
 import type { Repos } from '../../store/repos.js';
 import type { Audit } from '../audit/audit.js';
+import { kindOfEvent } from '../analytics/kinds.js';
 import type { Suppressions } from '../suppressions/suppressions.js';
 import { type EventKind, parseSesEvent, type SesEvent } from './parse.js';
 
@@ -97,6 +98,11 @@ export function createEventProcessor(deps: {
       createdAt: now,
     };
     if (!(await tx.messageEvents.insert(recorded, n.id))) return 'applied'; // applied before
+    const kind = kindOfEvent(e);
+    if (kind)
+      await tx.analytics.add([
+        { workspaceId: n.workspaceId, connectionId: n.connectionId, kind, at: recorded.occurredAt },
+      ]);
     const next = STATUS_OF[e.kind];
     if (msg && next && (RANK[msg.status] ?? 99) < next.rank)
       await tx.messages.moveStatus(msg.id, msg.status, next.status, now);
