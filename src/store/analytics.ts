@@ -240,17 +240,18 @@ export function createAnalyticsRepo(executor: Executor) {
         when messages.last_error_code = 'ses_daily_quota' then 'quota'
         when messages.scheduled_at is not null and messages.scheduled_at > ${now} then 'scheduled'
         else 'retry' end`;
-      const rows = await db
+      // Grouped outside: PostgreSQL does not see the state's expression in GROUP BY as the selected one.
+      const states = db
         .selectFrom('jobs')
         .innerJoin('messages', 'messages.id', 'jobs.id')
-        .select((eb) => [
-          'messages.connection_id as connection_id',
-          state.as('state'),
-          eb.fn.countAll<number>().as('n'),
-        ])
+        .select(['messages.connection_id as connection_id', state.as('state')])
         .where('jobs.queue', '=', 'send')
         .where('messages.workspace_id', '=', workspaceId)
-        .groupBy(['messages.connection_id', state])
+        .as('states');
+      const rows = await db
+        .selectFrom(states)
+        .select((eb) => ['connection_id', 'state', eb.fn.countAll<number>().as('n')])
+        .groupBy(['connection_id', 'state'])
         .execute();
       return rows.map((r) => ({ connectionId: r.connection_id, state: r.state, count: Number(r.n) }));
     },
