@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import type { Executor } from './db.js';
 import type { Database } from './schema.js';
 
@@ -20,7 +20,7 @@ export const ANALYTICS_KINDS = [
 ] as const;
 export type AnalyticsKind = (typeof ANALYTICS_KINDS)[number];
 
-/** One increment: `n` (default 1) more of `kind` in the UTC hour of `at`. */
+/** One increment: `n` (default 1) more of `kind` in the UTC hour (and day) of `at`. */
 export interface CountIncrement {
   workspaceId: string;
   connectionId: string;
@@ -30,13 +30,14 @@ export interface CountIncrement {
   n?: number;
 }
 
-/** The counts of one bucket of one connection, as read: only kinds that occurred. */
+export type KindCounts = Record<AnalyticsKind, number>;
+
+/** The counts of one bucket of one connection, as read. */
 export interface CountRow {
-  /** The bucket's first hour or day: YYYY-MM-DDTHH (hour) or YYYY-MM-DD (day), UTC. */
+  /** The bucket's key: YYYY-MM-DDTHH (hour) or YYYY-MM-DD (day), UTC. */
   bucket: string;
   connectionId: string;
-  kind: AnalyticsKind;
-  count: number;
+  counts: KindCounts;
 }
 
 /** The SES quota of a connection's account as Sesame last read it (GetAccount). */
@@ -57,14 +58,10 @@ export interface QueueCount {
   count: number;
 }
 
+type Counted = { [K in AnalyticsKind]: number | string };
 interface AnalyticsTables {
-  analytics_hourly: {
-    workspace_id: string;
-    hour: string;
-    connection_id: string;
-    kind: string;
-    count: number | string;
-  };
+  analytics_hourly: { workspace_id: string; hour: string; connection_id: string } & Counted;
+  analytics_daily: { workspace_id: string; day: string; connection_id: string } & Counted;
   connection_quotas: {
     connection_id: string;
     workspace_id: string;
@@ -77,16 +74,34 @@ interface AnalyticsTables {
 
 /** An hour bucket as it sorts: YYYY-MM-DDTHH (UTC). */
 export const hourOf = (iso: string): string => new Date(iso).toISOString().slice(0, 13);
+/** A UTC day: YYYY-MM-DD. */
+export const dayOf = (iso: string): string => new Date(iso).toISOString().slice(0, 10);
+
+const zeroCounts = (): KindCounts => Object.fromEntries(ANALYTICS_KINDS.map((k) => [k, 0])) as KindCounts;
+
+/** The two tables and the key column each is bucketed by. */
+const TABLES = [
+  { table: 'analytics_hourly', key: 'hour', of: hourOf },
+  { table: 'analytics_daily', key: 'day', of: dayOf },
+] as const;
 
 /**
- * Hourly counts per workspace, connection and kind (`analytics_hourly`) and the quota readings
- * (`connection_quotas`): the only writer of both. Counts are added in the transaction of the write
- * that causes them (a message stored, a send outcome, an SES event), so they never disagree with
- * it; they are read back summed by hour or by UTC day.
+ * Counts per workspace, UTC hour and connection (`analytics_hourly`), the same summed per UTC day
+ * (`analytics_daily`), one column per kind, and the quota readings (`connection_quotas`): the only
+ * writer of the three. Counts are added in the transaction of the write that causes them (a
+ * message stored, a send outcome, an SES event), so they never disagree with it; a day row is
+ * always the sum of its 24 hour rows, added by the same statements. Day rows exist so a year reads
+ * a few thousand rows, not a few hundred thousand.
  */
 export function createAnalyticsRepo(executor: Executor) {
-  // The two tables are this repository's alone; their types stay here with it.
+  // These tables are this repository's alone; their types stay here with it.
   const db = executor as unknown as Kysely<Database & AnalyticsTables>;
+  // The same statements run on either table (named at run time); the rows are typed above.
+  /* eslint-disable @typescript-eslint/no-explicit-any */
+  const loose = executor as unknown as Kysely<any>;
+  const addAll = (table: string) => (eb: ExpressionBuilder<any, any>) =>
+    /* eslint-enable @typescript-eslint/no-explicit-any */
+    Object.fromEntries(ANALYTICS_KINDS.map((k) => [k, eb(`${table}.${k}`, '+', eb.ref(`excluded.${k}`))]));
 
   return {
     /**
@@ -94,35 +109,27 @@ export function createAnalyticsRepo(executor: Executor) {
      * transactions counting the same rows take their locks in the same order.
      */
     async add(increments: readonly CountIncrement[]): Promise<void> {
-      const rows = new Map<
-        string,
-        { workspace_id: string; hour: string; connection_id: string; kind: string; count: number }
-      >();
-      for (const i of increments) {
-        const hour = hourOf(i.at);
-        const key = `${i.workspaceId}\u0000${hour}\u0000${i.connectionId}\u0000${i.kind}`;
-        const row = rows.get(key);
-        if (row) row.count += i.n ?? 1;
-        else
-          rows.set(key, {
-            workspace_id: i.workspaceId,
-            hour,
-            connection_id: i.connectionId,
-            kind: i.kind,
-            count: i.n ?? 1,
-          });
+      if (increments.length === 0) return;
+      for (const { table, key, of } of TABLES) {
+        const rows = new Map<string, Record<string, string | number>>();
+        for (const i of increments) {
+          const bucket = of(i.at);
+          const id = `${i.workspaceId}\u0000${bucket}\u0000${i.connectionId}`;
+          let row = rows.get(id);
+          if (!row)
+            rows.set(
+              id,
+              (row = { workspace_id: i.workspaceId, [key]: bucket, connection_id: i.connectionId, ...zeroCounts() }),
+            );
+          (row[i.kind] as number) += i.n ?? 1;
+        }
+        const values = [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+        await loose
+          .insertInto(table)
+          .values(values)
+          .onConflict((oc) => oc.columns(['workspace_id', key, 'connection_id']).doUpdateSet(addAll(table)))
+          .execute();
       }
-      if (rows.size === 0) return;
-      const values = [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
-      await db
-        .insertInto('analytics_hourly')
-        .values(values)
-        .onConflict((oc) =>
-          oc
-            .columns(['workspace_id', 'hour', 'connection_id', 'kind'])
-            .doUpdateSet((eb) => ({ count: eb('analytics_hourly.count', '+', eb.ref('excluded.count')) })),
-        )
-        .execute();
     },
 
     /**
@@ -131,60 +138,65 @@ export function createAnalyticsRepo(executor: Executor) {
      */
     async addMessages(kind: AnalyticsKind, ids: readonly string[], at: string): Promise<void> {
       if (ids.length === 0) return;
-      const hour = hourOf(at);
-      await db
-        .insertInto('analytics_hourly')
-        .columns(['workspace_id', 'hour', 'connection_id', 'kind', 'count'])
-        .expression(
-          db
-            .selectFrom('messages')
-            .select((eb) => [
-              'workspace_id',
-              sql<string>`${hour}`.as('hour'),
-              'connection_id',
-              sql<string>`${kind}`.as('kind'),
-              eb.fn.countAll<number>().as('count'),
-            ])
-            // The where clause also keeps SQLite from reading the upsert's ON as a join's.
-            .where('id', 'in', [...ids])
-            .groupBy(['workspace_id', 'connection_id'])
-            .orderBy('workspace_id')
-            .orderBy('connection_id'),
-        )
-        .onConflict((oc) =>
-          oc
-            .columns(['workspace_id', 'hour', 'connection_id', 'kind'])
-            .doUpdateSet((eb) => ({ count: eb('analytics_hourly.count', '+', eb.ref('excluded.count')) })),
-        )
-        .execute();
+      for (const { table, key, of } of TABLES)
+        await loose
+          .insertInto(table)
+          .columns(['workspace_id', key, 'connection_id', ...ANALYTICS_KINDS])
+          .expression(
+            loose
+              .selectFrom('messages')
+              .select((eb) => [
+                'workspace_id',
+                sql<string>`${of(at)}`.as(key),
+                'connection_id',
+                ...ANALYTICS_KINDS.map((k) => (k === kind ? eb.fn.countAll().as(k) : sql.lit(0).as(k))),
+              ])
+              // The where clause also keeps SQLite from reading the upsert's ON as a join's.
+              .where('id', 'in', [...ids])
+              .groupBy(['workspace_id', 'connection_id'])
+              .orderBy('workspace_id')
+              .orderBy('connection_id'),
+          )
+          .onConflict((oc) => oc.columns(['workspace_id', key, 'connection_id']).doUpdateSet(addAll(table)))
+          .execute();
     },
 
     /**
-     * Counts of a workspace from `fromHour` (included) to `toHour` (excluded), summed per bucket
-     * (`hour`, or UTC `day`), connection and kind; only the given connections when any are named.
+     * Counts of a workspace from `from` (included) to `to` (excluded), ISO times on bucket
+     * boundaries, per bucket (UTC `hour` or `day`) and connection; only the given connections when
+     * any are named.
      */
     async counts(q: {
       workspaceId: string;
-      fromHour: string;
-      toHour: string;
+      from: string;
+      to: string;
       bucket: 'hour' | 'day';
       connectionIds?: readonly string[];
     }): Promise<CountRow[]> {
-      const bucket = sql<string>`substr(hour, 1, ${sql.lit(q.bucket === 'day' ? 10 : 13)})`;
+      const read = (rows: Array<Record<string, unknown>>, key: string): CountRow[] =>
+        rows.map((r) => {
+          const counts = zeroCounts();
+          for (const k of ANALYTICS_KINDS) counts[k] = Number(r[k]);
+          return { bucket: r[key] as string, connectionId: r.connection_id as string, counts };
+        });
+      if (q.bucket === 'day') {
+        let query = db
+          .selectFrom('analytics_daily')
+          .selectAll()
+          .where('workspace_id', '=', q.workspaceId)
+          .where('day', '>=', dayOf(q.from))
+          .where('day', '<', dayOf(q.to));
+        if (q.connectionIds?.length) query = query.where('connection_id', 'in', [...q.connectionIds]);
+        return read(await query.execute(), 'day');
+      }
       let query = db
         .selectFrom('analytics_hourly')
-        .select((eb) => [bucket.as('bucket'), 'connection_id', 'kind', eb.fn.sum<number | string>('count').as('n')])
+        .selectAll()
         .where('workspace_id', '=', q.workspaceId)
-        .where('hour', '>=', q.fromHour)
-        .where('hour', '<', q.toHour);
+        .where('hour', '>=', hourOf(q.from))
+        .where('hour', '<', hourOf(q.to));
       if (q.connectionIds?.length) query = query.where('connection_id', 'in', [...q.connectionIds]);
-      const rows = await query.groupBy([bucket, 'connection_id', 'kind']).execute();
-      return rows.map((r) => ({
-        bucket: r.bucket,
-        connectionId: r.connection_id,
-        kind: r.kind as AnalyticsKind,
-        count: Number(r.n),
-      }));
+      return read(await query.execute(), 'hour');
     },
 
     /** Record the quota a connection's SES account reported. */

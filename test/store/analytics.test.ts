@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AnalyticsRepo, createAnalyticsRepo } from '../../src/store/analytics.js';
+import { type AnalyticsRepo, type CountRow, createAnalyticsRepo } from '../../src/store/analytics.js';
 import { migrate, type Store } from '../../src/store/db.js';
 import * as m019 from '../../src/store/migrations/019_analytics.js';
 import { backends, testStore } from '../helpers/store.js';
@@ -67,10 +67,15 @@ describe.each(backends())('analytics repository (%s)', (backend) => {
     return id;
   }
 
-  const sorted = <T extends { bucket: string; connectionId: string; kind: string }>(rows: T[]) =>
-    [...rows].sort((a, b) =>
-      `${a.bucket}${a.connectionId}${a.kind}`.localeCompare(`${b.bucket}${b.connectionId}${b.kind}`),
-    );
+  /** Every count that is not zero, as `bucket connection kind count`, sorted. */
+  const flat = (rows: CountRow[]) =>
+    rows
+      .flatMap((r) =>
+        Object.entries(r.counts)
+          .filter(([, n]) => n !== 0)
+          .map(([kind, n]) => `${r.bucket} ${r.connectionId} ${kind} ${n}`),
+      )
+      .sort();
 
   it('adds increments into their UTC hour, summing repeats, and reads them back by hour and by day', async () => {
     await repo.add([
@@ -86,43 +91,50 @@ describe.each(backends())('analytics repository (%s)', (backend) => {
 
     const hours = await repo.counts({
       workspaceId: 'ws_a',
-      fromHour: '2026-03-01T00',
-      toHour: '2026-03-03T00',
+      from: '2026-03-01T00:00:00.000Z',
+      to: '2026-03-03T00:00:00.000Z',
       bucket: 'hour',
     });
-    expect(sorted(hours)).toEqual([
-      { bucket: '2026-03-01T10', connectionId: 'conn_1', kind: 'sent', count: 3 },
-      { bucket: '2026-03-01T11', connectionId: 'conn_1', kind: 'sent', count: 3 },
-      { bucket: '2026-03-01T23', connectionId: 'conn_2', kind: 'delivered', count: 1 },
-      { bucket: '2026-03-02T00', connectionId: 'conn_1', kind: 'sent', count: 1 },
+    expect(flat(hours)).toEqual([
+      '2026-03-01T10 conn_1 sent 3',
+      '2026-03-01T11 conn_1 sent 3',
+      '2026-03-01T23 conn_2 delivered 1',
+      '2026-03-02T00 conn_1 sent 1',
     ]);
     const days = await repo.counts({
       workspaceId: 'ws_a',
-      fromHour: '2026-03-01T00',
-      toHour: '2026-03-03T00',
+      from: '2026-03-01T00:00:00.000Z',
+      to: '2026-03-03T00:00:00.000Z',
       bucket: 'day',
     });
-    expect(sorted(days)).toEqual([
-      { bucket: '2026-03-01', connectionId: 'conn_1', kind: 'sent', count: 6 },
-      { bucket: '2026-03-01', connectionId: 'conn_2', kind: 'delivered', count: 1 },
-      { bucket: '2026-03-02', connectionId: 'conn_1', kind: 'sent', count: 1 },
+    expect(flat(days)).toEqual([
+      '2026-03-01 conn_1 sent 6',
+      '2026-03-01 conn_2 delivered 1',
+      '2026-03-02 conn_1 sent 1',
     ]);
     // The range includes its first hour and excludes its last; a connection filter narrows it.
     expect(
-      sorted(
+      flat(
         await repo.counts({
           workspaceId: 'ws_a',
-          fromHour: '2026-03-01T11',
-          toHour: '2026-03-02T00',
+          from: '2026-03-01T11:00:00.000Z',
+          to: '2026-03-02T00:00:00.000Z',
           bucket: 'hour',
           connectionIds: ['conn_1'],
         }),
       ),
-    ).toEqual([{ bucket: '2026-03-01T11', connectionId: 'conn_1', kind: 'sent', count: 3 }]);
+    ).toEqual(['2026-03-01T11 conn_1 sent 3']);
     // Another workspace's counts never show.
     expect(
-      await repo.counts({ workspaceId: 'ws_b', fromHour: '2026-03-01T00', toHour: '2026-03-03T00', bucket: 'day' }),
-    ).toEqual([{ bucket: '2026-03-01', connectionId: 'conn_9', kind: 'sent', count: 1 }]);
+      flat(
+        await repo.counts({
+          workspaceId: 'ws_b',
+          from: '2026-03-01T00:00:00.000Z',
+          to: '2026-03-03T00:00:00.000Z',
+          bucket: 'day',
+        }),
+      ),
+    ).toEqual(['2026-03-01 conn_9 sent 1']);
   });
 
   it('concurrent transactions counting the same rows all land', async () => {
@@ -143,14 +155,11 @@ describe.each(backends())('analytics repository (%s)', (backend) => {
     );
     const rows = await repo.counts({
       workspaceId: 'ws_a',
-      fromHour: '2026-03-01T00',
-      toHour: '2026-03-02T00',
+      from: '2026-03-01T00:00:00.000Z',
+      to: '2026-03-02T00:00:00.000Z',
       bucket: 'day',
     });
-    expect(sorted(rows)).toEqual([
-      { bucket: '2026-03-01', connectionId: 'conn_1', kind: 'delivered', count: 20 },
-      { bucket: '2026-03-01', connectionId: 'conn_1', kind: 'sent', count: 20 },
-    ]);
+    expect(flat(rows)).toEqual(['2026-03-01 conn_1 delivered 20', '2026-03-01 conn_1 sent 20']);
   });
 
   it('counts messages by id under their own workspace and connection', async () => {
@@ -162,12 +171,9 @@ describe.each(backends())('analytics repository (%s)', (backend) => {
     await repo.addMessages('sent', [a1], '2026-03-01T12:45:00.000Z');
     await repo.addMessages('failed', [], '2026-03-01T12:45:00.000Z');
     const q = (workspaceId: string) =>
-      repo.counts({ workspaceId, fromHour: '2026-03-01T00', toHour: '2026-03-02T00', bucket: 'hour' });
-    expect(sorted(await q('ws_a'))).toEqual([
-      { bucket: '2026-03-01T12', connectionId: 'conn_1', kind: 'sent', count: 3 },
-      { bucket: '2026-03-01T12', connectionId: 'conn_2', kind: 'sent', count: 1 },
-    ]);
-    expect(await q('ws_b')).toEqual([{ bucket: '2026-03-01T12', connectionId: 'conn_9', kind: 'sent', count: 1 }]);
+      repo.counts({ workspaceId, from: '2026-03-01T00:00:00.000Z', to: '2026-03-02T00:00:00.000Z', bucket: 'hour' });
+    expect(flat(await q('ws_a'))).toEqual(['2026-03-01T12 conn_1 sent 3', '2026-03-01T12 conn_2 sent 1']);
+    expect(flat(await q('ws_b'))).toEqual(['2026-03-01T12 conn_9 sent 1']);
   });
 
   it('keeps the last quota reading per connection, per workspace', async () => {
@@ -275,33 +281,64 @@ describe.each(backends())('analytics repository (%s)', (backend) => {
 
     const rows = await repo.counts({
       workspaceId: 'ws_a',
-      fromHour: '2026-03-01T00',
-      toHour: '2026-03-02T00',
+      from: '2026-03-01T00:00:00.000Z',
+      to: '2026-03-02T00:00:00.000Z',
       bucket: 'hour',
     });
-    const byKey = Object.fromEntries(rows.map((r) => [`${r.bucket.slice(11)} ${r.kind}`, r.count]));
-    expect(byKey).toEqual({
-      '09 accepted': 4,
-      '09 suppressed': 1,
-      '09 sent': 1,
-      '09 delivered': 1,
-      '10 sent': 1,
-      '10 bounced_permanent': 1,
-      '10 bounced_transient': 1,
-      '10 bounced_undetermined': 1,
-      '10 complained': 1,
-      '10 rejected': 2,
-      '10 delayed': 1,
-      '10 opened': 1,
-      '10 clicked': 1,
-      '11 failed': 1,
-    });
-    const other = await repo.counts({
-      workspaceId: 'ws_b',
-      fromHour: '2026-03-01T00',
-      toHour: '2026-03-02T00',
+    expect(flat(rows)).toEqual(
+      [
+        '09 accepted 4',
+        '09 suppressed 1',
+        '09 sent 1',
+        '09 delivered 1',
+        '10 sent 1',
+        '10 bounced_permanent 1',
+        '10 bounced_transient 1',
+        '10 bounced_undetermined 1',
+        '10 complained 1',
+        '10 rejected 2',
+        '10 delayed 1',
+        '10 opened 1',
+        '10 clicked 1',
+        '11 failed 1',
+      ]
+        .map((x) => `2026-03-01T${x.slice(0, 2)} conn_1${x.slice(2)}`)
+        .sort(),
+    );
+    // Each day is the sum of its hours.
+    const day = await repo.counts({
+      workspaceId: 'ws_a',
+      from: '2026-03-01T00:00:00.000Z',
+      to: '2026-03-02T00:00:00.000Z',
       bucket: 'day',
     });
-    expect(sorted(other).map((r) => `${r.kind} ${r.count}`)).toEqual(['accepted 1', 'delivered 1']);
+    expect(day).toEqual([
+      {
+        bucket: '2026-03-01',
+        connectionId: 'conn_1',
+        counts: {
+          accepted: 4,
+          suppressed: 1,
+          sent: 2,
+          failed: 1,
+          delivered: 1,
+          bounced_permanent: 1,
+          bounced_transient: 1,
+          bounced_undetermined: 1,
+          complained: 1,
+          rejected: 2,
+          delayed: 1,
+          opened: 1,
+          clicked: 1,
+        },
+      },
+    ]);
+    const other = await repo.counts({
+      workspaceId: 'ws_b',
+      from: '2026-03-01T00:00:00.000Z',
+      to: '2026-03-02T00:00:00.000Z',
+      bucket: 'day',
+    });
+    expect(flat(other)).toEqual(['2026-03-01 conn_9 accepted 1', '2026-03-01 conn_9 delivered 1']);
   });
 });

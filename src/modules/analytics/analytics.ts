@@ -1,7 +1,7 @@
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
-import type { AnalyticsKind, AnalyticsRepo, QueueCount } from '../../store/analytics.js';
+import { ANALYTICS_KINDS, type AnalyticsKind, type AnalyticsRepo, type QueueCount } from '../../store/analytics.js';
 import type { ConnectionsRepo } from '../../store/connections.js';
 import { THRESHOLDS } from '../events/reputation.js';
 import type { AnalyticsCounts, AnalyticsView } from './schemas.js';
@@ -167,8 +167,8 @@ export function createAnalytics(deps: {
       const [rows, quotas, queue] = await Promise.all([
         deps.repo.counts({
           workspaceId: q.workspaceId,
-          fromHour: new Date(r.from).toISOString().slice(0, 13),
-          toHour: new Date(r.to).toISOString().slice(0, 13),
+          from: new Date(r.from).toISOString(),
+          to: new Date(r.to).toISOString(),
           bucket: r.bucket,
           ...(wanted ? { connectionIds: wanted } : {}),
         }),
@@ -186,9 +186,13 @@ export function createAnalytics(deps: {
         if (i === undefined) continue;
         let c = perConn.get(row.connectionId);
         if (!c) perConn.set(row.connectionId, (c = acc())); // a connection deleted since
-        for (const a of [total, c]) {
-          addTo(a.totals, row.kind, row.count);
-          addTo(a.series[i]!, row.kind, row.count);
+        for (const kind of ANALYTICS_KINDS) {
+          const n = row.counts[kind];
+          if (n === 0) continue;
+          for (const a of [total, c]) {
+            addTo(a.totals, kind, n);
+            addTo(a.series[i]!, kind, n);
+          }
         }
       }
 
