@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { connectedRole, type Harness, sendingSetup, startHarness, waitFor, waitForStatus } from '../helpers/harness.js';
+import { backends } from '../helpers/store.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -38,87 +39,91 @@ function setTime(ms: number): void {
 }
 
 describe('GET /v1/analytics', () => {
-  it('counts what the mailbox simulator did to real sends, with rates against the SES and guard lines and the quota SES reported', async () => {
-    h = await startHarness({ listen: true, env: { SESAME_WORKER_POLL_MS: '20' } });
-    const connId = (await sendingSetup(h, { maxSendRate: 14, max24HourSend: 50_000 })).id;
-    const wiring = await h.call('POST', `/v1/connections/${connId}/events`);
-    expect(wiring.status, wiring.text).toBe(200);
-    await waitFor(
-      async () =>
-        h.sandbox.admin
-          .snsTopics()
-          .find((t) => t.arn === wiring.json.topicArn)
-          ?.subscriptions.some((s) => s.confirmed),
-      'the subscription to be confirmed',
-    );
+  // On every store: the counts are written by the same statements on SQLite and PostgreSQL.
+  it.each(backends())(
+    'counts what the mailbox simulator did to real sends, with rates against the SES and guard lines and the quota SES reported (%s)',
+    async (backend) => {
+      h = await startHarness({ backend, listen: true, env: { SESAME_WORKER_POLL_MS: '20' } });
+      const connId = (await sendingSetup(h, { maxSendRate: 14, max24HourSend: 50_000 })).id;
+      const wiring = await h.call('POST', `/v1/connections/${connId}/events`);
+      expect(wiring.status, wiring.text).toBe(200);
+      await waitFor(
+        async () =>
+          h.sandbox.admin
+            .snsTopics()
+            .find((t) => t.arn === wiring.json.topicArn)
+            ?.subscriptions.some((s) => s.confirmed),
+        'the subscription to be confirmed',
+      );
 
-    const ids = [];
-    for (const to of ['success', 'success+2', 'bounce', 'complaint'])
-      ids.push((await send(`${to}@simulator.amazonses.com`)).id);
-    for (const [id, status] of [
-      [ids[0]!, 'delivered'],
-      [ids[1]!, 'delivered'],
-      [ids[2]!, 'bounced'],
-      [ids[3]!, 'complained'],
-    ] as const) {
-      await waitForStatus(h, id, status);
-    }
-    await h.sandbox.admin.snsSettled();
-    await h.drain();
-    // The bounced address is suppressed now: accepted, never sent.
-    expect((await send('bounce@simulator.amazonses.com')).status).toBe('suppressed');
+      const ids = [];
+      for (const to of ['success', 'success+2', 'bounce', 'complaint'])
+        ids.push((await send(`${to}@simulator.amazonses.com`)).id);
+      for (const [id, status] of [
+        [ids[0]!, 'delivered'],
+        [ids[1]!, 'delivered'],
+        [ids[2]!, 'bounced'],
+        [ids[3]!, 'complained'],
+      ] as const) {
+        await waitForStatus(h, id, status);
+      }
+      await h.sandbox.admin.snsSettled();
+      await h.drain();
+      // The bounced address is suppressed now: accepted, never sent.
+      expect((await send('bounce@simulator.amazonses.com')).status).toBe('suppressed');
 
-    const a = await analytics();
-    expect(a).toMatchObject({ bucket: 'day', timeZone: 'UTC' });
-    expect(a.totals).toEqual({
-      accepted: 5,
-      suppressed: 1,
-      sent: 4,
-      failed: 0,
-      delivered: 3, // the complaint's message was delivered first
-      bounced: 1,
-      bouncedPermanent: 1,
-      bouncedTransient: 0,
-      bouncedUndetermined: 0,
-      complained: 1,
-      rejected: 0,
-      delayed: 0,
-      opened: 0,
-      clicked: 0,
-    });
-    expect(a.rates).toEqual({
-      sent: 4,
-      bounced: 1,
-      complained: 1,
-      bounceRate: 0.25,
-      complaintRate: 0.25,
-      level: 'ses_pause',
-    });
-    expect(a.thresholds).toMatchObject({
-      sesReview: { bounceRate: 0.05, complaintRate: 0.001 },
-      sesPause: { bounceRate: 0.1, complaintRate: 0.005 },
-      guardWarn: { bounceRate: 0.02, complaintRate: 0.0005 },
-      guardPause: { bounceRate: 0.04, complaintRate: 0.0008 },
-    });
-    // The default range: the last 7 days, in whole UTC days, today included.
-    const today = Math.floor(h.clock.ms() / DAY) * DAY;
-    expect(a.to).toBe(new Date(today + DAY).toISOString());
-    expect(a.from).toBe(new Date(Math.floor((h.clock.ms() - 7 * DAY) / DAY) * DAY).toISOString());
-    expect(a.series.at(-1)).toEqual({ start: new Date(today).toISOString(), counts: a.totals });
-    expect(sumOf(a.series, 'sent')).toBe(4);
+      const a = await analytics();
+      expect(a).toMatchObject({ bucket: 'day', timeZone: 'UTC' });
+      expect(a.totals).toEqual({
+        accepted: 5,
+        suppressed: 1,
+        sent: 4,
+        failed: 0,
+        delivered: 3, // the complaint's message was delivered first
+        bounced: 1,
+        bouncedPermanent: 1,
+        bouncedTransient: 0,
+        bouncedUndetermined: 0,
+        complained: 1,
+        rejected: 0,
+        delayed: 0,
+        opened: 0,
+        clicked: 0,
+      });
+      expect(a.rates).toEqual({
+        sent: 4,
+        bounced: 1,
+        complained: 1,
+        bounceRate: 0.25,
+        complaintRate: 0.25,
+        level: 'ses_pause',
+      });
+      expect(a.thresholds).toMatchObject({
+        sesReview: { bounceRate: 0.05, complaintRate: 0.001 },
+        sesPause: { bounceRate: 0.1, complaintRate: 0.005 },
+        guardWarn: { bounceRate: 0.02, complaintRate: 0.0005 },
+        guardPause: { bounceRate: 0.04, complaintRate: 0.0008 },
+      });
+      // The default range: the last 7 days, in whole UTC days, today included.
+      const today = Math.floor(h.clock.ms() / DAY) * DAY;
+      expect(a.to).toBe(new Date(today + DAY).toISOString());
+      expect(a.from).toBe(new Date(Math.floor((h.clock.ms() - 7 * DAY) / DAY) * DAY).toISOString());
+      expect(a.series.at(-1)).toEqual({ start: new Date(today).toISOString(), counts: a.totals });
+      expect(sumOf(a.series, 'sent')).toBe(4);
 
-    expect(a.connections).toHaveLength(1);
-    const c = a.connections[0];
-    expect(c).toMatchObject({ id: connId, name: 'prod', paused: false, totals: a.totals, rates: a.rates });
-    expect(c.quota).toMatchObject({ maxSendRate: 14, max24HourSend: 50_000, readAt: expect.any(String) });
-    expect(c.quota.sentLast24Hours).toBeGreaterThanOrEqual(0);
-    expect(a.queue).toEqual({
-      depth: 0,
-      inFlight: 0,
-      due: 0,
-      waiting: { warmup: 0, quota: 0, paused: 0, scheduled: 0, retry: 0 },
-    });
-  });
+      expect(a.connections).toHaveLength(1);
+      const c = a.connections[0];
+      expect(c).toMatchObject({ id: connId, name: 'prod', paused: false, totals: a.totals, rates: a.rates });
+      expect(c.quota).toMatchObject({ maxSendRate: 14, max24HourSend: 50_000, readAt: expect.any(String) });
+      expect(c.quota.sentLast24Hours).toBeGreaterThanOrEqual(0);
+      expect(a.queue).toEqual({
+        depth: 0,
+        inFlight: 0,
+        due: 0,
+        waiting: { warmup: 0, quota: 0, paused: 0, scheduled: 0, retry: 0 },
+      });
+    },
+  );
 
   it('puts counts in the UTC hour or day they happened, as the clock moves', async () => {
     vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
@@ -204,6 +209,20 @@ describe('GET /v1/analytics', () => {
       expect(both.totals).toMatchObject({ accepted: 5, sent: 2 });
       expect(both.connections).toHaveLength(2);
     }
+  });
+
+  it('counts a message SES refused as failed, in the hour it failed', async () => {
+    h = await startHarness({ env: { SESAME_WORKER_POLL_MS: '20' } });
+    // In the SES sandbox, an unverified recipient is refused for good (MessageRejected).
+    await sendingSetup(h, { production: false });
+    const refused = await waitForStatus(h, (await send('unverified@customer.test')).id, 'failed');
+    expect(refused.lastError.code).toBe('ses_message_rejected');
+    await waitForStatus(h, (await send('success@simulator.amazonses.com')).id, 'sent');
+    const a = await analytics();
+    expect(a.totals).toMatchObject({ accepted: 2, sent: 1, failed: 1 });
+    const hour = new Date(Math.floor(Date.parse(refused.updatedAt) / HOUR) * HOUR).toISOString();
+    const hourly = await analytics(`?from=${hour}&to=${new Date(Date.parse(hour) + HOUR).toISOString()}`);
+    expect(hourly.series).toEqual([{ start: hour, counts: expect.objectContaining({ failed: 1 }) }]);
   });
 
   it('refuses bad input with validation_failed naming the field', async () => {
