@@ -55,11 +55,8 @@ export function createOutcomes(deps: {
       await withRetries(() =>
         transaction(async (r) => {
           await r.messages.markSent(batch);
-          await r.analytics.addMessages(
-            'sent',
-            batch.map((b) => b.id),
-            batch[0]!.at,
-          );
+          // Counted in the hour each was accepted by SES (a group may straddle two hours).
+          for (const [at, ids] of byHour(batch)) await r.analytics.addMessages('sent', ids, at);
           for (const b of batch) await r.jobs.finish('send', b.id);
         }),
       );
@@ -129,3 +126,14 @@ export function createOutcomes(deps: {
 }
 
 export type Outcomes = ReturnType<typeof createOutcomes>;
+
+/** Message ids by the hour of their time, each hour named by its first time. */
+function byHour(batch: ReadonlyArray<{ id: string; at: string }>): Map<string, string[]> {
+  const hours = new Map<string, { at: string; ids: string[] }>();
+  for (const b of batch) {
+    const h = hours.get(b.at.slice(0, 13));
+    if (h) h.ids.push(b.id);
+    else hours.set(b.at.slice(0, 13), { at: b.at, ids: [b.id] });
+  }
+  return new Map([...hours.values()].map((h) => [h.at, h.ids]));
+}
