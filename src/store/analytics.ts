@@ -123,12 +123,17 @@ export function createAnalyticsRepo(executor: Executor) {
             );
           (row[i.kind] as number) += i.n ?? 1;
         }
-        const values = [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
-        await loose
-          .insertInto(table)
-          .values(values)
-          .onConflict((oc) => oc.columns(['workspace_id', key, 'connection_id']).doUpdateSet(addAll(table)))
-          .execute();
+        // Only the kinds counted here are written (the others keep their value, 0 in a new row); the
+        // statement is plain SQL, as Kysely would take longer to build it than the database to run it.
+        const kinds = ANALYTICS_KINDS.filter((k) => increments.some((i) => i.kind === k));
+        const values = [...rows.entries()]
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([, v]) => sql`(${sql.join([v.workspace_id, v[key], v.connection_id, ...kinds.map((k) => v[k])])})`);
+        await sql`insert into ${sql.raw(`${table} (workspace_id, ${key}, connection_id, ${kinds.join(', ')})`)}
+          values ${sql.join(values)}
+          on conflict (${sql.raw(`workspace_id, ${key}, connection_id`)}) do update set ${sql.raw(
+            kinds.map((k) => `${k} = ${table}.${k} + excluded.${k}`).join(', '),
+          )}`.execute(executor);
       }
     },
 
