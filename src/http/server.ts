@@ -21,6 +21,7 @@ import { snsRoutes } from './routes/v1/sns.js';
 import { domainRoutes } from './routes/v1/domains.js';
 import { webhookRoutes } from './routes/v1/webhooks.js';
 import { warmupRoutes } from './routes/v1/warmup.js';
+import { analyticsRoutes } from './routes/v1/analytics.js';
 
 /** Build the HTTP server without listening: tests use inject(), `sesame start` calls listen(). */
 export async function buildServer(c: Container, opts: { rateLimitPerMinute?: number } = {}): Promise<FastifyInstance> {
@@ -92,5 +93,6 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
   await app.register(domainRoutes(c));
   await app.register(webhookRoutes(c));
   await app.register(warmupRoutes(c));
+  await app.register(analyticsRoutes(c));
   return app as unknown as FastifyInstance;
 }

@@ -2,6 +2,7 @@ import { backoffMs } from '../backoff.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Job, JobQueue } from '../queue/job-queue.js';
+import type { AnalyticsRepo } from '../store/analytics.js';
 import type { LastError, MessagesRepo } from '../store/messages.js';
 import type { SendStats } from './types.js';
 
@@ -9,6 +10,7 @@ import type { SendStats } from './types.js';
 export interface OutcomeRepos {
   jobs: Pick<JobQueue, 'finish' | 'retryAt'>;
   messages: Pick<MessagesRepo, 'markSent' | 'fail' | 'requeue'>;
+  analytics: Pick<AnalyticsRepo, 'addMessages'>;
 }
 
 /** Successes written in one transaction at most. */
@@ -53,6 +55,8 @@ export function createOutcomes(deps: {
       await withRetries(() =>
         transaction(async (r) => {
           await r.messages.markSent(batch);
+          // Counted in the hour each was accepted by SES (a group may straddle two hours).
+          for (const [at, ids] of byHour(batch)) await r.analytics.addMessages('sent', ids, at);
           for (const b of batch) await r.jobs.finish('send', b.id);
         }),
       );
@@ -87,7 +91,8 @@ export function createOutcomes(deps: {
     /** The message fails for good (only one still on its way); its job is done. */
     async fail(job: Job, why: LastError): Promise<void> {
       await transaction(async (r) => {
-        await r.messages.fail(job.id, why, clock.now().toISOString());
+        const at = clock.now().toISOString();
+        if (await r.messages.fail(job.id, why, at)) await r.analytics.addMessages('failed', [job.id], at);
         await r.jobs.finish('send', job.id);
       });
       stats.failed++;
@@ -121,3 +126,14 @@ export function createOutcomes(deps: {
 }
 
 export type Outcomes = ReturnType<typeof createOutcomes>;
+
+/** Message ids by the hour of their time, each hour named by its first time. */
+function byHour(batch: ReadonlyArray<{ id: string; at: string }>): Map<string, string[]> {
+  const hours = new Map<string, { at: string; ids: string[] }>();
+  for (const b of batch) {
+    const h = hours.get(b.at.slice(0, 13));
+    if (h) h.ids.push(b.id);
+    else hours.set(b.at.slice(0, 13), { at: b.at, ids: [b.id] });
+  }
+  return new Map([...hours.values()].map((h) => [h.at, h.ids]));
+}

@@ -3,6 +3,7 @@ import type { AwsGateway } from '../aws/gateway.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { WarmupGate } from '../modules/warmup/gate.js';
+import type { AnalyticsRepo } from '../store/analytics.js';
 import { DAILY_RECHECK_MS, Pacer, type Quota } from './pacer.js';
 import type { SendConnection } from './types.js';
 
@@ -23,6 +24,8 @@ export function createPacers(deps: {
   gateway: Pick<AwsGateway, 'getAccount'>;
   warmup?: Pick<WarmupGate, 'noteQuota'>;
   pause: (connectionId: string, code: string, reason: string) => Promise<void>;
+  /** Keeps the last reading for the analytics (the pacer's copy lives in this process only). */
+  quotas?: Pick<AnalyticsRepo, 'noteQuota'>;
   quotaRefreshMs: number;
 }) {
   const { clock, logger } = deps;
@@ -35,14 +38,17 @@ export function createPacers(deps: {
       const account = await deps.broker.withCredentials(conn.subject, 'read', (creds) =>
         deps.gateway.getAccount(creds, conn.region),
       );
-      pacer.setQuota(
-        {
-          maxSendRate: account.maxSendRate,
-          max24HourSend: account.max24HourSend,
-          sentLast24Hours: account.sentLast24Hours,
-        },
-        clock.ms(),
-      );
+      const quota = {
+        maxSendRate: account.maxSendRate,
+        max24HourSend: account.max24HourSend,
+        sentLast24Hours: account.sentLast24Hours,
+      };
+      pacer.setQuota(quota, clock.ms());
+      await deps.quotas
+        ?.noteQuota(conn.workspaceId, { connectionId: conn.id, ...quota, readAt: clock.now().toISOString() })
+        .catch((e: unknown) =>
+          logger.warn({ connectionId: conn.id, err: (e as Error)?.message }, 'could not keep the quota reading'),
+        );
       await deps.warmup
         ?.noteQuota(conn.id, account.max24HourSend)
         .catch((e: unknown) =>

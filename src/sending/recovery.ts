@@ -3,11 +3,13 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { JobQueue } from '../queue/job-queue.js';
 import type { IdempotencyRepo } from '../store/idempotency.js';
+import type { AnalyticsRepo } from '../store/analytics.js';
 import type { MessagesRepo } from '../store/messages.js';
 
 export interface RecoveryRepos {
   jobs: Pick<JobQueue, 'takeAbandoned'>;
   messages: Pick<MessagesRepo, 'fail'>;
+  analytics: Pick<AnalyticsRepo, 'addMessages'>;
 }
 
 /**
@@ -30,14 +32,17 @@ export function createRecovery(deps: {
       const now = clock.now();
       const abandoned = await r.jobs.takeAbandoned('send', now);
       for (const j of abandoned)
-        await r.messages.fail(
-          j.id,
-          sendError(
-            'send_outcome_unknown',
-            `The worker stopped while SES was handling this message (since ${j.inFlightSince}); SES may or may not have accepted it.`,
-          ),
-          now.toISOString(),
-        );
+        if (
+          await r.messages.fail(
+            j.id,
+            sendError(
+              'send_outcome_unknown',
+              `The worker stopped while SES was handling this message (since ${j.inFlightSince}); SES may or may not have accepted it.`,
+            ),
+            now.toISOString(),
+          )
+        )
+          await r.analytics.addMessages('failed', [j.id], now.toISOString());
       if (abandoned.length) logger.warn({ count: abandoned.length }, 'sends abandoned in flight: outcome unknown');
       return abandoned.length;
     });

@@ -20,7 +20,7 @@ export interface SendingDeps {
   clock: Clock;
   logger: Logger;
   runner: Pick<Runner, 'add'>;
-  repos: Pick<Repositories, 'jobs' | 'messages' | 'workers' | 'idempotency' | 'transaction'>;
+  repos: Pick<Repositories, 'jobs' | 'messages' | 'workers' | 'idempotency' | 'analytics' | 'transaction'>;
   broker: Pick<CredentialBroker, 'provider' | 'drop' | 'withCredentials'>;
   gateway: Pick<AwsGateway, 'sendEmail' | 'getAccount'>;
   connection: (id: string) => Promise<SendConnection | undefined>;
@@ -60,6 +60,7 @@ export function createSending(deps: SendingDeps) {
     gateway: deps.gateway,
     ...(deps.warmup ? { warmup: deps.warmup } : {}),
     pause,
+    quotas: repos.analytics,
     quotaRefreshMs: options.quotaRefreshMs,
   });
   const outcomes = createOutcomes({ clock, logger, repos, transaction: repos.transaction, stats });

@@ -29,6 +29,7 @@ import * as m016 from './migrations/016_domain_checks_on_jobs.js';
 import * as m017 from './migrations/017_webhook_jobs.js';
 import * as m015 from './migrations/015_sends_on_jobs.js';
 import * as m018 from './migrations/018_operators.js';
+import * as m019 from './migrations/019_analytics.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -64,6 +65,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '017_webhook_jobs': m017,
   '015_sends_on_jobs': m015,
   '018_operators': m018,
+  '019_analytics': m019,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

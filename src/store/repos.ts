@@ -13,6 +13,7 @@ import { createWebhooksRepo } from './webhooks.js';
 import { createApiKeysRepo, createWorkspacesRepo } from './workspaces.js';
 import { createWorkersRepo } from './workers.js';
 import { createInvitationsRepo, createMembersRepo, createSessionsRepo, createSignInGrantsRepo } from './operators.js';
+import { createAnalyticsRepo } from './analytics.js';
 
 /**
  * Every repository, each the only writer of its tables. Services take the few methods they use
@@ -39,6 +40,7 @@ const FACTORIES = {
   invitations: (db: Executor) => createInvitationsRepo(db),
   sessions: (db: Executor) => createSessionsRepo(db),
   signInGrants: (db: Executor) => createSignInGrantsRepo(db),
+  analytics: (db: Executor) => createAnalyticsRepo(db),
 } as const;
 
 export type Repos = { readonly [K in keyof typeof FACTORIES]: ReturnType<(typeof FACTORIES)[K]> };

@@ -12,9 +12,11 @@ import type {
   SnsMessagesRepo,
   StoredNotification,
 } from '../../store/events.js';
+import type { CountIncrement } from '../../store/analytics.js';
 import type { MessageStatus } from '../../store/messages.js';
 import type { Repos } from '../../store/repos.js';
 import type { Audit } from '../audit/audit.js';
+import { kindOfEvent } from '../analytics/kinds.js';
 import type { Suppressions } from '../suppressions/suppressions.js';
 import { type EventKind, parseSesEvent, type SesEvent } from './parse.js';
 
@@ -77,7 +79,12 @@ export function createEventProcessor(deps: {
   const { clock } = deps;
 
   /** Apply one stored notification inside `tx`; bounces and complaints name their connection in `touched`. */
-  async function apply(tx: EventTx, n: StoredNotification, touched: Set<string>): Promise<NotificationOutcome> {
+  async function apply(
+    tx: EventTx,
+    n: StoredNotification,
+    touched: Set<string>,
+    counted: CountIncrement[],
+  ): Promise<NotificationOutcome> {
     const parsed = parseSesEvent(n.body.Message);
     if (!parsed.ok) return parsed.reason;
     const e = parsed.event;
@@ -97,6 +104,8 @@ export function createEventProcessor(deps: {
       createdAt: now,
     };
     if (!(await tx.messageEvents.insert(recorded, n.id))) return 'applied'; // applied before
+    const kind = kindOfEvent(e);
+    if (kind) counted.push({ workspaceId: n.workspaceId, connectionId: n.connectionId, kind, at: recorded.occurredAt });
     const next = STATUS_OF[e.kind];
     if (msg && next && (RANK[msg.status] ?? 99) < next.rank)
       await tx.messages.moveStatus(msg.id, msg.status, next.status, now);
@@ -134,17 +143,26 @@ export function createEventProcessor(deps: {
     const rows = await deps.notifications.due(clock.now(), BATCH);
     if (rows.length === 0) return false;
     const touched = new Set<string>();
-    const processed = async (tx: EventTx, n: StoredNotification) =>
-      tx.snsMessages.markProcessed(n.id, await apply(tx, n, touched), n.attempts + 1, clock.now().toISOString());
-    try {
-      await deps.transaction(async (tx) => {
-        for (const n of rows) await processed(tx, n);
+    const inOne = (batch: StoredNotification[]) =>
+      deps.transaction(async (tx) => {
+        const counted: CountIncrement[] = [];
+        for (const n of batch)
+          await tx.snsMessages.markProcessed(
+            n.id,
+            await apply(tx, n, touched, counted),
+            n.attempts + 1,
+            clock.now().toISOString(),
+          );
+        // The analytics counts of the whole batch, in its transaction: one statement, not one per event.
+        await tx.analytics.add(counted);
       });
+    try {
+      await inOne(rows);
     } catch {
       touched.clear();
       for (const n of rows) {
         try {
-          await deps.transaction((tx) => processed(tx, n));
+          await inOne([n]);
         } catch (err) {
           await failed(n, err);
         }

@@ -5,6 +5,7 @@ import type { Clock } from '../../clock.js';
 import { AppError, CATALOGUE, isAppError, notFound } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { JobWriter } from '../../queue/job-queue.js';
+import type { AnalyticsRepo } from '../../store/analytics.js';
 import { IdempotencyKeyTaken, type IdempotencyRepo } from '../../store/idempotency.js';
 import {
   MESSAGE_STATUSES,
@@ -43,6 +44,7 @@ export interface MessageRepos {
   messages: Pick<MessagesRepo, 'insert' | 'moveStatus' | 'requeueFailed'>;
   jobs: Pick<JobWriter, 'enqueue' | 'cancel'>;
   idempotency: Pick<IdempotencyRepo, 'insert'>;
+  analytics: Pick<AnalyticsRepo, 'add'>;
 }
 
 export interface MessagesDeps {
@@ -224,6 +226,11 @@ export function createMessages(deps: MessagesDeps) {
         suppressed,
         createdAt: iso,
       });
+      const counted = { workspaceId: s.workspaceId, connectionId: conn.id, at: iso };
+      await r.analytics.add([
+        { ...counted, kind: 'accepted' },
+        ...(status === 'suppressed' ? [{ ...counted, kind: 'suppressed' as const }] : []),
+      ]);
       if (status === 'queued') await r.jobs.enqueue('send', { id, group: conn.id, runAt: o.scheduledAt ?? iso });
       if (o.idem)
         await r.idempotency.insert({

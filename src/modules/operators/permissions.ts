@@ -57,6 +57,11 @@ export const PERMISSIONS = {
   },
   'warmup.read': { roles: ['owner', 'admin', 'developer', 'viewer'], scope: 'read', what: 'See warmup plans' },
   'warmup.manage': { roles: ['owner', 'admin'], scope: 'manage', what: 'Start, change and stop warmup' },
+  'analytics.read': {
+    roles: ['owner', 'admin', 'developer', 'viewer'],
+    scope: 'read',
+    what: 'Read analytics (counts, rates, quota, queue)',
+  },
   'audit.read': { roles: ['owner', 'admin'], scope: 'admin', what: 'Read the audit log' },
   'api_keys.read': { roles: ['owner', 'admin', 'developer'], scope: 'admin', what: 'See API keys' },
   'api_keys.manage': {
