@@ -8,6 +8,8 @@ import { access, SESSION_COOKIE, type Principal } from './auth.js';
 export const PAGE_CSP =
   "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+const ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#1d4ed8"/><path d="M9 20c0 2.5 2.7 4 7 4s7-1.6 7-4.2c0-5.6-13-3.2-13-8.3C10 9.3 12.5 8 16 8s6 1.4 6.5 3.7" fill="none" stroke="#fff" stroke-width="2.6" stroke-linecap="round"/></svg>`;
+
 const esc = (s: string): string =>
   s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
 
@@ -45,6 +47,7 @@ function page(title: string, body: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(title)} · Sesame</title>
 <link rel="stylesheet" href="/assets/sesame.css">
+<link rel="icon" href="/assets/icon.svg" type="image/svg+xml">
 </head>
 <body>
 <main>
@@ -114,11 +117,22 @@ export const pageRoutes =
   async (app: FastifyInstance): Promise<void> => {
     acceptForms(app);
     const html = (reply: FastifyReply, body: string) =>
-      reply.header('content-security-policy', PAGE_CSP).type('text/html; charset=utf-8').send(body);
+      reply
+        .header('content-security-policy', PAGE_CSP)
+        // Forms then carry this origin in their Origin header (no-referrer would make it "null").
+        .header('referrer-policy', 'same-origin')
+        .type('text/html; charset=utf-8')
+        .send(body);
 
     app.get('/assets/sesame.css', { config: access.public }, async (_req, reply) =>
       reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(CSS),
     );
+
+    app.get('/assets/icon.svg', { config: access.public }, async (_req, reply) =>
+      reply.type('image/svg+xml').header('cache-control', 'public, max-age=86400').send(ICON),
+    );
+    // Browsers ask for it whatever the page says.
+    app.get('/favicon.ico', { config: access.public }, async (_req, reply) => reply.redirect('/assets/icon.svg', 301));
 
     app.get<{ Querystring: { error?: string; next?: string } }>(
       '/sign-in',

@@ -6,7 +6,7 @@ import { AppError, isAppError } from '../../../errors.js';
 import { isLoopbackRedirect, safeNext, type SignedIn } from '../../../modules/operators/sign-in.js';
 import { ROLES } from '../../../modules/operators/permissions.js';
 import { access, actorOf, SESSION_COOKIE } from '../../auth.js';
-import { acceptForms, cliApprovalPage, signOut } from '../../pages.js';
+import { acceptForms, cliApprovalPage, PAGE_CSP, signOut } from '../../pages.js';
 
 const OIDC_STATE_COOKIE = 'sesame_oidc';
 
@@ -247,10 +247,8 @@ export const sessionRoutes =
         if (!who) return reply.redirect(`/sign-in?next=${encodeURIComponent(req.url)}`, 303);
         const origin = new URL(req.query.redirect_uri).origin;
         return reply
-          .header(
-            'content-security-policy',
-            `default-src 'none'; style-src 'self'; form-action 'self' ${origin}; frame-ancestors 'none'; base-uri 'none'`,
-          )
+          .header('content-security-policy', PAGE_CSP.replace("form-action 'self'", `form-action 'self' ${origin}`))
+          .header('referrer-policy', 'same-origin')
           .type('text/html; charset=utf-8')
           .send(cliApprovalPage({ email: who.email, csrf: who.csrf, params: req.query }));
       },
