@@ -126,6 +126,8 @@ describe('SES event wiring', () => {
     expect((await h.call('GET', `/v1/connections/${connId}`)).json.configurationSet).toBeNull(); // sends are not pointed at a missing set
     const again = await h.call('POST', `/v1/connections/${connId}/events`);
     expect(again.status, again.text).toBe(200);
+    // The subscription is confirmed before the send, so the delivery event has somewhere to go.
+    await h.sandbox.admin.snsSettled();
     const id = (
       await h.call('POST', '/v1/emails', {
         from: 'app@example.com',
