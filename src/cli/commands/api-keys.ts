@@ -1,4 +1,9 @@
 import { Command } from 'commander';
+import type { z } from 'zod';
+import type { apiKeyInfo } from '../../modules/api-keys/schemas.js';
+
+type ApiKeyInfo = z.infer<typeof apiKeyInfo>;
+import { seg } from '../api-client.js';
 import { action } from '../context.js';
 
 const columns = [
@@ -18,8 +23,9 @@ export function apiKeysCommand(): Command {
     .option('--name <name>', 'a label for the key', 'cli')
     .action(
       action(async (ctx, opts: { name: string }) => {
-        const c = await ctx.services();
-        const { key, info } = await c.apiKeys.create(await ctx.workspaceId(), opts.name, ctx.actor);
+        const { key, ...info } = await ctx
+          .api()
+          .post<ApiKeyInfo & { key: string }>('/v1/api-keys', { name: opts.name });
         ctx.out.result({ ...info, key }, () => {
           ctx.out.line(`Created API key ${info.id} (${info.name}).`);
           ctx.out.line(`Key (shown once, store it now): ${key}`);
@@ -31,8 +37,7 @@ export function apiKeysCommand(): Command {
     .description('list API keys: prefix and last 4 characters only')
     .action(
       action(async (ctx) => {
-        const c = await ctx.services();
-        const keys = await c.apiKeys.list(await ctx.workspaceId());
+        const keys = (await ctx.api().get<{ data: ApiKeyInfo[] }>('/v1/api-keys')).data;
         ctx.out.result(keys, () =>
           ctx.out.table(
             keys.map((k) => ({ ...k, shown: `${k.prefix}…${k.last4}` })),
@@ -46,8 +51,7 @@ export function apiKeysCommand(): Command {
     .description('revoke an API key; requests with it fail from now on')
     .action(
       action(async (ctx, id: string) => {
-        const c = await ctx.services();
-        const info = await c.apiKeys.revoke(await ctx.workspaceId(), id, ctx.actor);
+        const info = await ctx.api().delete<ApiKeyInfo>(`/v1/api-keys/${seg(id)}`);
         ctx.out.result(info, () => ctx.out.line(`Revoked ${info.id} (${info.prefix}…${info.last4}).`));
       }),
     );

@@ -2,7 +2,30 @@ import { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { action } from '../context.js';
 import { createEnvelope } from '../../crypto/envelope.js';
+import type { Container } from '../../container.js';
+import { isAppError } from '../../errors.js';
+import { readCliToken, writeCliToken } from '../local-server.js';
 import { printRecord } from '../output.js';
+
+/**
+ * The API key the CLI uses on this machine for the server of this data directory
+ * (`<data dir>/cli-token`, 0600), so the resource commands need no login where init ran. A token
+ * that no longer works (revoked, or from another database) is replaced.
+ */
+async function ensureCliToken(ctx: CliContext, c: Container, workspaceId: string): Promise<void> {
+  const current = readCliToken(ctx.dataDir());
+  if (current) {
+    try {
+      await c.apiKeys.authenticate(current);
+      return;
+    } catch (e) {
+      if (!isAppError(e) || e.code !== 'unauthorized') throw e;
+    }
+  }
+  const { key } = await c.apiKeys.create(workspaceId, 'Local CLI', ctx.actor);
+  writeCliToken(ctx.dataDir(), key);
+}
+
 
 /** Create the database, the default workspace and its first API key (shown once). Idempotent. */
 export async function initialize(
@@ -23,6 +46,7 @@ export async function initialize(
   let apiKey: string | undefined;
   if (!existing || opts.newKey)
     apiKey = (await c.apiKeys.create(workspace.id, existing ? 'cli' : 'first key', ctx.actor)).key;
+  await ensureCliToken(ctx, c, workspace.id);
   const databaseUrl = c.config.databaseUrl.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@');
   return {
     created: !existing,
