@@ -26,7 +26,6 @@ async function ensureCliToken(ctx: CliContext, c: Container, workspaceId: string
   writeCliToken(ctx.dataDir(), key);
 }
 
-
 /** Create the database, the default workspace and its first API key (shown once). Idempotent. */
 export async function initialize(
   ctx: CliContext,

@@ -274,13 +274,11 @@ export function suppressionsCommand(): Command {
     .option('--cursor <email>', 'continue after this address')
     .action(
       action(async (ctx, o: { email?: string; limit: string; cursor?: string }) => {
-        const page = await ctx
-          .api()
-          .get<{ data: SuppressionView[]; nextCursor: string | null }>('/v1/suppressions', {
-            limit: Number(o.limit) || 100,
-            email: o.email,
-            cursor: o.cursor,
-          });
+        const page = await ctx.api().get<{ data: SuppressionView[]; nextCursor: string | null }>('/v1/suppressions', {
+          limit: Number(o.limit) || 100,
+          email: o.email,
+          cursor: o.cursor,
+        });
         ctx.out.result(page, () => {
           ctx.out.table(page.data, [
             { key: 'email', label: 'EMAIL' },

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import type { WarmupView } from '../../modules/warmup/schemas.js';
+import { AppError } from '../../errors.js';
+import { setWarmupSchema, type WarmupView } from '../../modules/warmup/schemas.js';
 import { seg } from '../api-client.js';
 import { action, type CliContext } from '../context.js';
 import { printRecord } from '../output.js';
@@ -100,6 +101,16 @@ export function warmupCommand(): Command {
             ...(o.startVolume !== undefined ? { startVolume: Number(o.startVolume) } : {}),
             ...(o.startAt !== undefined ? { startAt: o.startAt } : {}),
           };
+          // Checked here with the plan's own schema, so a mistake is named as the flags put it.
+          const parsed = setWarmupSchema.safeParse(body);
+          if (!parsed.success) {
+            const issues = parsed.error.issues.map((x) => ({ path: x.path.join('.') || 'body', message: x.message }));
+            throw new AppError(
+              'validation_failed',
+              `The warmup plan is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+              { details: { issues } },
+            );
+          }
           const res = await ctx.api().request<WarmupView>('PUT', `/v1/connections/${seg(connection)}/warmup`, { body });
           const r = { created: res.status === 201, plan: res.body };
           ctx.out.result(r.plan, () => {
