@@ -26,7 +26,7 @@ export function buildProgram(): Command {
     .option('--data-dir <dir>', 'data directory (SESAME_DATA_DIR, default ./data)')
     .option('--workspace <name>', 'workspace to act on (default: "default"; sent as the Sesame-Workspace header)')
     .option('--server <url>', 'the Sesame server to talk to (SESAME_URL; default: the one running for --data-dir)')
-    .option('--sandbox', 'talk to the local AWS sandbox instead of AWS (SESAME_SANDBOX)')
+    .option('--sandbox', 'start, worker: use the local AWS sandbox instead of AWS (SESAME_SANDBOX)')
     .configureOutput({ outputError: (str, write) => write(str) });
   program.addCommand(initCommand());
   program.addCommand(startCommand());

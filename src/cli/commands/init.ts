@@ -4,7 +4,7 @@ import { action } from '../context.js';
 import { createEnvelope } from '../../crypto/envelope.js';
 import type { Container } from '../../container.js';
 import { isAppError } from '../../errors.js';
-import { readCliToken, writeCliToken } from '../local-server.js';
+import { cliTokenFile, readCliToken, writeCliToken } from '../local-server.js';
 import { printRecord } from '../output.js';
 
 /**
@@ -36,6 +36,7 @@ export async function initialize(
   workspace: { id: string; name: string };
   apiKey?: string;
   databaseUrl: string;
+  cliToken: string;
 }> {
   const c = await ctx.services({}, { masterKey: 'create' });
   const masterKey = ctx.masterKey;
@@ -53,6 +54,7 @@ export async function initialize(
     workspace: { id: workspace.id, name: workspace.name },
     ...(apiKey ? { apiKey } : {}),
     databaseUrl,
+    cliToken: cliTokenFile(ctx.dataDir()),
   };
 }
 
@@ -62,6 +64,7 @@ export function printInit(ctx: CliContext, r: Awaited<ReturnType<typeof initiali
       database: r.databaseUrl,
       workspace: `${r.workspace.name} (${r.workspace.id})`,
       'master key': `${r.masterKey.where}${r.masterKey.created ? ' (created; back it up: without it stored secrets cannot be decrypted)' : ''}`,
+      'CLI token': `${r.cliToken} (commands on this machine use it to reach the server of this data directory)`,
     });
     if (r.apiKey) {
       ctx.out.line();
