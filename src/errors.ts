@@ -84,6 +84,23 @@ export const CATALOGUE = {
     status: 403,
     hint: 'Sign in with an account of an allowed domain (SESAME_OIDC_ALLOWED_DOMAINS).',
   },
+  // the CLI as a client of a server
+  server_unreachable: {
+    status: 503,
+    hint: 'Check the URL (--server, SESAME_URL or `sesame login`) and that the server is running and reachable from here.',
+  },
+  server_not_running: {
+    status: 503,
+    hint: 'Start it with `sesame start` (in another terminal), or sign in to a server elsewhere with `sesame login <url>`.',
+  },
+  login_timed_out: {
+    status: 408,
+    hint: 'Run `sesame login <url>` again and finish in the browser within 5 minutes, or give an API key with --with-token.',
+  },
+  not_logged_in: {
+    status: 401,
+    hint: 'Sign in with `sesame login <url>` (or `sesame login <url> --with-token` to give an API key), or set SESAME_TOKEN.',
+  },
   // configuration
   config_invalid: { status: 500, hint: 'Fix the named setting (environment variable or flag) and start again.' },
   master_key_missing: {

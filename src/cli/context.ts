@@ -11,6 +11,7 @@ import { AppError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { makePrivateDir, tightenDataDir } from '../store/db.js';
 import { plainLogDestination } from './log-format.js';
+import { createApiClient, resolveTarget, type ApiClient } from './api-client.js';
 import { readLocalServer } from './local-server.js';
 import { createOutput, type Output } from './output.js';
 import { attachSandbox, type SandboxHandle, type SandboxListen } from './sandbox-env.js';
@@ -45,6 +46,8 @@ export interface GlobalOptions {
   dataDir?: string;
   workspace?: string;
   sandbox?: boolean;
+  /** --server: the Sesame server resource commands talk to. */
+  server?: string;
 }
 
 /**
@@ -53,6 +56,7 @@ export interface GlobalOptions {
  */
 export class CliContext {
   private container?: Container;
+  private client?: ApiClient;
   private sandboxHandle?: SandboxHandle;
   readonly out: Output;
   /** Where a sandbox served by this process listens (`start --sandbox`); otherwise any free ports. */
@@ -93,6 +97,22 @@ export class CliContext {
 
   dataDir(): string {
     return resolve(this.globals.dataDir ?? this.env.SESAME_DATA_DIR ?? './data');
+  }
+
+  /**
+   * The HTTP API of the server this command talks to (see api-client.ts for which one); the
+   * server's settings decide, not this shell's. --workspace becomes the Sesame-Workspace header.
+   */
+  api(): ApiClient {
+    this.client ??= createApiClient(
+      resolveTarget({
+        ...(this.globals.server ? { server: this.globals.server } : {}),
+        dataDir: this.dataDir(),
+        env: this.env,
+      }),
+      { ...(this.globals.workspace ? { workspace: this.globals.workspace } : {}), dataDir: this.dataDir() },
+    );
+    return this.client;
   }
 
   /** Config from env and flags alone: no sandbox attached, nothing opened (for checks before start-up). */
@@ -213,21 +233,6 @@ export class CliContext {
     return new AppError('not_found', message, {
       hint: 'Run `sesame init` to create one there, or point at another data directory with --data-dir <dir> (or SESAME_DATA_DIR).',
     });
-  }
-
-  /** The workspace a command acts on: --workspace, or the only/default one. */
-  async workspaceId(): Promise<string> {
-    const c = await this.services();
-    if (this.globals.workspace) return (await c.workspaces.get(this.globals.workspace)).id;
-    const all = await c.workspaces.list();
-    if (all.length === 0)
-      throw this.noWorkspace(
-        /^(sqlite|file):/.test(c.config.databaseUrl)
-          ? `There is no workspace yet in ${this.dataDir()}.`
-          : 'There is no workspace yet in the database DATABASE_URL names.',
-      );
-    const preferred = all.find((w) => w.name === 'default') ?? all[0]!;
-    return preferred.id;
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -43,4 +43,25 @@ function alive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * The API key the CLI uses for the server of this data directory, so nothing needs a login on the
+ * machine where `sesame init` ran. Owner-only, like the master key beside it.
+ */
+export const cliTokenFile = (dataDir: string): string => join(dataDir, 'cli-token');
+
+export function readCliToken(dataDir: string): string | undefined {
+  try {
+    const t = readFileSync(cliTokenFile(dataDir), 'utf8').trim();
+    return t || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeCliToken(dataDir: string, token: string): void {
+  const f = cliTokenFile(dataDir);
+  writeFileSync(f, token + '\n', { mode: 0o600 });
+  chmodSync(f, 0o600);
 }

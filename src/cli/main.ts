@@ -12,6 +12,8 @@ import { webhooksCommand } from './commands/webhooks.js';
 import { warmupCommand } from './commands/warmup.js';
 import { domainsCommand } from './commands/domains.js';
 import { emailsCommand, sendCommand, suppressionsCommand } from './commands/send.js';
+import { loginCommand, logoutCommand, whoamiCommand } from './commands/login.js';
+import { membersCommand } from './commands/members.js';
 import { printError } from './output.js';
 
 // Sesame supports Node 20 (see README); the SDK's notice about its future Node 22 requirement
@@ -23,13 +25,18 @@ export function buildProgram(): Command {
     .description('Send email through your own Amazon SES, connected without long-lived keys.')
     .option('--json', 'machine-readable output')
     .option('--data-dir <dir>', 'data directory (SESAME_DATA_DIR, default ./data)')
-    .option('--workspace <name>', 'workspace to act on (default: "default")')
-    .option('--sandbox', 'talk to the local AWS sandbox instead of AWS (SESAME_SANDBOX)')
+    .option('--workspace <name>', 'workspace to act on (default: "default"; sent as the Sesame-Workspace header)')
+    .option('--server <url>', 'the Sesame server to talk to (SESAME_URL; default: the one running for --data-dir)')
+    .option('--sandbox', 'start, worker: use the local AWS sandbox instead of AWS (SESAME_SANDBOX)')
     .configureOutput({ outputError: (str, write) => write(str) });
   program.addCommand(initCommand());
   program.addCommand(startCommand());
   program.addCommand(workerCommand());
+  program.addCommand(loginCommand());
+  program.addCommand(logoutCommand());
+  program.addCommand(whoamiCommand());
   program.addCommand(workspacesCommand());
+  program.addCommand(membersCommand());
   program.addCommand(apiKeysCommand());
   program.addCommand(awsCommand());
   program.addCommand(sendCommand());

@@ -22,6 +22,7 @@ import { domainRoutes } from './routes/v1/domains.js';
 import { webhookRoutes } from './routes/v1/webhooks.js';
 import { warmupRoutes } from './routes/v1/warmup.js';
 import { analyticsRoutes } from './routes/v1/analytics.js';
+import { serverSettingsRoutes } from './routes/v1/server-settings.js';
 
 /** Build the HTTP server without listening: tests use inject(), `sesame start` calls listen(). */
 export async function buildServer(c: Container, opts: { rateLimitPerMinute?: number } = {}): Promise<FastifyInstance> {
@@ -94,5 +95,6 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
   await app.register(webhookRoutes(c));
   await app.register(warmupRoutes(c));
   await app.register(analyticsRoutes(c));
+  await app.register(serverSettingsRoutes(c));
   return app as unknown as FastifyInstance;
 }

@@ -1,21 +1,22 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, runCli, serveSandbox } from '../helpers/cli.js';
-import { freePort } from '../helpers/net.js';
+import { type CliResult, type RunningServer, runCli, serveForCli, serveSandbox } from '../helpers/cli.js';
 
 /**
  * The CLI end to end, as a person types it: a sandbox served by its own process, then
- * `init` → `aws setup` (non-interactive) → deploy the quick-create link → `aws setup --role-arn` → `aws test`.
+ * `init` → `sesame start` → `aws setup` (non-interactive) → deploy the quick-create link →
+ * `aws setup --role-arn` → `aws test`. Every resource command goes through the server's HTTP API.
  */
 const root = join(import.meta.dirname, '..', '..');
 const dataDir = mkdtempSync(join(tmpdir(), 'sesame-cli-'));
 const env = {
   ...process.env,
   SESAME_DATA_DIR: dataDir,
+  SESAME_CONFIG_DIR: join(dataDir, 'config'),
   SESAME_SANDBOX: 'true',
   NODE_ENV: 'test',
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -46,12 +47,15 @@ async function waitUntil(fn: () => Promise<boolean>, what: string, timeoutMs = 6
 }
 
 let sandbox: Awaited<ReturnType<typeof serveSandbox>> | undefined;
+/** The server the commands talk to: at first without a send worker, so a queued message stays queued. */
+let server: RunningServer | undefined;
 
 beforeAll(async () => {
   sandbox = await serveSandbox(env);
 });
 
 afterAll(async () => {
+  await server?.stop();
   await sandbox?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
@@ -66,6 +70,9 @@ describe('sesame CLI', () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('Already initialised');
     expect(again.stdout).not.toMatch(/ses_[A-Za-z0-9]{8}_/);
+    // The local CLI token: owner-only, and the commands below need no login.
+    expect((statSync(join(dataDir, 'cli-token')).mode & 0o777).toString(8)).toBe('600');
+    server = await serveForCli(env, { worker: false });
   });
 
   it('connects an account the keyless way without a single prompt', async () => {
@@ -225,7 +232,7 @@ describe('sesame CLI', () => {
     expect(imported.code).toBe(1);
     const exported = (await sesame('suppressions', 'export')).stdout;
     expect(exported.split('\n')[0]).toBe('email,reason,source,created_at');
-    expect(exported).toContain('gone@customer.test,bounce,cli');
+    expect(exported).toContain('gone@customer.test,bounce,api'); // added through the API
     expect(exported).toContain('x@customer.test,complaint,import');
     const suppressed = JSON.parse(
       (
@@ -264,23 +271,16 @@ describe('sesame CLI', () => {
   });
 
   it('wires SES events with `aws events`; a send to the bounce simulator ends bounced, and its recipient suppressed', async () => {
-    const port = await freePort();
-    const server = spawn(process.execPath, [...cli, 'start', '--port', String(port), '--no-smtp'], {
-      env: { ...env, SESAME_WORKER_POLL_MS: '50' },
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    try {
-      let out = '';
-      server.stdout!.on('data', (d) => (out += String(d)));
-      await waitUntil(async () => out.includes('Sesame is listening'), 'the server to listen');
-      const portEnv = { SESAME_PORT: String(port) };
-      const wired = await sesameWith(portEnv, 'aws', 'events', 'prod');
+    // From here on the server sends: the same data directory, now with its worker.
+    await server?.stop();
+    server = await serveForCli({ ...env, SESAME_WORKER_POLL_MS: '50' });
+    {
+      const wired = await sesame('aws', 'events', 'prod');
       expect(wired.code, wired.stderr).toBe(0);
       expect(wired.stdout).toMatch(/SNS topic\s+arn:aws:sns:eu-west-1:222222222222:sesame-events-conn_/);
       expect(wired.stdout).toMatch(/subscription\s+confirmed/);
       expect(wired.stderr).toContain('plain HTTP'); // the honest warning about an http:// public URL
-      const test = JSON.parse((await sesameWith(portEnv, '--json', 'aws', 'test', 'prod')).stdout);
+      const test = JSON.parse((await sesame('--json', 'aws', 'test', 'prod')).stdout);
       expect(test.checks.find((c: { id: string }) => c.id === 'events')).toMatchObject({ status: 'pass' });
 
       const sent = JSON.parse(
@@ -311,10 +311,6 @@ describe('sesame CLI', () => {
       );
       const supp = await sesame('suppressions', 'list');
       expect(supp.stdout).toMatch(/bounce@simulator\.amazonses\.com\s+│ bounce/);
-    } finally {
-      const exited = new Promise((r) => server.once('exit', r));
-      server.kill('SIGTERM');
-      await exited;
     }
   });
 
@@ -469,12 +465,16 @@ describe('sesame CLI', () => {
     for (const out of printed) expect(out).not.toContain('{"level"');
   });
 
-  it('rejects a wrong master key with the setting named', async () => {
-    const r = spawnSync(process.execPath, [...cli, 'aws', 'list'], {
+  it("the server's master key decides: the CLI's own is not read; a server refuses a wrong one, naming the setting", async () => {
+    const listed = await sesameWith({ SESAME_MASTER_KEY: 'too-short' }, 'aws', 'list');
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(/prod\s+│ role/);
+    const r = spawnSync(process.execPath, [...cli, 'start', '--port', '0', '--no-smtp'], {
       env: { ...env, SESAME_MASTER_KEY: 'too-short' },
       cwd: root,
       encoding: 'utf8',
       input: '',
+      timeout: 60_000,
     });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('SESAME_MASTER_KEY');

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveSandbox } from '../helpers/cli.js';
+import { type RunningServer, serveForCli, serveSandbox } from '../helpers/cli.js';
 import { skippable } from '../helpers/skip.js';
 
 /**
@@ -16,6 +16,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'sesame-tty-'));
 const env = {
   ...process.env,
   SESAME_DATA_DIR: dataDir,
+  SESAME_CONFIG_DIR: join(dataDir, 'config'),
   SESAME_SANDBOX: 'true',
   NODE_ENV: 'test',
   TERM: 'xterm',
@@ -45,14 +46,17 @@ function run(args: string): Promise<string> {
 }
 
 let sandbox: Awaited<ReturnType<typeof serveSandbox>> | undefined;
+let server: RunningServer | undefined;
 
 beforeAll(async () => {
   sandbox = await serveSandbox(env);
   sandboxUrl = sandbox.url;
   await run('init');
+  server = await serveForCli(env);
 });
 
 afterAll(async () => {
+  await server?.stop();
   await sandbox?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });

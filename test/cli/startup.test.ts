@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createContainer } from '../../src/container.js';
 import { createLogger } from '../../src/logger.js';
-import { runCli, startServer } from '../helpers/cli.js';
+import { runCli, serveForCli, startServer } from '../helpers/cli.js';
 import { fakeKeyId } from '../helpers/fake-keys.js';
 import { freePort } from '../helpers/net.js';
 
@@ -254,10 +254,13 @@ describe('the master key', { timeout: 90_000 }, () => {
     );
     expect(wrong.stdout).toBe('');
 
-    const right = await sesame(dataDir, ['emails', 'list'], { SESAME_MASTER_KEY: key });
-    expect(right.code, right.stderr).toBe(0);
+    const right = await serveForCli({ ...base, SESAME_DATA_DIR: dataDir, SESAME_MASTER_KEY: key });
+    expect((await sesame(dataDir, ['emails', 'list'])).code).toBe(0);
+    await right.stop();
     // Recorded: from now on a wrong key is refused by the check value even without reading a secret.
-    const later = await sesame(dataDir, ['emails', 'list'], { SESAME_MASTER_KEY: randomBytes(32).toString('base64') });
+    const later = await sesame(dataDir, ['start', '--port', String(await freePort()), '--no-smtp'], {
+      SESAME_MASTER_KEY: randomBytes(32).toString('base64'),
+    });
     expect(later.code).toBe(2);
     expect(later.stderr).toContain('master_key_mismatch');
   });
@@ -271,7 +274,12 @@ describe('the master key', { timeout: 90_000 }, () => {
     expect(r.stdout).toMatch(/connection keys \(conn_\w+\): rotate its access keys with `sesame aws rotate-keys keys`/);
     expect(r.stdout).toMatch(/webhook http:\/\/127\.0\.0\.1:9\/hook \(wh_\w+\): remove it and add it again/);
     expect(mode(join(dataDir, 'master.key'))).toBe('600');
-    expect((await sesame(dataDir, ['emails', 'list'])).code).toBe(0);
+    const server = await serveForCli({ ...base, SESAME_DATA_DIR: dataDir });
+    try {
+      expect((await sesame(dataDir, ['emails', 'list'])).code).toBe(0);
+    } finally {
+      await server.stop();
+    }
   });
 
   it('a data directory an older version left readable by everyone is made owner-only', async () => {
@@ -279,7 +287,7 @@ describe('the master key', { timeout: 90_000 }, () => {
     expect((await sesame(dataDir, ['init'])).code).toBe(0);
     chmodSync(dataDir, 0o755);
     chmodSync(join(dataDir, 'sesame.db'), 0o644);
-    expect((await sesame(dataDir, ['emails', 'list'])).code).toBe(0);
+    await (await serveForCli({ ...base, SESAME_DATA_DIR: dataDir })).stop();
     expect(mode(dataDir)).toBe('700');
     expect(mode(join(dataDir, 'sesame.db'))).toBe('600');
   });

@@ -5,11 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createContainer } from '../../src/container.js';
 import { createLogger } from '../../src/logger.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, serveInProcess } from '../helpers/cli.js';
 
 /**
  * `sesame warmup` as a person types it. The warmup commands need no AWS, so the workspace and a
- * connection are created in process first, and only the commands under test are spawned.
+ * connection are created in process first, the API is served from this process, and only the
+ * commands under test are spawned.
  */
 const dataDir = mkdtempSync(join(tmpdir(), 'sesame-warmup-cli-'));
 const env: NodeJS.ProcessEnv = {
@@ -22,11 +23,14 @@ delete env.SESAME_SANDBOX; // the warmup commands need no AWS, real or sandboxed
 
 const sesame = (...args: string[]) => runCli(env, args);
 
+let c: Awaited<ReturnType<typeof createContainer>>;
+let server: Awaited<ReturnType<typeof serveInProcess>>;
+
 beforeAll(async () => {
-  const c = await createContainer(loadConfig({ SESAME_DATA_DIR: dataDir, SESAME_ALLOW_DEFAULT_CHAIN: 'true' }), {
+  c = await createContainer(loadConfig({ SESAME_DATA_DIR: dataDir, SESAME_ALLOW_DEFAULT_CHAIN: 'true' }), {
     logger: createLogger('silent'),
   });
-  try {
+  {
     const ws = await c.workspaces.create('default', 'test');
     await c.connections.create(
       ws.id,
@@ -34,12 +38,13 @@ beforeAll(async () => {
       'test',
     );
     await c.warmup.set(ws.id, 'prod', { doublingDays: 2 }, 'test');
-  } finally {
-    await c.close();
+    server = await serveInProcess(c, dataDir, ws.id);
   }
 });
 
-afterAll(() => {
+afterAll(async () => {
+  await server?.close();
+  await c?.close();
   rmSync(dataDir, { recursive: true, force: true });
 });
 

@@ -1,5 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Container } from '../../src/container.js';
+import { buildServer } from '../../src/http/server.js';
+import { readCliToken, removeLocalServer, writeCliToken, writeLocalServer } from '../../src/cli/local-server.js';
+import { freePort } from './net.js';
 
 export const root = join(import.meta.dirname, '..', '..');
 /** The CLI from source, as `node --import tsx src/cli/main.ts …`. */
@@ -11,10 +17,22 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run the CLI as a person would (no stdin), without blocking the test runner's event loop. */
-export function runCli(env: NodeJS.ProcessEnv, args: string[]): Promise<CliResult> {
+/**
+ * The CLI's config directory (its logins) for tests that name none: a fresh one, so a developer's
+ * own `sesame login` never decides which server a test talks to.
+ */
+let isolatedConfig: string | undefined;
+export const testConfigDir = (): string => (isolatedConfig ??= mkdtempSync(join(tmpdir(), 'sesame-config-')));
+
+/** Run the CLI as a person would (no stdin unless given), without blocking the test runner's event loop. */
+export function runCli(env: NodeJS.ProcessEnv, args: string[], input?: string): Promise<CliResult> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [...cliArgs, ...args], { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [...cliArgs, ...args], {
+      env: { SESAME_CONFIG_DIR: testConfigDir(), ...env },
+      cwd: root,
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    if (input !== undefined) p.stdin!.end(input);
     let stdout = '';
     let stderr = '';
     p.stdout!.on('data', (d) => (stdout += String(d)));
@@ -91,6 +109,50 @@ export async function startServer(
     async stop() {
       if (proc.exitCode === null) proc.kill('SIGTERM');
       return exited;
+    },
+  };
+}
+
+export type RunningServer = Awaited<ReturnType<typeof startServer>>;
+
+/**
+ * The server the CLI under test talks to: `sesame start` for the data directory of `env`, on a
+ * free port, without the SMTP relay (and without the send worker when `worker: false`, so a
+ * queued message stays queued). It announces itself in the data directory as in real use.
+ */
+export async function serveForCli(
+  env: NodeJS.ProcessEnv,
+  opts: { worker?: boolean; args?: string[] } = {},
+): Promise<RunningServer> {
+  return startServer(env, [
+    '--port',
+    String(await freePort()),
+    '--no-smtp',
+    ...(opts.worker === false ? ['--no-worker'] : []),
+    ...(opts.args ?? []),
+  ]);
+}
+
+/**
+ * The same in the test process, for tests that build their container themselves: the HTTP API on a
+ * free loopback port, announced in the data directory like `sesame start` does, with the local CLI
+ * token `sesame init` would have written. No worker runs.
+ */
+export async function serveInProcess(
+  c: Container,
+  dataDir: string,
+  workspaceId: string,
+): Promise<{ api: string; close(): Promise<void> }> {
+  const app = await buildServer(c);
+  const api = await app.listen({ host: '127.0.0.1', port: 0 });
+  writeLocalServer(dataDir, { api });
+  if (!readCliToken(dataDir))
+    writeCliToken(dataDir, (await c.apiKeys.create(workspaceId, 'Local CLI', 'test', { scopes: ['admin'] })).key);
+  return {
+    api,
+    async close() {
+      removeLocalServer(dataDir);
+      await app.close();
     },
   };
 }

@@ -1,5 +1,10 @@
 import { Command } from 'commander';
+import { systemClock } from '../../clock.js';
 import { AppError } from '../../errors.js';
+import type { z } from 'zod';
+import type { auditEntry } from '../../modules/audit/schemas.js';
+import type { ConnectionView } from '../../modules/connections/view.js';
+import { seg } from '../api-client.js';
 import { action } from '../context.js';
 
 export function auditCommand(): Command {
@@ -24,25 +29,29 @@ export function auditCommand(): Command {
             cursor?: string;
           },
         ) => {
-          const c = await ctx.services();
-          const workspaceId = await ctx.workspaceId();
+          const api = ctx.api();
           const limit = Number(opts.limit);
           if (!Number.isInteger(limit) || limit < 1 || limit > 200)
             throw new AppError('validation_failed', '--limit must be a whole number from 1 to 200.');
-          const connectionId = opts.connection ? (await c.connections.row(workspaceId, opts.connection)).id : undefined;
-          const page = await c.audit.list({
-            workspaceId,
+          const now = systemClock.now();
+          const since = opts.since ? parseTime(opts.since, now, '--since') : undefined;
+          const until = opts.until ? parseTime(opts.until, now, '--until') : undefined;
+          // People name connections; the log keeps their ids (a deleted one keeps its id).
+          const connectionId = opts.connection
+            ? (await api.get<ConnectionView>(`/v1/connections/${seg(opts.connection)}`)).id
+            : undefined;
+          const got = await api.get<{ data: z.infer<typeof auditEntry>[]; nextCursor: string | null }>('/v1/audit', {
             limit,
-            ...(connectionId ? { connectionId } : {}),
-            ...(opts.action ? { action: opts.action } : {}),
-            ...(opts.since ? { since: parseTime(opts.since, c.clock.now(), '--since') } : {}),
-            ...(opts.until ? { until: parseTime(opts.until, c.clock.now(), '--until') } : {}),
-            ...(opts.cursor ? { cursor: opts.cursor } : {}),
+            connection: connectionId,
+            action: opts.action,
+            since,
+            until,
+            cursor: opts.cursor,
           });
-          // People know connections by name; a deleted one keeps its id.
+          const page = { entries: got.data, nextCursor: got.nextCursor };
           const names = ctx.out.json
             ? new Map<string, string>()
-            : new Map((await c.connections.list(workspaceId)).map((x) => [x.id, x.name]));
+            : new Map((await api.get<{ data: ConnectionView[] }>('/v1/connections')).data.map((x) => [x.id, x.name]));
           ctx.out.result(page, () => {
             ctx.out.table(
               page.entries.map((e) => ({

@@ -6,8 +6,11 @@ import {
   rotateKeysSchema,
   updateConnectionSchema,
 } from '../../modules/connections/schemas.js';
-import type { PropagationProgress, TestReport } from '../../modules/connections/test-connection.js';
+import type { TestReport } from '../../modules/connections/test-connection.js';
 import type { ConnectionView } from '../../modules/connections/view.js';
+import type { WiringResult } from '../../modules/connections/schemas.js';
+import { systemClock } from '../../clock.js';
+import { seg } from '../api-client.js';
 import { action, Cancelled, type CliContext } from '../context.js';
 import { cliHint } from '../hints.js';
 import { printRecord } from '../output.js';
@@ -37,12 +40,27 @@ export function printReport(ctx: CliContext, report: TestReport, connection?: st
   });
 }
 
-/** While IAM propagates a new role, the test retries AssumeRole: say so, or the wait looks like a hang. */
-function propagationProgress(ctx: CliContext): PropagationProgress {
-  return ({ retry, of, waitMs }) =>
-    ctx.out.progress(
-      `AssumeRole denied, IAM may still be propagating the new role: retry ${retry} of ${of} in ${(waitMs / 1000).toFixed(1)} s`,
-    );
+/** What the server tells a client of its settings (GET /v1/server). */
+export interface ServerSettings {
+  sandbox: boolean;
+  region: string;
+  modes: (typeof MODES)[number][];
+  webhooksAllowPrivate: boolean;
+  publicUrl: string | null;
+}
+
+/**
+ * Test a connection on the server. While IAM propagates a new role the test retries AssumeRole:
+ * the server streams each retry (NDJSON) so the wait is said, not mistaken for a hang.
+ */
+export async function testConnection(ctx: CliContext, id: string): Promise<TestReport> {
+  return ctx.api().stream<TestReport>('POST', `/v1/connections/${seg(id)}/test/stream`, (line) => {
+    const p = line as { progress?: { retry: number; of: number; waitMs: number } };
+    if (p.progress)
+      ctx.out.progress(
+        `AssumeRole denied, IAM may still be propagating the new role: retry ${p.progress.retry} of ${p.progress.of} in ${(p.progress.waitMs / 1000).toFixed(1)} s`,
+      );
+  });
 }
 
 function printConnection(ctx: CliContext, v: ConnectionView): void {
@@ -158,17 +176,17 @@ const missing = (flag: string, mode: string): AppError =>
   });
 
 async function setup(ctx: CliContext, opts: SetupOptions): Promise<void> {
-  const c = await ctx.services();
-  const ws = await ctx.workspaceId();
+  const api = ctx.api();
   const interactive = opts.interactive !== false && process.stdin.isTTY && process.stdout.isTTY && !ctx.globals.json;
   const wizard = interactive ? await createWizard() : undefined;
   let view: ConnectionView;
 
   if (opts.connection) {
-    view = await c.connections.get(ws, opts.connection);
+    view = await api.get<ConnectionView>(`/v1/connections/${seg(opts.connection)}`);
   } else {
+    const server = await api.get<ServerSettings>('/v1/server');
     // A mode the server refuses is not offered.
-    const allowed = MODES.filter((m) => m !== 'default_chain' || c.config.allowDefaultChain);
+    const allowed = server.modes;
     // Flags given for mode and name mean a script: nothing more is asked unless it cannot go on without.
     const asking = Boolean(wizard && (!opts.mode || !opts.name));
     if (asking) wizard!.intro('Connect an AWS account to Sesame');
@@ -177,13 +195,13 @@ async function setup(ctx: CliContext, opts: SetupOptions): Promise<void> {
       throw new AppError('validation_failed', '--mode is required when not interactive.', {
         hint: `Use one of: ${allowed.join(', ')}.`,
       });
-    const taken = wizard ? (await c.connections.list(ws)).map((x) => x.name) : [];
+    const taken = wizard ? (await api.get<{ data: ConnectionView[] }>('/v1/connections')).data.map((x) => x.name) : [];
     const name = opts.name ?? (wizard ? await wizard.name(taken) : undefined);
     if (!name)
       throw new AppError('validation_failed', '--name is required when not interactive.', {
         hint: 'Name the connection with --name, for example --name production.',
       });
-    const region = opts.region ?? (asking ? await wizard!.region(c.config.region) : c.config.region);
+    const region = opts.region ?? (asking ? await wizard!.region(server.region) : server.region);
     const input: Record<string, unknown> = { mode, name, region };
     if (opts.sendDomain?.length) input.sendDomains = opts.sendDomain;
     if (mode === 'role') {
@@ -209,19 +227,17 @@ async function setup(ctx: CliContext, opts: SetupOptions): Promise<void> {
       if (!arn) throw missing('--secret-arn <arn>', 'secrets_manager');
       input.secretArn = arn;
     }
-    view = await c.connections.create(ws, parseOrThrow(createConnectionSchema, input), ctx.actor);
-    if (!ctx.globals.json && (await c.connections.list(ws)).length === 1)
+    view = await api.post<ConnectionView>('/v1/connections', parseOrThrow(createConnectionSchema, input));
+    if (!ctx.globals.json && (await api.get<{ data: unknown[] }>('/v1/connections')).data.length === 1)
       ctx.out.line(
         `${view.name} is the workspace's first connection, so it is its default: sends that name none use it.`,
       );
   }
 
   if (view.mode === 'role' && opts.roleArn && view.role?.roleArn !== opts.roleArn) {
-    view = await c.connections.update(
-      ws,
-      view.id,
+    view = await api.patch<ConnectionView>(
+      `/v1/connections/${seg(view.id)}`,
       parseOrThrow(updateConnectionSchema, { roleArn: opts.roleArn }),
-      ctx.actor,
     );
   }
 
@@ -236,7 +252,7 @@ async function setup(ctx: CliContext, opts: SetupOptions): Promise<void> {
     }
     printOnboarding(ctx, view);
     const arn = await wizard!.roleArn(view.name);
-    view = await c.connections.update(ws, view.id, { roleArn: arn }, ctx.actor);
+    view = await api.patch<ConnectionView>(`/v1/connections/${seg(view.id)}`, { roleArn: arn });
   }
 
   if (!opts.test) {
@@ -244,9 +260,9 @@ async function setup(ctx: CliContext, opts: SetupOptions): Promise<void> {
     return;
   }
   if (!ctx.globals.json) ctx.out.line(`Testing connection ${view.name}…`);
-  const report = await c.tester.test(ws, view.id, ctx.actor, { onPropagationRetry: propagationProgress(ctx) });
+  const report = await testConnection(ctx, view.id);
   if (ctx.globals.json) {
-    ctx.out.result({ connection: await c.connections.get(ws, view.id), report });
+    ctx.out.result({ connection: await api.get<ConnectionView>(`/v1/connections/${seg(view.id)}`), report });
   } else {
     printReport(ctx, report, view.name);
     ctx.out.line(
@@ -268,8 +284,13 @@ export function awsCommand(): Command {
     .description("Sesame's own AWS principal (the one customer roles must trust)")
     .action(
       action(async (ctx) => {
-        const c = await ctx.services();
-        const id = await c.platform.identity();
+        const id = await ctx.api().get<{
+          callerArn: string;
+          account: string;
+          trustedPrincipalArn: string;
+          principalSource: string;
+          roleChaining: boolean;
+        }>('/v1/platform');
         ctx.out.result(id, () =>
           printRecord(ctx.out, {
             'caller ARN': id.callerArn,
@@ -305,8 +326,7 @@ export function awsCommand(): Command {
     .description('list connections')
     .action(
       action(async (ctx) => {
-        const c = await ctx.services();
-        const rows = await c.connections.list(await ctx.workspaceId());
+        const rows = (await ctx.api().get<{ data: ConnectionView[] }>('/v1/connections')).data;
         ctx.out.result(rows, () =>
           ctx.out.table(
             rows.map((r) => ({
@@ -333,7 +353,7 @@ export function awsCommand(): Command {
     .description('show a connection, its credential health and onboarding links')
     .action(
       action(async (ctx, id: string) =>
-        printConnection(ctx, await (await ctx.services()).connections.get(await ctx.workspaceId(), id)),
+        printConnection(ctx, await ctx.api().get<ConnectionView>(`/v1/connections/${seg(id)}`)),
       ),
     );
 
@@ -342,10 +362,7 @@ export function awsCommand(): Command {
     .description('test a connection and explain every failure')
     .action(
       action(async (ctx, id: string) => {
-        const c = await ctx.services();
-        const report = await c.tester.test(await ctx.workspaceId(), id, ctx.actor, {
-          onPropagationRetry: propagationProgress(ctx),
-        });
+        const report = await testConnection(ctx, id);
         printReport(ctx, report, id);
         if (report.status === 'fail') process.exitCode = 1;
       }),
@@ -359,21 +376,21 @@ export function awsCommand(): Command {
     .option('--no-wait', 'do not wait for SNS to confirm the subscription')
     .action(
       action(async (ctx, id: string, opts: { wait: boolean }) => {
-        const c = await ctx.services();
-        const ws = await ctx.workspaceId();
-        const w = await c.eventWiring.setup(ws, id, ctx.actor);
+        const api = ctx.api();
+        const clock = systemClock;
+        const w = await api.post<WiringResult>(`/v1/connections/${seg(id)}/events`);
         let subscription: string = w.subscription;
         if (subscription !== 'confirmed' && opts.wait) {
           // SNS posts the confirmation to the running server, which confirms it: watch for that.
           const waitMs = 20_000;
           ctx.out.progress(`Waiting for SNS to confirm the subscription to ${w.endpoint} (up to ${waitMs / 1000} s)…`);
-          const started = c.clock.ms();
+          const started = clock.ms();
           let told = started;
-          while (subscription !== 'confirmed' && c.clock.ms() - started < waitMs) {
-            await c.clock.sleep(500);
-            subscription = await c.eventWiring.subscriptionState(ws, id);
-            if (subscription !== 'confirmed' && c.clock.ms() - told >= 5000) {
-              told = c.clock.ms();
+          while (subscription !== 'confirmed' && clock.ms() - started < waitMs) {
+            await clock.sleep(500);
+            subscription = (await api.get<{ subscription: string }>(`/v1/connections/${seg(id)}/events`)).subscription;
+            if (subscription !== 'confirmed' && clock.ms() - told >= 5000) {
+              told = clock.ms();
               ctx.out.progress(
                 `Still waiting for SNS to confirm (${Math.round((told - started) / 1000)} s of ${waitMs / 1000} s): Sesame must be running and reachable at ${w.endpoint}.`,
               );
@@ -411,16 +428,11 @@ export function awsCommand(): Command {
     )
     .action(
       action(async (ctx, id: string, opts: { format: string }) => {
-        const c = await ctx.services();
-        const r = await c.connections.row(await ctx.workspaceId(), id);
-        if (r.mode !== 'role') throw new AppError('validation_failed', 'Templates exist for role connections only.');
-        const body =
-          opts.format === 'terraform'
-            ? await c.connections.onboarding.terraform(r)
-            : opts.format === 'aws-cli'
-              ? await c.connections.onboarding.awsCli(r)
-              : await c.connections.onboarding.template(r);
-        process.stdout.write(body);
+        const api = ctx.api();
+        const v = await api.get<ConnectionView>(`/v1/connections/${seg(id)}`);
+        if (v.mode !== 'role') throw new AppError('validation_failed', 'Templates exist for role connections only.');
+        const path = { terraform: 'terraform', 'aws-cli': 'aws-cli' }[opts.format] ?? 'cloudformation';
+        process.stdout.write(await api.text('GET', `/v1/connections/${seg(v.id)}/${path}`));
       }),
     );
 
@@ -447,7 +459,6 @@ export function awsCommand(): Command {
             secretArn?: string;
           },
         ) => {
-          const c = await ctx.services();
           const input = parseOrThrow(updateConnectionSchema, {
             ...(opts.name ? { name: opts.name } : {}),
             ...(opts.roleArn ? { roleArn: opts.roleArn } : {}),
@@ -458,7 +469,7 @@ export function awsCommand(): Command {
               : {}),
             ...(opts.secretArn ? { secretArn: opts.secretArn } : {}),
           });
-          printConnection(ctx, await c.connections.update(await ctx.workspaceId(), id, input, ctx.actor));
+          printConnection(ctx, await ctx.api().patch<ConnectionView>(`/v1/connections/${seg(id)}`, input));
         },
       ),
     );
@@ -468,7 +479,7 @@ export function awsCommand(): Command {
     .description('resume sending on a connection Sesame paused (after fixing the cause)')
     .action(
       action(async (ctx, id: string) =>
-        printConnection(ctx, await (await ctx.services()).connections.resume(await ctx.workspaceId(), id, ctx.actor)),
+        printConnection(ctx, await ctx.api().post<ConnectionView>(`/v1/connections/${seg(id)}/resume`)),
       ),
     );
 
@@ -477,10 +488,7 @@ export function awsCommand(): Command {
     .description('make this the connection messages go through when they name none')
     .action(
       action(async (ctx, id: string) =>
-        printConnection(
-          ctx,
-          await (await ctx.services()).connections.makeDefault(await ctx.workspaceId(), id, ctx.actor),
-        ),
+        printConnection(ctx, await ctx.api().post<ConnectionView>(`/v1/connections/${seg(id)}/default`)),
       ),
     );
 
@@ -489,10 +497,7 @@ export function awsCommand(): Command {
     .description('generate a new External ID (update the stack afterwards)')
     .action(
       action(async (ctx, id: string) =>
-        printConnection(
-          ctx,
-          await (await ctx.services()).connections.rotateExternalId(await ctx.workspaceId(), id, ctx.actor),
-        ),
+        printConnection(ctx, await ctx.api().post<ConnectionView>(`/v1/connections/${seg(id)}/rotate-external-id`)),
       ),
     );
 
@@ -515,8 +520,7 @@ export function awsCommand(): Command {
           secret = String(s);
         } else secret = await readStdin();
         const input = parseOrThrow(rotateKeysSchema, { accessKeyId: opts.accessKeyId.trim(), secretAccessKey: secret });
-        const c = await ctx.services();
-        printConnection(ctx, await c.connections.rotateAccessKeys(await ctx.workspaceId(), id, input, ctx.actor));
+        printConnection(ctx, await ctx.api().post<ConnectionView>(`/v1/connections/${seg(id)}/access-keys`, input));
       }),
     );
 
@@ -525,8 +529,11 @@ export function awsCommand(): Command {
     .description('delete a connection, drop its cached credentials and print the revoke-sessions policy')
     .action(
       action(async (ctx, id: string) => {
-        const c = await ctx.services();
-        const r = await c.connections.remove(await ctx.workspaceId(), id, ctx.actor);
+        const r = await ctx.api().delete<{
+          id: string;
+          revokeSessionsPolicy: Record<string, unknown> | null;
+          instructions: string;
+        }>(`/v1/connections/${seg(id)}`);
         ctx.out.result(r, () => {
           ctx.out.line(`Deleted connection ${r.id}.`);
           ctx.out.line(r.instructions);

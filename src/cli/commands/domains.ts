@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { addDomainInput, addDomainSchema, addEmailSchema, type DomainView } from '../../modules/domains/schemas.js';
+import { addDomainSchema, addEmailSchema, type DomainView } from '../../modules/domains/schemas.js';
+import { seg } from '../api-client.js';
 import { action, type CliContext } from '../context.js';
 import { printRecord } from '../output.js';
 import type { Tone } from '../style.js';
@@ -104,15 +105,13 @@ export function domainsCommand(): Command {
             import?: boolean;
           },
         ) => {
-          const c = await ctx.services();
-          const ws = await ctx.workspaceId();
+          const api = ctx.api();
           if (domain.includes('@')) {
             printDomain(
               ctx,
-              await c.domains.addEmail(
-                ws,
+              await api.post<DomainView>(
+                '/v1/identities/email',
                 parseOrThrow(addEmailSchema, { email: domain, connection: o.connection }),
-                ctx.actor,
               ),
             );
             return;
@@ -132,7 +131,7 @@ export function domainsCommand(): Command {
               : {}),
             ...(o.import ? { import: true } : {}),
           });
-          const d = await c.domains.add(ws, addDomainInput(input), ctx.actor);
+          const d = await api.post<DomainView>('/v1/domains', input);
           printDomain(ctx, d);
           if (d.status !== 'verified')
             ctx.out.line(
@@ -146,8 +145,7 @@ export function domainsCommand(): Command {
     .option('--connection <connection>', 'only this connection')
     .action(
       action(async (ctx, o: { connection?: string }) => {
-        const c = await ctx.services();
-        const all = await c.domains.list(await ctx.workspaceId(), o.connection ? { connection: o.connection } : {});
+        const all = (await ctx.api().get<{ data: DomainView[] }>('/v1/domains', { connection: o.connection })).data;
         ctx.out.result(all, () =>
           ctx.out.table(
             all.map((d) => ({
@@ -175,8 +173,7 @@ export function domainsCommand(): Command {
     .option('--zone', 'print only the zone-file snippet')
     .action(
       action(async (ctx, id: string, o: { zone?: boolean }) => {
-        const c = await ctx.services();
-        const d = await c.domains.get(await ctx.workspaceId(), id);
+        const d = await ctx.api().get<DomainView>(`/v1/domains/${seg(id)}`);
         if (o.zone && !ctx.out.json) process.stdout.write(d.zone);
         else printDomain(ctx, d);
       }),
@@ -186,8 +183,7 @@ export function domainsCommand(): Command {
     .description('check now: SES verification status and every DNS record')
     .action(
       action(async (ctx, id: string) => {
-        const c = await ctx.services();
-        const d = await c.domains.verify(await ctx.workspaceId(), id, ctx.actor);
+        const d = await ctx.api().post<DomainView>(`/v1/domains/${seg(id)}/verify`);
         printDomain(ctx, d);
         if (d.status !== 'verified') process.exitCode = 1;
       }),
@@ -199,13 +195,9 @@ export function domainsCommand(): Command {
     .option('--delete-identity', 'delete the identity from SES even if it was imported')
     .action(
       action(async (ctx, id: string, o: { keepIdentity?: boolean; deleteIdentity?: boolean }) => {
-        const c = await ctx.services();
-        const r = await c.domains.remove(
-          await ctx.workspaceId(),
-          id,
-          ctx.actor,
-          o.keepIdentity ? { deleteIdentity: false } : o.deleteIdentity ? { deleteIdentity: true } : {},
-        );
+        const r = await ctx.api().delete<{ identityDeleted: boolean }>(`/v1/domains/${seg(id)}`, {
+          deleteIdentity: o.keepIdentity ? 'false' : o.deleteIdentity ? 'true' : undefined,
+        });
         ctx.out.result(r, () =>
           ctx.out.line(`Removed ${id}${r.identityDeleted ? ' and its SES identity' : ' (the SES identity stays)'}.`),
         );

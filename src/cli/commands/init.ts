@@ -2,8 +2,29 @@ import { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { action } from '../context.js';
 import { createEnvelope } from '../../crypto/envelope.js';
-import { readLocalServer } from '../local-server.js';
+import type { Container } from '../../container.js';
+import { isAppError } from '../../errors.js';
+import { cliTokenFile, readCliToken, readLocalServer, writeCliToken } from '../local-server.js';
 import { printRecord } from '../output.js';
+
+/**
+ * The API key the CLI uses on this machine for the server of this data directory
+ * (`<data dir>/cli-token`, 0600), so the resource commands need no login where init ran. A token
+ * that no longer works (revoked, or from another database) is replaced.
+ */
+async function ensureCliToken(ctx: CliContext, c: Container, workspaceId: string): Promise<void> {
+  const current = readCliToken(ctx.dataDir());
+  if (current) {
+    try {
+      await c.apiKeys.authenticate(current);
+      return;
+    } catch (e) {
+      if (!isAppError(e) || e.code !== 'unauthorized') throw e;
+    }
+  }
+  const { key } = await c.apiKeys.create(workspaceId, 'Local CLI', ctx.actor, { scopes: ['admin'] });
+  writeCliToken(ctx.dataDir(), key);
+}
 
 /** Create the database, the default workspace and its first API key (shown once). Idempotent. */
 export async function initialize(
@@ -17,6 +38,7 @@ export async function initialize(
   workspace: { id: string; name: string };
   apiKey?: string;
   databaseUrl: string;
+  cliToken: string;
 }> {
   const c = await ctx.services({}, { masterKey: 'create' });
   const masterKey = ctx.masterKey;
@@ -32,6 +54,7 @@ export async function initialize(
     const owner = await c.members.addOwner(workspace.id, opts.ownerEmail, ctx.actor);
     signInLink = { email: owner.email, ...(await signInLinkFor(ctx, owner.email)) };
   }
+  await ensureCliToken(ctx, c, workspace.id);
   const databaseUrl = c.config.databaseUrl.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@');
   return {
     created: !existing,
@@ -40,6 +63,7 @@ export async function initialize(
     ...(apiKey ? { apiKey } : {}),
     ...(signInLink ? { signInLink } : {}),
     databaseUrl,
+    cliToken: cliTokenFile(ctx.dataDir()),
   };
 }
 
@@ -59,6 +83,7 @@ export function printInit(ctx: CliContext, r: Awaited<ReturnType<typeof initiali
       database: r.databaseUrl,
       workspace: `${r.workspace.name} (${r.workspace.id})`,
       'master key': `${r.masterKey.where}${r.masterKey.created ? ' (created; back it up: without it stored secrets cannot be decrypted)' : ''}`,
+      'CLI token': `${r.cliToken} (commands on this machine use it to reach the server of this data directory)`,
     });
     if (r.signInLink) {
       ctx.out.line();

@@ -3,6 +3,8 @@ import { basename, extname } from 'node:path';
 import { Command } from 'commander';
 import { AppError } from '../../errors.js';
 import { MESSAGE_STATUSES, type MessageView } from '../../modules/messages/service.js';
+import type { Suppression as SuppressionView } from '../../modules/suppressions/schemas.js';
+import { seg } from '../api-client.js';
 import { action, type CliContext } from '../context.js';
 import { cliHint } from '../hints.js';
 import { printRecord } from '../output.js';
@@ -160,15 +162,15 @@ export function sendCommand(): Command {
           }
           if (o.connection) body.connection = o.connection;
           if (o.at) body.scheduled_at = o.at;
-          const c = await ctx.services();
-          const r = await c.messages.submit(
-            { workspaceId: await ctx.workspaceId(), apiKeyId: null, actor: ctx.actor },
+          const api = ctx.api();
+          const res = await api.request<{ id: string; status: string }>('POST', '/v1/emails', {
             body,
-            { ...(o.idempotencyKey ? { idempotencyKey: o.idempotencyKey } : {}), source: 'cli' },
-          );
+            ...(o.idempotencyKey ? { headers: { 'idempotency-key': o.idempotencyKey } } : {}),
+          });
+          const r = { value: res.body, replayed: res.headers.get('idempotent-replayed') === 'true' };
           if (r.value.status === 'suppressed') {
             // Stored for the record, but nothing goes out: a failure for whoever ran the command.
-            const m = await c.messages.get(await ctx.workspaceId(), r.value.id);
+            const m = await api.get<MessageView>(`/v1/emails/${seg(r.value.id)}`);
             ctx.out.result(r.value, () => {
               process.stderr.write(
                 `Not sent: every recipient is on the suppression list: ${m.suppressed.map((x) => `${x.email} (${x.reason})`).join(', ')}.\n`,
@@ -185,8 +187,6 @@ export function sendCommand(): Command {
               `${r.replayed ? 'Already accepted' : 'Accepted'}: ${r.value.id} (${r.value.status}). Follow it with: sesame emails show ${r.value.id}`,
             ),
           );
-          if (r.value.status === 'queued' && !c.config.sandbox)
-            ctx.out.warn('It is sent by a running `sesame start` or `sesame worker`.');
         },
       ),
     );
@@ -211,13 +211,12 @@ export function emailsCommand(): Command {
           throw new AppError('validation_failed', `--status ${o.status} is not a message status.`, {
             hint: `Use one of: ${MESSAGE_STATUSES.join(', ')}.`,
           });
-        const c = await ctx.services();
-        const page = await c.messages.list(await ctx.workspaceId(), {
+        const page = await ctx.api().get<{ data: MessageView[]; nextCursor: string | null }>('/v1/emails', {
           limit,
-          ...(o.status ? { status: o.status } : {}),
-          ...(o.recipient ? { recipient: o.recipient } : {}),
-          ...(o.tag ? { tag: o.tag } : {}),
-          ...(o.cursor ? { cursor: o.cursor } : {}),
+          status: o.status,
+          recipient: o.recipient,
+          tag: o.tag,
+          cursor: o.cursor,
         });
         ctx.out.result(page, () => {
           ctx.out.table(
@@ -243,16 +242,14 @@ export function emailsCommand(): Command {
     .command('show <id>')
     .description('one message: its status, last error and SES events (bounce diagnostics included)')
     .action(
-      action(async (ctx, id: string) =>
-        printMessage(ctx, await (await ctx.services()).messages.get(await ctx.workspaceId(), id)),
-      ),
+      action(async (ctx, id: string) => printMessage(ctx, await ctx.api().get<MessageView>(`/v1/emails/${seg(id)}`))),
     );
   cmd
     .command('cancel <id>')
     .description('cancel a queued or scheduled message')
     .action(
       action(async (ctx, id: string) =>
-        printMessage(ctx, await (await ctx.services()).messages.cancel(await ctx.workspaceId(), id, ctx.actor)),
+        printMessage(ctx, await ctx.api().post<MessageView>(`/v1/emails/${seg(id)}/cancel`)),
       ),
     );
   cmd
@@ -260,12 +257,7 @@ export function emailsCommand(): Command {
     .description('queue a failed message again')
     .action(
       action(async (ctx, id: string) =>
-        printMessage(
-          ctx,
-          await (
-            await ctx.services()
-          ).messages.retry({ workspaceId: await ctx.workspaceId(), apiKeyId: null, actor: ctx.actor }, id),
-        ),
+        printMessage(ctx, await ctx.api().post<MessageView>(`/v1/emails/${seg(id)}/retry`)),
       ),
     );
   return cmd;
@@ -282,11 +274,10 @@ export function suppressionsCommand(): Command {
     .option('--cursor <email>', 'continue after this address')
     .action(
       action(async (ctx, o: { email?: string; limit: string; cursor?: string }) => {
-        const c = await ctx.services();
-        const page = await c.suppressions.list(await ctx.workspaceId(), {
+        const page = await ctx.api().get<{ data: SuppressionView[]; nextCursor: string | null }>('/v1/suppressions', {
           limit: Number(o.limit) || 100,
-          ...(o.email ? { email: o.email } : {}),
-          ...(o.cursor ? { cursor: o.cursor } : {}),
+          email: o.email,
+          cursor: o.cursor,
         });
         ctx.out.result(page, () => {
           ctx.out.table(page.data, [
@@ -304,12 +295,10 @@ export function suppressionsCommand(): Command {
     .option('--reason <reason>', 'why', 'manual')
     .action(
       action(async (ctx, email: string, o: { reason: string }) => {
-        const c = await ctx.services();
-        const r = await c.suppressions.add(
-          await ctx.workspaceId(),
-          { email, reason: o.reason, source: 'cli' },
-          ctx.actor,
-        );
+        const res = await ctx.api().request<SuppressionView>('POST', '/v1/suppressions', {
+          body: { email, reason: o.reason },
+        });
+        const r = { created: res.status === 201, suppression: res.body };
         ctx.out.result(r.suppression, () =>
           ctx.out.line(
             r.created
@@ -321,8 +310,7 @@ export function suppressionsCommand(): Command {
     );
   cmd.command('remove <email>').action(
     action(async (ctx, email: string) => {
-      const c = await ctx.services();
-      await c.suppressions.remove(await ctx.workspaceId(), email, ctx.actor);
+      await ctx.api().delete(`/v1/suppressions/${seg(email)}`);
       ctx.out.result({ removed: email }, () => ctx.out.line(`Removed ${email}; Sesame may send to it again.`));
     }),
   );
@@ -331,12 +319,16 @@ export function suppressionsCommand(): Command {
     .description('CSV with a header row: email[,reason]')
     .action(
       action(async (ctx, file: string) => {
-        const c = await ctx.services();
-        const r = await c.suppressions.importCsv(
-          await ctx.workspaceId(),
-          readFile(file, 'CSV file').toString('utf8'),
-          ctx.actor,
-        );
+        const csv = readFile(file, 'CSV file').toString('utf8');
+        const r = (
+          await ctx
+            .api()
+            .request<{ imported: number; existing: number; errors: { line: number; message: string }[] }>(
+              'POST',
+              '/v1/suppressions/import',
+              { text: { body: csv, contentType: 'text/csv; charset=utf-8' } },
+            )
+        ).body;
         ctx.out.result(r, () => {
           ctx.out.line(`Imported ${r.imported}, already present ${r.existing}, refused ${r.errors.length}.`);
           for (const e of r.errors) ctx.out.line(`  line ${e.line}: ${e.message}`);
@@ -347,11 +339,6 @@ export function suppressionsCommand(): Command {
   cmd
     .command('export')
     .description('CSV to standard output')
-    .action(
-      action(
-        async (ctx) =>
-          void process.stdout.write(await (await ctx.services()).suppressions.exportCsv(await ctx.workspaceId())),
-      ),
-    );
+    .action(action(async (ctx) => void process.stdout.write(await ctx.api().text('GET', '/v1/suppressions/export'))));
   return cmd;
 }

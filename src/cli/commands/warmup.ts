@@ -1,5 +1,7 @@
 import { Command } from 'commander';
-import type { WarmupView } from '../../modules/warmup/schemas.js';
+import { AppError } from '../../errors.js';
+import { setWarmupSchema, type WarmupView } from '../../modules/warmup/schemas.js';
+import { seg } from '../api-client.js';
 import { action, type CliContext } from '../context.js';
 import { printRecord } from '../output.js';
 
@@ -56,8 +58,9 @@ export function warmupCommand(): Command {
     .option('--domain <domain>', 'only the plan for this sending domain')
     .action(
       action(async (ctx, connection: string, o: { domain?: string }) => {
-        const c = await ctx.services();
-        const plans = await c.warmup.list(await ctx.workspaceId(), connection, opts(o));
+        const plans = (
+          await ctx.api().get<{ data: WarmupView[] }>(`/v1/connections/${seg(connection)}/warmup`, { domain: opts(o) })
+        ).data;
         ctx.out.result(plans, () => {
           if (plans.length === 1) return printPlan(ctx, plans[0]!);
           ctx.out.table(
@@ -91,7 +94,6 @@ export function warmupCommand(): Command {
           connection: string,
           o: { domain?: string; schedule?: string; doublingDays?: string; startVolume?: string; startAt?: string },
         ) => {
-          const c = await ctx.services();
           const body = {
             ...(o.domain !== undefined ? { domain: o.domain } : {}),
             ...(o.schedule !== undefined ? { schedule: numbers(o.schedule) } : {}),
@@ -99,7 +101,18 @@ export function warmupCommand(): Command {
             ...(o.startVolume !== undefined ? { startVolume: Number(o.startVolume) } : {}),
             ...(o.startAt !== undefined ? { startAt: o.startAt } : {}),
           };
-          const r = await c.warmup.set(await ctx.workspaceId(), connection, body, ctx.actor);
+          // Checked here with the plan's own schema, so a mistake is named as the flags put it.
+          const parsed = setWarmupSchema.safeParse(body);
+          if (!parsed.success) {
+            const issues = parsed.error.issues.map((x) => ({ path: x.path.join('.') || 'body', message: x.message }));
+            throw new AppError(
+              'validation_failed',
+              `The warmup plan is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+              { details: { issues } },
+            );
+          }
+          const res = await ctx.api().request<WarmupView>('PUT', `/v1/connections/${seg(connection)}/warmup`, { body });
+          const r = { created: res.status === 201, plan: res.body };
           ctx.out.result(r.plan, () => {
             ctx.out.line(
               `${r.created ? 'Created' : 'Replaced'} the warmup plan for ${r.plan.domain ?? `connection ${connection}`}.`,
@@ -118,8 +131,9 @@ export function warmupCommand(): Command {
     .option('--domain <domain>', "the plan for this sending domain (default: the connection's own plan)")
     .action(
       action(async (ctx, connection: string, o: { domain?: string }) => {
-        const c = await ctx.services();
-        const p = await c.warmup.pause(await ctx.workspaceId(), connection, opts(o), ctx.actor);
+        const p = await ctx
+          .api()
+          .post<WarmupView>(`/v1/connections/${seg(connection)}/warmup/pause`, undefined, { domain: opts(o) });
         ctx.out.result(p, () => {
           ctx.out.line(
             `The ramp holds at step ${p.currentStep} (${p.todayAllowance} a day) until \`sesame warmup resume\`.`,
@@ -135,8 +149,9 @@ export function warmupCommand(): Command {
     .option('--domain <domain>', "the plan for this sending domain (default: the connection's own plan)")
     .action(
       action(async (ctx, connection: string, o: { domain?: string }) => {
-        const c = await ctx.services();
-        const p = await c.warmup.resume(await ctx.workspaceId(), connection, opts(o), ctx.actor);
+        const p = await ctx
+          .api()
+          .post<WarmupView>(`/v1/connections/${seg(connection)}/warmup/resume`, undefined, { domain: opts(o) });
         ctx.out.result(p, () => {
           ctx.out.line('The ramp advances again from the next warmup day.');
           printPlan(ctx, p);
@@ -150,8 +165,9 @@ export function warmupCommand(): Command {
     .option('--domain <domain>', "the plan for this sending domain (default: the connection's own plan)")
     .action(
       action(async (ctx, connection: string, o: { domain?: string }) => {
-        const c = await ctx.services();
-        const r = await c.warmup.remove(await ctx.workspaceId(), connection, opts(o), ctx.actor);
+        const r = await ctx
+          .api()
+          .delete<{ domain: string | null }>(`/v1/connections/${seg(connection)}/warmup`, { domain: opts(o) });
         ctx.out.result(r, () => ctx.out.line(`Removed the warmup plan for ${r.domain ?? `connection ${connection}`}.`));
       }),
     );

@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { AppError } from '../../errors.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../../modules/webhooks/webhooks.js';
+import type { DeliveryView, WebhookView } from '../../modules/webhooks/schemas.js';
+import { seg } from '../api-client.js';
 import { action } from '../context.js';
 import { printRecord } from '../output.js';
 
@@ -43,17 +45,12 @@ export function webhooksCommand(): Command {
     )
     .action(
       action(async (ctx, url: string, o: { events: string[]; description?: string; allowPrivate?: boolean }) => {
-        const c = await ctx.services();
-        const { webhook, secret } = await c.webhooks.create(
-          await ctx.workspaceId(),
-          {
-            url,
-            eventTypes: eventTypes(o.events),
-            ...(o.description ? { description: o.description } : {}),
-            ...(o.allowPrivate ? { allowPrivate: true } : {}),
-          },
-          ctx.actor,
-        );
+        const { secret, ...webhook } = await ctx.api().post<WebhookView & { secret: string }>('/v1/webhooks', {
+          url,
+          eventTypes: eventTypes(o.events),
+          ...(o.description ? { description: o.description } : {}),
+          ...(o.allowPrivate ? { allowPrivate: true } : {}),
+        });
         ctx.out.result({ ...webhook, secret }, () => {
           ctx.out.line(`Registered webhook ${webhook.id} for ${webhook.eventTypes.join(', ')}.`);
           ctx.out.line(`Signing secret (shown once, store it now): ${secret}`);
@@ -62,8 +59,7 @@ export function webhooksCommand(): Command {
     );
   cmd.command('list').action(
     action(async (ctx) => {
-      const c = await ctx.services();
-      const hooks = await c.webhooks.list(await ctx.workspaceId());
+      const hooks = (await ctx.api().get<{ data: WebhookView[] }>('/v1/webhooks')).data;
       ctx.out.result(hooks, () =>
         ctx.out.table(
           hooks.map((w) => ({ ...w, events: w.eventTypes.join(',') })),
@@ -77,8 +73,7 @@ export function webhooksCommand(): Command {
     .description('one endpoint and its recent deliveries')
     .action(
       action(async (ctx, id: string) => {
-        const c = await ctx.services();
-        const w = await c.webhooks.get(await ctx.workspaceId(), id);
+        const w = await ctx.api().get<WebhookView & { deliveries: DeliveryView[] }>(`/v1/webhooks/${seg(id)}`);
         ctx.out.result(w, () => {
           printRecord(ctx.out, {
             id: w.id,
@@ -105,8 +100,7 @@ export function webhooksCommand(): Command {
     );
   cmd.command('remove <id>').action(
     action(async (ctx, id: string) => {
-      const c = await ctx.services();
-      await c.webhooks.remove(await ctx.workspaceId(), id, ctx.actor);
+      await ctx.api().delete(`/v1/webhooks/${seg(id)}`);
       ctx.out.result({ removed: id }, () => ctx.out.line(`Removed webhook ${id}; its pending deliveries are dropped.`));
     }),
   );
