@@ -196,8 +196,7 @@ export function installAuth(
     if (p.kind === 'member' && p.viaCookie && !SAFE_METHODS.has(req.method)) {
       // Same origin: the Origin a browser sends must be this server as the request reached it.
       const origin = req.headers.origin;
-      const own = [`${req.protocol}://${req.host}`, ...(deps.publicUrl ? [new URL(deps.publicUrl).origin] : [])];
-      if (origin !== undefined && !own.includes(origin))
+      if (origin !== undefined && !ownOrigins(req, deps.publicUrl).includes(origin))
         throw new AppError('csrf_failed', `A request from ${origin} may not act with this session.`);
     }
   });
@@ -221,14 +220,36 @@ export function installAuth(
       req.routeOptions.url?.startsWith('/v1/connections/:id') &&
       typeof params?.id === 'string'
     ) {
+      // Fails closed: a reference that names no connection is refused too.
       const id = await deps.connectionId(p.workspaceId, params.id);
-      if (id !== undefined && !p.connectionIds.includes(id))
+      if (id === undefined || !p.connectionIds.includes(id))
         throw new AppError('forbidden', `This API key may not use connection ${params.id}.`, {
           hint: "Use a key allowed on this connection, or add it to the key's connections (PATCH /v1/api-keys/:id).",
           details: { connectionId: id },
         });
     }
   });
+}
+
+/** This server's origin as the request reached it, and its configured public URL's. */
+const ownOrigins = (req: FastifyRequest, publicUrl: string | undefined): string[] => [
+  `${req.protocol}://${req.host}`,
+  ...(publicUrl ? [new URL(publicUrl).origin] : []),
+];
+
+/**
+ * For public routes that set a session (a one-time link's form): refuse a request another site's
+ * page made the browser send, so nobody can sign a victim in as themselves (login CSRF).
+ */
+export function requireSameSite(req: FastifyRequest, publicUrl: string | undefined): void {
+  const site = req.headers['sec-fetch-site'];
+  const origin = req.headers.origin;
+  const own = [`${req.protocol}://${req.host}`, ...(publicUrl ? [new URL(publicUrl).origin] : [])];
+  if (
+    (typeof site === 'string' && site !== 'same-origin' && site !== 'none') ||
+    (origin !== undefined && !own.includes(origin))
+  )
+    throw new AppError('csrf_failed', 'This sign-in was sent from another site.');
 }
 
 export const actorOf = (req: FastifyRequest): string => {

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../helpers/harness.js';
+import { safeNext } from '../../src/modules/operators/sign-in.js';
 import { sessionCookie, signInAs } from '../helpers/members.js';
 
 let h: Harness;
@@ -75,6 +76,39 @@ describe('one-time sign-in links and sessions', () => {
       outcome: 'denied',
       details: { method: 'link', reason: 'link used or expired' },
     });
+  });
+
+  it('refuses a link sent from another site (nobody signs a victim in as themselves), and sends only to own paths', async () => {
+    await h.container.members.addOwner(h.workspaceId, 'target@example.com', 'test');
+    const link = await h.container.signIn.createLink('target@example.com', 'test');
+    const token = new URL(link.url).searchParams.get('token')!;
+    for (const headers of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+      const res = await h.call('POST', '/v1/auth/link', { token }, { key: null, headers });
+      expect(res.json.error.code).toBe('csrf_failed');
+      expect(res.headers['set-cookie']).toBeUndefined();
+    }
+    // Refused before use: the link still works from Sesame's own page.
+    const ok = await h.call('POST', '/v1/auth/link', undefined, {
+      key: null,
+      rawBody: `token=${token}&next=${encodeURIComponent('/\t/evil.example/x')}`,
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        origin: 'http://localhost:80',
+        'sec-fetch-site': 'same-origin',
+      },
+    });
+    expect(ok.status).toBe(303);
+    expect(ok.headers.location).toBe('/');
+    for (const evil of [
+      '//evil.example',
+      '/\\evil.example',
+      '/\t/evil.example',
+      'https://evil.example',
+      '/ü',
+      '/\r\nx',
+    ])
+      expect(safeNext(evil), JSON.stringify(evil)).toBe('/');
+    expect(safeNext('/emails?status=failed')).toBe('/emails?status=failed');
   });
 
   it('refuses a link after 15 minutes, and a link for someone who is not a member', async () => {
@@ -182,6 +216,9 @@ describe('members and roles', () => {
     const owner = await signInAs(h, 'boss@example.com');
     const a = await signInAs(h, 'laptop@example.com', 'developer');
     expect((await a.call('GET', '/v1/session')).status).toBe(200);
+    // Sessions are the person's, in every workspace: an admin may not end them.
+    const admin = await signInAs(h, 'second@example.com', 'admin');
+    expect((await admin.call('DELETE', '/v1/members/laptop@example.com/sessions')).json.error.code).toBe('forbidden');
     const ended = await owner.call('DELETE', '/v1/members/laptop@example.com/sessions');
     expect(ended.json).toEqual({ ended: 1 });
     expect((await a.call('GET', '/v1/session')).json.error.code).toBe('session_expired');

@@ -240,10 +240,17 @@ export function createMembers(deps: {
       return toView(m);
     },
 
-    /** End every session of a member (browser and CLI), everywhere. */
+    /**
+     * End every session of a member (browser and CLI). Sessions are the person's, not the
+     * workspace's, so this signs them out everywhere: only an owner may do it.
+     */
     async endSessions(workspaceId: string, ref: string, actor: Actor): Promise<{ ended: number }> {
       const m = await member(workspaceId, ref);
-      requireRank(actor, m.role);
+      if (actor.role !== 'owner')
+        throw new AppError('forbidden', "Only an owner can end a member's sessions (it signs them out everywhere).", {
+          hint: 'Ask an owner of this workspace.',
+          details: { permission: 'members.manage' },
+        });
       const ended = await deps.sessions.endAllOf(m.userId, 'ended_by_owner');
       await audit.record({
         workspaceId,

@@ -61,10 +61,16 @@ export function isLoopbackRedirect(uri: string): boolean {
   }
 }
 
-/** Only a path on this server: never another origin, never `//host`. */
+/**
+ * Only a path on this server: never another origin. Browsers drop tabs and newlines and read `\`
+ * as `/` in URLs, so anything but printable ASCII without `\` is refused, and what is left must
+ * resolve to this origin.
+ */
 export function safeNext(next: string | undefined): string {
-  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
-  return next;
+  if (!next || !/^\/[\x21-\x7e]*$/.test(next) || next.includes('\\') || next.startsWith('//')) return '/';
+  const base = 'http://sesame.invalid';
+  const u = new URL(next, base);
+  return u.origin === base ? `${u.pathname}${u.search}` : '/';
 }
 
 const s256 = (verifier: string): string => createHash('sha256').update(verifier, 'ascii').digest('base64url');

@@ -5,7 +5,7 @@ import type { Container } from '../../../container.js';
 import { AppError, isAppError } from '../../../errors.js';
 import { isLoopbackRedirect, safeNext, type SignedIn } from '../../../modules/operators/sign-in.js';
 import { ROLES } from '../../../modules/operators/permissions.js';
-import { access, actorOf, SESSION_COOKIE } from '../../auth.js';
+import { access, actorOf, requireSameSite, SESSION_COOKIE } from '../../auth.js';
 import { acceptForms, cliApprovalPage, PAGE_CSP, signOut } from '../../pages.js';
 
 const OIDC_STATE_COOKIE = 'sesame_oidc';
@@ -210,6 +210,7 @@ export const sessionRoutes =
       async (req, reply) => {
         let s: SignedIn;
         try {
+          requireSameSite(req, c.config.publicUrl);
           s = await c.signIn.signInWithLink(req.body.token);
         } catch (e) {
           if (req.headers['content-type']?.startsWith('application/json')) throw e;
