@@ -82,7 +82,11 @@ describe('one-time sign-in links and sessions', () => {
     await h.container.members.addOwner(h.workspaceId, 'target@example.com', 'test');
     const link = await h.container.signIn.createLink('target@example.com', 'test');
     const token = new URL(link.url).searchParams.get('token')!;
-    for (const headers of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+    const crossSite: Array<Record<string, string>> = [
+      { origin: 'https://evil.example' },
+      { 'sec-fetch-site': 'cross-site' },
+    ];
+    for (const headers of crossSite) {
       const res = await h.call('POST', '/v1/auth/link', { token }, { key: null, headers });
       expect(res.json.error.code).toBe('csrf_failed');
       expect(res.headers['set-cookie']).toBeUndefined();
