@@ -246,6 +246,16 @@ const SETTINGS = {
     env: 'SESAME_AUTH_FAILURE_WINDOW_SECONDS',
     schema: z.coerce.number().int().min(1).max(86_400).default(60),
   },
+  /** Requests a minute per API key (sending is paced by SES's quota, not by this). */
+  apiRateLimitPerKey: {
+    env: 'SESAME_API_RATE_LIMIT_PER_KEY',
+    schema: z.coerce.number().int().min(1).max(10_000_000).default(60_000),
+  },
+  /** Requests a minute per signed-in person, and per client address for requests with no credential. */
+  apiRateLimitPerClient: {
+    env: 'SESAME_API_RATE_LIMIT_PER_CLIENT',
+    schema: z.coerce.number().int().min(1).max(10_000_000).default(1200),
+  },
   sessionMaxHours: {
     env: 'SESAME_SESSION_MAX_HOURS',
     schema: z.coerce

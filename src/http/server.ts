@@ -6,7 +6,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import type { Container } from '../container.js';
 import { AppError } from '../errors.js';
 import cookie from '@fastify/cookie';
-import { access, installAuth } from './auth.js';
+import { access, installAuth, type Principal } from './auth.js';
 import { pageRoutes } from './pages.js';
 import { memberRoutes } from './routes/v1/members.js';
 import { sessionRoutes } from './routes/v1/session.js';
@@ -25,7 +25,7 @@ import { analyticsRoutes } from './routes/v1/analytics.js';
 import { serverSettingsRoutes } from './routes/v1/server-settings.js';
 
 /** Build the HTTP server without listening: tests use inject(), `sesame start` calls listen(). */
-export async function buildServer(c: Container, opts: { rateLimitPerMinute?: number } = {}): Promise<FastifyInstance> {
+export async function buildServer(c: Container): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: c.logger as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
@@ -51,11 +51,20 @@ export async function buildServer(c: Container, opts: { rateLimitPerMinute?: num
 
   await app.register(helmet, { contentSecurityPolicy: false });
   await app.register(rateLimit, {
-    max: opts.rateLimitPerMinute ?? 1200,
+    // Per API key (sized for sending: SES's quota paces the sends, this only stops a runaway
+    // client), per signed-in person, and per address for requests without a credential. Its hook
+    // runs per route, after the authentication hook: requests with a wrong key never reach it, and
+    // are limited by the failed-authentication limit (auth.ts) instead.
+    max: (req) =>
+      (req.principal as Principal | null)?.kind === 'api_key'
+        ? c.config.apiRateLimitPerKey
+        : c.config.apiRateLimitPerClient,
     timeWindow: '1 minute',
-    // Per address. Its hook runs per route, after the authentication hook: requests with a wrong
-    // key never reach it, and are limited by the failed-authentication limit (auth.ts) instead.
-    keyGenerator: (req) => req.ip,
+    keyGenerator: (req) => {
+      const p = req.principal as Principal | null;
+      if (!p) return `ip:${req.ip}`;
+      return p.kind === 'api_key' ? `key:${p.apiKeyId}` : `member:${p.userId}`;
+    },
     allowList: (req) => req.url === '/healthz',
   });
   // The route table, for tests that must cover every route.
