@@ -3,6 +3,7 @@ import { migrate, type Store } from '../../src/store/db.js';
 import { type Connection, createConnectionsRepo, type ConnectionsRepo } from '../../src/store/connections.js';
 import { createRepositories } from '../../src/store/repos.js';
 import { createWorkspacesRepo } from '../../src/store/workspaces.js';
+import { fakeKeyId } from '../helpers/fake-keys.js';
 import { backends, testStore } from '../helpers/store.js';
 
 const T0 = '2026-03-01T00:00:00.000Z';
@@ -143,15 +144,11 @@ describe.each(backends())('connections repository (%s)', (backend) => {
     expect(await repo.update('conn_a', { lastErrorCode: 'aws_access_denied' }, { statusIn: ['failing'] })).toBe(true);
     expect(await repo.update('conn_u', { lastErrorCode: 'aws_access_denied' }, { statusIn: ['failing'] })).toBe(false);
 
-    await repo.insert(
-      connection({ id: 'conn_k', workspaceId: 'ws_1', mode: 'access_keys', accessKeyId: 'AKIAAAAAAAAAAAAAAAAA' }),
-    );
-    expect(await repo.update('conn_k', { accessKeyAwsCreatedAt: T0 }, { accessKeyId: 'AKIABBBBBBBBBBBBBBBB' })).toBe(
-      false,
-    );
-    expect(await repo.update('conn_k', { accessKeyAwsCreatedAt: T0 }, { accessKeyId: 'AKIAAAAAAAAAAAAAAAAA' })).toBe(
-      true,
-    );
+    // The AWS creation date is recorded only for the key still in use.
+    const inUse = fakeKeyId('inuse');
+    await repo.insert(connection({ id: 'conn_k', workspaceId: 'ws_1', mode: 'access_keys', accessKeyId: inUse }));
+    expect(await repo.update('conn_k', { accessKeyAwsCreatedAt: T0 }, { accessKeyId: fakeKeyId('other') })).toBe(false);
+    expect(await repo.update('conn_k', { accessKeyAwsCreatedAt: T0 }, { accessKeyId: inUse })).toBe(true);
     expect((await repo.byId('conn_k'))!.accessKeyAwsCreatedAt).toBe(T0);
   });
 
