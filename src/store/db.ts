@@ -25,9 +25,9 @@ import * as m011 from './migrations/011_master_key_check.js';
 import * as m012 from './migrations/012_sns_refusals.js';
 import * as m013 from './migrations/013_key_age_and_leftovers.js';
 import * as m014 from './migrations/014_jobs.js';
+import * as m015 from './migrations/015_sends_on_jobs.js';
 import * as m016 from './migrations/016_domain_checks_on_jobs.js';
 import * as m017 from './migrations/017_webhook_jobs.js';
-import * as m015 from './migrations/015_sends_on_jobs.js';
 import * as m018 from './migrations/018_operators.js';
 import * as m019 from './migrations/019_analytics.js';
 import type { Database } from './schema.js';
@@ -61,9 +61,9 @@ const MIGRATIONS: Record<string, Migration> = {
   '012_sns_refusals': m012,
   '013_key_age_and_leftovers': m013,
   '014_jobs': m014,
+  '015_sends_on_jobs': m015,
   '016_domain_checks_on_jobs': m016,
   '017_webhook_jobs': m017,
-  '015_sends_on_jobs': m015,
   '018_operators': m018,
   '019_analytics': m019,
 };
@@ -164,11 +164,12 @@ function withStatementCache(db: SQLite.Database, max = 1000): SQLite.Database {
 }
 
 /** Run pending migrations; throws with the failing migration's name. */
-export async function migrate(db: Db, schema?: string): Promise<string[]> {
+export async function migrate(db: Db, schema?: string, upTo?: string): Promise<string[]> {
   // Name the schema of the migration tables: otherwise Kysely looks for them in every schema, and
   // two stores migrating side by side in one database trip over each other.
   const migrator = new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) });
-  const { error, results } = await migrator.migrateToLatest();
+  // `upTo` (a migration's name) stops there: tests of an upgrade start from the schema before it.
+  const { error, results } = upTo ? await migrator.migrateTo(upTo) : await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
