@@ -13,7 +13,7 @@ import {
   type Permission,
   type Role,
 } from '../modules/operators/permissions.js';
-import type { Sessions } from '../modules/operators/sessions.js';
+import type { ActiveSession, Sessions } from '../modules/operators/sessions.js';
 import type { MembershipRow, SessionKind } from '../store/operators.js';
 
 /**
@@ -250,6 +250,24 @@ export function requireSameSite(req: FastifyRequest, publicUrl: string | undefin
     (origin !== undefined && !own.includes(origin))
   )
     throw new AppError('csrf_failed', 'This sign-in was sent from another site.');
+}
+
+/**
+ * The live session of the browser's cookie, or undefined when there is none or it has ended: for
+ * public pages that show more to a signed-in person. Failures other than a refused session propagate.
+ */
+export async function cookieSession(
+  req: FastifyRequest,
+  sessions: Pick<Sessions, 'authenticate'>,
+): Promise<ActiveSession | undefined> {
+  const token = req.cookies[SESSION_COOKIE];
+  if (!token) return undefined;
+  try {
+    return await sessions.authenticate(token);
+  } catch (e) {
+    if (isAppError(e)) return undefined;
+    throw e;
+  }
 }
 
 export const actorOf = (req: FastifyRequest): string => {

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Container } from '../container.js';
 import { CATALOGUE, type ErrorCode } from '../errors.js';
 import { safeNext } from '../modules/operators/sign-in.js';
-import { access, SESSION_COOKIE, type Principal } from './auth.js';
+import { access, cookieSession, SESSION_COOKIE, type Principal } from './auth.js';
 
 /** Pages carry no script and load nothing from elsewhere; forms post only to this origin. */
 export const PAGE_CSP =
@@ -175,14 +175,8 @@ ${buttons || '<p>No identity provider is configured. Ask an administrator for a 
     });
 
     app.get('/', { config: access.public }, async (req, reply) => {
-      const token = req.cookies[SESSION_COOKIE];
-      if (!token) return reply.redirect('/sign-in', 303);
-      let who;
-      try {
-        who = await c.sessions.authenticate(token);
-      } catch {
-        return reply.redirect('/sign-in?error=session_expired', 303);
-      }
+      const who = await cookieSession(req, c.sessions);
+      if (!who) return reply.redirect(req.cookies[SESSION_COOKIE] ? '/sign-in?error=session_expired' : '/sign-in', 303);
       const memberships = await c.members.memberships(who.user.id);
       const rows = memberships.map((m) => `<li>${esc(m.workspaceName)}: ${esc(m.role)}</li>`).join('');
       return html(

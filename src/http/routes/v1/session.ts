@@ -5,7 +5,7 @@ import type { Container } from '../../../container.js';
 import { AppError, isAppError } from '../../../errors.js';
 import { isLoopbackRedirect, safeNext, type SignedIn } from '../../../modules/operators/sign-in.js';
 import { ROLES } from '../../../modules/operators/permissions.js';
-import { access, actorOf, requireSameSite, SESSION_COOKIE } from '../../auth.js';
+import { access, actorOf, cookieSession, requireSameSite, SESSION_COOKIE } from '../../auth.js';
 import { acceptForms, cliApprovalPage, PAGE_CSP, signOut } from '../../pages.js';
 
 const OIDC_STATE_COOKIE = 'sesame_oidc';
@@ -236,22 +236,14 @@ export const sessionRoutes =
               details: { field: 'redirect_uri' },
             },
           );
-        const token = req.cookies[SESSION_COOKIE];
-        let who: { email: string; csrf: string } | undefined;
-        if (token)
-          try {
-            const { session, user } = await c.sessions.authenticate(token);
-            who = { email: user.email, csrf: session.csrfToken };
-          } catch {
-            who = undefined;
-          }
+        const who = await cookieSession(req, c.sessions);
         if (!who) return reply.redirect(`/sign-in?next=${encodeURIComponent(req.url)}`, 303);
         const origin = new URL(req.query.redirect_uri).origin;
         return reply
           .header('content-security-policy', PAGE_CSP.replace("form-action 'self'", `form-action 'self' ${origin}`))
           .header('referrer-policy', 'same-origin')
           .type('text/html; charset=utf-8')
-          .send(cliApprovalPage({ email: who.email, csrf: who.csrf, params: req.query }));
+          .send(cliApprovalPage({ email: who.user.email, csrf: who.session.csrfToken, params: req.query }));
       },
     );
 
