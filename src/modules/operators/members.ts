@@ -264,18 +264,17 @@ export function createMembers(deps: {
     /**
      * At sign-in with a verified email: accept pending invitations, apply roles from the
      * provider's claim (`idp` memberships follow the claim: added, changed, removed), and return
-     * the user with their memberships.
+     * the user with their memberships (no user when nothing here knows the email).
      */
     async settle(
       email: string,
       fromClaim: Array<{ workspaceId: string; role: Role }> | null,
-    ): Promise<{ user: UserRow; memberships: MembershipRow[] }> {
+    ): Promise<{ user: UserRow | null; memberships: MembershipRow[] }> {
       const e = normaliseEmail(email);
       const nowIso = clock.now().toISOString();
       const existing = await repo.userByEmail(e);
       const invites = await deps.invitations.pendingFor(e, nowIso);
-      if (!existing && invites.length === 0 && !fromClaim?.length)
-        return { user: { id: '', email: e, createdAt: nowIso, lastSignInAt: null }, memberships: [] };
+      if (!existing && invites.length === 0 && !fromClaim?.length) return { user: null, memberships: [] };
       const u = existing ?? (await user(e));
       for (const inv of invites) {
         if (!(await deps.invitations.accept(inv.id, nowIso))) continue;

@@ -166,7 +166,7 @@ export function createSignIn(deps: {
     kind: 'browser' | 'cli',
   ): Promise<SignedIn> {
     const { user, memberships } = await deps.members.settle(email, fromClaim);
-    if (memberships.length === 0)
+    if (!user || memberships.length === 0)
       return refuse(
         'not_a_member',
         `${normaliseEmail(email)} is not a member of any workspace of this Sesame.`,
