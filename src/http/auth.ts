@@ -33,6 +33,8 @@ export const access = {
 export const SESSION_COOKIE = 'sesame_session';
 export const CSRF_HEADER = 'sesame-csrf';
 export const WORKSPACE_HEADER = 'sesame-workspace';
+/** The console's chosen workspace (a header, when sent, wins). */
+export const WORKSPACE_COOKIE = 'sesame_workspace';
 
 export type Principal =
   | (KeyPrincipal & { kind: 'api_key'; actor: string })
@@ -129,9 +131,13 @@ export function installAuth(
       throw new AppError('not_a_member', `${user.email} is no longer a member of any workspace here.`);
     const asked = req.headers[WORKSPACE_HEADER];
     const want = typeof asked === 'string' && asked !== '' ? asked : undefined;
+    // The console's choice is a preference: a workspace the person has left falls back to the default.
+    const chosen = viaCookie ? req.cookies[WORKSPACE_COOKIE] : undefined;
     const m = want
       ? memberships.find((x) => x.workspaceId === want || x.workspaceName === want)
-      : (memberships.find((x) => x.workspaceName === 'default') ?? memberships[0]!);
+      : (memberships.find((x) => x.workspaceId === chosen) ??
+        memberships.find((x) => x.workspaceName === 'default') ??
+        memberships[0]!);
     if (!m)
       throw new AppError('not_a_member', `${user.email} is not a member of workspace ${want}.`, {
         hint: `Your workspaces: ${memberships.map((x) => x.workspaceName).join(', ')}.`,

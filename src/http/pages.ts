@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Container } from '../container.js';
 import { CATALOGUE, type ErrorCode } from '../errors.js';
 import { safeNext } from '../modules/operators/sign-in.js';
-import { access, cookieSession, SESSION_COOKIE, type Principal } from './auth.js';
+import { access, SESSION_COOKIE, type Principal } from './auth.js';
 
 /** Pages carry no script and load nothing from elsewhere; forms post only to this origin. */
 export const PAGE_CSP =
@@ -169,30 +169,6 @@ ${buttons || '<p>No identity provider is configured. Ask an administrator for a 
 <form method="post" action="/v1/auth/link">
 <input type="hidden" name="token" value="${esc(token)}">
 <button class="primary" type="submit">Sign in</button>
-</form>`,
-        ),
-      );
-    });
-
-    app.get('/', { config: access.public }, async (req, reply) => {
-      const who = await cookieSession(req, c.sessions);
-      if (!who) return reply.redirect(req.cookies[SESSION_COOKIE] ? '/sign-in?error=session_expired' : '/sign-in', 303);
-      const memberships = await c.members.memberships(who.user.id);
-      const rows = memberships.map((m) => `<li>${esc(m.workspaceName)}: ${esc(m.role)}</li>`).join('');
-      return html(
-        reply,
-        page(
-          'Signed in',
-          `<h1>Signed in</h1>
-<dl>
-<dt>Email</dt><dd data-testid="email">${esc(who.user.email)}</dd>
-<dt>Session ends</dt><dd data-testid="expires">${esc(who.session.expiresAt)}</dd>
-</dl>
-<p>Workspaces and roles:</p>
-<ul data-testid="workspaces">${rows}</ul>
-<form method="post" action="/sign-out">
-<input type="hidden" name="csrf" value="${esc(who.session.csrfToken)}">
-<button type="submit">Sign out</button>
 </form>`,
         ),
       );

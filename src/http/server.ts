@@ -8,6 +8,7 @@ import { AppError } from '../errors.js';
 import cookie from '@fastify/cookie';
 import { access, installAuth, type Principal } from './auth.js';
 import { pageRoutes } from './pages.js';
+import { consoleRoutes } from '../web/console.js';
 import { memberRoutes } from './routes/v1/members.js';
 import { sessionRoutes } from './routes/v1/session.js';
 import { installErrorHandling } from './errors.js';
@@ -105,5 +106,6 @@ export async function buildServer(c: Container): Promise<FastifyInstance> {
   await app.register(warmupRoutes(c));
   await app.register(analyticsRoutes(c));
   await app.register(serverSettingsRoutes(c));
+  await app.register(consoleRoutes);
   return app as unknown as FastifyInstance;
 }

@@ -90,6 +90,7 @@ describe.skipIf(noChromium)(skippable('signing in through the browser', noChromi
     const cookie = (await context.cookies()).find((c) => c.name === 'sesame_session')!;
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Lax' });
 
+    await page.locator('details.account > summary').click();
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL(`${base}/sign-in`);
     // The old cookie is dead on the server, not only dropped by the browser.

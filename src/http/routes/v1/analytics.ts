@@ -4,6 +4,7 @@ import type { Container } from '../../../container.js';
 import { createAnalytics } from '../../../modules/analytics/analytics.js';
 import { analyticsView } from '../../../modules/analytics/schemas.js';
 import { access } from '../../auth.js';
+import { AppError } from '../../../errors.js';
 
 const iso = z
   .string()
@@ -39,19 +40,34 @@ export const analyticsRoutes =
           querystring: z.strictObject({
             from: iso.optional(),
             to: iso.optional(),
+            /** A range ending now (or at `to`): `24h`, `7d`, `365d`; instead of `from`. */
+            since: z
+              .string()
+              .regex(/^[1-9]\d{0,3}[hd]$/, 'must be a number of hours or days such as 24h or 30d')
+              .optional(),
             bucket: z.enum(['hour', 'day']).optional(),
             connectionId: ids.optional(),
           }),
           response: { 200: analyticsView },
         },
       },
-      async (req) =>
-        analytics.query({
+      async (req) => {
+        const { since } = req.query;
+        if (since && req.query.from)
+          throw new AppError('validation_failed', 'Give `from` or `since`, not both.', {
+            hint: '`since=7d` means the 7 days before `to` (or now).',
+          });
+        const end = req.query.to ? Date.parse(req.query.to) : c.clock.now().getTime();
+        const from = since
+          ? new Date(end - Number(since.slice(0, -1)) * (since.endsWith('d') ? 86_400_000 : 3_600_000)).toISOString()
+          : req.query.from;
+        return analytics.query({
           workspaceId: req.principal.workspaceId,
-          ...(req.query.from ? { from: req.query.from } : {}),
+          ...(from ? { from } : {}),
           ...(req.query.to ? { to: req.query.to } : {}),
           ...(req.query.bucket ? { bucket: req.query.bucket } : {}),
           ...(req.query.connectionId?.length ? { connectionIds: req.query.connectionId } : {}),
-        }),
+        });
+      },
     );
   };
