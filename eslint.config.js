@@ -19,6 +19,21 @@ const outerLayers = {
     'Domain logic (src/modules/) knows nothing of HTTP, the CLI or the console: return values and throw AppError.',
 };
 
+/** The console is a client of the API: it reads and changes through /v1 only (src/web/api.ts). */
+const consoleClient = {
+  group: [
+    '**/store/*',
+    '**/queue/*',
+    '**/sending/*',
+    '**/container.js',
+    '**/modules/*/*',
+    '!**/modules/*/schemas.js',
+    '!**/modules/operators/permissions.js',
+  ],
+  message:
+    'The console calls the HTTP API (consoleApi in src/web/api.ts), never the store or a service: only schemas (types) and the permission table may be imported.',
+};
+
 /** The clock is the one source of time: nothing else reads it or sets a timer. */
 const time = [
   {
@@ -61,8 +76,20 @@ export default tseslint.config(
   // later block's no-restricted-imports replaces an earlier one for the same file.
   {
     files: ['src/**/*.ts'],
-    ignores: ['src/store/**', 'src/aws/**', 'src/sandbox/**', 'src/cli/**', 'src/main.ts', 'src/modules/**'],
+    ignores: [
+      'src/store/**',
+      'src/aws/**',
+      'src/sandbox/**',
+      'src/cli/**',
+      'src/main.ts',
+      'src/modules/**',
+      'src/web/**',
+    ],
     rules: { 'no-restricted-imports': ['error', { patterns: [kysely, awsSdk, sandbox] }] },
+  },
+  {
+    files: ['src/web/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [kysely, awsSdk, sandbox, consoleClient] }] },
   },
   {
     files: ['src/modules/**/*.ts'],

@@ -16,7 +16,7 @@ const esc = (s: string): string =>
 const CSS = `
 :root { color-scheme: light dark; font-family: system-ui, sans-serif; }
 body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: Canvas; color: CanvasText; }
-main { width: min(28rem, calc(100vw - 2rem)); padding: 2rem; border: 1px solid GrayText; border-radius: 0.5rem; }
+main { box-sizing: border-box; width: min(28rem, calc(100vw - 2rem)); padding: 2rem; border: 1px solid GrayText; border-radius: 0.5rem; }
 h1 { font-size: 1.4rem; margin-top: 0; }
 .button, button { display: inline-block; padding: 0.6rem 1rem; border-radius: 0.35rem; border: 1px solid GrayText;
   background: ButtonFace; color: ButtonText; font: inherit; text-decoration: none; cursor: pointer; }
