@@ -166,7 +166,7 @@ export interface RunOptions {
   /** Opens what the roles share (database, sandbox) and returns the roles to run. */
   prepare(): Promise<Role[]>;
   /** Every role is up: what each reported (its address), by role name. */
-  started?(details: Record<string, string>): void;
+  started?(details: Record<string, string>): void | Promise<void>;
   stopping?(signal: string): void;
 }
 
@@ -183,7 +183,7 @@ export async function runProcess(opts: RunOptions): Promise<void> {
     const roles = await opts.prepare();
     if (signals.received) return;
     const running = await startRoles(roles);
-    opts.started?.(running.details);
+    await opts.started?.(running.details);
     const signal = await signals.next;
     opts.stopping?.(signal);
     await running.stop();

@@ -3,7 +3,7 @@ import type { Container } from '../../container.js';
 import { exitIfStuck, runProcess, serverPorts, serverRoles } from '../../main.js';
 import { action, type FlagNames } from '../context.js';
 import { portFlag, SANDBOX_DNS_PORT, SANDBOX_PORT, sandboxPorts, sandboxRunning } from '../sandbox-env.js';
-import { initialize, printInit } from './init.js';
+import { initialize, printInit, signInLinkFor } from './init.js';
 import { removeLocalServer, writeLocalServer } from '../local-server.js';
 
 const FLAGS: FlagNames = { port: '--port', host: '--host', smtpPort: '--smtp-port' };
@@ -24,6 +24,7 @@ export function startCommand(): Command {
     .option('--no-worker', 'do not run the send worker in this process (run `sesame worker` separately)')
     .option('--smtp-port <port>', 'SMTP relay port (SESAME_SMTP_PORT, default 2587)')
     .option('--no-smtp', 'do not run the SMTP relay')
+    .option('--owner-email <email>', 'make this person an owner and print a one-time sign-in link to the console')
     .action(
       action(
         async (
@@ -37,6 +38,7 @@ export function startCommand(): Command {
             worker: boolean;
             smtp: boolean;
             smtpPort?: string;
+            ownerEmail?: string;
           },
         ) => {
           if (opts.sandbox) ctx.globals.sandbox = true;
@@ -77,9 +79,10 @@ export function startCommand(): Command {
                 c = await ctx.services(overrides, { flags: FLAGS, masterKey: 'create' });
                 const first = await initialize(ctx);
                 if (first.created || first.masterKey.created) printInit(ctx, first);
+                if (opts.ownerEmail) await c.members.addOwner(first.workspace.id, opts.ownerEmail, ctx.actor);
                 return serverRoles(c, { smtp: opts.smtp, worker: opts.worker });
               },
-              started: (up) => {
+              started: async (up) => {
                 const config = c!.config;
                 writeLocalServer(ctx.dataDir(), { api: up.api!, ...(up.smtp ? { smtp: up.smtp } : {}) });
                 ctx.out.line(
@@ -89,6 +92,15 @@ export function startCommand(): Command {
                 if (up.smtp)
                   ctx.out.line(
                     `SMTP relay on ${up.smtp} (AUTH PLAIN/LOGIN, user "sesame", an API key as password${config.smtpTlsCert ? ', STARTTLS' : ''}).`,
+                  );
+                if (opts.ownerEmail) {
+                  const link = await signInLinkFor(ctx, opts.ownerEmail);
+                  ctx.out.line(
+                    `Console: sign in as ${opts.ownerEmail} with this one-time link (until ${link.expiresAt}): ${link.url}`,
+                  );
+                } else
+                  ctx.out.line(
+                    `Console: ${up.api}/ (a one-time sign-in link: sesame admin sign-in-link <email>; the first owner: --owner-email <email>).`,
                   );
               },
               stopping: (signal) =>
