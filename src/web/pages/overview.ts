@@ -89,8 +89,10 @@ function quotaRow(c: AnalyticsView['connections'][number]): Array<Html | string>
     .filter(([, v]) => v > 0)
     .map(([k, v]) => `${k} ${n(v)}`)
     .join(', ');
+  const pct = (r: number | null, digits: number) => (r === null ? '—' : `${(r * 100).toFixed(digits)} %`);
   return [
     html`<a href="/settings/aws/${c.id}">${c.name ?? c.id}</a>${c.paused ? html` ${badge('paused')}` : ''}`,
+    `${n(c.totals.sent)} sent, ${pct(c.rates.bounceRate, 1)} bounces, ${pct(c.rates.complaintRate, 2)} complaints`,
     used,
     q === null ? '—' : `${n(q.maxSendRate)}/s`,
     n(c.queue.depth),
@@ -151,13 +153,13 @@ export const overviewPages = (app: FastifyInstance): void => {
         })}
         <h2>Reputation</h2>
         ${rates(v, v.rates, 'rate')}
-        <h2>Quota and queue</h2>
+        <h2>Connections: quota and queue</h2>
         <p>
           Messages in the queue: <strong data-testid="queue-depth">${n(v.queue.depth)}</strong> (${n(v.queue.inFlight)}
           sending, ${n(v.queue.due)} due now).
         </p>
         ${table({
-          caption: 'Quota and queue per connection',
+          caption: 'Per connection: rates, quota and queue',
           testid: 'quota-table',
           head: [
             'Connection',
