@@ -100,7 +100,7 @@ export function startCommand(): Command {
                   );
                 } else
                   ctx.out.line(
-                    `Console: ${up.api}/ (a one-time sign-in link: sesame admin sign-in-link <email>; the first owner: --owner-email <email>).`,
+                    `Console: ${up.api}/ (to sign in, make yourself an owner: sesame init --owner-email you@example.com prints a one-time link).`,
                   );
               },
               stopping: (signal) =>
